@@ -1,0 +1,130 @@
+//! Who is asking. An `Actor` is built once, at the edge, from a verified token's claims; every
+//! rule downstream takes it as given. Each role carries exactly what its rules need, so a
+//! professional without an RPPS, or a patient without an INS, cannot be represented.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Finess, Ins, Profession, Rpps, SmartScope};
+
+/// The `carnet_role` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Patient,
+    Representative,
+    Professional,
+    Regulator,
+    System,
+    InsurerAgent,
+    PrivacyOfficer,
+    Operator,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Patient,
+        Role::Representative,
+        Role::Professional,
+        Role::Regulator,
+        Role::System,
+        Role::InsurerAgent,
+        Role::PrivacyOfficer,
+        Role::Operator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Patient => "patient",
+            Role::Representative => "representative",
+            Role::Professional => "professional",
+            Role::Regulator => "regulator",
+            Role::System => "system",
+            Role::InsurerAgent => "insurer_agent",
+            Role::PrivacyOfficer => "privacy_officer",
+            Role::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A health professional as named by their token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfessionalIdentity {
+    pub rpps: Rpps,
+    pub profession: Profession,
+    pub specialty: Option<String>,
+    pub organisation: Option<Finess>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum ActorKind {
+    Patient { ins: Ins },
+    /// Acts for each INS listed (a minor's parent, a protected adult's guardian).
+    Representative { represents: Vec<Ins> },
+    Professional(ProfessionalIdentity),
+    /// A SAMU regulating doctor.
+    Regulator(ProfessionalIdentity),
+    /// Hospital, lab or practice software, feeding with a system identity.
+    System { organisation: Option<Finess> },
+    InsurerAgent,
+    PrivacyOfficer,
+    Operator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// `iss` of the token, so two issuers' subjects never collide.
+    pub issuer: String,
+    /// `sub` of the token.
+    pub subject: String,
+    /// Display name, for the access history.
+    pub name: Option<String>,
+    pub kind: ActorKind,
+    pub scopes: Vec<SmartScope>,
+}
+
+impl Actor {
+    pub fn role(&self) -> Role {
+        match &self.kind {
+            ActorKind::Patient { .. } => Role::Patient,
+            ActorKind::Representative { .. } => Role::Representative,
+            ActorKind::Professional(_) => Role::Professional,
+            ActorKind::Regulator(_) => Role::Regulator,
+            ActorKind::System { .. } => Role::System,
+            ActorKind::InsurerAgent => Role::InsurerAgent,
+            ActorKind::PrivacyOfficer => Role::PrivacyOfficer,
+            ActorKind::Operator => Role::Operator,
+        }
+    }
+
+    /// A stable reference to this actor for records and logs: the RPPS for professionals
+    /// (the same person across issuers), `iss#sub` otherwise.
+    pub fn reference(&self) -> String {
+        match &self.kind {
+            ActorKind::Professional(p) | ActorKind::Regulator(p) => format!("rpps:{}", p.rpps),
+            _ => format!("{}#{}", self.issuer, self.subject),
+        }
+    }
+
+    /// The organisation the actor works for, when the token names one.
+    pub fn organisation(&self) -> Option<&Finess> {
+        match &self.kind {
+            ActorKind::Professional(p) | ActorKind::Regulator(p) => p.organisation.as_ref(),
+            ActorKind::System { organisation } => organisation.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// True when the actor is the patient, or represents them.
+    pub fn speaks_for(&self, ins: &Ins) -> bool {
+        match &self.kind {
+            ActorKind::Patient { ins: own } => own == ins,
+            ActorKind::Representative { represents } => represents.contains(ins),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Carnet's domain core.
+//!
+//! Architecture invariant: this crate does no I/O and depends on no tokio, sqlx, axum or crypto
+//! crate. Everything here is a value, a parser or a pure rule, so it is tested exhaustively with
+//! unit and property tests and fuzzed where it parses outside input.
+
+pub mod actor;
+pub mod clock;
+pub mod identity;
+pub mod ins;
+pub mod luhn;
+pub mod profession;
+pub mod record;
+pub mod rpps;
+pub mod scope;
+
+pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role};
+pub use clock::Clock;
+pub use identity::{IdentityStatus, ReferenceTraits, Sex};
+pub use ins::{Ins, InsError, InsKind};
+pub use profession::Profession;
+pub use record::{CreationChannel, Record, RecordStatus, RetentionPolicy};
+pub use rpps::{Finess, IdError, Rpps};
+pub use scope::{ScopeError, SmartScope};
