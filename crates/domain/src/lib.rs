@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod clock;
+pub mod directory;
 pub mod identity;
 pub mod ins;
 pub mod luhn;
@@ -16,6 +17,7 @@ pub mod scope;
 
 pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role};
 pub use clock::Clock;
+pub use directory::Professional;
 pub use identity::{IdentityStatus, ReferenceTraits, Sex};
 pub use ins::{Ins, InsError, InsKind};
 pub use profession::Profession;

@@ -1,0 +1,198 @@
+//! The storage conformance suite: every backend must pass every case.
+//!
+//! Used by `tests/sqlite.rs` and `tests/postgres.rs`, and reusable by any future backend. Each
+//! case gets a fresh, migrated database from the caller's `fresh` function.
+
+use std::future::Future;
+
+use carnet_domain::actor::{Actor, ActorKind, ProfessionalIdentity};
+use carnet_domain::{
+    CreationChannel, Finess, IdentityStatus, Ins, InsKind, Professional, Profession, Record, RecordStatus,
+    ReferenceTraits, RetentionPolicy, Rpps, Sex,
+};
+use time::macros::{date, datetime};
+use time::{Duration, OffsetDateTime};
+
+use crate::{Database, DirectoryStore, RecordStore, StoreError};
+
+/// Runs every case, each on a database returned by `fresh()`.
+pub async fn run_all<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Database>,
+{
+    records_round_trip(fresh().await).await;
+    one_live_record_per_ins(fresh().await).await;
+    stale_saves_are_refused(fresh().await).await;
+    due_records_follow_the_clock(fresh().await).await;
+    first_feed_is_kept(fresh().await).await;
+    statistics_count_channels_and_organisations(fresh().await).await;
+    directory_upserts(fresh().await).await;
+}
+
+const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
+
+fn ins(n: u64) -> Ins {
+    let body = format!("1{:02}{:02}75{:06}", 80 + n % 20, 1 + n % 12, n % 1_000_000);
+    Ins::from_body(&body[..13]).expect("a valid generated INS")
+}
+
+fn finess(n: u64) -> Finess {
+    Finess::from_body(&format!("75{:06}", n)).expect("digits")
+}
+
+fn professional_actor(profession: Profession, org: u64) -> Actor {
+    Actor {
+        issuer: "https://idp.test".into(),
+        subject: format!("pro-{org}"),
+        name: Some("Dr Test".into()),
+        kind: ActorKind::Professional(ProfessionalIdentity {
+            rpps: Rpps::from_body(&format!("10{:08}", org)).expect("digits"),
+            profession,
+            specialty: None,
+            organisation: Some(finess(org)),
+        }),
+        scopes: vec![],
+    }
+}
+
+fn record(n: u64, actor: &Actor) -> Record {
+    let traits = ReferenceTraits {
+        birth_name: "MARTIN".into(),
+        birth_given_names: "Jeanne Louise".into(),
+        birth_date: date!(1980 - 03 - 14),
+        sex: Sex::Female,
+        birthplace: Some("2A004".into()),
+    };
+    Record::open(actor, ins(n), InsKind::Nir, IdentityStatus::Qualifiee, traits, T0).expect("valid record")
+}
+
+async fn records_round_trip(db: Database) {
+    let actor = professional_actor(Profession::Pharmacien, 1);
+    let r = record(1, &actor);
+    db.create_record(&r).await.expect("create");
+    let found = db.find_record_by_ins(&r.ins).await.expect("find").expect("present");
+    assert_eq!(found, r, "a record reads back exactly as written");
+    assert_eq!(found.channel, CreationChannel::Pharmacist);
+    assert_eq!(db.find_record_by_ins(&ins(2)).await.expect("find"), None);
+}
+
+async fn one_live_record_per_ins(db: Database) {
+    let actor = professional_actor(Profession::Medecin, 1);
+    let mut r = record(1, &actor);
+    db.create_record(&r).await.expect("create");
+    let again = db.create_record(&r).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "second live record refused: {again:?}");
+
+    // Once destroyed, the INS may have a new record; the tombstone keeps no identity.
+    let retention = RetentionPolicy::default();
+    r.request_destruction("patient request", T0, &retention).expect("destroyable");
+    db.save_record(&r, RecordStatus::Active).await.expect("save");
+    let read_as = r.status;
+    r.apply(RecordStatus::Destroyed, T0);
+    db.save_record(&r, read_as).await.expect("destroy");
+    assert_eq!(db.find_record_by_ins(&r.ins).await.expect("find"), None, "a destroyed record is not live");
+    db.create_record(&record(1, &actor)).await.expect("a new record after destruction");
+}
+
+async fn stale_saves_are_refused(db: Database) {
+    let actor = professional_actor(Profession::Medecin, 1);
+    let mut r = record(1, &actor);
+    db.create_record(&r).await.expect("create");
+    r.close("moving abroad", T0, &RetentionPolicy::default()).expect("close");
+    db.save_record(&r, RecordStatus::Active).await.expect("first close");
+    let stale = db.save_record(&r, RecordStatus::Active).await;
+    assert!(matches!(stale, Err(StoreError::Stale(_))), "a save based on an old read is refused: {stale:?}");
+    let found = db.find_record_by_ins(&r.ins).await.expect("find").expect("present");
+    assert_eq!(found.status, RecordStatus::Closed);
+    assert_eq!(found.close_reason.as_deref(), Some("moving abroad"));
+}
+
+async fn due_records_follow_the_clock(db: Database) {
+    let retention = RetentionPolicy::default();
+    let actor = professional_actor(Profession::Medecin, 1);
+    let mut closed = record(1, &actor);
+    db.create_record(&closed).await.expect("create");
+    closed.close("closing", T0, &retention).expect("close");
+    db.save_record(&closed, RecordStatus::Active).await.expect("save");
+    let active = record(2, &actor);
+    db.create_record(&active).await.expect("create");
+
+    let at = |now: OffsetDateTime| (now, now - retention.archive_after_closure);
+    let (now, before) = at(T0 + Duration::days(1));
+    assert!(db.find_records_due(now, before, 10).await.expect("due").is_empty(), "nothing due the next day");
+    let (now, before) = at(T0 + retention.archive_after_closure);
+    let due = db.find_records_due(now, before, 10).await.expect("due");
+    assert_eq!(due.iter().map(|r| &r.ins).collect::<Vec<_>>(), vec![&closed.ins], "due for archiving");
+    assert_eq!(due[0].due_transition(now, &retention), Some(RecordStatus::Archived));
+    let (now, before) = at(T0 + retention.destroy_after_closure);
+    let due = db.find_records_due(now, before, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].due_transition(now, &retention), Some(RecordStatus::Destroyed));
+}
+
+async fn first_feed_is_kept(db: Database) {
+    let actor = professional_actor(Profession::Medecin, 1);
+    let r = record(1, &actor);
+    db.create_record(&r).await.expect("create");
+    db.mark_fed(&r.ins, T0 + Duration::hours(1)).await.expect("fed");
+    db.mark_fed(&r.ins, T0 + Duration::hours(2)).await.expect("fed again");
+    let found = db.find_record_by_ins(&r.ins).await.expect("find").expect("present");
+    assert_eq!(found.first_fed_at, Some(T0 + Duration::hours(1)));
+}
+
+async fn statistics_count_channels_and_organisations(db: Database) {
+    let pharmacist = professional_actor(Profession::Pharmacien, 7);
+    let doctor = professional_actor(Profession::Medecin, 8);
+    for n in 1..=3 {
+        db.create_record(&record(n, &pharmacist)).await.expect("create");
+    }
+    db.create_record(&record(4, &doctor)).await.expect("create");
+    db.mark_fed(&ins(1), T0).await.expect("fed");
+    db.mark_fed(&ins(4), T0).await.expect("fed");
+
+    let stats = db.record_statistics().await.expect("stats");
+    assert_eq!((stats.created, stats.fed), (4, 2));
+    assert_eq!(stats.by_status, vec![(RecordStatus::Active, 4)]);
+    let pharm = stats.by_channel.iter().find(|c| c.channel == CreationChannel::Pharmacist).expect("pharmacist row");
+    assert_eq!((pharm.created, pharm.fed), (3, 1));
+    let org7 = stats.by_organisation.iter().find(|o| o.organisation == finess(7)).expect("org 7");
+    assert_eq!((org7.created, org7.fed, org7.channel), (3, 1, CreationChannel::Pharmacist));
+    assert_eq!(stats.by_organisation.len(), 2);
+}
+
+async fn directory_upserts(db: Database) {
+    let mut p = Professional {
+        rpps: Rpps::from_body("1000000001").expect("digits"),
+        family_name: "DURAND".into(),
+        given_name: "Paul".into(),
+        profession: Profession::Infirmier,
+        specialty: None,
+        organisation: Some(finess(3)),
+    };
+    assert_eq!(db.save_professionals(std::slice::from_ref(&p), T0).await.expect("save"), 1);
+    assert_eq!(db.find_professional_by_rpps(&p.rpps).await.expect("find"), Some(p.clone()));
+    p.family_name = "DURAND-LEROY".into();
+    p.specialty = Some("SM26".into());
+    db.save_professionals(std::slice::from_ref(&p), T0).await.expect("update");
+    assert_eq!(db.find_professional_by_rpps(&p.rpps).await.expect("find"), Some(p.clone()));
+    let unknown = Rpps::from_body("1000000002").expect("digits");
+    assert_eq!(db.find_professional_by_rpps(&unknown).await.expect("find"), None);
+}
+
+/// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow
+/// CREATE DATABASE). Returns the database and its URL.
+pub async fn scratch_postgres(admin_url: &str) -> Result<(Database, String), StoreError> {
+    use sqlx::Connection;
+    let name = format!("carnet_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+    admin.close().await?;
+    let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| StoreError::Url("no database name in URL".into()))?;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((_, q)) => (base.split_once('?').map_or(base, |(b, _)| b), format!("?{q}")),
+        None => (base, String::new()),
+    };
+    let url = format!("{base}/{name}{query}");
+    Ok((Database::connect(&url).await?, url))
+}
