@@ -1,1 +1,269 @@
-fn main() {}
+//! The `carnet` binary: one entry point for serving, the demo, tokens and administration.
+
+mod config;
+mod demo;
+mod demo_data;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
+use carnet_domain::{Actor, ActorKind, Role};
+use carnet_server::{AppState, Metrics};
+use carnet_service::{Carnet, ServiceConfig, SystemClock};
+use carnet_store::Database;
+use clap::{Parser, Subcommand};
+use config::{LogFormat, Settings};
+
+#[derive(Parser)]
+#[command(name = "carnet", version, about = "Carnet: an open-source shared medical record server")]
+struct Cli {
+    /// Configuration file (TOML). `CARNET_*` environment variables override it.
+    #[arg(long, short, global = true, env = "CARNET_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Run the server on the embedded default with demo data, and print where to click.
+    Demo {
+        /// Data directory for the demo (created if missing; reused if present).
+        #[arg(long, default_value = "carnet-demo")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+    },
+    /// Mint a token from the development issuer (for tests, scripts and the demo).
+    Token(TokenArgs),
+    /// Administration tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// carnet_role: patient, representative, professional, regulator, system, insurer_agent, privacy_officer, operator
+    #[arg(long)]
+    role: String,
+    #[arg(long, default_value = "dev-user")]
+    sub: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// The patient's INS (patient), or the INS represented (representative; repeat for several).
+    #[arg(long)]
+    ins: Vec<String>,
+    #[arg(long)]
+    rpps: Option<String>,
+    /// TRE_G15 profession code (10 médecin, 21 pharmacien, 60 infirmier…).
+    #[arg(long)]
+    profession: Option<String>,
+    #[arg(long)]
+    specialty: Option<String>,
+    #[arg(long)]
+    finess: Option<String>,
+    /// SMART scopes, space-separated.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    lifetime: i64,
+    /// Data directory holding the dev issuer key (default: the configuration's).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Apply due archive and destruction transitions now.
+    Sweep,
+    /// Import professionals from a CSV file with header
+    /// `rpps,family_name,given_name,profession,specialty,finess` (all or nothing).
+    ImportProfessionals { file: PathBuf },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Demo { data_dir, bind } = &cli.command {
+        settings.data_dir = data_dir.clone();
+        settings.bind = *bind;
+        settings.auth.dev_issuer = true;
+    }
+    init_logging(settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli.command, settings))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = App::open(&settings).await?;
+            app.serve(&settings, None).await
+        }
+        Command::Demo { .. } => demo::run(&settings).await,
+        Command::Token(args) => {
+            let dir = args.data_dir.clone().unwrap_or_else(|| settings.data_dir.clone());
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let issuer = DevIssuer::load_or_create(&dir)?;
+            println!("{}", mint(&issuer, &args, &settings.auth.audience)?);
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Sweep) => {
+            let app = App::open(&settings).await?;
+            let report = app.carnet.sweep().await?;
+            println!("archived: {}, destroyed: {}", report.archived, report.destroyed);
+            Ok(())
+        }
+        Command::Admin(AdminCommand::ImportProfessionals { file }) => {
+            let app = App::open(&settings).await?;
+            let professionals = read_professionals_csv(&file)?;
+            let saved = app.carnet.save_professionals(&local_operator(), professionals).await?;
+            println!("imported {saved} professionals from {}", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn mint(issuer: &DevIssuer, args: &TokenArgs, audience: &str) -> anyhow::Result<String> {
+    let role = Role::parse(&args.role).with_context(|| {
+        format!("unknown role {:?}; expected one of {}", args.role, Role::ALL.map(|r| r.as_str()).join(", "))
+    })?;
+    let claims = TokenClaims {
+        sub: args.sub.clone(),
+        name: args.name.clone(),
+        role,
+        ins: if role == Role::Patient { args.ins.first().cloned() } else { None },
+        represents: if role == Role::Representative { args.ins.clone() } else { vec![] },
+        rpps: args.rpps.clone(),
+        profession: args.profession.clone(),
+        specialty: args.specialty.clone(),
+        finess: args.finess.clone(),
+        scope: args.scope.clone(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    Ok(issuer.mint(&claims, audience, time::Duration::seconds(args.lifetime), now)?)
+}
+
+/// The actor the CLI acts as: the operator running it on the server.
+fn local_operator() -> Actor {
+    Actor {
+        issuer: "urn:carnet:cli".into(),
+        subject: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+        name: Some("carnet CLI".into()),
+        kind: ActorKind::Operator,
+        scopes: vec![],
+    }
+}
+
+fn read_professionals_csv(file: &std::path::Path) -> anyhow::Result<Vec<carnet_domain::Professional>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        rpps: String,
+        family_name: String,
+        given_name: String,
+        profession: String,
+        specialty: Option<String>,
+        finess: Option<String>,
+    }
+    let mut reader = csv::Reader::from_path(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut out = Vec::new();
+    for (i, row) in reader.deserialize::<Row>().enumerate() {
+        let line = i + 2;
+        let row = row.with_context(|| format!("{}: line {line}", file.display()))?;
+        let at = |field: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("{}: line {line}: {field}: {e}", file.display());
+        out.push(carnet_domain::Professional {
+            rpps: row.rpps.parse().map_err(|e| at("rpps", &e))?,
+            family_name: row.family_name,
+            given_name: row.given_name,
+            profession: carnet_domain::Profession::from_code(&row.profession).map_err(|e| at("profession", &e))?,
+            specialty: row.specialty.filter(|s| !s.is_empty()),
+            organisation: row.finess.filter(|s| !s.is_empty()).map(|f| f.parse()).transpose().map_err(|e| at("finess", &e))?,
+        });
+    }
+    Ok(out)
+}
+
+/// The assembled server: database, use cases, token verifier.
+pub struct App {
+    pub carnet: Carnet,
+    pub verifier: TokenVerifier,
+    pub dev_issuer: Option<DevIssuer>,
+}
+
+impl App {
+    pub async fn open(settings: &Settings) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+        let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
+        let carnet = Carnet::new(db, Arc::new(SystemClock), ServiceConfig { retention: settings.retention_policy() });
+        let mut issuers = settings.auth.issuers.clone();
+        let dev_issuer = if settings.auth.dev_issuer {
+            let dev = DevIssuer::load_or_create(&settings.data_dir)?;
+            issuers.push(dev.trusted_issuer(&settings.auth.audience));
+            Some(dev)
+        } else {
+            None
+        };
+        let leeway = std::time::Duration::from_secs(settings.auth.leeway_seconds);
+        let verifier = TokenVerifier::new(issuers, leeway).await.context("loading trusted issuers")?;
+        Ok(App { carnet, verifier, dev_issuer })
+    }
+
+    /// Serves until Ctrl-C; `ready` is told the bound address once listening.
+    pub async fn serve(self, settings: &Settings, ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> anyhow::Result<()> {
+        if settings.auth.issuers.is_empty() && self.dev_issuer.is_none() {
+            tracing::warn!("no trusted token issuer configured: every authenticated call will be refused");
+        }
+        let state = AppState {
+            carnet: self.carnet.clone(),
+            verifier: self.verifier.clone(),
+            metrics: Metrics::new(),
+            dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),
+        };
+        let router = carnet_server::router(state, &settings.http_limits());
+        let listener = tokio::net::TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, database = ?self.carnet.database().backend(), "carnet listening");
+        if let Some(tx) = ready {
+            let _ = tx.send(addr);
+        }
+        let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), settings.retention.sweep_interval_seconds));
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("shutting down");
+            })
+            .await?;
+        sweeper.abort();
+        self.carnet.database().close().await;
+        Ok(())
+    }
+}
+
+async fn sweep_forever(carnet: Carnet, every_seconds: u64) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds.max(1)));
+    loop {
+        interval.tick().await;
+        if let Err(e) = carnet.sweep().await {
+            tracing::error!(error = %e, "retention sweep failed");
+        }
+    }
+}

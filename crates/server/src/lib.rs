@@ -1,1 +1,84 @@
-//! placeholder
+//! Carnet's HTTP edge. Handlers parse, call `carnet-service`, and render; they decide nothing.
+//!
+//! Architecture invariant: every route that acts for someone takes the `Authenticated`
+//! extractor; errors leave through `ApiError` only.
+
+mod error;
+mod extract;
+mod metrics;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use carnet_auth::TokenVerifier;
+use carnet_service::Carnet;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, Problem};
+pub use metrics::Metrics;
+pub use openapi::openapi;
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest accepted request body on `/api` (JSON), in bytes.
+    pub json_body_bytes: usize,
+    /// A request taking longer is answered 408.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits { json_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub carnet: Carnet,
+    pub verifier: TokenVerifier,
+    pub metrics: Arc<Metrics>,
+    /// The dev issuer's public keys, served at `/dev-issuer/jwks.json` in demo/dev mode only.
+    pub dev_jwks: Option<Arc<serde_json::Value>>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Arc<Metrics> {
+        state.metrics.clone()
+    }
+}
+
+pub fn router(state: AppState, limits: &HttpLimits) -> Router {
+    use routes::{directory, ops, records};
+    let api = Router::new()
+        .route("/openapi.json", get(ops::openapi_document))
+        .route("/records", post(records::create))
+        .route("/records/{ins}", get(records::status))
+        .route("/records/{ins}/close", post(records::close))
+        .route("/records/{ins}/reopen", post(records::reopen))
+        .route("/records/{ins}/destruction-request", post(records::request_destruction))
+        .route("/statistics/records", get(records::statistics))
+        .route("/professionals", post(directory::import))
+        .route("/professionals/{rpps}", get(directory::find).put(directory::upsert));
+    Router::new()
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/dev-issuer/jwks.json", get(ops::dev_jwks))
+        .nest("/api", api)
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(limits.json_body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.json_body_bytes))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,1 +1,94 @@
-//! placeholder
+//! Carnet's use cases. Each public method is one thing a user does: it checks the actor's right
+//! with a pure domain rule *before* touching data (so a denial reveals nothing about existence),
+//! loads, applies the domain transition, and saves.
+//!
+//! Architecture invariant: no HTTP here and no SQL; this crate is where the HTTP edge and the CLI
+//! meet the domain and the store.
+
+mod clock;
+mod directory;
+mod records;
+
+use std::sync::Arc;
+
+use carnet_domain::record::{LifecycleError, RecordDenied};
+use carnet_domain::{Clock, RetentionPolicy};
+use carnet_store::{Database, StoreError};
+
+pub use clock::{ManualClock, SystemClock};
+pub use records::{NewRecord, RecordView, SweepReport};
+
+/// The one error type of this crate. Messages are safe to show to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input is well formed but breaks a rule (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing there — or nothing the caller may know of (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The state forbids it (409): duplicate record, wrong lifecycle status, concurrent change.
+    #[error("{0}")]
+    Conflict(String),
+    /// Authenticated, but this actor may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A storage failure: logged with its cause, shown as a generic 500/503.
+    #[error("storage failure")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ServiceError::Conflict(what.to_owned()),
+            StoreError::Stale(what) => ServiceError::Conflict(format!("the {what} was changed by another request; retry")),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl From<LifecycleError> for ServiceError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::WrongStatus(..) => ServiceError::Conflict(e.to_string()),
+            LifecycleError::Reason { .. } | LifecycleError::NoIns(_) => ServiceError::Invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<RecordDenied> for ServiceError {
+    fn from(e: RecordDenied) -> Self {
+        ServiceError::Forbidden(e.to_string())
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Settings the use cases depend on.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    pub retention: RetentionPolicy,
+}
+
+/// The use cases, over one database and one clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Carnet {
+    db: Database,
+    clock: Arc<dyn Clock>,
+    config: Arc<ServiceConfig>,
+}
+
+impl Carnet {
+    pub fn new(db: Database, clock: Arc<dyn Clock>, config: ServiceConfig) -> Carnet {
+        Carnet { db, clock, config: Arc::new(config) }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+}

@@ -1,0 +1,132 @@
+//! `Settings`: loaded once from defaults, then a TOML file, then `CARNET_*` environment
+//! variables (nested keys with `__`, e.g. `CARNET_LIMITS__JSON_BODY_BYTES`), and passed down
+//! explicitly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use carnet_auth::TrustedIssuer;
+use carnet_domain::RetentionPolicy;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Where the embedded default keeps its files (SQLite database, keys, blobs).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; default: `sqlite://<data_dir>/carnet.db`.
+    pub database_url: Option<String>,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    pub auth: AuthSettings,
+    pub limits: LimitSettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The `aud` Carnet expects in tokens of the dev issuer.
+    pub audience: String,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// Trust the built-in development issuer (its key lives in the data directory). On in
+    /// `carnet demo`; never turn it on in production.
+    pub dev_issuer: bool,
+    /// Trusted OpenID Connect issuers.
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub json_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub archive_after_closure_days: i64,
+    pub destroy_after_closure_days: i64,
+    pub early_destruction_delay_days: i64,
+    /// How often `serve` applies due archive/destruction transitions.
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let retention = RetentionPolicy::default();
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("carnet-data"),
+            database_url: None,
+            log_format: LogFormat::Human,
+            auth: AuthSettings { audience: "carnet".into(), leeway_seconds: 60, dev_issuer: false, issuers: vec![] },
+            limits: LimitSettings { json_body_bytes: 1024 * 1024, request_timeout_seconds: 30 },
+            retention: RetentionSettings {
+                archive_after_closure_days: retention.archive_after_closure.whole_days(),
+                destroy_after_closure_days: retention.destroy_after_closure.whole_days(),
+                early_destruction_delay_days: retention.early_destruction_delay.whole_days(),
+                sweep_interval_seconds: 3600,
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "configuration file {} not found", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings = figment.merge(Env::prefixed("CARNET_").split("__")).extract()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let r = &self.retention;
+        anyhow::ensure!(
+            r.archive_after_closure_days >= 0 && r.early_destruction_delay_days >= 0 && r.destroy_after_closure_days > 0,
+            "retention: durations must be positive"
+        );
+        anyhow::ensure!(self.limits.json_body_bytes >= 1024, "limits.json_body_bytes must be at least 1024");
+        anyhow::ensure!(self.limits.request_timeout_seconds >= 1, "limits.request_timeout_seconds must be at least 1");
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("carnet.db").display()))
+    }
+
+    pub fn retention_policy(&self) -> RetentionPolicy {
+        let r = &self.retention;
+        RetentionPolicy {
+            archive_after_closure: time::Duration::days(r.archive_after_closure_days),
+            destroy_after_closure: time::Duration::days(r.destroy_after_closure_days),
+            early_destruction_delay: time::Duration::days(r.early_destruction_delay_days),
+        }
+    }
+
+    pub fn http_limits(&self) -> carnet_server::HttpLimits {
+        carnet_server::HttpLimits {
+            json_body_bytes: self.limits.json_body_bytes,
+            request_timeout: Duration::from_secs(self.limits.request_timeout_seconds),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! `carnet demo`: the embedded default with synthetic data, ready to try.
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use carnet_auth::{DevIssuer, TokenClaims};
+use carnet_domain::actor::ProfessionalIdentity;
+use carnet_domain::{Actor, ActorKind, InsKind, Professional, ReferenceTraits, Role};
+use carnet_service::{NewRecord, ServiceError};
+
+use crate::config::Settings;
+use crate::demo_data::{self, DemoPatient, DemoProfessional};
+use crate::{App, local_operator};
+
+const TOKEN_LIFETIME_HOURS: i64 = 12;
+
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let app = App::open(settings).await?;
+    let dev = app.dev_issuer.as_ref().context("the demo needs the dev issuer")?;
+    seed(&app).await?;
+    let tokens = mint_tokens(dev, &settings.auth.audience)?;
+    let env_file = settings.data_dir.join("tokens.env");
+    let exports: String = tokens.iter().map(|(var, _, tok)| format!("export {var}={tok}\n")).collect();
+    std::fs::write(&env_file, &exports).with_context(|| format!("writing {}", env_file.display()))?;
+    print_welcome(settings, &tokens, &env_file);
+    app.serve(settings, None).await
+}
+
+fn actor_of(pro: &DemoProfessional) -> Actor {
+    let identity = ProfessionalIdentity {
+        rpps: pro.rpps.clone(),
+        profession: pro.profession,
+        specialty: pro.specialty.map(str::to_owned),
+        organisation: Some(pro.finess.clone()),
+    };
+    Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: pro.key.into(),
+        name: Some(format!("{} {}", pro.given_name, pro.family_name)),
+        kind: if pro.regulator { ActorKind::Regulator(identity) } else { ActorKind::Professional(identity) },
+        scopes: vec![],
+    }
+}
+
+/// Creates the directory entries and records; safe to run again on an existing data directory.
+async fn seed(app: &App) -> anyhow::Result<()> {
+    let pros = demo_data::professionals();
+    let entries: Vec<Professional> = pros
+        .iter()
+        .map(|p| Professional {
+            rpps: p.rpps.clone(),
+            family_name: p.family_name.into(),
+            given_name: p.given_name.into(),
+            profession: p.profession,
+            specialty: p.specialty.map(str::to_owned),
+            organisation: Some(p.finess.clone()),
+        })
+        .collect();
+    app.carnet.save_professionals(&local_operator(), entries).await?;
+
+    let by_key = |key: &str| pros.iter().find(|p| p.key == key).map(actor_of);
+    let insurer = Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: "insurer".into(),
+        name: Some("Agent CPAM".into()),
+        kind: ActorKind::InsurerAgent,
+        scopes: vec![],
+    };
+    for (i, patient) in demo_data::patients().iter().enumerate() {
+        // Records come through every channel, as they would in life.
+        let creator = match i % 4 {
+            0 => patient_actor(patient),
+            1 => by_key("pharmacist").context("pharmacist")?,
+            2 => by_key("doctor").context("doctor")?,
+            _ => insurer.clone(),
+        };
+        let new = NewRecord {
+            ins: patient.ins.clone(),
+            ins_kind: InsKind::Nir,
+            identity_status: patient.identity_status,
+            traits: ReferenceTraits {
+                birth_name: patient.birth_name.into(),
+                birth_given_names: patient.given_names.into(),
+                birth_date: patient.birth_date,
+                sex: patient.sex,
+                birthplace: Some(patient.birthplace.into()),
+            },
+        };
+        match app.carnet.create_record(&creator, new).await {
+            Ok(_) | Err(ServiceError::Conflict(_)) => {}
+            Err(e) => return Err(e).context(format!("creating the record of {}", patient.key)),
+        }
+    }
+    Ok(())
+}
+
+fn patient_actor(p: &DemoPatient) -> Actor {
+    Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: p.key.into(),
+        name: Some(format!("{} {}", p.given_names, p.birth_name)),
+        kind: ActorKind::Patient { ins: p.ins.clone() },
+        scopes: vec![],
+    }
+}
+
+/// (variable, who, token) for every demo user.
+fn mint_tokens(dev: &DevIssuer, audience: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    let now = time::OffsetDateTime::now_utc();
+    let lifetime = time::Duration::hours(TOKEN_LIFETIME_HOURS);
+    let mut out = Vec::new();
+    let mut push = |key: &str, who: String, claims: TokenClaims| -> anyhow::Result<()> {
+        let token = dev.mint(&claims, audience, lifetime, now)?;
+        out.push((format!("CARNET_TOKEN_{}", key.to_uppercase()), who, token));
+        Ok(())
+    };
+    let patients = demo_data::patients();
+    for p in &patients {
+        let who = format!("patient {} {} (INS {})", p.given_names, p.birth_name, p.ins);
+        let claims = TokenClaims {
+            sub: p.key.into(),
+            name: Some(format!("{} {}", p.given_names, p.birth_name)),
+            role: Role::Patient,
+            ins: Some(p.ins.to_string()),
+            ..TokenClaims::default()
+        };
+        push(p.key, who, claims)?;
+    }
+    if let Some(child) = patients.iter().find(|p| p.key == "chloe") {
+        let claims = TokenClaims {
+            sub: "parent-of-chloe".into(),
+            name: Some("Marc GIRARD".into()),
+            role: Role::Representative,
+            represents: vec![child.ins.to_string()],
+            ..TokenClaims::default()
+        };
+        push("parent", format!("legal representative of {} (a minor)", child.given_names), claims)?;
+    }
+    for pro in demo_data::professionals() {
+        let who = format!("{} {} {}, {} (RPPS {})", if pro.regulator { "SAMU regulator" } else { "professional" }, pro.given_name, pro.family_name, pro.profession.label_fr(), pro.rpps);
+        let claims = TokenClaims {
+            sub: pro.key.into(),
+            name: Some(format!("{} {}", pro.given_name, pro.family_name)),
+            role: if pro.regulator { Role::Regulator } else { Role::Professional },
+            rpps: Some(pro.rpps.to_string()),
+            profession: Some(pro.profession.code().into()),
+            specialty: pro.specialty.map(str::to_owned),
+            finess: Some(pro.finess.to_string()),
+            ..TokenClaims::default()
+        };
+        push(pro.key, who, claims)?;
+    }
+    for (key, role, who) in [
+        ("insurer", Role::InsurerAgent, "insurer agent (Assurance Maladie desk)"),
+        ("privacy", Role::PrivacyOfficer, "privacy officer"),
+        ("operator", Role::Operator, "operator"),
+    ] {
+        let claims = TokenClaims { sub: key.into(), name: Some(who.into()), role, ..TokenClaims::default() };
+        push(key, who.into(), claims)?;
+    }
+    Ok(out)
+}
+
+fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_file: &std::path::Path) {
+    let url = format!("http://{}", settings.bind);
+    let patients = demo_data::patients();
+    let (camille, lucas) = (&patients[0], &patients[1]);
+    let doctor = &demo_data::professionals()[0];
+    let mut s = String::new();
+    let _ = writeln!(s, "\nCarnet demo — synthetic data only, in {}\n", settings.data_dir.display());
+    let _ = writeln!(s, "  Server:        {url}");
+    let _ = writeln!(s, "  API document:  {url}/api/openapi.json");
+    let _ = writeln!(s, "  Health:        {url}/health   Metrics: {url}/metrics\n");
+    let _ = writeln!(s, "Demo users and their tokens (valid {TOKEN_LIFETIME_HOURS} h; also in {}):", env_file.display());
+    for (var, who, token) in tokens {
+        let _ = writeln!(s, "\n  # {who}\n  export {var}={token}");
+    }
+    let _ = writeln!(s, "\nTry, in another terminal (after `source {}`):\n", env_file.display());
+    let _ = writeln!(s, "  # Camille reads her own record");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}\n", camille.ins);
+    let _ = writeln!(s, "  # Dr Bernard checks Lucas's record status by INS");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_DOCTOR\" {url}/api/records/{}\n", lucas.ins);
+    let _ = writeln!(s, "  # Camille cannot read Lucas's record (403)");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}\n", lucas.ins);
+    let _ = writeln!(s, "  # The insurer reads statistics by channel and organisation");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_INSURER\" {url}/api/statistics/records\n");
+    let _ = writeln!(s, "  # Look up a professional in the directory");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_NURSE\" {url}/api/professionals/{}\n", doctor.rpps);
+    let _ = writeln!(s, "  # The pharmacist opens a record for a new patient (a second call answers 409)");
+    let _ = writeln!(
+        s,
+        "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_PHARMACIST\" -H 'Content-Type: application/json' \\\n    -d '{{\"ins\":\"{}\",\"identity_status\":\"qualifiee\",\"birth_name\":\"NICOLAS\",\"birth_given_names\":\"Léa\",\"birth_date\":\"1995-05-21\",\"sex\":\"F\",\"birthplace\":\"44109\"}}' \\\n    {url}/api/records\n",
+        demo_data::extra_patient_ins()
+    );
+    let _ = writeln!(s, "  # Camille closes her record, then reopens it");
+    let _ = writeln!(
+        s,
+        "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" -H 'Content-Type: application/json' -d '{{\"reason\":\"trying the demo\"}}' {url}/api/records/{}/close",
+        camille.ins
+    );
+    let _ = writeln!(s, "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}/reopen\n", camille.ins);
+    let _ = writeln!(s, "  # Mint any other token: carnet token --data-dir {} --role professional --rpps … --profession 60\n", settings.data_dir.display());
+    let _ = writeln!(s, "Press Ctrl-C to stop. Run again to reuse the same data.");
+    println!("{s}");
+}

@@ -1,0 +1,119 @@
+//! Synthetic demo people: French names, valid NIRs consistent with sex, birth date and
+//! birthplace, professionals with valid RPPS and FINESS. Nobody here is real.
+
+use carnet_domain::{Finess, IdentityStatus, Ins, Profession, Rpps, Sex};
+use time::Date;
+use time::macros::date;
+
+pub struct DemoPatient {
+    pub key: &'static str,
+    pub ins: Ins,
+    pub birth_name: &'static str,
+    pub given_names: &'static str,
+    pub birth_date: Date,
+    pub sex: Sex,
+    pub birthplace: &'static str,
+    pub identity_status: IdentityStatus,
+}
+
+pub struct DemoProfessional {
+    pub key: &'static str,
+    pub rpps: Rpps,
+    pub family_name: &'static str,
+    pub given_name: &'static str,
+    pub profession: Profession,
+    pub specialty: Option<&'static str>,
+    pub finess: Finess,
+    pub regulator: bool,
+}
+
+/// Builds an INS from the traits, the way INSEE numbers people: sex, year, month, birthplace, order.
+fn nir(sex: Sex, birth: Date, birthplace: &str, order: u16) -> Ins {
+    let s = if sex == Sex::Female { 2 } else { 1 };
+    let body = format!("{s}{:02}{:02}{birthplace}{order:03}", birth.year() % 100, u8::from(birth.month()));
+    Ins::from_body(&body).unwrap_or_else(|e| panic!("demo INS body {body} is invalid: {e}"))
+}
+
+fn patient(
+    key: &'static str,
+    birth_name: &'static str,
+    given_names: &'static str,
+    birth_date: Date,
+    sex: Sex,
+    birthplace: &'static str,
+    order: u16,
+) -> DemoPatient {
+    DemoPatient {
+        key,
+        ins: nir(sex, birth_date, birthplace, order),
+        birth_name,
+        given_names,
+        birth_date,
+        sex,
+        birthplace,
+        identity_status: IdentityStatus::Qualifiee,
+    }
+}
+
+pub fn patients() -> Vec<DemoPatient> {
+    vec![
+        patient("camille", "LEFEBVRE", "Camille Anne", date!(1978 - 04 - 12), Sex::Female, "75056", 231),
+        patient("lucas", "MOREAU", "Lucas Pierre", date!(1991 - 09 - 03), Sex::Male, "69123", 87),
+        patient("chloe", "GIRARD", "Chloé", date!(2012 - 02 - 27), Sex::Female, "13055", 412),
+        patient("antoine", "ROUSSEL", "Antoine Marcel", date!(1949 - 11 - 30), Sex::Male, "2A004", 19),
+        patient("ines", "FONTAINE", "Inès Sophie", date!(1985 - 06 - 18), Sex::Female, "33063", 655),
+        patient("hugo", "CHEVALIER", "Hugo", date!(2001 - 12 - 08), Sex::Male, "59350", 342),
+    ]
+}
+
+fn rpps(n: u32) -> Rpps {
+    Rpps::from_body(&format!("1{:09}", n)).unwrap_or_else(|e| panic!("demo RPPS {n}: {e}"))
+}
+
+fn finess(n: u32) -> Finess {
+    Finess::from_body(&format!("{:08}", n)).unwrap_or_else(|e| panic!("demo FINESS {n}: {e}"))
+}
+
+pub fn professionals() -> Vec<DemoProfessional> {
+    let pro = |key, n, family_name, given_name, profession, specialty, org, regulator| DemoProfessional {
+        key,
+        rpps: rpps(n),
+        family_name,
+        given_name,
+        profession,
+        specialty,
+        finess: finess(org),
+        regulator,
+    };
+    vec![
+        pro("doctor", 1_000_101, "BERNARD", "Sophie", Profession::Medecin, Some("SM54"), 75_000_101, false),
+        pro("pharmacist", 1_000_202, "PETIT", "Julien", Profession::Pharmacien, None, 69_000_202, false),
+        pro("nurse", 1_000_303, "DUBOIS", "Nathalie", Profession::Infirmier, None, 13_000_303, false),
+        pro("dentist", 1_000_404, "LAMBERT", "Marc", Profession::ChirurgienDentiste, None, 33_000_404, false),
+        pro("midwife", 1_000_505, "MERCIER", "Claire", Profession::SageFemme, None, 75_000_505, false),
+        pro("physio", 1_000_606, "BLANC", "Thomas", Profession::MasseurKinesitherapeute, None, 59_000_606, false),
+        pro("samu", 1_000_707, "GARNIER", "Élodie", Profession::Medecin, Some("SM01"), 75_000_707, true),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_identifiers_are_valid_and_distinct() {
+        let ps = patients();
+        for p in &ps {
+            assert_eq!(Ins::parse(p.ins.as_str()).as_ref(), Ok(&p.ins));
+        }
+        let mut ins: Vec<_> = ps.iter().map(|p| p.ins.clone()).collect();
+        ins.dedup();
+        assert_eq!(ins.len(), ps.len());
+        assert_eq!(professionals().len(), 7);
+    }
+}
+
+/// A valid INS with no seeded record, for the "create a record" example.
+pub fn extra_patient_ins() -> Ins {
+    nir(Sex::Female, date!(1995 - 05 - 21), "44109", 76)
+}

@@ -1,0 +1,59 @@
+//! Extractors: the authenticated actor, and JSON bodies whose rejections are problem details.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use carnet_domain::Actor;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Proof that the request carries a valid bearer token: a handler that takes it cannot run
+/// for an anonymous caller.
+pub struct Authenticated(pub Actor);
+
+const CHALLENGE: &str = "Bearer realm=\"carnet\"";
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthenticated(CHALLENGE.into(), "a bearer token is required"));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    format!("{CHALLENGE}, error=\"invalid_request\""),
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            })?;
+        let actor = state.verifier.verify(token, state.carnet.clock().now()).await?;
+        Ok(Authenticated(actor))
+    }
+}
+
+/// `axum::Json` whose rejections (bad syntax 400, wrong types 422, wrong content type 415,
+/// too large 413) are answered as problem details.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The OpenAPI document of `/api`, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{directory, records};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Carnet API", description = "Record management and directory of the Carnet shared medical record. Clinical content is served over FHIR at /fhir."),
+    paths(
+        records::create, records::status, records::close, records::reopen, records::request_destruction,
+        records::statistics, directory::find, directory::upsert, directory::import,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "records", description = "Record lifecycle"), (name = "directory", description = "Professionals directory"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,43 @@
+//! Operational endpoints: liveness, readiness, metrics, the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Liveness: the process answers.
+pub async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.carnet.database().ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" })))
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+}
+
+pub async fn openapi_document() -> impl IntoResponse {
+    Json(crate::openapi())
+}
+
+pub async fn dev_jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let jwks = state.dev_jwks.ok_or_else(ApiError::not_found)?;
+    Ok(Json(jwks.as_ref().clone()))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found()
+}

@@ -1,0 +1,28 @@
+//! Professionals directory use cases.
+
+use carnet_domain::{Actor, ActorKind, Professional, Rpps};
+use carnet_store::DirectoryStore;
+
+use crate::{Carnet, Result, ServiceError};
+
+impl Carnet {
+    /// Upserts professionals, all or none. Operators maintain the directory (from the national
+    /// register's extracts).
+    pub async fn save_professionals(&self, actor: &Actor, professionals: Vec<Professional>) -> Result<u64> {
+        if !matches!(actor.kind, ActorKind::Operator) {
+            return Err(ServiceError::Forbidden("only operators maintain the professionals directory".into()));
+        }
+        let professionals = professionals
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.validated().map_err(|e| ServiceError::Invalid(format!("professional #{i}: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.db.save_professionals(&professionals, self.clock.now()).await?)
+    }
+
+    /// The directory is public information (as the national "Annuaire Santé" is): any
+    /// authenticated actor may look a professional up.
+    pub async fn find_professional(&self, _actor: &Actor, rpps: &Rpps) -> Result<Professional> {
+        self.db.find_professional_by_rpps(rpps).await?.ok_or(ServiceError::NotFound("professional"))
+    }
+}

@@ -1,0 +1,164 @@
+//! Record lifecycle use cases.
+
+use carnet_domain::record::{self, RecordAction, RecordStatistics};
+use carnet_domain::{
+    Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits,
+};
+use carnet_store::RecordStore;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{Carnet, Result, ServiceError};
+
+/// A record creation request, already parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub ins: Ins,
+    pub ins_kind: InsKind,
+    pub identity_status: IdentityStatus,
+    pub traits: ReferenceTraits,
+}
+
+/// What an actor may see of a record. Insurer agents, operators and privacy officers see
+/// existence and status only (rule 12): the identity and reasons are left out for them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordView {
+    pub ins: Ins,
+    pub ins_kind: InsKind,
+    pub status: RecordStatus,
+    pub channel: CreationChannel,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_status: Option<IdentityStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traits: Option<ReferenceTraits>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub destruction_due_at: Option<OffsetDateTime>,
+}
+
+impl RecordView {
+    pub fn of(record: Record, actor: &Actor) -> RecordView {
+        let full = !matches!(actor.kind, ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer);
+        RecordView {
+            ins: record.ins,
+            ins_kind: record.ins_kind,
+            status: record.status,
+            channel: record.channel,
+            created_at: record.created_at,
+            identity_status: full.then_some(record.identity_status),
+            traits: if full { record.traits } else { None },
+            closed_at: record.closed_at,
+            close_reason: if full { record.close_reason } else { None },
+            destruction_due_at: record.destruction_due_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub archived: u64,
+    pub destroyed: u64,
+}
+
+impl Carnet {
+    pub async fn create_record(&self, actor: &Actor, new: NewRecord) -> Result<RecordView> {
+        record::authorize(actor, RecordAction::Create, &new.ins)?;
+        let traits = new.traits.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let rec = Record::open(actor, new.ins, new.ins_kind, new.identity_status, traits, self.clock.now())?;
+        self.db.create_record(&rec).await?;
+        tracing::info!(channel = rec.channel.as_str(), by = %actor.reference(), "record created");
+        Ok(RecordView::of(rec, actor))
+    }
+
+    pub async fn record_status(&self, actor: &Actor, ins: &Ins) -> Result<RecordView> {
+        record::authorize(actor, RecordAction::ReadStatus, ins)?;
+        let rec = self.live_record(ins).await?;
+        Ok(RecordView::of(rec, actor))
+    }
+
+    pub async fn close_record(&self, actor: &Actor, ins: &Ins, reason: &str) -> Result<RecordView> {
+        record::authorize(actor, RecordAction::Close, ins)?;
+        let mut rec = self.live_record(ins).await?;
+        let read_as = rec.status;
+        rec.close(reason, self.clock.now(), &self.config.retention)?;
+        self.db.save_record(&rec, read_as).await?;
+        Ok(RecordView::of(rec, actor))
+    }
+
+    pub async fn reopen_record(&self, actor: &Actor, ins: &Ins) -> Result<RecordView> {
+        record::authorize(actor, RecordAction::Reopen, ins)?;
+        let mut rec = self.live_record(ins).await?;
+        let read_as = rec.status;
+        rec.reopen()?;
+        self.db.save_record(&rec, read_as).await?;
+        Ok(RecordView::of(rec, actor))
+    }
+
+    pub async fn request_destruction(&self, actor: &Actor, ins: &Ins, reason: &str) -> Result<RecordView> {
+        record::authorize(actor, RecordAction::RequestDestruction, ins)?;
+        let mut rec = self.live_record(ins).await?;
+        let read_as = rec.status;
+        rec.request_destruction(reason, self.clock.now(), &self.config.retention)?;
+        self.db.save_record(&rec, read_as).await?;
+        Ok(RecordView::of(rec, actor))
+    }
+
+    pub async fn record_statistics(&self, actor: &Actor) -> Result<RecordStatistics> {
+        // Statistics are not about one record: authorize against no INS in particular.
+        match actor.kind {
+            ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer => {}
+            _ => return Err(ServiceError::Forbidden("statistics are for insurer agents, privacy officers and operators".into())),
+        }
+        Ok(self.db.record_statistics().await?)
+    }
+
+    /// Applies the time-driven transitions that are due (archive after closure, destruction).
+    /// Idempotent; run periodically by `carnet serve` and on demand by `carnet admin sweep`.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let now = self.clock.now();
+        let retention = self.config.retention;
+        let mut report = SweepReport::default();
+        loop {
+            let due = self.db.find_records_due(now, now - retention.archive_after_closure, 500).await?;
+            if due.is_empty() {
+                break;
+            }
+            let batch = due.len();
+            let mut progressed = 0;
+            for mut rec in due {
+                let Some(to) = rec.due_transition(now, &retention) else { continue };
+                let read_as = rec.status;
+                rec.apply(to, now);
+                match self.db.save_record(&rec, read_as).await {
+                    Ok(()) => {
+                        progressed += 1;
+                        match to {
+                            RecordStatus::Archived => report.archived += 1,
+                            RecordStatus::Destroyed => report.destroyed += 1,
+                            _ => {}
+                        }
+                    }
+                    // Someone reopened it meanwhile: their change wins.
+                    Err(carnet_store::StoreError::Stale(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if progressed == 0 || batch < 500 {
+                break;
+            }
+        }
+        if report != SweepReport::default() {
+            tracing::info!(archived = report.archived, destroyed = report.destroyed, "retention sweep");
+        }
+        Ok(report)
+    }
+
+    async fn live_record(&self, ins: &Ins) -> Result<Record> {
+        self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))
+    }
+}
