@@ -86,6 +86,9 @@ impl Default for Settings {
     }
 }
 
+/// Top-level keys of `Settings`, lower-case as figment folds environment keys.
+const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "log_format", "auth", "limits", "retention"];
+
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
@@ -94,7 +97,12 @@ impl Settings {
             anyhow::ensure!(file.exists(), "configuration file {} not found", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        let settings: Settings = figment.merge(Env::prefixed("CARNET_").split("__")).extract()?;
+        // Only variables that name a setting: CARNET_CONFIG and tools' own CARNET_* variables
+        // (test harness, scripts) are not configuration keys.
+        let env = Env::prefixed("CARNET_")
+            .filter(|key| SETTINGS_KEYS.contains(&key.as_str().to_ascii_lowercase().split("__").next().unwrap_or_default()))
+            .split("__");
+        let settings: Settings = figment.merge(env).extract()?;
         settings.check()?;
         Ok(settings)
     }

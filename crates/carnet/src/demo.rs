@@ -201,5 +201,7 @@ fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_f
     let _ = writeln!(s, "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}/reopen\n", camille.ins);
     let _ = writeln!(s, "  # Mint any other token: carnet token --data-dir {} --role professional --rpps … --profession 60\n", settings.data_dir.display());
     let _ = writeln!(s, "Press Ctrl-C to stop. Run again to reuse the same data.");
-    println!("{s}");
+    // A closed stdout (the reader went away) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, s.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
 }

@@ -22,6 +22,7 @@ async fn a_patient_creates_and_reads_their_record(app: TestApp) {
     assert_eq!(read.body["birth_name"], "MARTIN");
     assert_eq!(read.body["ins_system"], "urn:oid:1.2.250.1.213.1.4.8");
     assert_eq!(read.body["identity_status"], "qualifiee");
+    assert_eq!(read.body, created.body, "a read returns exactly what the write returned");
 
     let again = app.post("/api/records", &token, new_record(&me)).await;
     assert_problem(&again, StatusCode::CONFLICT, "already has a record");

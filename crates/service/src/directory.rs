@@ -17,7 +17,7 @@ impl Carnet {
             .enumerate()
             .map(|(i, p)| p.validated().map_err(|e| ServiceError::Invalid(format!("professional #{i}: {e}"))))
             .collect::<Result<Vec<_>>>()?;
-        Ok(self.db.save_professionals(&professionals, self.clock.now()).await?)
+        Ok(self.db.save_professionals(&professionals, self.now()).await?)
     }
 
     /// The directory is public information (as the national "Annuaire Santé" is): any

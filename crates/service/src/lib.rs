@@ -91,4 +91,11 @@ impl Carnet {
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }
+
+    /// Now, at the millisecond precision the store keeps, so that what a write returns equals
+    /// what a later read returns.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        let now = self.clock.now();
+        now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(now)
+    }
 }

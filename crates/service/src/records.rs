@@ -69,7 +69,7 @@ impl Carnet {
     pub async fn create_record(&self, actor: &Actor, new: NewRecord) -> Result<RecordView> {
         record::authorize(actor, RecordAction::Create, &new.ins)?;
         let traits = new.traits.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let rec = Record::open(actor, new.ins, new.ins_kind, new.identity_status, traits, self.clock.now())?;
+        let rec = Record::open(actor, new.ins, new.ins_kind, new.identity_status, traits, self.now())?;
         self.db.create_record(&rec).await?;
         tracing::info!(channel = rec.channel.as_str(), by = %actor.reference(), "record created");
         Ok(RecordView::of(rec, actor))
@@ -85,7 +85,7 @@ impl Carnet {
         record::authorize(actor, RecordAction::Close, ins)?;
         let mut rec = self.live_record(ins).await?;
         let read_as = rec.status;
-        rec.close(reason, self.clock.now(), &self.config.retention)?;
+        rec.close(reason, self.now(), &self.config.retention)?;
         self.db.save_record(&rec, read_as).await?;
         Ok(RecordView::of(rec, actor))
     }
@@ -103,7 +103,7 @@ impl Carnet {
         record::authorize(actor, RecordAction::RequestDestruction, ins)?;
         let mut rec = self.live_record(ins).await?;
         let read_as = rec.status;
-        rec.request_destruction(reason, self.clock.now(), &self.config.retention)?;
+        rec.request_destruction(reason, self.now(), &self.config.retention)?;
         self.db.save_record(&rec, read_as).await?;
         Ok(RecordView::of(rec, actor))
     }
@@ -120,7 +120,7 @@ impl Carnet {
     /// Applies the time-driven transitions that are due (archive after closure, destruction).
     /// Idempotent; run periodically by `carnet serve` and on demand by `carnet admin sweep`.
     pub async fn sweep(&self) -> Result<SweepReport> {
-        let now = self.clock.now();
+        let now = self.now();
         let retention = self.config.retention;
         let mut report = SweepReport::default();
         loop {

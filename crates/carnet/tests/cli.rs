@@ -1,0 +1,191 @@
+//! The `carnet` binary as a user runs it: the demo and its printed example calls, tokens,
+//! configuration errors, and administration commands on both backends.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carnet");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running `carnet demo`, killed on drop.
+struct Demo {
+    child: Child,
+    printed: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_demo(dir: &Path, port: u16) -> Demo {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env_remove("CARNET_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("carnet demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut printed = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("utf-8 output");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    // Keep draining, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(printed.contains("Press Ctrl-C"), "the demo printed its welcome:\n{printed}");
+    // The welcome is printed before the listener is bound: wait for /health.
+    let health = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let ok = Command::new("curl").args(["-sf", &health]).output().map(|o| o.status.success()).unwrap_or(false);
+        if ok {
+            return Demo { child, printed };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the demo never answered {health}");
+}
+
+/// The example `curl` commands of the welcome text, continuation lines joined.
+fn example_calls(printed: &str) -> Vec<String> {
+    let mut calls = Vec::new();
+    let mut current = String::new();
+    for line in printed.lines().map(str::trim) {
+        if current.is_empty() && !line.starts_with("curl ") {
+            continue;
+        }
+        current.push_str(line.trim_end_matches('\\').trim());
+        current.push(' ');
+        if !line.ends_with('\\') {
+            calls.push(std::mem::take(&mut current));
+        }
+    }
+    calls
+}
+
+fn run_call(dir: &Path, call: &str) -> (u16, String) {
+    let script = format!(". ./carnet-demo/tokens.env && {} -o /dev/stdout -w '\\n%{{http_code}}'", call);
+    let out = Command::new("bash").arg("-c").arg(&script).current_dir(dir).output().expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+#[test]
+fn the_demo_starts_and_its_printed_calls_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let demo = start_demo(dir.path(), port);
+    let calls = example_calls(&demo.printed);
+    // Own record, a doctor's look-up, a refused look-up, statistics, directory, creation, close, reopen.
+    let expected = [200, 200, 403, 200, 200, 201, 200, 200];
+    assert_eq!(calls.len(), expected.len(), "the welcome shows {} calls:\n{}", expected.len(), calls.join("\n"));
+    for (call, want) in calls.iter().zip(expected) {
+        let (status, body) = run_call(dir.path(), call);
+        assert_eq!(status, want, "{call}\n→ {body}");
+    }
+    assert!(dir.path().join("carnet-demo/carnet.db").exists(), "the embedded default is SQLite in the data directory");
+
+    // `carnet token` mints from the same dev issuer key, and the server accepts it.
+    let token = Command::new(BIN)
+        .args(["token", "--data-dir", "carnet-demo", "--role", "professional", "--rpps", "10010003019", "--profession", "60"])
+        .current_dir(dir.path())
+        .output()
+        .expect("carnet token");
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let call = format!("curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/professionals/10010001013");
+    assert_eq!(run_call(dir.path(), &call).0, 200);
+
+    // A second start reuses the data: seeding is idempotent.
+    drop(demo);
+    let again = start_demo(dir.path(), port);
+    let first = example_calls(&again.printed).into_iter().next().expect("a call");
+    assert_eq!(run_call(dir.path(), &first).0, 200);
+}
+
+fn carnet(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).env_remove("CARNET_CONFIG").env("CARNET_DATA_DIR", dir.join("data"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("carnet runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = carnet(dir.path(), &["admin", "sweep"], &[("CARNET_LIMITS__JSON_BODY_BYTES", "10")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("json_body_bytes must be at least 1024"), "{}", stderr(&out));
+
+    let out = carnet(dir.path(), &["admin", "sweep"], &[("CARNET_DATABASE_URL", "mysql://localhost/x")]);
+    assert!(stderr(&out).contains("unsupported database URL scheme"), "{}", stderr(&out));
+
+    let file = dir.path().join("carnet.toml");
+    std::fs::write(&file, "bind = \"127.0.0.1:9999\"\ncolour = \"blue\"\n").expect("write");
+    let out = carnet(dir.path(), &["--config", "carnet.toml", "admin", "sweep"], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("colour"), "names the unknown key: {}", stderr(&out));
+
+    let out = carnet(dir.path(), &["--config", "missing.toml", "serve"], &[]);
+    assert!(stderr(&out).contains("missing.toml not found"), "{}", stderr(&out));
+
+    let out = carnet(dir.path(), &["token", "--role", "nurse"], &[]);
+    assert!(stderr(&out).contains("unknown role"), "{}", stderr(&out));
+}
+
+fn import_professionals_on(database_url: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [("CARNET_DATABASE_URL", database_url)];
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "rpps,family_name,given_name,profession,specialty,finess\n10010001013,BERNARD,Sophie,10,,\n10010002029,PETIT,Julien,11,,\n").expect("write");
+    let out = carnet(dir.path(), &["admin", "import-professionals", "bad.csv"], &env);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 3: profession"), "{}", stderr(&out));
+
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "rpps,family_name,given_name,profession,specialty,finess\n10010001013,BERNARD,Sophie,10,SM54,750001018\n10010002029,PETIT,Julien,21,,\n").expect("write");
+    let out = carnet(dir.path(), &["admin", "import-professionals", "good.csv"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 2 professionals"));
+
+    let out = carnet(dir.path(), &["admin", "sweep"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "archived: 0, destroyed: 0");
+}
+
+#[test]
+fn admin_commands_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    import_professionals_on(&format!("sqlite://{}", dir.path().join("admin.db").display()));
+}
+
+#[tokio::test]
+async fn admin_commands_on_postgres() {
+    let admin = std::env::var("CARNET_TEST_POSTGRES_URL")
+        .expect("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)");
+    let (db, url) = carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database");
+    db.close().await;
+    tokio::task::spawn_blocking(move || import_professionals_on(&url)).await.expect("joined");
+}
