@@ -1,0 +1,125 @@
+//! Clinical-data cryptography.
+//!
+//! - `DataKey`: a patient's AES-256 key. It exists in memory only; at rest it is always a
+//!   `WrappedKey`, sealed by a master key of a `KeyProvider` (default: `LocalKeyring`, key files
+//!   in the data directory).
+//! - `blob`: the chunked streaming AEAD that documents are stored in, so gigabyte files are never
+//!   whole in memory and any truncation, reordering, bit flip or swap between documents is caught.
+//! - `seal`/`open`: small values (titles, derived text) under a data key, bound to a context.
+//!
+//! Architecture invariant: only this crate touches clinical key material; nothing here does I/O
+//! beyond the local keyring's own files.
+
+pub mod blob;
+mod keyring;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+pub use keyring::{KeyProvider, LocalKeyring};
+
+/// The one error type of this crate. It never carries key bytes or plaintext.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// Authentication failed: wrong key, altered, truncated, reordered or swapped data.
+    #[error("the encrypted data failed authentication ({0})")]
+    Integrity(&'static str),
+    #[error("unknown master key {0:?}")]
+    UnknownMasterKey(String),
+    #[error("key file {path}: {problem}")]
+    KeyFile { path: String, problem: String },
+    #[error("malformed encrypted data: {0}")]
+    Format(&'static str),
+}
+
+pub type Result<T, E = CryptoError> = std::result::Result<T, E>;
+
+/// A patient's data key (AES-256). Zeroed on drop; never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct DataKey([u8; 32]);
+
+impl DataKey {
+    pub fn generate() -> DataKey {
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        DataKey(k)
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> DataKey {
+        DataKey(bytes)
+    }
+
+    pub(crate) fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&self.0.into())
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(…)")
+    }
+}
+
+/// A data key sealed by a master key: safe to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// Which master key sealed it (rotation keeps several for a while).
+    pub master_key_id: String,
+    /// nonce (12) ‖ ciphertext (32) ‖ tag (16).
+    pub sealed: Vec<u8>,
+}
+
+const NONCE: usize = 12;
+
+/// Encrypts a small value under `key`, bound to `context` (e.g. "title" ‖ document id): the
+/// result only opens with the same key and context.
+pub fn seal(key: &DataKey, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal_with(&key.cipher(), context, plaintext)
+}
+
+pub(crate) fn seal_with(cipher: &Aes256Gcm, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    // Encryption with a valid key and nonce cannot fail for inputs under 64 GiB.
+    let ct = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context }).unwrap_or_default();
+    let mut out = Vec::with_capacity(NONCE + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Opens what `seal` produced with the same key and context.
+pub fn open(key: &DataKey, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+    open_with(&key.cipher(), context, sealed)
+}
+
+pub(crate) fn open_with(cipher: &Aes256Gcm, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+    if sealed.len() < NONCE + 16 {
+        return Err(CryptoError::Format("sealed value too short"));
+    }
+    let (nonce, ct) = sealed.split_at(NONCE);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context })
+        .map_err(|_| CryptoError::Integrity("sealed value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_context() {
+        let (k1, k2) = (DataKey::generate(), DataKey::generate());
+        let sealed = seal(&k1, b"title:doc-1", b"IRM cerebrale");
+        assert_eq!(open(&k1, b"title:doc-1", &sealed).expect("opens"), b"IRM cerebrale");
+        assert!(open(&k2, b"title:doc-1", &sealed).is_err(), "wrong key");
+        assert!(open(&k1, b"title:doc-2", &sealed).is_err(), "wrong context");
+        let mut flipped = sealed.clone();
+        flipped[20] ^= 1;
+        assert!(open(&k1, b"title:doc-1", &flipped).is_err(), "bit flip");
+        assert!(open(&k1, b"title:doc-1", &sealed[..10]).is_err(), "truncated");
+        assert_eq!(format!("{k1:?}"), "DataKey(…)");
+    }
+}
