@@ -60,9 +60,10 @@ pub enum InsError {
 pub struct Ins(String);
 
 impl Ins {
-    /// Parses a 15-character INS. Spaces are tolerated (people write `1 84 12 76 451 089 46`).
+    /// Parses a 15-character INS. Spaces and dots are tolerated as separators (people write
+    /// `1 84 12 76 451 089 46`), as python-stdnum does.
     pub fn parse(input: &str) -> Result<Ins, InsError> {
-        let compact: String = input.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
+        let compact: String = input.chars().filter(|c| !matches!(c, ' ' | '.')).collect::<String>().to_ascii_uppercase();
         let chars: Vec<char> = compact.chars().collect();
         if chars.len() != 15 {
             return Err(InsError::Length { found: chars.len() });
