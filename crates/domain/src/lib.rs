@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod clock;
+pub mod codes;
 pub mod directory;
 pub mod identity;
 pub mod ins;
