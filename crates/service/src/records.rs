@@ -1,8 +1,9 @@
 //! Record lifecycle use cases.
 
-use carnet_domain::record::{self, RecordAction, RecordStatistics};
+use carnet_domain::record::{self, LifecycleError, RecordAction, RecordStatistics};
 use carnet_domain::{
     Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits,
+    RetentionPolicy,
 };
 use carnet_store::RecordStore;
 use serde::Serialize;
@@ -82,28 +83,33 @@ impl Carnet {
     }
 
     pub async fn close_record(&self, actor: &Actor, ins: &Ins, reason: &str) -> Result<RecordView> {
-        record::authorize(actor, RecordAction::Close, ins)?;
-        let mut rec = self.live_record(ins).await?;
-        let read_as = rec.status;
-        rec.close(reason, self.now(), &self.config.retention)?;
-        self.db.save_record(&rec, read_as).await?;
-        Ok(RecordView::of(rec, actor))
+        self.change_record(actor, RecordAction::Close, ins, |rec, now, retention| rec.close(reason, now, retention)).await
     }
 
     pub async fn reopen_record(&self, actor: &Actor, ins: &Ins) -> Result<RecordView> {
-        record::authorize(actor, RecordAction::Reopen, ins)?;
-        let mut rec = self.live_record(ins).await?;
-        let read_as = rec.status;
-        rec.reopen()?;
-        self.db.save_record(&rec, read_as).await?;
-        Ok(RecordView::of(rec, actor))
+        self.change_record(actor, RecordAction::Reopen, ins, |rec, _, _| rec.reopen()).await
     }
 
     pub async fn request_destruction(&self, actor: &Actor, ins: &Ins, reason: &str) -> Result<RecordView> {
-        record::authorize(actor, RecordAction::RequestDestruction, ins)?;
+        self.change_record(actor, RecordAction::RequestDestruction, ins, |rec, now, retention| {
+            rec.request_destruction(reason, now, retention)
+        })
+        .await
+    }
+
+    /// Authorize, load, apply one lifecycle transition, save (refused if the record changed
+    /// since it was read).
+    async fn change_record(
+        &self,
+        actor: &Actor,
+        action: RecordAction,
+        ins: &Ins,
+        transition: impl FnOnce(&mut Record, OffsetDateTime, &RetentionPolicy) -> Result<(), LifecycleError>,
+    ) -> Result<RecordView> {
+        record::authorize(actor, action, ins)?;
         let mut rec = self.live_record(ins).await?;
         let read_as = rec.status;
-        rec.request_destruction(reason, self.now(), &self.config.retention)?;
+        transition(&mut rec, self.now(), &self.config.retention)?;
         self.db.save_record(&rec, read_as).await?;
         Ok(RecordView::of(rec, actor))
     }
