@@ -1,0 +1,331 @@
+//! Documents: their XDS metadata, security labels and lifecycle (submit, replace, withdraw,
+//! archive). Pure: storage and encryption of the bytes live elsewhere.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::codes::{Code, CodeLists};
+use crate::Ins;
+
+/// A document's id: 16 bytes (a UUID), written as lowercase hyphenated hex. It is bound into
+/// the document's encryption, so a blob cannot be moved to another document.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DocumentId([u8; 16]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a document id is a UUID (8-4-4-4-12 hexadecimal digits)")]
+pub struct DocumentIdError;
+
+impl DocumentId {
+    pub fn from_bytes(bytes: [u8; 16]) -> DocumentId {
+        DocumentId(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    pub fn parse(s: &str) -> Result<DocumentId, DocumentIdError> {
+        let groups: Vec<&str> = s.split('-').collect();
+        if groups.iter().map(|g| g.len()).collect::<Vec<_>>() != [8, 4, 4, 4, 12] {
+            return Err(DocumentIdError);
+        }
+        let hex: String = groups.concat();
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or(DocumentIdError)?, 16).map_err(|_| DocumentIdError)?;
+        }
+        Ok(DocumentId(out))
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocumentId({self})")
+    }
+}
+
+impl TryFrom<String> for DocumentId {
+    type Error = DocumentIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        DocumentId::parse(&s)
+    }
+}
+
+impl From<DocumentId> for String {
+    fn from(id: DocumentId) -> String {
+        id.to_string()
+    }
+}
+
+/// The DMP's visibility labels (TRE_A07).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SecurityLabel {
+    /// Hidden from professionals (except the author, the médecin traitant and extended-rights holders).
+    #[serde(rename = "MASQUE_PS")]
+    MasquePs,
+    /// Hidden from the patient and representatives until the author lifts it.
+    #[serde(rename = "INVISIBLE_PATIENT")]
+    InvisiblePatient,
+    /// Hidden from legal representatives (a minor's secret).
+    #[serde(rename = "INVISIBLE_REPRESENTANTS_LEGAUX")]
+    InvisibleRepresentantsLegaux,
+}
+
+impl SecurityLabel {
+    pub const ALL: [SecurityLabel; 3] =
+        [SecurityLabel::MasquePs, SecurityLabel::InvisiblePatient, SecurityLabel::InvisibleRepresentantsLegaux];
+    /// The TRE_A07 code system, as an OID.
+    pub const SYSTEM_OID: &'static str = "1.2.250.1.213.1.1.4.13";
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SecurityLabel::MasquePs => "MASQUE_PS",
+            SecurityLabel::InvisiblePatient => "INVISIBLE_PATIENT",
+            SecurityLabel::InvisibleRepresentantsLegaux => "INVISIBLE_REPRESENTANTS_LEGAUX",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<SecurityLabel> {
+        SecurityLabel::ALL.into_iter().find(|l| l.code() == code)
+    }
+}
+
+/// XDS availability: a replaced document is superseded, a withdrawn one entered-in-error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentStatus {
+    Current,
+    Superseded,
+    EnteredInError,
+}
+
+impl DocumentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentStatus::Current => "current",
+            DocumentStatus::Superseded => "superseded",
+            DocumentStatus::EnteredInError => "entered-in-error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocumentStatus> {
+        [DocumentStatus::Current, DocumentStatus::Superseded, DocumentStatus::EnteredInError]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+/// The metadata Carnet keeps queryable (codes, dates, ids, labels, hashes). The title and any
+/// text are clinical content and are stored encrypted beside it, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentMeta {
+    pub id: DocumentId,
+    pub ins: Ins,
+    /// XDS uniqueId (FHIR `masterIdentifier`), chosen by the author's software.
+    pub unique_id: String,
+    pub class_code: Code,
+    pub type_code: Code,
+    pub format_code: Code,
+    pub mime_type: String,
+    pub language: String,
+    /// `Actor::reference()` of the author (the RPPS for a professional).
+    pub author: String,
+    /// When the document was written (by its author's clock), if given.
+    pub authored_at: Option<OffsetDateTime>,
+    pub submitted_at: OffsetDateTime,
+    pub size: u64,
+    /// SHA-256 of the plaintext.
+    pub sha256: [u8; 32],
+    pub labels: Vec<SecurityLabel>,
+    pub status: DocumentStatus,
+    pub archived: bool,
+    /// The document this one replaces (version chain).
+    pub replaces: Option<DocumentId>,
+}
+
+/// Why metadata is refused. Messages name the field and, for codes, what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{field}: {problem}")]
+    Field { field: &'static str, problem: String },
+}
+
+fn field(field: &'static str, problem: impl Into<String>) -> MetadataError {
+    MetadataError::Field { field, problem: problem.into() }
+}
+
+pub const MAX_UNIQUE_ID: usize = 128;
+
+/// Checks submitted metadata against the code lists: a known type code, the class that type
+/// belongs to, a known format, a plausible MIME type and language.
+pub fn check_metadata(meta: &DocumentMeta, codes: &CodeLists) -> Result<(), MetadataError> {
+    let uid = meta.unique_id.as_str();
+    if uid.is_empty() || uid.len() > MAX_UNIQUE_ID || !uid.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(field("unique_id", format!("1 to {MAX_UNIQUE_ID} printable ASCII characters (an OID or urn:uuid)")));
+    }
+    let Some(t) = codes.find_type(&meta.type_code) else {
+        let examples: Vec<&str> = codes.types.iter().take(8).map(|t| t.code.code.as_str()).collect();
+        return Err(field(
+            "type_code",
+            format!("{} is not a DMP type code (JDV_J66, {} codes, e.g. {}…)", meta.type_code.code, codes.types.len(), examples.join(", ")),
+        ));
+    };
+    if codes.find_class(&meta.class_code).is_none() {
+        let allowed: Vec<&str> = codes.classes.iter().map(|c| c.code.code.as_str()).collect();
+        return Err(field("class_code", format!("{} is not a DMP class code; allowed: {}", meta.class_code.code, allowed.join(", "))));
+    }
+    if meta.class_code.code != t.class {
+        return Err(field("class_code", format!("type {} belongs to class {}, not {}", t.code.code, t.class, meta.class_code.code)));
+    }
+    if codes.find_format(&meta.format_code).is_none() {
+        let allowed: Vec<&str> = codes.formats.iter().map(|f| f.code.code.as_str()).collect();
+        return Err(field("format_code", format!("{} is not accepted; allowed: {}", meta.format_code.code, allowed.join(", "))));
+    }
+    let mime_ok = meta.mime_type.split_once('/').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && meta.mime_type.len() <= 100 && meta.mime_type.chars().all(|c| c.is_ascii_graphic())
+    });
+    if !mime_ok {
+        return Err(field("mime_type", "a MIME type such as application/pdf"));
+    }
+    let lang_ok = !meta.language.is_empty()
+        && meta.language.len() <= 35
+        && meta.language.split('-').all(|p| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !lang_ok {
+        return Err(field("language", "a BCP 47 tag such as fr-FR"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentLifecycleError {
+    #[error("the document is {0}; only a current document can be {1}")]
+    NotCurrent(&'static str, &'static str),
+    #[error("the document is already {0}")]
+    Already(&'static str),
+}
+
+impl DocumentMeta {
+    fn require_current(&self, to: &'static str) -> Result<(), DocumentLifecycleError> {
+        if self.status == DocumentStatus::Current { Ok(()) } else { Err(DocumentLifecycleError::NotCurrent(self.status.as_str(), to)) }
+    }
+
+    /// The old version of a replacement becomes superseded.
+    pub fn supersede(&mut self) -> Result<(), DocumentLifecycleError> {
+        self.require_current("replaced")?;
+        self.status = DocumentStatus::Superseded;
+        Ok(())
+    }
+
+    pub fn withdraw(&mut self) -> Result<(), DocumentLifecycleError> {
+        self.require_current("withdrawn")?;
+        self.status = DocumentStatus::EnteredInError;
+        Ok(())
+    }
+
+    pub fn set_archived(&mut self, archived: bool) -> Result<(), DocumentLifecycleError> {
+        self.require_current(if archived { "archived" } else { "unarchived" })?;
+        if self.archived == archived {
+            return Err(DocumentLifecycleError::Already(if archived { "archived" } else { "not archived" }));
+        }
+        self.archived = archived;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::{CLASS_SYSTEM, FORMAT_SYSTEM_IHE};
+
+    fn meta() -> DocumentMeta {
+        DocumentMeta {
+            id: DocumentId::from_bytes([7; 16]),
+            ins: Ins::from_body("1841276451089").expect("valid"),
+            unique_id: "1.2.250.1.999.1.2.3".into(),
+            class_code: Code::new(CLASS_SYSTEM, "10"),
+            type_code: Code::new("http://loinc.org", "11502-2"),
+            format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            mime_type: "application/pdf".into(),
+            language: "fr-FR".into(),
+            author: "rpps:10000000019".into(),
+            authored_at: None,
+            submitted_at: time::macros::datetime!(2026-01-01 0:00 UTC),
+            size: 10,
+            sha256: [0; 32],
+            labels: vec![],
+            status: DocumentStatus::Current,
+            archived: false,
+            replaces: None,
+        }
+    }
+
+    #[test]
+    fn document_ids_round_trip() {
+        let id = DocumentId::parse("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").expect("valid");
+        assert_eq!(id.to_string(), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        for bad in ["", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg", "é".repeat(36).as_str()] {
+            assert!(DocumentId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata_is_checked_against_the_code_lists() {
+        let codes = CodeLists::dmp_default();
+        assert_eq!(check_metadata(&meta(), &codes), Ok(()));
+        let cases: Vec<(DocumentMeta, &str)> = vec![
+            (DocumentMeta { unique_id: String::new(), ..meta() }, "unique_id"),
+            (DocumentMeta { type_code: Code::new("http://loinc.org", "0000-0"), ..meta() }, "type_code"),
+            (DocumentMeta { class_code: Code::new(CLASS_SYSTEM, "99"), ..meta() }, "class_code"),
+            (DocumentMeta { class_code: Code::new(CLASS_SYSTEM, "42"), ..meta() }, "class_code"),
+            (DocumentMeta { format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:x"), ..meta() }, "format_code"),
+            (DocumentMeta { mime_type: "pdf".into(), ..meta() }, "mime_type"),
+            (DocumentMeta { language: "fr_FR".into(), ..meta() }, "language"),
+        ];
+        for (m, f) in cases {
+            match check_metadata(&m, &codes) {
+                Err(MetadataError::Field { field, .. }) => assert_eq!(field, f),
+                other => panic!("{f}: {other:?}"),
+            }
+        }
+        let err = check_metadata(&DocumentMeta { class_code: Code::new(CLASS_SYSTEM, "42"), ..meta() }, &codes).expect_err("mismatch");
+        assert!(err.to_string().contains("belongs to class 10"), "{err}");
+    }
+
+    #[test]
+    fn lifecycle_transitions() {
+        let mut m = meta();
+        m.set_archived(true).expect("archive");
+        assert!(m.set_archived(true).is_err());
+        m.set_archived(false).expect("unarchive");
+        m.supersede().expect("supersede");
+        assert!(m.withdraw().is_err(), "a superseded version cannot be withdrawn");
+        let mut w = meta();
+        w.withdraw().expect("withdraw");
+        assert_eq!(w.status, DocumentStatus::EnteredInError);
+        assert!(w.set_archived(true).is_err());
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        for l in SecurityLabel::ALL {
+            assert_eq!(SecurityLabel::parse(l.code()), Some(l));
+        }
+        assert_eq!(SecurityLabel::parse("N"), None);
+    }
+}
