@@ -13,7 +13,11 @@ use carnet_domain::{
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 
-use crate::{Database, DirectoryStore, RecordStore, StoreError};
+use carnet_crypto::WrappedKey;
+use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
+use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
+
+use crate::{Database, DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreError};
 
 /// Runs every case, each on a database returned by `fresh()`.
 pub async fn run_all<F, Fut>(fresh: F)
@@ -28,6 +32,10 @@ where
     first_feed_is_kept(fresh().await).await;
     statistics_count_channels_and_organisations(fresh().await).await;
     directory_upserts(fresh().await).await;
+    patient_keys_are_kept_once_and_rewrapped_atomically(fresh().await).await;
+    documents_round_trip_and_keep_unique_ids(fresh().await).await;
+    replacement_supersedes_atomically(fresh().await).await;
+    shredding_deletes_documents_and_derived_artifacts(fresh().await).await;
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
@@ -178,6 +186,109 @@ async fn directory_upserts(db: Database) {
     assert_eq!(db.find_professional_by_rpps(&p.rpps).await.expect("find"), Some(p.clone()));
     let unknown = Rpps::from_body("1000000002").expect("digits");
     assert_eq!(db.find_professional_by_rpps(&unknown).await.expect("find"), None);
+}
+
+fn wrapped(id: &str, byte: u8) -> WrappedKey {
+    WrappedKey { master_key_id: id.into(), sealed: vec![byte; 60] }
+}
+
+async fn patient_keys_are_kept_once_and_rewrapped_atomically(db: Database) {
+    let (a, b) = (ins(1), ins(2));
+    assert_eq!(db.save_patient_key_if_absent(&a, &wrapped("mk-1", 1), T0).await.expect("save"), wrapped("mk-1", 1));
+    // A racing first deposit gets the key already in force, not its own.
+    assert_eq!(db.save_patient_key_if_absent(&a, &wrapped("mk-1", 9), T0).await.expect("save"), wrapped("mk-1", 1));
+    db.save_patient_key_if_absent(&b, &wrapped("mk-1", 2), T0).await.expect("save");
+    assert_eq!(db.all_patient_keys().await.expect("all").len(), 2);
+
+    // A rotation based on a stale read changes nothing at all.
+    let stale = [(a.clone(), wrapped("mk-1", 1), wrapped("mk-2", 11)), (b.clone(), wrapped("mk-1", 99), wrapped("mk-2", 12))];
+    assert!(matches!(db.save_rewrapped_keys(&stale).await, Err(StoreError::Stale(_))));
+    assert_eq!(db.find_patient_key(&a).await.expect("find"), Some(wrapped("mk-1", 1)), "all or nothing");
+    let good = [(a.clone(), wrapped("mk-1", 1), wrapped("mk-2", 11)), (b.clone(), wrapped("mk-1", 2), wrapped("mk-2", 12))];
+    db.save_rewrapped_keys(&good).await.expect("rewrap");
+    assert_eq!(db.find_patient_key(&b).await.expect("find"), Some(wrapped("mk-2", 12)));
+    db.delete_patient_key(&a).await.expect("delete");
+    assert_eq!(db.find_patient_key(&a).await.expect("find"), None);
+}
+
+fn document(n: u8, patient: &Ins) -> DocumentMeta {
+    DocumentMeta {
+        id: DocumentId::from_bytes([n; 16]),
+        ins: patient.clone(),
+        unique_id: format!("1.2.250.1.999.{n}"),
+        class_code: Code::new(CLASS_SYSTEM, "10"),
+        type_code: Code::new("http://loinc.org", "11502-2"),
+        format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+        mime_type: "application/pdf".into(),
+        language: "fr-FR".into(),
+        author: "rpps:10000000019".into(),
+        authored_at: Some(T0 - Duration::days(1)),
+        submitted_at: T0 + Duration::minutes(i64::from(n)),
+        size: 1000 + u64::from(n),
+        sha256: [n; 32],
+        labels: vec![SecurityLabel::MasquePs, SecurityLabel::InvisibleRepresentantsLegaux],
+        status: DocumentStatus::Current,
+        archived: false,
+        replaces: None,
+    }
+}
+
+async fn documents_round_trip_and_keep_unique_ids(db: Database) {
+    let p = ins(1);
+    let d1 = document(1, &p);
+    db.insert_document(&d1, Some(b"sealed title"), None).await.expect("insert");
+    let (found, title) = db.find_document(d1.id).await.expect("find").expect("present");
+    assert_eq!(found, d1);
+    assert_eq!(title.as_deref(), Some(&b"sealed title"[..]));
+    assert_eq!(db.find_document_by_unique_id(&d1.unique_id).await.expect("find"), Some(d1.clone()));
+
+    let same_uid = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d1.clone() };
+    assert!(matches!(db.insert_document(&same_uid, None, None).await, Err(StoreError::Conflict(_))));
+    assert!(db.find_document(same_uid.id).await.expect("find").is_none(), "nothing half-written");
+
+    let d2 = document(2, &p);
+    db.insert_document(&d2, None, None).await.expect("insert");
+    db.insert_document(&document(3, &ins(2)), None, None).await.expect("another patient");
+    let mine: Vec<_> = db.find_documents_of(&p).await.expect("list").into_iter().map(|d| d.id).collect();
+    assert_eq!(mine, vec![d2.id, d1.id], "newest first, this patient only");
+
+    let mut archived = d1.clone();
+    archived.set_archived(true).expect("archive");
+    archived.labels = vec![];
+    db.save_document_state(&archived, DocumentStatus::Current).await.expect("save");
+    assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").0, archived);
+    let mut withdrawn = archived.clone();
+    withdrawn.status = DocumentStatus::EnteredInError;
+    db.save_document_state(&withdrawn, DocumentStatus::Current).await.expect("withdraw");
+    assert!(matches!(db.save_document_state(&withdrawn, DocumentStatus::Current).await, Err(StoreError::Stale(_))));
+}
+
+async fn replacement_supersedes_atomically(db: Database) {
+    let p = ins(1);
+    let v1 = document(1, &p);
+    db.insert_document(&v1, None, None).await.expect("insert");
+    let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
+    db.insert_document(&v2, None, Some(v1.id)).await.expect("replace");
+    assert_eq!(db.find_document(v1.id).await.expect("find").expect("present").0.status, DocumentStatus::Superseded);
+    // Replacing a version that is no longer current fails and inserts nothing.
+    let v3 = DocumentMeta { replaces: Some(v1.id), ..document(3, &p) };
+    assert!(matches!(db.insert_document(&v3, None, Some(v1.id)).await, Err(StoreError::Stale(_))));
+    assert!(db.find_document(v3.id).await.expect("find").is_none());
+}
+
+async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
+    let p = ins(1);
+    let d = document(1, &p);
+    db.insert_document(&d, None, None).await.expect("insert");
+    db.save_derived(d.id, "text", b"sealed text").await.expect("derived");
+    db.save_derived(d.id, "text", b"sealed text v2").await.expect("derived again");
+    assert_eq!(db.find_derived(d.id, "text").await.expect("find").as_deref(), Some(&b"sealed text v2"[..]));
+    assert_eq!(db.find_derived(d.id, "entries").await.expect("find"), None);
+    db.insert_document(&document(2, &ins(2)), None, None).await.expect("other patient");
+    assert_eq!(db.delete_documents_of(&p).await.expect("delete"), vec![d.id]);
+    assert!(db.find_document(d.id).await.expect("find").is_none());
+    assert_eq!(db.find_derived(d.id, "text").await.expect("find"), None, "derived artifacts go with their document");
+    assert_eq!(db.find_documents_of(&ins(2)).await.expect("list").len(), 1);
 }
 
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow

@@ -10,6 +10,7 @@
 
 mod database;
 mod directory;
+mod documents;
 mod records;
 mod time_codec;
 
@@ -18,7 +19,8 @@ pub mod conformance;
 use std::future::Future;
 
 use carnet_domain::record::RecordStatistics;
-use carnet_domain::{Ins, Professional, Record, RecordStatus, Rpps};
+use carnet_crypto::WrappedKey;
+use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, Professional, Record, RecordStatus, Rpps};
 use time::OffsetDateTime;
 
 pub use database::{Backend, Database};
@@ -71,4 +73,35 @@ pub trait DirectoryStore {
     /// Inserts or updates the professionals, all or none.
     fn save_professionals(&self, professionals: &[Professional], now: OffsetDateTime) -> impl Future<Output = Result<u64>> + Send;
     fn find_professional_by_rpps(&self, rpps: &Rpps) -> impl Future<Output = Result<Option<Professional>>> + Send;
+}
+
+/// Patients' data keys, stored only wrapped.
+pub trait KeyStore {
+    /// Stores the patient's wrapped key unless one exists; returns the one in force either way
+    /// (two first deposits racing agree on one key).
+    fn save_patient_key_if_absent(&self, ins: &Ins, key: &WrappedKey, now: OffsetDateTime) -> impl Future<Output = Result<WrappedKey>> + Send;
+    fn find_patient_key(&self, ins: &Ins) -> impl Future<Output = Result<Option<WrappedKey>>> + Send;
+    /// Every wrapped key, for master-key rotation.
+    fn all_patient_keys(&self) -> impl Future<Output = Result<Vec<(Ins, WrappedKey)>>> + Send;
+    /// Replaces wrapped keys after a rotation, all or none; `Stale` if any changed meanwhile.
+    fn save_rewrapped_keys(&self, keys: &[(Ins, WrappedKey, WrappedKey)]) -> impl Future<Output = Result<()>> + Send;
+    /// Crypto-shredding: the key goes, so every blob sealed under it becomes noise.
+    fn delete_patient_key(&self, ins: &Ins) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Document metadata and derived artifacts.
+pub trait DocumentStore {
+    /// Inserts a document; `Conflict` if its unique id is taken. With `supersedes`, the old
+    /// version (read as current) becomes superseded in the same transaction.
+    fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> impl Future<Output = Result<()>> + Send;
+    fn find_document(&self, id: DocumentId) -> impl Future<Output = Result<Option<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
+    fn find_document_by_unique_id(&self, unique_id: &str) -> impl Future<Output = Result<Option<DocumentMeta>>> + Send;
+    /// A patient's documents, newest first.
+    fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentMeta>>> + Send;
+    /// Saves status, archive flag and labels of a document read with status `read_as`.
+    fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes a patient's document rows (after crypto-shredding); returns their ids, for blob deletion.
+    fn delete_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
+    fn save_derived(&self, id: DocumentId, kind: &str, sealed: &[u8]) -> impl Future<Output = Result<()>> + Send;
+    fn find_derived(&self, id: DocumentId, kind: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 }

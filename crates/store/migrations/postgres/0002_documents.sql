@@ -1,0 +1,42 @@
+-- A patient's data key, only ever stored wrapped by a master key. Deleting the row shreds the
+-- patient's documents (crypto-shredding).
+CREATE TABLE patient_keys (
+    ins           TEXT    PRIMARY KEY,
+    master_key_id TEXT    NOT NULL,
+    sealed        BYTEA    NOT NULL,
+    created_at    BIGINT  NOT NULL
+);
+
+-- Queryable document metadata: codes, dates, ids, labels, hashes. The title is sealed.
+CREATE TABLE documents (
+    id            TEXT    PRIMARY KEY,
+    ins           TEXT    NOT NULL,
+    unique_id     TEXT    NOT NULL UNIQUE,
+    class_system  TEXT    NOT NULL,
+    class_code    TEXT    NOT NULL,
+    type_system   TEXT    NOT NULL,
+    type_code     TEXT    NOT NULL,
+    format_system TEXT    NOT NULL,
+    format_code   TEXT    NOT NULL,
+    mime_type     TEXT    NOT NULL,
+    language      TEXT    NOT NULL,
+    author        TEXT    NOT NULL,
+    authored_at   BIGINT,
+    submitted_at  BIGINT  NOT NULL,
+    size          BIGINT  NOT NULL,
+    sha256        BYTEA    NOT NULL,
+    labels        TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    archived      BOOLEAN NOT NULL,
+    replaces      TEXT,
+    title_sealed  BYTEA
+);
+CREATE INDEX documents_by_patient ON documents (ins, submitted_at);
+
+-- Derived artifacts (extracted text, structured entries), sealed under the patient's key.
+CREATE TABLE derived_artifacts (
+    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,
+    sealed      BYTEA NOT NULL,
+    PRIMARY KEY (document_id, kind)
+);

@@ -1,0 +1,282 @@
+//! `KeyStore` and `DocumentStore` on both backends.
+
+use carnet_crypto::WrappedKey;
+use carnet_domain::codes::Code;
+use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, SecurityLabel};
+use time::OffsetDateTime;
+
+use crate::database::on_pool;
+use crate::time_codec::{from_millis, opt_from_millis, to_millis};
+use crate::{Database, DocumentStore, KeyStore, Result, StoreError};
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.to_string() }
+}
+
+const DOC_COLUMNS: &str = "id, ins, unique_id, class_system, class_code, type_system, type_code, format_system, \
+     format_code, mime_type, language, author, authored_at, submitted_at, size, sha256, labels, status, archived, replaces";
+
+#[derive(sqlx::FromRow)]
+struct DocumentRow {
+    id: String,
+    ins: String,
+    unique_id: String,
+    class_system: String,
+    class_code: String,
+    type_system: String,
+    type_code: String,
+    format_system: String,
+    format_code: String,
+    mime_type: String,
+    language: String,
+    author: String,
+    authored_at: Option<i64>,
+    submitted_at: i64,
+    size: i64,
+    sha256: Vec<u8>,
+    labels: String,
+    status: String,
+    archived: bool,
+    replaces: Option<String>,
+}
+
+fn labels_text(labels: &[SecurityLabel]) -> String {
+    labels.iter().map(|l| l.code()).collect::<Vec<_>>().join(",")
+}
+
+impl DocumentRow {
+    fn into_meta(self) -> Result<DocumentMeta> {
+        Ok(DocumentMeta {
+            id: DocumentId::parse(&self.id).map_err(|e| corrupt("document id", e))?,
+            ins: Ins::parse(&self.ins).map_err(|e| corrupt("INS", e))?,
+            unique_id: self.unique_id,
+            class_code: Code { system: self.class_system, code: self.class_code },
+            type_code: Code { system: self.type_system, code: self.type_code },
+            format_code: Code { system: self.format_system, code: self.format_code },
+            mime_type: self.mime_type,
+            language: self.language,
+            author: self.author,
+            authored_at: opt_from_millis(self.authored_at)?,
+            submitted_at: from_millis(self.submitted_at)?,
+            size: u64::try_from(self.size).map_err(|e| corrupt("size", e))?,
+            sha256: self.sha256.as_slice().try_into().map_err(|_| corrupt("sha256", "not 32 bytes"))?,
+            labels: self
+                .labels
+                .split(',')
+                .filter(|l| !l.is_empty())
+                .map(|l| SecurityLabel::parse(l).ok_or_else(|| corrupt("security label", l)))
+                .collect::<Result<_>>()?,
+            status: DocumentStatus::parse(&self.status).ok_or_else(|| corrupt("document status", &self.status))?,
+            archived: self.archived,
+            replaces: self.replaces.map(|r| DocumentId::parse(&r).map_err(|e| corrupt("document id", e))).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    master_key_id: String,
+    sealed: Vec<u8>,
+}
+
+impl From<KeyRow> for WrappedKey {
+    fn from(r: KeyRow) -> WrappedKey {
+        WrappedKey { master_key_id: r.master_key_id, sealed: r.sealed }
+    }
+}
+
+impl KeyStore for Database {
+    async fn save_patient_key_if_absent(&self, ins: &Ins, key: &WrappedKey, now: OffsetDateTime) -> Result<WrappedKey> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO patient_keys (ins, master_key_id, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (ins) DO NOTHING"
+        )
+        .bind(ins.as_str())
+        .bind(&key.master_key_id)
+        .bind(&key.sealed)
+        .bind(to_millis(now))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        self.find_patient_key(ins).await?.ok_or(StoreError::Stale("patient key"))
+    }
+
+    async fn find_patient_key(&self, ins: &Ins) -> Result<Option<WrappedKey>> {
+        let row: Option<KeyRow> = on_pool!(self, |pool| sqlx::query_as("SELECT master_key_id, sealed FROM patient_keys WHERE ins = $1")
+            .bind(ins.as_str())
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(WrappedKey::from))
+    }
+
+    async fn all_patient_keys(&self) -> Result<Vec<(Ins, WrappedKey)>> {
+        let rows: Vec<(String, String, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT ins, master_key_id, sealed FROM patient_keys ORDER BY ins"
+        )
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter()
+            .map(|(ins, master_key_id, sealed)| {
+                Ok((Ins::parse(&ins).map_err(|e| corrupt("INS", e))?, WrappedKey { master_key_id, sealed }))
+            })
+            .collect()
+    }
+
+    async fn save_rewrapped_keys(&self, keys: &[(Ins, WrappedKey, WrappedKey)]) -> Result<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (ins, old, new) in keys {
+                let done = sqlx::query(
+                    "UPDATE patient_keys SET master_key_id = $2, sealed = $3 WHERE ins = $1 AND master_key_id = $4 AND sealed = $5",
+                )
+                .bind(ins.as_str())
+                .bind(&new.master_key_id)
+                .bind(&new.sealed)
+                .bind(&old.master_key_id)
+                .bind(&old.sealed)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done != 1 {
+                    return Err(StoreError::Stale("patient key"));
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn delete_patient_key(&self, ins: &Ins) -> Result<()> {
+        on_pool!(self, |pool| sqlx::query("DELETE FROM patient_keys WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+}
+
+impl DocumentStore for Database {
+    async fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO documents ({DOC_COLUMNS}, title_sealed) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+        );
+        let size = i64::try_from(meta.size).map_err(|e| corrupt("size", e))?;
+        let result = on_pool!(self, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                if let Some(old) = supersedes {
+                    let done = sqlx::query("UPDATE documents SET status = 'superseded' WHERE id = $1 AND status = 'current'")
+                        .bind(old.to_string())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if done != 1 {
+                        return Err(StoreError::Stale("document"));
+                    }
+                }
+                sqlx::query(&sql)
+                    .bind(meta.id.to_string())
+                    .bind(meta.ins.as_str())
+                    .bind(&meta.unique_id)
+                    .bind(&meta.class_code.system)
+                    .bind(&meta.class_code.code)
+                    .bind(&meta.type_code.system)
+                    .bind(&meta.type_code.code)
+                    .bind(&meta.format_code.system)
+                    .bind(&meta.format_code.code)
+                    .bind(&meta.mime_type)
+                    .bind(&meta.language)
+                    .bind(&meta.author)
+                    .bind(meta.authored_at.map(to_millis))
+                    .bind(to_millis(meta.submitted_at))
+                    .bind(size)
+                    .bind(meta.sha256.as_slice())
+                    .bind(labels_text(&meta.labels))
+                    .bind(meta.status.as_str())
+                    .bind(meta.archived)
+                    .bind(meta.replaces.map(|r| r.to_string()))
+                    .bind(title_sealed)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await
+        });
+        match result {
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                Err(StoreError::Conflict("a document with this unique id exists"))
+            }
+            other => other,
+        }
+    }
+
+    async fn find_document(&self, id: DocumentId) -> Result<Option<(DocumentMeta, Option<Vec<u8>>)>> {
+        #[derive(sqlx::FromRow)]
+        struct WithTitle {
+            #[sqlx(flatten)]
+            row: DocumentRow,
+            title_sealed: Option<Vec<u8>>,
+        }
+        let sql = format!("SELECT {DOC_COLUMNS}, title_sealed FROM documents WHERE id = $1");
+        let row: Option<WithTitle> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await)?;
+        row.map(|r| Ok((r.row.into_meta()?, r.title_sealed))).transpose()
+    }
+
+    async fn find_document_by_unique_id(&self, unique_id: &str) -> Result<Option<DocumentMeta>> {
+        let sql = format!("SELECT {DOC_COLUMNS} FROM documents WHERE unique_id = $1");
+        let row: Option<DocumentRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(unique_id).fetch_optional(pool).await)?;
+        row.map(DocumentRow::into_meta).transpose()
+    }
+
+    async fn find_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentMeta>> {
+        let sql = format!("SELECT {DOC_COLUMNS} FROM documents WHERE ins = $1 ORDER BY submitted_at DESC, id");
+        let rows: Vec<DocumentRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_all(pool).await)?;
+        rows.into_iter().map(DocumentRow::into_meta).collect()
+    }
+
+    async fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> Result<()> {
+        let done = on_pool!(self, |pool| sqlx::query(
+            "UPDATE documents SET status = $2, archived = $3, labels = $4 WHERE id = $1 AND status = $5"
+        )
+        .bind(meta.id.to_string())
+        .bind(meta.status.as_str())
+        .bind(meta.archived)
+        .bind(labels_text(&meta.labels))
+        .bind(read_as.as_str())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if done == 1 { Ok(()) } else { Err(StoreError::Stale("document")) }
+    }
+
+    async fn delete_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {
+        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as("DELETE FROM documents WHERE ins = $1 RETURNING id")
+            .bind(ins.as_str())
+            .fetch_all(pool)
+            .await)?;
+        ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
+    }
+
+    async fn save_derived(&self, id: DocumentId, kind: &str, sealed: &[u8]) -> Result<()> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO derived_artifacts (document_id, kind, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (document_id, kind) DO UPDATE SET sealed = excluded.sealed"
+        )
+        .bind(id.to_string())
+        .bind(kind)
+        .bind(sealed)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn find_derived(&self, id: DocumentId, kind: &str) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT sealed FROM derived_artifacts WHERE document_id = $1 AND kind = $2"
+        )
+        .bind(id.to_string())
+        .bind(kind)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row.map(|(s,)| s))
+    }
+}
