@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use carnet_auth::{AuthError, TokenVerifier, TrustedIssuer};
+use carnet_auth::{AuthError, JwksSource, TokenVerifier, TrustedIssuer};
 use carnet_domain::{ActorKind, Role};
 
 struct Provider {
@@ -62,7 +62,7 @@ async fn client_credentials_token(issuer: &str) -> String {
 }
 
 fn trust(issuer: &str, audience: &str) -> TrustedIssuer {
-    TrustedIssuer { issuer: issuer.into(), audience: audience.into(), jwks_file: None, jwks_url: None, jwks: None }
+    TrustedIssuer { issuer: issuer.into(), audience: audience.into(), jwks: JwksSource::Discover }
 }
 
 async fn accepted_then_refused(alg: &str) {

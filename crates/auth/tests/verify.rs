@@ -1,251 +1,374 @@
-//! Token verification against keys made by a tool we did not write (`openssl`), served the ways
-//! real issuers serve them (in-memory, JWKS file, OIDC discovery). Every accept and every deny.
+//! Token verification against keys made by `openssl` and held in memory: every accept and every
+//! refusal, each for its own reason.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use carnet_auth::{AuthError, DevIssuer, TokenClaims, TokenVerifier, TrustedIssuer};
-use carnet_domain::{Ins, Role};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use carnet_auth::{AuthError, TokenVerifier};
+use carnet_domain::actor::ProfessionalIdentity;
+use carnet_domain::{ActorKind, Profession, Role, Rpps};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::macros::datetime;
+use support::*;
 
-const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
-const ISS: &str = "https://idp.test/realms/health";
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
+fn now() -> i64 {
+    NOW.unix_timestamp()
 }
 
-/// A key pair made by openssl: the private PEM and the public JWK.
-struct Key {
-    pem: Vec<u8>,
-    jwk: Value,
-    alg: Algorithm,
-}
-
-fn rsa_key(dir: &Path, kid: &str) -> Key {
-    openssl(dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.pem"]);
-    let pem = std::fs::read(dir.join("rsa.pem")).expect("pem");
-    let modulus = String::from_utf8(openssl(dir, &["rsa", "-in", "rsa.pem", "-noout", "-modulus"])).expect("ascii");
-    let hex = modulus.trim().trim_start_matches("Modulus=");
-    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
-    let jwk = json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": URL_SAFE_NO_PAD.encode(bytes), "e": "AQAB"});
-    Key { pem, jwk, alg: Algorithm::RS256 }
-}
-
-fn ec_key(dir: &Path, kid: &str) -> Key {
-    openssl(dir, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ec.pem"]);
-    let pem = std::fs::read(dir.join("ec.pem")).expect("pem");
-    let der = openssl(dir, &["pkey", "-in", "ec.pem", "-pubout", "-outform", "DER"]);
-    let point = &der[der.len() - 64..]; // SubjectPublicKeyInfo ends with 04 || x || y
-    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
-        "x": URL_SAFE_NO_PAD.encode(&point[..32]), "y": URL_SAFE_NO_PAD.encode(&point[32..])});
-    Key { pem, jwk, alg: Algorithm::ES256 }
-}
-
-fn sign(key: &Key, claims: &Value) -> String {
-    let mut header = Header::new(key.alg);
-    header.kid = key.jwk["kid"].as_str().map(str::to_owned);
-    let encoding = match key.alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(&key.pem),
-        _ => EncodingKey::from_ec_pem(&key.pem),
-    }
-    .expect("encoding key");
-    jsonwebtoken::encode(&header, claims, &encoding).expect("sign")
-}
-
-fn professional_claims() -> Value {
-    json!({
-        "iss": ISS, "sub": "dr-who", "aud": ["carnet", "other"], "iat": NOW.unix_timestamp(),
-        "exp": NOW.unix_timestamp() + 300, "carnet_role": "professional",
-        "rpps": carnet_domain::Rpps::from_body("1000000001").expect("valid").to_string(), "profession": "10",
-        "scope": "openid user/DocumentReference.rs",
-    })
-}
-
-fn trusted(keys: &[&Key]) -> TrustedIssuer {
-    TrustedIssuer {
-        issuer: ISS.into(),
-        audience: "carnet".into(),
-        jwks_file: None,
-        jwks_url: None,
-        jwks: serde_json::from_value(json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()})).ok(),
-    }
-}
-
-async fn verifier(issuers: Vec<TrustedIssuer>) -> TokenVerifier {
-    TokenVerifier::new(issuers, Duration::from_secs(60)).await.expect("verifier")
-}
+// ---------------------------------------------------------------- accepted
 
 #[tokio::test]
-async fn rs256_and_es256_tokens_from_openssl_keys_are_accepted() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (rsa, ec) = (rsa_key(dir.path(), "rsa-1"), ec_key(dir.path(), "ec-1"));
-    let v = verifier(vec![trusted(&[&rsa, &ec])]).await;
-    for key in [&rsa, &ec] {
-        let actor = v.verify(&sign(key, &professional_claims()), NOW).await.unwrap_or_else(|e| panic!("{:?}: {e}", key.alg));
-        assert_eq!(actor.role(), Role::Professional);
-        assert_eq!(actor.issuer, ISS);
-        assert_eq!(actor.scopes.len(), 2);
-    }
-}
-
-#[tokio::test]
-async fn every_bad_token_is_refused_for_its_reason() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (rsa, ec) = (rsa_key(dir.path(), "rsa-1"), ec_key(dir.path(), "ec-1"));
-    let v = verifier(vec![trusted(&[&rsa])]).await;
-    let with = |patch: Value| {
-        let mut c = professional_claims();
-        if let (Some(m), Value::Object(p)) = (c.as_object_mut(), patch) {
-            m.extend(p);
-        }
-        c
-    };
-    let now = NOW.unix_timestamp();
-
-    // Dates: expiry and not-before, with the 60 s leeway on both sides.
-    let within = sign(&rsa, &with(json!({"exp": now - 30})));
-    assert!(v.verify(&within, NOW).await.is_ok(), "expired 30 s ago is within leeway");
-    let expired = sign(&rsa, &with(json!({"exp": now - 61})));
-    assert!(matches!(v.verify(&expired, NOW).await, Err(AuthError::Expired)));
-    let early = sign(&rsa, &with(json!({"nbf": now + 120})));
-    assert!(matches!(v.verify(&early, NOW).await, Err(AuthError::NotYetValid)));
-    let no_exp = {
-        let mut c = professional_claims();
-        c.as_object_mut().expect("object").remove("exp");
-        sign(&rsa, &c)
-    };
-    assert!(matches!(v.verify(&no_exp, NOW).await, Err(AuthError::Claim { claim: "exp", .. })));
-
-    // Audience and issuer.
-    let wrong_aud = sign(&rsa, &with(json!({"aud": "someone-else"})));
-    assert!(matches!(v.verify(&wrong_aud, NOW).await, Err(AuthError::Audience)));
-    let other_iss = sign(&rsa, &with(json!({"iss": "https://evil.test"})));
-    assert!(matches!(v.verify(&other_iss, NOW).await, Err(AuthError::UnknownIssuer)));
-
-    // Signature: tampered payload, an untrusted key, a key of the wrong type for the alg.
-    let good = sign(&rsa, &professional_claims());
-    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-    let mut payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).expect("b64")).expect("json");
-    payload["carnet_role"] = json!("operator");
-    parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
-    assert!(matches!(v.verify(&parts.join("."), NOW).await, Err(AuthError::Signature)));
-    let untrusted = rsa_key(dir.path(), "rsa-1"); // same kid, different key
-    assert!(matches!(v.verify(&sign(&untrusted, &professional_claims()), NOW).await, Err(AuthError::Signature)));
-    let unknown_kid = rsa_key(dir.path(), "rsa-2");
-    assert!(matches!(v.verify(&sign(&unknown_kid, &professional_claims()), NOW).await, Err(AuthError::UnknownKey)));
-    let ec_token = sign(&ec, &professional_claims()); // the issuer has no EC key
-    assert!(matches!(v.verify(&ec_token, NOW).await, Err(AuthError::UnknownKey)));
-
-    // Algorithms other than ES256/RS256, including HMAC with the public key and `none`.
-    let hs = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &professional_claims(), &EncodingKey::from_secret(b"secret"))
-        .expect("sign");
-    assert!(matches!(v.verify(&hs, NOW).await, Err(AuthError::Algorithm(_))));
-    let none = format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(professional_claims().to_string())
+async fn rs256_token_from_an_openssl_rsa_key_is_accepted() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    let actor = v.verify(&sign(&k.rsa, &pro_claims()), NOW).await.expect("accepted");
+    assert_eq!(actor.issuer, ISS);
+    assert_eq!(actor.subject, "dr-who");
+    assert_eq!(actor.name.as_deref(), Some("Dr Who"));
+    assert_eq!(
+        actor.kind,
+        ActorKind::Professional(ProfessionalIdentity {
+            rpps: Rpps::parse(&rpps()).expect("valid"),
+            profession: Profession::Medecin,
+            specialty: None,
+            organisation: None
+        })
     );
-    assert!(v.verify(&none, NOW).await.is_err(), "alg none is refused");
-    for junk in ["", "abc", "a.b.c", "...."] {
-        assert!(matches!(v.verify(junk, NOW).await, Err(AuthError::Malformed)), "{junk:?}");
+    assert_eq!(actor.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(), ["openid", "user/DocumentReference.rs"]);
+}
+
+#[tokio::test]
+async fn es256_token_from_an_openssl_ec_key_is_accepted() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    let actor = v.verify(&sign(&k.ec, &pro_claims()), NOW).await.expect("accepted");
+    assert_eq!(actor.role(), Role::Professional);
+}
+
+#[tokio::test]
+async fn the_audience_may_be_a_string_or_a_list() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for aud in [json!(AUD), json!([AUD]), json!(["first", AUD, "last"])] {
+        assert!(v.verify(&sign(&k.rsa, &pro_with(json!({"aud": aud}))), NOW).await.is_ok(), "{aud}");
     }
-
-    // A valid signature over claims that break the contract.
-    let bad_rpps = sign(&rsa, &with(json!({"rpps": "10000000010"})));
-    let err = v.verify(&bad_rpps, NOW).await.expect_err("bad rpps");
-    assert!(matches!(err, AuthError::Claim { claim: "rpps", .. }));
-    assert!(err.www_authenticate().starts_with("Bearer realm=\"carnet\", error=\"invalid_token\""));
-    assert!(!err.is_server_side());
 }
 
 #[tokio::test]
-async fn keys_from_a_jwks_file() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let rsa = rsa_key(dir.path(), "file-key");
-    let path = dir.path().join("jwks.json");
-    std::fs::write(&path, json!({"keys": [rsa.jwk]}).to_string()).expect("write");
-    let issuer = TrustedIssuer { issuer: ISS.into(), audience: "carnet".into(), jwks_file: Some(path), jwks_url: None, jwks: None };
-    let v = verifier(vec![issuer.clone()]).await;
-    assert!(v.verify(&sign(&rsa, &professional_claims()), NOW).await.is_ok());
-
-    let broken = dir.path().join("broken.json");
-    std::fs::write(&broken, "{not json").expect("write");
-    let bad = TrustedIssuer { jwks_file: Some(broken), ..issuer.clone() };
-    assert!(matches!(TokenVerifier::new(vec![bad], Duration::from_secs(60)).await, Err(AuthError::Keys(_))));
-    let missing = TrustedIssuer { jwks_file: Some(dir.path().join("nope.json")), ..issuer };
-    assert!(matches!(TokenVerifier::new(vec![missing], Duration::from_secs(60)).await, Err(AuthError::Keys(_))));
-}
-
-/// A minimal OpenID provider: discovery document and a JWK set the test can rotate.
-async fn start_provider(jwks: Arc<Mutex<Value>>) -> String {
-    use axum::routing::get;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let discovery = json!({"issuer": base, "jwks_uri": format!("{base}/certs")});
-    let app = axum::Router::new()
-        .route("/.well-known/openid-configuration", get(move || async move { axum::Json(discovery) }))
-        .route("/certs", get(move || async move { axum::Json(jwks.lock().expect("lock").clone()) }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+async fn without_kid_the_only_key_of_the_algorithm_is_used() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    let rs = sign_raw(&json!({"alg": "RS256"}), &pro_claims(), &k.rsa.encoding(), Algorithm::RS256);
+    let es = sign_raw(&json!({"alg": "ES256"}), &pro_claims(), &k.ec.encoding(), Algorithm::ES256);
+    assert!(v.verify(&rs, NOW).await.is_ok());
+    assert!(v.verify(&es, NOW).await.is_ok());
 }
 
 #[tokio::test]
-async fn keys_by_oidc_discovery_with_rotation() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (first, second) = (rsa_key(dir.path(), "k1"), ec_key(dir.path(), "k2"));
-    let jwks = Arc::new(Mutex::new(json!({"keys": [first.jwk]})));
-    let base = start_provider(jwks.clone()).await;
-    let issuer = TrustedIssuer { issuer: base.clone(), audience: "carnet".into(), jwks_file: None, jwks_url: None, jwks: None };
-    let v = verifier(vec![issuer]).await.with_refetch_after(Duration::ZERO);
-    let claims = |_: &Key| {
-        let mut c = professional_claims();
-        c["iss"] = json!(base);
-        c
-    };
-    assert!(v.verify(&sign(&first, &claims(&first)), NOW).await.is_ok(), "discovered keys");
-    // The provider rotates: a token signed with the new key is accepted after a refetch.
-    *jwks.lock().expect("lock") = json!({"keys": [second.jwk]});
-    assert!(v.verify(&sign(&second, &claims(&second)), NOW).await.is_ok(), "rotated key");
-
-    // An unreachable provider is our problem (503), not the caller's (401).
-    let gone = TrustedIssuer { issuer: "http://127.0.0.1:9".into(), audience: "carnet".into(), jwks_file: None, jwks_url: None, jwks: None };
-    let v = verifier(vec![gone]).await;
-    let mut c = professional_claims();
-    c["iss"] = json!("http://127.0.0.1:9");
-    let err = v.verify(&sign(&first, &c), NOW).await.expect_err("unreachable");
-    assert!(err.is_server_side(), "{err}");
+async fn small_clock_skew_is_tolerated_by_the_leeway() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    let tolerated = [
+        json!({"exp": now() - 30}),
+        json!({"exp": now() - 59}),
+        json!({"nbf": now() + 30}),
+        json!({"iat": now() + 59}),
+        json!({"exp": (now() + 300) as f64 + 0.5, "iat": now() as f64 - 0.25}),
+    ];
+    for patch in tolerated {
+        assert!(v.verify(&sign(&k.rsa, &pro_with(patch.clone())), NOW).await.is_ok(), "{patch}");
+    }
+    // The clock is the one given, not the system's: a token from 2026 is fine in 2026.
+    let old = pro_with(json!({"iat": 1_000_000_000, "nbf": 1_000_000_000, "exp": 1_000_000_300}));
+    let at = time::OffsetDateTime::from_unix_timestamp(1_000_000_100).expect("date");
+    assert!(v.verify(&sign(&k.rsa, &old), at).await.is_ok());
 }
 
 #[tokio::test]
-async fn the_dev_issuer_key_is_private_and_stable() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dev = DevIssuer::load_or_create(dir.path()).expect("created");
-    let path = dir.path().join("dev-issuer-key.pem");
-    assert_eq!(std::fs::metadata(&path).expect("key file").permissions().mode() & 0o777, 0o600);
-    let again = DevIssuer::load_or_create(dir.path()).expect("loaded");
-    assert_eq!(dev.jwks(), again.jwks(), "the same key is reused");
+async fn with_static_keys_trusts_one_more_issuer() {
+    let k = keys();
+    let v = TokenVerifier::new(vec![], Duration::from_secs(60))
+        .await
+        .expect("no issuers")
+        .with_static_keys(ISS, AUD, &jwks_of(&[&k.ec]))
+        .expect("keys");
+    assert!(v.verify(&sign(&k.ec, &pro_claims()), NOW).await.is_ok());
+    let again = v.clone().with_static_keys(ISS, AUD, &jwks_of(&[&k.rsa]));
+    assert!(matches!(again, Err(AuthError::Keys(_))), "an issuer is trusted once");
+    assert!(matches!(v.with_static_keys("urn:other", AUD, &json!({"keys": []})), Err(AuthError::Keys(_))));
+}
 
-    let ins = Ins::from_body("2690549588157").expect("valid");
-    let claims = TokenClaims { sub: "p".into(), role: Role::Patient, ins: Some(ins.to_string()), ..TokenClaims::default() };
-    let token = dev.mint(&claims, "carnet", time::Duration::minutes(5), NOW).expect("mint");
-    let v = verifier(vec![again.trusted_issuer("carnet")]).await;
-    assert!(v.verify(&token, NOW).await.expect("valid").speaks_for(&ins));
-    assert!(matches!(v.verify(&token, NOW + time::Duration::minutes(7)).await, Err(AuthError::Expired)));
-    let other_aud = verifier(vec![again.trusted_issuer("elsewhere")]).await;
-    assert!(matches!(other_aud.verify(&token, NOW).await, Err(AuthError::Audience)));
+// ---------------------------------------------------------------- refused: form and algorithm
 
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let refused = DevIssuer::load_or_create(dir.path()).err().expect("a readable key is refused");
-    assert!(refused.to_string().contains("chmod 600"), "{refused}");
+#[tokio::test]
+async fn malformed_tokens() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    let good = sign(&k.rsa, &pro_claims());
+    let parts: Vec<&str> = good.split('.').collect();
+    let junk = [
+        String::new(),
+        "abc".into(),
+        "a.b".into(),
+        "a.b.c".into(),
+        "....".into(),
+        format!("{}.{}", parts[0], parts[1]),
+        format!("{good}.extra"),
+        format!("{}.{}.{}.{}.{}", parts[0], parts[1], parts[2], parts[1], parts[2]), // JWE shape
+        format!("{}=.{}.{}", parts[0], parts[1], parts[2]),                         // padding
+        format!("{}.{}.{}", b64("not json"), parts[1], parts[2]),
+        format!("{}.{}.{}", b64("[1,2]"), parts[1], parts[2]),
+        format!("{}.{}.{}", b64(r#"{"typ":"JWT"}"#), parts[1], parts[2]), // no alg
+        format!("{}.{}.{}", b64(r#"{"alg":5}"#), parts[1], parts[2]),
+        format!("{}.{}.{}", b64(r#"{"alg":"RS256","kid":7}"#), parts[1], parts[2]),
+        format!("{}.{}.{}", parts[0], b64("\"a string\""), parts[2]),
+        format!("{}.{}.{}", parts[0], "%%%", parts[2]),
+        format!("{}.{}.{}", parts[0], b64("x".repeat(20_000)), parts[2]), // too long
+    ];
+    for token in junk {
+        assert!(matches!(refused(&v, &token).await, AuthError::Malformed), "{token:.60}");
+    }
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for alg in ["none", "None", "NONE"] {
+        let header = b64(json!({"alg": alg, "typ": "JWT"}).to_string());
+        for signature in ["", "AAAA"] {
+            let token = format!("{header}.{}.{signature}", b64(pro_claims().to_string()));
+            assert!(matches!(refused(&v, &token).await, AuthError::Algorithm(_)), "{alg} {signature:?}");
+        }
+    }
+    let token = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(pro_claims().to_string()));
+    assert_eq!(refused(&v, &token).await.to_string(), "the token's algorithm none is not accepted (ES256 or RS256 only)");
+}
+
+#[tokio::test]
+async fn hmac_is_refused_even_keyed_with_the_public_key() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    // The classic confusion: HS256 "signed" with the issuer's public key as the secret.
+    let public = serde_json::to_vec(&k.rsa.jwk).expect("json");
+    for (alg, secret) in [(Algorithm::HS256, public.as_slice()), (Algorithm::HS256, b"secret"), (Algorithm::HS384, b"s"), (Algorithm::HS512, b"s")] {
+        let header = json!({"alg": format!("{alg:?}"), "kid": "rsa-1"});
+        let token = sign_raw(&header, &pro_claims(), &EncodingKey::from_secret(secret), alg);
+        assert!(matches!(refused(&v, &token).await, AuthError::Algorithm(a) if a == format!("{alg:?}")));
+    }
+}
+
+#[tokio::test]
+async fn other_asymmetric_algorithms_are_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    for alg in [Algorithm::RS384, Algorithm::RS512, Algorithm::PS256] {
+        let token = sign_raw(&json!({"alg": format!("{alg:?}"), "kid": "rsa-1"}), &pro_claims(), &k.rsa.encoding(), alg);
+        assert!(matches!(refused(&v, &token).await, AuthError::Algorithm(_)), "{alg:?}");
+    }
+    for alg in ["ES384", "ES512", "EdDSA", "ES256K", "rs256", "XYZ"] {
+        let token = format!("{}.{}.{}", b64(json!({"alg": alg}).to_string()), b64(pro_claims().to_string()), b64([1u8; 64]));
+        let e = refused(&v, &token).await;
+        assert!(matches!(&e, AuthError::Algorithm(_)), "{alg}: {e:?}");
+        if alg == "XYZ" || alg == "rs256" {
+            assert!(e.to_string().contains("unsupported"), "unregistered names are not echoed: {e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn critical_header_extensions_are_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    let header = json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"], "exp": now() + 10});
+    let token = sign_raw(&header, &pro_claims(), &k.rsa.encoding(), Algorithm::RS256);
+    assert!(matches!(refused(&v, &token).await, AuthError::CriticalHeader));
+}
+
+// ---------------------------------------------------------------- refused: issuer and key
+
+#[tokio::test]
+async fn an_untrusted_issuer_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for iss in ["https://evil.test", "https://idp.test/realms/health/", "HTTPS://IDP.TEST/realms/health"] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"iss": iss})))).await, AuthError::UnknownIssuer), "{iss}");
+    }
+    let nobody = verifier(vec![]).await;
+    assert!(matches!(refused(&nobody, &sign(&k.rsa, &pro_claims())).await, AuthError::UnknownIssuer));
+}
+
+#[tokio::test]
+async fn a_missing_or_non_string_issuer_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"iss": null})))).await, AuthError::Claim { claim: "iss", .. }));
+    assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"iss": [ISS]})))).await, AuthError::Claim { claim: "iss", .. }));
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    assert!(matches!(refused(&v, &sign(&k.rsa2, &pro_claims())).await, AuthError::UnknownKey));
+    assert!(matches!(refused(&v, &sign(&k.ec.with_kid("ec-9"), &pro_claims())).await, AuthError::UnknownKey));
+}
+
+#[tokio::test]
+async fn without_kid_two_candidate_keys_are_ambiguous() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.rsa2])]).await;
+    let token = sign_raw(&json!({"alg": "RS256"}), &pro_claims(), &k.rsa.encoding(), Algorithm::RS256);
+    assert!(matches!(refused(&v, &token).await, AuthError::UnknownKey));
+}
+
+#[tokio::test]
+async fn an_algorithm_that_does_not_match_the_key_type_is_refused() {
+    let k = keys();
+    // An ES256 token naming the RSA key's kid, and an RS256 token naming the EC key's kid.
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    let es_as_rsa = sign_raw(&json!({"alg": "ES256", "kid": "rsa-1"}), &pro_claims(), &k.ec.encoding(), Algorithm::ES256);
+    assert!(matches!(refused(&v, &es_as_rsa).await, AuthError::UnknownKey));
+    let rs_as_ec = sign_raw(&json!({"alg": "RS256", "kid": "ec-1"}), &pro_claims(), &k.rsa.encoding(), Algorithm::RS256);
+    assert!(matches!(refused(&v, &rs_as_ec).await, AuthError::UnknownKey));
+    // An issuer with RSA keys only gets no ES256 token through, kid or not.
+    let rsa_only = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    let es = sign_raw(&json!({"alg": "ES256"}), &pro_claims(), &k.ec.encoding(), Algorithm::ES256);
+    assert!(matches!(refused(&rsa_only, &es).await, AuthError::UnknownKey));
+    // A JWK restricted to another algorithm (`alg` RS384) does not verify RS256.
+    let mut rs384 = k.rsa.clone();
+    rs384.jwk["alg"] = json!("RS384");
+    let restricted = verifier(vec![static_issuer(&[&rs384, &k.ec])]).await;
+    assert!(matches!(refused(&restricted, &sign(&k.rsa, &pro_claims())).await, AuthError::UnknownKey));
+}
+
+// ---------------------------------------------------------------- refused: signature
+
+#[tokio::test]
+async fn a_tampered_payload_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    for key in [&k.rsa, &k.ec] {
+        let token = sign(key, &pro_claims());
+        let parts: Vec<&str> = token.split('.').collect();
+        let promoted = b64(pro_with(json!({"carnet_role": "operator"})).to_string());
+        let forged = format!("{}.{promoted}.{}", parts[0], parts[2]);
+        assert!(matches!(refused(&v, &forged).await, AuthError::Signature), "{:?}", key.alg);
+        let header = b64(json!({"alg": format!("{:?}", key.alg), "kid": key.kid(), "typ": "at+jwt"}).to_string());
+        let reheaded = format!("{header}.{}.{}", parts[1], parts[2]);
+        assert!(matches!(refused(&v, &reheaded).await, AuthError::Signature), "{:?}", key.alg);
+    }
+}
+
+#[tokio::test]
+async fn a_signature_by_another_key_under_a_trusted_kid_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    assert!(matches!(refused(&v, &sign(&k.rsa_forged, &pro_claims())).await, AuthError::Signature));
+    assert!(matches!(refused(&v, &sign(&k.ec2.with_kid("ec-1"), &pro_claims())).await, AuthError::Signature));
+}
+
+#[tokio::test]
+async fn a_damaged_signature_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    for key in [&k.rsa, &k.ec] {
+        let token = sign(key, &pro_claims());
+        let (message, signature) = token.rsplit_once('.').expect("three parts");
+        let other = sign(key, &pro_with(json!({"sub": "someone-else"})));
+        let damaged = [
+            format!("{message}."),
+            format!("{message}.{}", &signature[..signature.len() - 4]),
+            format!("{message}.{signature}AAAA"),
+            format!("{message}.{}", b64([0u8; 64])),
+            format!("{message}.{}", b64([0u8; 256])),
+            format!("{message}.{}", other.rsplit_once('.').expect("parts").1),
+            format!("{message}.!!!!"),
+        ];
+        for token in damaged {
+            assert!(matches!(refused(&v, &token).await, AuthError::Signature), "{:?}", key.alg);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- refused: audience and dates
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for aud in [json!("other-api"), json!(["other-api", "carnet2"]), json!([]), json!("CARNET")] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"aud": aud})))).await, AuthError::Audience), "{aud}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_audience_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for aud in [Value::Null, json!(5), json!([AUD, 5]), json!({"aud": AUD})] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"aud": aud})))).await, AuthError::Claim { claim: "aud", .. }), "{aud}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for exp in [now() - 60, now() - 61, now() - 86_400, 0] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"exp": exp})))).await, AuthError::Expired), "{exp}");
+    }
+    // Without leeway, a token is refused from the second `exp` names (RFC 7519 §4.1.4).
+    let strict = TokenVerifier::new(vec![static_issuer(&[&k.rsa])], Duration::ZERO).await.expect("verifier");
+    assert!(matches!(refused(&strict, &sign(&k.rsa, &pro_with(json!({"exp": now()})))).await, AuthError::Expired));
+    assert!(strict.verify(&sign(&k.rsa, &pro_with(json!({"exp": now() + 1}))), NOW).await.is_ok());
+    assert!(matches!(refused(&strict, &sign(&k.rsa, &pro_with(json!({"exp": now() - 30})))).await, AuthError::Expired));
+}
+
+#[tokio::test]
+async fn a_token_without_a_usable_exp_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for exp in [Value::Null, json!("2030-01-01"), json!(true)] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(json!({"exp": exp})))).await, AuthError::Claim { claim: "exp", .. }), "{exp}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_is_refused() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    for patch in [json!({"nbf": now() + 61}), json!({"nbf": now() + 3600}), json!({"iat": now() + 120})] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(patch.clone()))).await, AuthError::NotYetValid), "{patch}");
+    }
+    for patch in [json!({"nbf": "soon"}), json!({"iat": [1]})] {
+        assert!(matches!(refused(&v, &sign(&k.rsa, &pro_with(patch.clone()))).await, AuthError::Claim { .. }), "{patch}");
+    }
+}
+
+// ---------------------------------------------------------------- refused: claims contract
+
+#[tokio::test]
+async fn a_signed_token_breaking_the_claims_contract_is_refused_naming_the_claim() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
+    let cases = [
+        (json!({"rpps": "10000000010"}), "rpps"),
+        (json!({"rpps": null}), "rpps"),
+        (json!({"profession": "99"}), "profession"),
+        (json!({"finess": "123"}), "finess"),
+        (json!({"carnet_role": null}), "carnet_role"),
+        (json!({"carnet_role": "admin"}), "carnet_role"),
+        (json!({"sub": null}), "sub"),
+        (json!({"scope": "admin/*.r"}), "scope"),
+    ];
+    for (patch, claim) in cases {
+        let e = refused(&v, &sign(&k.rsa, &pro_with(patch.clone()))).await;
+        assert!(matches!(e, AuthError::Claim { claim: c, .. } if c == claim), "{patch}: {e:?}");
+        assert!(!e.is_server_side());
+        assert!(e.www_authenticate().starts_with("Bearer realm=\"carnet\", error=\"invalid_token\", error_description=\"claim `"));
+    }
+    let e = refused(&v, &sign(&k.rsa, &pro_with(json!({"rpps": "10000000010"})))).await;
+    assert_eq!(e.to_string(), "claim `rpps`: check digit does not match");
 }

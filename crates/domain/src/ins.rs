@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn corsica_2a_and_2b_count_as_19_and_18() {
-        // Known published example: 2 55 08 2A 004 005, key 10 (computed with 19 in place of 2A).
+        // 2 55 08 2A 004 005: the key is computed on 2550819004005 (19 in place of 2A), giving 90.
         let body_2a = "255082A004005";
         let number: u64 = "2550819004005".parse().expect("digits");
         let key = 97 - (number % 97) as u8;
@@ -178,6 +178,18 @@ mod tests {
         let key = 97 - (number % 97) as u8;
         assert!(Ins::parse(&format!("{body_2b}{key:02}")).is_ok());
         assert!(Ins::parse(&format!("{}{key:02}", body_2b.to_lowercase())).is_ok());
+    }
+
+    #[test]
+    fn published_examples() {
+        // python-stdnum's documented examples (stdnum.fr.nir), an independent source.
+        for valid in ["295109912611193", "2 95 10 99 126 111 93", "253072B07300470", "253072A07300443"] {
+            assert!(Ins::parse(valid).is_ok(), "{valid}");
+        }
+        assert_eq!(Ins::parse("295109912611199"), Err(InsError::Key { expected: 93, found: 99 }));
+        assert!(matches!(Ins::parse("253072C07300443"), Err(InsError::Character { position: 6, found: 'C' })));
+        assert_eq!(Ins::parse("6546546546546703"), Err(InsError::Length { found: 16 }));
+        assert_eq!(Ins::from_body("255082A004005").map(|i| i.to_string()), Ok("255082A00400590".to_owned()));
     }
 
     #[test]
