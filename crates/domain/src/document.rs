@@ -142,10 +142,23 @@ pub struct DocumentMeta {
     pub class_code: Code,
     pub type_code: Code,
     pub format_code: Code,
+    /// XDS practiceSettingCode (FHIR `context.practiceSetting`), e.g. a specialty.
+    pub practice_setting: Option<Code>,
+    /// XDS healthcareFacilityTypeCode (FHIR `context.facilityType`).
+    pub facility_type: Option<Code>,
+    /// XDS serviceStartTime / serviceStopTime (FHIR `context.period`).
+    pub service_start: Option<OffsetDateTime>,
+    pub service_end: Option<OffsetDateTime>,
     pub mime_type: String,
     pub language: String,
-    /// `Actor::reference()` of the author (the RPPS for a professional).
+    /// `Actor::reference()` of the author (`rpps:…` for a professional): authors keep reading
+    /// what they wrote, so this is what the policy compares.
     pub author: String,
+    /// The author's name as declared by the depositing software (searchable: ITI-67
+    /// `author.family` / `author.given`). A professional's name is not clinical content.
+    pub author_name: Option<PersonName>,
+    /// `Actor::reference()` of whoever deposited it (the author, or the software feeding for them).
+    pub deposited_by: String,
     /// When the document was written (by its author's clock), if given.
     pub authored_at: Option<OffsetDateTime>,
     pub submitted_at: OffsetDateTime,
@@ -157,6 +170,49 @@ pub struct DocumentMeta {
     pub archived: bool,
     /// The document this one replaces (version chain).
     pub replaces: Option<DocumentId>,
+}
+
+/// A person's name as declared in metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonName {
+    pub family: Option<String>,
+    pub given: Option<String>,
+}
+
+/// What a depositor declares about a new document. The server adds the id, the author (from
+/// the token, or declared by feeding software), the deposit time, and checks the declared size
+/// and hash against the bytes it receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentSubmission {
+    pub ins: Ins,
+    /// XDS uniqueId (FHIR `masterIdentifier`).
+    pub unique_id: String,
+    pub class_code: Code,
+    pub type_code: Code,
+    pub format_code: Code,
+    pub practice_setting: Option<Code>,
+    pub facility_type: Option<Code>,
+    pub service_start: Option<OffsetDateTime>,
+    pub service_end: Option<OffsetDateTime>,
+    pub mime_type: String,
+    pub language: String,
+    /// Clinical content: stored sealed under the patient's key, never in clear.
+    pub title: Option<String>,
+    pub authored_at: Option<OffsetDateTime>,
+    /// The author declared by feeding software (a system actor); professionals author as themselves.
+    pub declared_author: Option<DeclaredAuthor>,
+    pub labels: Vec<SecurityLabel>,
+    pub declared_size: Option<u64>,
+    pub declared_sha256: Option<[u8; 32]>,
+    /// The document this one replaces (version chain).
+    pub replaces: Option<DocumentId>,
+}
+
+/// An author named in submitted metadata (FHIR `DocumentReference.author`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredAuthor {
+    pub rpps: Option<crate::Rpps>,
+    pub name: Option<PersonName>,
 }
 
 /// Why metadata is refused. Messages name the field and, for codes, what is allowed.
@@ -261,9 +317,15 @@ mod tests {
             class_code: Code::new(CLASS_SYSTEM, "10"),
             type_code: Code::new("http://loinc.org", "11502-2"),
             format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            practice_setting: None,
+            facility_type: None,
+            service_start: None,
+            service_end: None,
             mime_type: "application/pdf".into(),
             language: "fr-FR".into(),
             author: "rpps:10000000019".into(),
+            author_name: None,
+            deposited_by: "rpps:10000000019".into(),
             authored_at: None,
             submitted_at: time::macros::datetime!(2026-01-01 0:00 UTC),
             size: 10,

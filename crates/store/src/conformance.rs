@@ -36,6 +36,7 @@ where
     documents_round_trip_and_keep_unique_ids(fresh().await).await;
     replacement_supersedes_atomically(fresh().await).await;
     shredding_deletes_documents_and_derived_artifacts(fresh().await).await;
+    interrupted_uploads_are_remembered_until_ended(fresh().await).await;
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
@@ -219,9 +220,15 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
         class_code: Code::new(CLASS_SYSTEM, "10"),
         type_code: Code::new("http://loinc.org", "11502-2"),
         format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+        practice_setting: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS", "SNR")),
+        facility_type: (n % 2 == 0).then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
+        service_start: Some(T0 - Duration::days(2)),
+        service_end: None,
         mime_type: "application/pdf".into(),
         language: "fr-FR".into(),
         author: "rpps:10000000019".into(),
+        author_name: Some(carnet_domain::document::PersonName { family: Some("MARTIN".into()), given: (n % 2 == 1).then(|| "Claire".into()) }),
+        deposited_by: "https://idp.test#lab-software".into(),
         authored_at: Some(T0 - Duration::days(1)),
         submitted_at: T0 + Duration::minutes(i64::from(n)),
         size: 1000 + u64::from(n),
@@ -289,6 +296,18 @@ async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
     assert!(db.find_document(d.id).await.expect("find").is_none());
     assert_eq!(db.find_derived(d.id, "text").await.expect("find"), None, "derived artifacts go with their document");
     assert_eq!(db.find_documents_of(&ins(2)).await.expect("list").len(), 1);
+}
+
+async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
+    let p = ins(1);
+    let (done, interrupted, abandoned) = (document(1, &p), document(2, &p), document(3, &p));
+    for d in [&done, &interrupted, &abandoned] {
+        db.begin_upload(d.id, T0).await.expect("begin");
+    }
+    db.insert_document(&done, None, None).await.expect("insert ends the upload");
+    db.end_upload(abandoned.id).await.expect("abandon");
+    assert_eq!(db.pending_uploads().await.expect("pending"), vec![interrupted.id]);
+    assert!(db.begin_upload(interrupted.id, T0).await.is_err(), "an id is uploaded once");
 }
 
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow

@@ -2,6 +2,7 @@
 
 use carnet_crypto::WrappedKey;
 use carnet_domain::codes::Code;
+use carnet_domain::document::PersonName;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, SecurityLabel};
 use time::OffsetDateTime;
 
@@ -14,7 +15,9 @@ fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
 }
 
 const DOC_COLUMNS: &str = "id, ins, unique_id, class_system, class_code, type_system, type_code, format_system, \
-     format_code, mime_type, language, author, authored_at, submitted_at, size, sha256, labels, status, archived, replaces";
+     format_code, practice_setting_system, practice_setting_code, facility_type_system, facility_type_code, \
+     service_start, service_end, mime_type, language, author, author_family, author_given, deposited_by, \
+     authored_at, submitted_at, size, sha256, labels, status, archived, replaces";
 
 #[derive(sqlx::FromRow)]
 struct DocumentRow {
@@ -27,9 +30,18 @@ struct DocumentRow {
     type_code: String,
     format_system: String,
     format_code: String,
+    practice_setting_system: Option<String>,
+    practice_setting_code: Option<String>,
+    facility_type_system: Option<String>,
+    facility_type_code: Option<String>,
+    service_start: Option<i64>,
+    service_end: Option<i64>,
     mime_type: String,
     language: String,
     author: String,
+    author_family: Option<String>,
+    author_given: Option<String>,
+    deposited_by: String,
     authored_at: Option<i64>,
     submitted_at: i64,
     size: i64,
@@ -38,6 +50,10 @@ struct DocumentRow {
     status: String,
     archived: bool,
     replaces: Option<String>,
+}
+
+fn opt_code(system: Option<String>, code: Option<String>) -> Option<Code> {
+    Some(Code { system: system?, code: code? })
 }
 
 fn labels_text(labels: &[SecurityLabel]) -> String {
@@ -53,9 +69,16 @@ impl DocumentRow {
             class_code: Code { system: self.class_system, code: self.class_code },
             type_code: Code { system: self.type_system, code: self.type_code },
             format_code: Code { system: self.format_system, code: self.format_code },
+            practice_setting: opt_code(self.practice_setting_system, self.practice_setting_code),
+            facility_type: opt_code(self.facility_type_system, self.facility_type_code),
+            service_start: opt_from_millis(self.service_start)?,
+            service_end: opt_from_millis(self.service_end)?,
             mime_type: self.mime_type,
             language: self.language,
             author: self.author,
+            author_name: (self.author_family.is_some() || self.author_given.is_some())
+                .then(|| PersonName { family: self.author_family, given: self.author_given }),
+            deposited_by: self.deposited_by,
             authored_at: opt_from_millis(self.authored_at)?,
             submitted_at: from_millis(self.submitted_at)?,
             size: u64::try_from(self.size).map_err(|e| corrupt("size", e))?,
@@ -152,10 +175,36 @@ impl KeyStore for Database {
 }
 
 impl DocumentStore for Database {
+    async fn begin_upload(&self, id: DocumentId, now: OffsetDateTime) -> Result<()> {
+        on_pool!(self, |pool| sqlx::query("INSERT INTO pending_uploads (document_id, started_at) VALUES ($1, $2)")
+            .bind(id.to_string())
+            .bind(to_millis(now))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn end_upload(&self, id: DocumentId) -> Result<()> {
+        on_pool!(self, |pool| sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1")
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn pending_uploads(&self) -> Result<Vec<DocumentId>> {
+        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as("SELECT document_id FROM pending_uploads ORDER BY started_at")
+            .fetch_all(pool)
+            .await)?;
+        ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
+    }
+
     async fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> Result<()> {
         let sql = format!(
             "INSERT INTO documents ({DOC_COLUMNS}, title_sealed) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)"
         );
         let size = i64::try_from(meta.size).map_err(|e| corrupt("size", e))?;
         let result = on_pool!(self, |pool| {
@@ -181,9 +230,18 @@ impl DocumentStore for Database {
                     .bind(&meta.type_code.code)
                     .bind(&meta.format_code.system)
                     .bind(&meta.format_code.code)
+                    .bind(meta.practice_setting.as_ref().map(|c| &c.system))
+                    .bind(meta.practice_setting.as_ref().map(|c| &c.code))
+                    .bind(meta.facility_type.as_ref().map(|c| &c.system))
+                    .bind(meta.facility_type.as_ref().map(|c| &c.code))
+                    .bind(meta.service_start.map(to_millis))
+                    .bind(meta.service_end.map(to_millis))
                     .bind(&meta.mime_type)
                     .bind(&meta.language)
                     .bind(&meta.author)
+                    .bind(meta.author_name.as_ref().and_then(|n| n.family.as_ref()))
+                    .bind(meta.author_name.as_ref().and_then(|n| n.given.as_ref()))
+                    .bind(&meta.deposited_by)
                     .bind(meta.authored_at.map(to_millis))
                     .bind(to_millis(meta.submitted_at))
                     .bind(size)
@@ -195,6 +253,7 @@ impl DocumentStore for Database {
                     .bind(title_sealed)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1").bind(meta.id.to_string()).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -91,8 +91,15 @@ pub trait KeyStore {
 
 /// Document metadata and derived artifacts.
 pub trait DocumentStore {
-    /// Inserts a document; `Conflict` if its unique id is taken. With `supersedes`, the old
-    /// version (read as current) becomes superseded in the same transaction.
+    /// Notes an upload in flight before its first blob byte is written, so an interrupted one
+    /// is found and cleaned at the next start.
+    fn begin_upload(&self, id: DocumentId, now: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets an upload that was abandoned (its blob already deleted).
+    fn end_upload(&self, id: DocumentId) -> impl Future<Output = Result<()>> + Send;
+    /// Uploads begun and neither inserted nor abandoned: interrupted.
+    fn pending_uploads(&self) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
+    /// Inserts a document and ends its upload; `Conflict` if its unique id is taken. With
+    /// `supersedes`, the old version (read as current) becomes superseded in the same transaction.
     fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> impl Future<Output = Result<()>> + Send;
     fn find_document(&self, id: DocumentId) -> impl Future<Output = Result<Option<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
     fn find_document_by_unique_id(&self, unique_id: &str) -> impl Future<Output = Result<Option<DocumentMeta>>> + Send;

@@ -18,9 +18,18 @@ CREATE TABLE documents (
     type_code     TEXT    NOT NULL,
     format_system TEXT    NOT NULL,
     format_code   TEXT    NOT NULL,
+    practice_setting_system TEXT,
+    practice_setting_code   TEXT,
+    facility_type_system    TEXT,
+    facility_type_code      TEXT,
+    service_start BIGINT,
+    service_end   BIGINT,
     mime_type     TEXT    NOT NULL,
     language      TEXT    NOT NULL,
     author        TEXT    NOT NULL,
+    author_family TEXT,
+    author_given  TEXT,
+    deposited_by  TEXT    NOT NULL,
     authored_at   BIGINT,
     submitted_at  BIGINT  NOT NULL,
     size          BIGINT  NOT NULL,
@@ -32,6 +41,14 @@ CREATE TABLE documents (
     title_sealed  BYTEA
 );
 CREATE INDEX documents_by_patient ON documents (ins, submitted_at);
+CREATE INDEX documents_replaces ON documents (replaces);
+
+-- Uploads in flight: written before the first blob byte, deleted in the transaction that
+-- inserts the document. Whatever is left here at start was interrupted: its blob is deleted.
+CREATE TABLE pending_uploads (
+    document_id TEXT    PRIMARY KEY,
+    started_at  BIGINT NOT NULL
+);
 
 -- Derived artifacts (extracted text, structured entries), sealed under the patient's key.
 CREATE TABLE derived_artifacts (
