@@ -26,6 +26,22 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: LimitSettings,
     pub retention: RetentionSettings,
+    pub storage: StorageSettings,
+}
+
+/// Where encrypted blobs and master keys live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Blob store: default local files in `<data_dir>/blobs`; or `s3://bucket/prefix` for
+    /// S3-compatible storage (credentials from the standard `AWS_*` environment variables).
+    pub blob_url: Option<String>,
+    /// Backend options, e.g. `aws_endpoint`, `aws_region`, `aws_allow_http` (for a local MinIO).
+    pub blob_options: std::collections::BTreeMap<String, String>,
+    /// Master keys' directory (local key provider); default `<data_dir>/keys`.
+    pub keys_dir: Option<PathBuf>,
+    /// Chunk size of the encrypted blob format, in bytes (1 KiB to 16 MiB).
+    pub chunk_bytes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +69,8 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub json_body_bytes: usize,
+    /// Largest document accepted (a deposit's body may exceed it by its multipart framing).
+    pub document_bytes: u64,
     pub request_timeout_seconds: u64,
 }
 
@@ -75,19 +93,25 @@ impl Default for Settings {
             database_url: None,
             log_format: LogFormat::Human,
             auth: AuthSettings { audience: "carnet".into(), leeway_seconds: 60, dev_issuer: false, issuers: vec![] },
-            limits: LimitSettings { json_body_bytes: 1024 * 1024, request_timeout_seconds: 30 },
+            limits: LimitSettings { json_body_bytes: 1024 * 1024, document_bytes: 8 << 30, request_timeout_seconds: 30 },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
                 destroy_after_closure_days: retention.destroy_after_closure.whole_days(),
                 early_destruction_delay_days: retention.early_destruction_delay.whole_days(),
                 sweep_interval_seconds: 3600,
             },
+            storage: StorageSettings {
+                blob_url: None,
+                blob_options: Default::default(),
+                keys_dir: None,
+                chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
+            },
         }
     }
 }
 
 /// Top-level keys of `Settings`, lower-case as figment folds environment keys.
-const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "log_format", "auth", "limits", "retention"];
+const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "log_format", "auth", "limits", "retention", "storage"];
 
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
@@ -115,6 +139,11 @@ impl Settings {
         );
         anyhow::ensure!(self.limits.json_body_bytes >= 1024, "limits.json_body_bytes must be at least 1024");
         anyhow::ensure!(self.limits.request_timeout_seconds >= 1, "limits.request_timeout_seconds must be at least 1");
+        anyhow::ensure!(self.limits.document_bytes >= 1024, "limits.document_bytes must be at least 1024");
+        anyhow::ensure!(
+            (1024..=16 << 20).contains(&self.storage.chunk_bytes),
+            "storage.chunk_bytes must be between 1024 and 16777216"
+        );
         Ok(())
     }
 
@@ -132,9 +161,26 @@ impl Settings {
     }
 
     pub fn http_limits(&self) -> carnet_server::HttpLimits {
+        // The multipart framing and the metadata part ride on top of the document itself.
+        let framing = 128 * 1024;
         carnet_server::HttpLimits {
             json_body_bytes: self.limits.json_body_bytes,
+            document_body_bytes: usize::try_from(self.limits.document_bytes.saturating_add(framing)).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.limits.request_timeout_seconds),
         }
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.storage.keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    pub fn blob_store(&self) -> anyhow::Result<carnet_store::BlobStore> {
+        Ok(match &self.storage.blob_url {
+            None => carnet_store::BlobStore::local(&self.data_dir.join("blobs"))?,
+            Some(url) => {
+                let options: Vec<(String, String)> = self.storage.blob_options.clone().into_iter().collect();
+                carnet_store::BlobStore::from_url(url, &options)?
+            }
+        })
     }
 }

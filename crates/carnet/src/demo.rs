@@ -18,11 +18,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let dev = app.dev_issuer.as_ref().context("the demo needs the dev issuer")?;
     seed(&app).await?;
+    let documents = seed_documents(&app).await?;
+    let sample = settings.data_dir.join("sample.pdf");
+    std::fs::write(&sample, demo_data::pdf(&["Document d'exemple a deposer (fictif)"]))
+        .with_context(|| format!("writing {}", sample.display()))?;
     let tokens = mint_tokens(dev, &settings.auth.audience)?;
     let env_file = settings.data_dir.join("tokens.env");
     let exports: String = tokens.iter().map(|(var, _, tok)| format!("export {var}={tok}\n")).collect();
     std::fs::write(&env_file, &exports).with_context(|| format!("writing {}", env_file.display()))?;
-    print_welcome(settings, &tokens, &env_file);
+    print_welcome(settings, &tokens, &env_file, &documents);
     app.serve(settings, None).await
 }
 
@@ -94,6 +98,48 @@ async fn seed(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deposits the demo documents (idempotent: the same unique ids and bytes answer `Unchanged`).
+/// Returns each document's id, in the order of `demo_data::documents()`.
+async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::DocumentId>> {
+    let pros = demo_data::professionals();
+    let patients = demo_data::patients();
+    let codes = carnet_domain::codes::CodeLists::dmp_default();
+    let mut ids = Vec::new();
+    for doc in demo_data::documents() {
+        let author = pros.iter().find(|p| p.key == doc.author).map(actor_of).context("demo author")?;
+        let patient = patients.iter().find(|p| p.key == doc.patient).context("demo patient")?;
+        let type_code = codes.find_type_by_code(doc.type_code).context("demo type code")?;
+        let submission = carnet_domain::document::DocumentSubmission {
+            ins: patient.ins.clone(),
+            unique_id: doc.unique_id.into(),
+            class_code: carnet_domain::codes::Code::new(carnet_domain::codes::CLASS_SYSTEM, &type_code.class),
+            type_code: type_code.code.clone(),
+            format_code: carnet_domain::codes::Code::new(carnet_domain::codes::FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            practice_setting: None,
+            facility_type: None,
+            service_start: None,
+            service_end: None,
+            mime_type: "application/pdf".into(),
+            language: "fr-FR".into(),
+            title: Some(doc.title.into()),
+            authored_at: None,
+            declared_author: None,
+            labels: doc.labels.to_vec(),
+            declared_size: None,
+            declared_sha256: None,
+            replaces: None,
+        };
+        let bytes = bytes::Bytes::from(demo_data::pdf(doc.lines));
+        let content = futures::stream::iter([Ok::<_, carnet_service::ContentError>(bytes)]);
+        let view = match app.carnet.submit_document(&author, submission, content).await {
+            Ok(carnet_service::Submitted::Created(v) | carnet_service::Submitted::Unchanged(v)) => v,
+            Err(e) => return Err(e).context(format!("depositing the demo document {}", doc.unique_id)),
+        };
+        ids.push(view.meta.id);
+    }
+    Ok(ids)
+}
+
 fn patient_actor(p: &DemoPatient) -> Actor {
     Actor {
         issuer: DevIssuer::ISSUER.into(),
@@ -161,7 +207,7 @@ fn mint_tokens(dev: &DevIssuer, audience: &str) -> anyhow::Result<Vec<(String, S
     Ok(out)
 }
 
-fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_file: &std::path::Path) {
+fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_file: &std::path::Path, documents: &[carnet_domain::DocumentId]) {
     let url = format!("http://{}", settings.bind);
     let patients = demo_data::patients();
     let (camille, lucas) = (&patients[0], &patients[1]);
@@ -191,6 +237,19 @@ fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_f
         s,
         "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_PHARMACIST\" -H 'Content-Type: application/json' \\\n    -d '{{\"ins\":\"{}\",\"identity_status\":\"qualifiee\",\"birth_name\":\"NICOLAS\",\"birth_given_names\":\"Léa\",\"birth_date\":\"1995-05-21\",\"sex\":\"F\",\"birthplace\":\"44109\"}}' \\\n    {url}/api/records\n",
         demo_data::extra_patient_ins()
+    );
+    let _ = writeln!(s, "  # Camille lists her documents (stored encrypted under her own key)");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}/documents\n", camille.ins);
+    if let Some(first) = documents.first() {
+        let _ = writeln!(s, "  # … and downloads her lab report (a PDF; add -H 'Range: bytes=0-99' for a part)");
+        let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" -o lab-report.pdf {url}/api/documents/{first}/content\n");
+    }
+    let _ = writeln!(s, "  # Dr Bernard deposits a consultation report for Lucas (streamed: any size)");
+    let _ = writeln!(
+        s,
+        "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_DOCTOR\" \\\n    -F 'metadata={{\"unique_id\":\"1.2.250.1.213.1.1.9.2001\",\"type_code\":\"11488-4\",\"title\":\"Consultation\"}};type=application/json' \\\n    -F 'content=@{};type=application/pdf' {url}/api/records/{}/documents\n",
+        settings.data_dir.join("sample.pdf").display(),
+        lucas.ins
     );
     let _ = writeln!(s, "  # Camille closes her record, then reopens it");
     let _ = writeln!(

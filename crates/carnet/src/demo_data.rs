@@ -96,6 +96,105 @@ pub fn professionals() -> Vec<DemoProfessional> {
     ]
 }
 
+/// A valid INS with no seeded record, for the "create a record" example.
+pub fn extra_patient_ins() -> Ins {
+    nir(Sex::Female, date!(1995 - 05 - 21), "44109", 76)
+}
+
+/// A synthetic document of the demo: who wrote it for whom, and what it says.
+pub struct DemoDocument {
+    pub unique_id: &'static str,
+    pub patient: &'static str,
+    pub author: &'static str,
+    pub type_code: &'static str,
+    pub title: &'static str,
+    pub lines: &'static [&'static str],
+    pub labels: &'static [carnet_domain::SecurityLabel],
+}
+
+pub fn documents() -> Vec<DemoDocument> {
+    use carnet_domain::SecurityLabel::MasquePs;
+    vec![
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1001",
+            patient: "camille",
+            author: "doctor",
+            type_code: "11502-2",
+            title: "Bilan biologique de contrôle",
+            lines: &["Compte rendu d'examens biologiques (document de démonstration, fictif)", "Hémoglobine : 13,2 g/dL", "Glycémie à jeun : 0,92 g/L"],
+            labels: &[],
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1002",
+            patient: "camille",
+            author: "doctor",
+            type_code: "11488-4",
+            title: "Consultation de suivi",
+            lines: &["Compte rendu de consultation (document de démonstration, fictif)", "Patiente vue pour un suivi annuel."],
+            labels: &[],
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1003",
+            patient: "camille",
+            author: "doctor",
+            type_code: "11488-4",
+            title: "Consultation masquée aux professionnels",
+            lines: &["Compte rendu masqué à la demande de la patiente (fictif)"],
+            labels: &[MasquePs],
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1004",
+            patient: "lucas",
+            author: "doctor",
+            type_code: "57833-6",
+            title: "Ordonnance",
+            lines: &["Prescription (document de démonstration, fictif)", "Paracétamol 1 g, 3 fois par jour, 5 jours"],
+            labels: &[],
+        },
+    ]
+}
+
+/// A small, valid PDF showing `lines` (Helvetica, one page): synthetic content that any
+/// viewer opens.
+pub fn pdf(lines: &[&str]) -> Vec<u8> {
+    // PDF strings are Latin-1 with escaped parentheses and backslashes.
+    let escape = |s: &str| -> Vec<u8> {
+        s.chars()
+            .map(|c| if (c as u32) < 256 { c as u32 as u8 } else { b'?' })
+            .flat_map(|b| if matches!(b, b'(' | b')' | b'\\') { vec![b'\\', b] } else { vec![b] })
+            .collect()
+    };
+    let mut stream = b"BT /F1 12 Tf 72 760 Td 16 TL\n".to_vec();
+    for line in lines {
+        stream.push(b'(');
+        stream.extend(escape(line));
+        stream.extend_from_slice(b") '\n");
+    }
+    stream.extend_from_slice(b"ET\n");
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_vec(),
+        [format!("<< /Length {} >>\nstream\n", stream.len()).into_bytes(), stream, b"endstream".to_vec()].concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,9 +210,4 @@ mod tests {
         assert_eq!(ins.len(), ps.len());
         assert_eq!(professionals().len(), 7);
     }
-}
-
-/// A valid INS with no seeded record, for the "create a record" example.
-pub fn extra_patient_ins() -> Ins {
-    nir(Sex::Female, date!(1995 - 05 - 21), "44109", 76)
 }

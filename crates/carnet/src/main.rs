@@ -11,7 +11,7 @@ use anyhow::Context;
 use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
 use carnet_domain::{Actor, ActorKind, Role};
 use carnet_server::{AppState, Metrics};
-use carnet_service::{Carnet, ServiceConfig, SystemClock};
+use carnet_service::{Carnet, ServiceConfig, Storage, SystemClock};
 use carnet_store::Database;
 use clap::{Parser, Subcommand};
 use config::{LogFormat, Settings};
@@ -44,6 +44,16 @@ enum Command {
     /// Administration tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Master keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new master key, rewrap every patient's data key under it, and delete the old
+    /// ones. Documents are not touched. Safe while servers run on the same data.
+    Rotate,
 }
 
 #[derive(clap::Args)]
@@ -127,7 +137,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Sweep) => {
             let app = App::open(&settings).await?;
             let report = app.carnet.sweep().await?;
-            println!("archived: {}, destroyed: {}", report.archived, report.destroyed);
+            println!("archived: {}, destroyed: {}, shredded: {}", report.archived, report.destroyed, report.shredded);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let app = App::open(&settings).await?;
+            let report = app.carnet.rotate_master_key(&local_operator()).await?;
+            println!(
+                "new master key {}; {} data keys rewrapped; retired: {}",
+                report.new_master_key,
+                report.rewrapped,
+                if report.retired.is_empty() { "none".to_owned() } else { report.retired.join(", ") }
+            );
             Ok(())
         }
         Command::Admin(AdminCommand::ImportProfessionals { file }) => {
@@ -211,7 +232,15 @@ impl App {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
         let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
-        let carnet = Carnet::new(db, Arc::new(SystemClock), ServiceConfig { retention: settings.retention_policy() });
+        let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
+        let blobs = settings.blob_store().context("opening the blob store")?;
+        let config = ServiceConfig {
+            retention: settings.retention_policy(),
+            max_document_bytes: settings.limits.document_bytes,
+            chunk_size: settings.storage.chunk_bytes,
+            ..ServiceConfig::default()
+        };
+        let carnet = Carnet::new(Storage { db, blobs, keys: Arc::new(keys) }, Arc::new(SystemClock), config);
         let mut issuers = settings.auth.issuers.clone();
         let dev_issuer = if settings.auth.dev_issuer {
             let dev = DevIssuer::load_or_create(&settings.data_dir)?;
@@ -230,6 +259,14 @@ impl App {
         if settings.auth.issuers.is_empty() && self.dev_issuer.is_none() {
             tracing::warn!("no trusted token issuer configured: every authenticated call will be refused");
         }
+        // This server owns the embedded database alone; nodes sharing PostgreSQL leave a day
+        // to uploads that may still be running elsewhere.
+        let now = time::OffsetDateTime::now_utc();
+        let cutoff = match self.carnet.database().backend() {
+            carnet_store::Backend::Sqlite => now,
+            carnet_store::Backend::Postgres => now - time::Duration::days(1),
+        };
+        self.carnet.clean_interrupted_uploads(cutoff).await.context("cleaning interrupted uploads")?;
         let state = AppState {
             carnet: self.carnet.clone(),
             verifier: self.verifier.clone(),

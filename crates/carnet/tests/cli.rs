@@ -92,8 +92,9 @@ fn the_demo_starts_and_its_printed_calls_work() {
     let port = free_port();
     let demo = start_demo(dir.path(), port);
     let calls = example_calls(&demo.printed);
-    // Own record, a doctor's look-up, a refused look-up, statistics, directory, creation, close, reopen.
-    let expected = [200, 200, 403, 200, 200, 201, 200, 200];
+    // Own record, a doctor's look-up, a refused look-up, statistics, directory, creation, her
+    // documents, a download, a deposit, close, reopen.
+    let expected = [200, 200, 403, 200, 200, 201, 200, 200, 201, 200, 200];
     assert_eq!(calls.len(), expected.len(), "the welcome shows {} calls:\n{}", expected.len(), calls.join("\n"));
     for (call, want) in calls.iter().zip(expected) {
         let (status, body) = run_call(dir.path(), call);
@@ -140,7 +141,7 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     assert!(stderr(&out).contains("json_body_bytes must be at least 1024"), "{}", stderr(&out));
 
     let out = carnet(dir.path(), &["admin", "sweep"], &[("CARNET_DATABASE_URL", "mysql://localhost/x")]);
-    assert!(stderr(&out).contains("unsupported database URL scheme"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("database URL: unsupported scheme"), "{}", stderr(&out));
 
     let file = dir.path().join("carnet.toml");
     std::fs::write(&file, "bind = \"127.0.0.1:9999\"\ncolour = \"blue\"\n").expect("write");
@@ -172,7 +173,34 @@ fn import_professionals_on(database_url: &str) {
 
     let out = carnet(dir.path(), &["admin", "sweep"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "archived: 0, destroyed: 0");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "archived: 0, destroyed: 0, shredded: 0");
+
+    // Key rotation: a new master key file replaces the old one, with owner-only permissions.
+    let keys = dir.path().join("data/keys");
+    let key_files = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&keys)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".key")).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let before = key_files();
+    assert_eq!(before.len(), 1, "the first start created one master key");
+    let out = carnet(dir.path(), &["keys", "rotate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let after = key_files();
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before);
+    assert!(printed.contains(&format!("retired: {}", before[0].trim_end_matches(".key"))), "{printed}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(keys.join(&after[0])).expect("key file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A master key others can read is refused at start.
+    std::fs::set_permissions(keys.join(&after[0]), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = carnet(dir.path(), &["admin", "sweep"], &env);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("readable by group or others"), "{}", stderr(&out));
 }
 
 #[test]

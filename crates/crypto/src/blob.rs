@@ -28,7 +28,7 @@ const AAD_LABEL: &[u8] = b"carnet-blob-v1";
 /// The chunk size Carnet writes: 64 KiB bounds memory per stream and keeps the tag overhead at 0.02%.
 pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
 
-fn aad(document_id: &[u8; 16], header: &[u8; HEADER_LEN], index: u64, last: bool) -> Vec<u8> {
+pub(crate) fn aad(document_id: &[u8; 16], header: &[u8; HEADER_LEN], index: u64, last: bool) -> Vec<u8> {
     let mut aad = Vec::with_capacity(AAD_LABEL.len() + 16 + HEADER_LEN + 9);
     aad.extend_from_slice(AAD_LABEL);
     aad.extend_from_slice(document_id);
@@ -38,7 +38,7 @@ fn aad(document_id: &[u8; 16], header: &[u8; HEADER_LEN], index: u64, last: bool
     aad
 }
 
-fn nonce(header: &[u8; HEADER_LEN], index: u64) -> Result<[u8; 12]> {
+pub(crate) fn nonce(header: &[u8; HEADER_LEN], index: u64) -> Result<[u8; 12]> {
     let counter = u32::try_from(index).map_err(|_| CryptoError::Format("too many chunks"))?;
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(&header[12..20]);
@@ -122,7 +122,7 @@ impl BlobLayout {
         let body = blob_len.checked_sub(HEADER_LEN as u64).ok_or(CryptoError::Integrity("truncated header"))?;
         let stride = chunk_size + TAG_LEN as u64;
         let chunks = body.div_ceil(stride);
-        let last_len = body.checked_sub(chunks.saturating_sub(1) * stride).unwrap_or(0);
+        let last_len = body.saturating_sub(chunks.saturating_sub(1) * stride);
         if chunks == 0 || last_len < TAG_LEN as u64 {
             return Err(CryptoError::Integrity("truncated chunk"));
         }

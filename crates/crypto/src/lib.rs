@@ -12,6 +12,7 @@
 
 pub mod blob;
 mod keyring;
+pub mod stream;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -19,6 +20,7 @@ use rand::RngCore;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use keyring::{KeyProvider, LocalKeyring};
+pub use stream::{Sealed, StreamOpener, StreamSealer};
 
 /// The one error type of this crate. It never carries key bytes or plaintext.
 #[derive(Debug, thiserror::Error)]

@@ -100,6 +100,11 @@ impl CodeLists {
         self.types.iter().find(|t| &t.code == code)
     }
 
+    /// A type by its code alone: codes are unique across LOINC and TRE_A05 in the DMP lists.
+    pub fn find_type_by_code(&self, code: &str) -> Option<&TypeCode> {
+        self.types.iter().find(|t| t.code.code == code)
+    }
+
     pub fn find_class(&self, code: &Code) -> Option<&ClassCode> {
         self.classes.iter().find(|c| &c.code == code)
     }
@@ -143,6 +148,11 @@ mod tests {
         }
         assert!(lists.find_class(&Code::new(CLASS_SYSTEM, "43")).is_some());
         assert!(lists.find_type(&loinc("00000-0")).is_none());
+        assert_eq!(lists.find_type_by_code("REMB").map(|t| t.class.as_str()), Some("60"));
+        let mut codes: Vec<&str> = lists.types.iter().map(|t| t.code.code.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), lists.types.len(), "type codes are unique across systems");
     }
 
     #[test]

@@ -53,9 +53,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found")),
             ServiceError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
             ServiceError::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, msg),
+            ServiceError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            ServiceError::Interrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             ServiceError::Store(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "storage failure");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable; retry later")
+            }
+            ServiceError::Crypto(cause) => {
+                // Never shown: a failed authentication means tampering or a lost key.
+                tracing::error!(error = %cause, "stored data failed an integrity or key check");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the stored data could not be verified; the operator has been alerted")
             }
         }
     }

@@ -30,13 +30,16 @@ pub use openapi::openapi;
 pub struct HttpLimits {
     /// Largest accepted request body on `/api` (JSON), in bytes.
     pub json_body_bytes: usize,
-    /// A request taking longer is answered 408.
+    /// Largest accepted document deposit (the document plus its multipart framing), in bytes.
+    pub document_body_bytes: usize,
+    /// A request taking longer is answered 408. Document transfers are exempt: they are
+    /// bounded by an idle timeout instead, so a gigabyte upload is not cut off.
     pub request_timeout: Duration,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { json_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+        HttpLimits { json_body_bytes: 1024 * 1024, document_body_bytes: 8 << 30, request_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -57,7 +60,13 @@ impl axum::extract::FromRef<AppState> for Arc<Metrics> {
 }
 
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
-    use routes::{directory, ops, records};
+    use routes::{directory, documents, ops, records};
+    // Streams of any size: their own body limit, no total timeout.
+    let transfers = Router::new()
+        .route("/api/records/{ins}/documents", post(documents::upload).get(documents::list))
+        .route("/api/documents/{id}/content", get(documents::content))
+        .layer(DefaultBodyLimit::max(limits.document_body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.document_body_bytes));
     let api = Router::new()
         .route("/openapi.json", get(ops::openapi_document))
         .route("/records", post(records::create))
@@ -67,18 +76,25 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/destruction-request", post(records::request_destruction))
         .route("/statistics/records", get(records::statistics))
         .route("/professionals", post(directory::import))
-        .route("/professionals/{rpps}", get(directory::find).put(directory::upsert));
-    Router::new()
+        .route("/professionals/{rpps}", get(directory::find).put(directory::upsert))
+        .route("/documents/{id}", get(documents::read))
+        .route("/documents/{id}/withdraw", post(documents::withdraw))
+        .route("/documents/{id}/archive", post(documents::archive))
+        .route("/documents/{id}/unarchive", post(documents::unarchive));
+    let bounded = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/dev-issuer/jwks.json", get(ops::dev_jwks))
         .nest("/api", api)
-        .fallback(ops::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(limits.json_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.json_body_bytes))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
+    Router::new()
+        .merge(bounded)
+        .merge(transfers)
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -3,17 +3,19 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{directory, records};
+use crate::routes::{directory, documents, records};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Carnet API", description = "Record management and directory of the Carnet shared medical record. Clinical content is served over FHIR at /fhir."),
+    info(title = "Carnet API", description = "Record management and directory of the Carnet shared medical record. Documents are also exchanged over FHIR (IHE MHD) at /fhir."),
     paths(
         records::create, records::status, records::close, records::reopen, records::request_destruction,
         records::statistics, directory::find, directory::upsert, directory::import,
+        documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
+        documents::archive, documents::unarchive,
     ),
     modifiers(&BearerAuth),
-    tags((name = "records", description = "Record lifecycle"), (name = "directory", description = "Professionals directory"))
+    tags((name = "records", description = "Record lifecycle"), (name = "documents", description = "Encrypted documents: deposit, consultation, retrieval, lifecycle"), (name = "directory", description = "Professionals directory"))
 )]
 struct ApiDoc;
 

@@ -7,15 +7,23 @@
 
 mod clock;
 mod directory;
+mod documents;
+mod gate;
+mod keys;
 mod records;
 
 use std::sync::Arc;
 
+use carnet_crypto::{CryptoError, KeyProvider};
+use carnet_domain::codes::CodeLists;
 use carnet_domain::record::{LifecycleError, RecordDenied};
 use carnet_domain::{Clock, RetentionPolicy};
-use carnet_store::{Database, StoreError};
+use carnet_store::{BlobStore, Database, StoreError};
 
 pub use clock::{ManualClock, SystemClock};
+pub use documents::{Content, ContentError, DocumentView, Submitted};
+pub use gate::Visible;
+pub use keys::RotationReport;
 pub use records::{NewRecord, RecordView, SweepReport};
 
 /// The one error type of this crate. Messages are safe to show to the caller.
@@ -33,9 +41,25 @@ pub enum ServiceError {
     /// Authenticated, but this actor may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The request body is larger than the configured limit (413).
+    #[error("the document is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The client stopped sending before the end (nothing was stored).
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
     /// A storage failure: logged with its cause, shown as a generic 500/503.
     #[error("storage failure")]
     Store(#[source] StoreError),
+    /// Stored data failed authentication, or a key could not be used: never served; logged
+    /// loudly, shown as a generic 500.
+    #[error("stored data failed an integrity or key check")]
+    Crypto(#[source] CryptoError),
+}
+
+impl From<CryptoError> for ServiceError {
+    fn from(e: CryptoError) -> Self {
+        ServiceError::Crypto(e)
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -66,22 +90,53 @@ impl From<RecordDenied> for ServiceError {
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// Settings the use cases depend on.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub retention: RetentionPolicy,
+    /// The code lists documents are checked against.
+    pub codes: CodeLists,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: u64,
+    /// Chunk size of the blob format for new documents.
+    pub chunk_size: u32,
 }
 
-/// The use cases, over one database and one clock. Cheap to clone.
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            retention: RetentionPolicy::default(),
+            codes: CodeLists::dmp_default(),
+            max_document_bytes: 8 * 1024 * 1024 * 1024,
+            chunk_size: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+/// Where Carnet keeps things: metadata, encrypted blobs, and the master keys' provider.
+#[derive(Clone)]
+pub struct Storage {
+    pub db: Database,
+    pub blobs: BlobStore,
+    pub keys: Arc<dyn KeyProvider>,
+}
+
+/// The use cases, over one storage and one clock. Cheap to clone.
 #[derive(Clone)]
 pub struct Carnet {
     db: Database,
+    blobs: BlobStore,
+    keys: Arc<dyn KeyProvider>,
     clock: Arc<dyn Clock>,
     config: Arc<ServiceConfig>,
 }
 
 impl Carnet {
-    pub fn new(db: Database, clock: Arc<dyn Clock>, config: ServiceConfig) -> Carnet {
-        Carnet { db, clock, config: Arc::new(config) }
+    pub fn new(storage: Storage, clock: Arc<dyn Clock>, config: ServiceConfig) -> Carnet {
+        Carnet { db: storage.db, blobs: storage.blobs, keys: storage.keys, clock, config: Arc::new(config) }
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
     }
 
     pub fn database(&self) -> &Database {

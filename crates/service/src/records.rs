@@ -5,7 +5,7 @@ use carnet_domain::{
     Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits,
     RetentionPolicy,
 };
-use carnet_store::RecordStore;
+use carnet_store::{DocumentStore, RecordStore};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -64,6 +64,8 @@ impl RecordView {
 pub struct SweepReport {
     pub archived: u64,
     pub destroyed: u64,
+    /// Destroyed records whose content was crypto-shredded in this sweep.
+    pub shredded: u64,
 }
 
 impl Carnet {
@@ -158,8 +160,19 @@ impl Carnet {
                 break;
             }
         }
+        // Destruction is crypto-shredding: also finishes any shredding a crash interrupted.
+        loop {
+            let due = self.db.find_shredding_due(100).await?;
+            if due.is_empty() {
+                break;
+            }
+            for ins in &due {
+                self.shred(ins).await?;
+                report.shredded += 1;
+            }
+        }
         if report != SweepReport::default() {
-            tracing::info!(archived = report.archived, destroyed = report.destroyed, "retention sweep");
+            tracing::info!(archived = report.archived, destroyed = report.destroyed, shredded = report.shredded, "retention sweep");
         }
         Ok(report)
     }

@@ -221,7 +221,7 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
         type_code: Code::new("http://loinc.org", "11502-2"),
         format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
         practice_setting: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS", "SNR")),
-        facility_type: (n % 2 == 0).then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
+        facility_type: n.is_multiple_of(2).then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
         service_start: Some(T0 - Duration::days(2)),
         service_end: None,
         mime_type: "application/pdf".into(),
@@ -306,7 +306,8 @@ async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
     }
     db.insert_document(&done, None, None).await.expect("insert ends the upload");
     db.end_upload(abandoned.id).await.expect("abandon");
-    assert_eq!(db.pending_uploads().await.expect("pending"), vec![interrupted.id]);
+    assert_eq!(db.pending_uploads(T0 + Duration::seconds(1)).await.expect("pending"), vec![interrupted.id]);
+    assert_eq!(db.pending_uploads(T0).await.expect("pending"), vec![], "only uploads started before the given instant");
     assert!(db.begin_upload(interrupted.id, T0).await.is_err(), "an id is uploaded once");
 }
 

@@ -44,7 +44,7 @@ impl Database {
     pub async fn connect(url: &str) -> Result<Database> {
         let db = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Url(e.to_string()))?
+                .map_err(|e| StoreError::Url(format!("database URL: {e}")))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // WAL + NORMAL: durable across process crashes; a power loss may drop the last
@@ -55,7 +55,7 @@ impl Database {
             let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
             Database { pool: Pool::Sqlite(pool) }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("database URL: {e}")))?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
@@ -64,7 +64,7 @@ impl Database {
             Database { pool: Pool::Postgres(pool) }
         } else {
             return Err(StoreError::Url(format!(
-                "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+                "database URL: unsupported scheme in {:?}: use sqlite://PATH or postgres://…",
                 url.split(':').next().unwrap_or_default()
             )));
         };

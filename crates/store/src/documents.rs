@@ -77,7 +77,7 @@ impl DocumentRow {
             language: self.language,
             author: self.author,
             author_name: (self.author_family.is_some() || self.author_given.is_some())
-                .then(|| PersonName { family: self.author_family, given: self.author_given }),
+                .then_some(PersonName { family: self.author_family, given: self.author_given }),
             deposited_by: self.deposited_by,
             authored_at: opt_from_millis(self.authored_at)?,
             submitted_at: from_millis(self.submitted_at)?,
@@ -194,8 +194,11 @@ impl DocumentStore for Database {
         Ok(())
     }
 
-    async fn pending_uploads(&self) -> Result<Vec<DocumentId>> {
-        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as("SELECT document_id FROM pending_uploads ORDER BY started_at")
+    async fn pending_uploads(&self, started_before: OffsetDateTime) -> Result<Vec<DocumentId>> {
+        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT document_id FROM pending_uploads WHERE started_at < $1 ORDER BY started_at"
+        )
+            .bind(to_millis(started_before))
             .fetch_all(pool)
             .await)?;
         ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
@@ -304,6 +307,21 @@ impl DocumentStore for Database {
         .await
         .map(|r| r.rows_affected()))?;
         if done == 1 { Ok(()) } else { Err(StoreError::Stale("document")) }
+    }
+
+    async fn find_shredding_due(&self, limit: u32) -> Result<Vec<Ins>> {
+        let rows: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT DISTINCT r.ins FROM records r \
+             WHERE r.status = 'destroyed' \
+               AND NOT EXISTS (SELECT 1 FROM records l WHERE l.ins = r.ins AND l.status <> 'destroyed') \
+               AND (EXISTS (SELECT 1 FROM documents d WHERE d.ins = r.ins) \
+                    OR EXISTS (SELECT 1 FROM patient_keys k WHERE k.ins = r.ins)) \
+             ORDER BY r.ins LIMIT $1"
+        )
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter().map(|(ins,)| Ins::parse(&ins).map_err(|e| corrupt("INS", e))).collect()
     }
 
     async fn delete_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {

@@ -8,6 +8,7 @@
 //! Architecture invariant: nothing outside this crate writes SQL; nothing in this crate decides
 //! who may see what (that is `carnet-domain`'s policy, applied by `carnet-service`).
 
+mod blobs;
 mod database;
 mod directory;
 mod documents;
@@ -23,6 +24,7 @@ use carnet_crypto::WrappedKey;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, Professional, Record, RecordStatus, Rpps};
 use time::OffsetDateTime;
 
+pub use blobs::{BlobStore, BlobWriter};
 pub use database::{Backend, Database};
 
 /// The one error type of this crate.
@@ -37,8 +39,15 @@ pub enum StoreError {
     /// Stored data no longer parses as a domain value: corruption or a bad migration.
     #[error("corrupt {what} in storage: {detail}")]
     Corrupt { what: &'static str, detail: String },
-    #[error("database URL: {0}")]
+    /// A database or blob store URL that cannot be used; the message names which.
+    #[error("{0}")]
     Url(String),
+    /// The blob store failed (disk, bucket, network).
+    #[error("blob store: {0}")]
+    Blob(String),
+    /// A document's blob is missing from the blob store.
+    #[error("a document's blob is missing")]
+    BlobMissing,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -96,8 +105,8 @@ pub trait DocumentStore {
     fn begin_upload(&self, id: DocumentId, now: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
     /// Forgets an upload that was abandoned (its blob already deleted).
     fn end_upload(&self, id: DocumentId) -> impl Future<Output = Result<()>> + Send;
-    /// Uploads begun and neither inserted nor abandoned: interrupted.
-    fn pending_uploads(&self) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
+    /// Uploads begun before `started_before` and neither inserted nor abandoned: interrupted.
+    fn pending_uploads(&self, started_before: OffsetDateTime) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     /// Inserts a document and ends its upload; `Conflict` if its unique id is taken. With
     /// `supersedes`, the old version (read as current) becomes superseded in the same transaction.
     fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> impl Future<Output = Result<()>> + Send;
@@ -107,6 +116,9 @@ pub trait DocumentStore {
     fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentMeta>>> + Send;
     /// Saves status, archive flag and labels of a document read with status `read_as`.
     fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> impl Future<Output = Result<()>> + Send;
+    /// Patients whose record was destroyed but whose key or documents remain: shredding that
+    /// was interrupted, or is due.
+    fn find_shredding_due(&self, limit: u32) -> impl Future<Output = Result<Vec<Ins>>> + Send;
     /// Deletes a patient's document rows (after crypto-shredding); returns their ids, for blob deletion.
     fn delete_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     fn save_derived(&self, id: DocumentId, kind: &str, sealed: &[u8]) -> impl Future<Output = Result<()>> + Send;

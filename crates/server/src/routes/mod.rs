@@ -1,3 +1,4 @@
 pub mod directory;
+pub mod documents;
 pub mod ops;
 pub mod records;

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
 use carnet_domain::{Finess, Ins, Profession, Role, Rpps};
 use carnet_server::{AppState, HttpLimits, Metrics};
-use carnet_service::{Carnet, ManualClock, ServiceConfig};
+use carnet_service::{Carnet, ManualClock, ServiceConfig, Storage};
 use carnet_store::Database;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -25,7 +25,19 @@ pub struct TestApp {
     pub carnet: Carnet,
     pub dev: DevIssuer,
     pub clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    pub backend: Backend,
+    /// The scratch PostgreSQL database's URL (PostgreSQL backend only).
+    pub postgres_url: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+/// A response whose body is kept as bytes (documents).
+pub struct RawReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    /// The body broke off with an error (the connection would be cut).
+    pub broken: bool,
 }
 
 pub struct Reply {
@@ -56,19 +68,28 @@ impl TestApp {
     }
 
     pub async fn with_limits(backend: Backend, limits: HttpLimits) -> TestApp {
+        TestApp::with_config(backend, limits, ServiceConfig::default()).await
+    }
+
+    pub async fn with_config(backend: Backend, limits: HttpLimits, config: ServiceConfig) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = match backend {
-            Backend::Sqlite => Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display()))
-                .await
-                .expect("sqlite"),
+        let (db, postgres_url) = match backend {
+            Backend::Sqlite => (
+                Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("sqlite"),
+                None,
+            ),
             Backend::Postgres => {
                 let admin = std::env::var("CARNET_TEST_POSTGRES_URL")
                     .expect("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)");
-                carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database").0
+                let (db, url) = carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database");
+                (db, Some(url))
             }
         };
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
-        let carnet = Carnet::new(db, clock.clone(), ServiceConfig::default());
+        let keys = carnet_crypto::LocalKeyring::load_or_create(&dir.path().join("keys")).expect("keyring");
+        let blobs = carnet_store::BlobStore::local(&dir.path().join("blobs")).expect("blob store");
+        let storage = Storage { db, blobs, keys: Arc::new(keys) };
+        let carnet = Carnet::new(storage, clock.clone(), config);
         let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
         let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60))
             .await
@@ -79,7 +100,12 @@ impl TestApp {
             metrics: Metrics::new(),
             dev_jwks: Some(Arc::new(dev.jwks())),
         };
-        TestApp { router: carnet_server::router(state, &limits), carnet, dev, clock, _dir: dir }
+        TestApp { router: carnet_server::router(state, &limits), carnet, dev, clock, backend, postgres_url, dir }
+    }
+
+    /// The data directory: SQLite files, blobs, keys.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn token(&self, claims: TokenClaims) -> String {
@@ -143,6 +169,82 @@ impl TestApp {
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
+
+    /// Deposits a document over `/api` as multipart: `metadata` then `content`.
+    pub async fn upload(&self, ins: &Ins, token: &str, metadata: Value, content: &[u8]) -> Reply {
+        let (boundary, body) = multipart(&metadata, content, "application/pdf");
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/records/{ins}/documents"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// A GET whose body is kept as bytes, with extra headers (e.g. `Range`).
+    pub async fn get_raw(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> RawReply {
+        let mut req = Request::builder().method(Method::GET).uri(path).header("authorization", format!("Bearer {token}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = self.router.clone().oneshot(req.body(Body::empty()).expect("request")).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        // Frame by frame, so what arrived before a break is kept.
+        let mut body = res.into_body();
+        let (mut bytes, mut broken) = (Vec::new(), false);
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => bytes.extend_from_slice(f.data_ref().map(|d| d.as_ref()).unwrap_or_default()),
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        RawReply { status, headers, bytes, broken }
+    }
+
+    /// Creates an active record with a qualified identity, as an insurer agent would.
+    pub async fn open_record(&self, ins: &Ins) {
+        let reply = self.post("/api/records", &self.role(Role::InsurerAgent), new_record(ins)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+    }
+}
+
+/// A multipart/form-data body with a JSON `metadata` part and a `content` part.
+pub fn multipart(metadata: &Value, content: &[u8], content_type: &str) -> (String, Vec<u8>) {
+    let boundary = "carnet-test-boundary-7d1f0c";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"doc\"\r\nContent-Type: {content_type}\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary.to_owned(), body)
+}
+
+/// Metadata of a biology report, with a unique id derived from `n`.
+pub fn lab_report(n: u32) -> Value {
+    serde_json::json!({
+        "unique_id": format!("1.2.250.1.999.1.1.{n}"),
+        "type_code": "11502-2",
+        "format_code": "urn:ihe:iti:xds-sd:pdf:2008",
+        "title": format!("Bilan sanguin {n}"),
+        "authored_at": "2026-03-01T08:30:00Z",
+    })
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn ins(n: u32) -> Ins {

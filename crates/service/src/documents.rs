@@ -1,0 +1,595 @@
+//! Documents: deposit (streamed, sealed chunk by chunk under the patient's key), consultation
+//! through the gate, retrieval of byte ranges, lifecycle (replace, withdraw, archive), derived
+//! artifacts, and crypto-shredding.
+//!
+//! A deposit never leaves half-written state: the upload is noted as pending before the first
+//! blob byte, the blob is complete and durable before the metadata row exists, and the row's
+//! insertion ends the pending note in the same transaction. Whatever fails in between deletes
+//! the blob; a killed process leaves a pending note that the next start cleans.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use carnet_crypto::{StreamOpener, StreamSealer};
+use carnet_domain::document::{DocumentSubmission, PersonName, check_metadata};
+use carnet_domain::{
+    Actor, ActorKind, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel,
+};
+use carnet_store::{DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreError};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+
+use crate::gate::{Gate, Visible};
+use crate::{Carnet, Result, ServiceError};
+
+/// Why a content stream stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentError {
+    /// The body exceeded the transport's limit.
+    TooLarge,
+    /// The client went away or sent a malformed body.
+    Interrupted(String),
+}
+
+/// A document as its reader may see it: metadata and the (unsealed) title.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentView {
+    pub meta: DocumentMeta,
+    pub title: Option<String>,
+}
+
+/// The outcome of a deposit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    Created(DocumentView),
+    /// The same unique id with the same bytes was deposited before: nothing new was stored.
+    Unchanged(DocumentView),
+}
+
+/// Plaintext bytes of a document (or of a range of it), authenticated chunk by chunk as they
+/// are read. A chunk that fails authentication ends the stream with an error: nothing
+/// unauthenticated is ever yielded.
+pub struct Content {
+    pub meta: DocumentMeta,
+    /// The plaintext range served (`0..size` for the whole document).
+    pub range: Range<u64>,
+    pub body: BoxStream<'static, Result<Bytes>>,
+}
+
+const MAX_TITLE: usize = 1000;
+const REIMBURSEMENT_TYPE: &str = "REMB";
+
+fn title_context(id: DocumentId) -> Vec<u8> {
+    let mut c = b"carnet-title-v1".to_vec();
+    c.extend_from_slice(id.as_bytes());
+    c
+}
+
+fn derived_context(id: DocumentId, kind: &str) -> Vec<u8> {
+    let mut c = b"carnet-derived-v1".to_vec();
+    c.extend_from_slice(id.as_bytes());
+    c.extend_from_slice(kind.as_bytes());
+    c
+}
+
+/// Deletes the blob and the pending note of an upload that did not complete, even when the
+/// request's future is dropped mid-way (client gone, timeout, shutdown).
+struct UploadGuard {
+    carnet: Option<Carnet>,
+    id: DocumentId,
+}
+
+impl UploadGuard {
+    fn disarm(&mut self) {
+        self.carnet = None;
+    }
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        if let Some(carnet) = self.carnet.take() {
+            let id = self.id;
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { carnet.abandon_upload(id).await });
+            }
+        }
+    }
+}
+
+impl Carnet {
+    /// Deposits a document, streaming its bytes into a sealed blob. The declared size and hash,
+    /// when given, must match the bytes; the same unique id with the same bytes is answered
+    /// `Unchanged`, with other bytes it is a conflict.
+    pub async fn submit_document<S>(&self, actor: &Actor, submission: DocumentSubmission, content: S) -> Result<Submitted>
+    where
+        S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
+    {
+        let record = self.feedable_record(actor, &submission).await?;
+        let now = self.now();
+        let id = DocumentId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
+        let (author, author_name) = self.author_of(actor, &submission).await?;
+        let mut meta = DocumentMeta {
+            id,
+            ins: record.ins.clone(),
+            unique_id: submission.unique_id.clone(),
+            class_code: submission.class_code.clone(),
+            type_code: submission.type_code.clone(),
+            format_code: submission.format_code.clone(),
+            practice_setting: submission.practice_setting.clone(),
+            facility_type: submission.facility_type.clone(),
+            service_start: submission.service_start,
+            service_end: submission.service_end,
+            mime_type: submission.mime_type.clone(),
+            language: submission.language.clone(),
+            author,
+            author_name,
+            deposited_by: actor.reference(),
+            authored_at: submission.authored_at,
+            submitted_at: now,
+            size: 0,
+            sha256: [0; 32],
+            labels: normalized_labels(&submission.labels),
+            status: DocumentStatus::Current,
+            archived: false,
+            replaces: submission.replaces,
+        };
+        check_metadata(&meta, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        check_deposit_labels(actor, &meta.labels)?;
+        if let Some(title) = &submission.title
+            && title.chars().count() > MAX_TITLE
+        {
+            return Err(ServiceError::Invalid(format!("title: at most {MAX_TITLE} characters")));
+        }
+        if let Some(size) = submission.declared_size
+            && size > self.config.max_document_bytes
+        {
+            return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
+        }
+
+        if let Some(existing) = self.db.find_document_by_unique_id(&meta.unique_id).await? {
+            return self.resubmission(actor, &record, existing, &submission, content).await;
+        }
+        let supersedes = match submission.replaces {
+            Some(old) => Some(self.replaceable(actor, &record, old).await?),
+            None => None,
+        };
+
+        let key = self.data_key_or_create(&record.ins).await?;
+        self.db.begin_upload(id, now).await?;
+        let mut guard = UploadGuard { carnet: Some(self.clone()), id };
+        let stored: Result<()> = async {
+            let sealed = self.write_blob(&key, id, content).await?;
+            if let Some(declared) = submission.declared_size
+                && declared != sealed.size
+            {
+                return Err(ServiceError::Invalid(format!(
+                    "size: {declared} bytes declared, {} received; nothing was stored",
+                    sealed.size
+                )));
+            }
+            if submission.declared_sha256.is_some_and(|h| h != sealed.sha256) {
+                return Err(ServiceError::Invalid(
+                    "hash: the SHA-256 of the bytes received differs from the one declared; nothing was stored".into(),
+                ));
+            }
+            meta.size = sealed.size;
+            meta.sha256 = sealed.sha256;
+            let title_sealed = submission.title.as_deref().map(|t| carnet_crypto::seal(&key, &title_context(id), t.as_bytes()));
+            Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes).await?)
+        }
+        .await;
+        // Success or failure, the request is still here to finish the job: the guard is only
+        // for a request dropped mid-way.
+        guard.disarm();
+        if let Err(e) = stored {
+            self.abandon_upload(id).await;
+            if !matches!(e, ServiceError::Conflict(_)) {
+                return Err(e);
+            }
+            // Another request deposited the same unique id meanwhile: answer as a resubmission.
+            let existing = self.db.find_document_by_unique_id(&meta.unique_id).await?.ok_or(e)?;
+            return if existing.sha256 == meta.sha256 && existing.size == meta.size && existing.ins == meta.ins {
+                Ok(Submitted::Unchanged(self.view_unchecked(actor, &record, existing).await?))
+            } else {
+                Err(ServiceError::Conflict("a document with this unique id exists with other content".into()))
+            };
+        }
+        if record.first_fed_at.is_none() {
+            self.db.mark_fed(&record.ins, now).await?;
+        }
+        tracing::info!(document = %id, by = %actor.reference(), size = meta.size, "document deposited");
+        let title = submission.title;
+        Ok(Submitted::Created(DocumentView { meta, title }))
+    }
+
+    /// The record a deposit goes into, after checking who may feed it.
+    async fn feedable_record(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<Record> {
+        let ins = &submission.ins;
+        match &actor.kind {
+            ActorKind::Patient { .. } | ActorKind::Representative { .. } if actor.speaks_for(ins) => {}
+            ActorKind::Patient { .. } | ActorKind::Representative { .. } => {
+                return Err(ServiceError::Forbidden("a patient or representative deposits only in their own or represented record".into()));
+            }
+            ActorKind::Professional(_) | ActorKind::Regulator(_) | ActorKind::System { .. } => {}
+            ActorKind::InsurerAgent if submission.type_code.code == REIMBURSEMENT_TYPE => {}
+            ActorKind::InsurerAgent => {
+                return Err(ServiceError::Forbidden("insurer agents deposit the reimbursement history (type REMB) only".into()));
+            }
+            ActorKind::PrivacyOfficer | ActorKind::Operator => {
+                return Err(ServiceError::Forbidden("this role does not deposit documents".into()));
+            }
+        }
+        let record = self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))?;
+        if record.status != RecordStatus::Active {
+            return Err(ServiceError::Conflict(format!("the record is {}: documents are deposited in active records only", record.status.as_str())));
+        }
+        if record.identity_status != IdentityStatus::Qualifiee {
+            return Err(ServiceError::Conflict(format!(
+                "the patient's identity is {}: only a qualified identity (qualifiee) may be used to feed a record",
+                record.identity_status.as_str()
+            )));
+        }
+        Ok(record)
+    }
+
+    /// Who authored the document: a professional authors as themselves; feeding software names
+    /// the author; a patient's own deposits are theirs.
+    async fn author_of(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<(String, Option<PersonName>)> {
+        let declared = submission.declared_author.as_ref();
+        let reference = match (&actor.kind, declared.and_then(|d| d.rpps.as_ref())) {
+            (ActorKind::System { .. }, Some(rpps)) => format!("rpps:{rpps}"),
+            _ => actor.reference(),
+        };
+        let mut name = declared.and_then(|d| d.name.clone());
+        if name.is_none()
+            && let Some(rpps) = reference.strip_prefix("rpps:").and_then(|r| r.parse().ok())
+            && let Some(p) = self.db.find_professional_by_rpps(&rpps).await?
+        {
+            name = Some(PersonName { family: Some(p.family_name), given: Some(p.given_name) });
+        }
+        Ok((reference, name))
+    }
+
+    /// Answers a deposit whose unique id exists: the same bytes are `Unchanged`, others conflict.
+    /// The body is read (hashed, not stored) to know.
+    async fn resubmission<S>(
+        &self,
+        actor: &Actor,
+        record: &Record,
+        existing: DocumentMeta,
+        submission: &DocumentSubmission,
+        mut content: S,
+    ) -> Result<Submitted>
+    where
+        S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
+    {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(piece) = content.next().await {
+            let piece = piece.map_err(|e| self.content_error(e))?;
+            size += piece.len() as u64;
+            if size > self.config.max_document_bytes {
+                return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
+            }
+            hasher.update(&piece);
+        }
+        let same = existing.ins == submission.ins && existing.size == size && existing.sha256 == <[u8; 32]>::from(hasher.finalize());
+        if !same {
+            return Err(ServiceError::Conflict("a document with this unique id exists with other content".into()));
+        }
+        Ok(Submitted::Unchanged(self.view_unchecked(actor, record, existing).await?))
+    }
+
+    /// The view of a document the caller just deposited (or re-deposited): its own deposit.
+    async fn view_unchecked(&self, actor: &Actor, record: &Record, meta: DocumentMeta) -> Result<DocumentView> {
+        let gate = Gate { actor, record };
+        match gate.admit(meta.clone()) {
+            Some(visible) => self.view(&visible).await,
+            // Deposited, but not readable by the depositor (e.g. labelled INVISIBLE_PATIENT by
+            // a patient's own software): answer the metadata it sent, without the title.
+            None => Ok(DocumentView { meta, title: None }),
+        }
+    }
+
+    /// A replacement's target: the current version, of the same record, by its author.
+    async fn replaceable(&self, actor: &Actor, record: &Record, old: DocumentId) -> Result<DocumentId> {
+        let gate = Gate { actor, record };
+        let visible = match self.db.find_document(old).await? {
+            Some((meta, _)) => gate.admit(meta),
+            None => None,
+        };
+        let Some(visible) = visible else { return Err(ServiceError::NotFound("document to replace")) };
+        let meta = visible.meta();
+        if meta.author != actor.reference() && meta.deposited_by != actor.reference() {
+            return Err(ServiceError::Forbidden("only the author of a document replaces it".into()));
+        }
+        if meta.status != DocumentStatus::Current {
+            return Err(ServiceError::Conflict(format!("the document to replace is {}", meta.status.as_str())));
+        }
+        Ok(old)
+    }
+
+    fn content_error(&self, e: ContentError) -> ServiceError {
+        match e {
+            ContentError::TooLarge => ServiceError::TooLarge { limit: self.config.max_document_bytes },
+            ContentError::Interrupted(why) => ServiceError::Interrupted(why),
+        }
+    }
+
+    /// Seals the stream into the blob of `id`; on any failure the partial blob is discarded.
+    async fn write_blob<S>(&self, key: &carnet_crypto::DataKey, id: DocumentId, mut content: S) -> Result<carnet_crypto::Sealed>
+    where
+        S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
+    {
+        let mut writer = self.blobs.writer(id).await?;
+        let mut sealer = StreamSealer::new(key, *id.as_bytes(), self.config.chunk_size);
+        let outcome: Result<()> = async {
+            writer.write(sealer.header()).await?;
+            while let Some(piece) = content.next().await {
+                let piece = piece.map_err(|e| self.content_error(e))?;
+                for chunk in sealer.push(&piece)? {
+                    writer.write(chunk).await?;
+                }
+                if writer.written() > self.config.max_document_bytes + self.config.max_document_bytes / 100 + 4096 {
+                    return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        let (last, sealed) = match sealer.finish() {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+        };
+        if sealed.size > self.config.max_document_bytes {
+            let _ = writer.abort().await;
+            return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
+        }
+        writer.write(last).await?;
+        writer.finish().await?;
+        Ok(sealed)
+    }
+
+    /// Cleans an upload that did not complete: its blob, then its pending note.
+    pub(crate) async fn abandon_upload(&self, id: DocumentId) {
+        let outcome = async {
+            self.blobs.delete(id).await?;
+            self.db.end_upload(id).await
+        }
+        .await;
+        if let Err(e) = outcome {
+            tracing::warn!(document = %id, error = %e, "could not clean an interrupted upload; the next start will");
+        }
+    }
+
+    /// At start: removes what interrupted uploads left (pending notes, partial blobs, staging
+    /// files) among uploads started before `started_before`. A server sharing its database with
+    /// other nodes passes an instant older than any upload still running elsewhere.
+    pub async fn clean_interrupted_uploads(&self, started_before: time::OffsetDateTime) -> Result<usize> {
+        let pending = self.db.pending_uploads(started_before).await?;
+        for id in &pending {
+            self.blobs.delete(*id).await?;
+            self.db.end_upload(*id).await?;
+        }
+        let staged = self.blobs.remove_staging_leftovers()?;
+        if !pending.is_empty() || staged > 0 {
+            tracing::info!(uploads = pending.len(), staging_files = staged, "cleaned interrupted uploads");
+        }
+        Ok(pending.len() + staged)
+    }
+
+    /// The record a consultation reads, or 404 for anyone who may not know of it.
+    async fn consulted_record(&self, ins: &Ins) -> Result<Record> {
+        self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("document"))
+    }
+
+    /// A document through the gate. Missing and hidden answer the same `NotFound`.
+    pub async fn visible_document(&self, actor: &Actor, id: DocumentId) -> Result<Visible> {
+        let Some((meta, _)) = self.db.find_document(id).await? else { return Err(ServiceError::NotFound("document")) };
+        let record = match self.db.find_record_by_ins(&meta.ins).await? {
+            Some(r) => r,
+            None => return Err(ServiceError::NotFound("document")),
+        };
+        Gate { actor, record: &record }.admit(meta).ok_or(ServiceError::NotFound("document"))
+    }
+
+    /// A patient's documents this actor may see, newest first.
+    pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
+        let record = match self.consulted_record(ins).await {
+            Ok(r) => r,
+            // A record the actor may not know of lists like an empty one.
+            Err(ServiceError::NotFound(_)) => return Ok(vec![]),
+            Err(e) => return Err(e),
+        };
+        let gate = Gate { actor, record: &record };
+        Ok(self.db.find_documents_of(ins).await?.into_iter().filter_map(|m| gate.admit(m)).collect())
+    }
+
+    /// Metadata and title of a visible document.
+    pub async fn view(&self, visible: &Visible) -> Result<DocumentView> {
+        let meta = visible.meta().clone();
+        let title_sealed = self.db.find_document(meta.id).await?.and_then(|(_, t)| t);
+        let title = match title_sealed {
+            Some(sealed) => {
+                let key = self.data_key(&meta.ins).await?.ok_or(ServiceError::NotFound("document"))?;
+                let bytes = carnet_crypto::open(&key, &title_context(meta.id), &sealed)?;
+                Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
+            }
+            None => None,
+        };
+        Ok(DocumentView { meta, title })
+    }
+
+    pub async fn document(&self, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
+        let visible = self.visible_document(actor, id).await?;
+        self.view(&visible).await
+    }
+
+    /// The plaintext of a visible document, or of `range` (start..end, end exclusive) of it.
+    /// The first chunk is authenticated before this returns, so a corrupt blob is an error
+    /// status rather than a broken success.
+    pub async fn content(&self, visible: &Visible, range: Option<Range<u64>>) -> Result<Content> {
+        let meta = visible.meta().clone();
+        let range = range.unwrap_or(0..meta.size);
+        if range.start > range.end || range.end > meta.size {
+            return Err(ServiceError::Invalid(format!("range: the document has {} bytes", meta.size)));
+        }
+        let key = self.data_key(&meta.ins).await?.ok_or(ServiceError::NotFound("document"))?;
+        let blob_len = self.blobs.len(meta.id).await?;
+        let header = self.blobs.read_range(meta.id, 0..carnet_crypto::blob::HEADER_LEN as u64).await?;
+        let mut opener = StreamOpener::new(&key, *meta.id.as_bytes(), &header, blob_len, range.start, range.end)?;
+        if opener.layout().plaintext_len != meta.size {
+            return Err(ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("blob length")));
+        }
+        let blob_range = opener.blob_range();
+        let mut pieces = if blob_range.is_empty() {
+            futures::stream::empty().boxed()
+        } else {
+            self.blobs.stream_range(meta.id, blob_range).await?
+        };
+        // Read up to the first authenticated plaintext (or the end) before answering.
+        let mut first: Vec<Bytes> = Vec::new();
+        let mut ended = blob_range_is_empty(&opener);
+        while first.is_empty() && !ended {
+            match pieces.next().await {
+                Some(piece) => first = opener.push(&piece?)?,
+                None => ended = true,
+            }
+        }
+        let state = OpenState { opener: Some(opener), pieces, ended };
+        let rest = futures::stream::unfold(state, next_plaintext).flat_map(|r: Result<Vec<Bytes>>| match r {
+            Ok(v) => futures::stream::iter(v.into_iter().map(Ok)).left_stream(),
+            Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+        });
+        let body = futures::stream::iter(first.into_iter().map(Ok)).chain(rest).boxed();
+        Ok(Content { meta, range, body })
+    }
+
+    /// Seals and stores a derived artifact (extracted text, structured entries) of a document.
+    pub async fn save_derived(&self, visible: &Visible, kind: &str, plaintext: &[u8]) -> Result<()> {
+        let meta = visible.meta();
+        let key = self.data_key(&meta.ins).await?.ok_or(ServiceError::NotFound("document"))?;
+        let sealed = carnet_crypto::seal(&key, &derived_context(meta.id, kind), plaintext);
+        Ok(self.db.save_derived(meta.id, kind, &sealed).await?)
+    }
+
+    pub async fn derived(&self, visible: &Visible, kind: &str) -> Result<Option<Vec<u8>>> {
+        let meta = visible.meta();
+        let Some(sealed) = self.db.find_derived(meta.id, kind).await? else { return Ok(None) };
+        let key = self.data_key(&meta.ins).await?.ok_or(ServiceError::NotFound("document"))?;
+        Ok(Some(carnet_crypto::open(&key, &derived_context(meta.id, kind), &sealed)?))
+    }
+
+    /// Withdraws a document (entered-in-error): its author only.
+    pub async fn withdraw_document(&self, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
+        self.change_document(actor, id, |m| m.withdraw()).await
+    }
+
+    /// Archives or unarchives a document: its author, or the patient (who tidies their record).
+    pub async fn archive_document(&self, actor: &Actor, id: DocumentId, archived: bool) -> Result<DocumentView> {
+        self.change_document(actor, id, |m| m.set_archived(archived)).await
+    }
+
+    async fn change_document(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        change: impl FnOnce(&mut DocumentMeta) -> std::result::Result<(), carnet_domain::document::DocumentLifecycleError>,
+    ) -> Result<DocumentView> {
+        let visible = self.visible_document(actor, id).await?;
+        let record = self.consulted_record(&visible.meta().ins).await?;
+        if record.status != RecordStatus::Active {
+            return Err(ServiceError::Conflict(format!("the record is {}", record.status.as_str())));
+        }
+        let mut meta = visible.meta().clone();
+        let is_author = meta.author == actor.reference() || meta.deposited_by == actor.reference();
+        if !is_author {
+            return Err(ServiceError::Forbidden("only the author of a document changes its status".into()));
+        }
+        let read_as = meta.status;
+        change(&mut meta).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        self.db.save_document_state(&meta, read_as).await?;
+        let visible = Gate { actor, record: &record }.admit(meta.clone());
+        match visible {
+            Some(v) => self.view(&v).await,
+            None => Ok(DocumentView { meta, title: None }),
+        }
+    }
+
+    /// Crypto-shreds a patient's content: the wrapped key first (every blob becomes noise at
+    /// once), then the blobs, then the rows. Safe to re-run after a crash at any step.
+    pub(crate) async fn shred(&self, ins: &Ins) -> Result<usize> {
+        self.db.delete_patient_key(ins).await?;
+        let documents = self.db.find_documents_of(ins).await?;
+        for d in &documents {
+            self.blobs.delete(d.id).await?;
+        }
+        self.db.delete_documents_of(ins).await?;
+        Ok(documents.len())
+    }
+}
+
+fn blob_range_is_empty(opener: &StreamOpener) -> bool {
+    opener.blob_range().is_empty()
+}
+
+struct OpenState {
+    opener: Option<StreamOpener>,
+    pieces: BoxStream<'static, std::result::Result<Bytes, StoreError>>,
+    ended: bool,
+}
+
+async fn next_plaintext(mut state: OpenState) -> Option<(Result<Vec<Bytes>>, OpenState)> {
+    let opener = state.opener.as_mut()?;
+    if !state.ended {
+        while let Some(piece) = state.pieces.next().await {
+            let out = piece.map_err(ServiceError::from).and_then(|p| opener.push(&p).map_err(ServiceError::from));
+            match out {
+                Ok(v) if v.is_empty() => continue,
+                Ok(v) => return Some((Ok(v), state)),
+                Err(e) => {
+                    state.opener = None;
+                    return Some((Err(e), state));
+                }
+            }
+        }
+    }
+    let opener = state.opener.take()?;
+    match opener.finish() {
+        Ok(()) => None,
+        Err(e) => Some((Err(e.into()), state)),
+    }
+}
+
+fn normalized_labels(labels: &[SecurityLabel]) -> Vec<SecurityLabel> {
+    let mut l = labels.to_vec();
+    l.sort();
+    l.dedup();
+    l
+}
+
+/// Labels a depositor may set: the patient hides their own deposits from professionals
+/// (MASQUE_PS) but cannot hide a document from themselves; professionals and their software
+/// set any label (INVISIBLE_PATIENT until the result is announced, a minor's secret…).
+fn check_deposit_labels(actor: &Actor, labels: &[SecurityLabel]) -> Result<()> {
+    match actor.kind {
+        ActorKind::Patient { .. } | ActorKind::Representative { .. } => {
+            if let Some(l) = labels.iter().find(|l| **l != SecurityLabel::MasquePs) {
+                return Err(ServiceError::Invalid(format!("labels: a patient or representative may set MASQUE_PS only, not {}", l.code())));
+            }
+        }
+        ActorKind::InsurerAgent if !labels.is_empty() => {
+            return Err(ServiceError::Invalid("labels: insurer agents set no label".into()));
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Patients' data keys (created at the first deposit, stored only wrapped) and master-key
+//! rotation.
+
+use carnet_crypto::DataKey;
+use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_store::KeyStore;
+use serde::Serialize;
+
+use crate::{Carnet, Result, ServiceError};
+
+/// What a master-key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RotationReport {
+    pub new_master_key: String,
+    pub rewrapped: usize,
+    pub retired: Vec<String>,
+}
+
+/// A rotation waits this long between its last rewrap pass and retiring the old keys, so that a
+/// wrap a running server made just before the switch is caught by the final pass.
+const ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Carnet {
+    /// The patient's data key, if they have one (they do once a document was deposited).
+    pub(crate) async fn data_key(&self, ins: &Ins) -> Result<Option<DataKey>> {
+        let Some(wrapped) = self.db.find_patient_key(ins).await? else { return Ok(None) };
+        Ok(Some(self.keys.unwrap(&wrapped, ins.as_str().as_bytes())?))
+    }
+
+    /// The patient's data key, created (and stored wrapped) on first use. Two first deposits
+    /// racing agree on one key: the store keeps the first wrap and both unwrap it.
+    pub(crate) async fn data_key_or_create(&self, ins: &Ins) -> Result<DataKey> {
+        if let Some(key) = self.data_key(ins).await? {
+            return Ok(key);
+        }
+        let fresh = DataKey::generate();
+        let wrapped = self.keys.wrap(&fresh, ins.as_str().as_bytes())?;
+        let kept = self.db.save_patient_key_if_absent(ins, &wrapped, self.now()).await?;
+        Ok(self.keys.unwrap(&kept, ins.as_str().as_bytes())?)
+    }
+
+    /// Rotates the master key: a new one becomes active, every data key is rewrapped under it
+    /// (all or nothing per pass), then the old master keys are deleted. No blob is touched.
+    pub async fn rotate_master_key(&self, actor: &Actor) -> Result<RotationReport> {
+        if !matches!(actor.kind, ActorKind::Operator) {
+            return Err(ServiceError::Forbidden("only operators rotate keys".into()));
+        }
+        let new = self.keys.rotate()?;
+        let mut rewrapped = self.rewrap_all_under(&new).await?;
+        tokio::time::sleep(ROTATION_GRACE).await;
+        rewrapped += self.rewrap_all_under(&new).await?;
+        let retired = self.keys.retire_inactive()?;
+        tracing::info!(new_master_key = %new, rewrapped, retired = ?retired, "master key rotated");
+        Ok(RotationReport { new_master_key: new, rewrapped, retired })
+    }
+
+    async fn rewrap_all_under(&self, master: &str) -> Result<usize> {
+        let mut changes = Vec::new();
+        for (ins, old) in self.db.all_patient_keys().await? {
+            if old.master_key_id == master {
+                continue;
+            }
+            let context = ins.as_str().as_bytes().to_vec();
+            let key = self.keys.unwrap(&old, &context)?;
+            let new = self.keys.wrap(&key, &context)?;
+            changes.push((ins, old, new));
+        }
+        self.db.save_rewrapped_keys(&changes).await?;
+        Ok(changes.len())
+    }
+}

@@ -1,0 +1,178 @@
+//! Encrypted document blobs, through `object_store`: local files by default, S3-compatible
+//! storage by configuration. This layer moves opaque bytes: what it holds is already sealed by
+//! `carnet-crypto`, so neither the disk nor the bucket ever sees plaintext.
+
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
+
+use carnet_domain::DocumentId;
+
+use crate::{Result, StoreError};
+
+/// Parts of this size go to the object store (S3 needs ≥ 5 MiB for all but the last).
+const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Parts in flight per upload: bounds the memory of one upload to about 2 × `PART_SIZE`.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Where blobs live.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    /// The directory, for the local backend: uploads are fsynced there, and staging files left
+    /// by a killed process are found there.
+    local_root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore").field("store", &self.store.to_string()).field("prefix", &self.prefix).finish()
+    }
+}
+
+fn blob_error(e: object_store::Error) -> StoreError {
+    match e {
+        object_store::Error::NotFound { .. } => StoreError::BlobMissing,
+        other => StoreError::Blob(other.to_string()),
+    }
+}
+
+impl BlobStore {
+    /// Blobs as files under `dir` (created if missing).
+    pub fn local(dir: &FsPath) -> Result<BlobStore> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Blob(format!("creating {}: {e}", dir.display())))?;
+        let root = dir.canonicalize().map_err(|e| StoreError::Blob(format!("{}: {e}", dir.display())))?;
+        let store = LocalFileSystem::new_with_prefix(&root).map_err(blob_error)?;
+        Ok(BlobStore { store: Arc::new(store), prefix: Path::from("documents"), local_root: Some(root) })
+    }
+
+    /// Blobs in an object store named by URL (`s3://bucket/prefix`, `file:///path`), with
+    /// backend options (e.g. `aws_endpoint`, `aws_region`, `aws_allow_http`; credentials are
+    /// best given through the standard `AWS_*` environment variables).
+    pub fn from_url(url: &str, options: &[(String, String)]) -> Result<BlobStore> {
+        let parsed = url::Url::parse(url).map_err(|e| StoreError::Url(format!("blob store URL: {e}")))?;
+        if parsed.scheme() == "file" {
+            let dir = parsed.to_file_path().map_err(|()| StoreError::Url("blob store URL: not a local path".into()))?;
+            return BlobStore::local(&dir);
+        }
+        let mut opts: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        opts.extend(options.iter().cloned());
+        let (store, prefix) = object_store::parse_url_opts(&parsed, opts).map_err(blob_error)?;
+        Ok(BlobStore { store: Arc::from(store), prefix: prefix.child("documents"), local_root: None })
+    }
+
+    fn path(&self, id: DocumentId) -> Path {
+        self.prefix.child(id.to_string())
+    }
+
+    /// Starts writing the blob of document `id`. Nothing is visible under that name until
+    /// `BlobWriter::finish`; `abort` (or dropping the writer) leaves nothing behind.
+    pub async fn writer(&self, id: DocumentId) -> Result<BlobWriter> {
+        let upload = self.store.put_multipart(&self.path(id)).await.map_err(blob_error)?;
+        Ok(BlobWriter {
+            inner: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+            local_file: self.local_root.as_ref().map(|root| root.join("documents").join(id.to_string())),
+            written: 0,
+        })
+    }
+
+    /// The stored (encrypted) length.
+    pub async fn len(&self, id: DocumentId) -> Result<u64> {
+        Ok(self.store.head(&self.path(id)).await.map_err(blob_error)?.size)
+    }
+
+    pub async fn read_range(&self, id: DocumentId, range: Range<u64>) -> Result<Bytes> {
+        self.store.get_range(&self.path(id), range).await.map_err(blob_error)
+    }
+
+    /// Streams the bytes in `range`, in pieces of whatever size the backend delivers.
+    pub async fn stream_range(&self, id: DocumentId, range: Range<u64>) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+        let result = self.store.get_opts(&self.path(id), options).await.map_err(blob_error)?;
+        Ok(result.into_stream().map(|r| r.map_err(blob_error)).boxed())
+    }
+
+    /// Deletes a blob; a blob already gone is not an error (deletion is retried after crashes).
+    pub async fn delete(&self, id: DocumentId) -> Result<()> {
+        match self.store.delete(&self.path(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(blob_error(e)),
+        }
+    }
+
+    /// Removes the staging files a killed process left behind (local backend: `<id>#<n>`).
+    /// Returns how many were removed. An S3 bucket expires incomplete multipart uploads by
+    /// its own lifecycle rule.
+    pub fn remove_staging_leftovers(&self) -> Result<usize> {
+        let Some(root) = &self.local_root else { return Ok(0) };
+        let dir = root.join("documents");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::Blob(format!("{}: {e}", dir.display()))),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry.map_err(|e| StoreError::Blob(e.to_string()))?.path();
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains('#')) {
+                std::fs::remove_file(&path).map_err(|e| StoreError::Blob(format!("{}: {e}", path.display())))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// A blob being written, part by part, with bounded memory.
+pub struct BlobWriter {
+    inner: WriteMultipart,
+    local_file: Option<PathBuf>,
+    written: u64,
+}
+
+impl BlobWriter {
+    /// Appends bytes, waiting while too many parts are in flight (backpressure).
+    pub async fn write(&mut self, bytes: Bytes) -> Result<()> {
+        self.inner.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(blob_error)?;
+        self.written += bytes.len() as u64;
+        self.inner.put(bytes);
+        Ok(())
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Completes the blob and, on local disk, makes it durable before the caller records it.
+    pub async fn finish(self) -> Result<()> {
+        self.inner.finish().await.map_err(blob_error)?;
+        if let Some(path) = self.local_file {
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::File::open(&path)?.sync_all()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| StoreError::Blob(e.to_string()))?
+            .map_err(|e| StoreError::Blob(format!("syncing the blob: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub async fn abort(self) -> Result<()> {
+        self.inner.abort().await.map_err(blob_error)
+    }
+}
