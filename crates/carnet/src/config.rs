@@ -184,3 +184,23 @@ impl Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration README.md shows is one Carnet accepts.
+    #[test]
+    fn the_readme_example_configuration_loads() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("closed block");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("carnet.toml");
+        std::fs::write(&file, &readme[start..end]).expect("write");
+        let settings = Settings::load(Some(&file)).expect("the README's configuration loads");
+        assert_eq!(settings.limits.document_bytes, 8 << 30);
+        assert_eq!(settings.storage.chunk_bytes, 65536);
+        assert_eq!(settings.auth.issuers.len(), 1);
+    }
+}

@@ -1,5 +1,6 @@
 //! The `carnet` binary: one entry point for serving, the demo, tokens and administration.
 
+mod bench;
 mod config;
 mod demo;
 mod demo_data;
@@ -47,6 +48,16 @@ enum Command {
     /// Master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Benchmarks: print figures for BENCHMARKS.md (build with --release).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Round-trip one large document through a `carnet serve` child: deposit and retrieval
+    /// throughput, the server's peak RSS, and the machine's AES-GCM and SHA-256 ceilings.
+    Documents(bench::DocumentsArgs),
 }
 
 #[derive(Subcommand)]
@@ -140,6 +151,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("archived: {}, destroyed: {}, shredded: {}", report.archived, report.destroyed, report.shredded);
             Ok(())
         }
+        Command::Bench(BenchCommand::Documents(args)) => bench::documents(args).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;
             let report = app.carnet.rotate_master_key(&local_operator()).await?;

@@ -72,6 +72,11 @@ impl TestApp {
     }
 
     pub async fn with_config(backend: Backend, limits: HttpLimits, config: ServiceConfig) -> TestApp {
+        TestApp::build(backend, limits, config, None).await
+    }
+
+    /// The whole stack with blobs in the given store (default: files in the data directory).
+    pub async fn build(backend: Backend, limits: HttpLimits, config: ServiceConfig, blobs: Option<carnet_store::BlobStore>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (db, postgres_url) = match backend {
             Backend::Sqlite => (
@@ -87,7 +92,10 @@ impl TestApp {
         };
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let keys = carnet_crypto::LocalKeyring::load_or_create(&dir.path().join("keys")).expect("keyring");
-        let blobs = carnet_store::BlobStore::local(&dir.path().join("blobs")).expect("blob store");
+        let blobs = match blobs {
+            Some(b) => b,
+            None => carnet_store::BlobStore::local(&dir.path().join("blobs")).expect("blob store"),
+        };
         let storage = Storage { db, blobs, keys: Arc::new(keys) };
         let carnet = Carnet::new(storage, clock.clone(), config);
         let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
