@@ -26,7 +26,7 @@ impl Drop for Demo {
 }
 
 fn start_demo(dir: &Path, port: u16) -> Demo {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
         .current_dir(dir)
         .env_remove("CARNET_CONFIG")
@@ -34,7 +34,9 @@ fn start_demo(dir: &Path, port: u16) -> Demo {
         .stderr(Stdio::null())
         .spawn()
         .expect("carnet demo starts");
-    let stdout = child.stdout.take().expect("stdout");
+    // Owned by `Demo` at once, so a failing assertion below still kills it.
+    let mut demo = Demo { child, printed: String::new() };
+    let stdout = demo.child.stdout.take().expect("stdout");
     let mut printed = String::new();
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
@@ -54,7 +56,8 @@ fn start_demo(dir: &Path, port: u16) -> Demo {
     while Instant::now() < deadline {
         let ok = Command::new("curl").args(["-sf", &health]).output().map(|o| o.status.success()).unwrap_or(false);
         if ok {
-            return Demo { child, printed };
+            demo.printed = printed;
+            return demo;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
