@@ -200,7 +200,8 @@ mod tests {
 
     #[test]
     fn bad_entries_are_refused_naming_the_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut LedgerEntry)>)> = vec![
+        type Change = Box<dyn Fn(&mut LedgerEntry)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("at", Box::new(|e| e.at = -1)),
             ("action", Box::new(|e| e.action = "read the note".into())),
             ("action", Box::new(|e| e.action = String::new())),

@@ -64,20 +64,28 @@
 //!
 //! # Storage
 //!
-//! `LedgerStore` is SQLite (`sqlite://PATH`, its own file, WAL, `synchronous=FULL`) or PostgreSQL
+//! [`LedgerStore`] is SQLite (`sqlite://PATH`, its own file, WAL, `synchronous=FULL`) or PostgreSQL
 //! (schema `ledger`, migrated separately from the metadata store). It keeps the entries, every
 //! completed perfect subtree (`nodes`, so proofs cost O(log n) lookups) and every signed tree head.
-//! `Ledger` appends in group commits: one transaction, one fsync and one signed tree head per
-//! batch. `verify_store` re-derives everything from the stored entry bytes.
+//! [`Ledger`] appends in group commits: one transaction, one fsync and one signed tree head per
+//! batch. [`verify_store`] re-derives everything from the stored entry bytes.
 
+mod appender;
+mod audit;
+mod bench;
 mod entry;
 pub(crate) mod hex;
 pub mod merkle;
+mod store;
 mod tree_head;
 pub mod verify;
 
+pub use appender::{AppendReceipt, GroupCommit, Ledger, LedgerConfig};
+pub use audit::{VerifyReport, verify_store};
+pub use bench::{BenchFigures, bench_appends};
 pub use entry::{EntryActor, LedgerEntry, MAX_ENTRY_BYTES, Outcome, RecordedEntry};
 pub use merkle::{Hash, NodeId, empty_root, leaf_hash, node_hash};
+pub use store::{Backend, EntryQuery, LedgerStore, MAX_PAGE};
 pub use tree_head::{
     Ed25519Signer, SignedTreeHead, TREE_HEAD_CONTEXT, TREE_HEAD_MESSAGE_LEN, TreeHead, TreeHeadSigner,
     verify_tree_head,

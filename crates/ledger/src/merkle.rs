@@ -66,7 +66,7 @@ fn subtree_nodes(start: u64, end: u64) -> Vec<NodeId> {
         let remaining = end - at;
         let mut level = 63 - remaining.leading_zeros();
         // Never reached for RFC subtrees; keeps the decomposition valid for any range.
-        while level > 0 && at % (1u64 << level) != 0 {
+        while level > 0 && !at.is_multiple_of(1u64 << level) {
             level -= 1;
         }
         nodes.push(NodeId::new(level as u8, at >> level));
