@@ -36,31 +36,48 @@ pub(super) async fn commit(pool: &SqlitePool, state: &mut Option<TreeState>, bat
 }
 
 async fn insert(conn: &mut SqliteConnection, prepared: &PreparedBatch, entries: &[PendingEntry]) -> Result<()> {
-    // In-process and inside one transaction, a cached prepared statement per row is as fast as a
-    // multi-row statement, without SQLite's bound-parameter limit.
-    for (offset, e) in (0u64..).zip(entries) {
-        sqlx::query(
-            "INSERT INTO entries (idx, at, ins, actor_ref, action, outcome, entry) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(db_int(prepared.first_index + offset))
-        .bind(e.at)
-        .bind(e.ins.as_deref())
-        .bind(&e.actor_ref)
-        .bind(&e.action)
-        .bind(e.outcome)
-        .bind(&e.bytes)
-        .execute(&mut *conn)
-        .await?;
+    // Multi-row statements: each statement is a round trip to sqlx's SQLite worker thread, which
+    // costs more than the insert itself. Chunks stay far below SQLite's bound-parameter limit.
+    for (chunk_no, chunk) in entries.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let sql = multi_row_insert("entries (idx, at, ins, actor_ref, action, outcome, entry)", 7, chunk.len());
+        let mut query = sqlx::query(&sql);
+        let first = prepared.first_index + (chunk_no * ROWS_PER_STATEMENT) as u64;
+        for (offset, e) in (0u64..).zip(chunk) {
+            query = query
+                .bind(db_int(first + offset))
+                .bind(e.at)
+                .bind(e.ins.as_deref())
+                .bind(e.actor_ref.as_str())
+                .bind(e.action.as_str())
+                .bind(e.outcome)
+                .bind(e.bytes.as_slice());
+        }
+        query.execute(&mut *conn).await?;
     }
-    for (id, hash) in &prepared.nodes {
-        sqlx::query("INSERT INTO nodes (level, idx, hash) VALUES ($1, $2, $3)")
-            .bind(i64::from(id.level))
-            .bind(db_int(id.index))
-            .bind(hash.as_slice())
-            .execute(&mut *conn)
-            .await?;
+    for chunk in prepared.nodes.chunks(ROWS_PER_STATEMENT) {
+        let sql = multi_row_insert("nodes (level, idx, hash)", 3, chunk.len());
+        let mut query = sqlx::query(&sql);
+        for (id, hash) in chunk {
+            query = query.bind(i64::from(id.level)).bind(db_int(id.index)).bind(hash.as_slice());
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// `INSERT INTO <table> VALUES ($1, …, $columns), …` for `rows` rows.
+fn multi_row_insert(table: &str, columns: usize, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let params: Vec<String> = (1..=columns).map(|c| format!("${}", row * columns + c)).collect();
+        sql.push_str(&format!("({})", params.join(", ")));
+    }
+    sql
 }
 
 pub(super) async fn storage_bytes(pool: &SqlitePool) -> Result<i64> {
@@ -74,6 +91,11 @@ pub(super) async fn storage_bytes(pool: &SqlitePool) -> Result<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_row_inserts_number_their_parameters_row_by_row() {
+        assert_eq!(multi_row_insert("t (a, b)", 2, 2), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+    }
 
     #[tokio::test]
     async fn the_ledger_file_is_wal_with_full_synchronous_writes() {

@@ -38,6 +38,7 @@ macro_rules! ledger_suite {
             detects_a_forged_tree_head,
             detects_a_wrong_public_key,
             a_consistent_rollback_needs_a_tree_head_kept_elsewhere,
+            the_benchmark_helper_reports_figures,
         );
     };
     ($scratch:path; $($case:ident),* $(,)?) => {
@@ -675,4 +676,15 @@ pub async fn a_consistent_rollback_needs_a_tree_head_kept_elsewhere(s: Scratch) 
         ledger.consistency_proof(back_to, kept_elsewhere.head.tree_size).await,
         Err(LedgerError::BeyondTree { .. })
     ));
+}
+
+pub async fn the_benchmark_helper_reports_figures(s: Scratch) {
+    // Figures only: timing is for `carnet bench`, never asserted in tests.
+    let ledger = open(&s, GroupCommit::default()).await;
+    let figures = carnet_ledger::bench_appends(&ledger, 200, 8).await.unwrap();
+    assert_eq!((figures.entries, figures.concurrency), (200, 8));
+    assert!(figures.per_second > 0.0 && figures.seconds > 0.0, "{figures:?}");
+    assert!(figures.bytes_per_entry > 0.0, "{figures:?}");
+    let report = verify(&s).await;
+    assert!(report.is_clean() && report.entries == 200, "{report:?}");
 }
