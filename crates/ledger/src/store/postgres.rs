@@ -29,8 +29,16 @@ pub(super) async fn connect(url: &str) -> Result<PgPool> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await?;
-    // The schema must exist before sqlx creates its migrations table in it.
-    sqlx::query("CREATE SCHEMA IF NOT EXISTS ledger").execute(&pool).await?;
+    // The schema must exist before sqlx creates its migrations table in it. Two nodes starting
+    // together may race on it; what matters is that it exists afterwards.
+    if let Err(e) = sqlx::query("CREATE SCHEMA IF NOT EXISTS ledger").execute(&pool).await {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ledger')")
+            .fetch_one(&pool)
+            .await?;
+        if !exists {
+            return Err(e.into());
+        }
+    }
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
     Ok(pool)
 }
