@@ -21,6 +21,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; default: `sqlite://<data_dir>/carnet.db`.
     pub database_url: Option<String>,
+    /// The ledger's own store: default `sqlite://<data_dir>/ledger.db` beside an SQLite
+    /// database, or the `ledger` schema of the PostgreSQL database.
+    pub ledger_url: Option<String>,
     /// `human` or `json`.
     pub log_format: LogFormat,
     pub auth: AuthSettings,
@@ -91,6 +94,7 @@ impl Default for Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("carnet-data"),
             database_url: None,
+            ledger_url: None,
             log_format: LogFormat::Human,
             auth: AuthSettings { audience: "carnet".into(), leeway_seconds: 60, dev_issuer: false, issuers: vec![] },
             limits: LimitSettings { json_body_bytes: 1024 * 1024, document_bytes: 8 << 30, request_timeout_seconds: 30 },
@@ -111,7 +115,7 @@ impl Default for Settings {
 }
 
 /// Top-level keys of `Settings`, lower-case as figment folds environment keys.
-const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "log_format", "auth", "limits", "retention", "storage"];
+const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage"];
 
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
@@ -149,6 +153,16 @@ impl Settings {
 
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("carnet.db").display()))
+    }
+
+    pub fn ledger_url(&self) -> String {
+        if let Some(url) = &self.ledger_url {
+            return url.clone();
+        }
+        match &self.database_url {
+            Some(db) if db.starts_with("postgres:") || db.starts_with("postgresql:") => db.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("ledger.db").display()),
+        }
     }
 
     pub fn retention_policy(&self) -> RetentionPolicy {

@@ -252,7 +252,11 @@ impl App {
             chunk_size: settings.storage.chunk_bytes,
             ..ServiceConfig::default()
         };
-        let carnet = Carnet::new(Storage { db, blobs, keys: Arc::new(keys) }, Arc::new(SystemClock), config);
+        let signer = carnet_service::ledger_signer(&db, &keys).await.context("opening the ledger's signing key")?;
+        let ledger = carnet_ledger::Ledger::open(&settings.ledger_url(), Arc::new(signer), carnet_ledger::LedgerConfig::default())
+            .await
+            .context("opening the ledger")?;
+        let carnet = Carnet::new(Storage { db, blobs, keys: Arc::new(keys), ledger }, Arc::new(SystemClock), config);
         let mut issuers = settings.auth.issuers.clone();
         let dev_issuer = if settings.auth.dev_issuer {
             let dev = DevIssuer::load_or_create(&settings.data_dir)?;

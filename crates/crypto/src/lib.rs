@@ -64,6 +64,47 @@ impl std::fmt::Debug for DataKey {
     }
 }
 
+/// A service secret that is not clinical key material but is kept like it: wrapped by the master
+/// key at rest (e.g. the seed of the ledger's Ed25519 signing key). Zeroed on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct ServiceSecret([u8; 32]);
+
+impl ServiceSecret {
+    pub fn generate() -> ServiceSecret {
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        ServiceSecret(k)
+    }
+
+    /// Seals it under the active master key, bound to its name.
+    pub fn wrap(&self, provider: &dyn KeyProvider, name: &str) -> Result<WrappedKey> {
+        provider.wrap(&DataKey(self.0), &service_context(name))
+    }
+
+    pub fn unwrap(provider: &dyn KeyProvider, wrapped: &WrappedKey, name: &str) -> Result<ServiceSecret> {
+        let key = provider.unwrap(wrapped, &service_context(name))?;
+        Ok(ServiceSecret(key.0))
+    }
+
+    /// The secret's bytes, for the component it belongs to (e.g. an Ed25519 seed).
+    pub fn expose(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
+/// Service secrets are bound to a context no INS can produce.
+fn service_context(name: &str) -> Vec<u8> {
+    let mut c = b"carnet-service-secret:".to_vec();
+    c.extend_from_slice(name.as_bytes());
+    c
+}
+
+impl std::fmt::Debug for ServiceSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceSecret(…)")
+    }
+}
+
 /// A data key sealed by a master key: safe to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedKey {

@@ -59,6 +59,12 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "storage failure");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable; retry later")
             }
+            ServiceError::LedgerNotFound(msg) => ApiError::new(StatusCode::NOT_FOUND, msg),
+            ServiceError::LedgerInvalid(msg) => ApiError::unprocessable(msg),
+            ServiceError::Ledger(cause) => {
+                tracing::error!(error = %cause, "the ledger refused an entry: access refused");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the access could not be recorded in the ledger; nothing was done; retry later")
+            }
             ServiceError::Crypto(cause) => {
                 // Never shown: a failed authentication means tampering or a lost key.
                 tracing::error!(error = %cause, "stored data failed an integrity or key check");

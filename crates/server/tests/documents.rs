@@ -350,7 +350,7 @@ async fn nothing_clinical_is_readable_at_rest(app: TestApp) {
     let mut meta = lab_report(1);
     meta["title"] = json!(format!("Compte rendu {marker}"));
     let id = id_of(&app.upload(&p, &pro, meta, &content).await);
-    let visible = app.carnet.visible_document(&pro_actor(1), DocumentId::parse(&id).expect("id")).await.expect("visible");
+    let visible = app.carnet.visible_document(&pro_actor(1), DocumentId::parse(&id).expect("id"), carnet_service::DocumentAction::ReadDerived).await.expect("visible");
     app.carnet.save_derived(&visible, "text", format!("texte extrait {marker}").as_bytes()).await.expect("derived");
     // The marker is readable through the API…
     let got = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;

@@ -19,7 +19,8 @@ use carnet_store::{DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreEr
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 
-use crate::gate::{Gate, Visible};
+use crate::audit::Event;
+use crate::gate::{Gate, Verdict, Visible};
 use crate::{Carnet, Result, ServiceError};
 
 /// Why a content stream stopped early.
@@ -29,6 +30,36 @@ pub enum ContentError {
     TooLarge,
     /// The client went away or sent a malformed body.
     Interrupted(String),
+}
+
+/// What is done with a document: each is its own action in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentAction {
+    /// Metadata (and title).
+    Read,
+    /// The bytes.
+    Retrieve,
+    /// Extracted text or structured entries.
+    ReadDerived,
+    Withdraw,
+    Archive,
+    Unarchive,
+    /// A change of security labels.
+    Label,
+}
+
+impl DocumentAction {
+    pub fn code(self) -> &'static str {
+        match self {
+            DocumentAction::Read => "document.read",
+            DocumentAction::Retrieve => "document.retrieve",
+            DocumentAction::ReadDerived => "document.read_derived",
+            DocumentAction::Withdraw => "document.withdraw",
+            DocumentAction::Archive => "document.archive",
+            DocumentAction::Unarchive => "document.unarchive",
+            DocumentAction::Label => "document.label",
+        }
+    }
 }
 
 /// A document as its reader may see it: metadata and the (unsealed) title.
@@ -104,9 +135,20 @@ impl Carnet {
     where
         S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
     {
-        let record = self.feedable_record(actor, &submission).await?;
-        let now = self.now();
         let id = DocumentId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
+        let record = match self.feedable_record(actor, &submission).await {
+            Ok(record) => record,
+            Err(e) => {
+                let reason = match &e {
+                    ServiceError::Forbidden(_) => "not_allowed_to_feed",
+                    ServiceError::NotFound(_) => "not_found",
+                    _ => "record_not_feedable",
+                };
+                self.record_event(actor, Event::deny("document.submit", Some(&submission.ins), Some(id.to_string()), reason)).await?;
+                return Err(e);
+            }
+        };
+        let now = self.now();
         let (author, author_name) = self.author_of(actor, &submission).await?;
         let mut meta = DocumentMeta {
             id,
@@ -154,6 +196,8 @@ impl Carnet {
             None => None,
         };
 
+        let action = if supersedes.is_some() { "document.replace" } else { "document.submit" };
+        self.record_event(actor, Event::permit(action, Some(&record.ins), Some(id.to_string()), "may_feed")).await?;
         let key = self.data_key_or_create(&record.ins).await?;
         self.db.begin_upload(id, now).await?;
         let mut guard = UploadGuard { carnet: Some(self.clone()), id };
@@ -392,25 +436,45 @@ impl Carnet {
     }
 
     /// A document through the gate. Missing and hidden answer the same `NotFound`.
-    pub async fn visible_document(&self, actor: &Actor, id: DocumentId) -> Result<Visible> {
-        let Some((meta, _)) = self.db.find_document(id).await? else { return Err(ServiceError::NotFound("document")) };
-        let record = match self.db.find_record_by_ins(&meta.ins).await? {
-            Some(r) => r,
-            None => return Err(ServiceError::NotFound("document")),
+    /// A document through the gate, for `action`; the decision goes to the ledger first.
+    pub async fn visible_document(&self, actor: &Actor, id: DocumentId, action: DocumentAction) -> Result<Visible> {
+        let found = match self.db.find_document(id).await? {
+            Some((meta, _)) => self.db.find_record_by_ins(&meta.ins).await?.map(|record| (meta, record)),
+            None => None,
         };
-        Gate { actor, record: &record }.admit(meta).ok_or(ServiceError::NotFound("document"))
-    }
-
-    /// A patient's documents this actor may see, newest first.
-    pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
-        let record = match self.consulted_record(ins).await {
-            Ok(r) => r,
-            // A record the actor may not know of lists like an empty one.
-            Err(ServiceError::NotFound(_)) => return Ok(vec![]),
-            Err(e) => return Err(e),
+        let Some((meta, record)) = found else {
+            self.record_event(actor, Event::deny(action.code(), None, Some(id.to_string()), "not_found")).await?;
+            return Err(ServiceError::NotFound("document"));
         };
         let gate = Gate { actor, record: &record };
-        Ok(self.db.find_documents_of(ins).await?.into_iter().filter_map(|m| gate.admit(m)).collect())
+        match gate.judge(&meta) {
+            Verdict::Permit(reason) => {
+                self.record_event(actor, Event::permit(action.code(), Some(&meta.ins), Some(id.to_string()), reason)).await?;
+                gate.admit(meta).ok_or(ServiceError::NotFound("document"))
+            }
+            Verdict::Deny(reason) => {
+                self.record_event(actor, Event::deny(action.code(), Some(&meta.ins), Some(id.to_string()), reason)).await?;
+                Err(ServiceError::NotFound("document"))
+            }
+        }
+    }
+
+    /// A patient's documents this actor may see, newest first. One ledger entry for the search,
+    /// with how many documents it returned.
+    pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
+        let record = match self.db.find_record_by_ins(ins).await? {
+            Some(r) => r,
+            None => {
+                // A record the actor may not know of lists like an empty one.
+                self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
+                return Ok(vec![]);
+            }
+        };
+        let gate = Gate { actor, record: &record };
+        let visible: Vec<Visible> = self.db.find_documents_of(ins).await?.into_iter().filter_map(|m| gate.admit(m)).collect();
+        let returned = Some(format!("returned:{}", visible.len()));
+        self.record_event(actor, Event::permit("document.search", Some(ins), returned, "policy_filter")).await?;
+        Ok(visible)
     }
 
     /// Metadata and title of a visible document.
@@ -429,7 +493,7 @@ impl Carnet {
     }
 
     pub async fn document(&self, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
-        let visible = self.visible_document(actor, id).await?;
+        let visible = self.visible_document(actor, id, DocumentAction::Read).await?;
         self.view(&visible).await
     }
 
@@ -490,21 +554,23 @@ impl Carnet {
 
     /// Withdraws a document (entered-in-error): its author only.
     pub async fn withdraw_document(&self, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
-        self.change_document(actor, id, |m| m.withdraw()).await
+        self.change_document(actor, id, DocumentAction::Withdraw, |m| m.withdraw()).await
     }
 
-    /// Archives or unarchives a document: its author, or the patient (who tidies their record).
+    /// Archives or unarchives a document: its author only.
     pub async fn archive_document(&self, actor: &Actor, id: DocumentId, archived: bool) -> Result<DocumentView> {
-        self.change_document(actor, id, |m| m.set_archived(archived)).await
+        let action = if archived { DocumentAction::Archive } else { DocumentAction::Unarchive };
+        self.change_document(actor, id, action, |m| m.set_archived(archived)).await
     }
 
     async fn change_document(
         &self,
         actor: &Actor,
         id: DocumentId,
+        action: DocumentAction,
         change: impl FnOnce(&mut DocumentMeta) -> std::result::Result<(), carnet_domain::document::DocumentLifecycleError>,
     ) -> Result<DocumentView> {
-        let visible = self.visible_document(actor, id).await?;
+        let visible = self.visible_document(actor, id, action).await?;
         let record = self.consulted_record(&visible.meta().ins).await?;
         if record.status != RecordStatus::Active {
             return Err(ServiceError::Conflict(format!("the record is {}", record.status.as_str())));
@@ -512,6 +578,7 @@ impl Carnet {
         let mut meta = visible.meta().clone();
         let is_author = meta.author == actor.reference() || meta.deposited_by == actor.reference();
         if !is_author {
+            self.record_event(actor, Event::deny(action.code(), Some(&meta.ins), Some(id.to_string()), "not_author")).await?;
             return Err(ServiceError::Forbidden("only the author of a document changes its status".into()));
         }
         let read_as = meta.status;
@@ -527,6 +594,7 @@ impl Carnet {
     /// Crypto-shreds a patient's content: the wrapped key first (every blob becomes noise at
     /// once), then the blobs, then the rows. Safe to re-run after a crash at any step.
     pub(crate) async fn shred(&self, ins: &Ins) -> Result<usize> {
+        self.record_event(&crate::records::sweeper(), Event::permit("record.shred", Some(ins), None, "destroyed")).await?;
         self.db.delete_patient_key(ins).await?;
         let documents = self.db.find_documents_of(ins).await?;
         for d in &documents {

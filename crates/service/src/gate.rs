@@ -22,6 +22,13 @@ impl Visible {
     }
 }
 
+/// A decision with its reason code (what the ledger records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Permit(&'static str),
+    Deny(&'static str),
+}
+
 /// The decision context for one actor on one record.
 pub(crate) struct Gate<'a> {
     pub actor: &'a Actor,
@@ -31,30 +38,36 @@ pub(crate) struct Gate<'a> {
 impl Gate<'_> {
     /// Lets the document through if the actor may see it.
     pub fn admit(&self, meta: DocumentMeta) -> Option<Visible> {
-        self.permits(&meta).then_some(Visible { meta })
+        matches!(self.judge(&meta), Verdict::Permit(_)).then_some(Visible { meta })
     }
 
     /// Until the full policy (issue 4) lands: the holder and their representatives read their
     /// record (minus what is hidden from them), authors read what they wrote; nobody else.
-    fn permits(&self, meta: &DocumentMeta) -> bool {
+    pub fn judge(&self, meta: &DocumentMeta) -> Verdict {
         if meta.ins != self.record.ins {
-            return false;
+            return Verdict::Deny("other_record");
         }
         let is_author = meta.author == self.actor.reference() || meta.deposited_by == self.actor.reference();
+        let active = self.record.status == RecordStatus::Active;
         if meta.status == DocumentStatus::EnteredInError {
-            return is_author && self.record.status == RecordStatus::Active;
+            return if is_author && active { Verdict::Permit("author") } else { Verdict::Deny("withdrawn") };
         }
-        match self.record.status {
-            RecordStatus::Active => {}
-            RecordStatus::Closed => {}
-            RecordStatus::Archived | RecordStatus::Destroyed => return false,
+        if matches!(self.record.status, RecordStatus::Archived | RecordStatus::Destroyed) {
+            return Verdict::Deny("record_not_active");
         }
         if self.actor.speaks_for(&meta.ins) {
             let representative = !matches!(self.actor.kind, carnet_domain::ActorKind::Patient { .. });
-            let hidden_from_patient = meta.labels.contains(&SecurityLabel::InvisiblePatient);
-            let hidden_from_representatives = meta.labels.contains(&SecurityLabel::InvisibleRepresentantsLegaux);
-            return !(hidden_from_patient || (representative && hidden_from_representatives));
+            if meta.labels.contains(&SecurityLabel::InvisiblePatient) {
+                return Verdict::Deny("invisible_patient");
+            }
+            if representative && meta.labels.contains(&SecurityLabel::InvisibleRepresentantsLegaux) {
+                return Verdict::Deny("invisible_representants_legaux");
+            }
+            return Verdict::Permit(if representative { "representative" } else { "holder" });
         }
-        is_author && self.record.status == RecordStatus::Active
+        if !active {
+            return Verdict::Deny("record_closed");
+        }
+        if is_author { Verdict::Permit("author") } else { Verdict::Deny("no_authorization") }
     }
 }

@@ -1,11 +1,13 @@
 //! Patients' data keys (created at the first deposit, stored only wrapped) and master-key
 //! rotation.
 
-use carnet_crypto::DataKey;
+use carnet_crypto::{DataKey, KeyProvider, ServiceSecret};
+use carnet_ledger::Ed25519Signer;
 use carnet_domain::{Actor, ActorKind, Ins};
-use carnet_store::KeyStore;
+use carnet_store::{Database, KeyStore};
 use serde::Serialize;
 
+use crate::audit::Event;
 use crate::{Carnet, Result, ServiceError};
 
 /// What a master-key rotation did.
@@ -14,6 +16,19 @@ pub struct RotationReport {
     pub new_master_key: String,
     pub rewrapped: usize,
     pub retired: Vec<String>,
+}
+
+/// The name of the ledger's signing key seed among the service secrets.
+const LEDGER_SIGNING: &str = "ledger-signing";
+
+/// The ledger's Ed25519 signer: its seed is a service secret, created once and kept wrapped by
+/// the master key in the metadata database (so every node of a cluster signs with one key).
+pub async fn ledger_signer(db: &Database, keys: &dyn KeyProvider) -> Result<Ed25519Signer> {
+    let fresh = ServiceSecret::generate();
+    let wrapped = fresh.wrap(keys, LEDGER_SIGNING)?;
+    let kept = db.save_service_key_if_absent(LEDGER_SIGNING, &wrapped, time::OffsetDateTime::now_utc()).await?;
+    let seed = ServiceSecret::unwrap(keys, &kept, LEDGER_SIGNING)?;
+    Ok(Ed25519Signer::from_seed(seed.expose()))
 }
 
 /// A rotation waits this long between its last rewrap pass and retiring the old keys, so that a
@@ -43,8 +58,10 @@ impl Carnet {
     /// (all or nothing per pass), then the old master keys are deleted. No blob is touched.
     pub async fn rotate_master_key(&self, actor: &Actor) -> Result<RotationReport> {
         if !matches!(actor.kind, ActorKind::Operator) {
+            self.record_event(actor, Event::deny("keys.rotate", None, None, "role_not_allowed")).await?;
             return Err(ServiceError::Forbidden("only operators rotate keys".into()));
         }
+        self.record_event(actor, Event::permit("keys.rotate", None, None, "operator")).await?;
         let new = self.keys.rotate()?;
         let mut rewrapped = self.rewrap_all_under(&new).await?;
         tokio::time::sleep(ROTATION_GRACE).await;
@@ -66,6 +83,16 @@ impl Carnet {
             changes.push((ins, old, new));
         }
         self.db.save_rewrapped_keys(&changes).await?;
+        let mut services = Vec::new();
+        for (name, old) in self.db.all_service_keys().await? {
+            if old.master_key_id == master {
+                continue;
+            }
+            let secret = ServiceSecret::unwrap(self.keys.as_ref(), &old, &name)?;
+            let new = secret.wrap(self.keys.as_ref(), &name)?;
+            services.push((name, old, new));
+        }
+        self.db.save_rewrapped_service_keys(&services).await?;
         Ok(changes.len())
     }
 }

@@ -5,6 +5,7 @@
 //! Architecture invariant: no HTTP here and no SQL; this crate is where the HTTP edge and the CLI
 //! meet the domain and the store.
 
+mod audit;
 mod clock;
 mod directory;
 mod documents;
@@ -15,15 +16,16 @@ mod records;
 use std::sync::Arc;
 
 use carnet_crypto::{CryptoError, KeyProvider};
+use carnet_ledger::{Ledger, LedgerError};
 use carnet_domain::codes::CodeLists;
 use carnet_domain::record::{LifecycleError, RecordDenied};
 use carnet_domain::{Clock, RetentionPolicy};
 use carnet_store::{BlobStore, Database, StoreError};
 
 pub use clock::{ManualClock, SystemClock};
-pub use documents::{Content, ContentError, DocumentView, Submitted};
+pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted};
 pub use gate::Visible;
-pub use keys::RotationReport;
+pub use keys::{RotationReport, ledger_signer};
 pub use records::{NewRecord, RecordView, SweepReport};
 
 /// The one error type of this crate. Messages are safe to show to the caller.
@@ -54,6 +56,27 @@ pub enum ServiceError {
     /// loudly, shown as a generic 500.
     #[error("stored data failed an integrity or key check")]
     Crypto(#[source] CryptoError),
+    /// The ledger could not record the access, so it was not performed (503).
+    #[error("the access could not be recorded in the ledger; nothing was done")]
+    Ledger(#[source] LedgerError),
+    /// A ledger query about something that is not there (a size or index beyond the tree, a tree
+    /// head never signed): 404.
+    #[error("{0}")]
+    LedgerNotFound(String),
+    /// A ledger query that makes no sense (e.g. a consistency proof from a larger to a smaller
+    /// tree): 422.
+    #[error("{0}")]
+    LedgerInvalid(String),
+}
+
+impl From<LedgerError> for ServiceError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::BeyondTree { .. } | LedgerError::UnknownTreeHead { .. } => ServiceError::LedgerNotFound(e.to_string()),
+            LedgerError::InvalidRange { .. } => ServiceError::LedgerInvalid(e.to_string()),
+            other => ServiceError::Ledger(other),
+        }
+    }
 }
 
 impl From<CryptoError> for ServiceError {
@@ -112,12 +135,14 @@ impl Default for ServiceConfig {
     }
 }
 
-/// Where Carnet keeps things: metadata, encrypted blobs, and the master keys' provider.
+/// Where Carnet keeps things: metadata, encrypted blobs, the master keys' provider, and the
+/// ledger.
 #[derive(Clone)]
 pub struct Storage {
     pub db: Database,
     pub blobs: BlobStore,
     pub keys: Arc<dyn KeyProvider>,
+    pub ledger: Ledger,
 }
 
 /// The use cases, over one storage and one clock. Cheap to clone.
@@ -126,13 +151,25 @@ pub struct Carnet {
     db: Database,
     blobs: BlobStore,
     keys: Arc<dyn KeyProvider>,
+    ledger: Ledger,
     clock: Arc<dyn Clock>,
     config: Arc<ServiceConfig>,
 }
 
 impl Carnet {
     pub fn new(storage: Storage, clock: Arc<dyn Clock>, config: ServiceConfig) -> Carnet {
-        Carnet { db: storage.db, blobs: storage.blobs, keys: storage.keys, clock, config: Arc::new(config) }
+        Carnet {
+            db: storage.db,
+            blobs: storage.blobs,
+            keys: storage.keys,
+            ledger: storage.ledger,
+            clock,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     pub fn config(&self) -> &ServiceConfig {

@@ -1,6 +1,6 @@
 //! Record lifecycle use cases.
 
-use carnet_domain::record::{self, LifecycleError, RecordAction, RecordStatistics};
+use carnet_domain::record::{self, LifecycleError, RecordAction, RecordDenied, RecordStatistics};
 use carnet_domain::{
     Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits,
     RetentionPolicy,
@@ -9,6 +9,7 @@ use carnet_store::{DocumentStore, RecordStore};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::audit::Event;
 use crate::{Carnet, Result, ServiceError};
 
 /// A record creation request, already parsed at the edge.
@@ -68,9 +69,52 @@ pub struct SweepReport {
     pub shredded: u64,
 }
 
+fn action_code(action: RecordAction) -> &'static str {
+    match action {
+        RecordAction::Create => "record.create",
+        RecordAction::ReadStatus => "record.read_status",
+        RecordAction::Close => "record.close",
+        RecordAction::Reopen => "record.reopen",
+        RecordAction::RequestDestruction => "record.request_destruction",
+        RecordAction::ReadStatistics => "record.statistics",
+    }
+}
+
+fn denial_code(denied: RecordDenied) -> &'static str {
+    match denied {
+        RecordDenied::Role => "role_not_allowed",
+        RecordDenied::NotTheirs => "not_their_record",
+    }
+}
+
+/// The retention sweep's identity in the ledger.
+pub(crate) fn sweeper() -> Actor {
+    Actor {
+        issuer: "urn:carnet".into(),
+        subject: "retention-sweep".into(),
+        name: Some("Carnet retention sweep".into()),
+        kind: ActorKind::System { organisation: None },
+        scopes: vec![],
+    }
+}
+
 impl Carnet {
+    /// The record rule, with its decision in the ledger either way.
+    async fn authorize_record(&self, actor: &Actor, action: RecordAction, ins: &Ins) -> Result<()> {
+        match record::authorize(actor, action, ins) {
+            Ok(()) => {
+                self.record_event(actor, Event::permit(action_code(action), Some(ins), None, "record_rule")).await?;
+                Ok(())
+            }
+            Err(denied) => {
+                self.record_event(actor, Event::deny(action_code(action), Some(ins), None, denial_code(denied))).await?;
+                Err(denied.into())
+            }
+        }
+    }
+
     pub async fn create_record(&self, actor: &Actor, new: NewRecord) -> Result<RecordView> {
-        record::authorize(actor, RecordAction::Create, &new.ins)?;
+        self.authorize_record(actor, RecordAction::Create, &new.ins).await?;
         let traits = new.traits.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let rec = Record::open(actor, new.ins, new.ins_kind, new.identity_status, traits, self.now())?;
         self.db.create_record(&rec).await?;
@@ -79,7 +123,7 @@ impl Carnet {
     }
 
     pub async fn record_status(&self, actor: &Actor, ins: &Ins) -> Result<RecordView> {
-        record::authorize(actor, RecordAction::ReadStatus, ins)?;
+        self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
         let rec = self.live_record(ins).await?;
         Ok(RecordView::of(rec, actor))
     }
@@ -108,7 +152,7 @@ impl Carnet {
         ins: &Ins,
         transition: impl FnOnce(&mut Record, OffsetDateTime, &RetentionPolicy) -> Result<(), LifecycleError>,
     ) -> Result<RecordView> {
-        record::authorize(actor, action, ins)?;
+        self.authorize_record(actor, action, ins).await?;
         let mut rec = self.live_record(ins).await?;
         let read_as = rec.status;
         transition(&mut rec, self.now(), &self.config.retention)?;
@@ -119,8 +163,13 @@ impl Carnet {
     pub async fn record_statistics(&self, actor: &Actor) -> Result<RecordStatistics> {
         // Statistics are not about one record: authorize against no INS in particular.
         match actor.kind {
-            ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer => {}
-            _ => return Err(ServiceError::Forbidden("statistics are for insurer agents, privacy officers and operators".into())),
+            ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer => {
+                self.record_event(actor, Event::permit("record.statistics", None, None, "role")).await?;
+            }
+            _ => {
+                self.record_event(actor, Event::deny("record.statistics", None, None, "role_not_allowed")).await?;
+                return Err(ServiceError::Forbidden("statistics are for insurer agents, privacy officers and operators".into()));
+            }
         }
         Ok(self.db.record_statistics().await?)
     }
@@ -142,6 +191,8 @@ impl Carnet {
                 let Some(to) = rec.due_transition(now, &retention) else { continue };
                 let read_as = rec.status;
                 rec.apply(to, now);
+                let action = if to == RecordStatus::Destroyed { "record.destroy" } else { "record.archive" };
+                self.record_event(&sweeper(), Event::permit(action, Some(&rec.ins), None, "retention_due")).await?;
                 match self.db.save_record(&rec, read_as).await {
                     Ok(()) => {
                         progressed += 1;

@@ -210,6 +210,17 @@ async fn patient_keys_are_kept_once_and_rewrapped_atomically(db: Database) {
     assert_eq!(db.find_patient_key(&b).await.expect("find"), Some(wrapped("mk-2", 12)));
     db.delete_patient_key(&a).await.expect("delete");
     assert_eq!(db.find_patient_key(&a).await.expect("find"), None);
+
+    // Service secrets: kept once, rewrapped all or nothing.
+    let kept = db.save_service_key_if_absent("ledger-signing", &wrapped("mk-1", 21), T0).await.expect("save");
+    assert_eq!(kept, wrapped("mk-1", 21));
+    let again = db.save_service_key_if_absent("ledger-signing", &wrapped("mk-1", 22), T0).await.expect("save");
+    assert_eq!(again, wrapped("mk-1", 21), "the first wrap stays");
+    let stale = [("ledger-signing".to_owned(), wrapped("mk-1", 99), wrapped("mk-2", 23))];
+    assert!(matches!(db.save_rewrapped_service_keys(&stale).await, Err(StoreError::Stale(_))));
+    let good = [("ledger-signing".to_owned(), wrapped("mk-1", 21), wrapped("mk-2", 23))];
+    db.save_rewrapped_service_keys(&good).await.expect("rewrap");
+    assert_eq!(db.all_service_keys().await.expect("all"), vec![("ledger-signing".to_owned(), wrapped("mk-2", 23))]);
 }
 
 fn document(n: u8, patient: &Ins) -> DocumentMeta {

@@ -168,6 +168,57 @@ impl KeyStore for Database {
         Ok(())
     }
 
+    async fn save_service_key_if_absent(&self, name: &str, key: &WrappedKey, now: OffsetDateTime) -> Result<WrappedKey> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO service_keys (name, master_key_id, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING"
+        )
+        .bind(name)
+        .bind(&key.master_key_id)
+        .bind(&key.sealed)
+        .bind(to_millis(now))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        let row: Option<KeyRow> = on_pool!(self, |pool| sqlx::query_as("SELECT master_key_id, sealed FROM service_keys WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await)?;
+        row.map(WrappedKey::from).ok_or(StoreError::Stale("service key"))
+    }
+
+    async fn all_service_keys(&self) -> Result<Vec<(String, WrappedKey)>> {
+        let rows: Vec<(String, String, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT name, master_key_id, sealed FROM service_keys ORDER BY name"
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(|(name, master_key_id, sealed)| (name, WrappedKey { master_key_id, sealed })).collect())
+    }
+
+    async fn save_rewrapped_service_keys(&self, keys: &[(String, WrappedKey, WrappedKey)]) -> Result<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (name, old, new) in keys {
+                let done = sqlx::query(
+                    "UPDATE service_keys SET master_key_id = $2, sealed = $3 WHERE name = $1 AND master_key_id = $4 AND sealed = $5",
+                )
+                .bind(name)
+                .bind(&new.master_key_id)
+                .bind(&new.sealed)
+                .bind(&old.master_key_id)
+                .bind(&old.sealed)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done != 1 {
+                    return Err(StoreError::Stale("service key"));
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     async fn delete_patient_key(&self, ins: &Ins) -> Result<()> {
         on_pool!(self, |pool| sqlx::query("DELETE FROM patient_keys WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
         Ok(())

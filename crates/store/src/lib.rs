@@ -96,6 +96,11 @@ pub trait KeyStore {
     fn save_rewrapped_keys(&self, keys: &[(Ins, WrappedKey, WrappedKey)]) -> impl Future<Output = Result<()>> + Send;
     /// Crypto-shredding: the key goes, so every blob sealed under it becomes noise.
     fn delete_patient_key(&self, ins: &Ins) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a service secret's wrap unless one exists; returns the one in force.
+    fn save_service_key_if_absent(&self, name: &str, key: &WrappedKey, now: OffsetDateTime) -> impl Future<Output = Result<WrappedKey>> + Send;
+    fn all_service_keys(&self) -> impl Future<Output = Result<Vec<(String, WrappedKey)>>> + Send;
+    /// Replaces service secrets' wraps after a rotation, all or none.
+    fn save_rewrapped_service_keys(&self, keys: &[(String, WrappedKey, WrappedKey)]) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Document metadata and derived artifacts.

@@ -418,7 +418,7 @@ pub async fn content(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_document_id(&id)?;
-    let visible = state.carnet.visible_document(&actor, id).await?;
+    let visible = state.carnet.visible_document(&actor, id, carnet_service::DocumentAction::Retrieve).await?;
     content_response(&state, &visible, &headers).await
 }
 

@@ -78,6 +78,7 @@ impl TestApp {
     /// The whole stack with blobs in the given store (default: files in the data directory).
     pub async fn build(backend: Backend, limits: HttpLimits, config: ServiceConfig, blobs: Option<carnet_store::BlobStore>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let (db, postgres_url) = match backend {
             Backend::Sqlite => (
                 Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("sqlite"),
@@ -90,13 +91,19 @@ impl TestApp {
                 (db, Some(url))
             }
         };
-        let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let keys = carnet_crypto::LocalKeyring::load_or_create(&dir.path().join("keys")).expect("keyring");
         let blobs = match blobs {
             Some(b) => b,
             None => carnet_store::BlobStore::local(&dir.path().join("blobs")).expect("blob store"),
         };
-        let storage = Storage { db, blobs, keys: Arc::new(keys) };
+        let ledger_url = match &postgres_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", dir.path().join("ledger.db").display()),
+        };
+        let signer = carnet_service::ledger_signer(&db, &keys).await.expect("ledger signer");
+        let ledger_config = carnet_ledger::LedgerConfig { clock: clock.clone(), ..carnet_ledger::LedgerConfig::default() };
+        let ledger = carnet_ledger::Ledger::open(&ledger_url, Arc::new(signer), ledger_config).await.expect("ledger");
+        let storage = Storage { db, blobs, keys: Arc::new(keys), ledger };
         let carnet = Carnet::new(storage, clock.clone(), config);
         let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
         let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60))

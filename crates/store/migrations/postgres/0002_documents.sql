@@ -7,6 +7,15 @@ CREATE TABLE patient_keys (
     created_at    BIGINT  NOT NULL
 );
 
+-- Secrets of the service itself (e.g. the ledger's signing key seed), wrapped like patients'
+-- keys and rewrapped with them on rotation.
+CREATE TABLE service_keys (
+    name          TEXT    PRIMARY KEY,
+    master_key_id TEXT    NOT NULL,
+    sealed        BYTEA    NOT NULL,
+    created_at    BIGINT  NOT NULL
+);
+
 -- Queryable document metadata: codes, dates, ids, labels, hashes. The title is sealed.
 CREATE TABLE documents (
     id            TEXT    PRIMARY KEY,

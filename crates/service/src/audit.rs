@@ -1,0 +1,62 @@
+//! Every decision and every write becomes a ledger entry before anything is served or changed.
+//! An entry that cannot be appended fails the request: there is no unlogged access.
+
+use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_ledger::{EntryActor, LedgerEntry, Outcome};
+
+use crate::{Carnet, Result};
+
+/// What the ledger says of one decision: an action on an optional target, and the outcome with
+/// its reason code.
+pub(crate) struct Event<'a> {
+    pub ins: Option<&'a Ins>,
+    pub action: &'static str,
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    pub reason: &'a str,
+    pub justification: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    pub fn permit(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, reason: &'a str) -> Event<'a> {
+        Event { ins, action, target, outcome: Outcome::Permit, reason, justification: None }
+    }
+
+    pub fn deny(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, reason: &'a str) -> Event<'a> {
+        Event { ins, action, target, outcome: Outcome::Deny, reason, justification: None }
+    }
+}
+
+/// How an actor appears in the ledger: references, role, name, profession and organisation —
+/// what the patient's access history shows ("who, by name, profession and organisation").
+pub(crate) fn entry_actor(actor: &Actor) -> EntryActor {
+    let profession = match &actor.kind {
+        ActorKind::Professional(p) | ActorKind::Regulator(p) => Some(p.profession.code().to_owned()),
+        _ => None,
+    };
+    EntryActor {
+        reference: actor.reference(),
+        role: actor.role().as_str().to_owned(),
+        name: actor.name.clone(),
+        profession,
+        organisation: actor.organisation().map(|f| f.to_string()),
+    }
+}
+
+impl Carnet {
+    /// Appends the event; returns its leaf index.
+    pub(crate) async fn record_event(&self, actor: &Actor, event: Event<'_>) -> Result<u64> {
+        let entry = LedgerEntry {
+            at: (self.now().unix_timestamp_nanos() / 1_000_000) as i64,
+            actor: entry_actor(actor),
+            ins: event.ins.cloned(),
+            action: event.action.to_owned(),
+            target: event.target,
+            outcome: event.outcome,
+            reason: event.reason.to_owned(),
+            justification: event.justification.map(str::to_owned),
+        };
+        let receipt = self.ledger.append(&entry).await?;
+        Ok(receipt.index)
+    }
+}
