@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ins;
 pub mod luhn;
 pub mod matrix;
+pub mod policy;
 pub mod profession;
 pub mod record;
 pub mod rpps;
@@ -25,6 +26,10 @@ pub use document::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 pub use identity::{IdentityStatus, ReferenceTraits, Sex};
 pub use ins::{Ins, InsError, InsKind};
 pub use matrix::{MatrixError, ProfessionMatrix};
+pub use policy::{
+    ApprovedChange, Authorization, AuthorizationWindows, PatientPolicy, PolicyChange, PolicyDenied, PolicyError, Representation,
+    RepresentationKind, authorize_change,
+};
 pub use profession::Profession;
 pub use record::{CreationChannel, Record, RecordStatus, RetentionPolicy};
 pub use rpps::{Finess, IdError, Rpps};
