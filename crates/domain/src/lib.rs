@@ -4,6 +4,7 @@
 //! crate. Everything here is a value, a parser or a pure rule, so it is tested exhaustively with
 //! unit and property tests and fuzzed where it parses outside input.
 
+pub mod access;
 pub mod actor;
 pub mod clock;
 pub mod codes;
@@ -20,6 +21,7 @@ pub mod record;
 pub mod rpps;
 pub mod scope;
 
+pub use access::{AccessContext, AccessDecision, Basis, DenyReason, LabelDenied, authorize_label_change, decide, decide_record};
 pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role};
 pub use clock::Clock;
 pub use directory::Professional;
