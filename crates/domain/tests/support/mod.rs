@@ -7,6 +7,7 @@ use carnet_domain::{
     AccessContext, Actor, ActorKind, Authorization, DocumentMeta, DocumentStatus, EmergencyAccess, EmergencyKind, Ins,
     PatientPolicy, Profession, ProfessionMatrix, ProfessionalIdentity, RecordStatus, Representation, RepresentationKind, Rpps,
 };
+use std::sync::LazyLock;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -206,18 +207,21 @@ pub fn base_policy() -> PatientPolicy {
     }
 }
 
+static LISTS: LazyLock<CodeLists> = LazyLock::new(CodeLists::dmp_default);
+static MATRIX: LazyLock<ProfessionMatrix> = LazyLock::new(ProfessionMatrix::dmp_default);
+
 pub fn lists() -> CodeLists {
-    CodeLists::dmp_default()
+    LISTS.clone()
 }
 
 /// The full code of a DMP type, by its code value.
 pub fn type_code(code: &str) -> Code {
-    lists().types.into_iter().find(|t| t.code.code == code).unwrap_or_else(|| panic!("{code} is a DMP type")).code
+    LISTS.types.iter().find(|t| t.code.code == code).cloned().unwrap_or_else(|| panic!("{code} is a DMP type")).code
 }
 
 /// A document of `type_code` in the patient's record, written by `Who::Author`.
 pub fn doc_of_type(code: &str) -> DocumentMeta {
-    let lists = lists();
+    let lists = &*LISTS;
     let t = lists.types.iter().find(|t| t.code.code == code).unwrap_or_else(|| panic!("{code} is a DMP type"));
     let class = lists.classes.iter().find(|c| c.code.code == t.class).expect("its class is listed");
     DocumentMeta {
@@ -264,7 +268,7 @@ pub struct Scene {
 
 impl Scene {
     pub fn new() -> Scene {
-        Scene { ins: ins(), status: RecordStatus::Active, now: NOW, emergency: None, matrix: ProfessionMatrix::dmp_default() }
+        Scene { ins: ins(), status: RecordStatus::Active, now: NOW, emergency: None, matrix: MATRIX.clone() }
     }
 
     pub fn ctx(&self) -> AccessContext<'_> {
