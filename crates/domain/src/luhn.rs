@@ -2,7 +2,7 @@
 
 /// True when the digit string, check digit included, passes Luhn. Non-digits fail.
 pub fn is_valid(digits: &str) -> bool {
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && sum(digits.bytes().rev(), false) % 10 == 0
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && sum(digits.bytes().rev(), false).is_multiple_of(10)
 }
 
 /// The check digit to append to `body` (digits only, caller checks).
