@@ -89,7 +89,7 @@ pub enum DenyReason {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+#[serde(tag = "outcome", content = "code", rename_all = "snake_case")]
 #[must_use]
 pub enum AccessDecision {
     Permit(Basis),
@@ -245,7 +245,7 @@ fn professional_standing(actor: &Actor, p: &ProfessionalIdentity, ctx: &AccessCo
 
 /// The standing an emergency access gives, if the context holds one that applies to this actor.
 fn emergency(actor: &Actor, ctx: &AccessContext<'_>, policy: &PatientPolicy, kind: EmergencyKind) -> Option<Result<Basis, DenyReason>> {
-    let e = ctx.emergency.filter(|e| e.kind == kind && e.ins == *ctx.ins && e.actor == actor.reference())?;
+    let e = ctx.emergency.filter(|e| e.kind == kind && e.ins == *ctx.ins && actor.has_reference(&e.actor))?;
     let (opposed, basis, reason) = match kind {
         EmergencyKind::BrisDeGlace => (policy.opposes_bris_de_glace, Basis::BrisDeGlace, DenyReason::BrisDeGlaceOpposed),
         EmergencyKind::Samu => (policy.opposes_samu, Basis::Samu, DenyReason::SamuOpposed),
@@ -297,11 +297,11 @@ fn decide_inner(actor: &Actor, ctx: &AccessContext<'_>, policy: &PatientPolicy, 
         ActorKind::Professional(p) | ActorKind::Regulator(p) => Some(p),
         _ => None,
     };
-    if professional.is_some() && ctx.record_status == RecordStatus::Active && doc.author == actor.reference() {
+    if professional.is_some() && ctx.record_status == RecordStatus::Active && actor.has_reference(&doc.author) {
         return Ok(Basis::Author);
     }
     let basis = standing(actor, ctx, policy)?;
-    let is_author = doc.author == actor.reference();
+    let is_author = actor.has_reference(&doc.author);
     if doc.status == DocumentStatus::EnteredInError && !is_author {
         // Withdrawn as an error: its content is wrong, so only its author, who may need to know
         // what was withdrawn, still reads it.
@@ -383,7 +383,7 @@ pub fn authorize_label_change(
     match label {
         SecurityLabel::MasquePs if policy.holder(actor, ctx.ins, ctx.now).is_some() => Ok(()),
         SecurityLabel::MasquePs => Err(LabelDenied::HolderOnly),
-        SecurityLabel::InvisiblePatient | SecurityLabel::InvisibleRepresentantsLegaux if doc.author == actor.reference() => Ok(()),
+        SecurityLabel::InvisiblePatient | SecurityLabel::InvisibleRepresentantsLegaux if actor.has_reference(&doc.author) => Ok(()),
         SecurityLabel::InvisiblePatient | SecurityLabel::InvisibleRepresentantsLegaux => Err(LabelDenied::AuthorOnly),
     }
 }
@@ -408,7 +408,7 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), n, "codes are unique across bases and reasons");
         let d = AccessDecision::Deny(DenyReason::Blocked);
-        assert_eq!(serde_json::to_string(&d).expect("serialises"), r#"{"outcome":"deny","reason":"blocked"}"#);
+        assert_eq!(serde_json::to_string(&d).expect("serialises"), r#"{"outcome":"deny","code":"blocked"}"#);
         assert_eq!((d.outcome(), d.code()), ("deny", "blocked"));
     }
 }

@@ -123,7 +123,7 @@ impl PatientPolicy {
     pub fn is_current_representative(&self, actor: &Actor, ins: &Ins, now: OffsetDateTime) -> bool {
         matches!(actor.kind, ActorKind::Representative { .. })
             && actor.speaks_for(ins)
-            && self.representatives.iter().any(|r| r.representative == actor.reference() && r.is_current(now))
+            && self.representatives.iter().any(|r| actor.has_reference(&r.representative) && r.is_current(now))
     }
 
     /// The patient themselves, or a current representative.
@@ -341,7 +341,7 @@ pub fn authorize_change(
         ActorKind::Patient { .. } | ActorKind::Representative { .. } => match policy.holder(actor, ins, now) {
             None => Err(PolicyDenied::NotHolder),
             Some(Holder::Representative) => match change {
-                PolicyChange::EndRepresentative { representative } if *representative != actor.reference() => {
+                PolicyChange::EndRepresentative { representative } if !actor.has_reference(representative) => {
                     Err(PolicyDenied::NotOwnRepresentation)
                 }
                 _ => Ok(approved(None)),
