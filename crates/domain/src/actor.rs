@@ -110,6 +110,18 @@ impl Actor {
         }
     }
 
+    /// `self.reference() == reference`, without building the reference: the access decision
+    /// compares authors on every document of every read.
+    pub fn has_reference(&self, reference: &str) -> bool {
+        match &self.kind {
+            ActorKind::Professional(p) | ActorKind::Regulator(p) => reference.strip_prefix("rpps:") == Some(p.rpps.as_str()),
+            _ => reference
+                .strip_prefix(self.issuer.as_str())
+                .and_then(|rest| rest.strip_prefix('#'))
+                .is_some_and(|sub| sub == self.subject),
+        }
+    }
+
     /// The organisation the actor works for, when the token names one.
     pub fn organisation(&self) -> Option<&Finess> {
         match &self.kind {
@@ -125,6 +137,47 @@ impl Actor {
             ActorKind::Patient { ins: own } => own == ins,
             ActorKind::Representative { represents } => represents.contains(ins),
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(issuer: &str, subject: &str, kind: ActorKind) -> Actor {
+        Actor { issuer: issuer.into(), subject: subject.into(), name: None, kind, scopes: vec![] }
+    }
+
+    #[test]
+    fn has_reference_agrees_with_reference() {
+        let rpps = Rpps::from_body("1000000001").expect("digits");
+        let pro = ProfessionalIdentity { rpps: rpps.clone(), profession: Profession::Medecin, specialty: None, organisation: None };
+        let actors = [
+            actor("https://idp", "42", ActorKind::Professional(pro.clone())),
+            actor("https://idp", "42", ActorKind::Regulator(pro)),
+            actor("https://idp", "42", ActorKind::InsurerAgent),
+            actor("https://idp#x", "y", ActorKind::Operator),
+            actor("https://idp", "x#y", ActorKind::Operator),
+            actor("", "", ActorKind::PrivacyOfficer),
+        ];
+        let candidates = [
+            format!("rpps:{rpps}"),
+            format!("rpps:{rpps}0"),
+            rpps.to_string(),
+            "https://idp#42".into(),
+            "https://idp#42 ".into(),
+            "https://idp#x#y".into(),
+            "https://idp42".into(),
+            "https://idp#".into(),
+            "#".into(),
+            String::new(),
+        ];
+        for a in &actors {
+            for c in &candidates {
+                assert_eq!(a.has_reference(c), a.reference() == *c, "{a:?} vs {c:?}");
+            }
+            assert!(a.has_reference(&a.reference()));
         }
     }
 }

@@ -4,25 +4,38 @@
 //! crate. Everything here is a value, a parser or a pure rule, so it is tested exhaustively with
 //! unit and property tests and fuzzed where it parses outside input.
 
+pub mod access;
 pub mod actor;
 pub mod clock;
 pub mod codes;
 pub mod directory;
 pub mod document;
+pub mod emergency;
+pub mod guard;
 pub mod identity;
 pub mod ins;
 pub mod luhn;
+pub mod matrix;
+pub mod policy;
 pub mod profession;
 pub mod record;
 pub mod rpps;
 pub mod scope;
 
+pub use access::{AccessContext, AccessDecision, Basis, DenyReason, LabelDenied, authorize_label_change, decide, decide_record};
 pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role};
 pub use clock::Clock;
 pub use directory::Professional;
 pub use document::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
+pub use emergency::{EmergencyAccess, EmergencyDenied, EmergencyKind, EmergencyRequest, open_emergency};
+pub use guard::{EnumerationGuard, GuardVerdict};
 pub use identity::{IdentityStatus, ReferenceTraits, Sex};
 pub use ins::{Ins, InsError, InsKind};
+pub use matrix::{MatrixError, ProfessionMatrix};
+pub use policy::{
+    ApprovedChange, Authorization, AuthorizationWindows, PatientPolicy, PolicyChange, PolicyDenied, PolicyError, Representation,
+    RepresentationKind, authorize_change,
+};
 pub use profession::Profession;
 pub use record::{CreationChannel, Record, RecordStatus, RetentionPolicy};
 pub use rpps::{Finess, IdError, Rpps};
