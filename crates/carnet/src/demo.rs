@@ -52,6 +52,7 @@ async fn seed(app: &App) -> anyhow::Result<()> {
     let entries: Vec<Professional> = pros
         .iter()
         .map(|p| Professional {
+            email: Some(format!("{}@demo.carnet.invalid", p.key)),
             rpps: p.rpps.clone(),
             family_name: p.family_name.into(),
             given_name: p.given_name.into(),

@@ -104,7 +104,7 @@ enum AdminCommand {
     /// Apply due archive and destruction transitions now.
     Sweep,
     /// Import professionals from a CSV file with header
-    /// `rpps,family_name,given_name,profession,specialty,finess` (all or nothing).
+    /// `rpps,family_name,given_name,profession,specialty,finess[,email]` (all or nothing).
     ImportProfessionals { file: PathBuf },
 }
 
@@ -213,6 +213,8 @@ fn read_professionals_csv(file: &std::path::Path) -> anyhow::Result<Vec<carnet_d
         profession: String,
         specialty: Option<String>,
         finess: Option<String>,
+        #[serde(default)]
+        email: Option<String>,
     }
     let mut reader = csv::Reader::from_path(file).with_context(|| format!("opening {}", file.display()))?;
     let mut out = Vec::new();
@@ -227,6 +229,7 @@ fn read_professionals_csv(file: &std::path::Path) -> anyhow::Result<Vec<carnet_d
             profession: carnet_domain::Profession::from_code(&row.profession).map_err(|e| at("profession", &e))?,
             specialty: row.specialty.filter(|s| !s.is_empty()),
             organisation: row.finess.filter(|s| !s.is_empty()).map(|f| f.parse()).transpose().map_err(|e| at("finess", &e))?,
+            email: row.email.filter(|s| !s.is_empty()),
         });
     }
     Ok(out)

@@ -12,12 +12,26 @@ pub struct Professional {
     pub profession: Profession,
     pub specialty: Option<String>,
     pub organisation: Option<Finess>,
+    /// Where the professional is told of what concerns them (e.g. an emergency access to a
+    /// patient whose médecin traitant they are). Optional.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProfessionalError {
     #[error("{field} must be 1 to {max} characters")]
     Name { field: &'static str, max: usize },
+    #[error("email must look like name@domain (at most 254 characters)")]
+    Email,
+}
+
+/// A plausible e-mail address: one `@`, something on each side, no spaces or controls. Delivery
+/// is the real check.
+pub fn plausible_email(s: &str) -> bool {
+    s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && s.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
 }
 
 impl Professional {
@@ -33,6 +47,10 @@ impl Professional {
             }
         }
         self.specialty = self.specialty.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        self.email = self.email.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        if self.email.as_deref().is_some_and(|e| !plausible_email(e)) {
+            return Err(ProfessionalError::Email);
+        }
         Ok(self)
     }
 }

@@ -485,7 +485,7 @@ async fn destruction_shreds_and_old_blobs_stay_noise(app: TestApp) {
         std::fs::write(path, bytes).expect("restore");
         assert!(!bytes.windows(marker.len()).any(|w| w == marker), "a blob never held plaintext");
     }
-    app.carnet.database().insert_document(&old_meta, None, None).await.expect("restore the row");
+    app.carnet.database().insert_document(&old_meta, None, None, &[]).await.expect("restore the row");
     app.open_record(&p).await;
     assert_eq!(app.upload(&p, &pro, lab_report(2), b"%PDF new life").await.status, StatusCode::CREATED);
     let r = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;

@@ -219,7 +219,7 @@ impl Carnet {
             meta.size = sealed.size;
             meta.sha256 = sealed.sha256;
             let title_sealed = submission.title.as_deref().map(|t| carnet_crypto::seal(&key, &title_context(id), t.as_bytes()));
-            Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes).await?)
+            Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes, &[]).await?)
         }
         .await;
         // Success or failure, the request is still here to finish the job: the guard is only

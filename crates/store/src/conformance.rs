@@ -17,7 +17,10 @@ use carnet_crypto::WrappedKey;
 use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
-use crate::{Database, DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreError};
+use crate::{
+    Database, DirectoryStore, DocumentStore, KeyStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore,
+    StoreError, StoredPreferences,
+};
 
 /// Runs every case, each on a database returned by `fresh()`.
 pub async fn run_all<F, Fut>(fresh: F)
@@ -37,6 +40,9 @@ where
     replacement_supersedes_atomically(fresh().await).await;
     shredding_deletes_documents_and_derived_artifacts(fresh().await).await;
     interrupted_uploads_are_remembered_until_ended(fresh().await).await;
+    policies_are_saved_optimistically_with_their_notifications(fresh().await).await;
+    emergencies_review_items_and_first_accesses(fresh().await).await;
+    the_outbox_delivers_retries_and_keeps_what_failed(fresh().await).await;
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
@@ -172,6 +178,7 @@ async fn statistics_count_channels_and_organisations(db: Database) {
 
 async fn directory_upserts(db: Database) {
     let mut p = Professional {
+        email: Some("dr.test@example.org".into()),
         rpps: Rpps::from_body("1000000001").expect("digits"),
         family_name: "DURAND".into(),
         given_name: "Paul".into(),
@@ -254,19 +261,19 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
 async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let p = ins(1);
     let d1 = document(1, &p);
-    db.insert_document(&d1, Some(b"sealed title"), None).await.expect("insert");
+    db.insert_document(&d1, Some(b"sealed title"), None, &[]).await.expect("insert");
     let (found, title) = db.find_document(d1.id).await.expect("find").expect("present");
     assert_eq!(found, d1);
     assert_eq!(title.as_deref(), Some(&b"sealed title"[..]));
     assert_eq!(db.find_document_by_unique_id(&d1.unique_id).await.expect("find"), Some(d1.clone()));
 
     let same_uid = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d1.clone() };
-    assert!(matches!(db.insert_document(&same_uid, None, None).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(db.insert_document(&same_uid, None, None, &[]).await, Err(StoreError::Conflict(_))));
     assert!(db.find_document(same_uid.id).await.expect("find").is_none(), "nothing half-written");
 
     let d2 = document(2, &p);
-    db.insert_document(&d2, None, None).await.expect("insert");
-    db.insert_document(&document(3, &ins(2)), None, None).await.expect("another patient");
+    db.insert_document(&d2, None, None, &[]).await.expect("insert");
+    db.insert_document(&document(3, &ins(2)), None, None, &[]).await.expect("another patient");
     let mine: Vec<_> = db.find_documents_of(&p).await.expect("list").into_iter().map(|d| d.id).collect();
     assert_eq!(mine, vec![d2.id, d1.id], "newest first, this patient only");
 
@@ -284,25 +291,25 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
 async fn replacement_supersedes_atomically(db: Database) {
     let p = ins(1);
     let v1 = document(1, &p);
-    db.insert_document(&v1, None, None).await.expect("insert");
+    db.insert_document(&v1, None, None, &[]).await.expect("insert");
     let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
-    db.insert_document(&v2, None, Some(v1.id)).await.expect("replace");
+    db.insert_document(&v2, None, Some(v1.id), &[]).await.expect("replace");
     assert_eq!(db.find_document(v1.id).await.expect("find").expect("present").0.status, DocumentStatus::Superseded);
     // Replacing a version that is no longer current fails and inserts nothing.
     let v3 = DocumentMeta { replaces: Some(v1.id), ..document(3, &p) };
-    assert!(matches!(db.insert_document(&v3, None, Some(v1.id)).await, Err(StoreError::Stale(_))));
+    assert!(matches!(db.insert_document(&v3, None, Some(v1.id), &[]).await, Err(StoreError::Stale(_))));
     assert!(db.find_document(v3.id).await.expect("find").is_none());
 }
 
 async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
     let p = ins(1);
     let d = document(1, &p);
-    db.insert_document(&d, None, None).await.expect("insert");
+    db.insert_document(&d, None, None, &[]).await.expect("insert");
     db.save_derived(d.id, "text", b"sealed text").await.expect("derived");
     db.save_derived(d.id, "text", b"sealed text v2").await.expect("derived again");
     assert_eq!(db.find_derived(d.id, "text").await.expect("find").as_deref(), Some(&b"sealed text v2"[..]));
     assert_eq!(db.find_derived(d.id, "entries").await.expect("find"), None);
-    db.insert_document(&document(2, &ins(2)), None, None).await.expect("other patient");
+    db.insert_document(&document(2, &ins(2)), None, None, &[]).await.expect("other patient");
     assert_eq!(db.delete_documents_of(&p).await.expect("delete"), vec![d.id]);
     assert!(db.find_document(d.id).await.expect("find").is_none());
     assert_eq!(db.find_derived(d.id, "text").await.expect("find"), None, "derived artifacts go with their document");
@@ -315,11 +322,121 @@ async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
     for d in [&done, &interrupted, &abandoned] {
         db.begin_upload(d.id, T0).await.expect("begin");
     }
-    db.insert_document(&done, None, None).await.expect("insert ends the upload");
+    db.insert_document(&done, None, None, &[]).await.expect("insert ends the upload");
     db.end_upload(abandoned.id).await.expect("abandon");
     assert_eq!(db.pending_uploads(T0 + Duration::seconds(1)).await.expect("pending"), vec![interrupted.id]);
     assert_eq!(db.pending_uploads(T0).await.expect("pending"), vec![], "only uploads started before the given instant");
     assert!(db.begin_upload(interrupted.id, T0).await.is_err(), "an id is uploaded once");
+}
+
+fn message(n: u8, patient: &Ins, kind: &str) -> OutboxMessage {
+    OutboxMessage {
+        id: format!("msg-{n}"),
+        ins: patient.clone(),
+        kind: kind.into(),
+        recipient: "patient".into(),
+        payload: format!("{{\"n\":{n}}}"),
+        created_at: T0 + Duration::seconds(i64::from(n)),
+        attempts: 0,
+    }
+}
+
+async fn policies_are_saved_optimistically_with_their_notifications(db: Database) {
+    use carnet_domain::PatientPolicy;
+    let p = ins(1);
+    let fresh = db.find_policy(&p).await.expect("find");
+    assert_eq!((fresh.policy.clone(), fresh.version), (PatientPolicy::default(), 0), "nobody authorized by default");
+    let mut policy = PatientPolicy { opposes_samu: true, ..PatientPolicy::default() };
+    policy.blocked.push(Rpps::from_body("1000000001").expect("digits"));
+    db.save_policy(&p, &policy, 0, T0, &[message(1, &p, "policy_change")]).await.expect("first save");
+    let stored = db.find_policy(&p).await.expect("find");
+    assert_eq!((stored.policy.clone(), stored.version), (policy.clone(), 1));
+    // A save based on an old read is refused, and its notification is not queued.
+    let other = PatientPolicy { reimbursement_hidden: true, ..policy.clone() };
+    assert!(matches!(db.save_policy(&p, &other, 0, T0, &[message(2, &p, "policy_change")]).await, Err(StoreError::Stale(_))));
+    db.save_policy(&p, &other, 1, T0, &[]).await.expect("second save");
+    assert_eq!(db.find_policy(&p).await.expect("find").version, 2);
+    let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
+    assert_eq!(queued, vec!["msg-1"]);
+
+    // A document's notification is queued with it, and not when the insert fails.
+    let d = document(1, &p);
+    db.insert_document(&d, None, None, &[message(3, &p, "new_document")]).await.expect("insert");
+    let dup = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d.clone() };
+    assert!(db.insert_document(&dup, None, None, &[message(4, &p, "new_document")]).await.is_err());
+    let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
+    assert_eq!(queued, vec!["msg-1", "msg-3"]);
+}
+
+async fn emergencies_review_items_and_first_accesses(db: Database) {
+    use carnet_domain::{EmergencyAccess, EmergencyKind};
+    let p = ins(1);
+    let access = |opened: OffsetDateTime| EmergencyAccess {
+        kind: EmergencyKind::BrisDeGlace,
+        ins: p.clone(),
+        actor: "rpps:10000000019".into(),
+        justification: "patient inconscient".into(),
+        opened_at: opened,
+        expires_at: opened + Duration::hours(4),
+    };
+    let review = |id: &str| ReviewItem {
+        id: id.into(),
+        kind: "emergency".into(),
+        ins: Some(p.clone()),
+        actor_ref: "rpps:10000000019".into(),
+        summary: "bris_de_glace".into(),
+        ledger_index: Some(7),
+        opened_at: T0,
+        status: "open".into(),
+        notes: "[]".into(),
+        version: 0,
+    };
+    assert_eq!(db.find_latest_emergency("rpps:10000000019", &p).await.expect("find"), None);
+    db.save_emergency("e1", &access(T0), &review("r1"), &[message(1, &p, "emergency_access")]).await.expect("save");
+    db.save_emergency("e2", &access(T0 + Duration::hours(1)), &review("r2"), &[]).await.expect("save");
+    assert_eq!(db.find_latest_emergency("rpps:10000000019", &p).await.expect("find"), Some(access(T0 + Duration::hours(1))));
+    assert_eq!(db.find_latest_emergency("rpps:10000000027", &p).await.expect("find"), None, "another actor's access is not theirs");
+    assert!(db.save_emergency("e3", &access(T0), &review("r1"), &[]).await.is_err(), "all or nothing: the review id is taken");
+    assert_eq!(db.find_latest_emergency("rpps:10000000019", &p).await.expect("find").map(|e| e.opened_at), Some(T0 + Duration::hours(1)));
+
+    let mut item = db.find_review_item("r1").await.expect("find").expect("present");
+    assert_eq!(item.ledger_index, Some(7));
+    assert_eq!(db.find_review_items(Some("open"), 10).await.expect("list").len(), 2);
+    item.status = "acknowledged".into();
+    db.save_review_item(&item).await.expect("save");
+    assert!(matches!(db.save_review_item(&item).await, Err(StoreError::Stale(_))), "saved from an old read");
+    assert_eq!(db.find_review_items(Some("open"), 10).await.expect("list").len(), 1);
+    assert_eq!(db.find_review_items(None, 10).await.expect("list").len(), 2);
+    db.insert_review_item(&ReviewItem { id: "r3".into(), kind: "enumeration".into(), ins: None, ledger_index: None, ..review("x") })
+        .await
+        .expect("insert");
+    assert_eq!(db.find_review_items(Some("open"), 10).await.expect("list").len(), 2);
+
+    assert!(db.note_first_access(&p, "rpps:10000000019", T0, &[message(2, &p, "first_access")]).await.expect("first"));
+    assert!(!db.note_first_access(&p, "rpps:10000000019", T0, &[message(3, &p, "first_access")]).await.expect("again"));
+    let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
+    assert_eq!(queued, vec!["msg-1", "msg-2"], "the second access notifies nobody");
+}
+
+async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
+    let p = ins(1);
+    assert_eq!(db.find_preferences(&p).await.expect("find"), None);
+    let prefs = StoredPreferences { email_sealed: Some(vec![1, 2, 3]), email_enabled: true, webhook_sealed: None };
+    db.save_preferences(&p, &prefs, T0).await.expect("save");
+    let changed = StoredPreferences { email_enabled: false, ..prefs };
+    db.save_preferences(&p, &changed, T0).await.expect("save again");
+    assert_eq!(db.find_preferences(&p).await.expect("find"), Some(changed));
+
+    db.enqueue(&[message(1, &p, "new_document"), message(2, &p, "new_document")]).await.expect("enqueue");
+    assert_eq!(db.due_messages(T0, 10).await.expect("due").len(), 0, "not yet created at T0");
+    let due = db.due_messages(T0 + Duration::minutes(1), 10).await.expect("due");
+    assert_eq!(due.len(), 2);
+    db.mark_delivered("msg-1", T0 + Duration::minutes(1)).await.expect("delivered");
+    db.mark_failed("msg-2", "connection refused", T0 + Duration::minutes(5)).await.expect("failed");
+    assert!(db.due_messages(T0 + Duration::minutes(2), 10).await.expect("due").is_empty(), "backing off");
+    let retry = db.due_messages(T0 + Duration::minutes(5), 10).await.expect("due");
+    assert_eq!((retry.len(), retry[0].attempts), (1, 1));
+    assert_eq!(db.outbox_counts().await.expect("counts"), (1, 1));
 }
 
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow

@@ -15,6 +15,7 @@ struct ProfessionalRow {
     profession: String,
     specialty: Option<String>,
     organisation: Option<String>,
+    email: Option<String>,
 }
 
 impl ProfessionalRow {
@@ -30,15 +31,16 @@ impl ProfessionalRow {
                 .organisation
                 .map(|f| Finess::parse(&f).map_err(|e| corrupt("FINESS", e.to_string())))
                 .transpose()?,
+            email: self.email,
         })
     }
 }
 
-const UPSERT: &str = "INSERT INTO professionals (rpps, family_name, given_name, profession, specialty, organisation, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+const UPSERT: &str = "INSERT INTO professionals (rpps, family_name, given_name, profession, specialty, organisation, email, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (rpps) DO UPDATE SET family_name = excluded.family_name, given_name = excluded.given_name, \
      profession = excluded.profession, specialty = excluded.specialty, organisation = excluded.organisation, \
-     updated_at = excluded.updated_at";
+     email = excluded.email, updated_at = excluded.updated_at";
 
 impl DirectoryStore for Database {
     async fn save_professionals(&self, professionals: &[Professional], now: OffsetDateTime) -> Result<u64> {
@@ -53,6 +55,7 @@ impl DirectoryStore for Database {
                     .bind(p.profession.code())
                     .bind(p.specialty.as_deref())
                     .bind(p.organisation.as_ref().map(|f| f.as_str()))
+                    .bind(p.email.as_deref())
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -64,7 +67,7 @@ impl DirectoryStore for Database {
 
     async fn find_professional_by_rpps(&self, rpps: &Rpps) -> Result<Option<Professional>> {
         let row: Option<ProfessionalRow> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT rpps, family_name, given_name, profession, specialty, organisation FROM professionals WHERE rpps = $1"
+            "SELECT rpps, family_name, given_name, profession, specialty, organisation, email FROM professionals WHERE rpps = $1"
         )
         .bind(rpps.as_str())
         .fetch_optional(pool)

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::database::on_pool;
 use crate::time_codec::{from_millis, opt_from_millis, to_millis};
-use crate::{Database, DocumentStore, KeyStore, Result, StoreError};
+use crate::{Database, DocumentStore, KeyStore, OutboxMessage, Result, StoreError};
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt { what, detail: detail.to_string() }
@@ -255,7 +255,13 @@ impl DocumentStore for Database {
         ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
     }
 
-    async fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> Result<()> {
+    async fn insert_document(
+        &self,
+        meta: &DocumentMeta,
+        title_sealed: Option<&[u8]>,
+        supersedes: Option<DocumentId>,
+        notify: &[OutboxMessage],
+    ) -> Result<()> {
         let sql = format!(
             "INSERT INTO documents ({DOC_COLUMNS}, title_sealed) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)"
@@ -308,6 +314,7 @@ impl DocumentStore for Database {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1").bind(meta.id.to_string()).execute(&mut *tx).await?;
+                crate::policy::enqueue_in!(tx, notify);
                 tx.commit().await?;
                 Ok(())
             }

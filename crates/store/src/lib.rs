@@ -12,6 +12,7 @@ mod blobs;
 mod database;
 mod directory;
 mod documents;
+mod policy;
 mod records;
 mod time_codec;
 
@@ -26,6 +27,7 @@ use time::OffsetDateTime;
 
 pub use blobs::{BlobStore, BlobWriter};
 pub use database::{Backend, Database};
+pub use policy::{NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +116,13 @@ pub trait DocumentStore {
     fn pending_uploads(&self, started_before: OffsetDateTime) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     /// Inserts a document and ends its upload; `Conflict` if its unique id is taken. With
     /// `supersedes`, the old version (read as current) becomes superseded in the same transaction.
-    fn insert_document(&self, meta: &DocumentMeta, title_sealed: Option<&[u8]>, supersedes: Option<DocumentId>) -> impl Future<Output = Result<()>> + Send;
+    fn insert_document(
+        &self,
+        meta: &DocumentMeta,
+        title_sealed: Option<&[u8]>,
+        supersedes: Option<DocumentId>,
+        notify: &[OutboxMessage],
+    ) -> impl Future<Output = Result<()>> + Send;
     fn find_document(&self, id: DocumentId) -> impl Future<Output = Result<Option<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
     fn find_document_by_unique_id(&self, unique_id: &str) -> impl Future<Output = Result<Option<DocumentMeta>>> + Send;
     /// A patient's documents, newest first.

@@ -25,6 +25,9 @@ pub struct ProfessionalEntry {
     pub specialty: Option<String>,
     /// The organisation's FINESS (9 digits, Luhn key).
     pub finess: Option<String>,
+    /// For notifications that concern the professional (e.g. as médecin traitant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl ProfessionalEntry {
@@ -38,6 +41,7 @@ impl ProfessionalEntry {
             profession: Profession::from_code(&self.profession).map_err(|e| fail("profession", &e))?,
             specialty: self.specialty,
             organisation: self.finess.as_deref().map(Finess::parse).transpose().map_err(|e| fail("finess", &e))?,
+            email: self.email,
         })
     }
 }
@@ -51,6 +55,7 @@ impl From<Professional> for ProfessionalEntry {
             profession: p.profession.code().to_owned(),
             specialty: p.specialty,
             finess: p.organisation.map(|f| f.to_string()),
+            email: p.email,
         }
     }
 }

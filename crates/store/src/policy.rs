@@ -1,0 +1,468 @@
+//! `PolicyStore`, `ReviewStore` and `NotificationStore` on both backends: the patient's access
+//! choices, emergency accesses, the privacy officer's queue, and the durable outbox.
+
+use carnet_domain::policy::PatientPolicy;
+use carnet_domain::{EmergencyAccess, Ins};
+use time::OffsetDateTime;
+
+use crate::database::on_pool;
+use crate::time_codec::{from_millis, to_millis};
+use crate::{Database, Result, StoreError};
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.to_string() }
+}
+
+/// A patient's policy as stored, with the version a save must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    pub policy: PatientPolicy,
+    /// 0 for a policy never saved (the default: nobody authorized).
+    pub version: i64,
+}
+
+/// A notification waiting for delivery. The payload is JSON of ids, codes and names of
+/// professionals — never clinical content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub ins: Ins,
+    /// `new_document`, `first_access`, `emergency_access`, `policy_change`.
+    pub kind: String,
+    /// `patient`, or `rpps:<RPPS>` for a professional (e.g. the médecin traitant).
+    pub recipient: String,
+    pub payload: String,
+    pub created_at: OffsetDateTime,
+    pub attempts: u32,
+}
+
+/// An item of the privacy officer's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewItem {
+    pub id: String,
+    /// `emergency` or `enumeration`.
+    pub kind: String,
+    pub ins: Option<Ins>,
+    pub actor_ref: String,
+    /// Codes and ids: what happened, for the reviewer (e.g. `bris_de_glace until 2026-…`).
+    pub summary: String,
+    pub ledger_index: Option<u64>,
+    pub opened_at: OffsetDateTime,
+    /// `open` or `acknowledged`.
+    pub status: String,
+    /// JSON array of `{by, at, text}`.
+    pub notes: String,
+    pub version: i64,
+}
+
+/// How a patient wants to be told. Address and URL are sealed under the patient's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPreferences {
+    pub email_sealed: Option<Vec<u8>>,
+    pub email_enabled: bool,
+    pub webhook_sealed: Option<Vec<u8>>,
+}
+
+/// The patient's access choices and emergency accesses.
+pub trait PolicyStore {
+    /// The policy of `ins` (the default, version 0, if none was saved).
+    fn find_policy(&self, ins: &Ins) -> impl Future<Output = Result<StoredPolicy>> + Send;
+    /// Saves a policy read at `read_version`, with the notifications it causes, in one
+    /// transaction; `Stale` if another change landed meanwhile.
+    fn save_policy(&self, ins: &Ins, policy: &PatientPolicy, read_version: i64, now: OffsetDateTime, notify: &[OutboxMessage])
+    -> impl Future<Output = Result<()>> + Send;
+    /// Records an emergency access with its review item and notifications, in one transaction.
+    fn save_emergency(&self, id: &str, access: &EmergencyAccess, review: &ReviewItem, notify: &[OutboxMessage])
+    -> impl Future<Output = Result<()>> + Send;
+    /// The actor's latest emergency access to this record, current or not.
+    fn find_latest_emergency(&self, actor_ref: &str, ins: &Ins) -> impl Future<Output = Result<Option<EmergencyAccess>>> + Send;
+    /// Notes a professional's first consultation of a record; true (and the notifications are
+    /// queued) only the first time.
+    fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage])
+    -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The privacy officer's queue.
+pub trait ReviewStore {
+    fn insert_review_item(&self, item: &ReviewItem) -> impl Future<Output = Result<()>> + Send;
+    /// Items with `status` (all if `None`), oldest first.
+    fn find_review_items(&self, status: Option<&str>, limit: u32) -> impl Future<Output = Result<Vec<ReviewItem>>> + Send;
+    fn find_review_item(&self, id: &str) -> impl Future<Output = Result<Option<ReviewItem>>> + Send;
+    /// Saves status and notes of an item read at `version`; `Stale` otherwise.
+    fn save_review_item(&self, item: &ReviewItem) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Notification preferences and the outbox.
+pub trait NotificationStore {
+    fn find_preferences(&self, ins: &Ins) -> impl Future<Output = Result<Option<StoredPreferences>>> + Send;
+    fn save_preferences(&self, ins: &Ins, prefs: &StoredPreferences, now: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+    fn enqueue(&self, messages: &[OutboxMessage]) -> impl Future<Output = Result<()>> + Send;
+    /// Undelivered messages due at `now`, oldest first.
+    fn due_messages(&self, now: OffsetDateTime, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+    fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+    /// Records a failed attempt and when to try again.
+    fn mark_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+    /// Delivered and undelivered counts (for metrics and tests).
+    fn outbox_counts(&self) -> impl Future<Output = Result<(u64, u64)>> + Send;
+}
+
+use std::future::Future;
+
+pub(crate) const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, ins, kind, recipient, payload, created_at, attempts, next_attempt_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 0, $6)";
+
+macro_rules! enqueue_in {
+    ($tx:expr, $messages:expr) => {
+        for m in $messages {
+            sqlx::query($crate::policy::INSERT_OUTBOX)
+                .bind(&m.id)
+                .bind(m.ins.as_str())
+                .bind(&m.kind)
+                .bind(&m.recipient)
+                .bind(&m.payload)
+                .bind($crate::time_codec::to_millis(m.created_at))
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use enqueue_in;
+
+#[derive(sqlx::FromRow)]
+struct EmergencyRow {
+    ins: String,
+    actor_ref: String,
+    kind: String,
+    justification: String,
+    opened_at: i64,
+    expires_at: i64,
+}
+
+impl EmergencyRow {
+    fn into_access(self) -> Result<EmergencyAccess> {
+        let kind = match self.kind.as_str() {
+            "bris_de_glace" => carnet_domain::EmergencyKind::BrisDeGlace,
+            "samu" => carnet_domain::EmergencyKind::Samu,
+            other => return Err(corrupt("emergency kind", other)),
+        };
+        Ok(EmergencyAccess {
+            kind,
+            ins: Ins::parse(&self.ins).map_err(|e| corrupt("INS", e))?,
+            actor: self.actor_ref,
+            justification: self.justification,
+            opened_at: from_millis(self.opened_at)?,
+            expires_at: from_millis(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ReviewRow {
+    id: String,
+    kind: String,
+    ins: Option<String>,
+    actor_ref: String,
+    summary: String,
+    ledger_index: Option<i64>,
+    opened_at: i64,
+    status: String,
+    notes: String,
+    version: i64,
+}
+
+impl ReviewRow {
+    fn into_item(self) -> Result<ReviewItem> {
+        Ok(ReviewItem {
+            id: self.id,
+            kind: self.kind,
+            ins: self.ins.map(|i| Ins::parse(&i).map_err(|e| corrupt("INS", e))).transpose()?,
+            actor_ref: self.actor_ref,
+            summary: self.summary,
+            ledger_index: self.ledger_index.map(|i| u64::try_from(i).map_err(|e| corrupt("ledger index", e))).transpose()?,
+            opened_at: from_millis(self.opened_at)?,
+            status: self.status,
+            notes: self.notes,
+            version: self.version,
+        })
+    }
+}
+
+const REVIEW_COLUMNS: &str = "id, kind, ins, actor_ref, summary, ledger_index, opened_at, status, notes, version";
+const INSERT_REVIEW: &str = "INSERT INTO review_items (id, kind, ins, actor_ref, summary, ledger_index, opened_at, status, notes, version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+fn ledger_index(item: &ReviewItem) -> Result<Option<i64>> {
+    item.ledger_index.map(|i| i64::try_from(i).map_err(|e| corrupt("ledger index", e))).transpose()
+}
+
+impl PolicyStore for Database {
+    async fn find_policy(&self, ins: &Ins) -> Result<StoredPolicy> {
+        let row: Option<(String, i64)> = on_pool!(self, |pool| sqlx::query_as("SELECT policy, version FROM patient_policies WHERE ins = $1")
+            .bind(ins.as_str())
+            .fetch_optional(pool)
+            .await)?;
+        match row {
+            None => Ok(StoredPolicy { policy: PatientPolicy::default(), version: 0 }),
+            Some((json, version)) => {
+                Ok(StoredPolicy { policy: serde_json::from_str(&json).map_err(|e| corrupt("patient policy", e))?, version })
+            }
+        }
+    }
+
+    async fn save_policy(&self, ins: &Ins, policy: &PatientPolicy, read_version: i64, now: OffsetDateTime, notify: &[OutboxMessage]) -> Result<()> {
+        let json = serde_json::to_string(policy).map_err(|e| corrupt("patient policy", e))?;
+        let result = on_pool!(self, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let done = if read_version == 0 {
+                    sqlx::query("INSERT INTO patient_policies (ins, policy, version, updated_at) VALUES ($1, $2, 1, $3) ON CONFLICT (ins) DO NOTHING")
+                        .bind(ins.as_str())
+                        .bind(&json)
+                        .bind(to_millis(now))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    sqlx::query("UPDATE patient_policies SET policy = $2, version = version + 1, updated_at = $3 WHERE ins = $1 AND version = $4")
+                        .bind(ins.as_str())
+                        .bind(&json)
+                        .bind(to_millis(now))
+                        .bind(read_version)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                };
+                if done != 1 {
+                    return Err(StoreError::Stale("access policy"));
+                }
+                enqueue_in!(tx, notify);
+                tx.commit().await?;
+                Ok(())
+            }
+            .await
+        });
+        result
+    }
+
+    async fn save_emergency(&self, id: &str, access: &EmergencyAccess, review: &ReviewItem, notify: &[OutboxMessage]) -> Result<()> {
+        let index = ledger_index(review)?;
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO emergency_accesses (id, ins, actor_ref, kind, justification, opened_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(access.ins.as_str())
+            .bind(&access.actor)
+            .bind(access.kind.code())
+            .bind(&access.justification)
+            .bind(to_millis(access.opened_at))
+            .bind(to_millis(access.expires_at))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(INSERT_REVIEW)
+                .bind(&review.id)
+                .bind(&review.kind)
+                .bind(review.ins.as_ref().map(|i| i.as_str()))
+                .bind(&review.actor_ref)
+                .bind(&review.summary)
+                .bind(index)
+                .bind(to_millis(review.opened_at))
+                .bind(&review.status)
+                .bind(&review.notes)
+                .bind(review.version)
+                .execute(&mut *tx)
+                .await?;
+            enqueue_in!(tx, notify);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn find_latest_emergency(&self, actor_ref: &str, ins: &Ins) -> Result<Option<EmergencyAccess>> {
+        let row: Option<EmergencyRow> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT ins, actor_ref, kind, justification, opened_at, expires_at FROM emergency_accesses \
+             WHERE actor_ref = $1 AND ins = $2 ORDER BY expires_at DESC LIMIT 1"
+        )
+        .bind(actor_ref)
+        .bind(ins.as_str())
+        .fetch_optional(pool)
+        .await)?;
+        row.map(EmergencyRow::into_access).transpose()
+    }
+
+    async fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage]) -> Result<bool> {
+        let first = on_pool!(self, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let inserted = sqlx::query("INSERT INTO first_accesses (ins, actor_ref, at) VALUES ($1, $2, $3) ON CONFLICT (ins, actor_ref) DO NOTHING")
+                    .bind(ins.as_str())
+                    .bind(actor_ref)
+                    .bind(to_millis(at))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if inserted {
+                    enqueue_in!(tx, notify);
+                }
+                tx.commit().await?;
+                Ok::<bool, StoreError>(inserted)
+            }
+            .await
+        })?;
+        Ok(first)
+    }
+}
+
+impl ReviewStore for Database {
+    async fn insert_review_item(&self, item: &ReviewItem) -> Result<()> {
+        let index = ledger_index(item)?;
+        on_pool!(self, |pool| sqlx::query(INSERT_REVIEW)
+            .bind(&item.id)
+            .bind(&item.kind)
+            .bind(item.ins.as_ref().map(|i| i.as_str()))
+            .bind(&item.actor_ref)
+            .bind(&item.summary)
+            .bind(index)
+            .bind(to_millis(item.opened_at))
+            .bind(&item.status)
+            .bind(&item.notes)
+            .bind(item.version)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn find_review_items(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewItem>> {
+        let sql = format!("SELECT {REVIEW_COLUMNS} FROM review_items WHERE ($1 IS NULL OR status = $1) ORDER BY opened_at, id LIMIT $2");
+        let rows: Vec<ReviewRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(status).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(ReviewRow::into_item).collect()
+    }
+
+    async fn find_review_item(&self, id: &str) -> Result<Option<ReviewItem>> {
+        let sql = format!("SELECT {REVIEW_COLUMNS} FROM review_items WHERE id = $1");
+        let row: Option<ReviewRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        row.map(ReviewRow::into_item).transpose()
+    }
+
+    async fn save_review_item(&self, item: &ReviewItem) -> Result<()> {
+        let done = on_pool!(self, |pool| sqlx::query(
+            "UPDATE review_items SET status = $2, notes = $3, version = version + 1 WHERE id = $1 AND version = $4"
+        )
+        .bind(&item.id)
+        .bind(&item.status)
+        .bind(&item.notes)
+        .bind(item.version)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if done == 1 { Ok(()) } else { Err(StoreError::Stale("review item")) }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: String,
+    ins: String,
+    kind: String,
+    recipient: String,
+    payload: String,
+    created_at: i64,
+    attempts: i64,
+}
+
+impl NotificationStore for Database {
+    async fn find_preferences(&self, ins: &Ins) -> Result<Option<StoredPreferences>> {
+        let row: Option<(Option<Vec<u8>>, bool, Option<Vec<u8>>)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT email_sealed, email_enabled, webhook_sealed FROM notification_preferences WHERE ins = $1"
+        )
+        .bind(ins.as_str())
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row.map(|(email_sealed, email_enabled, webhook_sealed)| StoredPreferences { email_sealed, email_enabled, webhook_sealed }))
+    }
+
+    async fn save_preferences(&self, ins: &Ins, prefs: &StoredPreferences, now: OffsetDateTime) -> Result<()> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO notification_preferences (ins, email_sealed, email_enabled, webhook_sealed, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (ins) DO UPDATE SET email_sealed = excluded.email_sealed, email_enabled = excluded.email_enabled, \
+             webhook_sealed = excluded.webhook_sealed, updated_at = excluded.updated_at"
+        )
+        .bind(ins.as_str())
+        .bind(prefs.email_sealed.as_deref())
+        .bind(prefs.email_enabled)
+        .bind(prefs.webhook_sealed.as_deref())
+        .bind(to_millis(now))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, messages: &[OutboxMessage]) -> Result<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            enqueue_in!(tx, messages);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let rows: Vec<OutboxRow> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, ins, kind, recipient, payload, created_at, attempts FROM outbox \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2"
+        )
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OutboxMessage {
+                    id: r.id,
+                    ins: Ins::parse(&r.ins).map_err(|e| corrupt("INS", e))?,
+                    kind: r.kind,
+                    recipient: r.recipient,
+                    payload: r.payload,
+                    created_at: from_millis(r.created_at)?,
+                    attempts: u32::try_from(r.attempts).map_err(|e| corrupt("attempts", e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> Result<()> {
+        on_pool!(self, |pool| sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
+            .bind(id)
+            .bind(to_millis(at))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
+        let error: String = error.chars().take(500).collect();
+        on_pool!(self, |pool| sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(error)
+            .bind(to_millis(next_attempt_at))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<(u64, u64)> {
+        let (delivered, pending): (i64, i64) = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END), 0), \
+                    COALESCE(SUM(CASE WHEN delivered_at IS NULL THEN 1 ELSE 0 END), 0) FROM outbox"
+        )
+        .fetch_one(pool)
+        .await)?;
+        Ok((u64::try_from(delivered).unwrap_or(0), u64::try_from(pending).unwrap_or(0)))
+    }
+}
