@@ -53,6 +53,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found")),
             ServiceError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
             ServiceError::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, msg),
+            ServiceError::Throttled => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             ServiceError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             ServiceError::Interrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             ServiceError::Store(cause) => {

@@ -57,3 +57,21 @@ where
         }
     }
 }
+
+/// `axum::extract::Query` whose rejections are problem details (400, naming the parameter).
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, rejection.body_text())),
+        }
+    }
+}

@@ -60,7 +60,7 @@ impl axum::extract::FromRef<AppState> for Arc<Metrics> {
 }
 
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
-    use routes::{directory, documents, ops, records};
+    use routes::{directory, documents, ledger, ops, policy, records};
     // Streams of any size: their own body limit, no total timeout.
     let transfers = Router::new()
         .route("/api/records/{ins}/documents", post(documents::upload).get(documents::list))
@@ -80,7 +80,21 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/documents/{id}", get(documents::read))
         .route("/documents/{id}/withdraw", post(documents::withdraw))
         .route("/documents/{id}/archive", post(documents::archive))
-        .route("/documents/{id}/unarchive", post(documents::unarchive));
+        .route("/documents/{id}/unarchive", post(documents::unarchive))
+        .route("/documents/{id}/labels", axum::routing::put(policy::labels))
+        .route("/records/{ins}/policy", get(policy::read))
+        .route("/records/{ins}/policy/changes", post(policy::change))
+        .route("/records/{ins}/emergency-access", post(policy::emergency))
+        .route("/records/{ins}/reimbursement-history", axum::routing::delete(policy::delete_reimbursement))
+        .route("/records/{ins}/notification-preferences", get(policy::preferences).put(policy::set_preferences))
+        .route("/records/{ins}/access-history", get(ledger::history))
+        .route("/ledger/tree-head", get(ledger::latest))
+        .route("/ledger/tree-heads/{size}", get(ledger::at_size))
+        .route("/ledger/inclusion-proof", get(ledger::inclusion))
+        .route("/ledger/consistency-proof", get(ledger::consistency))
+        .route("/review-items", get(ledger::review_items))
+        .route("/review-items/{id}/acknowledge", post(ledger::acknowledge))
+        .route("/review-items/{id}/notes", post(ledger::annotate));
     let bounded = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{directory, documents, records};
+use crate::routes::{directory, documents, ledger, policy, records};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,9 +13,14 @@ use crate::routes::{directory, documents, records};
         records::statistics, directory::find, directory::upsert, directory::import,
         documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
         documents::archive, documents::unarchive,
+        policy::read, policy::change, policy::emergency, policy::labels, policy::delete_reimbursement, policy::preferences,
+        policy::set_preferences, ledger::latest, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history,
+        ledger::review_items, ledger::acknowledge, ledger::annotate,
     ),
     modifiers(&BearerAuth),
-    tags((name = "records", description = "Record lifecycle"), (name = "documents", description = "Encrypted documents: deposit, consultation, retrieval, lifecycle"), (name = "directory", description = "Professionals directory"))
+    tags((name = "records", description = "Record lifecycle"), (name = "documents", description = "Encrypted documents: deposit, consultation, retrieval, lifecycle"),
+        (name = "policy", description = "The patient's choices: authorizations, blocks, médecin traitant, representatives, oppositions, labels, emergency access, notifications"),
+        (name = "ledger", description = "The access ledger: signed tree heads, proofs, access history, review queue"), (name = "directory", description = "Professionals directory"))
 )]
 struct ApiDoc;
 

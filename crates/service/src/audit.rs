@@ -1,7 +1,7 @@
 //! Every decision and every write becomes a ledger entry before anything is served or changed.
 //! An entry that cannot be appended fails the request: there is no unlogged access.
 
-use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_domain::{AccessDecision, Actor, ActorKind, Ins};
 use carnet_ledger::{EntryActor, LedgerEntry, Outcome};
 
 use crate::{Carnet, Result};
@@ -24,6 +24,17 @@ impl<'a> Event<'a> {
 
     pub fn deny(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, reason: &'a str) -> Event<'a> {
         Event { ins, action, target, outcome: Outcome::Deny, reason, justification: None }
+    }
+
+    /// The policy's decision, with its basis or reason code.
+    pub fn decided(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, decision: AccessDecision) -> Event<'a> {
+        let outcome = if decision.is_permit() { Outcome::Permit } else { Outcome::Deny };
+        Event { ins, action, target, outcome, reason: decision.code(), justification: None }
+    }
+
+    pub fn with_justification(mut self, justification: &'a str) -> Event<'a> {
+        self.justification = Some(justification);
+        self
     }
 }
 

@@ -20,7 +20,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 
 use crate::audit::Event;
-use crate::gate::{Gate, Verdict, Visible};
+use crate::gate::Visible;
 use crate::{Carnet, Result, ServiceError};
 
 /// Why a content stream stopped early.
@@ -219,7 +219,11 @@ impl Carnet {
             meta.size = sealed.size;
             meta.sha256 = sealed.sha256;
             let title_sealed = submission.title.as_deref().map(|t| carnet_crypto::seal(&key, &title_context(id), t.as_bytes()));
-            Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes, &[]).await?)
+            let author_name = meta.author_name.as_ref().map(|n| {
+                [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ")
+            });
+            let notify = self.new_document_message(&meta.ins, author_name.or_else(|| actor.name.clone()));
+            Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes, &[notify]).await?)
         }
         .await;
         // Success or failure, the request is still here to finish the job: the guard is only
@@ -327,7 +331,7 @@ impl Carnet {
 
     /// The view of a document the caller just deposited (or re-deposited): its own deposit.
     async fn view_unchecked(&self, actor: &Actor, record: &Record, meta: DocumentMeta) -> Result<DocumentView> {
-        let gate = Gate { actor, record };
+        let gate = self.gate(actor, record).await?;
         match gate.admit(meta.clone()) {
             Some(visible) => self.view(&visible).await,
             // Deposited, but not readable by the depositor (e.g. labelled INVISIBLE_PATIENT by
@@ -336,17 +340,16 @@ impl Carnet {
         }
     }
 
-    /// A replacement's target: the current version, of the same record, by its author.
+    /// A replacement's target: the current version, of the same record, by its author (or the
+    /// software that deposited it). Anyone else gets the answer a missing document gets.
     async fn replaceable(&self, actor: &Actor, record: &Record, old: DocumentId) -> Result<DocumentId> {
-        let gate = Gate { actor, record };
-        let visible = match self.db.find_document(old).await? {
-            Some((meta, _)) => gate.admit(meta),
-            None => None,
+        let meta = match self.db.find_document(old).await? {
+            Some((meta, _)) if meta.ins == record.ins => meta,
+            _ => return Err(ServiceError::NotFound("document to replace")),
         };
-        let Some(visible) = visible else { return Err(ServiceError::NotFound("document to replace")) };
-        let meta = visible.meta();
-        if meta.author != actor.reference() && meta.deposited_by != actor.reference() {
-            return Err(ServiceError::Forbidden("only the author of a document replaces it".into()));
+        let own = actor.has_reference(&meta.author) || actor.has_reference(&meta.deposited_by);
+        if !own {
+            return Err(ServiceError::NotFound("document to replace"));
         }
         if meta.status != DocumentStatus::Current {
             return Err(ServiceError::Conflict(format!("the document to replace is {}", meta.status.as_str())));
@@ -436,7 +439,8 @@ impl Carnet {
     }
 
     /// A document through the gate. Missing and hidden answer the same `NotFound`.
-    /// A document through the gate, for `action`; the decision goes to the ledger first.
+    /// A document through the gate, for `action`; the decision goes to the ledger first. A
+    /// document the actor may not see answers exactly like a missing one.
     pub async fn visible_document(&self, actor: &Actor, id: DocumentId, action: DocumentAction) -> Result<Visible> {
         let found = match self.db.find_document(id).await? {
             Some((meta, _)) => self.db.find_record_by_ins(&meta.ins).await?.map(|record| (meta, record)),
@@ -446,34 +450,42 @@ impl Carnet {
             self.record_event(actor, Event::deny(action.code(), None, Some(id.to_string()), "not_found")).await?;
             return Err(ServiceError::NotFound("document"));
         };
-        let gate = Gate { actor, record: &record };
-        match gate.judge(&meta) {
-            Verdict::Permit(reason) => {
-                self.record_event(actor, Event::permit(action.code(), Some(&meta.ins), Some(id.to_string()), reason)).await?;
-                gate.admit(meta).ok_or(ServiceError::NotFound("document"))
+        let gate = self.gate(actor, &record).await?;
+        let decision = gate.decide(&meta);
+        if decision.is_permit() {
+            self.guard_opening(&gate).await?;
+        }
+        let event = Event::decided(action.code(), Some(&meta.ins), Some(id.to_string()), decision);
+        self.record_event(actor, event).await?;
+        match gate.admit(meta) {
+            Some(visible) => {
+                self.note_consultation(&gate).await?;
+                Ok(visible)
             }
-            Verdict::Deny(reason) => {
-                self.record_event(actor, Event::deny(action.code(), Some(&meta.ins), Some(id.to_string()), reason)).await?;
-                Err(ServiceError::NotFound("document"))
-            }
+            None => Err(ServiceError::NotFound("document")),
         }
     }
 
-    /// A patient's documents this actor may see, newest first. One ledger entry for the search,
-    /// with how many documents it returned.
+    /// A patient's documents this actor may see, newest first: `decide` applied to every
+    /// document of the record, nothing more, nothing less. One ledger entry for the search, with
+    /// the record-level decision and how many documents it returned.
     pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
-        let record = match self.db.find_record_by_ins(ins).await? {
-            Some(r) => r,
-            None => {
-                // A record the actor may not know of lists like an empty one.
-                self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
-                return Ok(vec![]);
-            }
+        let Some(record) = self.db.find_record_by_ins(ins).await? else {
+            // A record the actor may not know of lists like an empty one.
+            self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
+            return Ok(vec![]);
         };
-        let gate = Gate { actor, record: &record };
+        let gate = self.gate(actor, &record).await?;
+        let standing = gate.record_decision();
+        if standing.is_permit() {
+            self.guard_opening(&gate).await?;
+        }
         let visible: Vec<Visible> = self.db.find_documents_of(ins).await?.into_iter().filter_map(|m| gate.admit(m)).collect();
         let returned = Some(format!("returned:{}", visible.len()));
-        self.record_event(actor, Event::permit("document.search", Some(ins), returned, "policy_filter")).await?;
+        self.record_event(actor, Event::decided("document.search", Some(ins), returned, standing)).await?;
+        if standing.is_permit() {
+            self.note_consultation(&gate).await?;
+        }
         Ok(visible)
     }
 
@@ -584,7 +596,7 @@ impl Carnet {
         let read_as = meta.status;
         change(&mut meta).map_err(|e| ServiceError::Conflict(e.to_string()))?;
         self.db.save_document_state(&meta, read_as).await?;
-        let visible = Gate { actor, record: &record }.admit(meta.clone());
+        let visible = self.gate(actor, &record).await?.admit(meta.clone());
         match visible {
             Some(v) => self.view(&v).await,
             None => Ok(DocumentView { meta, title: None }),

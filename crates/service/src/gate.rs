@@ -2,9 +2,17 @@
 //!
 //! `Visible` is the proof that a document passed the gate for one actor: only this module
 //! creates it, and every function that returns clinical data (metadata, title, bytes, derived
-//! text) takes one — so a read path that forgot the check does not compile.
+//! text) takes one — so a read path that forgot the check does not compile. The decision itself
+//! is the domain's pure `decide` (DESIGN.md's access rules); this module only gathers its inputs
+//! (the record's status, the patient's policy, the actor's emergency access) once per request.
 
-use carnet_domain::{Actor, DocumentMeta, DocumentStatus, Record, RecordStatus, SecurityLabel};
+use carnet_domain::{
+    AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, PatientPolicy, Record, RecordStatus, decide,
+    decide_record,
+};
+use carnet_store::{PolicyStore, StoredPolicy};
+
+use crate::{Carnet, Result};
 
 /// A document the gate let this actor see.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,52 +30,61 @@ impl Visible {
     }
 }
 
-/// A decision with its reason code (what the ledger records).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Permit(&'static str),
-    Deny(&'static str),
-}
-
-/// The decision context for one actor on one record.
+/// What a decision on one record depends on besides the actor and the document, loaded once.
 pub(crate) struct Gate<'a> {
     pub actor: &'a Actor,
-    pub record: &'a Record,
+    pub ins: Ins,
+    pub record_status: RecordStatus,
+    pub stored: StoredPolicy,
+    pub emergency: Option<EmergencyAccess>,
+    pub carnet: &'a Carnet,
+    pub now: time::OffsetDateTime,
 }
 
 impl Gate<'_> {
-    /// Lets the document through if the actor may see it.
-    pub fn admit(&self, meta: DocumentMeta) -> Option<Visible> {
-        matches!(self.judge(&meta), Verdict::Permit(_)).then_some(Visible { meta })
+    fn context(&self) -> AccessContext<'_> {
+        AccessContext {
+            ins: &self.ins,
+            record_status: self.record_status,
+            now: self.now,
+            emergency: self.emergency.as_ref(),
+            matrix: &self.carnet.config.matrix,
+        }
     }
 
-    /// Until the full policy (issue 4) lands: the holder and their representatives read their
-    /// record (minus what is hidden from them), authors read what they wrote; nobody else.
-    pub fn judge(&self, meta: &DocumentMeta) -> Verdict {
-        if meta.ins != self.record.ins {
-            return Verdict::Deny("other_record");
-        }
-        let is_author = meta.author == self.actor.reference() || meta.deposited_by == self.actor.reference();
-        let active = self.record.status == RecordStatus::Active;
-        if meta.status == DocumentStatus::EnteredInError {
-            return if is_author && active { Verdict::Permit("author") } else { Verdict::Deny("withdrawn") };
-        }
-        if matches!(self.record.status, RecordStatus::Archived | RecordStatus::Destroyed) {
-            return Verdict::Deny("record_not_active");
-        }
-        if self.actor.speaks_for(&meta.ins) {
-            let representative = !matches!(self.actor.kind, carnet_domain::ActorKind::Patient { .. });
-            if meta.labels.contains(&SecurityLabel::InvisiblePatient) {
-                return Verdict::Deny("invisible_patient");
-            }
-            if representative && meta.labels.contains(&SecurityLabel::InvisibleRepresentantsLegaux) {
-                return Verdict::Deny("invisible_representants_legaux");
-            }
-            return Verdict::Permit(if representative { "representative" } else { "holder" });
-        }
-        if !active {
-            return Verdict::Deny("record_closed");
-        }
-        if is_author { Verdict::Permit("author") } else { Verdict::Deny("no_authorization") }
+    pub fn policy(&self) -> &PatientPolicy {
+        &self.stored.policy
+    }
+
+    /// May the actor consult the record at all (its basis or the reason it may not)?
+    pub fn record_decision(&self) -> AccessDecision {
+        decide_record(self.actor, &self.context(), &self.stored.policy)
+    }
+
+    pub fn decide(&self, meta: &DocumentMeta) -> AccessDecision {
+        decide(self.actor, &self.context(), &self.stored.policy, meta)
+    }
+
+    /// Lets the document through if the actor may see it.
+    pub fn admit(&self, meta: DocumentMeta) -> Option<Visible> {
+        self.decide(&meta).is_permit().then_some(Visible { meta })
+    }
+
+    /// The label rule (who may set or lift which label), for `authorize_label_change`.
+    pub fn label_context(&self) -> AccessContext<'_> {
+        self.context()
+    }
+}
+
+impl Carnet {
+    /// Loads what deciding on `record` for `actor` needs: the patient's policy and, for a
+    /// professional or regulator, their latest emergency access to it.
+    pub(crate) async fn gate<'a>(&'a self, actor: &'a Actor, record: &Record) -> Result<Gate<'a>> {
+        let stored = self.db.find_policy(&record.ins).await?;
+        let emergency = match actor.kind {
+            ActorKind::Professional(_) | ActorKind::Regulator(_) => self.db.find_latest_emergency(&actor.reference(), &record.ins).await?,
+            _ => None,
+        };
+        Ok(Gate { actor, ins: record.ins.clone(), record_status: record.status, stored, emergency, carnet: self, now: self.now() })
     }
 }

@@ -7,10 +7,14 @@
 
 mod audit;
 mod clock;
+mod consultation;
 mod directory;
 mod documents;
 mod gate;
 mod keys;
+mod notifications;
+mod oversight;
+mod policy;
 mod records;
 
 use std::sync::Arc;
@@ -19,13 +23,15 @@ use carnet_crypto::{CryptoError, KeyProvider};
 use carnet_ledger::{Ledger, LedgerError};
 use carnet_domain::codes::CodeLists;
 use carnet_domain::record::{LifecycleError, RecordDenied};
-use carnet_domain::{Clock, RetentionPolicy};
+use carnet_domain::{AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy};
 use carnet_store::{BlobStore, Database, StoreError};
 
 pub use clock::{ManualClock, SystemClock};
 pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted};
 pub use gate::Visible;
 pub use keys::{RotationReport, ledger_signer};
+pub use notifications::{Courier, DeliveryReport, Preferences, backoff, render};
+pub use oversight::{HistoryPage, HistoryQuery};
 pub use records::{NewRecord, RecordView, SweepReport};
 
 /// The one error type of this crate. Messages are safe to show to the caller.
@@ -43,6 +49,9 @@ pub enum ServiceError {
     /// Authenticated, but this actor may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The enumeration guard refused the opening of one more record (429).
+    #[error("too many distinct records opened in the last hour; try again later")]
+    Throttled,
     /// The request body is larger than the configured limit (413).
     #[error("the document is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
@@ -122,6 +131,14 @@ pub struct ServiceConfig {
     pub max_document_bytes: u64,
     /// Chunk size of the blob format for new documents.
     pub chunk_size: u32,
+    /// Which professions see which document types (rule 4).
+    pub matrix: ProfessionMatrix,
+    /// Default authorization windows per profession (rule 2).
+    pub windows: AuthorizationWindows,
+    /// How long an emergency access lasts (rules 10, 11).
+    pub emergency_duration: time::Duration,
+    /// Distinct records a professional may open per hour before being throttled (rule 15).
+    pub enumeration_limit: usize,
 }
 
 impl Default for ServiceConfig {
@@ -131,6 +148,10 @@ impl Default for ServiceConfig {
             codes: CodeLists::dmp_default(),
             max_document_bytes: 8 * 1024 * 1024 * 1024,
             chunk_size: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
+            matrix: ProfessionMatrix::dmp_default(),
+            windows: AuthorizationWindows::default(),
+            emergency_duration: time::Duration::hours(4),
+            enumeration_limit: 100,
         }
     }
 }
@@ -154,6 +175,9 @@ pub struct Carnet {
     ledger: Ledger,
     clock: Arc<dyn Clock>,
     config: Arc<ServiceConfig>,
+    /// Per node: a restart forgets it, which gives an attacker nothing waiting an hour would not.
+    guard: Arc<std::sync::Mutex<EnumerationGuard>>,
+    seen: Arc<std::sync::Mutex<consultation::SeenConsultations>>,
 }
 
 impl Carnet {
@@ -165,6 +189,8 @@ impl Carnet {
             ledger: storage.ledger,
             clock,
             config: Arc::new(config),
+            guard: Arc::new(std::sync::Mutex::new(EnumerationGuard::default())),
+            seen: Arc::default(),
         }
     }
 

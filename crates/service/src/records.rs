@@ -118,6 +118,7 @@ impl Carnet {
         let traits = new.traits.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let rec = Record::open(actor, new.ins, new.ins_kind, new.identity_status, traits, self.now())?;
         self.db.create_record(&rec).await?;
+        self.register_creating_representative(actor, &rec).await?;
         tracing::info!(channel = rec.channel.as_str(), by = %actor.reference(), "record created");
         Ok(RecordView::of(rec, actor))
     }

@@ -382,6 +382,15 @@ impl DocumentStore for Database {
         rows.into_iter().map(|(ins,)| Ins::parse(&ins).map_err(|e| corrupt("INS", e))).collect()
     }
 
+    async fn delete_document(&self, id: DocumentId) -> Result<()> {
+        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM documents WHERE id = $1")
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 1 { Ok(()) } else { Err(StoreError::Stale("document")) }
+    }
+
     async fn delete_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {
         let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as("DELETE FROM documents WHERE ins = $1 RETURNING id")
             .bind(ins.as_str())

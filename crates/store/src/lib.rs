@@ -132,6 +132,8 @@ pub trait DocumentStore {
     /// Patients whose record was destroyed but whose key or documents remain: shredding that
     /// was interrupted, or is due.
     fn find_shredding_due(&self, limit: u32) -> impl Future<Output = Result<Vec<Ins>>> + Send;
+    /// Deletes one document's row (its blob is deleted first); `Stale` if it was already gone.
+    fn delete_document(&self, id: DocumentId) -> impl Future<Output = Result<()>> + Send;
     /// Deletes a patient's document rows (after crypto-shredding); returns their ids, for blob deletion.
     fn delete_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     fn save_derived(&self, id: DocumentId, kind: &str, sealed: &[u8]) -> impl Future<Output = Result<()>> + Send;

@@ -1,0 +1,96 @@
+//! What consulting a record sets off besides the read itself: the enumeration guard (rule 15)
+//! and the notification of a professional's first access.
+
+use std::collections::HashSet;
+
+use carnet_domain::{AccessDecision, ActorKind, Basis, GuardVerdict};
+use carnet_store::{OutboxMessage, PolicyStore, ReviewItem, ReviewStore};
+use time::format_description::well_known::Rfc3339;
+
+use crate::audit::{Event, entry_actor};
+use crate::gate::Gate;
+use crate::{Carnet, Result, ServiceError};
+
+/// Pairs (record, professional) known to have been notified already, so that the common case
+/// costs no database round trip. Bounded: cleared when full (a miss only costs one insert that
+/// does nothing).
+#[derive(Default)]
+pub(crate) struct SeenConsultations(HashSet<String>);
+
+const SEEN_CAPACITY: usize = 100_000;
+
+impl Carnet {
+    /// Counts a professional's opening of the record in the enumeration guard; over the limit,
+    /// the opening is refused (429) and — once per episode — an alert goes to the privacy
+    /// officer's queue and the ledger.
+    pub(crate) async fn guard_opening(&self, gate: &Gate<'_>) -> Result<()> {
+        if !matches!(gate.actor.kind, ActorKind::Professional(_) | ActorKind::Regulator(_)) {
+            return Ok(());
+        }
+        let reference = gate.actor.reference();
+        let verdict = {
+            let mut guard = self.guard.lock().map_err(|_| ServiceError::Invalid("enumeration guard unavailable".into()))?;
+            guard.check_and_note(&reference, &gate.ins, gate.now, self.config.enumeration_limit)
+        };
+        let GuardVerdict::Throttled { first_time_over } = verdict else { return Ok(()) };
+        self.record_event(gate.actor, Event::deny("record.open", Some(&gate.ins), None, "enumeration_guard")).await?;
+        if first_time_over {
+            let index = self.record_event(gate.actor, Event::deny("alert.enumeration", None, None, "limit_exceeded")).await?;
+            let item = ReviewItem {
+                id: uuid::Uuid::new_v4().to_string(),
+                kind: "enumeration".into(),
+                ins: None,
+                actor_ref: reference.clone(),
+                summary: format!("more than {} distinct records opened within an hour", self.config.enumeration_limit),
+                ledger_index: Some(index),
+                opened_at: gate.now,
+                status: "open".into(),
+                notes: "[]".into(),
+                version: 0,
+            };
+            self.db.insert_review_item(&item).await?;
+            tracing::warn!(actor = %reference, limit = self.config.enumeration_limit, "enumeration guard: professional throttled");
+        }
+        Err(ServiceError::Throttled)
+    }
+
+    /// A professional's first consultation of a record is notified to the patient.
+    pub(crate) async fn note_consultation(&self, gate: &Gate<'_>) -> Result<()> {
+        if !matches!(gate.actor.kind, ActorKind::Professional(_) | ActorKind::Regulator(_)) {
+            return Ok(());
+        }
+        let basis = match gate.record_decision() {
+            AccessDecision::Permit(b) => b,
+            AccessDecision::Deny(_) => return Ok(()),
+        };
+        let key = format!("{}|{}", gate.ins, gate.actor.reference());
+        if self.seen.lock().map(|s| s.0.contains(&key)).unwrap_or(false) {
+            return Ok(());
+        }
+        // Emergency accesses have their own notification.
+        if !matches!(basis, Basis::BrisDeGlace | Basis::Samu) {
+            let who = entry_actor(gate.actor);
+            let payload = serde_json::json!({
+                "actor": who.name, "profession": who.profession, "organisation": who.organisation,
+                "basis": basis.code(), "at": gate.now.format(&Rfc3339).unwrap_or_default(),
+            });
+            let message = OutboxMessage {
+                id: uuid::Uuid::new_v4().to_string(),
+                ins: gate.ins.clone(),
+                kind: "first_access".into(),
+                recipient: "patient".into(),
+                payload: payload.to_string(),
+                created_at: gate.now,
+                attempts: 0,
+            };
+            self.db.note_first_access(&gate.ins, &gate.actor.reference(), gate.now, &[message]).await?;
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.0.len() >= SEEN_CAPACITY {
+                seen.0.clear();
+            }
+            seen.0.insert(key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! Notifications: the patient's preferences (e-mail on/off, a webhook for SMS gateways), and the
+//! delivery of the durable outbox through a `Courier`, with retries and exponential backoff.
+//! Messages say who did what and when — never clinical content.
+
+use carnet_domain::{Actor, Ins, Rpps};
+use carnet_store::{DirectoryStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, StoredPreferences};
+use time::Duration;
+
+use crate::audit::Event;
+use crate::{Carnet, Result, ServiceError};
+
+/// Delivers messages: SMTP and HTTP in production (`carnet-notify`), anything in tests.
+pub trait Courier: Send + Sync {
+    fn send_email(&self, to: &str, subject: &str, body: &str) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send;
+    fn post_webhook(&self, url: &str, payload: &serde_json::Value) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send;
+}
+
+/// A patient's notification preferences, as they set and read them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Preferences {
+    pub email: Option<String>,
+    pub email_enabled: bool,
+    pub webhook_url: Option<String>,
+}
+
+/// What one delivery round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub delivered: usize,
+    pub failed: usize,
+    /// Messages with no channel (no address, e-mail off, no webhook): marked delivered.
+    pub skipped: usize,
+}
+
+const EMAIL_CONTEXT: &[u8] = b"carnet-notification-email-v1";
+const WEBHOOK_CONTEXT: &[u8] = b"carnet-notification-webhook-v1";
+
+/// Backoff after `attempts` failures: 30 s, 1 min, 2 min… capped at 6 h.
+pub fn backoff(attempts: u32) -> Duration {
+    let seconds = 30i64.saturating_mul(1i64 << attempts.min(20));
+    Duration::seconds(seconds.min(6 * 3600))
+}
+
+fn plausible_url(u: &str) -> bool {
+    (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 2000 && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Subject and body (French, the patients' language) of a message. Names of professionals and
+/// codes only.
+pub fn render(message: &OutboxMessage) -> (String, String) {
+    let p: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
+    let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let who = {
+        let name = s("actor");
+        let name = if name.is_empty() { s("by") } else { name };
+        if name.is_empty() { "Un professionnel".to_owned() } else { name }
+    };
+    match message.kind.as_str() {
+        "new_document" => (
+            "Un nouveau document dans votre dossier".into(),
+            format!("Un nouveau document a été ajouté à votre dossier médical partagé le {} par {}.\nConnectez-vous à Carnet pour le consulter.", s("at"), who),
+        ),
+        "first_access" => (
+            "Un professionnel a consulté votre dossier".into(),
+            format!(
+                "{} (profession {}, établissement {}) a consulté votre dossier médical partagé pour la première fois le {}.\nVous pouvez retirer une autorisation ou bloquer un professionnel à tout moment.",
+                who,
+                s("profession"),
+                s("organisation"),
+                s("at")
+            ),
+        ),
+        "emergency_access" => (
+            "Accès en urgence à votre dossier".into(),
+            format!(
+                "{} a ouvert votre dossier en urgence ({}) le {}, jusqu'au {}.\nCet accès est examiné par le délégué à la protection des données.",
+                who,
+                if s("kind") == "samu" { "régulation SAMU" } else { "bris de glace" },
+                s("at"),
+                s("until")
+            ),
+        ),
+        "policy_change" => (
+            "Vos choix d'accès ont changé".into(),
+            format!("Modification de vos choix d'accès ({}) par {} le {}.", s("change"), who, s("at")),
+        ),
+        other => ("Carnet".into(), format!("Événement {other} sur votre dossier.")),
+    }
+}
+
+impl Carnet {
+    async fn holder_or_forbidden(&self, actor: &Actor, ins: &Ins, action: &'static str) -> Result<()> {
+        let known = self.db.find_record_by_ins(ins).await?.is_some();
+        let holder = known && self.db.find_policy(ins).await?.policy.holder(actor, ins, self.now()).is_some();
+        if !holder {
+            self.record_event(actor, Event::deny(action, Some(ins), None, "not_holder")).await?;
+            return Err(ServiceError::NotFound("record"));
+        }
+        self.record_event(actor, Event::permit(action, Some(ins), None, "holder")).await?;
+        Ok(())
+    }
+
+    pub async fn notification_preferences(&self, actor: &Actor, ins: &Ins) -> Result<Preferences> {
+        self.holder_or_forbidden(actor, ins, "notifications.read").await?;
+        let Some(stored) = self.db.find_preferences(ins).await? else { return Ok(Preferences::default()) };
+        let key = self.data_key_or_create(ins).await?;
+        let open = |sealed: Option<Vec<u8>>, context: &[u8]| -> Result<Option<String>> {
+            sealed
+                .map(|s| {
+                    let bytes = carnet_crypto::open(&key, context, &s)?;
+                    String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("not UTF-8")))
+                })
+                .transpose()
+        };
+        Ok(Preferences {
+            email: open(stored.email_sealed, EMAIL_CONTEXT)?,
+            email_enabled: stored.email_enabled,
+            webhook_url: open(stored.webhook_sealed, WEBHOOK_CONTEXT)?,
+        })
+    }
+
+    pub async fn set_notification_preferences(&self, actor: &Actor, ins: &Ins, prefs: Preferences) -> Result<Preferences> {
+        if let Some(e) = prefs.email.as_deref()
+            && !carnet_domain::directory::plausible_email(e)
+        {
+            return Err(ServiceError::Invalid("email: an address such as name@example.org".into()));
+        }
+        if prefs.email_enabled && prefs.email.is_none() {
+            return Err(ServiceError::Invalid("email: required to turn e-mail notifications on".into()));
+        }
+        if let Some(u) = prefs.webhook_url.as_deref()
+            && !plausible_url(u)
+        {
+            return Err(ServiceError::Invalid("webhook_url: an http(s) URL of at most 2000 characters".into()));
+        }
+        self.holder_or_forbidden(actor, ins, "notifications.set").await?;
+        let key = self.data_key_or_create(ins).await?;
+        let stored = StoredPreferences {
+            email_sealed: prefs.email.as_deref().map(|e| carnet_crypto::seal(&key, EMAIL_CONTEXT, e.as_bytes())),
+            email_enabled: prefs.email_enabled,
+            webhook_sealed: prefs.webhook_url.as_deref().map(|u| carnet_crypto::seal(&key, WEBHOOK_CONTEXT, u.as_bytes())),
+        };
+        self.db.save_preferences(ins, &stored, self.now()).await?;
+        Ok(prefs)
+    }
+
+    /// Delivers what is due, each message at most once per round; failures are retried later
+    /// with backoff. Safe to run from several nodes only if each message is idempotent for its
+    /// recipient (a duplicate e-mail, never a lost one).
+    pub async fn deliver_notifications<C: Courier>(&self, courier: &C) -> Result<DeliveryReport> {
+        let now = self.now();
+        let mut report = DeliveryReport::default();
+        for message in self.db.due_messages(now, 100).await? {
+            match self.deliver_one(courier, &message).await {
+                Ok(true) => {
+                    self.db.mark_delivered(&message.id, now).await?;
+                    report.delivered += 1;
+                }
+                Ok(false) => {
+                    self.db.mark_delivered(&message.id, now).await?;
+                    report.skipped += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(message = %message.id, attempts = message.attempts + 1, error = %e, "notification not delivered; will retry");
+                    self.db.mark_failed(&message.id, &e, now + backoff(message.attempts)).await?;
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends one message on every channel its recipient has; `Ok(false)` if it has none.
+    async fn deliver_one<C: Courier>(&self, courier: &C, message: &OutboxMessage) -> std::result::Result<bool, String> {
+        let (subject, body) = render(message);
+        if let Some(rpps) = message.recipient.strip_prefix("rpps:") {
+            let rpps: Rpps = rpps.parse().map_err(|e| format!("recipient: {e}"))?;
+            let email = self.db.find_professional_by_rpps(&rpps).await.map_err(|e| e.to_string())?.and_then(|p| p.email);
+            return match email {
+                Some(to) => courier.send_email(&to, &subject, &body).await.map(|()| true),
+                None => Ok(false),
+            };
+        }
+        let prefs = self.db.find_preferences(&message.ins).await.map_err(|e| e.to_string())?;
+        let Some(prefs) = prefs else { return Ok(false) };
+        // The record may have been destroyed since (its key shredded): nothing to send then.
+        let Ok(Some(key)) = self.data_key(&message.ins).await else { return Ok(false) };
+        let mut sent = false;
+        if prefs.email_enabled
+            && let Some(sealed) = &prefs.email_sealed
+        {
+            let to = carnet_crypto::open(&key, EMAIL_CONTEXT, sealed).map_err(|e| e.to_string())?;
+            let to = String::from_utf8(to).map_err(|e| e.to_string())?;
+            courier.send_email(&to, &subject, &body).await?;
+            sent = true;
+        }
+        if let Some(sealed) = &prefs.webhook_sealed {
+            let url = carnet_crypto::open(&key, WEBHOOK_CONTEXT, sealed).map_err(|e| e.to_string())?;
+            let url = String::from_utf8(url).map_err(|e| e.to_string())?;
+            let payload = serde_json::json!({"kind": message.kind, "subject": subject, "text": body, "id": message.id});
+            courier.post_webhook(&url, &payload).await?;
+            sent = true;
+        }
+        Ok(sent)
+    }
+
+    /// Queues the "new document" notification of a deposit (called inside the deposit's transaction).
+    pub(crate) fn new_document_message(&self, ins: &Ins, author_name: Option<String>) -> OutboxMessage {
+        let at = self.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        self.outbox_message(ins, "new_document", "patient".into(), serde_json::json!({"actor": author_name, "at": at}))
+    }
+}

@@ -1,0 +1,160 @@
+//! Reading the ledger: the patient's access history (with inclusion proofs), signed tree heads
+//! and proofs for anyone who keeps a copy, and the privacy officer's review queue.
+
+use std::collections::HashMap;
+
+use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_ledger::{ConsistencyProof, EntryQuery, InclusionProof, RecordedEntry, SignedTreeHead};
+use carnet_store::{DocumentStore, PolicyStore, RecordStore, ReviewItem, ReviewStore};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::audit::Event;
+use crate::{Carnet, Result, ServiceError};
+
+/// A page of a patient's access history.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub entries: Vec<RecordedEntry>,
+    /// Pass as `after` for the next page; `None` when this was the last.
+    pub next_after: Option<u64>,
+}
+
+/// Filters of the access history.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub actor: Option<String>,
+    pub after: Option<u64>,
+    pub limit: u32,
+}
+
+const MAX_NOTE: usize = 2000;
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Carnet {
+    /// The access history of a record, oldest first: for the patient, their current
+    /// representative, and the privacy officer. A holder does not see entries about documents
+    /// hidden from them (rule 14: a hidden document leaves no trace, not even in the history).
+    pub async fn access_history(&self, actor: &Actor, ins: &Ins, query: HistoryQuery) -> Result<HistoryPage> {
+        let record = self.db.find_record_by_ins(ins).await?;
+        let officer = matches!(actor.kind, ActorKind::PrivacyOfficer);
+        let holder = match &record {
+            Some(_) => self.db.find_policy(ins).await?.policy.holder(actor, ins, self.now()).is_some(),
+            None => false,
+        };
+        let Some(record) = record.filter(|_| officer || holder) else {
+            self.record_event(actor, Event::deny("history.read", Some(ins), None, "not_holder")).await?;
+            return Err(ServiceError::NotFound("record"));
+        };
+        self.record_event(actor, Event::permit("history.read", Some(ins), None, if officer { "privacy_officer" } else { "holder" }))
+            .await?;
+        let limit = query.limit.clamp(1, 200);
+        let ledger_query = EntryQuery {
+            ins: Some(ins.clone()),
+            from_ms: query.from.map(millis),
+            to_ms: query.to.map(millis),
+            actor_ref: query.actor,
+            after_index: query.after,
+            limit,
+        };
+        let page = self.ledger.find_entries(&ledger_query).await?;
+        let next_after = (page.len() as u32 == limit).then(|| page.last().map(|e| e.index)).flatten();
+        let entries = if officer {
+            page
+        } else {
+            let gate = self.gate(actor, &record).await?;
+            let documents: HashMap<String, carnet_domain::DocumentMeta> =
+                self.db.find_documents_of(ins).await?.into_iter().map(|d| (d.id.to_string(), d)).collect();
+            page.into_iter()
+                .filter(|e| {
+                    let about_a_document = e.entry.action.starts_with("document.") || e.entry.action == "emergency.document";
+                    match e.entry.target.as_ref().filter(|_| about_a_document).and_then(|t| documents.get(t)) {
+                        Some(doc) => gate.decide(doc).is_permit(),
+                        None => true,
+                    }
+                })
+                .collect()
+        };
+        Ok(HistoryPage { entries, next_after })
+    }
+
+    pub async fn latest_tree_head(&self) -> Result<SignedTreeHead> {
+        Ok(self.ledger.latest_tree_head().await?)
+    }
+
+    pub async fn tree_head_at(&self, size: u64) -> Result<SignedTreeHead> {
+        Ok(self.ledger.tree_head_at(size).await?)
+    }
+
+    pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<InclusionProof> {
+        Ok(self.ledger.inclusion_proof(index, tree_size).await?)
+    }
+
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof> {
+        Ok(self.ledger.consistency_proof(old, new).await?)
+    }
+
+    pub fn ledger_public_key(&self) -> [u8; 32] {
+        self.ledger.public_key()
+    }
+
+    fn require_privacy_officer(actor: &Actor) -> Result<()> {
+        if matches!(actor.kind, ActorKind::PrivacyOfficer) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden("the review queue is the privacy officer's".into()))
+        }
+    }
+
+    /// The privacy officer's queue: emergency accesses and enumeration alerts.
+    pub async fn review_items(&self, actor: &Actor, status: Option<&str>) -> Result<Vec<ReviewItem>> {
+        if let Err(e) = Carnet::require_privacy_officer(actor) {
+            self.record_event(actor, Event::deny("review.list", None, None, "role_not_allowed")).await?;
+            return Err(e);
+        }
+        if let Some(s) = status
+            && !matches!(s, "open" | "acknowledged")
+        {
+            return Err(ServiceError::Invalid(format!("status: {s:?} is not one of open, acknowledged")));
+        }
+        self.record_event(actor, Event::permit("review.list", None, None, "privacy_officer")).await?;
+        Ok(self.db.find_review_items(status, 500).await?)
+    }
+
+    /// Acknowledges an item, with an optional note; both are ledger entries.
+    pub async fn review(&self, actor: &Actor, id: &str, acknowledge: bool, note: Option<&str>) -> Result<ReviewItem> {
+        let action = if acknowledge { "review.acknowledge" } else { "review.annotate" };
+        if let Err(e) = Carnet::require_privacy_officer(actor) {
+            self.record_event(actor, Event::deny(action, None, Some(id.chars().take(64).collect()), "role_not_allowed")).await?;
+            return Err(e);
+        }
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > MAX_NOTE) {
+            return Err(ServiceError::Invalid(format!("note: at most {MAX_NOTE} characters")));
+        }
+        if !acknowledge && note.is_none() {
+            return Err(ServiceError::Invalid("note: required (1 to 2000 characters)".into()));
+        }
+        let mut item = self.db.find_review_item(id).await?.ok_or(ServiceError::NotFound("review item"))?;
+        if acknowledge && item.status == "acknowledged" {
+            return Err(ServiceError::Conflict("the item is already acknowledged".into()));
+        }
+        self.record_event(actor, Event::permit(action, item.ins.as_ref(), Some(item.id.clone()), "privacy_officer")).await?;
+        if let Some(text) = note {
+            let mut notes: Vec<serde_json::Value> = serde_json::from_str(&item.notes).unwrap_or_default();
+            notes.push(serde_json::json!({"by": actor.reference(), "at": self.now().format(&Rfc3339).unwrap_or_default(), "text": text}));
+            item.notes = serde_json::Value::Array(notes).to_string();
+        }
+        if acknowledge {
+            item.status = "acknowledged".into();
+        }
+        self.db.save_review_item(&item).await?;
+        item.version += 1;
+        Ok(item)
+    }
+}
