@@ -213,3 +213,14 @@ proptest! {
         round_trip(&meta, title.as_deref(), &bytes)?;
     }
 }
+
+/// The fuzz seeds (`fuzz/seeds/mhd_bundle`) are what their names say.
+#[test]
+fn fuzz_seeds_are_what_they_say() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/mhd_bundle");
+    let codes = CodeLists::dmp_default();
+    for (seed, valid) in [("valid", true), ("inline", true), ("empty-transaction", false)] {
+        let bytes = std::fs::read(dir.join(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        assert_eq!(parse_provide_bundle(&bytes, &codes).is_ok(), valid, "{seed}");
+    }
+}
