@@ -24,6 +24,8 @@
 
 mod reader;
 
+use std::collections::{HashMap, HashSet};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::codes::{Code, CodeLists, FORMAT_SYSTEM_IHE};
@@ -125,8 +127,10 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
         return Err(MhdError { path: "Bundle.entry".into(), code: IssueType::Required, message: "a Provide Document Bundle has entries".into() });
     }
     let entries = entries.iter().map(Entry::read).collect::<Result<Vec<_>>>()?;
+    // fullUrl → entry index. Lookups stay linear in the bundle's size, however many entries.
+    let mut by_url: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        if let Some(j) = entries[..i].iter().position(|o| o.full_url == e.full_url) {
+        if let Some(j) = by_url.insert(e.full_url, i) {
             return Err(e.node.req("fullUrl")?.error(IssueType::Duplicate, format!("the same fullUrl as Bundle.entry[{j}]")));
         }
     }
@@ -156,9 +160,10 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
     let mut documents = Vec::new();
     let mut doc_index_of_entry = vec![None; entries.len()];
     let mut binary_used_by: Vec<Option<usize>> = vec![None; entries.len()];
+    let mut unique_ids: HashMap<String, usize> = HashMap::new();
     let mut patient: Option<(Ins, InsKind, String)> = set_patient.map(|(ins, kind)| (ins, kind, format!("{}.subject", set.resource.path)));
     for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.kind == Kind::DocumentReference) {
-        let doc = read_document_reference(e, &entries, codes)?;
+        let doc = read_document_reference(e, &entries, &by_url, codes)?;
         match &patient {
             Some((ins, kind, at)) if (ins, kind) != (&doc.ins, &doc.ins_kind) => {
                 return Err(e.resource.req("subject")?.error(IssueType::Invariant, format!("names another patient than {at}: one Provide Document Bundle feeds one record")));
@@ -176,6 +181,9 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
             }
             binary_used_by[b] = Some(i);
         }
+        if let Some(j) = unique_ids.insert(doc.provided.submission.unique_id.clone(), i) {
+            return Err(e.resource.req("masterIdentifier")?.error(IssueType::Duplicate, format!("the same uniqueId as Bundle.entry[{j}]")));
+        }
         doc_index_of_entry[i] = Some(documents.len());
         documents.push((i, doc));
     }
@@ -190,7 +198,7 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
 
     // The SubmissionSet lists exactly the bundle's documents.
     for (item_path, reference) in &listed {
-        let target = entries.iter().position(|e| e.full_url == reference.as_str());
+        let target = by_url.get(reference.as_str()).copied();
         match target.map(|t| (t, entries[t].kind)) {
             Some((_, Kind::DocumentReference)) => {}
             Some((t, _)) => {
@@ -201,9 +209,10 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
             }
         }
     }
+    let listed_urls: HashSet<&str> = listed.iter().map(|(_, r)| r.as_str()).collect();
     for (i, _) in &documents {
         let e = &entries[*i];
-        if !listed.iter().any(|(_, r)| r.as_str() == e.full_url) {
+        if !listed_urls.contains(e.full_url) {
             return Err(e.node.req("fullUrl")?.error(IssueType::Invalid, format!("this DocumentReference is not listed in the SubmissionSet ({}.entry)", set.resource.path)));
         }
     }
@@ -537,7 +546,7 @@ struct ReadDocument {
     url_path: String,
 }
 
-fn read_document_reference(entry: &Entry<'_>, entries: &[Entry<'_>], codes: &CodeLists) -> Result<ReadDocument> {
+fn read_document_reference(entry: &Entry<'_>, entries: &[Entry<'_>], by_url: &HashMap<&str, usize>, codes: &CodeLists) -> Result<ReadDocument> {
     let doc = &entry.resource;
     let status = doc.req("status")?;
     if status.str()? != DocumentStatus::Current.as_str() {
@@ -573,7 +582,7 @@ fn read_document_reference(entry: &Entry<'_>, entries: &[Entry<'_>], codes: &Cod
         (Some(data), None) => (decode_base64(&data)?, None, data),
         (None, Some(url)) => {
             let target = url.text()?;
-            let index = entries.iter().position(|e| e.full_url == target).ok_or_else(|| {
+            let index = by_url.get(target).copied().ok_or_else(|| {
                 url.error(IssueType::NotFound, format!("{} is the fullUrl of no entry of this Bundle: the document travels in the Bundle", shown(target)))
             })?;
             let binary = &entries[index];

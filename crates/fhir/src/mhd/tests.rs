@@ -195,6 +195,7 @@ fn refusals_name_the_failing_element() {
                 second["fullUrl"] = json!("urn:uuid:second");
                 second["resource"]["content"][0]["attachment"]["data"] = v["entry"][2]["resource"]["data"].clone();
                 remove(&mut second["resource"]["content"][0]["attachment"], "url");
+                second["resource"]["masterIdentifier"]["value"] = json!("urn:oid:1.2.250.1.999.9");
                 push(&mut v["entry"], second);
             },
             "Bundle.entry[3].fullUrl".into(),
@@ -202,6 +203,19 @@ fn refusals_name_the_failing_element() {
             "not listed",
         ),
         (|v| v["entry"][2]["fullUrl"] = json!("urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000001"), "Bundle.entry[2].fullUrl".into(), IssueType::Duplicate, "entry[0]"),
+        (
+            |v| {
+                let mut second = v["entry"][1].clone();
+                second["fullUrl"] = json!("urn:uuid:second");
+                second["resource"]["content"][0]["attachment"]["data"] = v["entry"][2]["resource"]["data"].clone();
+                remove(&mut second["resource"]["content"][0]["attachment"], "url");
+                push(&mut v["entry"], second);
+                push(&mut v["entry"][0]["resource"]["entry"], json!({"item": {"reference": "urn:uuid:second"}}));
+            },
+            "Bundle.entry[3].resource.masterIdentifier".into(),
+            IssueType::Duplicate,
+            "same uniqueId as Bundle.entry[1]",
+        ),
         (
             |v| {
                 push(&mut v["entry"], json!({"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}));
@@ -377,4 +391,42 @@ fn a_refusal_is_an_operation_outcome_with_its_path() {
     assert_eq!(oo["issue"][0]["severity"], "error");
     assert_eq!(oo["issue"][0]["code"], "invariant");
     assert_eq!(oo["issue"][0]["expression"][0], "Bundle.entry[1].resource.content[0].attachment.size");
+}
+
+/// Two documents whose Binaries come in the other order, one more inline: each entry's role
+/// points at its document, and documents keep the order of their DocumentReferences.
+#[test]
+fn several_documents_keep_their_order_and_roles() {
+    let mut v = fixture();
+    let mut second = v["entry"][1].clone();
+    second["fullUrl"] = json!("urn:uuid:second");
+    second["resource"]["masterIdentifier"]["value"] = json!("urn:oid:1.2.250.1.999.1.2.20260102.2");
+    second["resource"]["content"][0]["attachment"]["url"] = json!("urn:uuid:second-binary");
+    let mut third = v["entry"][1].clone();
+    third["fullUrl"] = json!("urn:uuid:third");
+    third["resource"]["masterIdentifier"]["value"] = json!("urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+    remove(&mut third["resource"]["content"][0]["attachment"], "url");
+    third["resource"]["content"][0]["attachment"]["data"] = v["entry"][2]["resource"]["data"].clone();
+    let mut second_binary = v["entry"][2].clone();
+    second_binary["fullUrl"] = json!("urn:uuid:second-binary");
+    // Order: List, Binary(second), DocRef(first), DocRef(second), Binary(first), DocRef(third).
+    let entries = v["entry"].as_array().cloned().unwrap_or_default();
+    v["entry"] = json!([entries[0], second_binary, entries[1], second, entries[2], third]);
+    push(&mut v["entry"][0]["resource"]["entry"], json!({"item": {"reference": "urn:uuid:second"}}));
+    push(&mut v["entry"][0]["resource"]["entry"], json!({"item": {"reference": "urn:uuid:third"}}));
+    let parsed = parse(&v).expect("valid");
+    assert_eq!(
+        parsed.entries,
+        [
+            EntryRole::SubmissionSet,
+            EntryRole::Binary(1),
+            EntryRole::DocumentReference(0),
+            EntryRole::DocumentReference(1),
+            EntryRole::Binary(0),
+            EntryRole::DocumentReference(2)
+        ]
+    );
+    let urls: Vec<&str> = parsed.documents.iter().map(|d| d.full_url.as_str()).collect();
+    assert_eq!(urls, ["urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000002", "urn:uuid:second", "urn:uuid:third"]);
+    assert_eq!(parsed.documents[1].submission.unique_id, "1.2.250.1.999.1.2.20260102.2");
 }
