@@ -70,7 +70,14 @@ impl Transaction {
             Transaction::PatientDemographicsQuery => adds(
                 "Patient",
                 &["read", "search-type"],
-                &[("_id", "token"), ("identifier", "token"), ("family", "string"), ("given", "string"), ("birthdate", "date"), ("gender", "token")],
+                &[
+                    ("_id", "token"),
+                    ("identifier", "token"),
+                    ("family", "string"),
+                    ("given", "string"),
+                    ("birthdate", "date"),
+                    ("gender", "token"),
+                ],
                 &[],
             ),
             // A system-level interaction: see `capability_statement`.
@@ -96,13 +103,24 @@ impl Transaction {
             Transaction::FindLists => adds(
                 "List",
                 &["read", "search-type"],
-                &[("code", "token"), ("patient", "reference"), ("patient.identifier", "token"), ("identifier", "token"), ("status", "token"), ("date", "date")],
+                &[
+                    ("code", "token"),
+                    ("patient", "reference"),
+                    ("patient.identifier", "token"),
+                    ("identifier", "token"),
+                    ("status", "token"),
+                    ("date", "date"),
+                ],
                 &[],
             ),
             Transaction::UpdateSecurityLabels => adds("DocumentReference", &["update", "patch"], &[], &[]),
             Transaction::ReadConsents => adds("Consent", &["read", "search-type"], &[("patient", "reference"), ("status", "token")], &[]),
-            Transaction::ReadAuditEvents => adds("AuditEvent", &["read", "search-type"], &[("patient", "reference"), ("date", "date")], &[]),
-            Transaction::PatientSummary => adds("Patient", &[], &[], &[("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary")]),
+            Transaction::ReadAuditEvents => {
+                adds("AuditEvent", &["read", "search-type"], &[("patient", "reference"), ("date", "date")], &[])
+            }
+            Transaction::PatientSummary => {
+                adds("Patient", &[], &[], &[("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary")])
+            }
         }
     }
 }
@@ -112,7 +130,9 @@ impl Transaction {
 pub fn capability_statement(desc: &ServerDescription<'_>) -> CapabilityStatement {
     let mut resources: BTreeMap<&str, CapabilityResource> = BTreeMap::new();
     for adds in desc.transactions.iter().filter_map(|t| t.adds()) {
-        let r = resources.entry(adds.resource).or_insert_with(|| CapabilityResource { type_: adds.resource.into(), ..CapabilityResource::default() });
+        let r = resources
+            .entry(adds.resource)
+            .or_insert_with(|| CapabilityResource { type_: adds.resource.into(), ..CapabilityResource::default() });
         for code in adds.interactions {
             if !r.interaction.iter().any(|i| i.code == *code) {
                 r.interaction.push(CapabilityInteraction { code: (*code).into(), documentation: None });
@@ -120,7 +140,11 @@ pub fn capability_statement(desc: &ServerDescription<'_>) -> CapabilityStatement
         }
         for (name, type_) in adds.params {
             if !r.search_param.iter().any(|p| p.name == *name) {
-                r.search_param.push(CapabilitySearchParam { name: (*name).into(), type_: (*type_).into(), ..CapabilitySearchParam::default() });
+                r.search_param.push(CapabilitySearchParam {
+                    name: (*name).into(),
+                    type_: (*type_).into(),
+                    ..CapabilitySearchParam::default()
+                });
             }
         }
         for (name, definition) in adds.operations {
@@ -130,7 +154,10 @@ pub fn capability_statement(desc: &ServerDescription<'_>) -> CapabilityStatement
         }
     }
     let interaction = if desc.transactions.contains(&Transaction::ProvideDocumentBundle) {
-        vec![CapabilityInteraction { code: "transaction".into(), documentation: Some("ITI-65 Provide Document Bundle (IHE MHD 4.x)".into()) }]
+        vec![CapabilityInteraction {
+            code: "transaction".into(),
+            documentation: Some("ITI-65 Provide Document Bundle (IHE MHD 4.x)".into()),
+        }]
     } else {
         vec![]
     };

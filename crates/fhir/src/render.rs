@@ -82,7 +82,9 @@ pub fn patient(record: &Record) -> Patient {
         identifier.type_ = Some(CodeableConcept::of(Coding::new(systems::FR_IDENTIFIER_TYPE, ins_type_code(record.ins_kind), None)));
     }
     let mut reliability = Extension::new(systems::FR_IDENTITY_RELIABILITY);
-    reliability.extension.push(Extension { value_coding: Some(identity_status_coding(record.identity_status)), ..Extension::new("identityStatus") });
+    reliability
+        .extension
+        .push(Extension { value_coding: Some(identity_status_coding(record.identity_status)), ..Extension::new("identityStatus") });
     let mut extension = vec![reliability];
 
     let mut patient = Patient {
@@ -108,7 +110,10 @@ pub fn patient(record: &Record) -> Patient {
         // A commune code (TRE_R13). Codes 99xxx name a foreign country, which TRE_R13 does not
         // hold: those are left out rather than coded in the wrong system.
         if let Some(place) = traits.birthplace.as_deref().filter(|p| !p.starts_with("99")) {
-            let insee = Extension { value_coding: Some(Coding::new(systems::INSEE_COMMUNE, place, None)), ..Extension::new(systems::FR_ADDRESS_INSEE_CODE) };
+            let insee = Extension {
+                value_coding: Some(Coding::new(systems::INSEE_COMMUNE, place, None)),
+                ..Extension::new(systems::FR_ADDRESS_INSEE_CODE)
+            };
             extension.push(Extension {
                 value_address: Some(Address { extension: vec![insee], ..Address::default() }),
                 ..Extension::new(systems::PATIENT_BIRTH_PLACE)
@@ -212,7 +217,10 @@ pub fn document_reference(meta: &DocumentMeta, title: Option<&str>, ins_kind: In
         url: Some(format!("{}/Binary/{id}", ctx.base())),
         title: title.map(str::to_owned),
         creation: meta.authored_at.map(datetime::instant),
-        extension: vec![Extension { value_base64_binary: Some(BASE64.encode(meta.sha256)), ..Extension::new(&systems::sha256_extension()) }],
+        extension: vec![Extension {
+            value_base64_binary: Some(BASE64.encode(meta.sha256)),
+            ..Extension::new(&systems::sha256_extension())
+        }],
         ..Attachment::default()
     };
     match u32::try_from(meta.size).ok().filter(|s| i32::try_from(*s).is_ok()) {

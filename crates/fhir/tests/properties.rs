@@ -133,7 +133,10 @@ fn unique_id() -> impl Strategy<Value = String> {
 }
 
 fn name() -> impl Strategy<Value = Option<PersonName>> {
-    proptest::option::of(("[A-Z][a-zé]{1,10}", proptest::option::of("[A-Z][a-z]{1,10}")).prop_map(|(family, given)| PersonName { family: Some(family), given }))
+    proptest::option::of(
+        ("[A-Z][a-zé]{1,10}", proptest::option::of("[A-Z][a-z]{1,10}"))
+            .prop_map(|(family, given)| PersonName { family: Some(family), given }),
+    )
 }
 
 /// Renders a document and its SubmissionSet, wraps them with the bytes in a transaction, and
@@ -164,7 +167,8 @@ fn round_trip(meta: &DocumentMeta, title: Option<&str>, bytes: &[u8]) -> Result<
             {"fullUrl": binary_url, "resource": {"resourceType": "Binary", "contentType": meta.mime_type, "data": BASE64.encode(bytes)}, "request": {"method": "POST", "url": "Binary"}},
         ]
     });
-    let parsed = parse_provide_bundle(&serde_json::to_vec(&bundle).expect("serializes"), &codes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let parsed =
+        parse_provide_bundle(&serde_json::to_vec(&bundle).expect("serializes"), &codes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&parsed.submission_set, &set_meta);
     prop_assert_eq!((&parsed.ins, parsed.ins_kind), (&meta.ins, InsKind::Nir));
     let d = &parsed.documents[0];
@@ -178,7 +182,10 @@ fn round_trip(meta: &DocumentMeta, title: Option<&str>, bytes: &[u8]) -> Result<
     prop_assert_eq!(&s.labels, &meta.labels);
     prop_assert_eq!((s.declared_size, s.declared_sha256, s.replaces), (Some(meta.size), Some(meta.sha256), meta.replaces));
     let author = s.declared_author.as_ref();
-    prop_assert_eq!(author.and_then(|a| a.rpps.as_ref()).map(|r| format!("rpps:{r}")), meta.author.starts_with("rpps:").then(|| meta.author.clone()));
+    prop_assert_eq!(
+        author.and_then(|a| a.rpps.as_ref()).map(|r| format!("rpps:{r}")),
+        meta.author.starts_with("rpps:").then(|| meta.author.clone())
+    );
     prop_assert_eq!(author.and_then(|a| a.name.clone()), meta.author_name.clone());
     Ok(())
 }

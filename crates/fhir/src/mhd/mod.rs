@@ -109,8 +109,11 @@ type Result<T> = std::result::Result<T, MhdError>;
 
 /// Parses and checks an ITI-65 Provide Document Bundle (JSON). Never panics.
 pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBundle> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| MhdError { path: "Bundle".into(), code: IssueType::Structure, message: format!("not FHIR JSON: {e}") })?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| MhdError {
+        path: "Bundle".into(),
+        code: IssueType::Structure,
+        message: format!("not FHIR JSON: {e}"),
+    })?;
     let bundle = Node::root(&value, "Bundle");
     bundle.object()?;
     let resource_type = bundle.req("resourceType")?;
@@ -124,7 +127,11 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
     }
     let entries = bundle.items("entry")?;
     if entries.is_empty() {
-        return Err(MhdError { path: "Bundle.entry".into(), code: IssueType::Required, message: "a Provide Document Bundle has entries".into() });
+        return Err(MhdError {
+            path: "Bundle.entry".into(),
+            code: IssueType::Required,
+            message: "a Provide Document Bundle has entries".into(),
+        });
     }
     let entries = entries.iter().map(Entry::read).collect::<Result<Vec<_>>>()?;
     // fullUrl → entry index. Lookups stay linear in the bundle's size, however many entries.
@@ -139,7 +146,9 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
     let mut set_index = None;
     for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.kind == Kind::List) {
         if !is_submission_set(&e.resource)? {
-            return Err(e.resource.error(IssueType::NotSupported, "only SubmissionSet Lists (code submissionset) are accepted; folders are not supported"));
+            return Err(e
+                .resource
+                .error(IssueType::NotSupported, "only SubmissionSet Lists (code submissionset) are accepted; folders are not supported"));
         }
         if let Some(first) = set_index {
             return Err(e.resource.error(IssueType::Invalid, format!("a second SubmissionSet (the first is Bundle.entry[{first}])")));
@@ -166,7 +175,10 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
         let doc = read_document_reference(e, &entries, &by_url, codes)?;
         match &patient {
             Some((ins, kind, at)) if (ins, kind) != (&doc.ins, &doc.ins_kind) => {
-                return Err(e.resource.req("subject")?.error(IssueType::Invariant, format!("names another patient than {at}: one Provide Document Bundle feeds one record")));
+                return Err(e.resource.req("subject")?.error(
+                    IssueType::Invariant,
+                    format!("names another patient than {at}: one Provide Document Bundle feeds one record"),
+                ));
             }
             Some(_) => {}
             None => patient = Some((doc.ins.clone(), doc.ins_kind, format!("{}.subject", e.resource.path))),
@@ -188,7 +200,11 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
         documents.push((i, doc));
     }
     if documents.is_empty() {
-        return Err(MhdError { path: "Bundle.entry".into(), code: IssueType::Required, message: "no DocumentReference: nothing to provide".into() });
+        return Err(MhdError {
+            path: "Bundle.entry".into(),
+            code: IssueType::Required,
+            message: "no DocumentReference: nothing to provide".into(),
+        });
     }
     for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.kind == Kind::Binary) {
         if binary_used_by[i].is_none() {
@@ -202,10 +218,18 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
         match target.map(|t| (t, entries[t].kind)) {
             Some((_, Kind::DocumentReference)) => {}
             Some((t, _)) => {
-                return Err(MhdError { path: item_path.clone(), code: IssueType::Invalid, message: format!("refers to Bundle.entry[{t}], which is not a DocumentReference") });
+                return Err(MhdError {
+                    path: item_path.clone(),
+                    code: IssueType::Invalid,
+                    message: format!("refers to Bundle.entry[{t}], which is not a DocumentReference"),
+                });
             }
             None => {
-                return Err(MhdError { path: item_path.clone(), code: IssueType::NotFound, message: format!("{} is the fullUrl of no entry of this Bundle", shown(reference)) });
+                return Err(MhdError {
+                    path: item_path.clone(),
+                    code: IssueType::NotFound,
+                    message: format!("{} is the fullUrl of no entry of this Bundle", shown(reference)),
+                });
             }
         }
     }
@@ -213,7 +237,10 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
     for (i, _) in &documents {
         let e = &entries[*i];
         if !listed_urls.contains(e.full_url) {
-            return Err(e.node.req("fullUrl")?.error(IssueType::Invalid, format!("this DocumentReference is not listed in the SubmissionSet ({}.entry)", set.resource.path)));
+            return Err(e.node.req("fullUrl")?.error(
+                IssueType::Invalid,
+                format!("this DocumentReference is not listed in the SubmissionSet ({}.entry)", set.resource.path),
+            ));
         }
     }
 
@@ -275,7 +302,8 @@ impl<'a> Entry<'a> {
                 ));
             }
             other => {
-                return Err(type_node.error(IssueType::NotSupported, format!("ITI-65 carries List, DocumentReference and Binary, not {}", shown(other))));
+                return Err(type_node
+                    .error(IssueType::NotSupported, format!("ITI-65 carries List, DocumentReference and Binary, not {}", shown(other))));
             }
         };
         let request = node.req("request")?;
@@ -286,7 +314,9 @@ impl<'a> Entry<'a> {
         }
         let url = request.req("url")?;
         if url.str()? != type_name {
-            return Err(url.error(IssueType::Invalid, format!("a POST of a {type_name} goes to {type_name:?}, found {}", shown(url.str()?))));
+            return Err(
+                url.error(IssueType::Invalid, format!("a POST of a {type_name} goes to {type_name:?}, found {}", shown(url.str()?)))
+            );
         }
         Ok(Entry { node: node.clone(), full_url, resource, kind })
     }
@@ -359,7 +389,11 @@ fn read_submission_set(list: &Node<'_>) -> Result<SubmissionSetRead> {
         listed.push((reference.path.clone(), reference.text()?.to_owned()));
     }
     if listed.is_empty() {
-        return Err(MhdError { path: list.child_path("entry"), code: IssueType::Required, message: "the SubmissionSet lists its DocumentReferences".into() });
+        return Err(MhdError {
+            path: list.child_path("entry"),
+            code: IssueType::Required,
+            message: "the SubmissionSet lists its DocumentReferences".into(),
+        });
     }
     Ok(SubmissionSetRead { meta: SubmissionSetMeta { unique_id, source_id, author, title }, listed, patient: subject })
 }
@@ -386,7 +420,11 @@ fn read_unique_id(identifier: &Node<'_>) -> Result<String> {
             Some(root) => Ok(format!("{root}^{value}")),
             None => Err(identifier.req("system")?.error(
                 IssueType::Value,
-                format!("a uniqueId is an urn:oid: or urn:uuid: value in system {} (or an extension in an urn:oid: system), found system {}", systems::URI, shown(system)),
+                format!(
+                    "a uniqueId is an urn:oid: or urn:uuid: value in system {} (or an extension in an urn:oid: system), found system {}",
+                    systems::URI,
+                    shown(system)
+                ),
             )),
         },
     }
@@ -410,13 +448,15 @@ fn read_patient(subject: &Node<'_>) -> Result<(Ins, InsKind)> {
     let query = text.strip_prefix("Patient?identifier=").ok_or_else(|| {
         reference.error(
             IssueType::NotSupported,
-            format!("{} does not carry an INS: use identifier {{system, value}} or Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<INS>", shown(text)),
+            format!(
+                "{} does not carry an INS: use identifier {{system, value}} or Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<INS>",
+                shown(text)
+            ),
         )
     })?;
     let query = query.replace("%7C", "|").replace("%7c", "|").replace("%3A", ":").replace("%3a", ":");
-    let (system, value) = query
-        .split_once('|')
-        .ok_or_else(|| reference.error(IssueType::Value, "the identifier search needs system|value"))?;
+    let (system, value) =
+        query.split_once('|').ok_or_else(|| reference.error(IssueType::Value, "the identifier search needs system|value"))?;
     ins_from(&reference, system, &reference, value)
 }
 
@@ -452,16 +492,25 @@ fn read_author(reference: &Node<'_>, resource: &Node<'_>) -> Result<Option<Decla
             format!("{} is not a contained resource: put the author in contained and refer to it as #id", shown(text)),
         ));
     };
-    let contained = find_contained(resource, id)?.ok_or_else(|| target.error(IssueType::NotFound, format!("no contained resource has id {}", shown(id))))?;
+    let contained = find_contained(resource, id)?
+        .ok_or_else(|| target.error(IssueType::NotFound, format!("no contained resource has id {}", shown(id))))?;
     let practitioner = match contained.req("resourceType")?.str()? {
         "Practitioner" => contained,
         "PractitionerRole" => {
             let inner = contained.req("practitioner")?;
             let inner_ref = inner.req("reference")?;
-            let inner_id = inner_ref.text()?.strip_prefix('#').ok_or_else(|| inner_ref.error(IssueType::NotSupported, "the role's practitioner must be contained too (#id)"))?;
-            find_contained(resource, inner_id)?.ok_or_else(|| inner_ref.error(IssueType::NotFound, format!("no contained resource has id {}", shown(inner_id))))?
+            let inner_id = inner_ref
+                .text()?
+                .strip_prefix('#')
+                .ok_or_else(|| inner_ref.error(IssueType::NotSupported, "the role's practitioner must be contained too (#id)"))?;
+            find_contained(resource, inner_id)?
+                .ok_or_else(|| inner_ref.error(IssueType::NotFound, format!("no contained resource has id {}", shown(inner_id))))?
         }
-        other => return Err(contained.error(IssueType::NotSupported, format!("an author is a Practitioner or PractitionerRole, not {}", shown(other)))),
+        other => {
+            return Err(
+                contained.error(IssueType::NotSupported, format!("an author is a Practitioner or PractitionerRole, not {}", shown(other)))
+            );
+        }
     };
     let mut rpps = None;
     for identifier in practitioner.items("identifier")? {
@@ -546,7 +595,12 @@ struct ReadDocument {
     url_path: String,
 }
 
-fn read_document_reference(entry: &Entry<'_>, entries: &[Entry<'_>], by_url: &HashMap<&str, usize>, codes: &CodeLists) -> Result<ReadDocument> {
+fn read_document_reference(
+    entry: &Entry<'_>,
+    entries: &[Entry<'_>],
+    by_url: &HashMap<&str, usize>,
+    codes: &CodeLists,
+) -> Result<ReadDocument> {
     let doc = &entry.resource;
     let status = doc.req("status")?;
     if status.str()? != DocumentStatus::Current.as_str() {
@@ -558,14 +612,22 @@ fn read_document_reference(entry: &Entry<'_>, entries: &[Entry<'_>], by_url: &Ha
     let type_node = doc.req("type")?;
     let type_code = pick_code(&type_node, |c| codes.find_type(c).is_some())?;
     let categories = doc.items("category")?;
-    let category = categories.first().ok_or_else(|| MhdError { path: doc.child_path("category"), code: IssueType::Required, message: "the XDS classCode is required".into() })?;
+    let category = categories.first().ok_or_else(|| MhdError {
+        path: doc.child_path("category"),
+        code: IssueType::Required,
+        message: "the XDS classCode is required".into(),
+    })?;
     let class_code = pick_code(category, |c| codes.find_class(c).is_some())?;
 
     let contents = doc.items("content")?;
     let content = match contents.as_slice() {
         [] => return Err(MhdError { path: doc.child_path("content"), code: IssueType::Required, message: "is required".into() }),
         [one] => one,
-        [_, second, ..] => return Err(second.error(IssueType::NotSupported, "Carnet keeps one content per DocumentReference: provide each as its own document")),
+        [_, second, ..] => {
+            return Err(
+                second.error(IssueType::NotSupported, "Carnet keeps one content per DocumentReference: provide each as its own document")
+            );
+        }
     };
     let format_code = normalise_format(coding_code(&content.req("format")?)?);
     let attachment = content.req("attachment")?;
@@ -578,12 +640,17 @@ fn read_document_reference(entry: &Entry<'_>, entries: &[Entry<'_>], by_url: &Ha
 
     // The bytes: inline, or a Binary entry of this bundle.
     let (bytes, binary_entry, url_node) = match (attachment.get("data"), attachment.get("url")) {
-        (Some(_), Some(url)) => return Err(url.error(IssueType::Invalid, "give the document either inline (data) or as a Binary (url), not both")),
+        (Some(_), Some(url)) => {
+            return Err(url.error(IssueType::Invalid, "give the document either inline (data) or as a Binary (url), not both"));
+        }
         (Some(data), None) => (decode_base64(&data)?, None, data),
         (None, Some(url)) => {
             let target = url.text()?;
             let index = by_url.get(target).copied().ok_or_else(|| {
-                url.error(IssueType::NotFound, format!("{} is the fullUrl of no entry of this Bundle: the document travels in the Bundle", shown(target)))
+                url.error(
+                    IssueType::NotFound,
+                    format!("{} is the fullUrl of no entry of this Bundle: the document travels in the Bundle", shown(target)),
+                )
             })?;
             let binary = &entries[index];
             if binary.kind != Kind::Binary {
@@ -729,7 +796,10 @@ fn read_labels(doc: &Node<'_>) -> Result<Vec<SecurityLabel>> {
             if system == tre_a07 || system == SecurityLabel::SYSTEM_OID {
                 let label = SecurityLabel::parse(code_text).ok_or_else(|| {
                     let allowed: Vec<&str> = SecurityLabel::ALL.iter().map(|l| l.code()).collect();
-                    code.error(IssueType::CodeInvalid, format!("{} is not a TRE_A07 label; allowed: {}", shown(code_text), allowed.join(", ")))
+                    code.error(
+                        IssueType::CodeInvalid,
+                        format!("{} is not a TRE_A07 label; allowed: {}", shown(code_text), allowed.join(", ")),
+                    )
                 })?;
                 if !labels.contains(&label) {
                     labels.push(label);
@@ -757,7 +827,9 @@ fn read_replaces(doc: &Node<'_>) -> Result<Option<DocumentId>> {
     for relation in doc.items("relatesTo")? {
         let code = relation.req("code")?;
         if code.str()? != "replaces" {
-            return Err(code.error(IssueType::NotSupported, format!("Carnet keeps replacement chains only (replaces), not {}", shown(code.str()?))));
+            return Err(
+                code.error(IssueType::NotSupported, format!("Carnet keeps replacement chains only (replaces), not {}", shown(code.str()?)))
+            );
         }
         if replaces.is_some() {
             return Err(relation.error(IssueType::NotSupported, "a document replaces one document"));

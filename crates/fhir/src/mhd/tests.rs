@@ -44,7 +44,12 @@ fn the_fixture_is_read_whole() {
     assert_eq!(parsed.ins_kind, InsKind::Nir);
     assert_eq!(
         parsed.submission_set,
-        SubmissionSetMeta { unique_id: "1.2.250.1.999.1.1.20260102.1".into(), source_id: "1.2.250.1.999.1.1".into(), author: None, title: None }
+        SubmissionSetMeta {
+            unique_id: "1.2.250.1.999.1.1.20260102.1".into(),
+            source_id: "1.2.250.1.999.1.1".into(),
+            author: None,
+            title: None
+        }
     );
     assert_eq!(parsed.entries, [EntryRole::SubmissionSet, EntryRole::DocumentReference(0), EntryRole::Binary(0)]);
     let [d] = parsed.documents.as_slice() else { panic!("one document") };
@@ -92,7 +97,10 @@ fn accepted_variants() {
             attachment(v)["hash"] = json!("ZTU2Y2QwMGQyOGU1N2M5MjExNjg4ZWY2ZmUwN2UyZjBiZTVkMmMyNg==");
         }),
         ("v3 confidentiality N (normal) beside TRE_A07", |v| {
-            push(&mut doc(v)["securityLabel"], json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}]}));
+            push(
+                &mut doc(v)["securityLabel"],
+                json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}]}),
+            );
         }),
         ("the format's OID spelling", |v| doc(v)["content"][0]["format"]["system"] = json!("urn:oid:1.3.6.1.4.1.19376.1.2.3")),
         ("no size, hash or author", |v| {
@@ -102,9 +110,12 @@ fn accepted_variants() {
             a.remove("extension");
             remove(doc(v), "author");
         }),
-        ("an author given by RPPS identifier only", |v| doc(v)["author"] = json!([{"identifier": {"system": "https://rpps.esante.gouv.fr", "value": "10000012343"}}])),
+        ("an author given by RPPS identifier only", |v| {
+            doc(v)["author"] = json!([{"identifier": {"system": "https://rpps.esante.gouv.fr", "value": "10000012343"}}])
+        }),
         ("a replacement", |v| {
-            doc(v)["relatesTo"] = json!([{"code": "replaces", "target": {"reference": "DocumentReference/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}}]);
+            doc(v)["relatesTo"] =
+                json!([{"code": "replaces", "target": {"reference": "DocumentReference/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}}]);
         }),
         ("unknown elements and an empty modifierExtension", |v| {
             doc(v)["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"});
@@ -145,7 +156,12 @@ fn refusals_name_the_failing_element() {
             IssueType::Required,
             "no SubmissionSet",
         ),
-        (|v| v["entry"][0]["resource"]["code"]["coding"][0]["code"] = json!("folder"), "Bundle.entry[0].resource".into(), IssueType::NotSupported, "folders"),
+        (
+            |v| v["entry"][0]["resource"]["code"]["coding"][0]["code"] = json!("folder"),
+            "Bundle.entry[0].resource".into(),
+            IssueType::NotSupported,
+            "folders",
+        ),
         (
             |v| {
                 let again = v["entry"][0].clone();
@@ -156,8 +172,18 @@ fn refusals_name_the_failing_element() {
             IssueType::Invalid,
             "second SubmissionSet",
         ),
-        (|v| v["entry"][0]["resource"]["extension"] = json!([]), "Bundle.entry[0].resource.extension".into(), IssueType::Required, "sourceId"),
-        (|v| v["entry"][0]["resource"]["identifier"] = json!([]), "Bundle.entry[0].resource.identifier".into(), IssueType::Required, "uniqueId"),
+        (
+            |v| v["entry"][0]["resource"]["extension"] = json!([]),
+            "Bundle.entry[0].resource.extension".into(),
+            IssueType::Required,
+            "sourceId",
+        ),
+        (
+            |v| v["entry"][0]["resource"]["identifier"] = json!([]),
+            "Bundle.entry[0].resource.identifier".into(),
+            IssueType::Required,
+            "uniqueId",
+        ),
         (|v| v["entry"][0]["resource"]["status"] = json!("retired"), "Bundle.entry[0].resource.status".into(), IssueType::Value, "current"),
         (
             |v| v["entry"][0]["resource"]["entry"][0]["item"]["reference"] = json!("urn:uuid:nowhere"),
@@ -202,7 +228,12 @@ fn refusals_name_the_failing_element() {
             IssueType::Invalid,
             "not listed",
         ),
-        (|v| v["entry"][2]["fullUrl"] = json!("urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000001"), "Bundle.entry[2].fullUrl".into(), IssueType::Duplicate, "entry[0]"),
+        (
+            |v| v["entry"][2]["fullUrl"] = json!("urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000001"),
+            "Bundle.entry[2].fullUrl".into(),
+            IssueType::Duplicate,
+            "entry[0]",
+        ),
         (
             |v| {
                 let mut second = v["entry"][1].clone();
@@ -218,7 +249,10 @@ fn refusals_name_the_failing_element() {
         ),
         (
             |v| {
-                push(&mut v["entry"], json!({"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}));
+                push(
+                    &mut v["entry"],
+                    json!({"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}),
+                );
             },
             "Bundle.entry[3].resource.resourceType".into(),
             IssueType::NotSupported,
@@ -226,14 +260,22 @@ fn refusals_name_the_failing_element() {
         ),
         (
             |v| {
-                push(&mut v["entry"], json!({"fullUrl": "urn:uuid:b", "resource": {"resourceType": "Binary", "contentType": "text/plain", "data": "eA=="}, "request": {"method": "POST", "url": "Binary"}}));
+                push(
+                    &mut v["entry"],
+                    json!({"fullUrl": "urn:uuid:b", "resource": {"resourceType": "Binary", "contentType": "text/plain", "data": "eA=="}, "request": {"method": "POST", "url": "Binary"}}),
+                );
             },
             "Bundle.entry[3].resource".into(),
             IssueType::Invalid,
             "referenced by no DocumentReference",
         ),
         (|v| v["entry"][1]["request"]["method"] = json!("PUT"), "Bundle.entry[1].request.method".into(), IssueType::NotSupported, "POST"),
-        (|v| v["entry"][1]["request"]["url"] = json!("Binary"), "Bundle.entry[1].request.url".into(), IssueType::Invalid, "DocumentReference"),
+        (
+            |v| v["entry"][1]["request"]["url"] = json!("Binary"),
+            "Bundle.entry[1].request.url".into(),
+            IssueType::Invalid,
+            "DocumentReference",
+        ),
         (
             |v| {
                 remove(&mut v["entry"][1], "request");
@@ -250,15 +292,45 @@ fn refusals_name_the_failing_element() {
             IssueType::Required,
             "required",
         ),
-        (|v| doc(v)["masterIdentifier"]["value"] = json!("urn:oid:1.2.x"), format!("{d}.masterIdentifier.value"), IssueType::Value, "not an OID"),
-        (|v| doc(v)["masterIdentifier"]["system"] = json!("http://example.org/ids"), format!("{d}.masterIdentifier.system"), IssueType::Value, "uniqueId"),
+        (
+            |v| doc(v)["masterIdentifier"]["value"] = json!("urn:oid:1.2.x"),
+            format!("{d}.masterIdentifier.value"),
+            IssueType::Value,
+            "not an OID",
+        ),
+        (
+            |v| doc(v)["masterIdentifier"]["system"] = json!("http://example.org/ids"),
+            format!("{d}.masterIdentifier.system"),
+            IssueType::Value,
+            "uniqueId",
+        ),
         (|v| doc(v)["status"] = json!("superseded"), format!("{d}.status"), IssueType::Value, "current"),
-        (|v| doc(v)["subject"]["identifier"]["system"] = json!("http://acme.org/mrn"), format!("{d}.subject.identifier.system"), IssueType::CodeInvalid, "not an INS system"),
-        (|v| doc(v)["subject"]["identifier"]["value"] = json!("269054958815781"), format!("{d}.subject.identifier.value"), IssueType::Value, "key does not match"),
+        (
+            |v| doc(v)["subject"]["identifier"]["system"] = json!("http://acme.org/mrn"),
+            format!("{d}.subject.identifier.system"),
+            IssueType::CodeInvalid,
+            "not an INS system",
+        ),
+        (
+            |v| doc(v)["subject"]["identifier"]["value"] = json!("269054958815781"),
+            format!("{d}.subject.identifier.value"),
+            IssueType::Value,
+            "key does not match",
+        ),
         (|v| doc(v)["subject"] = json!({"reference": "Patient/a2"}), format!("{d}.subject.reference"), IssueType::NotSupported, "INS"),
         (|v| doc(v)["type"]["coding"][0]["code"] = json!("0000-0"), format!("{d}.type"), IssueType::CodeInvalid, "not a DMP type code"),
-        (|v| doc(v)["category"][0]["coding"][0]["code"] = json!("42"), format!("{d}.category[0]"), IssueType::CodeInvalid, "belongs to class 10"),
-        (|v| doc(v)["content"][0]["format"]["code"] = json!("urn:ihe:pcc:handp:2008"), format!("{d}.content[0].format"), IssueType::CodeInvalid, "not accepted"),
+        (
+            |v| doc(v)["category"][0]["coding"][0]["code"] = json!("42"),
+            format!("{d}.category[0]"),
+            IssueType::CodeInvalid,
+            "belongs to class 10",
+        ),
+        (
+            |v| doc(v)["content"][0]["format"]["code"] = json!("urn:ihe:pcc:handp:2008"),
+            format!("{d}.content[0].format"),
+            IssueType::CodeInvalid,
+            "not accepted",
+        ),
         (
             |v| {
                 remove(&mut doc(v)["content"][0], "format");
@@ -285,13 +357,38 @@ fn refusals_name_the_failing_element() {
             "required",
         ),
         (|v| attachment(v)["language"] = json!("fr_FR"), format!("{d}.content[0].attachment.language"), IssueType::Value, "BCP 47"),
-        (|v| attachment(v)["contentType"] = json!("text/plain"), format!("{d}.content[0].attachment.contentType"), IssueType::Invariant, "its Binary"),
-        (|v| attachment(v)["url"] = json!("urn:uuid:absent"), format!("{d}.content[0].attachment.url"), IssueType::NotFound, "fullUrl of no entry"),
-        (|v| attachment(v)["url"] = json!("urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000001"), format!("{d}.content[0].attachment.url"), IssueType::Invalid, "not a Binary"),
+        (
+            |v| attachment(v)["contentType"] = json!("text/plain"),
+            format!("{d}.content[0].attachment.contentType"),
+            IssueType::Invariant,
+            "its Binary",
+        ),
+        (
+            |v| attachment(v)["url"] = json!("urn:uuid:absent"),
+            format!("{d}.content[0].attachment.url"),
+            IssueType::NotFound,
+            "fullUrl of no entry",
+        ),
+        (
+            |v| attachment(v)["url"] = json!("urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000001"),
+            format!("{d}.content[0].attachment.url"),
+            IssueType::Invalid,
+            "not a Binary",
+        ),
         (|v| attachment(v)["data"] = json!("eA=="), format!("{d}.content[0].attachment.url"), IssueType::Invalid, "not both"),
-        (|v| attachment(v)["size"] = json!(70), format!("{d}.content[0].attachment.size"), IssueType::Invariant, "declares 70 bytes but the document has 69"),
+        (
+            |v| attachment(v)["size"] = json!(70),
+            format!("{d}.content[0].attachment.size"),
+            IssueType::Invariant,
+            "declares 70 bytes but the document has 69",
+        ),
         (|v| attachment(v)["size"] = json!(-1), format!("{d}.content[0].attachment.size"), IssueType::Structure, "non-negative"),
-        (|v| attachment(v)["hash"] = json!("2jmj7l5rSw0yVb/vlWAYkK/YBwk="), format!("{d}.content[0].attachment.hash"), IssueType::Invariant, "SHA-1 does not match"),
+        (
+            |v| attachment(v)["hash"] = json!("2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+            format!("{d}.content[0].attachment.hash"),
+            IssueType::Invariant,
+            "SHA-1 does not match",
+        ),
         (|v| attachment(v)["hash"] = json!("AAAA"), format!("{d}.content[0].attachment.hash"), IssueType::Value, "20 bytes"),
         (
             |v| attachment(v)["extension"][0]["valueBase64Binary"] = json!("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
@@ -300,7 +397,12 @@ fn refusals_name_the_failing_element() {
             "SHA-256 does not match",
         ),
         (|v| attachment(v)["creation"] = json!("2026"), format!("{d}.content[0].attachment.creation"), IssueType::Value, "give a day"),
-        (|v| v["entry"][2]["resource"]["data"] = json!("not base64!"), "Bundle.entry[2].resource.data".into(), IssueType::Value, "not base64"),
+        (
+            |v| v["entry"][2]["resource"]["data"] = json!("not base64!"),
+            "Bundle.entry[2].resource.data".into(),
+            IssueType::Value,
+            "not base64",
+        ),
         (
             |v| {
                 remove(&mut v["entry"][2]["resource"], "data");
@@ -309,9 +411,17 @@ fn refusals_name_the_failing_element() {
             IssueType::Required,
             "required",
         ),
-        (|v| doc(v)["securityLabel"][0]["coding"][0]["code"] = json!("SECRET"), format!("{d}.securityLabel[0].coding[0].code"), IssueType::CodeInvalid, "MASQUE_PS"),
         (
-            |v| doc(v)["securityLabel"] = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}]),
+            |v| doc(v)["securityLabel"][0]["coding"][0]["code"] = json!("SECRET"),
+            format!("{d}.securityLabel[0].coding[0].code"),
+            IssueType::CodeInvalid,
+            "MASQUE_PS",
+        ),
+        (
+            |v| {
+                doc(v)["securityLabel"] =
+                    json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}])
+            },
             format!("{d}.securityLabel[0].coding[0]"),
             IssueType::CodeInvalid,
             "not be silently dropped",
@@ -322,7 +432,12 @@ fn refusals_name_the_failing_element() {
             IssueType::NotSupported,
             "one author",
         ),
-        (|v| doc(v)["author"] = json!([{"reference": "Practitioner/a3"}]), format!("{d}.author[0].reference"), IssueType::NotSupported, "contained"),
+        (
+            |v| doc(v)["author"] = json!([{"reference": "Practitioner/a3"}]),
+            format!("{d}.author[0].reference"),
+            IssueType::NotSupported,
+            "contained",
+        ),
         (|v| doc(v)["author"] = json!([{"reference": "#nobody"}]), format!("{d}.author[0].reference"), IssueType::NotFound, "no contained"),
         (
             |v| doc(v)["contained"][0]["identifier"][0]["value"] = json!("810000012344"),
@@ -331,7 +446,10 @@ fn refusals_name_the_failing_element() {
             "not an RPPS",
         ),
         (
-            |v| doc(v)["relatesTo"] = json!([{"code": "transforms", "target": {"reference": "DocumentReference/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}}]),
+            |v| {
+                doc(v)["relatesTo"] =
+                    json!([{"code": "transforms", "target": {"reference": "DocumentReference/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}}])
+            },
             format!("{d}.relatesTo[0].code"),
             IssueType::NotSupported,
             "replaces",
@@ -354,7 +472,12 @@ fn refusals_name_the_failing_element() {
             IssueType::NotSupported,
             "http://example.org/x",
         ),
-        (|v| doc(v)["implicitRules"] = json!("http://example.org/rules"), format!("{d}.implicitRules"), IssueType::NotSupported, "implicit rules"),
+        (
+            |v| doc(v)["implicitRules"] = json!("http://example.org/rules"),
+            format!("{d}.implicitRules"),
+            IssueType::NotSupported,
+            "implicit rules",
+        ),
         (|v| doc(v)["status"] = json!(3), format!("{d}.status"), IssueType::Structure, "string"),
     ];
     for (edit, path, code, words) in cases {
@@ -373,7 +496,12 @@ fn refusals_name_the_failing_element() {
 #[test]
 fn syntax_errors_and_other_json_are_refused_at_the_root() {
     let codes = CodeLists::dmp_default();
-    for (body, code) in [(&b"{"[..], IssueType::Structure), (b"[]", IssueType::Structure), (b"\"Bundle\"", IssueType::Structure), (b"", IssueType::Structure)] {
+    for (body, code) in [
+        (&b"{"[..], IssueType::Structure),
+        (b"[]", IssueType::Structure),
+        (b"\"Bundle\"", IssueType::Structure),
+        (b"", IssueType::Structure),
+    ] {
         let e = parse_provide_bundle(body, &codes).expect_err("refused");
         assert_eq!((e.path.as_str(), e.code), ("Bundle", code), "{e}");
     }

@@ -115,8 +115,7 @@ mod tests {
 
     #[test]
     fn unknown_elements_are_ignored_when_reading_models() {
-        let p: Patient =
-            serde_json::from_value(serde_json::json!({"resourceType": "Patient", "id": "x", "photo": [{}]})).expect("ignored");
+        let p: Patient = serde_json::from_value(serde_json::json!({"resourceType": "Patient", "id": "x", "photo": [{}]})).expect("ignored");
         assert_eq!(p.id.as_deref(), Some("x"));
     }
 }

@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Resource;
 use super::datatypes::{Attachment, CodeableConcept, Coding, Extension, HumanName, Identifier, Meta, Period, Reference};
 use super::resource_type::{ResourceName, ResourceType};
-use super::Resource;
 
 macro_rules! resource_names {
     ($($ty:ident),* $(,)?) => {

@@ -89,7 +89,10 @@ pub fn full_meta() -> DocumentMeta {
         unique_id: "1.2.250.1.999.1.2.20260102.2".into(),
         type_code: Code::new("http://loinc.org", "11488-4"),
         format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
-        practice_setting: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice", "ETABLISSEMENT")),
+        practice_setting: Some(Code::new(
+            "https://mos.esante.gouv.fr/NOS/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice",
+            "ETABLISSEMENT",
+        )),
         facility_type: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA05")),
         service_start: Some(datetime!(2026-01-02 8:00 UTC)),
         service_end: Some(datetime!(2026-01-02 8:30 UTC)),
@@ -126,7 +129,10 @@ pub fn submission_set_meta() -> SubmissionSetMeta {
     SubmissionSetMeta {
         unique_id: "1.2.250.1.999.1.1.20260102.1".into(),
         source_id: "1.2.250.1.999.1.1".into(),
-        author: Some(DeclaredAuthor { rpps: Some(rpps()), name: Some(PersonName { family: Some("MARTIN".into()), given: Some("Claire".into()) }) }),
+        author: Some(DeclaredAuthor {
+            rpps: Some(rpps()),
+            name: Some(PersonName { family: Some("MARTIN".into()), given: Some("Claire".into()) }),
+        }),
         title: None,
     }
 }
@@ -169,7 +175,10 @@ pub fn consent() -> Consent {
             period: Some(Period { start: Some("2026-01-02T10:00:00Z".into()), end: Some("2026-01-05T10:00:00Z".into()) }),
             actor: vec![ConsentActor {
                 role: CodeableConcept::of(Coding::new("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "PRCP", None)),
-                reference: Reference { identifier: Some(Identifier::new("urn:oid:1.2.250.1.71.4.2.1", &format!("8{}", rpps()))), ..Reference::default() },
+                reference: Reference {
+                    identifier: Some(Identifier::new("urn:oid:1.2.250.1.71.4.2.1", &format!("8{}", rpps()))),
+                    ..Reference::default()
+                },
             }],
             ..ConsentProvision::default()
         }),
@@ -187,12 +196,18 @@ pub fn audit_event() -> AuditEvent {
         recorded: "2026-01-02T10:05:00Z".into(),
         outcome: Some("0".into()),
         agent: vec![AuditEventAgent {
-            who: Some(Reference { identifier: Some(Identifier::new("urn:oid:1.2.250.1.71.4.2.1", &format!("8{}", rpps()))), ..Reference::default() }),
+            who: Some(Reference {
+                identifier: Some(Identifier::new("urn:oid:1.2.250.1.71.4.2.1", &format!("8{}", rpps()))),
+                ..Reference::default()
+            }),
             name: Some("Dr Claire MARTIN".into()),
             requestor: true,
             ..AuditEventAgent::default()
         }],
-        source: AuditEventSource { observer: Reference { display: Some("Carnet".into()), ..Reference::default() }, ..AuditEventSource::default() },
+        source: AuditEventSource {
+            observer: Reference { display: Some("Carnet".into()), ..Reference::default() },
+            ..AuditEventSource::default()
+        },
         entity: vec![
             AuditEventEntity {
                 what: Some(render::patient_reference(&ins(), InsKind::Nir)),
@@ -232,14 +247,28 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
     });
     let searchset = render::bundle_searchset(
         vec![
-            SearchEntry { full_url: format!("{BASE}/DocumentReference/{}", doc_id(1)), resource: minimal.clone().into(), mode: SearchMode::Match },
-            SearchEntry { full_url: format!("{BASE}/DocumentReference/{}", doc_id(2)), resource: full.clone().into(), mode: SearchMode::Match },
+            SearchEntry {
+                full_url: format!("{BASE}/DocumentReference/{}", doc_id(1)),
+                resource: minimal.clone().into(),
+                mode: SearchMode::Match,
+            },
+            SearchEntry {
+                full_url: format!("{BASE}/DocumentReference/{}", doc_id(2)),
+                resource: full.clone().into(),
+                mode: SearchMode::Match,
+            },
             SearchEntry { full_url: format!("{BASE}/Patient/{}", ins()), resource: qualified.clone().into(), mode: SearchMode::Include },
         ],
         Some(2),
         vec![
-            BundleLink { relation: "self".into(), url: format!("{BASE}/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{}", ins()) },
-            BundleLink { relation: "next".into(), url: format!("{BASE}/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{}&_cursor=2", ins()) },
+            BundleLink {
+                relation: "self".into(),
+                url: format!("{BASE}/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{}", ins()),
+            },
+            BundleLink {
+                relation: "next".into(),
+                url: format!("{BASE}/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{}&_cursor=2", ins()),
+            },
         ],
     );
     let empty_searchset = render::bundle_searchset(vec![], Some(0), vec![]);
@@ -256,8 +285,7 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
         &["Bundle.entry[1].resource.content[0].attachment.size"],
     );
     let capability = carnet_fhir::capability_statement(&server(&ALL_TRANSACTIONS));
-    let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("../fixtures/provide-bundle.json")).expect("fixture is JSON");
+    let fixture: serde_json::Value = serde_json::from_str(include_str!("../fixtures/provide-bundle.json")).expect("fixture is JSON");
     vec![
         ("patient-qualified-nir.json", json(&qualified)),
         ("patient-destroyed-test-nir.json", json(&render::patient(&destroyed))),
