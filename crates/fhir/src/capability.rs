@@ -1,0 +1,237 @@
+//! The CapabilityStatement (`GET /fhir/metadata`), built from what the server says it mounts.
+//!
+//! The edge lists the [`Transaction`]s it actually serves; each one knows the resources,
+//! interactions, search parameters and operations it brings. So the statement cannot claim a
+//! transaction the router does not have, nor forget one it has — as long as the edge builds the
+//! list from the same place it builds its routes.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use crate::datetime;
+use crate::model::*;
+use crate::systems;
+
+/// A FHIR transaction Carnet may serve (DESIGN.md, "Interoperability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transaction {
+    /// ITI-78 PDQm: find a patient by INS and traits.
+    PatientDemographicsQuery,
+    /// ITI-65 MHD: a transaction Bundle of List + DocumentReference(s) + Binary(ies).
+    ProvideDocumentBundle,
+    /// ITI-67 MHD: search DocumentReferences.
+    FindDocumentReferences,
+    /// ITI-68 MHD: read a document's bytes.
+    RetrieveDocument,
+    /// ITI-66 MHD: search SubmissionSet Lists.
+    FindLists,
+    /// TD3.3: change a document's security labels.
+    UpdateSecurityLabels,
+    /// IHE PCF: the patient's choices as Consent resources.
+    ReadConsents,
+    /// IHE BALP: the access history as AuditEvents.
+    ReadAuditEvents,
+    /// HL7 IPS: `Patient/{id}/$summary`.
+    PatientSummary,
+}
+
+/// Where SMART on FHIR clients get tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmartEndpoints<'a> {
+    pub authorize: Option<&'a str>,
+    pub token: Option<&'a str>,
+}
+
+/// What the server is and serves.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerDescription<'a> {
+    pub software_name: &'a str,
+    pub software_version: &'a str,
+    pub base_url: &'a str,
+    /// When this description took effect (the server's start, or its build).
+    pub date: OffsetDateTime,
+    pub transactions: &'a [Transaction],
+    /// `None`: the server takes no bearer tokens (no security section is written).
+    pub smart: Option<SmartEndpoints<'a>>,
+}
+
+struct Adds {
+    resource: &'static str,
+    interactions: &'static [&'static str],
+    params: &'static [(&'static str, &'static str)],
+    operations: &'static [(&'static str, &'static str)],
+}
+
+impl Transaction {
+    fn adds(self) -> Option<Adds> {
+        let adds = |resource, interactions, params, operations| Some(Adds { resource, interactions, params, operations });
+        match self {
+            Transaction::PatientDemographicsQuery => adds(
+                "Patient",
+                &["read", "search-type"],
+                &[
+                    ("_id", "token"),
+                    ("identifier", "token"),
+                    ("family", "string"),
+                    ("given", "string"),
+                    ("birthdate", "date"),
+                    ("gender", "token"),
+                ],
+                &[],
+            ),
+            // A system-level interaction: see `capability_statement`.
+            Transaction::ProvideDocumentBundle => None,
+            Transaction::FindDocumentReferences => adds(
+                "DocumentReference",
+                &["read", "search-type"],
+                &[
+                    ("patient", "reference"),
+                    ("patient.identifier", "token"),
+                    ("identifier", "token"),
+                    ("status", "token"),
+                    ("type", "token"),
+                    ("category", "token"),
+                    ("date", "date"),
+                    ("author.given", "string"),
+                    ("author.family", "string"),
+                    ("security-label", "token"),
+                ],
+                &[],
+            ),
+            Transaction::RetrieveDocument => adds("Binary", &["read"], &[], &[]),
+            Transaction::FindLists => adds(
+                "List",
+                &["read", "search-type"],
+                &[
+                    ("code", "token"),
+                    ("patient", "reference"),
+                    ("patient.identifier", "token"),
+                    ("identifier", "token"),
+                    ("status", "token"),
+                    ("date", "date"),
+                ],
+                &[],
+            ),
+            Transaction::UpdateSecurityLabels => adds("DocumentReference", &["update", "patch"], &[], &[]),
+            Transaction::ReadConsents => adds("Consent", &["read", "search-type"], &[("patient", "reference"), ("status", "token")], &[]),
+            Transaction::ReadAuditEvents => {
+                adds("AuditEvent", &["read", "search-type"], &[("patient", "reference"), ("date", "date")], &[])
+            }
+            Transaction::PatientSummary => {
+                adds("Patient", &[], &[], &[("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary")])
+            }
+        }
+    }
+}
+
+/// The CapabilityStatement for `desc`: FHIR 4.0.1, JSON, one `server` rest entry whose
+/// resources (sorted by type) merge what each transaction adds.
+pub fn capability_statement(desc: &ServerDescription<'_>) -> CapabilityStatement {
+    let mut resources: BTreeMap<&str, CapabilityResource> = BTreeMap::new();
+    for adds in desc.transactions.iter().filter_map(|t| t.adds()) {
+        let r = resources
+            .entry(adds.resource)
+            .or_insert_with(|| CapabilityResource { type_: adds.resource.into(), ..CapabilityResource::default() });
+        for code in adds.interactions {
+            if !r.interaction.iter().any(|i| i.code == *code) {
+                r.interaction.push(CapabilityInteraction { code: (*code).into(), documentation: None });
+            }
+        }
+        for (name, type_) in adds.params {
+            if !r.search_param.iter().any(|p| p.name == *name) {
+                r.search_param.push(CapabilitySearchParam {
+                    name: (*name).into(),
+                    type_: (*type_).into(),
+                    ..CapabilitySearchParam::default()
+                });
+            }
+        }
+        for (name, definition) in adds.operations {
+            if !r.operation.iter().any(|o| o.name == *name) {
+                r.operation.push(CapabilityOperation { name: (*name).into(), definition: (*definition).into(), documentation: None });
+            }
+        }
+    }
+    let interaction = if desc.transactions.contains(&Transaction::ProvideDocumentBundle) {
+        vec![CapabilityInteraction {
+            code: "transaction".into(),
+            documentation: Some("ITI-65 Provide Document Bundle (IHE MHD 4.x)".into()),
+        }]
+    } else {
+        vec![]
+    };
+    let security = desc.smart.map(|smart| {
+        let mut oauth = Extension::new(systems::SMART_OAUTH_URIS);
+        for (name, url) in [("authorize", smart.authorize), ("token", smart.token)] {
+            if let Some(url) = url {
+                oauth.extension.push(Extension { value_uri: Some(url.to_owned()), ..Extension::new(name) });
+            }
+        }
+        CapabilitySecurity {
+            extension: if oauth.extension.is_empty() { vec![] } else { vec![oauth] },
+            cors: Some(true),
+            service: vec![CodeableConcept::of(Coding::new(systems::RESTFUL_SECURITY_SERVICE, "SMART-on-FHIR", Some("SMART-on-FHIR")))],
+            description: Some("Bearer tokens (ES256/RS256) from trusted OpenID Connect issuers, SMART on FHIR v2 scopes".into()),
+        }
+    });
+    CapabilityStatement {
+        name: Some("Carnet".into()),
+        title: Some("Carnet shared medical record".into()),
+        status: "active".into(),
+        date: datetime::instant(desc.date),
+        publisher: Some("Carnet".into()),
+        kind: "instance".into(),
+        software: Some(CapabilitySoftware { name: desc.software_name.into(), version: Some(desc.software_version.into()) }),
+        implementation: Some(CapabilityImplementation {
+            description: "Carnet FHIR API".into(),
+            url: Some(desc.base_url.trim_end_matches('/').to_owned()),
+        }),
+        fhir_version: "4.0.1".into(),
+        format: vec!["json".into()],
+        rest: vec![CapabilityRest {
+            mode: "server".into(),
+            security,
+            resource: resources.into_values().collect(),
+            interaction,
+            ..CapabilityRest::default()
+        }],
+        ..CapabilityStatement::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(transactions: &[Transaction]) -> CapabilityStatement {
+        capability_statement(&ServerDescription {
+            software_name: "carnet",
+            software_version: "0.1.0",
+            base_url: "https://carnet.test/fhir/",
+            date: time::macros::datetime!(2026-01-01 0:00 UTC),
+            transactions,
+            smart: None,
+        })
+    }
+
+    #[test]
+    fn only_what_is_served_is_declared() {
+        let cs = statement(&[Transaction::RetrieveDocument]);
+        let rest = &cs.rest[0];
+        assert_eq!(rest.resource.iter().map(|r| r.type_.as_str()).collect::<Vec<_>>(), ["Binary"]);
+        assert!(rest.interaction.is_empty(), "no transaction without ITI-65");
+        assert!(rest.security.is_none());
+        assert_eq!(cs.implementation.and_then(|i| i.url).as_deref(), Some("https://carnet.test/fhir"));
+    }
+
+    #[test]
+    fn transactions_on_one_resource_merge() {
+        let cs = statement(&[Transaction::FindDocumentReferences, Transaction::UpdateSecurityLabels, Transaction::ProvideDocumentBundle]);
+        let rest = &cs.rest[0];
+        let docs = rest.resource.iter().find(|r| r.type_ == "DocumentReference").expect("declared");
+        let codes: Vec<&str> = docs.interaction.iter().map(|i| i.code.as_str()).collect();
+        assert_eq!(codes, ["read", "search-type", "update", "patch"]);
+        assert_eq!(rest.interaction[0].code, "transaction");
+    }
+}

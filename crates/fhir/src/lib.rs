@@ -1,0 +1,26 @@
+//! FHIR R4 (4.0.1) for Carnet: the resources it serves and the IHE MHD bundles it reads.
+//!
+//! - [`model`]: hand-written serde models of the resources Carnet uses;
+//! - [`render`]: domain → FHIR (`patient`, `document_reference`, `list_submission_set`,
+//!   `bundle_searchset`, `transaction_response`, `operation_outcome`);
+//! - [`capability`]: the CapabilityStatement, from the transactions the server mounts;
+//! - [`mhd`]: ITI-65 Provide Document Bundle → `DocumentSubmission`s and their bytes, every
+//!   refusal carrying the FHIRPath of the failing element.
+//!
+//! Architecture invariant: no HTTP, no storage, no clock, no policy. The edge calls this crate
+//! with values it loaded and the policy let through; rendering cannot fail; parsing never
+//! panics, whatever the bytes (property-tested and fuzzed).
+
+pub mod capability;
+pub mod datetime;
+pub mod mhd;
+pub mod model;
+pub mod render;
+pub mod systems;
+
+pub use capability::{ServerDescription, SmartEndpoints, Transaction, capability_statement};
+pub use mhd::{EntryRole, MhdError, ProvideBundle, ProvidedDocument, SubmissionSetMeta, parse_provide_bundle};
+pub use render::{
+    IssueSeverity, IssueType, RenderContext, SearchEntry, SearchMode, SubmissionSetView, bundle_searchset, document_reference,
+    list_submission_set, operation_outcome, patient, transaction_response,
+};
