@@ -30,6 +30,36 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub retention: RetentionSettings,
     pub storage: StorageSettings,
+    pub notifications: NotificationSettings,
+    pub policy: PolicySettings,
+}
+
+/// How notifications leave: an SMTP relay for e-mail, HTTP for webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// `smtp://host:port`, `smtp://host:port?tls=required`, `smtps://user:pass@host`; none: no
+    /// e-mail (notifications wait in the outbox).
+    pub smtp_url: Option<String>,
+    pub from: String,
+    /// How often `serve` delivers what is due.
+    pub interval_seconds: u64,
+}
+
+/// The access policy's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// A profession × document-type matrix replacing the shipped one (same TSV format as
+    /// `crates/domain/data/profession-matrix.tsv`).
+    pub matrix_file: Option<PathBuf>,
+    /// How long an emergency access lasts.
+    pub emergency_minutes: i64,
+    /// Distinct records a professional may open per hour before being throttled.
+    pub enumeration_limit_per_hour: usize,
+    /// Default authorization windows in hours, by TRE_G15 profession code (replaces the shipped
+    /// defaults: pharmacists and préparateurs 72 h).
+    pub authorization_window_hours: Option<std::collections::BTreeMap<String, i64>>,
 }
 
 /// Where encrypted blobs and master keys live.
@@ -104,6 +134,17 @@ impl Default for Settings {
                 early_destruction_delay_days: retention.early_destruction_delay.whole_days(),
                 sweep_interval_seconds: 3600,
             },
+            notifications: NotificationSettings {
+                smtp_url: None,
+                from: "Carnet <noreply@carnet.invalid>".into(),
+                interval_seconds: 10,
+            },
+            policy: PolicySettings {
+                matrix_file: None,
+                emergency_minutes: 240,
+                enumeration_limit_per_hour: 100,
+                authorization_window_hours: None,
+            },
             storage: StorageSettings {
                 blob_url: None,
                 blob_options: Default::default(),
@@ -115,7 +156,7 @@ impl Default for Settings {
 }
 
 /// Top-level keys of `Settings`, lower-case as figment folds environment keys.
-const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage"];
+const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage", "notifications", "policy"];
 
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
@@ -144,6 +185,9 @@ impl Settings {
         anyhow::ensure!(self.limits.json_body_bytes >= 1024, "limits.json_body_bytes must be at least 1024");
         anyhow::ensure!(self.limits.request_timeout_seconds >= 1, "limits.request_timeout_seconds must be at least 1");
         anyhow::ensure!(self.limits.document_bytes >= 1024, "limits.document_bytes must be at least 1024");
+        anyhow::ensure!(self.policy.emergency_minutes >= 1, "policy.emergency_minutes must be at least 1");
+        anyhow::ensure!(self.policy.enumeration_limit_per_hour >= 1, "policy.enumeration_limit_per_hour must be at least 1");
+        anyhow::ensure!(self.notifications.interval_seconds >= 1, "notifications.interval_seconds must be at least 1");
         anyhow::ensure!(
             (1024..=16 << 20).contains(&self.storage.chunk_bytes),
             "storage.chunk_bytes must be between 1024 and 16777216"
@@ -182,6 +226,39 @@ impl Settings {
             document_body_bytes: usize::try_from(self.limits.document_bytes.saturating_add(framing)).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.limits.request_timeout_seconds),
         }
+    }
+
+    /// The policy's data: the matrix (shipped or from `policy.matrix_file`, checked against the
+    /// code lists) and the authorization windows.
+    pub fn policy_data(&self, codes: &carnet_domain::codes::CodeLists) -> anyhow::Result<(carnet_domain::ProfessionMatrix, carnet_domain::AuthorizationWindows)> {
+        let matrix = match &self.policy.matrix_file {
+            None => carnet_domain::ProfessionMatrix::dmp_default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("policy.matrix_file {}: {e}", path.display()))?;
+                carnet_domain::ProfessionMatrix::parse(&text, codes).map_err(|e| anyhow::anyhow!("policy.matrix_file {}: {e}", path.display()))?
+            }
+        };
+        let windows = match &self.policy.authorization_window_hours {
+            None => carnet_domain::AuthorizationWindows::default(),
+            Some(map) => {
+                let mut entries = Vec::new();
+                for (code, hours) in map {
+                    let profession = carnet_domain::Profession::from_code(code)
+                        .map_err(|e| anyhow::anyhow!("policy.authorization_window_hours: {code}: {e}"))?;
+                    entries.push((profession, time::Duration::hours(*hours)));
+                }
+                carnet_domain::AuthorizationWindows::new(entries).map_err(|e| anyhow::anyhow!("policy.authorization_window_hours: {e}"))?
+            }
+        };
+        Ok((matrix, windows))
+    }
+
+    pub fn courier(&self) -> anyhow::Result<carnet_notify::SmtpCourier> {
+        Ok(carnet_notify::SmtpCourier::new(&carnet_notify::CourierSettings {
+            smtp_url: self.notifications.smtp_url.clone(),
+            from: self.notifications.from.clone(),
+            timeout: Duration::from_secs(20),
+        })?)
     }
 
     pub fn keys_dir(&self) -> PathBuf {

@@ -249,11 +249,17 @@ impl App {
         let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
         let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
         let blobs = settings.blob_store().context("opening the blob store")?;
+        let codes = carnet_domain::codes::CodeLists::dmp_default();
+        let (matrix, windows) = settings.policy_data(&codes)?;
         let config = ServiceConfig {
             retention: settings.retention_policy(),
             max_document_bytes: settings.limits.document_bytes,
             chunk_size: settings.storage.chunk_bytes,
-            ..ServiceConfig::default()
+            codes,
+            matrix,
+            windows,
+            emergency_duration: time::Duration::minutes(settings.policy.emergency_minutes),
+            enumeration_limit: settings.policy.enumeration_limit_per_hour,
         };
         let signer = carnet_service::ledger_signer(&db, &keys).await.context("opening the ledger's signing key")?;
         let ledger = carnet_ledger::Ledger::open(&settings.ledger_url(), Arc::new(signer), carnet_ledger::LedgerConfig::default())
@@ -302,6 +308,8 @@ impl App {
             let _ = tx.send(addr);
         }
         let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), settings.retention.sweep_interval_seconds));
+        let courier = settings.courier().context("configuring notifications")?;
+        let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -309,8 +317,23 @@ impl App {
             })
             .await?;
         sweeper.abort();
+        notifier.abort();
         self.carnet.database().close().await;
         Ok(())
+    }
+}
+
+/// Delivers due notifications, round after round; a failed round is retried at the next tick
+/// (the outbox keeps everything).
+async fn deliver_forever(carnet: Carnet, courier: carnet_notify::SmtpCourier, every_seconds: u64) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds.max(1)));
+    loop {
+        interval.tick().await;
+        match carnet.deliver_notifications(&courier).await {
+            Ok(r) if r.delivered + r.failed > 0 => tracing::info!(delivered = r.delivered, failed = r.failed, "notifications"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "notification delivery round failed"),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use carnet_domain::{DocumentId, Profession, Role};
 use carnet_server::HttpLimits;
 use carnet_service::ServiceConfig;
 use serde_json::{Value, json};
-use support::{TestApp, assert_problem, ins, lab_report, rpps};
+use support::{TestApp, assert_problem, ins, rpps};
 
 fn id_of(reply: &support::Reply) -> String {
     reply.body["id"].as_str().unwrap_or_else(|| panic!("an id in {}", reply.raw)).to_owned()

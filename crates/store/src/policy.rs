@@ -211,7 +211,7 @@ impl PolicyStore for Database {
 
     async fn save_policy(&self, ins: &Ins, policy: &PatientPolicy, read_version: i64, now: OffsetDateTime, notify: &[OutboxMessage]) -> Result<()> {
         let json = serde_json::to_string(policy).map_err(|e| corrupt("patient policy", e))?;
-        let result = on_pool!(self, |pool| {
+        on_pool!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
                 let done = if read_version == 0 {
@@ -240,8 +240,7 @@ impl PolicyStore for Database {
                 Ok(())
             }
             .await
-        });
-        result
+        })
     }
 
     async fn save_emergency(&self, id: &str, access: &EmergencyAccess, review: &ReviewItem, notify: &[OutboxMessage]) -> Result<()> {
@@ -375,7 +374,8 @@ struct OutboxRow {
 
 impl NotificationStore for Database {
     async fn find_preferences(&self, ins: &Ins) -> Result<Option<StoredPreferences>> {
-        let row: Option<(Option<Vec<u8>>, bool, Option<Vec<u8>>)> = on_pool!(self, |pool| sqlx::query_as(
+        type Row = (Option<Vec<u8>>, bool, Option<Vec<u8>>);
+        let row: Option<Row> = on_pool!(self, |pool| sqlx::query_as(
             "SELECT email_sealed, email_enabled, webhook_sealed FROM notification_preferences WHERE ins = $1"
         )
         .bind(ins.as_str())
