@@ -48,9 +48,25 @@ enum Command {
     /// Master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The access ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Benchmarks: print figures for BENCHMARKS.md (build with --release).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute the whole Merkle tree offline from the ledger's store and check every signed
+    /// tree head. Exits non-zero, naming the first bad index, if anything was changed, deleted,
+    /// reordered, truncated or inserted.
+    Verify {
+        /// Hex Ed25519 public key to check the tree heads with (default: this installation's,
+        /// from its wrapped signing key). An outside auditor passes the published key.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +168,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Documents(args)) => bench::documents(args).await,
+        Command::Ledger(LedgerCommand::Verify { public_key }) => verify_ledger(&settings, public_key.as_deref()).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;
             let report = app.carnet.rotate_master_key(&local_operator()).await?;
@@ -320,6 +337,39 @@ impl App {
         notifier.abort();
         self.carnet.database().close().await;
         Ok(())
+    }
+}
+
+/// `carnet ledger verify`: reads the store directly — a tampered ledger must be reportable even
+/// though the server would refuse to start on it.
+async fn verify_ledger(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<()> {
+    let key: [u8; 32] = match public_key {
+        Some(hex) => {
+            let bytes: Vec<u8> = (0..hex.len() / 2)
+                .map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect::<Option<_>>()
+                .context("--public-key: 64 hexadecimal digits")?;
+            bytes.try_into().map_err(|_| anyhow::anyhow!("--public-key: 64 hexadecimal digits"))?
+        }
+        None => {
+            let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
+            let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
+            let signer = carnet_service::ledger_signer(&db, &keys).await.context("opening the ledger's signing key")?;
+            carnet_ledger::TreeHeadSigner::public_key(&signer)
+        }
+    };
+    let store = carnet_ledger::LedgerStore::open(&settings.ledger_url()).await.context("opening the ledger")?;
+    let report = carnet_ledger::verify_store(&store, &[key]).await.context("reading the ledger")?;
+    match (&report.problem, report.first_bad_index) {
+        (None, _) => {
+            println!("ledger ok: {} entries, {} signed tree heads verified", report.entries, report.tree_heads_checked);
+            Ok(())
+        }
+        (Some(problem), index) => {
+            let at = index.map(|i| format!("first bad index {i}: ")).unwrap_or_default();
+            println!("ledger CORRUPT: {at}{problem} ({} entries verified before it)", report.entries);
+            std::process::exit(1)
+        }
     }
 }
 

@@ -220,3 +220,67 @@ async fn admin_commands_on_postgres() {
     db.close().await;
     tokio::task::spawn_blocking(move || import_professionals_on(&url)).await.expect("joined");
 }
+
+/// `carnet ledger verify` on an installation: clean, then after an entry was rewritten in the
+/// store (its append-only trigger dropped first, as an attacker with database access would).
+fn ledger_verify_on(database_url: &str, tamper: impl FnOnce(&Path)) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [("CARNET_DATABASE_URL", database_url)];
+    // Two rotations write ledger entries (keys.rotate, by the operator).
+    for _ in 0..2 {
+        let out = carnet(dir.path(), &["keys", "rotate"], &env);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = carnet(dir.path(), &["ledger", "verify"], &env);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{printed}{}", stderr(&out));
+    assert!(printed.contains("ledger ok: 2 entries"), "{printed}");
+    // A wrong public key: no head verifies.
+    let out = carnet(dir.path(), &["ledger", "verify", "--public-key", &"00".repeat(32)], &env);
+    assert!(!out.status.success());
+    tamper(&dir.path().join("data"));
+    let out = carnet(dir.path(), &["ledger", "verify"], &env);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a rewritten entry is caught: {printed}");
+    assert!(printed.contains("first bad index 0"), "{printed}");
+}
+
+#[test]
+fn ledger_verify_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("admin.db").display());
+    ledger_verify_on(&db, |data_dir| {
+        let script = "import sqlite3, sys\n\
+c = sqlite3.connect(sys.argv[1])\n\
+c.execute('DROP TRIGGER entries_no_update')\n\
+c.execute(\"UPDATE entries SET entry = CAST(REPLACE(CAST(entry AS TEXT), 'operator', 'operatoR') AS BLOB) WHERE idx = 0\")\n\
+c.commit()\n";
+        let out = Command::new("python3").args(["-c", script]).arg(data_dir.join("ledger.db")).output().expect("python3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+#[tokio::test]
+async fn ledger_verify_on_postgres() {
+    let admin = std::env::var("CARNET_TEST_POSTGRES_URL")
+        .expect("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)");
+    let (db, url) = carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database");
+    db.close().await;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let target = url.clone();
+        ledger_verify_on(&url, move |_| {
+            handle.block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&target).await.expect("connect");
+                sqlx::query("DROP TRIGGER entries_append_only ON ledger.entries").execute(&mut c).await.expect("drop trigger");
+                sqlx::query("UPDATE ledger.entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'operator', 'operatoR'), 'UTF8') WHERE idx = 0")
+                    .execute(&mut c)
+                    .await
+                    .expect("tamper");
+            });
+        });
+    })
+    .await
+    .expect("joined");
+}
