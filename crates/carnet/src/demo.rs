@@ -19,6 +19,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let dev = app.dev_issuer.as_ref().context("the demo needs the dev issuer")?;
     seed(&app).await?;
     let documents = seed_documents(&app).await?;
+    seed_policies(&app).await?;
     let sample = settings.data_dir.join("sample.pdf");
     std::fs::write(&sample, demo_data::pdf(&["Document d'exemple a deposer (fictif)"]))
         .with_context(|| format!("writing {}", sample.display()))?;
@@ -141,6 +142,40 @@ async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::Document
     Ok(ids)
 }
 
+/// The patients' choices: Camille's médecin traitant is Dr Bernard and she authorized her nurse;
+/// Lucas authorized his pharmacist (for the pharmacy's three days); Chloé's father is registered
+/// as her legal representative at the insurer's desk. Re-applying them is harmless.
+async fn seed_policies(app: &App) -> anyhow::Result<()> {
+    use carnet_domain::policy::RepresentationKind;
+    use carnet_domain::PolicyChange;
+    let pros = demo_data::professionals();
+    let patients = demo_data::patients();
+    let rpps = |key: &str| pros.iter().find(|p| p.key == key).map(|p| p.rpps.clone()).context("demo professional");
+    let patient = |key: &str| patients.iter().find(|p| p.key == key).context("demo patient");
+    let camille = patient("camille")?;
+    let lucas = patient("lucas")?;
+    let chloe = patient("chloe")?;
+    let changes = [
+        (patient_actor(camille), camille.ins.clone(), PolicyChange::SetMedecinTraitant { rpps: Some(rpps("doctor")?) }),
+        (patient_actor(camille), camille.ins.clone(), PolicyChange::Authorize { rpps: rpps("nurse")?, profession: None, expires_at: None }),
+        (patient_actor(lucas), lucas.ins.clone(), PolicyChange::Authorize { rpps: rpps("pharmacist")?, profession: None, expires_at: None }),
+        (
+            Actor { issuer: DevIssuer::ISSUER.into(), subject: "insurer".into(), name: Some("Agent CPAM".into()), kind: ActorKind::InsurerAgent, scopes: vec![] },
+            chloe.ins.clone(),
+            PolicyChange::AddRepresentative {
+                representative: format!("{}#parent-of-chloe", DevIssuer::ISSUER),
+                kind: RepresentationKind::Minor,
+                since: None,
+                until: Some(time::macros::datetime!(2030-02-27 0:00 UTC)),
+            },
+        ),
+    ];
+    for (actor, ins, change) in changes {
+        app.carnet.change_policy(&actor, &ins, change).await.with_context(|| format!("seeding the policy of {ins}"))?;
+    }
+    Ok(())
+}
+
 fn patient_actor(p: &DemoPatient) -> Actor {
     Actor {
         issuer: DevIssuer::ISSUER.into(),
@@ -252,6 +287,20 @@ fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_f
         settings.data_dir.join("sample.pdf").display(),
         lucas.ins
     );
+    let _ = writeln!(s, "  # Nathalie Dubois, the nurse Camille authorized, lists her documents: not the one Camille hid");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_NURSE\" {url}/api/records/{}/documents\n", camille.ins);
+    let _ = writeln!(s, "  # Camille reads her access history (who, when, what, why; each entry with its ledger index)");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" '{url}/api/records/{}/access-history?limit=20'\n", camille.ins);
+    let _ = writeln!(s, "  # The SAMU regulator opens Lucas's record in an emergency (reviewed by the privacy officer)");
+    let _ = writeln!(
+        s,
+        "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_SAMU\" -H 'Content-Type: application/json' \\\n    -d '{{\"kind\":\"samu\",\"justification\":\"Appel au 15, patient inconscient\"}}' {url}/api/records/{}/emergency-access\n",
+        lucas.ins
+    );
+    let _ = writeln!(s, "  # The privacy officer's review queue");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_PRIVACY\" {url}/api/review-items\n");
+    let _ = writeln!(s, "  # Anyone can check the ledger's signed tree head (verify it offline: carnet ledger verify)");
+    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_OPERATOR\" {url}/api/ledger/tree-head\n");
     let _ = writeln!(s, "  # Camille closes her record, then reopens it");
     let _ = writeln!(
         s,

@@ -96,8 +96,9 @@ fn the_demo_starts_and_its_printed_calls_work() {
     let demo = start_demo(dir.path(), port);
     let calls = example_calls(&demo.printed);
     // Own record, a doctor's look-up, a refused look-up, statistics, directory, creation, her
-    // documents, a download, a deposit, close, reopen.
-    let expected = [200, 200, 403, 200, 200, 201, 200, 200, 201, 200, 200];
+    // documents, a download, a deposit, the nurse's list, the history, a SAMU access, the review
+    // queue, the tree head, close, reopen.
+    let expected = [200, 200, 403, 200, 200, 201, 200, 200, 201, 200, 200, 201, 200, 200, 200, 200];
     assert_eq!(calls.len(), expected.len(), "the welcome shows {} calls:\n{}", expected.len(), calls.join("\n"));
     for (call, want) in calls.iter().zip(expected) {
         let (status, body) = run_call(dir.path(), call);
