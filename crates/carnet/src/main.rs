@@ -74,6 +74,8 @@ enum BenchCommand {
     /// Round-trip one large document through a `carnet serve` child: deposit and retrieval
     /// throughput, the server's peak RSS, and the machine's AES-GCM and SHA-256 ceilings.
     Documents(bench::DocumentsArgs),
+    /// Ledger appends per second with and without group commit, and bytes per entry.
+    Ledger(bench::LedgerArgs),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +170,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Documents(args)) => bench::documents(args).await,
+        Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
         Command::Ledger(LedgerCommand::Verify { public_key }) => verify_ledger(&settings, public_key.as_deref()).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;
