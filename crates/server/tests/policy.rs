@@ -225,6 +225,8 @@ async fn a_minors_secret_is_kept_from_the_parent(app: TestApp) {
     // Another representative claim, never registered, sees nothing.
     let stranger = app.token(TokenClaims { sub: "r-stranger".into(), role: Role::Representative, represents: vec![minor.to_string()], ..Default::default() });
     assert!(titles(&app, &minor, &stranger).await.is_empty());
+    // The parent reads the history of the record they represent.
+    assert_eq!(app.get(&format!("/api/records/{minor}/access-history"), &parent).await.status, StatusCode::OK);
     // After majority, the parent's representation has ended.
     app.clock.advance(time::Duration::days(365 * 5));
     let later = app.representative(&minor);
@@ -346,6 +348,10 @@ async fn every_decision_is_in_the_patients_history(app: TestApp) {
     // Bad proof requests are clear.
     assert_problem(&app.get(&format!("/api/ledger/inclusion-proof?index={}&tree_size={size}", size + 5), &patient).await, StatusCode::NOT_FOUND, "beyond");
     assert_problem(&app.get("/api/ledger/consistency-proof?old=5&new=2", &patient).await, StatusCode::UNPROCESSABLE_ENTITY, "larger");
+    assert_problem(&app.get(&format!("/api/ledger/consistency-proof?old=1&new={}", size + 1), &patient).await, StatusCode::NOT_FOUND, "beyond");
+    assert_problem(&app.get(&format!("/api/ledger/tree-heads/{}", size + 10), &patient).await, StatusCode::NOT_FOUND, "beyond the ledger");
+    let consistency = app.get(&format!("/api/ledger/consistency-proof?old=1&new={size}"), &patient).await;
+    assert_eq!(consistency.status, StatusCode::OK, "{}", consistency.raw);
     assert_problem(&app.get("/api/ledger/inclusion-proof?index=x", &patient).await, StatusCode::BAD_REQUEST, "index");
     // The history is the holder's and the privacy officer's only.
     assert_eq!(app.get(&format!("/api/records/{p}/access-history"), &author).await.status, StatusCode::NOT_FOUND);
@@ -365,7 +371,25 @@ async fn the_history_leaves_no_trace_of_what_the_viewer_may_not_see(app: TestApp
     assert!(officer.raw.contains(&hidden), "the privacy officer sees everything");
 }
 
+async fn no_access_goes_unlogged(app: TestApp) {
+    let p = ins(20);
+    app.open_record(&p).await;
+    let author = app.professional(1, Profession::Medecin);
+    let id = id_of(&app.upload(&p, &author, doc(1, "11502-2", "Bilan", &[]), b"%PDF-LEDGER-DOWN").await);
+    // The ledger's store goes away: every access that cannot be recorded is refused.
+    app.carnet.ledger().store().close().await;
+    let patient = app.patient(&p);
+    for path in [format!("/api/documents/{id}"), format!("/api/documents/{id}/content"), format!("/api/records/{p}/documents")] {
+        let r = app.get(&path, &patient).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {}", r.raw);
+        assert!(!r.raw.contains("PDF-LEDGER-DOWN") && !r.raw.contains("Bilan"), "{path} served content");
+    }
+    let deposit = app.upload(&p, &author, doc(2, "11502-2", "Autre", &[]), b"%PDF").await;
+    assert_eq!(deposit.status, StatusCode::SERVICE_UNAVAILABLE, "a deposit is not stored unlogged");
+}
+
 on_both_backends!(
+    no_access_goes_unlogged,
     an_authorization_lets_a_professional_read_and_a_revocation_stops_it,
     only_the_holder_changes_the_policy_and_bad_changes_change_nothing,
     a_professional_declares_the_patients_authorization_at_the_point_of_care,
