@@ -504,6 +504,36 @@ impl Carnet {
         Ok(DocumentView { meta, title })
     }
 
+    /// Metadata and titles of documents of one record, with one read of the titles and one
+    /// unwrap of the key (a search's page).
+    pub async fn views(&self, visible: &[Visible]) -> Result<Vec<DocumentView>> {
+        let Some(first) = visible.first() else { return Ok(vec![]) };
+        let ins = first.meta().ins.clone();
+        if visible.iter().any(|v| v.meta().ins != ins) {
+            let mut out = Vec::with_capacity(visible.len());
+            for v in visible {
+                out.push(self.view(v).await?);
+            }
+            return Ok(out);
+        }
+        let titles = self.db.find_titles_of(&ins).await?;
+        let key = if titles.is_empty() { None } else { self.data_key(&ins).await? };
+        visible
+            .iter()
+            .map(|v| {
+                let meta = v.meta().clone();
+                let title = match (titles.get(&meta.id), &key) {
+                    (Some(sealed), Some(key)) => {
+                        let bytes = carnet_crypto::open(key, &title_context(meta.id), sealed)?;
+                        Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
+                    }
+                    _ => None,
+                };
+                Ok(DocumentView { meta, title })
+            })
+            .collect()
+    }
+
     pub async fn document(&self, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
         let visible = self.visible_document(actor, id, DocumentAction::Read).await?;
         self.view(&visible).await
@@ -608,6 +638,7 @@ impl Carnet {
     pub(crate) async fn shred(&self, ins: &Ins) -> Result<usize> {
         self.record_event(&crate::records::sweeper(), Event::permit("record.shred", Some(ins), None, "destroyed")).await?;
         self.db.delete_patient_key(ins).await?;
+        self.forget_key(ins);
         let documents = self.db.find_documents_of(ins).await?;
         for d in &documents {
             self.blobs.delete(d.id).await?;

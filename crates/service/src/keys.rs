@@ -35,11 +35,46 @@ pub async fn ledger_signer(db: &Database, keys: &dyn KeyProvider) -> Result<Ed25
 /// wrap a running server made just before the switch is caught by the final pass.
 const ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Unwrapped data keys, kept a short while so that a burst of reads of one record (a search
+/// rendering fifty titles, a retrieval after a search) costs one database read and one unwrap.
+///
+/// Why it is safe: a cached key is used only after the gate admitted the request, and the gate
+/// reads the record's status and the patient's policy afresh each time — a destroyed record is
+/// refused before any key is touched, and its blobs are deleted right after its key. The cache
+/// is bounded (`KEY_CACHE_CAPACITY`, cleared when full), entries expire after `KEY_CACHE_TTL`,
+/// shredding evicts at once on this node, and keys are zeroed when dropped. A rotation changes
+/// only the wrapping, never the key, so it invalidates nothing.
+#[derive(Default)]
+pub(crate) struct KeyCache(std::collections::HashMap<Ins, (DataKey, std::time::Instant)>);
+
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+const KEY_CACHE_CAPACITY: usize = 10_000;
+
 impl Carnet {
     /// The patient's data key, if they have one (they do once a document was deposited).
     pub(crate) async fn data_key(&self, ins: &Ins) -> Result<Option<DataKey>> {
+        if let Ok(cache) = self.key_cache.lock()
+            && let Some((key, at)) = cache.0.get(ins)
+            && at.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(Some(key.clone()));
+        }
         let Some(wrapped) = self.db.find_patient_key(ins).await? else { return Ok(None) };
-        Ok(Some(self.keys.unwrap(&wrapped, ins.as_str().as_bytes())?))
+        let key = self.keys.unwrap(&wrapped, ins.as_str().as_bytes())?;
+        if let Ok(mut cache) = self.key_cache.lock() {
+            if cache.0.len() >= KEY_CACHE_CAPACITY {
+                cache.0.clear();
+            }
+            cache.0.insert(ins.clone(), (key.clone(), std::time::Instant::now()));
+        }
+        Ok(Some(key))
+    }
+
+    /// Forgets a patient's key on this node (crypto-shredding).
+    pub(crate) fn forget_key(&self, ins: &Ins) {
+        if let Ok(mut cache) = self.key_cache.lock() {
+            cache.0.remove(ins);
+        }
     }
 
     /// The patient's data key, created (and stored wrapped) on first use. Two first deposits

@@ -178,6 +178,7 @@ pub struct Carnet {
     /// Per node: a restart forgets it, which gives an attacker nothing waiting an hour would not.
     guard: Arc<std::sync::Mutex<EnumerationGuard>>,
     seen: Arc<std::sync::Mutex<consultation::SeenConsultations>>,
+    key_cache: Arc<std::sync::Mutex<keys::KeyCache>>,
 }
 
 impl Carnet {
@@ -191,6 +192,7 @@ impl Carnet {
             config: Arc::new(config),
             guard: Arc::new(std::sync::Mutex::new(EnumerationGuard::default())),
             seen: Arc::default(),
+            key_cache: Arc::default(),
         }
     }
 

@@ -265,6 +265,7 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let (found, title) = db.find_document(d1.id).await.expect("find").expect("present");
     assert_eq!(found, d1);
     assert_eq!(title.as_deref(), Some(&b"sealed title"[..]));
+    assert_eq!(db.find_titles_of(&p).await.expect("titles").get(&d1.id).map(Vec::as_slice), Some(&b"sealed title"[..]));
     assert_eq!(db.find_document_by_unique_id(&d1.unique_id).await.expect("find"), Some(d1.clone()));
 
     let same_uid = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d1.clone() };

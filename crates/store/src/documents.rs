@@ -352,6 +352,16 @@ impl DocumentStore for Database {
         rows.into_iter().map(DocumentRow::into_meta).collect()
     }
 
+    async fn find_titles_of(&self, ins: &Ins) -> Result<std::collections::HashMap<DocumentId, Vec<u8>>> {
+        let rows: Vec<(String, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, title_sealed FROM documents WHERE ins = $1 AND title_sealed IS NOT NULL"
+        )
+        .bind(ins.as_str())
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter().map(|(id, t)| Ok((DocumentId::parse(&id).map_err(|e| corrupt("document id", e))?, t))).collect()
+    }
+
     async fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> Result<()> {
         let done = on_pool!(self, |pool| sqlx::query(
             "UPDATE documents SET status = $2, archived = $3, labels = $4 WHERE id = $1 AND status = $5"

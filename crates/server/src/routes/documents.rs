@@ -350,10 +350,8 @@ pub async fn list(
 ) -> Result<Json<DocumentList>, ApiError> {
     let ins = parse_ins(&ins)?;
     let visible = state.carnet.visible_documents(&actor, &ins).await?;
-    let mut documents = Vec::with_capacity(visible.len());
-    for v in &visible {
-        documents.push(DocumentResponse::of(state.carnet.view(v).await?, &state.carnet.config().codes));
-    }
+    let codes = &state.carnet.config().codes;
+    let documents: Vec<DocumentResponse> = state.carnet.views(&visible).await?.into_iter().map(|v| DocumentResponse::of(v, codes)).collect();
     Ok(Json(DocumentList { total: documents.len(), documents }))
 }
 
