@@ -93,16 +93,20 @@ impl Transaction {
                     ("type", "token"),
                     ("category", "token"),
                     ("date", "date"),
+                    ("period", "date"),
                     ("author.given", "string"),
                     ("author.family", "string"),
+                    ("format", "token"),
                     ("security-label", "token"),
+                    ("setting", "token"),
+                    ("related", "reference"),
                 ],
                 &[],
             ),
             Transaction::RetrieveDocument => adds("Binary", &["read"], &[], &[]),
             Transaction::FindLists => adds(
                 "List",
-                &["read", "search-type"],
+                &["search-type"],
                 &[
                     ("code", "token"),
                     ("patient", "reference"),
@@ -114,10 +118,18 @@ impl Transaction {
                 &[],
             ),
             Transaction::UpdateSecurityLabels => adds("DocumentReference", &["update", "patch"], &[], &[]),
-            Transaction::ReadConsents => adds("Consent", &["read", "search-type"], &[("patient", "reference"), ("status", "token")], &[]),
-            Transaction::ReadAuditEvents => {
-                adds("AuditEvent", &["read", "search-type"], &[("patient", "reference"), ("date", "date")], &[])
-            }
+            Transaction::ReadConsents => adds(
+                "Consent",
+                &["search-type"],
+                &[("patient", "reference"), ("patient.identifier", "token"), ("status", "token")],
+                &[],
+            ),
+            Transaction::ReadAuditEvents => adds(
+                "AuditEvent",
+                &["search-type"],
+                &[("patient", "reference"), ("patient.identifier", "token"), ("date", "date")],
+                &[],
+            ),
             Transaction::PatientSummary => {
                 adds("Patient", &[], &[], &[("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary")])
             }

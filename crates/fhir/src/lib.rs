@@ -15,7 +15,9 @@ pub mod capability;
 pub mod datetime;
 pub mod mhd;
 pub mod model;
+pub mod patient_views;
 pub mod render;
+pub mod search;
 pub mod systems;
 
 pub use capability::{ServerDescription, SmartEndpoints, Transaction, capability_statement};

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::codes::{Code, CodeLists};
 use carnet_domain::document::{DocumentMeta, PersonName};
-use carnet_domain::{DocumentId, DocumentStatus, IdentityStatus, Ins, InsKind, Record, RecordStatus, Rpps, SecurityLabel, Sex};
+use carnet_domain::{DocumentId, DocumentStatus, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, Rpps, SecurityLabel, Sex};
 use time::OffsetDateTime;
 
 use crate::datetime;
@@ -76,24 +76,33 @@ pub fn patient_reference(ins: &Ins, kind: InsKind) -> Reference {
 /// identity: so the identifier always carries the INS (it is Carnet's record key, and the
 /// caller searched by it), but is typed and `official` only when the identity is qualifiée.
 pub fn patient(record: &Record) -> Patient {
-    let mut identifier = ins_identifier(&record.ins, record.ins_kind);
-    if record.identity_status == IdentityStatus::Qualifiee {
-        identifier.use_ = Some("official".into());
-        identifier.type_ = Some(CodeableConcept::of(Coding::new(systems::FR_IDENTIFIER_TYPE, ins_type_code(record.ins_kind), None)));
-    }
-    let mut reliability = Extension::new(systems::FR_IDENTITY_RELIABILITY);
-    reliability
-        .extension
-        .push(Extension { value_coding: Some(identity_status_coding(record.identity_status)), ..Extension::new("identityStatus") });
-    let mut extension = vec![reliability];
+    patient_view(&record.ins, record.ins_kind, Some(record.identity_status), record.traits.as_ref(), record.status == RecordStatus::Active)
+}
 
-    let mut patient = Patient {
-        id: Some(record.ins.as_str().to_owned()),
-        identifier: vec![identifier],
-        active: Some(record.status == RecordStatus::Active),
-        ..Patient::default()
-    };
-    if let Some(traits) = &record.traits {
+/// A patient from what the caller may see of a record: roles that see existence and status
+/// only (rule 12) have no identity status and no traits, and get the INS and `active` alone.
+pub fn patient_view(
+    ins: &Ins,
+    ins_kind: InsKind,
+    identity_status: Option<IdentityStatus>,
+    traits: Option<&ReferenceTraits>,
+    active: bool,
+) -> Patient {
+    let mut identifier = ins_identifier(ins, ins_kind);
+    if identity_status == Some(IdentityStatus::Qualifiee) {
+        identifier.use_ = Some("official".into());
+        identifier.type_ = Some(CodeableConcept::of(Coding::new(systems::FR_IDENTIFIER_TYPE, ins_type_code(ins_kind), None)));
+    }
+    let mut extension = Vec::new();
+    if let Some(status) = identity_status {
+        let mut reliability = Extension::new(systems::FR_IDENTITY_RELIABILITY);
+        reliability.extension.push(Extension { value_coding: Some(identity_status_coding(status)), ..Extension::new("identityStatus") });
+        extension.push(reliability);
+    }
+
+    let mut patient =
+        Patient { id: Some(ins.as_str().to_owned()), identifier: vec![identifier], active: Some(active), ..Patient::default() };
+    if let Some(traits) = traits {
         let given: Vec<String> = traits.birth_given_names.split_whitespace().map(str::to_owned).collect();
         patient.name = vec![HumanName {
             extension: vec![Extension {

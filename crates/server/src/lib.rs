@@ -5,6 +5,7 @@
 
 mod error;
 mod extract;
+mod fhir;
 mod metrics;
 mod openapi;
 mod routes;
@@ -35,11 +36,22 @@ pub struct HttpLimits {
     /// A request taking longer is answered 408. Document transfers are exempt: they are
     /// bounded by an idle timeout instead, so a gigabyte upload is not cut off.
     pub request_timeout: Duration,
+    /// Largest FHIR JSON body (an ITI-65 bundle carries its documents in base64), in bytes.
+    pub fhir_body_bytes: usize,
+    /// Largest document served as a JSON `Binary` (base64 in memory); larger ones are
+    /// answered 413 and must be fetched as raw bytes.
+    pub fhir_binary_json_bytes: u64,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { json_body_bytes: 1024 * 1024, document_body_bytes: 8 << 30, request_timeout: Duration::from_secs(30) }
+        HttpLimits {
+            json_body_bytes: 1024 * 1024,
+            document_body_bytes: 8 << 30,
+            request_timeout: Duration::from_secs(30),
+            fhir_body_bytes: 64 << 20,
+            fhir_binary_json_bytes: 16 << 20,
+        }
     }
 }
 
@@ -107,6 +119,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     Router::new()
         .merge(bounded)
         .merge(transfers)
+        .merge(fhir::router(limits))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())

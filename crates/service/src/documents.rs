@@ -90,7 +90,7 @@ pub struct Content {
 const MAX_TITLE: usize = 1000;
 const REIMBURSEMENT_TYPE: &str = "REMB";
 
-fn title_context(id: DocumentId) -> Vec<u8> {
+pub(crate) fn title_context(id: DocumentId) -> Vec<u8> {
     let mut c = b"carnet-title-v1".to_vec();
     c.extend_from_slice(id.as_bytes());
     c
@@ -105,13 +105,17 @@ fn derived_context(id: DocumentId, kind: &str) -> Vec<u8> {
 
 /// Deletes the blob and the pending note of an upload that did not complete, even when the
 /// request's future is dropped mid-way (client gone, timeout, shutdown).
-struct UploadGuard {
+pub(crate) struct UploadGuard {
     carnet: Option<Carnet>,
-    id: DocumentId,
+    ids: Vec<DocumentId>,
 }
 
 impl UploadGuard {
-    fn disarm(&mut self) {
+    pub(crate) fn new(carnet: Carnet, ids: Vec<DocumentId>) -> UploadGuard {
+        UploadGuard { carnet: Some(carnet), ids }
+    }
+
+    pub(crate) fn disarm(&mut self) {
         self.carnet = None;
     }
 }
@@ -119,9 +123,13 @@ impl UploadGuard {
 impl Drop for UploadGuard {
     fn drop(&mut self) {
         if let Some(carnet) = self.carnet.take() {
-            let id = self.id;
+            let ids = std::mem::take(&mut self.ids);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { carnet.abandon_upload(id).await });
+                handle.spawn(async move {
+                    for id in ids {
+                        carnet.abandon_upload(id).await;
+                    }
+                });
             }
         }
     }
@@ -200,7 +208,7 @@ impl Carnet {
         self.record_event(actor, Event::permit(action, Some(&record.ins), Some(id.to_string()), "may_feed")).await?;
         let key = self.data_key_or_create(&record.ins).await?;
         self.db.begin_upload(id, now).await?;
-        let mut guard = UploadGuard { carnet: Some(self.clone()), id };
+        let mut guard = UploadGuard::new(self.clone(), vec![id]);
         let stored: Result<()> = async {
             let sealed = self.write_blob(&key, id, content).await?;
             if let Some(declared) = submission.declared_size
@@ -251,7 +259,7 @@ impl Carnet {
     }
 
     /// The record a deposit goes into, after checking who may feed it.
-    async fn feedable_record(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<Record> {
+    pub(crate) async fn feedable_record(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<Record> {
         let ins = &submission.ins;
         match &actor.kind {
             ActorKind::Patient { .. } | ActorKind::Representative { .. } if actor.speaks_for(ins) => {}
@@ -282,7 +290,7 @@ impl Carnet {
 
     /// Who authored the document: a professional authors as themselves; feeding software names
     /// the author; a patient's own deposits are theirs.
-    async fn author_of(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<(String, Option<PersonName>)> {
+    pub(crate) async fn author_of(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<(String, Option<PersonName>)> {
         let declared = submission.declared_author.as_ref();
         let reference = match (&actor.kind, declared.and_then(|d| d.rpps.as_ref())) {
             (ActorKind::System { .. }, Some(rpps)) => format!("rpps:{rpps}"),
@@ -330,7 +338,7 @@ impl Carnet {
     }
 
     /// The view of a document the caller just deposited (or re-deposited): its own deposit.
-    async fn view_unchecked(&self, actor: &Actor, record: &Record, meta: DocumentMeta) -> Result<DocumentView> {
+    pub(crate) async fn view_unchecked(&self, actor: &Actor, record: &Record, meta: DocumentMeta) -> Result<DocumentView> {
         let gate = self.gate(actor, record).await?;
         match gate.admit(meta.clone()) {
             Some(visible) => self.view(&visible).await,
@@ -342,7 +350,7 @@ impl Carnet {
 
     /// A replacement's target: the current version, of the same record, by its author (or the
     /// software that deposited it). Anyone else gets the answer a missing document gets.
-    async fn replaceable(&self, actor: &Actor, record: &Record, old: DocumentId) -> Result<DocumentId> {
+    pub(crate) async fn replaceable(&self, actor: &Actor, record: &Record, old: DocumentId) -> Result<DocumentId> {
         let meta = match self.db.find_document(old).await? {
             Some((meta, _)) if meta.ins == record.ins => meta,
             _ => return Err(ServiceError::NotFound("document to replace")),
@@ -365,7 +373,7 @@ impl Carnet {
     }
 
     /// Seals the stream into the blob of `id`; on any failure the partial blob is discarded.
-    async fn write_blob<S>(&self, key: &carnet_crypto::DataKey, id: DocumentId, mut content: S) -> Result<carnet_crypto::Sealed>
+    pub(crate) async fn write_blob<S>(&self, key: &carnet_crypto::DataKey, id: DocumentId, mut content: S) -> Result<carnet_crypto::Sealed>
     where
         S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
     {
@@ -680,7 +688,7 @@ async fn next_plaintext(mut state: OpenState) -> Option<(Result<Vec<Bytes>>, Ope
     }
 }
 
-fn normalized_labels(labels: &[SecurityLabel]) -> Vec<SecurityLabel> {
+pub(crate) fn normalized_labels(labels: &[SecurityLabel]) -> Vec<SecurityLabel> {
     let mut l = labels.to_vec();
     l.sort();
     l.dedup();
@@ -690,7 +698,7 @@ fn normalized_labels(labels: &[SecurityLabel]) -> Vec<SecurityLabel> {
 /// Labels a depositor may set: the patient hides their own deposits from professionals
 /// (MASQUE_PS) but cannot hide a document from themselves; professionals and their software
 /// set any label (INVISIBLE_PATIENT until the result is announced, a minor's secret…).
-fn check_deposit_labels(actor: &Actor, labels: &[SecurityLabel]) -> Result<()> {
+pub(crate) fn check_deposit_labels(actor: &Actor, labels: &[SecurityLabel]) -> Result<()> {
     match actor.kind {
         ActorKind::Patient { .. } | ActorKind::Representative { .. } => {
             if let Some(l) = labels.iter().find(|l| **l != SecurityLabel::MasquePs) {

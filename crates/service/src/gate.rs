@@ -88,3 +88,13 @@ impl Carnet {
         Ok(Gate { actor, ins: record.ins.clone(), record_status: record.status, stored, emergency, carnet: self, now: self.now() })
     }
 }
+
+impl Carnet {
+    /// The INS register (NIR, NIA, test NIR) of a visible document's record: what a FHIR
+    /// reference to the patient needs. Asked with the gate's proof, so it tells nothing new.
+    pub async fn record_kind(&self, visible: &Visible) -> Result<carnet_domain::InsKind> {
+        use carnet_store::RecordStore;
+        let record = self.db.find_record_by_ins(&visible.meta.ins).await?;
+        record.map(|r| r.ins_kind).ok_or(crate::ServiceError::NotFound("document"))
+    }
+}

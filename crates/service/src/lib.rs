@@ -16,6 +16,7 @@ mod notifications;
 mod oversight;
 mod policy;
 mod records;
+mod submissions;
 
 use std::sync::Arc;
 
@@ -32,7 +33,8 @@ pub use gate::Visible;
 pub use keys::{RotationReport, ledger_signer};
 pub use notifications::{Courier, DeliveryReport, Preferences, backoff, render};
 pub use oversight::{HistoryPage, HistoryQuery};
-pub use records::{NewRecord, RecordView, SweepReport};
+pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
+pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
 
 /// The one error type of this crate. Messages are safe to show to the caller.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use carnet_domain::{
     Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits,
     RetentionPolicy,
 };
-use carnet_store::{DocumentStore, RecordStore};
+use carnet_store::{DocumentStore, RecordStore, TraitsQuery};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -59,6 +59,38 @@ impl RecordView {
             destruction_due_at: record.destruction_due_at,
         }
     }
+}
+
+/// A demographics search (IHE ITI-78): by INS, by reference traits, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientQuery {
+    pub ins: Option<Ins>,
+    pub traits: TraitsQuery,
+}
+
+impl PatientQuery {
+    fn has_traits(&self) -> bool {
+        self.traits != TraitsQuery::default()
+    }
+}
+
+/// Whether a record's traits match the query: the same semantics as the store's search
+/// (birth name and any first name by case-insensitive prefix; exact birth date and sex).
+fn traits_match(query: &TraitsQuery, record: &Record) -> bool {
+    if query == &TraitsQuery::default() {
+        return true;
+    }
+    let Some(t) = &record.traits else { return false };
+    let prefix = |value: &str, wanted: &str| value.to_lowercase().starts_with(&wanted.to_lowercase());
+    query.family.as_deref().is_none_or(|f| prefix(&t.birth_name, f))
+        && query.given.as_deref().is_none_or(|g| t.birth_given_names.split_whitespace().any(|n| prefix(n, g)))
+        && query.birth_date.is_none_or(|d| d == t.birth_date)
+        && query.sex.is_none_or(|s| s == t.sex)
+}
+
+/// Roles that see a record's existence and status, not its identity (rule 12).
+fn sees_identity(actor: &Actor) -> bool {
+    !matches!(actor.kind, ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -227,6 +259,62 @@ impl Carnet {
             tracing::info!(archived = report.archived, destroyed = report.destroyed, shredded = report.shredded, "retention sweep");
         }
         Ok(report)
+    }
+
+    /// Finds patients (IHE ITI-78 PDQm). Who finds whom follows `record::authorize(ReadStatus)`:
+    /// a patient or representative finds only the records they speak for, a professional any;
+    /// roles that do not see identities (insurer agents, operators, privacy officers) search by
+    /// INS only — matching on traits they may not read would reveal them. A record the caller
+    /// may not know of is simply not found. One ledger entry per search, with the count.
+    pub async fn find_patients(&self, actor: &Actor, query: &PatientQuery, limit: u32) -> Result<Vec<RecordView>> {
+        if query.has_traits() && !sees_identity(actor) {
+            self.record_event(actor, Event::deny("record.search", query.ins.as_ref(), None, "traits_not_visible")).await?;
+            return Err(ServiceError::Forbidden("this role searches by INS identifier only: it does not see identity traits".into()));
+        }
+        let found: Vec<Record> = match &query.ins {
+            Some(ins) => {
+                if let Err(denied) = record::authorize(actor, RecordAction::ReadStatus, ins) {
+                    self.record_event(actor, Event::deny("record.search", Some(ins), None, denial_code(denied))).await?;
+                    return Ok(vec![]);
+                }
+                self.db.find_record_by_ins(ins).await?.into_iter().collect()
+            }
+            None => match &actor.kind {
+                ActorKind::Patient { ins } => self.db.find_record_by_ins(ins).await?.into_iter().collect(),
+                ActorKind::Representative { represents } => {
+                    let mut v = Vec::new();
+                    for ins in represents {
+                        v.extend(self.db.find_record_by_ins(ins).await?);
+                    }
+                    v
+                }
+                _ if !query.has_traits() => {
+                    return Err(ServiceError::Invalid("give the INS identifier or at least one of family, given, birthdate, gender".into()));
+                }
+                _ => self.records_by_traits(&query.traits, limit).await?,
+            },
+        };
+        let found: Vec<Record> = found.into_iter().filter(|r| traits_match(&query.traits, r)).take(limit as usize).collect();
+        let returned = Some(format!("returned:{}", found.len()));
+        self.record_event(actor, Event::permit("record.search", query.ins.as_ref(), returned, "record_rule")).await?;
+        Ok(found.into_iter().map(|r| RecordView::of(r, actor)).collect())
+    }
+
+    /// What a patient summary (HL7 IPS) is built from: the record as the caller may see it and
+    /// the documents the gate lets through. Only actors who may consult the record get one:
+    /// the summary is clinical content (rule 12: never for insurer agents or operators).
+    pub async fn patient_summary(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, Vec<crate::Visible>)> {
+        let view = self.record_status(actor, ins).await?;
+        let record = self.live_record(ins).await?;
+        let gate = self.gate(actor, &record).await?;
+        let standing = gate.record_decision();
+        if !standing.is_permit() {
+            self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
+            return Err(ServiceError::Forbidden("the patient summary is clinical content this actor may not read".into()));
+        }
+        self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
+        let documents = self.visible_documents(actor, ins).await?;
+        Ok((view, documents))
     }
 
     async fn live_record(&self, ins: &Ins) -> Result<Record> {

@@ -18,6 +18,7 @@ use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
 use crate::{
+    NewSetDocument, StoredSubmissionSet, SubmissionStore, TraitsQuery,
     Database, DirectoryStore, DocumentStore, KeyStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore,
     StoreError, StoredPreferences,
 };
@@ -43,6 +44,8 @@ where
     policies_are_saved_optimistically_with_their_notifications(fresh().await).await;
     emergencies_review_items_and_first_accesses(fresh().await).await;
     the_outbox_delivers_retries_and_keeps_what_failed(fresh().await).await;
+    submission_sets_are_all_or_nothing(fresh().await).await;
+    records_are_found_by_traits(fresh().await).await;
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
@@ -455,4 +458,103 @@ pub async fn scratch_postgres(admin_url: &str) -> Result<(Database, String), Sto
     };
     let url = format!("{base}/{name}{query}");
     Ok((Database::connect(&url).await?, url))
+}
+
+fn submission_set(n: u8, patient: &Ins, documents: &[&DocumentMeta]) -> StoredSubmissionSet {
+    StoredSubmissionSet {
+        id: format!("set-{n}"),
+        ins: patient.clone(),
+        unique_id: format!("1.2.250.1.999.77.{n}"),
+        source_id: "1.2.250.1.999.77".into(),
+        author: Some("rpps:10000000019".into()),
+        author_family: Some("MARTIN".into()),
+        author_given: None,
+        deposited_by: "https://idp.test#lab-software".into(),
+        submitted_at: T0 + Duration::minutes(i64::from(n)),
+        title_sealed: Some(vec![n; 8]),
+        documents: documents.iter().map(|d| d.id).collect(),
+    }
+}
+
+async fn submission_sets_are_all_or_nothing(db: Database) {
+    let p = ins(1);
+    let (d1, d2) = (document(1, &p), document(2, &p));
+    for d in [&d1, &d2] {
+        db.begin_upload(d.id, T0).await.expect("begin");
+    }
+    let notify = [OutboxMessage {
+        id: "m-set-1".into(),
+        ins: p.clone(),
+        kind: "new_document".into(),
+        recipient: "patient".into(),
+        payload: "{}".into(),
+        created_at: T0,
+        attempts: 0,
+    }];
+    let set = submission_set(1, &p, &[&d1, &d2]);
+    let docs = [
+        NewSetDocument { meta: &d1, title_sealed: Some(b"t1"), supersedes: None },
+        NewSetDocument { meta: &d2, title_sealed: None, supersedes: None },
+    ];
+    db.insert_submission(&set, &docs, &notify).await.expect("insert");
+    assert_eq!(db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find"), Some(set.clone()));
+    assert_eq!(db.find_submission_sets_of(&p).await.expect("list"), vec![set.clone()]);
+    assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").1.as_deref(), Some(&b"t1"[..]));
+    assert_eq!(db.pending_uploads(T0 + Duration::seconds(1)).await.expect("pending"), vec![], "the uploads ended with the rows");
+    assert_eq!(db.outbox_counts().await.expect("counts"), (0, 1), "the notification was queued in the same transaction");
+
+    // A set whose second document's unique id is taken: nothing of it is written.
+    let d3 = document(3, &p);
+    let clash = DocumentMeta { id: DocumentId::from_bytes([4; 16]), ..d1.clone() };
+    let bad = submission_set(2, &p, &[&d3, &clash]);
+    let docs = [
+        NewSetDocument { meta: &d3, title_sealed: None, supersedes: None },
+        NewSetDocument { meta: &clash, title_sealed: None, supersedes: None },
+    ];
+    assert!(matches!(db.insert_submission(&bad, &docs, &notify[..0]).await, Err(StoreError::Conflict(_))));
+    assert!(db.find_document(d3.id).await.expect("find").is_none(), "no document of a failed set");
+    assert!(db.find_submission_set_by_unique_id(&bad.unique_id).await.expect("find").is_none());
+
+    // A set replacing a version that is no longer current: nothing written either.
+    let v2 = DocumentMeta { replaces: Some(d1.id), ..document(5, &p) };
+    let once = submission_set(3, &p, &[&v2]);
+    db.insert_submission(&once, &[NewSetDocument { meta: &v2, title_sealed: None, supersedes: Some(d1.id) }], &[]).await.expect("replace");
+    let v3 = DocumentMeta { replaces: Some(d1.id), ..document(6, &p) };
+    let twice = submission_set(4, &p, &[&v3]);
+    let replaced_again = db.insert_submission(&twice, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }], &[]).await;
+    assert!(matches!(replaced_again, Err(StoreError::Stale(_))));
+    assert!(db.find_document(v3.id).await.expect("find").is_none());
+    let sets: Vec<String> = db.find_submission_sets_of(&p).await.expect("list").into_iter().map(|s| s.id).collect();
+    assert_eq!(sets, ["set-3", "set-1"], "newest first");
+    assert!(db.find_submission_sets_of(&ins(2)).await.expect("list").is_empty());
+
+    // Shredding the patient's content takes their submission sets too.
+    db.delete_documents_of(&p).await.expect("shred");
+    assert!(db.find_submission_sets_of(&p).await.expect("list").is_empty());
+}
+
+async fn records_are_found_by_traits(db: Database) {
+    let pro = professional_actor(Profession::Medecin, 1);
+    let mut a = record(1, &pro);
+    let mut b = record(2, &pro);
+    if let (Some(ta), Some(tb)) = (a.traits.as_mut(), b.traits.as_mut()) {
+        ta.birth_name = "DUPONT".into();
+        ta.birth_given_names = "Marie Claire".into();
+        tb.birth_name = "DU_PONTEL".into();
+        tb.sex = Sex::Male;
+    }
+    db.create_record(&a).await.expect("a");
+    db.create_record(&b).await.expect("b");
+    let find = |q: TraitsQuery| {
+        let db = db.clone();
+        async move { db.find_records_by_traits(&q, 10).await.expect("search").into_iter().map(|r| r.ins).collect::<Vec<_>>() }
+    };
+    let family = |f: &str| TraitsQuery { family: Some(f.into()), ..TraitsQuery::default() };
+    assert_eq!(find(family("dupon")).await, vec![a.ins.clone()], "prefix, case-insensitive; `_` is no wildcard");
+    assert_eq!(find(family("du_")).await, vec![b.ins.clone()]);
+    assert_eq!(find(TraitsQuery { given: Some("cla".into()), ..TraitsQuery::default() }).await, vec![a.ins.clone()], "any given name");
+    assert_eq!(find(TraitsQuery { given: Some("arie".into()), ..TraitsQuery::default() }).await, Vec::<Ins>::new(), "a prefix, not a substring");
+    let by_date = TraitsQuery { birth_date: Some(date!(1980 - 03 - 14)), sex: Some(Sex::Male), ..TraitsQuery::default() };
+    assert_eq!(find(by_date).await, vec![b.ins.clone()]);
+    assert_eq!(find(family("%")).await, Vec::<Ins>::new(), "`%` is no wildcard");
 }

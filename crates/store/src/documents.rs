@@ -10,17 +10,81 @@ use crate::database::on_pool;
 use crate::time_codec::{from_millis, opt_from_millis, to_millis};
 use crate::{Database, DocumentStore, KeyStore, OutboxMessage, Result, StoreError};
 
-fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt { what, detail: detail.to_string() }
 }
 
-const DOC_COLUMNS: &str = "id, ins, unique_id, class_system, class_code, type_system, type_code, format_system, \
+pub(crate) const DOC_COLUMNS: &str = "id, ins, unique_id, class_system, class_code, type_system, type_code, format_system, \
      format_code, practice_setting_system, practice_setting_code, facility_type_system, facility_type_code, \
      service_start, service_end, mime_type, language, author, author_family, author_given, deposited_by, \
      authored_at, submitted_at, size, sha256, labels, status, archived, replaces";
 
+pub(crate) fn insert_document_sql() -> String {
+    format!(
+        "INSERT INTO documents ({DOC_COLUMNS}, title_sealed) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)"
+    )
+}
+
+/// Inserts one document row inside the transaction `$tx` (of either backend): supersedes the
+/// replaced version (read as current, else `Stale`), writes the row, ends its pending upload.
+/// Shared by single deposits and submission sets, so both write documents the same way.
+macro_rules! insert_document_in {
+    ($tx:expr, $sql:expr, $meta:expr, $title_sealed:expr, $supersedes:expr) => {{
+        let meta: &carnet_domain::DocumentMeta = $meta;
+        let title_sealed: Option<&[u8]> = $title_sealed;
+        let supersedes: Option<carnet_domain::DocumentId> = $supersedes;
+        let size = i64::try_from(meta.size).map_err(|e| $crate::documents::corrupt("size", e))?;
+        if let Some(old) = supersedes {
+            let done = sqlx::query("UPDATE documents SET status = 'superseded' WHERE id = $1 AND status = 'current'")
+                .bind(old.to_string())
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if done != 1 {
+                return Err($crate::StoreError::Stale("document"));
+            }
+        }
+        sqlx::query($sql)
+            .bind(meta.id.to_string())
+            .bind(meta.ins.as_str())
+            .bind(&meta.unique_id)
+            .bind(&meta.class_code.system)
+            .bind(&meta.class_code.code)
+            .bind(&meta.type_code.system)
+            .bind(&meta.type_code.code)
+            .bind(&meta.format_code.system)
+            .bind(&meta.format_code.code)
+            .bind(meta.practice_setting.as_ref().map(|c| &c.system))
+            .bind(meta.practice_setting.as_ref().map(|c| &c.code))
+            .bind(meta.facility_type.as_ref().map(|c| &c.system))
+            .bind(meta.facility_type.as_ref().map(|c| &c.code))
+            .bind(meta.service_start.map($crate::time_codec::to_millis))
+            .bind(meta.service_end.map($crate::time_codec::to_millis))
+            .bind(&meta.mime_type)
+            .bind(&meta.language)
+            .bind(&meta.author)
+            .bind(meta.author_name.as_ref().and_then(|n| n.family.as_ref()))
+            .bind(meta.author_name.as_ref().and_then(|n| n.given.as_ref()))
+            .bind(&meta.deposited_by)
+            .bind(meta.authored_at.map($crate::time_codec::to_millis))
+            .bind($crate::time_codec::to_millis(meta.submitted_at))
+            .bind(size)
+            .bind(meta.sha256.as_slice())
+            .bind($crate::documents::labels_text(&meta.labels))
+            .bind(meta.status.as_str())
+            .bind(meta.archived)
+            .bind(meta.replaces.map(|r| r.to_string()))
+            .bind(title_sealed)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1").bind(meta.id.to_string()).execute(&mut *$tx).await?;
+    }};
+}
+pub(crate) use insert_document_in;
+
 #[derive(sqlx::FromRow)]
-struct DocumentRow {
+pub(crate) struct DocumentRow {
     id: String,
     ins: String,
     unique_id: String,
@@ -56,12 +120,12 @@ fn opt_code(system: Option<String>, code: Option<String>) -> Option<Code> {
     Some(Code { system: system?, code: code? })
 }
 
-fn labels_text(labels: &[SecurityLabel]) -> String {
+pub(crate) fn labels_text(labels: &[SecurityLabel]) -> String {
     labels.iter().map(|l| l.code()).collect::<Vec<_>>().join(",")
 }
 
 impl DocumentRow {
-    fn into_meta(self) -> Result<DocumentMeta> {
+    pub(crate) fn into_meta(self) -> Result<DocumentMeta> {
         Ok(DocumentMeta {
             id: DocumentId::parse(&self.id).map_err(|e| corrupt("document id", e))?,
             ins: Ins::parse(&self.ins).map_err(|e| corrupt("INS", e))?,
@@ -262,58 +326,11 @@ impl DocumentStore for Database {
         supersedes: Option<DocumentId>,
         notify: &[OutboxMessage],
     ) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO documents ({DOC_COLUMNS}, title_sealed) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)"
-        );
-        let size = i64::try_from(meta.size).map_err(|e| corrupt("size", e))?;
+        let sql = insert_document_sql();
         let result = on_pool!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
-                if let Some(old) = supersedes {
-                    let done = sqlx::query("UPDATE documents SET status = 'superseded' WHERE id = $1 AND status = 'current'")
-                        .bind(old.to_string())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if done != 1 {
-                        return Err(StoreError::Stale("document"));
-                    }
-                }
-                sqlx::query(&sql)
-                    .bind(meta.id.to_string())
-                    .bind(meta.ins.as_str())
-                    .bind(&meta.unique_id)
-                    .bind(&meta.class_code.system)
-                    .bind(&meta.class_code.code)
-                    .bind(&meta.type_code.system)
-                    .bind(&meta.type_code.code)
-                    .bind(&meta.format_code.system)
-                    .bind(&meta.format_code.code)
-                    .bind(meta.practice_setting.as_ref().map(|c| &c.system))
-                    .bind(meta.practice_setting.as_ref().map(|c| &c.code))
-                    .bind(meta.facility_type.as_ref().map(|c| &c.system))
-                    .bind(meta.facility_type.as_ref().map(|c| &c.code))
-                    .bind(meta.service_start.map(to_millis))
-                    .bind(meta.service_end.map(to_millis))
-                    .bind(&meta.mime_type)
-                    .bind(&meta.language)
-                    .bind(&meta.author)
-                    .bind(meta.author_name.as_ref().and_then(|n| n.family.as_ref()))
-                    .bind(meta.author_name.as_ref().and_then(|n| n.given.as_ref()))
-                    .bind(&meta.deposited_by)
-                    .bind(meta.authored_at.map(to_millis))
-                    .bind(to_millis(meta.submitted_at))
-                    .bind(size)
-                    .bind(meta.sha256.as_slice())
-                    .bind(labels_text(&meta.labels))
-                    .bind(meta.status.as_str())
-                    .bind(meta.archived)
-                    .bind(meta.replaces.map(|r| r.to_string()))
-                    .bind(title_sealed)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1").bind(meta.id.to_string()).execute(&mut *tx).await?;
+                insert_document_in!(tx, &sql, meta, title_sealed, supersedes);
                 crate::policy::enqueue_in!(tx, notify);
                 tx.commit().await?;
                 Ok(())
@@ -402,6 +419,7 @@ impl DocumentStore for Database {
     }
 
     async fn delete_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {
+        on_pool!(self, |pool| sqlx::query("DELETE FROM submission_sets WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
         let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as("DELETE FROM documents WHERE ins = $1 RETURNING id")
             .bind(ins.as_str())
             .fetch_all(pool)

@@ -14,6 +14,7 @@ mod directory;
 mod documents;
 mod policy;
 mod records;
+mod submissions;
 mod time_codec;
 
 pub mod conformance;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 
 pub use blobs::{BlobStore, BlobWriter};
 pub use database::{Backend, Database};
+pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
 pub use policy::{NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
 
 /// The one error type of this crate.
@@ -64,6 +66,10 @@ pub trait RecordStore {
     fn create_record(&self, record: &Record) -> impl Future<Output = Result<()>> + Send;
     /// The live record of this INS, if any.
     fn find_record_by_ins(&self, ins: &Ins) -> impl Future<Output = Result<Option<Record>>> + Send;
+    /// Live records whose reference traits match every given criterion (birth name and any
+    /// birth first name by case-insensitive prefix, exact birth date and sex), by INS, at most
+    /// `limit`. Deciding who may search is the service's business.
+    fn find_records_by_traits(&self, query: &TraitsQuery, limit: u32) -> impl Future<Output = Result<Vec<Record>>> + Send;
     /// Saves a record read earlier with status `read_as`; `Stale` if it changed meanwhile.
     fn save_record(&self, record: &Record, read_as: RecordStatus) -> impl Future<Output = Result<()>> + Send;
     /// Closed or archived records that may have a time-driven transition due at `now`
@@ -77,6 +83,15 @@ pub trait RecordStore {
     /// Notes the first document deposit (statistics: "fed" records). Later deposits keep the first date.
     fn mark_fed(&self, ins: &Ins, at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
     fn record_statistics(&self) -> impl Future<Output = Result<RecordStatistics>> + Send;
+}
+
+/// What a demographics search (ITI-78) matches on; `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraitsQuery {
+    pub family: Option<String>,
+    pub given: Option<String>,
+    pub birth_date: Option<time::Date>,
+    pub sex: Option<carnet_domain::Sex>,
 }
 
 /// The professionals directory.

@@ -114,6 +114,19 @@ macro_rules! bind_record {
     }};
 }
 
+/// Lower-cases and escapes `%`, `_` and backslashes for a `LIKE … ESCAPE` prefix pattern.
+fn like_prefix(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 impl RecordStore for Database {
     async fn create_record(&self, record: &Record) -> Result<()> {
         let sql = format!(
@@ -127,6 +140,37 @@ impl RecordStore for Database {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn find_records_by_traits(&self, query: &crate::TraitsQuery, limit: u32) -> Result<Vec<Record>> {
+        let mut conditions = vec!["status <> 'destroyed'".to_owned()];
+        let mut binds: Vec<String> = Vec::new();
+        let mut push = |condition: &str, value: String| {
+            binds.push(value);
+            conditions.push(condition.replace("$?", &format!("${}", binds.len())));
+        };
+        if let Some(family) = &query.family {
+            push("LOWER(birth_name) LIKE $? ESCAPE '\\'", like_prefix(family));
+        }
+        if let Some(given) = &query.given {
+            // Any of the birth first names, by prefix.
+            push("(' ' || LOWER(birth_given_names)) LIKE $? ESCAPE '\\'", format!("% {}", like_prefix(given)));
+        }
+        if let Some(date) = query.birth_date {
+            push("birth_date = $?", date_to_text(date));
+        }
+        if let Some(sex) = query.sex {
+            push("sex = $?", sex.as_str().to_owned());
+        }
+        let sql = format!("SELECT {COLUMNS} FROM records WHERE {} ORDER BY ins LIMIT {}", conditions.join(" AND "), limit.min(1000));
+        let rows: Vec<RecordRow> = on_pool!(self, |pool| {
+            let mut q = sqlx::query_as(&sql);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(pool).await
+        })?;
+        rows.into_iter().map(RecordRow::into_record).collect()
     }
 
     async fn find_record_by_ins(&self, ins: &Ins) -> Result<Option<Record>> {

@@ -29,6 +29,7 @@ pub enum Resource {
     CapabilityStatement(Box<CapabilityStatement>),
     Consent(Box<Consent>),
     AuditEvent(Box<AuditEvent>),
+    Composition(Box<Composition>),
 }
 
 macro_rules! resource_enum_glue {
@@ -80,6 +81,7 @@ resource_enum_glue!(
     CapabilityStatement,
     Consent,
     AuditEvent,
+    Composition,
 );
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ resource_names!(
     CapabilityStatement,
     Consent,
     AuditEvent,
+    Composition,
 );
 
 /// `Patient`: a record's identity (INS and reference traits).
@@ -211,8 +212,12 @@ pub struct Bundle {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<Identifier>,
     #[serde(rename = "type")]
     pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -451,6 +456,12 @@ pub struct ConsentProvision {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_label: Vec<Coding>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purpose: Vec<Coding>,
+    #[serde(rename = "class", default, skip_serializing_if = "Vec::is_empty")]
+    pub class_: Vec<Coding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provision: Vec<ConsentProvision>,
 }
 
@@ -518,4 +529,52 @@ pub struct AuditEventEntity {
     pub type_: Option<Coding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Coding>,
+}
+
+/// `Narrative`: the human-readable XHTML of a resource or section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Narrative {
+    pub status: String,
+    pub div: String,
+}
+
+/// `Composition`: the first entry of a document Bundle (the HL7 IPS patient summary).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Composition {
+    pub resource_type: ResourceType<Composition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Narrative>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<Identifier>,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub type_: CodeableConcept,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Reference>,
+    pub date: String,
+    pub author: Vec<Reference>,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidentiality: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub section: Vec<CompositionSection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompositionSection {
+    pub title: String,
+    pub code: CodeableConcept,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Narrative>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry: Vec<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_reason: Option<CodeableConcept>,
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fhir;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -1,0 +1,47 @@
+//! ITI-66 Find Lists: the patient's submission sets, each listing only the documents the caller
+//! may see; a set with none is absent.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use carnet_fhir::SubmissionSetMeta;
+use carnet_fhir::render::{SearchEntry, SearchMode, SubmissionSetView, bundle_searchset, list_submission_set, master_identifier};
+use carnet_fhir::search::PatientScopedQuery;
+use carnet_store::RecordStore as _;
+
+use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
+use crate::AppState;
+
+pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, FhirQuery(params): FhirQuery) -> Result<Response, FhirError> {
+    let q = PatientScopedQuery::parse("List", &params, &[("code", &["submissionset"]), ("status", &["current"])], true)?;
+    let sets = state.carnet.visible_submission_sets(&actor, &q.patient).await?;
+    let sets: Vec<_> = sets
+        .into_iter()
+        .filter(|s| {
+            let id = master_identifier(&s.unique_id);
+            q.identifier.is_empty()
+                || q.identifier.iter().any(|t| t.code == s.unique_id || t.matches(id.system.as_deref().unwrap_or(""), id.value.as_deref().unwrap_or("")))
+        })
+        .filter(|s| q.date.iter().all(|d| d.matches_instant(s.submitted_at)))
+        .collect();
+    let base = base_url(&headers);
+    let total = sets.len();
+    let kind = match sets.first() {
+        // The caller sees documents of this record (the set lists some): its INS register.
+        Some(_) => state.carnet.database().find_record_by_ins(&q.patient).await.map_err(carnet_service::ServiceError::from)?.map(|r| r.ins_kind),
+        None => None,
+    }
+    .unwrap_or(carnet_domain::InsKind::Nir);
+    let entries = sets
+        .iter()
+        .skip(q.page.offset)
+        .take(q.page.count)
+        .map(|s| {
+            let meta = SubmissionSetMeta { unique_id: s.unique_id.clone(), source_id: s.source_id.clone(), author: s.author.clone(), title: s.title.clone() };
+            let view = SubmissionSetView { id: &s.id, meta: &meta, ins: &s.ins, ins_kind: kind, submitted_at: s.submitted_at, documents: &s.documents };
+            SearchEntry { full_url: format!("{base}/List/{}", s.id), resource: list_submission_set(&view).into(), mode: SearchMode::Match }
+        })
+        .collect();
+    let more = q.page.offset + q.page.count < total;
+    Ok(json(StatusCode::OK, &bundle_searchset(entries, Some(total as u64), paging_links(&base, "List", &params, q.page, more))))
+}
