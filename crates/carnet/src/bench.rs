@@ -223,32 +223,16 @@ pub async fn documents(args: DocumentsArgs) -> anyhow::Result<()> {
     let id = created["id"].as_str().context("document id")?.to_owned();
     let rss_after_upload = server.peak_rss()?;
 
-    // Retrieval, streamed; the client compares every byte with what it sent (a memcmp against
-    // the repeated block: hashing here would steal the second core from the server).
-    use futures::StreamExt;
-    let start = Instant::now();
-    let r = client.get(format!("{}/api/documents/{id}/content", server.url)).bearer_auth(&doctor).send().await?;
-    if !r.status().is_success() {
-        bail!("the retrieval failed: {}", r.status());
-    }
-    let mut stream = r.bytes_stream();
-    let mut received = 0u64;
-    let mut identical = true;
-    while let Some(piece) = stream.next().await {
-        let mut piece = piece?;
-        while !piece.is_empty() {
-            let at = (received % block.len() as u64) as usize;
-            let n = piece.len().min(block.len() - at);
-            identical &= piece[..n] == block[at..at + n];
-            received += n as u64;
-            piece = piece.slice(n..);
-        }
-    }
-    let download = start.elapsed();
-    let rss_peak = server.peak_rss()?;
+    // Retrieval, streamed, through /api and through FHIR ITI-68 (`/fhir/Binary/{id}`).
+    let (download, received, identical) = retrieve(&client, &format!("{}/api/documents/{id}/content", server.url), &doctor, &block).await?;
     if received != size || !identical {
         bail!("the round trip changed the bytes ({received} of {size} bytes received)");
     }
+    let (iti68, received, identical) = retrieve(&client, &format!("{}/fhir/Binary/{id}", server.url), &doctor, &block).await?;
+    if received != size || !identical {
+        bail!("ITI-68 changed the bytes ({received} of {size} bytes received)");
+    }
+    let rss_peak = server.peak_rss()?;
     let sent: String = {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
@@ -273,9 +257,36 @@ pub async fn documents(args: DocumentsArgs) -> anyhow::Result<()> {
         100.0 * up / seal.min(disk)
     );
     println!("  retrieval (stream, open)             {down:8.0} MiB/s  ({:.1} s)   {:.0}% of the open ceiling", download.as_secs_f64(), 100.0 * down / open);
+    let fhir = mib / iti68.as_secs_f64();
+    println!("  ITI-68 GET /fhir/Binary/{{id}}         {fhir:8.0} MiB/s  ({:.1} s)   {:.0}% of the open ceiling", iti68.as_secs_f64(), 100.0 * fhir / open);
     println!("  stored blob: {on_disk} bytes ({:.3}% overhead)", 100.0 * (on_disk as f64 - size as f64) / size as f64);
     println!("server peak RSS (VmHWM): idle {:.1} MiB, after deposit {:.1} MiB, after retrieval {:.1} MiB", rss_idle as f64 / MIB, rss_after_upload as f64 / MIB, rss_peak as f64 / MIB);
     Ok(())
+}
+
+/// Streams `url` and compares every byte with `block` repeated (a memcmp: hashing here would
+/// steal the second core from the server). Returns (elapsed, bytes, identical).
+async fn retrieve(client: &reqwest::Client, url: &str, token: &str, block: &[u8]) -> anyhow::Result<(std::time::Duration, u64, bool)> {
+    use futures::StreamExt;
+    let start = Instant::now();
+    let r = client.get(url).bearer_auth(token).header("accept", "application/octet-stream").send().await?;
+    if !r.status().is_success() {
+        bail!("the retrieval from {url} failed: {}", r.status());
+    }
+    let mut stream = r.bytes_stream();
+    let mut received = 0u64;
+    let mut identical = true;
+    while let Some(piece) = stream.next().await {
+        let mut piece = piece?;
+        while !piece.is_empty() {
+            let at = (received % block.len() as u64) as usize;
+            let n = piece.len().min(block.len() - at);
+            identical &= piece[..n] == block[at..at + n];
+            received += n as u64;
+            piece = piece.slice(n..);
+        }
+    }
+    Ok((start.elapsed(), received, identical))
 }
 
 #[derive(clap::Args)]

@@ -105,6 +105,10 @@ pub struct LimitSettings {
     /// Largest document accepted (a deposit's body may exceed it by its multipart framing).
     pub document_bytes: u64,
     pub request_timeout_seconds: u64,
+    /// Largest FHIR JSON body: an ITI-65 bundle carries its documents in base64 (4/3 of their size).
+    pub fhir_body_bytes: usize,
+    /// Largest document served as a JSON `Binary`; larger ones must be fetched as raw bytes.
+    pub fhir_binary_json_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,7 +131,13 @@ impl Default for Settings {
             ledger_url: None,
             log_format: LogFormat::Human,
             auth: AuthSettings { audience: "carnet".into(), leeway_seconds: 60, dev_issuer: false, issuers: vec![] },
-            limits: LimitSettings { json_body_bytes: 1024 * 1024, document_bytes: 8 << 30, request_timeout_seconds: 30 },
+            limits: LimitSettings {
+                json_body_bytes: 1024 * 1024,
+                document_bytes: 8 << 30,
+                request_timeout_seconds: 30,
+                fhir_body_bytes: 64 << 20,
+                fhir_binary_json_bytes: 16 << 20,
+            },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
                 destroy_after_closure_days: retention.destroy_after_closure.whole_days(),
@@ -225,6 +235,8 @@ impl Settings {
             json_body_bytes: self.limits.json_body_bytes,
             document_body_bytes: usize::try_from(self.limits.document_bytes.saturating_add(framing)).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.limits.request_timeout_seconds),
+            fhir_body_bytes: self.limits.fhir_body_bytes,
+            fhir_binary_json_bytes: self.limits.fhir_binary_json_bytes,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The `carnet` binary: one entry point for serving, the demo, tokens and administration.
 
 mod bench;
+mod bench_http;
 mod config;
 mod demo;
 mod demo_data;
@@ -76,6 +77,12 @@ enum BenchCommand {
     Documents(bench::DocumentsArgs),
     /// Ledger appends per second with and without group commit, and bytes per entry.
     Ledger(bench::LedgerArgs),
+    /// HTTP workloads (ITI-67 search, ITI-68 retrieve, ITI-65 provide) with wrk, against a
+    /// hello-world ceiling measured in the same run.
+    Http(bench_http::HttpArgs),
+    /// ITI-67 search latency as the store grows (10k then 1M patients by default), the other
+    /// patients' metadata bulk-generated in the store.
+    Growth(bench_http::GrowthArgs),
 }
 
 #[derive(Subcommand)]
@@ -171,6 +178,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Documents(args)) => bench::documents(args).await,
         Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
+        Command::Bench(BenchCommand::Http(args)) => bench_http::http(args).await,
+        Command::Bench(BenchCommand::Growth(args)) => bench_http::growth(args).await,
         Command::Ledger(LedgerCommand::Verify { public_key }) => verify_ledger(&settings, public_key.as_deref()).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;

@@ -9,6 +9,7 @@
 //! who may see what (that is `carnet-domain`'s policy, applied by `carnet-service`).
 
 mod blobs;
+mod bulk;
 mod database;
 mod directory;
 mod documents;
@@ -27,6 +28,7 @@ use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, Professional,
 use time::OffsetDateTime;
 
 pub use blobs::{BlobStore, BlobWriter};
+pub use bulk::bench_ins;
 pub use database::{Backend, Database};
 pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
 pub use policy::{NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
