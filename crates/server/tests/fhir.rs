@@ -100,7 +100,7 @@ async fn provide_find_retrieve_and_lists(app: TestApp) {
     assert_eq!(all["total"], 2);
     assert_eq!(ids_of(&all).len(), 2);
     let labs = app.fhir_get(&format!("/fhir/DocumentReference?patient=Patient/{p}&type=http://loinc.org|11502-2&status=current"), &doctor).await;
-    assert_eq!(ids_of(&v.keep("search-type", &labs)), [doc_a.clone()]);
+    assert_eq!(ids_of(&v.keep("search-type", &labs)), std::slice::from_ref(&doc_a));
     let class = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&category=10&format=urn:ihe:iti:xds-sd:pdf:2008&period=ge2026-02-01"), &doctor).await;
     assert_eq!(v.keep("search-category", &class)["total"], 2);
     let none = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&date=lt2020-01-01"), &doctor).await;
