@@ -225,6 +225,8 @@ impl Settings {
             json_body_bytes: self.limits.json_body_bytes,
             document_body_bytes: usize::try_from(self.limits.document_bytes.saturating_add(framing)).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.limits.request_timeout_seconds),
+            // The /fhir limits are not configurable yet: the server's defaults.
+            ..carnet_server::HttpLimits::default()
         }
     }
 
