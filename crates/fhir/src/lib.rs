@@ -5,7 +5,9 @@
 //!   `bundle_searchset`, `transaction_response`, `operation_outcome`);
 //! - [`capability`]: the CapabilityStatement, from the transactions the server mounts;
 //! - [`mhd`]: ITI-65 Provide Document Bundle → `DocumentSubmission`s and their bytes, every
-//!   refusal carrying the FHIRPath of the failing element.
+//!   refusal carrying the FHIRPath of the failing element;
+//! - [`synthea`]: a Synthea patient bundle → reference traits, a generated (test-register)
+//!   NIR and documents, for `carnet import synthea`, with the same paths in its refusals.
 //!
 //! Architecture invariant: no HTTP, no storage, no clock, no policy. The edge calls this crate
 //! with values it loaded and the policy let through; rendering cannot fail; parsing never
@@ -18,6 +20,7 @@ pub mod model;
 pub mod patient_views;
 pub mod render;
 pub mod search;
+pub mod synthea;
 pub mod systems;
 
 pub use capability::{ServerDescription, SmartEndpoints, Transaction, capability_statement};

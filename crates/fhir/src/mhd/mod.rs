@@ -22,7 +22,7 @@
 //! keeps: `modifierExtension` and `implicitRules` anywhere, security labels Carnet cannot
 //! enforce, `relatesTo` other than `replaces`, several `content`s or authors, folders.
 
-mod reader;
+pub(crate) mod reader;
 
 use std::collections::{HashMap, HashSet};
 
@@ -399,7 +399,7 @@ fn read_submission_set(list: &Node<'_>) -> Result<SubmissionSetRead> {
 }
 
 /// XDS uniqueId from an identifier: the inverse of `render::master_identifier`.
-fn read_unique_id(identifier: &Node<'_>) -> Result<String> {
+pub(crate) fn read_unique_id(identifier: &Node<'_>) -> Result<String> {
     let value_node = identifier.req("value")?;
     let value = value_node.text()?;
     let system = identifier.get("system").map(|s| s.text()).transpose()?;
@@ -559,7 +559,7 @@ fn rpps_of(identifier: &Node<'_>) -> Result<Option<Rpps>> {
 }
 
 /// The first coding of a CodeableConcept that `known` accepts, or else its first complete one.
-fn pick_code(concept: &Node<'_>, known: impl Fn(&Code) -> bool) -> Result<Code> {
+pub(crate) fn pick_code(concept: &Node<'_>, known: impl Fn(&Code) -> bool) -> Result<Code> {
     let mut first = None;
     for coding in concept.items("coding")? {
         let (Some(system), Some(code)) = (coding.get("system"), coding.get("code")) else { continue };
@@ -576,11 +576,11 @@ fn coding_code(coding: &Node<'_>) -> Result<Code> {
     Ok(Code::new(coding.req_text("system")?, coding.req_text("code")?))
 }
 
-fn normalise_format(code: Code) -> Code {
+pub(crate) fn normalise_format(code: Code) -> Code {
     if systems::FORMAT_SYSTEM_ALIASES.contains(&code.system.as_str()) { Code::new(FORMAT_SYSTEM_IHE, &code.code) } else { code }
 }
 
-fn decode_base64(node: &Node<'_>) -> Result<Vec<u8>> {
+pub(crate) fn decode_base64(node: &Node<'_>) -> Result<Vec<u8>> {
     let text = node.str()?;
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     BASE64.decode(compact.as_bytes()).map_err(|e| node.error(IssueType::Value, format!("not base64: {e}")))
@@ -753,7 +753,7 @@ fn read_document_reference(
     Ok(ReadDocument { provided, ins, ins_kind, binary_entry, url_path: url_node.path })
 }
 
-fn date_time(node: Option<Node<'_>>) -> Result<Option<OffsetDateTime>> {
+pub(crate) fn date_time(node: Option<Node<'_>>) -> Result<Option<OffsetDateTime>> {
     node.map(|n| parse_date_time(n.str()?).map_err(|e| n.error(IssueType::Value, e))).transpose()
 }
 
@@ -766,7 +766,7 @@ fn same_mime(a: &str, b: &str) -> bool {
 /// A SHA-1 as R4 defines it (20 bytes), or as IHE MHD's own examples write it (the 40 hex
 /// digits, base64-encoded: see the ihe-mhd-implementors thread "Correct calculation of
 /// document hashes in MHD", June 2025). Both are read.
-fn sha1_bytes(declared: &[u8]) -> Option<[u8; 20]> {
+pub(crate) fn sha1_bytes(declared: &[u8]) -> Option<[u8; 20]> {
     if let Ok(raw) = <[u8; 20]>::try_from(declared) {
         return Some(raw);
     }
@@ -781,7 +781,7 @@ fn sha1_bytes(declared: &[u8]) -> Option<[u8; 20]> {
     Some(out)
 }
 
-fn read_labels(doc: &Node<'_>) -> Result<Vec<SecurityLabel>> {
+pub(crate) fn read_labels(doc: &Node<'_>) -> Result<Vec<SecurityLabel>> {
     let tre_a07 = systems::security_label_system();
     let mut labels = Vec::new();
     for concept in doc.items("securityLabel")? {
@@ -848,7 +848,7 @@ fn read_replaces(doc: &Node<'_>) -> Result<Option<DocumentId>> {
 
 /// `check_metadata` on the metadata as the service will build it (the placeholders stand for
 /// what the server adds: id, author, times, size, hash), its field names mapped to FHIR paths.
-fn check_codes(s: &DocumentSubmission, codes: &CodeLists, doc: &Node<'_>) -> Result<()> {
+pub(crate) fn check_codes(s: &DocumentSubmission, codes: &CodeLists, doc: &Node<'_>) -> Result<()> {
     let meta = DocumentMeta {
         id: DocumentId::from_bytes([0; 16]),
         ins: s.ins.clone(),

@@ -6,13 +6,13 @@ use super::MhdError;
 use crate::render::IssueType;
 
 #[derive(Debug, Clone)]
-pub(super) struct Node<'a> {
+pub(crate) struct Node<'a> {
     pub v: &'a Value,
     pub path: String,
 }
 
 /// A value for a message: short, escaped, never the whole input.
-pub(super) fn shown(s: &str) -> String {
+pub(crate) fn shown(s: &str) -> String {
     let mut out: String = s.chars().take(60).collect();
     if out.len() < s.len() {
         out.push('…');
@@ -87,7 +87,7 @@ impl<'a> Node<'a> {
 /// Carnet understands none, so any `modifierExtension` (and `implicitRules`, which may change
 /// what the resource means) anywhere is refused with its path. Depth is bounded by serde_json's
 /// recursion limit (128), so this walk cannot exhaust the stack.
-pub(super) fn refuse_modifiers(node: &Node<'_>) -> Result<(), MhdError> {
+pub(crate) fn refuse_modifiers(node: &Node<'_>) -> Result<(), MhdError> {
     match node.v {
         Value::Object(map) => {
             for (key, v) in map {
