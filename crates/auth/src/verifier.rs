@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -128,9 +129,40 @@ impl IssuerState {
     }
 }
 
+/// Signatures already checked: a client sends the same token with every request, and an ES256
+/// verification costs more than the rest of a search. Keyed by the SHA-256 of the whole token, so
+/// only the very bytes that were verified hit; the entry remembers the key that verified it and
+/// counts only while the issuer still serves that same key (a withdrawn or rotated key misses),
+/// and lives at most `SIGNATURE_CACHE_TTL`. Dates, audience and claims are checked on every
+/// request all the same.
+#[derive(Default)]
+struct VerifiedSignatures {
+    entries: HashMap<[u8; 32], (Arc<VerifyKey>, Instant)>,
+}
+
+const SIGNATURE_CACHE_TTL: Duration = Duration::from_secs(60);
+const SIGNATURE_CACHE_CAPACITY: usize = 10_000;
+
+impl VerifiedSignatures {
+    fn holds(&self, token: &[u8; 32], key: &Arc<VerifyKey>) -> bool {
+        self.entries.get(token).is_some_and(|(k, at)| Arc::ptr_eq(k, key) && at.elapsed() < SIGNATURE_CACHE_TTL)
+    }
+
+    fn remember(&mut self, token: [u8; 32], key: Arc<VerifyKey>) {
+        if self.entries.len() >= SIGNATURE_CACHE_CAPACITY {
+            self.entries.retain(|_, (_, at)| at.elapsed() < SIGNATURE_CACHE_TTL);
+            if self.entries.len() >= SIGNATURE_CACHE_CAPACITY {
+                self.entries.clear();
+            }
+        }
+        self.entries.insert(token, (key, Instant::now()));
+    }
+}
+
 #[derive(Clone)]
 struct Inner {
     issuers: Vec<Arc<IssuerState>>,
+    verified: Arc<Mutex<VerifiedSignatures>>,
     leeway: Duration,
     refetch_after: Duration,
     http: reqwest::Client,
@@ -176,7 +208,7 @@ impl TokenVerifier {
             .build()
             .map_err(|e| AuthError::Keys(format!("HTTP client: {e}")))?;
         let mut verifier =
-            TokenVerifier { inner: Arc::new(Inner { issuers: Vec::new(), leeway, refetch_after: REFETCH_AFTER, http }) };
+            TokenVerifier { inner: Arc::new(Inner { issuers: Vec::new(), verified: Arc::default(), leeway, refetch_after: REFETCH_AFTER, http }) };
         for trusted in issuers {
             let (keys, remote) = match &trusted.jwks {
                 JwksSource::File(path) => {
@@ -271,10 +303,18 @@ impl TokenVerifier {
             Some(_) => return Err(AuthError::claim("iss", "must be a string")),
         };
         let key = self.key_for(issuer, kid, alg).await?;
-        let signed = &bearer_token[..header_b64.len() + 1 + payload_b64.len()];
-        match jsonwebtoken::crypto::verify(signature_b64, signed.as_bytes(), &key.key, alg.jsonwebtoken()) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Err(AuthError::Signature),
+        let fingerprint: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(bearer_token.as_bytes()).into()
+        };
+        let known = self.inner.verified.lock().unwrap_or_else(PoisonError::into_inner).holds(&fingerprint, &key);
+        if !known {
+            let signed = &bearer_token[..header_b64.len() + 1 + payload_b64.len()];
+            match jsonwebtoken::crypto::verify(signature_b64, signed.as_bytes(), &key.key, alg.jsonwebtoken()) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return Err(AuthError::Signature),
+            }
+            self.inner.verified.lock().unwrap_or_else(PoisonError::into_inner).remember(fingerprint, key.clone());
         }
         check_audience(&claims, &issuer.audience)?;
         self.check_dates(&claims, now)?;

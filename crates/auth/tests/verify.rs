@@ -372,3 +372,30 @@ async fn a_signed_token_breaking_the_claims_contract_is_refused_naming_the_claim
     let e = refused(&v, &sign(&k.rsa, &pro_with(json!({"rpps": "10000000010"})))).await;
     assert_eq!(e.to_string(), "claim `rpps`: check digit does not match");
 }
+
+// ---------------------------------------------------------------- the cache of checked signatures
+
+#[tokio::test]
+async fn a_token_seen_before_is_still_checked_for_dates_and_only_its_exact_bytes_skip_the_signature() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.rsa, &k.ec])]).await;
+    for key in [&k.rsa, &k.ec] {
+        let token = sign(key, &pro_claims());
+        for _ in 0..3 {
+            assert!(v.verify(&token, NOW).await.is_ok(), "{:?}: the same token, again", key.alg);
+        }
+        // Remembered signatures do not extend a token's life.
+        let later = NOW + time::Duration::seconds(301 + 60);
+        assert!(matches!(v.verify(&token, later).await, Err(AuthError::Expired)), "{:?}", key.alg);
+        // Other bytes around the same header and payload are checked afresh: a forged signature,
+        // or the genuine signature on a changed payload.
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut signature: Vec<char> = parts[2].chars().collect();
+        let middle = signature.len() / 2;
+        signature[middle] = if signature[middle] == 'A' { 'B' } else { 'A' };
+        let flipped = format!("{}.{}.{}", parts[0], parts[1], signature.into_iter().collect::<String>());
+        assert!(matches!(refused(&v, &flipped).await, AuthError::Signature), "{:?}", key.alg);
+        let promoted = b64(pro_with(json!({"carnet_role": "operator"})).to_string());
+        assert!(matches!(refused(&v, &format!("{}.{promoted}.{}", parts[0], parts[2])).await, AuthError::Signature), "{:?}", key.alg);
+    }
+}

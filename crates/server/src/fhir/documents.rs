@@ -105,15 +105,19 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
         Some(v) => state.carnet.record_kind(v).await?,
         None => InsKind::Nir,
     };
-    let mut entries = Vec::new();
-    for v in visible.iter().skip(query.page.offset).take(query.page.count) {
-        let view = state.carnet.view(v).await?;
-        entries.push(SearchEntry {
+    // One read of the page's titles and one key unwrap, not one query per document.
+    let page: Vec<_> = visible.iter().skip(query.page.offset).take(query.page.count).cloned().collect();
+    let entries: Vec<SearchEntry> = state
+        .carnet
+        .views(&page)
+        .await?
+        .iter()
+        .map(|view| SearchEntry {
             full_url: format!("{base}/DocumentReference/{}", view.meta.id),
-            resource: render(&state, &base, &view, kind).into(),
+            resource: render(&state, &base, view, kind).into(),
             mode: SearchMode::Match,
-        });
-    }
+        })
+        .collect();
     let more = query.page.offset + query.page.count < total;
     let links = paging_links(&base, "DocumentReference", &params, query.page, more);
     Ok(json(StatusCode::OK, &bundle_searchset(entries, Some(total as u64), links)))
