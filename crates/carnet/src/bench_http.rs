@@ -89,6 +89,7 @@ pub fn parse_wrk(output: &str) -> anyhow::Result<Load> {
     Ok(load)
 }
 
+#[derive(Clone, Copy)]
 struct Wrk<'a> {
     bin: &'a Path,
     seconds: u64,
@@ -232,12 +233,21 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
     let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
     let search_url = checked_search_url(&server, &client, &doctor, &ins, documents).await?;
 
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let hello = wrk.run(&format!("{}/health", server.url), &get_script(&doctor, None), None)?;
+    let rss_hello = mib(server.peak_rss()?);
     let search = wrk.run(&search_url, &get_script(&doctor, None), None)?;
-    // Half the measured load: each connection waits so that together they ask half as often.
-    let pace = f64::from(connections) / (search.requests_per_second / 2.0) * 1000.0 - search.p50_ms;
-    let half = wrk.run(&search_url, &get_script(&doctor, Some(pace.max(0.0))), None)?;
+    let rss_search = mib(server.peak_rss()?);
+    // Half the measured load: each connection waits between its requests. A short paced run
+    // measures the latency at that load, which the final pause then leaves room for.
+    let target = search.requests_per_second / 2.0;
+    let cycle_ms = f64::from(connections) / target * 1000.0;
+    let calibration = Wrk { seconds: (seconds / 3).max(2), ..wrk };
+    let probe = calibration.run(&search_url, &get_script(&doctor, Some(cycle_ms)), None)?;
+    let latency_ms = (f64::from(connections) / probe.requests_per_second * 1000.0 - cycle_ms).max(0.0);
+    let half = wrk.run(&search_url, &get_script(&doctor, Some((cycle_ms - latency_ms).max(0.0))), None)?;
     let retrieve = wrk.run(&format!("{}/fhir/Binary/{first_id}", server.url), &get_script(&doctor, None).replace("application/fhir+json", "application/pdf"), None)?;
+    let rss_retrieve = mib(server.peak_rss()?);
     let binary = pseudo_pdf(100 * 1024, 999_999);
     use base64::Engine;
     let sha = {
@@ -246,6 +256,7 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
     };
     let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
     let provide = wrk.run(&format!("{}/fhir", server.url), &provide_script(&doctor, &ins, &b64, binary.len(), &sha), None)?;
+    let rss_provide = mib(server.peak_rss()?);
 
     let ratio = |l: &Load| 100.0 * l.requests_per_second / hello.requests_per_second;
     println!("\n{:<58} {:>10} {:>9} {:>9} {:>8}", "workload", "req/s", "p50 ms", "p99 ms", "vs hello");
@@ -256,7 +267,9 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
     row("ITI-68 retrieve 100 KB (gate + ledger + decrypt)", &retrieve);
     row("ITI-65 provide 1 DocumentReference + 100 KB Binary", &provide);
     println!("\ntargets: ITI-67 ≥ 30% of hello ({:.0}%), p99 ≤ 10 ms at half load ({:.2} ms); ITI-65 ≥ 2,000 documents/s ({:.0})", ratio(&search), half.p99_ms, provide.requests_per_second);
-    println!("server peak RSS: {:.1} MiB", server.peak_rss()? as f64 / (1024.0 * 1024.0));
+    println!(
+        "server peak RSS (VmHWM) after each workload: hello {rss_hello:.1} MiB, search {rss_search:.1}, retrieve {rss_retrieve:.1}, provide {rss_provide:.1}"
+    );
     Ok(())
 }
 
