@@ -558,3 +558,16 @@ fn several_documents_keep_their_order_and_roles() {
     assert_eq!(urls, ["urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000002", "urn:uuid:second", "urn:uuid:third"]);
     assert_eq!(parsed.documents[1].submission.unique_id, "1.2.250.1.999.1.2.20260102.2");
 }
+
+#[test]
+fn base64_wrapped_in_lines_reads_like_base64_in_one_piece() {
+    let plain = parse(&fixture()).expect("valid");
+    let mut v = fixture();
+    let data = v["entry"][2]["resource"]["data"].as_str().expect("data").to_owned();
+    let wrapped: String = data.as_bytes().chunks(16).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n ");
+    v["entry"][2]["resource"]["data"] = json!(wrapped);
+    let parsed = parse(&v).expect("wrapped base64 is accepted");
+    assert_eq!(parsed.documents[0].bytes, plain.documents[0].bytes);
+    v["entry"][2]["resource"]["data"] = json!(format!("{data}*"));
+    assert!(parse(&v).is_err(), "a character outside base64 is refused");
+}
