@@ -158,38 +158,7 @@ impl Carnet {
         };
         let now = self.now();
         let (author, author_name) = self.author_of(actor, &submission).await?;
-        let mut meta = DocumentMeta {
-            id,
-            ins: record.ins.clone(),
-            unique_id: submission.unique_id.clone(),
-            class_code: submission.class_code.clone(),
-            type_code: submission.type_code.clone(),
-            format_code: submission.format_code.clone(),
-            practice_setting: submission.practice_setting.clone(),
-            facility_type: submission.facility_type.clone(),
-            service_start: submission.service_start,
-            service_end: submission.service_end,
-            mime_type: submission.mime_type.clone(),
-            language: submission.language.clone(),
-            author,
-            author_name,
-            deposited_by: actor.reference(),
-            authored_at: submission.authored_at,
-            submitted_at: now,
-            size: 0,
-            sha256: [0; 32],
-            labels: normalized_labels(&submission.labels),
-            status: DocumentStatus::Current,
-            archived: false,
-            replaces: submission.replaces,
-        };
-        check_metadata(&meta, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        check_deposit_labels(actor, &meta.labels)?;
-        if let Some(title) = &submission.title
-            && title.chars().count() > MAX_TITLE
-        {
-            return Err(ServiceError::Invalid(format!("title: at most {MAX_TITLE} characters")));
-        }
+        let mut meta = self.new_document_meta(actor, &record.ins, &submission, id, (author, author_name), now, 0, [0; 32])?;
         if let Some(size) = submission.declared_size
             && size > self.config.max_document_bytes
         {
@@ -259,6 +228,54 @@ impl Carnet {
     }
 
     /// The record a deposit goes into, after checking who may feed it.
+    /// A new document's metadata from what its depositor declared, checked against the code
+    /// lists, the labels a depositor may set and the title's length: one place for `/api`
+    /// deposits and ITI-65 submission sets.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_document_meta(
+        &self,
+        actor: &Actor,
+        ins: &Ins,
+        submission: &DocumentSubmission,
+        id: DocumentId,
+        (author, author_name): (String, Option<PersonName>),
+        now: time::OffsetDateTime,
+        size: u64,
+        sha256: [u8; 32],
+    ) -> Result<DocumentMeta> {
+        let meta = DocumentMeta {
+            id,
+            ins: ins.clone(),
+            unique_id: submission.unique_id.clone(),
+            class_code: submission.class_code.clone(),
+            type_code: submission.type_code.clone(),
+            format_code: submission.format_code.clone(),
+            practice_setting: submission.practice_setting.clone(),
+            facility_type: submission.facility_type.clone(),
+            service_start: submission.service_start,
+            service_end: submission.service_end,
+            mime_type: submission.mime_type.clone(),
+            language: submission.language.clone(),
+            author,
+            author_name,
+            deposited_by: actor.reference(),
+            authored_at: submission.authored_at,
+            submitted_at: now,
+            size,
+            sha256,
+            labels: normalized_labels(&submission.labels),
+            status: DocumentStatus::Current,
+            archived: false,
+            replaces: submission.replaces,
+        };
+        check_metadata(&meta, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        check_deposit_labels(actor, &meta.labels)?;
+        if submission.title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE) {
+            return Err(ServiceError::Invalid(format!("title: at most {MAX_TITLE} characters")));
+        }
+        Ok(meta)
+    }
+
     pub(crate) async fn feedable_record(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<Record> {
         let ins = &submission.ins;
         match &actor.kind {

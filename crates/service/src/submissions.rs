@@ -8,13 +8,13 @@
 //! pending-upload notes that the next start cleans. Nothing is ever visible half-done.
 
 use bytes::Bytes;
-use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, check_metadata};
-use carnet_domain::{Actor, DocumentId, DocumentMeta, DocumentStatus, Ins, Record};
+use carnet_domain::document::{DeclaredAuthor, DocumentSubmission};
+use carnet_domain::{Actor, DocumentId, DocumentMeta, Ins, Record};
 use carnet_store::{DocumentStore, NewSetDocument, RecordStore, StoredSubmissionSet, SubmissionStore};
 use time::OffsetDateTime;
 
 use crate::audit::Event;
-use crate::documents::{DocumentView, check_deposit_labels, normalized_labels, title_context};
+use crate::documents::{DocumentView, title_context};
 use crate::{Carnet, Result, ServiceError};
 
 /// The SubmissionSet's own metadata, as the depositing software declared it.
@@ -69,8 +69,6 @@ struct Prepared {
     supersedes: Option<DocumentId>,
     bytes: Bytes,
 }
-
-const MAX_TITLE: usize = 1000;
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
@@ -219,36 +217,7 @@ impl Carnet {
         let (author, author_name) = self.author_of(actor, &submission).await?;
         let size = d.bytes.len() as u64;
         let hash = sha256(&d.bytes);
-        let meta = DocumentMeta {
-            id,
-            ins: record.ins.clone(),
-            unique_id: submission.unique_id.clone(),
-            class_code: submission.class_code.clone(),
-            type_code: submission.type_code.clone(),
-            format_code: submission.format_code.clone(),
-            practice_setting: submission.practice_setting.clone(),
-            facility_type: submission.facility_type.clone(),
-            service_start: submission.service_start,
-            service_end: submission.service_end,
-            mime_type: submission.mime_type.clone(),
-            language: submission.language.clone(),
-            author,
-            author_name,
-            deposited_by: actor.reference(),
-            authored_at: submission.authored_at,
-            submitted_at: now,
-            size,
-            sha256: hash,
-            labels: normalized_labels(&submission.labels),
-            status: DocumentStatus::Current,
-            archived: false,
-            replaces: submission.replaces,
-        };
-        check_metadata(&meta, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        check_deposit_labels(actor, &meta.labels)?;
-        if submission.title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE) {
-            return Err(ServiceError::Invalid(format!("title: at most {MAX_TITLE} characters")));
-        }
+        let meta = self.new_document_meta(actor, &record.ins, &submission, id, (author, author_name), now, size, hash)?;
         if size > self.config.max_document_bytes {
             return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
         }
