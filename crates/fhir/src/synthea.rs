@@ -42,7 +42,6 @@ use std::collections::HashMap;
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
 use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, PersonName};
 use carnet_domain::{IdentityStatus, Ins, InsKind, ReferenceTraits, Sex};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::Date;
 
@@ -133,11 +132,7 @@ fn derived_oid(text: &str) -> String {
 
 /// Reads and checks a Synthea patient bundle. Never panics; refuses with the failing path.
 pub fn read_synthea_bundle(body: &[u8], codes: &CodeLists) -> Result<SyntheaBundle> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| MhdError {
-        path: "Bundle".into(),
-        code: IssueType::Structure,
-        message: format!("not FHIR JSON: {e}"),
-    })?;
+    let value = crate::mhd::bundle_json(body)?;
     let bundle = Node::root(&value, "Bundle");
     bundle.object()?;
     let resource_type = bundle.req("resourceType")?;
@@ -346,7 +341,7 @@ fn read_author(doc: &Node<'_>, by_url: &HashMap<&str, Node<'_>>) -> Result<Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn bundle(docs: Vec<Value>) -> Value {
         let mut entries = vec![
