@@ -468,10 +468,10 @@ impl Carnet {
     /// document the actor may not see answers exactly like a missing one.
     pub async fn visible_document(&self, actor: &Actor, id: DocumentId, action: DocumentAction) -> Result<Visible> {
         let found = match self.db.find_document(id).await? {
-            Some((meta, _)) => self.db.find_record_by_ins(&meta.ins).await?.map(|record| (meta, record)),
+            Some((meta, title)) => self.db.find_record_by_ins(&meta.ins).await?.map(|record| (meta, title, record)),
             None => None,
         };
-        let Some((meta, record)) = found else {
+        let Some((meta, title, record)) = found else {
             self.record_event(actor, Event::deny(action.code(), None, Some(id.to_string()), "not_found")).await?;
             return Err(ServiceError::NotFound("document"));
         };
@@ -482,7 +482,7 @@ impl Carnet {
         }
         let event = Event::decided(action.code(), Some(&meta.ins), Some(id.to_string()), decision);
         self.record_event(actor, event).await?;
-        match gate.admit(meta) {
+        match gate.admit_with_title(meta, title) {
             Some(visible) => {
                 self.note_consultation(&gate).await?;
                 Ok(visible)
@@ -505,7 +505,8 @@ impl Carnet {
         if standing.is_permit() {
             self.guard_opening(&gate).await?;
         }
-        let visible: Vec<Visible> = self.db.find_documents_of(ins).await?.into_iter().filter_map(|m| gate.admit(m)).collect();
+        let visible: Vec<Visible> =
+            self.db.find_documents_of(ins).await?.into_iter().filter_map(|(meta, title)| gate.admit_with_title(meta, title)).collect();
         let returned = Some(format!("returned:{}", visible.len()));
         self.record_event(actor, Event::decided("document.search", Some(ins), returned, standing)).await?;
         if standing.is_permit() {
@@ -516,47 +517,34 @@ impl Carnet {
 
     /// Metadata and title of a visible document.
     pub async fn view(&self, visible: &Visible) -> Result<DocumentView> {
-        let meta = visible.meta().clone();
-        let title_sealed = self.db.find_document(meta.id).await?.and_then(|(_, t)| t);
-        let title = match title_sealed {
-            Some(sealed) => {
-                let key = self.data_key(&meta.ins).await?.ok_or(ServiceError::NotFound("document"))?;
-                let bytes = carnet_crypto::open(&key, &title_context(meta.id), &sealed)?;
-                Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
-            }
-            None => None,
-        };
-        Ok(DocumentView { meta, title })
+        Ok(self.views(std::slice::from_ref(visible)).await?.into_iter().next().unwrap_or_else(|| DocumentView { meta: visible.meta().clone(), title: None }))
     }
 
-    /// Metadata and titles of documents of one record, with one read of the titles and one
-    /// unwrap of the key (a search's page).
+    /// Metadata and titles of visible documents, with one unwrap of the key per record (a
+    /// search's page). Titles already read with the metadata are not read again.
     pub async fn views(&self, visible: &[Visible]) -> Result<Vec<DocumentView>> {
-        let Some(first) = visible.first() else { return Ok(vec![]) };
-        let ins = first.meta().ins.clone();
-        if visible.iter().any(|v| v.meta().ins != ins) {
-            let mut out = Vec::with_capacity(visible.len());
-            for v in visible {
-                out.push(self.view(v).await?);
-            }
-            return Ok(out);
-        }
-        let titles = self.db.find_titles_of(&ins).await?;
-        let key = if titles.is_empty() { None } else { self.data_key(&ins).await? };
-        visible
-            .iter()
-            .map(|v| {
-                let meta = v.meta().clone();
-                let title = match (titles.get(&meta.id), &key) {
-                    (Some(sealed), Some(key)) => {
-                        let bytes = carnet_crypto::open(key, &title_context(meta.id), sealed)?;
-                        Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
+        let mut out = Vec::with_capacity(visible.len());
+        let mut key: Option<(Ins, Option<carnet_crypto::DataKey>)> = None;
+        for v in visible {
+            let meta = v.meta().clone();
+            let sealed = match &v.title_sealed {
+                Some(known) => known.clone(),
+                None => self.db.find_document(meta.id).await?.and_then(|(_, t)| t),
+            };
+            let title = match sealed {
+                Some(sealed) => {
+                    if key.as_ref().is_none_or(|(ins, _)| *ins != meta.ins) {
+                        key = Some((meta.ins.clone(), self.data_key(&meta.ins).await?));
                     }
-                    _ => None,
-                };
-                Ok(DocumentView { meta, title })
-            })
-            .collect()
+                    let Some((_, Some(data_key))) = &key else { return Err(ServiceError::NotFound("document")) };
+                    let bytes = carnet_crypto::open(data_key, &title_context(meta.id), &sealed)?;
+                    Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
+                }
+                None => None,
+            };
+            out.push(DocumentView { meta, title });
+        }
+        Ok(out)
     }
 
     pub async fn document(&self, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
@@ -664,7 +652,7 @@ impl Carnet {
         self.record_event(&crate::records::sweeper(), Event::permit("record.shred", Some(ins), None, "destroyed")).await?;
         self.db.delete_patient_key(ins).await?;
         self.forget_key(ins);
-        let documents = self.db.find_documents_of(ins).await?;
+        let documents: Vec<_> = self.db.find_documents_of(ins).await?.into_iter().map(|(meta, _)| meta).collect();
         for d in &documents {
             self.blobs.delete(d.id).await?;
         }

@@ -7,7 +7,7 @@
 //! (the record's status, the patient's policy, the actor's emergency access) once per request.
 
 use carnet_domain::{
-    AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, PatientPolicy, Record, RecordStatus, decide,
+    AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus, decide,
     decide_record,
 };
 use carnet_store::{PolicyStore, StoredPolicy};
@@ -18,11 +18,21 @@ use crate::{Carnet, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Visible {
     meta: DocumentMeta,
+    /// The record's INS register: what a FHIR reference to the patient needs.
+    ins_kind: InsKind,
+    /// The sealed title when it was read with the metadata (`None`: not read yet, ask the
+    /// store; `Some(None)`: the document has no title).
+    pub(crate) title_sealed: Option<Option<Vec<u8>>>,
 }
 
 impl Visible {
     pub fn meta(&self) -> &DocumentMeta {
         &self.meta
+    }
+
+    /// The INS register (NIR, NIA, test NIR) of the document's record.
+    pub fn ins_kind(&self) -> InsKind {
+        self.ins_kind
     }
 
     pub fn into_meta(self) -> DocumentMeta {
@@ -34,6 +44,7 @@ impl Visible {
 pub(crate) struct Gate<'a> {
     pub actor: &'a Actor,
     pub ins: Ins,
+    pub ins_kind: InsKind,
     pub record_status: RecordStatus,
     pub stored: StoredPolicy,
     pub emergency: Option<EmergencyAccess>,
@@ -67,7 +78,12 @@ impl Gate<'_> {
 
     /// Lets the document through if the actor may see it.
     pub fn admit(&self, meta: DocumentMeta) -> Option<Visible> {
-        self.decide(&meta).is_permit().then_some(Visible { meta })
+        self.decide(&meta).is_permit().then_some(Visible { meta, ins_kind: self.ins_kind, title_sealed: None })
+    }
+
+    /// Lets the document and its sealed title (read with it) through if the actor may see it.
+    pub fn admit_with_title(&self, meta: DocumentMeta, title_sealed: Option<Vec<u8>>) -> Option<Visible> {
+        self.admit(meta).map(|v| Visible { title_sealed: Some(title_sealed), ..v })
     }
 
     /// The label rule (who may set or lift which label), for `authorize_label_change`.
@@ -85,16 +101,6 @@ impl Carnet {
             ActorKind::Professional(_) | ActorKind::Regulator(_) => self.db.find_latest_emergency(&actor.reference(), &record.ins).await?,
             _ => None,
         };
-        Ok(Gate { actor, ins: record.ins.clone(), record_status: record.status, stored, emergency, carnet: self, now: self.now() })
-    }
-}
-
-impl Carnet {
-    /// The INS register (NIR, NIA, test NIR) of a visible document's record: what a FHIR
-    /// reference to the patient needs. Asked with the gate's proof, so it tells nothing new.
-    pub async fn record_kind(&self, visible: &Visible) -> Result<carnet_domain::InsKind> {
-        use carnet_store::RecordStore;
-        let record = self.db.find_record_by_ins(&visible.meta.ins).await?;
-        record.map(|r| r.ins_kind).ok_or(crate::ServiceError::NotFound("document"))
+        Ok(Gate { actor, ins: record.ins.clone(), ins_kind: record.ins_kind, record_status: record.status, stored, emergency, carnet: self, now: self.now() })
     }
 }

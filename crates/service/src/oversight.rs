@@ -69,7 +69,7 @@ impl Carnet {
         } else {
             let gate = self.gate(actor, &record).await?;
             let documents: HashMap<String, carnet_domain::DocumentMeta> =
-                self.db.find_documents_of(ins).await?.into_iter().map(|d| (d.id.to_string(), d)).collect();
+                self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| (d.id.to_string(), d)).collect();
             page.into_iter()
                 .filter(|e| {
                     let about_a_document = e.entry.action.starts_with("document.") || e.entry.action == "emergency.document";

@@ -39,6 +39,7 @@ where
     patient_keys_are_kept_once_and_rewrapped_atomically(fresh().await).await;
     documents_round_trip_and_keep_unique_ids(fresh().await).await;
     replacement_supersedes_atomically(fresh().await).await;
+    a_patients_document_list_follows_every_change_on_every_node(fresh().await).await;
     shredding_deletes_documents_and_derived_artifacts(fresh().await).await;
     interrupted_uploads_are_remembered_until_ended(fresh().await).await;
     policies_are_saved_optimistically_with_their_notifications(fresh().await).await;
@@ -248,7 +249,9 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
         mime_type: "application/pdf".into(),
         language: "fr-FR".into(),
         author: "rpps:10000000019".into(),
-        author_name: Some(carnet_domain::document::PersonName { family: Some("MARTIN".into()), given: (n % 2 == 1).then(|| "Claire".into()) }),
+        author_name: Some(carnet_domain::document::PersonName {
+            // Quotes, backslashes, accents and a character outside the BMP survive every encoding.
+            family: Some(if n == 2 { "D'ARC \"é\" \\ \u{1d11e}\n".into() } else { "MARTIN".into() }), given: (n % 2 == 1).then(|| "Claire".into()) }),
         deposited_by: "https://idp.test#lab-software".into(),
         authored_at: Some(T0 - Duration::days(1)),
         submitted_at: T0 + Duration::minutes(i64::from(n)),
@@ -268,7 +271,6 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let (found, title) = db.find_document(d1.id).await.expect("find").expect("present");
     assert_eq!(found, d1);
     assert_eq!(title.as_deref(), Some(&b"sealed title"[..]));
-    assert_eq!(db.find_titles_of(&p).await.expect("titles").get(&d1.id).map(Vec::as_slice), Some(&b"sealed title"[..]));
     assert_eq!(db.find_document_by_unique_id(&d1.unique_id).await.expect("find"), Some(d1.clone()));
 
     let same_uid = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d1.clone() };
@@ -278,18 +280,89 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let d2 = document(2, &p);
     db.insert_document(&d2, None, None, &[]).await.expect("insert");
     db.insert_document(&document(3, &ins(2)), None, None, &[]).await.expect("another patient");
-    let mine: Vec<_> = db.find_documents_of(&p).await.expect("list").into_iter().map(|d| d.id).collect();
-    assert_eq!(mine, vec![d2.id, d1.id], "newest first, this patient only");
+    // The record's list carries every field and the sealed title, byte for byte.
+    let mine = db.find_documents_of(&p).await.expect("list");
+    assert_eq!(mine, vec![(d2.clone(), None), (d1.clone(), Some(b"sealed title".to_vec()))], "newest first, this patient only");
+    assert_eq!(db.find_documents_of(&ins(9)).await.expect("list"), vec![], "no documents, no rows");
 
     let mut archived = d1.clone();
     archived.set_archived(true).expect("archive");
     archived.labels = vec![];
     db.save_document_state(&archived, DocumentStatus::Current).await.expect("save");
     assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").0, archived);
+    assert_eq!(db.find_documents_of(&p).await.expect("list").get(1).map(|d| &d.0), Some(&archived), "the archive flag and labels read back");
     let mut withdrawn = archived.clone();
     withdrawn.status = DocumentStatus::EnteredInError;
     db.save_document_state(&withdrawn, DocumentStatus::Current).await.expect("withdraw");
     assert!(matches!(db.save_document_state(&withdrawn, DocumentStatus::Current).await, Err(StoreError::Stale(_))));
+}
+
+/// The list may come from a node's cache: a change made through any node (here two handles on
+/// one database, each with its own cache) must show in the next read on every node.
+async fn a_patients_document_list_follows_every_change_on_every_node(a: Database) {
+    let b = a.another_node();
+    let (p, other) = (ins(1), ins(2));
+    let ids = |list: Vec<(DocumentMeta, Option<Vec<u8>>)>| list.into_iter().map(|(d, _)| (d.id, d.status, d.archived, d.labels)).collect::<Vec<_>>();
+    let read_both = |expected: Vec<(DocumentMeta, Option<Vec<u8>>)>, step: &'static str| {
+        let (a, b, p) = (a.clone(), b.clone(), p.clone());
+        async move {
+            assert_eq!(a.find_documents_of(&p).await.expect("list"), expected, "{step}: node a");
+            assert_eq!(b.find_documents_of(&p).await.expect("list"), expected, "{step}: node b");
+            // Twice: the second read is the cached one.
+            assert_eq!(a.find_documents_of(&p).await.expect("list"), expected, "{step}: node a again");
+            assert_eq!(b.find_documents_of(&p).await.expect("list"), expected, "{step}: node b again");
+        }
+    };
+    read_both(vec![], "no documents").await;
+    let d1 = document(1, &p);
+    a.insert_document(&d1, Some(b"t1"), None, &[]).await.expect("insert");
+    read_both(vec![(d1.clone(), Some(b"t1".to_vec()))], "insert on a").await;
+
+    let d2 = document(2, &p);
+    b.insert_document(&d2, None, None, &[]).await.expect("insert");
+    read_both(vec![(d2.clone(), None), (d1.clone(), Some(b"t1".to_vec()))], "insert on b").await;
+
+    let mut archived = d1.clone();
+    archived.set_archived(true).expect("archive");
+    archived.labels = vec![SecurityLabel::InvisiblePatient];
+    a.save_document_state(&archived, DocumentStatus::Current).await.expect("save");
+    read_both(vec![(d2.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "labels and archive on a").await;
+
+    // Another patient's change leaves this list as it is, and theirs is their own.
+    b.insert_document(&document(7, &other), None, None, &[]).await.expect("other patient");
+    read_both(vec![(d2.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "another patient's deposit").await;
+    assert_eq!(ids(a.find_documents_of(&other).await.expect("list")).len(), 1);
+
+    let v3 = DocumentMeta { replaces: Some(d2.id), ..document(3, &p) };
+    b.insert_document(&v3, None, Some(d2.id), &[]).await.expect("replace");
+    let superseded = DocumentMeta { status: DocumentStatus::Superseded, ..d2.clone() };
+    read_both(vec![(v3.clone(), None), (superseded.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "replacement on b").await;
+
+    let d4 = document(4, &p);
+    a.begin_upload(d4.id, T0).await.expect("begin");
+    let set = StoredSubmissionSet {
+        id: "set-cache".into(),
+        ins: p.clone(),
+        unique_id: "1.2.250.1.999.set.cache".into(),
+        source_id: "1.2.250.1.999".into(),
+        author: None,
+        author_family: None,
+        author_given: None,
+        deposited_by: "https://idp.test#lab-software".into(),
+        submitted_at: T0,
+        title_sealed: None,
+        documents: vec![d4.id],
+    };
+    a.insert_submission(&set, &[NewSetDocument { meta: &d4, title_sealed: None, supersedes: None }], &[]).await.expect("set");
+    let expected = vec![(d4.clone(), None), (v3.clone(), None), (superseded.clone(), None), (archived.clone(), Some(b"t1".to_vec()))];
+    read_both(expected, "submission set on a").await;
+
+    b.delete_document(archived.id).await.expect("delete");
+    read_both(vec![(d4.clone(), None), (v3.clone(), None), (superseded.clone(), None)], "deletion on b").await;
+
+    a.delete_documents_of(&p).await.expect("shred");
+    read_both(vec![], "shredding on a").await;
+    assert_eq!(ids(b.find_documents_of(&other).await.expect("list")).len(), 1, "the other patient keeps theirs");
 }
 
 async fn replacement_supersedes_atomically(db: Database) {

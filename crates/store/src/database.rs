@@ -25,6 +25,7 @@ pub(crate) enum Pool {
 #[derive(Debug, Clone)]
 pub struct Database {
     pub(crate) pool: Pool,
+    pub(crate) documents_cache: std::sync::Arc<std::sync::Mutex<crate::documents::DocumentsCache>>,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool this database has. Query text written
@@ -53,7 +54,7 @@ impl Database {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-            Database { pool: Pool::Sqlite(pool) }
+            Database { pool: Pool::Sqlite(pool), documents_cache: Default::default() }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("database URL: {e}")))?;
             let pool = PgPoolOptions::new()
@@ -61,7 +62,7 @@ impl Database {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
-            Database { pool: Pool::Postgres(pool) }
+            Database { pool: Pool::Postgres(pool), documents_cache: Default::default() }
         } else {
             return Err(StoreError::Url(format!(
                 "database URL: unsupported scheme in {:?}: use sqlite://PATH or postgres://…",
@@ -78,6 +79,12 @@ impl Database {
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// The same database seen by another node: its own caches, the same pool. For tests that
+    /// check what one node's caches make of another node's changes.
+    pub fn another_node(&self) -> Database {
+        Database { pool: self.pool.clone(), documents_cache: Default::default() }
     }
 
     pub fn backend(&self) -> Backend {

@@ -83,7 +83,10 @@ macro_rules! insert_document_in {
 }
 pub(crate) use insert_document_in;
 
-#[derive(sqlx::FromRow)]
+/// One document's columns. Read as a row (`FromRow`), or — for a whole record's documents — as
+/// one element of a JSON array built by the database (`Deserialize` from the array's positions,
+/// in `DOC_COLUMNS` order): see `find_documents_of`.
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct DocumentRow {
     id: String,
     ins: String,
@@ -109,11 +112,108 @@ pub(crate) struct DocumentRow {
     authored_at: Option<i64>,
     submitted_at: i64,
     size: i64,
+    #[serde(deserialize_with = "json_hex")]
     sha256: Vec<u8>,
     labels: String,
     status: String,
+    #[serde(deserialize_with = "json_flag")]
     archived: bool,
     replaces: Option<String>,
+}
+
+/// The documents cache: each patient's document list (metadata and sealed titles, nothing in
+/// clear) as read at a generation of `document_generations`, which the database's triggers bump
+/// on every change to the patient's documents. A read first asks the current generation (one
+/// row) and uses the list only if it was read at that generation: correct with any number of
+/// nodes sharing the database, since a change anywhere moves the generation. Bounded: cleared
+/// when it holds more than `CACHED_DOCUMENTS` documents.
+#[derive(Debug, Default)]
+pub(crate) struct DocumentsCache {
+    lists: std::collections::HashMap<Ins, (i64, std::sync::Arc<Vec<(DocumentMeta, Option<Vec<u8>>)>>)>,
+    documents: usize,
+}
+
+/// About 1 KiB each: ~20 MiB at most.
+const CACHED_DOCUMENTS: usize = 20_000;
+
+impl Database {
+    fn cached_documents(&self, ins: &Ins, generation: i64) -> Option<std::sync::Arc<Vec<(DocumentMeta, Option<Vec<u8>>)>>> {
+        let cache = self.documents_cache.lock().ok()?;
+        cache.lists.get(ins).filter(|(at, _)| *at == generation).map(|(_, list)| list.clone())
+    }
+
+    fn cache_documents(&self, ins: &Ins, generation: i64, list: &[(DocumentMeta, Option<Vec<u8>>)]) {
+        let Ok(mut cache) = self.documents_cache.lock() else { return };
+        if cache.documents + list.len() > CACHED_DOCUMENTS {
+            cache.lists.clear();
+            cache.documents = 0;
+        }
+        if list.len() > CACHED_DOCUMENTS {
+            return;
+        }
+        let replaced = cache.lists.insert(ins.clone(), (generation, std::sync::Arc::new(list.to_vec())));
+        cache.documents = cache.documents + list.len() - replaced.map_or(0, |(_, old)| old.len());
+    }
+}
+
+/// A document row and its sealed title, as an element of `find_documents_of`'s JSON array.
+#[derive(serde::Deserialize)]
+struct DocumentJson(DocumentRow, #[serde(deserialize_with = "json_opt_hex")] Option<Vec<u8>>);
+
+/// The JSON array of a record's documents, newest first, built in one statement: the driver
+/// then hands over one value instead of one row per document, which was most of a search's
+/// cost on SQLite (sqlx moves every row between its connection thread and the caller).
+/// Elements are `[[DOC_COLUMNS…], title]`, bytes in hexadecimal.
+fn documents_json_sql(backend: crate::Backend) -> String {
+    let hex = |col: &str| match backend {
+        crate::Backend::Sqlite => format!("iif({col} IS NULL, NULL, hex({col}))"),
+        crate::Backend::Postgres => format!("encode({col}, 'hex')"),
+    };
+    let columns: Vec<String> = DOC_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .map(|c| match c {
+            "sha256" => hex("sha256"),
+            "archived" => "CASE WHEN archived THEN 1 ELSE 0 END".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    let columns = columns.join(", ");
+    let title = hex("title_sealed");
+    match backend {
+        crate::Backend::Sqlite => {
+            format!("SELECT json_group_array(json_array(json_array({columns}), {title}) ORDER BY submitted_at DESC, id) FROM documents WHERE ins = $1")
+        }
+        crate::Backend::Postgres => format!(
+            "SELECT json_agg(json_build_array(json_build_array({columns}), {title}) ORDER BY submitted_at DESC, id)::text FROM documents WHERE ins = $1"
+        ),
+    }
+}
+
+fn json_hex<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    decode_hex(&text).ok_or_else(|| serde::de::Error::custom("not hexadecimal"))
+}
+
+fn json_opt_hex<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<u8>>, D::Error> {
+    match <Option<std::borrow::Cow<'de, str>> as serde::Deserialize>::deserialize(d)? {
+        Some(text) => decode_hex(&text).map(Some).ok_or_else(|| serde::de::Error::custom("not hexadecimal")),
+        None => Ok(None),
+    }
+}
+
+/// SQLite has no boolean type: a flag is 0 or 1 on both backends in the JSON (see the SQL).
+fn json_flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    Ok(<i64 as serde::Deserialize>::deserialize(d)? != 0)
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
 }
 
 fn opt_code(system: Option<String>, code: Option<String>) -> Option<Code> {
@@ -363,20 +463,29 @@ impl DocumentStore for Database {
         row.map(DocumentRow::into_meta).transpose()
     }
 
-    async fn find_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentMeta>> {
-        let sql = format!("SELECT {DOC_COLUMNS} FROM documents WHERE ins = $1 ORDER BY submitted_at DESC, id");
-        let rows: Vec<DocumentRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_all(pool).await)?;
-        rows.into_iter().map(DocumentRow::into_meta).collect()
-    }
-
-    async fn find_titles_of(&self, ins: &Ins) -> Result<std::collections::HashMap<DocumentId, Vec<u8>>> {
-        let rows: Vec<(String, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT id, title_sealed FROM documents WHERE ins = $1 AND title_sealed IS NOT NULL"
-        )
-        .bind(ins.as_str())
-        .fetch_all(pool)
-        .await)?;
-        rows.into_iter().map(|(id, t)| Ok((DocumentId::parse(&id).map_err(|e| corrupt("document id", e))?, t))).collect()
+    async fn find_documents_of(&self, ins: &Ins) -> Result<Vec<(DocumentMeta, Option<Vec<u8>>)>> {
+        let generation: Option<i64> = on_pool!(self, |pool| sqlx::query_scalar("SELECT generation FROM document_generations WHERE ins = $1")
+            .bind(ins.as_str())
+            .fetch_optional(pool)
+            .await)?;
+        // No generation: the patient never had a document.
+        let Some(generation) = generation else { return Ok(vec![]) };
+        if let Some(list) = self.cached_documents(ins, generation) {
+            return Ok(list.as_ref().clone());
+        }
+        // The list and its generation in one statement, so that they belong to one snapshot.
+        let sql = format!("SELECT (SELECT generation FROM document_generations WHERE ins = $1), ({})", documents_json_sql(self.backend()));
+        let (read_at, json): (Option<i64>, Option<String>) =
+            on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_one(pool).await)?;
+        let rows: Vec<DocumentJson> = match json {
+            Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("documents", e))?,
+            None => vec![],
+        };
+        let list = rows.into_iter().map(|DocumentJson(row, title)| Ok((row.into_meta()?, title))).collect::<Result<Vec<_>>>()?;
+        if let Some(read_at) = read_at {
+            self.cache_documents(ins, read_at, &list);
+        }
+        Ok(list)
     }
 
     async fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> Result<()> {

@@ -143,9 +143,8 @@ pub trait DocumentStore {
     fn find_document(&self, id: DocumentId) -> impl Future<Output = Result<Option<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
     fn find_document_by_unique_id(&self, unique_id: &str) -> impl Future<Output = Result<Option<DocumentMeta>>> + Send;
     /// The sealed titles of a patient's documents, by document.
-    fn find_titles_of(&self, ins: &Ins) -> impl Future<Output = Result<std::collections::HashMap<DocumentId, Vec<u8>>>> + Send;
-    /// A patient's documents, newest first.
-    fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentMeta>>> + Send;
+    /// A patient's documents, newest first, each with its sealed title.
+    fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
     /// Saves status, archive flag and labels of a document read with status `read_as`.
     fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> impl Future<Output = Result<()>> + Send;
     /// Patients whose record was destroyed but whose key or documents remain: shredding that

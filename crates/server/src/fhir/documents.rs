@@ -101,10 +101,7 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
         if query.ascending { order } else { order.reverse() }
     });
     let total = visible.len();
-    let kind = match visible.first() {
-        Some(v) => state.carnet.record_kind(v).await?,
-        None => InsKind::Nir,
-    };
+    let kind = visible.first().map_or(InsKind::Nir, |v| v.ins_kind());
     // One read of the page's titles and one key unwrap, not one query per document.
     let page: Vec<_> = visible.iter().skip(query.page.offset).take(query.page.count).cloned().collect();
     let entries: Vec<SearchEntry> = state
@@ -127,7 +124,7 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
 pub async fn read(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, FhirError> {
     let id = document_id(&id)?;
     let visible = state.carnet.visible_document(&actor, id, DocumentAction::Read).await.map_err(hidden_as_missing)?;
-    let kind = state.carnet.record_kind(&visible).await?;
+    let kind = visible.ins_kind();
     let view = state.carnet.view(&visible).await?;
     Ok(json(StatusCode::OK, &render(&state, &base_url(&headers), &view, kind)))
 }
@@ -226,7 +223,7 @@ fn labels_of(value: &Value, at: &str) -> Result<Vec<SecurityLabel>, FhirError> {
 /// The document as its reader sees it, in JSON (for PUT's comparison and PATCH's base).
 async fn current(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId, base: &str) -> Result<Value, FhirError> {
     let visible = state.carnet.visible_document(actor, id, DocumentAction::Read).await.map_err(hidden_as_missing)?;
-    let kind = state.carnet.record_kind(&visible).await?;
+    let kind = visible.ins_kind();
     let view = state.carnet.view(&visible).await?;
     serde_json::to_value(render(state, base, &view, kind)).map_err(|e| FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, e.to_string()))
 }
@@ -234,7 +231,7 @@ async fn current(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId,
 async fn relabel(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId, labels: Vec<SecurityLabel>, base: &str) -> Result<Response, FhirError> {
     let view = state.carnet.set_labels(actor, id, labels).await.map_err(hidden_as_missing)?;
     let kind = match state.carnet.visible_document(actor, id, DocumentAction::Read).await {
-        Ok(v) => state.carnet.record_kind(&v).await?,
+        Ok(v) => v.ins_kind(),
         // The caller just hid it from themselves (e.g. INVISIBLE_PATIENT by its author's software).
         Err(_) => InsKind::Nir,
     };
