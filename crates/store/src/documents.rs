@@ -129,15 +129,18 @@ pub(crate) struct DocumentRow {
 /// when it holds more than `CACHED_DOCUMENTS` documents.
 #[derive(Debug, Default)]
 pub(crate) struct DocumentsCache {
-    lists: std::collections::HashMap<Ins, (i64, std::sync::Arc<Vec<(DocumentMeta, Option<Vec<u8>>)>>)>,
+    lists: std::collections::HashMap<Ins, (i64, std::sync::Arc<DocumentList>)>,
     documents: usize,
 }
+
+/// A patient's documents with their sealed titles, newest first.
+type DocumentList = Vec<(DocumentMeta, Option<Vec<u8>>)>;
 
 /// About 1 KiB each: ~20 MiB at most.
 const CACHED_DOCUMENTS: usize = 20_000;
 
 impl Database {
-    fn cached_documents(&self, ins: &Ins, generation: i64) -> Option<std::sync::Arc<Vec<(DocumentMeta, Option<Vec<u8>>)>>> {
+    fn cached_documents(&self, ins: &Ins, generation: i64) -> Option<std::sync::Arc<DocumentList>> {
         let cache = self.documents_cache.lock().ok()?;
         cache.lists.get(ins).filter(|(at, _)| *at == generation).map(|(_, list)| list.clone())
     }
@@ -210,7 +213,7 @@ fn json_flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
