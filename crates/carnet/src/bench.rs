@@ -50,7 +50,9 @@ impl ServerUnderTest {
             .env("CARNET_DATA_DIR", data_dir)
             .env("CARNET_BIND", format!("127.0.0.1:{port}"))
             .env("CARNET_AUTH__DEV_ISSUER", "true")
-            .env("RUST_LOG", "warn")
+            // The server's own log level: warnings, unless a profiling session asks for more
+            // (e.g. CARNET_BENCH_SERVER_LOG=sqlx::query=debug for each statement's time).
+            .env("RUST_LOG", std::env::var("CARNET_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in extra_env {
