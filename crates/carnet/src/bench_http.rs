@@ -122,9 +122,14 @@ impl Wrk<'_> {
     }
 }
 
-/// Lua: one GET with a bearer token, optionally paced (`delay_ms` between a connection's requests).
+/// Lua: one GET with a bearer token, optionally paced: `delay_ms` is the mean pause between a
+/// connection's requests, drawn from an exponential distribution so that the connections'
+/// requests arrive at random (as independent users' do). A fixed pause keeps all connections in
+/// step and turns a steady load into bursts of one request per connection.
 fn get_script(token: &str, delay_ms: Option<f64>) -> String {
-    let delay = delay_ms.map(|d| format!("function delay() return {d:.3} end\n")).unwrap_or_default();
+    let delay = delay_ms
+        .map(|d| format!("math.randomseed(os.time() + math.floor(os.clock() * 1e6))\nfunction delay() return -{d:.3} * math.log(1 - math.random()) end\n"))
+        .unwrap_or_default();
     format!("wrk.method = \"GET\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\nwrk.headers[\"Accept\"] = \"application/fhir+json\"\n{delay}")
 }
 
