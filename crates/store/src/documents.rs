@@ -122,16 +122,20 @@ pub(crate) struct DocumentRow {
 }
 
 /// The documents cache: each patient's document list (metadata and sealed titles, nothing in
-/// clear) as read at a generation of `document_generations`, which the database's triggers bump
-/// on every change to the patient's documents. A read first asks the current generation (one
-/// row) and uses the list only if it was read at that generation: correct with any number of
-/// nodes sharing the database, since a change anywhere moves the generation. Bounded: cleared
-/// when it holds more than `CACHED_DOCUMENTS` documents.
+/// clear) as read at a generation: the number of rows `document_changes` has for the patient,
+/// one per change to one of their documents, written by the database's triggers. A read first
+/// counts them (an index range) and uses the list only if it was read at that count. Correct
+/// with any number of nodes sharing the database: committed changes only ever add rows, so two
+/// snapshots with the same count have seen the same changes, and a change made anywhere moves
+/// the count. Bounded: cleared when it holds more than `CACHED_DOCUMENTS` documents.
 #[derive(Debug, Default)]
 pub(crate) struct DocumentsCache {
     lists: std::collections::HashMap<Ins, (i64, std::sync::Arc<DocumentList>)>,
     documents: usize,
 }
+
+/// A patient's document generation (see `DocumentsCache`); 0: never had a document.
+const GENERATION_SQL: &str = "SELECT count(*) FROM document_changes WHERE ins = $1";
 
 /// A patient's documents with their sealed titles, newest first.
 type DocumentList = Vec<(DocumentMeta, Option<Vec<u8>>)>;
@@ -467,27 +471,24 @@ impl DocumentStore for Database {
     }
 
     async fn find_documents_of(&self, ins: &Ins) -> Result<Vec<(DocumentMeta, Option<Vec<u8>>)>> {
-        let generation: Option<i64> = on_pool!(self, |pool| sqlx::query_scalar("SELECT generation FROM document_generations WHERE ins = $1")
-            .bind(ins.as_str())
-            .fetch_optional(pool)
-            .await)?;
-        // No generation: the patient never had a document.
-        let Some(generation) = generation else { return Ok(vec![]) };
+        let generation: i64 = on_pool!(self, |pool| sqlx::query_scalar(GENERATION_SQL).bind(ins.as_str()).fetch_one(pool).await)?;
+        if generation == 0 {
+            // The patient never had a document.
+            return Ok(vec![]);
+        }
         if let Some(list) = self.cached_documents(ins, generation) {
             return Ok(list.as_ref().clone());
         }
         // The list and its generation in one statement, so that they belong to one snapshot.
-        let sql = format!("SELECT (SELECT generation FROM document_generations WHERE ins = $1), ({})", documents_json_sql(self.backend()));
-        let (read_at, json): (Option<i64>, Option<String>) =
+        let sql = format!("SELECT ({GENERATION_SQL}), ({})", documents_json_sql(self.backend()));
+        let (read_at, json): (i64, Option<String>) =
             on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_one(pool).await)?;
         let rows: Vec<DocumentJson> = match json {
             Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("documents", e))?,
             None => vec![],
         };
         let list = rows.into_iter().map(|DocumentJson(row, title)| Ok((row.into_meta()?, title))).collect::<Result<Vec<_>>>()?;
-        if let Some(read_at) = read_at {
-            self.cache_documents(ins, read_at, &list);
-        }
+        self.cache_documents(ins, read_at, &list);
         Ok(list)
     }
 

@@ -1,32 +1,29 @@
--- A patient's document generation: bumped by the database itself on every insert, update or
--- delete of one of their documents, so that no write path can forget it. A node may keep a
--- patient's document list in memory as long as the generation it read it at is still current
--- (see `documents.rs`, "the documents cache").
-CREATE TABLE document_generations (
-    ins        TEXT   PRIMARY KEY,
-    generation BIGINT NOT NULL
+-- A patient's document changes: one row per insert, update or delete of one of their documents,
+-- written by the database itself (triggers), so that no write path can forget it. Their count is
+-- the patient's document generation: a node may keep a patient's document list in memory as
+-- long as the count it read it at is still the count (see `documents.rs`, "the documents
+-- cache"). Rows are only ever added: a concurrent writer never waits for another's (a counter
+-- row would make every deposit for one patient wait for the previous one's commit).
+CREATE TABLE document_changes (
+    ins TEXT NOT NULL
 );
+CREATE INDEX document_changes_by_patient ON document_changes (ins);
 
-INSERT INTO document_generations (ins, generation) SELECT DISTINCT ins, 1 FROM documents;
+INSERT INTO document_changes (ins) SELECT ins FROM documents;
 
-CREATE FUNCTION bump_document_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION note_document_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
-        INSERT INTO document_generations AS g (ins, generation) VALUES (NEW.ins, 1)
-            ON CONFLICT (ins) DO UPDATE SET generation = g.generation + 1;
-    END IF;
     IF TG_OP = 'DELETE' THEN
-        INSERT INTO document_generations AS g (ins, generation) VALUES (OLD.ins, 1)
-            ON CONFLICT (ins) DO UPDATE SET generation = g.generation + 1;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF OLD.ins IS DISTINCT FROM NEW.ins THEN
-            INSERT INTO document_generations AS g (ins, generation) VALUES (OLD.ins, 1)
-                ON CONFLICT (ins) DO UPDATE SET generation = g.generation + 1;
+        INSERT INTO document_changes (ins) VALUES (OLD.ins);
+    ELSE
+        INSERT INTO document_changes (ins) VALUES (NEW.ins);
+        IF TG_OP = 'UPDATE' AND OLD.ins IS DISTINCT FROM NEW.ins THEN
+            INSERT INTO document_changes (ins) VALUES (OLD.ins);
         END IF;
     END IF;
     RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER documents_generation AFTER INSERT OR UPDATE OR DELETE ON documents
-    FOR EACH ROW EXECUTE FUNCTION bump_document_generation();
+CREATE TRIGGER documents_change AFTER INSERT OR UPDATE OR DELETE ON documents
+    FOR EACH ROW EXECUTE FUNCTION note_document_change();
