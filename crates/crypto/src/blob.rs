@@ -15,14 +15,13 @@
 //! in AAD); another patient's key fails. Chunks decrypt independently, which is what serves HTTP
 //! `Range` requests without reading the whole blob.
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
 
+use crate::cipher::Cipher;
 use crate::{CryptoError, DataKey, Result};
 
 pub const HEADER_LEN: usize = 24;
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = crate::cipher::TAG_LEN;
 const MAGIC: &[u8; 8] = b"CRNTBLB1";
 const AAD_LABEL: &[u8] = b"carnet-blob-v1";
 /// The chunk size Carnet writes: 64 KiB bounds memory per stream and keeps the tag overhead at 0.02%.
@@ -49,7 +48,7 @@ pub(crate) fn nonce(header: &[u8; HEADER_LEN], index: u64) -> Result<[u8; 12]> {
 /// Encrypts a document chunk by chunk. The caller feeds chunks of exactly `chunk_size` bytes
 /// and marks the final one (see `BlobSealer::seal_chunk`).
 pub struct BlobSealer {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
     document_id: [u8; 16],
     header: [u8; HEADER_LEN],
     chunk_size: u32,
@@ -84,10 +83,7 @@ impl BlobSealer {
         }
         let n = nonce(&self.header, self.next)?;
         let aad = aad(&self.document_id, &self.header, self.next, last);
-        let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&n), Payload { msg: plaintext, aad: &aad })
-            .map_err(|_| CryptoError::Format("chunk too large"))?;
+        let ct = self.cipher.seal(n, &aad, plaintext)?;
         self.next += 1;
         self.finished = last;
         Ok(ct)
@@ -147,7 +143,7 @@ impl BlobLayout {
 
 /// Decrypts chunks of one blob, each on its own.
 pub struct BlobOpener {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
     document_id: [u8; 16],
     header: [u8; HEADER_LEN],
     layout: BlobLayout,
@@ -171,9 +167,7 @@ impl BlobOpener {
         let last = index + 1 == self.layout.chunks;
         let n = nonce(&self.header, index)?;
         let aad = aad(&self.document_id, &self.header, index, last);
-        self.cipher
-            .decrypt(Nonce::from_slice(&n), Payload { msg: ciphertext, aad: &aad })
-            .map_err(|_| CryptoError::Integrity("chunk"))
+        self.cipher.open(n, &aad, ciphertext, "chunk")
     }
 }
 

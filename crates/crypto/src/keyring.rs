@@ -14,11 +14,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::KeyInit;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+use crate::cipher::Cipher;
 use crate::{CryptoError, DataKey, Result, WrappedKey, open_with, seal_with};
 
 /// Seals data keys under a master key. Implementations: `LocalKeyring`; an external KMS
@@ -44,7 +43,7 @@ pub struct LocalKeyring {
 
 #[derive(Default)]
 struct Ring {
-    keys: BTreeMap<String, Aes256Gcm>,
+    keys: BTreeMap<String, Cipher>,
     active: String,
 }
 
@@ -129,7 +128,7 @@ impl Ring {
         }
     }
 
-    fn cipher(&self, id: &str) -> Option<&Aes256Gcm> {
+    fn cipher(&self, id: &str) -> Option<&Cipher> {
         self.keys.get(id)
     }
 }
@@ -145,7 +144,7 @@ fn add_key(dir: &Path, ring: &mut Ring) -> Result<String> {
     let mut file =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| key_file_error(&path, e))?;
     file.write_all(key.as_ref()).and_then(|()| file.sync_all()).map_err(|e| key_file_error(&path, e))?;
-    ring.keys.insert(id.clone(), Aes256Gcm::new(key.as_ref().into()));
+    ring.keys.insert(id.clone(), Cipher::new(&key));
     Ok(id)
 }
 
@@ -158,16 +157,19 @@ fn write_active(dir: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn load_key(path: &Path) -> Result<Aes256Gcm> {
+fn load_key(path: &Path) -> Result<Cipher> {
     let meta = std::fs::metadata(path).map_err(|e| key_file_error(path, e))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(key_file_error(path, "readable by group or others: refusing to use it (chmod 600)"));
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| key_file_error(path, e))?);
-    if bytes.len() != 32 {
-        return Err(key_file_error(path, format!("a master key has 32 bytes, found {}", bytes.len())));
-    }
-    Ok(Aes256Gcm::new(bytes.as_slice().into()))
+    let key: Zeroizing<[u8; 32]> = Zeroizing::new(
+        bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| key_file_error(path, format!("a master key has 32 bytes, found {}", bytes.len())))?,
+    );
+    Ok(Cipher::new(&key))
 }
 
 impl KeyProvider for LocalKeyring {

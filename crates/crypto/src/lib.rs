@@ -11,12 +11,13 @@
 //! beyond the local keyring's own files.
 
 pub mod blob;
+mod cipher;
 mod keyring;
 pub mod stream;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
+
+use cipher::{Cipher, NONCE_LEN, TAG_LEN};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use keyring::{KeyProvider, LocalKeyring};
@@ -53,8 +54,8 @@ impl DataKey {
         DataKey(bytes)
     }
 
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.0.into())
+    pub(crate) fn cipher(&self) -> Cipher {
+        Cipher::new(&self.0)
     }
 }
 
@@ -114,22 +115,20 @@ pub struct WrappedKey {
     pub sealed: Vec<u8>,
 }
 
-const NONCE: usize = 12;
-
 /// Encrypts a small value under `key`, bound to `context` (e.g. "title" ‖ document id): the
 /// result only opens with the same key and context.
 pub fn seal(key: &DataKey, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
     seal_with(&key.cipher(), context, plaintext)
 }
 
-pub(crate) fn seal_with(cipher: &Aes256Gcm, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE];
+pub(crate) fn seal_with(cipher: &Cipher, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    // Encryption with a valid key and nonce cannot fail for inputs under 64 GiB.
-    let ct = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context }).unwrap_or_default();
-    let mut out = Vec::with_capacity(NONCE + ct.len());
+    // Sealing only fails for values of gigabytes; small values are what this is for.
+    let Ok(body) = cipher.seal(nonce, context, plaintext) else { return Vec::new() };
+    let mut out = Vec::with_capacity(NONCE_LEN + body.len());
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
+    out.extend_from_slice(&body);
     out
 }
 
@@ -138,14 +137,11 @@ pub fn open(key: &DataKey, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
     open_with(&key.cipher(), context, sealed)
 }
 
-pub(crate) fn open_with(cipher: &Aes256Gcm, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-    if sealed.len() < NONCE + 16 {
+pub(crate) fn open_with(cipher: &Cipher, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+    let Some((nonce, ct)) = sealed.split_first_chunk::<NONCE_LEN>().filter(|(_, ct)| ct.len() >= TAG_LEN) else {
         return Err(CryptoError::Format("sealed value too short"));
-    }
-    let (nonce, ct) = sealed.split_at(NONCE);
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context })
-        .map_err(|_| CryptoError::Integrity("sealed value"))
+    };
+    cipher.open(*nonce, context, ct, "sealed value")
 }
 
 #[cfg(test)]

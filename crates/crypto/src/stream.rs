@@ -2,12 +2,11 @@
 //! object store reads); these adapters cut them into the format's chunks, seal or open each in
 //! place, and keep at most one chunk in memory.
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, Nonce};
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
 use crate::blob::{BlobLayout, HEADER_LEN, TAG_LEN, aad, nonce};
+use crate::cipher::Cipher;
 use crate::{CryptoError, DataKey, Result};
 
 /// What a finished upload proved about its plaintext.
@@ -20,7 +19,7 @@ pub struct Sealed {
 /// Seals a document as its bytes arrive: `header()` first, then every piece `push` returns,
 /// then the one `finish` returns. Hashes the plaintext (SHA-256) on the way.
 pub struct StreamSealer {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
     document_id: [u8; 16],
     header: [u8; HEADER_LEN],
     chunk_size: usize,
@@ -52,9 +51,7 @@ impl StreamSealer {
     fn seal(&mut self, mut chunk: BytesMut, last: bool) -> Result<Bytes> {
         let n = nonce(&self.header, self.next)?;
         let aad = aad(&self.document_id, &self.header, self.next, last);
-        self.cipher
-            .encrypt_in_place(Nonce::from_slice(&n), &aad, &mut chunk)
-            .map_err(|_| CryptoError::Format("chunk too large"))?;
+        self.cipher.seal_in_place(n, &aad, &mut chunk)?;
         self.next += 1;
         Ok(chunk.freeze())
     }
@@ -88,7 +85,7 @@ impl StreamSealer {
 /// Opens the chunks covering a plaintext byte range, as the ciphertext of those chunks arrives
 /// in pieces of any size. Every chunk is authenticated before a byte of it is returned.
 pub struct StreamOpener {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
     document_id: [u8; 16],
     header: [u8; HEADER_LEN],
     layout: BlobLayout,
@@ -139,9 +136,8 @@ impl StreamOpener {
         let last = index + 1 == self.layout.chunks;
         let n = nonce(&self.header, index)?;
         let aad = aad(&self.document_id, &self.header, index, last);
-        self.cipher
-            .decrypt_in_place(Nonce::from_slice(&n), &aad, &mut chunk)
-            .map_err(|_| CryptoError::Integrity("chunk"))?;
+        let len = self.cipher.open_in_place(n, &aad, &mut chunk, "chunk")?;
+        chunk.truncate(len);
         self.next += 1;
         let chunk_start = index * self.layout.chunk_size;
         let from = self.start.saturating_sub(chunk_start) as usize;
