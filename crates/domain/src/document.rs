@@ -42,15 +42,29 @@ impl DocumentId {
     }
 }
 
-impl fmt::Display for DocumentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl DocumentId {
+    /// Writes the hyphenated form into `buf` by table, not through `fmt`: a search page writes
+    /// ids a hundred times.
+    fn encode<'b>(&self, buf: &'b mut [u8; 36]) -> &'b str {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut at = 0;
         for (i, b) in self.0.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
+                buf[at] = b'-';
+                at += 1;
             }
-            write!(f, "{b:02x}")?;
+            buf[at] = HEX[usize::from(b >> 4)];
+            buf[at + 1] = HEX[usize::from(b & 0x0f)];
+            at += 2;
         }
-        Ok(())
+        // Only ASCII digits, letters and hyphens were written.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.encode(&mut [0u8; 36]))
     }
 }
 
@@ -343,6 +357,17 @@ mod tests {
         assert_eq!(id.to_string(), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
         for bad in ["", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg", "é".repeat(36).as_str()] {
             assert!(DocumentId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_document_id_writes_as_a_uuid_and_reads_back(bytes in proptest::prelude::any::<[u8; 16]>()) {
+            let id = DocumentId::from_bytes(bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let uuid = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
+            proptest::prop_assert_eq!(id.to_string(), uuid);
+            proptest::prop_assert_eq!(DocumentId::parse(&id.to_string()), Ok(id));
         }
     }
 

@@ -482,7 +482,7 @@ impl Carnet {
         }
         let event = Event::decided(action.code(), Some(&meta.ins), Some(id.to_string()), decision);
         self.record_event(actor, event).await?;
-        match gate.admit_with_title(meta, title) {
+        match gate.admit_with_title(meta, title.map(std::sync::Arc::from)) {
             Some(visible) => {
                 self.note_consultation(&gate).await?;
                 Ok(visible)
@@ -520,16 +520,22 @@ impl Carnet {
         Ok(self.views(std::slice::from_ref(visible)).await?.into_iter().next().unwrap_or_else(|| DocumentView { meta: visible.meta().clone(), title: None }))
     }
 
-    /// Metadata and titles of visible documents, with one unwrap of the key per record (a
-    /// search's page). Titles already read with the metadata are not read again.
+    /// Metadata and titles of visible documents (see `titles`).
     pub async fn views(&self, visible: &[Visible]) -> Result<Vec<DocumentView>> {
+        let titles = self.titles(visible).await?;
+        Ok(visible.iter().zip(titles).map(|(v, title)| DocumentView { meta: v.meta().clone(), title }).collect())
+    }
+
+    /// The titles of visible documents, in order, with one unwrap of the key per record (a
+    /// search's page). Titles already read with the metadata are not read again.
+    pub async fn titles(&self, visible: &[Visible]) -> Result<Vec<Option<String>>> {
         let mut out = Vec::with_capacity(visible.len());
         let mut key: Option<(Ins, Option<carnet_crypto::DataKey>)> = None;
         for v in visible {
-            let meta = v.meta().clone();
-            let sealed = match &v.title_sealed {
+            let meta = v.meta();
+            let sealed: Option<std::sync::Arc<[u8]>> = match &v.title_sealed {
                 Some(known) => known.clone(),
-                None => self.db.find_document(meta.id).await?.and_then(|(_, t)| t),
+                None => self.db.find_document(meta.id).await?.and_then(|(_, t)| t).map(std::sync::Arc::from),
             };
             let title = match sealed {
                 Some(sealed) => {
@@ -542,7 +548,7 @@ impl Carnet {
                 }
                 None => None,
             };
-            out.push(DocumentView { meta, title });
+            out.push(title);
         }
         Ok(out)
     }

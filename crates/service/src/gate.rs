@@ -6,6 +6,8 @@
 //! is the domain's pure `decide` (DESIGN.md's access rules); this module only gathers its inputs
 //! (the record's status, the patient's policy, the actor's emergency access) once per request.
 
+use std::sync::Arc;
+
 use carnet_domain::{
     AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus, decide,
     decide_record,
@@ -14,15 +16,16 @@ use carnet_store::{PolicyStore, StoredPolicy};
 
 use crate::{Carnet, Result};
 
-/// A document the gate let this actor see.
+/// A document the gate let this actor see. Its metadata is shared with the store's documents
+/// cache, not copied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Visible {
-    meta: DocumentMeta,
+    meta: Arc<DocumentMeta>,
     /// The record's INS register: what a FHIR reference to the patient needs.
     ins_kind: InsKind,
     /// The sealed title when it was read with the metadata (`None`: not read yet, ask the
     /// store; `Some(None)`: the document has no title).
-    pub(crate) title_sealed: Option<Option<Vec<u8>>>,
+    pub(crate) title_sealed: Option<Option<Arc<[u8]>>>,
 }
 
 impl Visible {
@@ -36,7 +39,7 @@ impl Visible {
     }
 
     pub fn into_meta(self) -> DocumentMeta {
-        self.meta
+        Arc::unwrap_or_clone(self.meta)
     }
 }
 
@@ -77,12 +80,13 @@ impl Gate<'_> {
     }
 
     /// Lets the document through if the actor may see it.
-    pub fn admit(&self, meta: DocumentMeta) -> Option<Visible> {
+    pub fn admit(&self, meta: impl Into<Arc<DocumentMeta>>) -> Option<Visible> {
+        let meta = meta.into();
         self.decide(&meta).is_permit().then_some(Visible { meta, ins_kind: self.ins_kind, title_sealed: None })
     }
 
     /// Lets the document and its sealed title (read with it) through if the actor may see it.
-    pub fn admit_with_title(&self, meta: DocumentMeta, title_sealed: Option<Vec<u8>>) -> Option<Visible> {
+    pub fn admit_with_title(&self, meta: impl Into<Arc<DocumentMeta>>, title_sealed: Option<Arc<[u8]>>) -> Option<Visible> {
         self.admit(meta).map(|v| Visible { title_sealed: Some(title_sealed), ..v })
     }
 

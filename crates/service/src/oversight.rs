@@ -68,7 +68,7 @@ impl Carnet {
             page
         } else {
             let gate = self.gate(actor, &record).await?;
-            let documents: HashMap<String, carnet_domain::DocumentMeta> =
+            let documents: HashMap<String, std::sync::Arc<carnet_domain::DocumentMeta>> =
                 self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| (d.id.to_string(), d)).collect();
             page.into_iter()
                 .filter(|e| {

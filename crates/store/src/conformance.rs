@@ -281,7 +281,7 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     db.insert_document(&d2, None, None, &[]).await.expect("insert");
     db.insert_document(&document(3, &ins(2)), None, None, &[]).await.expect("another patient");
     // The record's list carries every field and the sealed title, byte for byte.
-    let mine = db.find_documents_of(&p).await.expect("list");
+    let mine = owned(db.find_documents_of(&p).await.expect("list"));
     assert_eq!(mine, vec![(d2.clone(), None), (d1.clone(), Some(b"sealed title".to_vec()))], "newest first, this patient only");
     assert_eq!(db.find_documents_of(&ins(9)).await.expect("list"), vec![], "no documents, no rows");
 
@@ -290,7 +290,7 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     archived.labels = vec![];
     db.save_document_state(&archived, DocumentStatus::Current).await.expect("save");
     assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").0, archived);
-    assert_eq!(db.find_documents_of(&p).await.expect("list").get(1).map(|d| &d.0), Some(&archived), "the archive flag and labels read back");
+    assert_eq!(owned(db.find_documents_of(&p).await.expect("list")).get(1).map(|d| &d.0), Some(&archived), "the archive flag and labels read back");
     let mut withdrawn = archived.clone();
     withdrawn.status = DocumentStatus::EnteredInError;
     db.save_document_state(&withdrawn, DocumentStatus::Current).await.expect("withdraw");
@@ -306,11 +306,11 @@ async fn a_patients_document_list_follows_every_change_on_every_node(a: Database
     let read_both = |expected: Vec<(DocumentMeta, Option<Vec<u8>>)>, step: &'static str| {
         let (a, b, p) = (a.clone(), b.clone(), p.clone());
         async move {
-            assert_eq!(a.find_documents_of(&p).await.expect("list"), expected, "{step}: node a");
-            assert_eq!(b.find_documents_of(&p).await.expect("list"), expected, "{step}: node b");
+            assert_eq!(owned(a.find_documents_of(&p).await.expect("list")), expected, "{step}: node a");
+            assert_eq!(owned(b.find_documents_of(&p).await.expect("list")), expected, "{step}: node b");
             // Twice: the second read is the cached one.
-            assert_eq!(a.find_documents_of(&p).await.expect("list"), expected, "{step}: node a again");
-            assert_eq!(b.find_documents_of(&p).await.expect("list"), expected, "{step}: node b again");
+            assert_eq!(owned(a.find_documents_of(&p).await.expect("list")), expected, "{step}: node a again");
+            assert_eq!(owned(b.find_documents_of(&p).await.expect("list")), expected, "{step}: node b again");
         }
     };
     read_both(vec![], "no documents").await;
@@ -331,7 +331,7 @@ async fn a_patients_document_list_follows_every_change_on_every_node(a: Database
     // Another patient's change leaves this list as it is, and theirs is their own.
     b.insert_document(&document(7, &other), None, None, &[]).await.expect("other patient");
     read_both(vec![(d2.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "another patient's deposit").await;
-    assert_eq!(ids(a.find_documents_of(&other).await.expect("list")).len(), 1);
+    assert_eq!(ids(owned(a.find_documents_of(&other).await.expect("list"))).len(), 1);
 
     let v3 = DocumentMeta { replaces: Some(d2.id), ..document(3, &p) };
     b.insert_document(&v3, None, Some(d2.id), &[]).await.expect("replace");
@@ -362,7 +362,7 @@ async fn a_patients_document_list_follows_every_change_on_every_node(a: Database
 
     a.delete_documents_of(&p).await.expect("shred");
     read_both(vec![], "shredding on a").await;
-    assert_eq!(ids(b.find_documents_of(&other).await.expect("list")).len(), 1, "the other patient keeps theirs");
+    assert_eq!(ids(owned(b.find_documents_of(&other).await.expect("list"))).len(), 1, "the other patient keeps theirs");
 }
 
 async fn replacement_supersedes_atomically(db: Database) {
@@ -630,4 +630,9 @@ async fn records_are_found_by_traits(db: Database) {
     let by_date = TraitsQuery { birth_date: Some(date!(1980 - 03 - 14)), sex: Some(Sex::Male), ..TraitsQuery::default() };
     assert_eq!(find(by_date).await, vec![b.ins.clone()]);
     assert_eq!(find(family("%")).await, Vec::<Ins>::new(), "`%` is no wildcard");
+}
+
+/// A document list as owned values, to compare with expected ones.
+fn owned(list: crate::DocumentList) -> Vec<(DocumentMeta, Option<Vec<u8>>)> {
+    list.into_iter().map(|(meta, title)| (std::sync::Arc::unwrap_or_clone(meta), title.map(|t| t.to_vec()))).collect()
 }

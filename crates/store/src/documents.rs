@@ -1,5 +1,7 @@
 //! `KeyStore` and `DocumentStore` on both backends.
 
+use std::sync::Arc;
+
 use carnet_crypto::WrappedKey;
 use carnet_domain::codes::Code;
 use carnet_domain::document::PersonName;
@@ -8,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::database::on_pool;
 use crate::time_codec::{from_millis, opt_from_millis, to_millis};
-use crate::{Database, DocumentStore, KeyStore, OutboxMessage, Result, StoreError};
+use crate::{Database, DocumentList, DocumentStore, KeyStore, OutboxMessage, Result, StoreError};
 
 pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt { what, detail: detail.to_string() }
@@ -130,26 +132,24 @@ pub(crate) struct DocumentRow {
 /// the count. Bounded: cleared when it holds more than `CACHED_DOCUMENTS` documents.
 #[derive(Debug, Default)]
 pub(crate) struct DocumentsCache {
-    lists: std::collections::HashMap<Ins, (i64, std::sync::Arc<DocumentList>)>,
+    lists: std::collections::HashMap<Ins, (i64, Arc<DocumentList>)>,
     documents: usize,
 }
 
 /// A patient's document generation (see `DocumentsCache`); 0: never had a document.
 const GENERATION_SQL: &str = "SELECT count(*) FROM document_changes WHERE ins = $1";
 
-/// A patient's documents with their sealed titles, newest first.
-type DocumentList = Vec<(DocumentMeta, Option<Vec<u8>>)>;
 
 /// About 1 KiB each: ~20 MiB at most.
 const CACHED_DOCUMENTS: usize = 20_000;
 
 impl Database {
-    fn cached_documents(&self, ins: &Ins, generation: i64) -> Option<std::sync::Arc<DocumentList>> {
+    fn cached_documents(&self, ins: &Ins, generation: i64) -> Option<Arc<DocumentList>> {
         let cache = self.documents_cache.lock().ok()?;
         cache.lists.get(ins).filter(|(at, _)| *at == generation).map(|(_, list)| list.clone())
     }
 
-    fn cache_documents(&self, ins: &Ins, generation: i64, list: &[(DocumentMeta, Option<Vec<u8>>)]) {
+    fn cache_documents(&self, ins: &Ins, generation: i64, list: &DocumentList) {
         let Ok(mut cache) = self.documents_cache.lock() else { return };
         if cache.documents + list.len() > CACHED_DOCUMENTS {
             cache.lists.clear();
@@ -158,7 +158,7 @@ impl Database {
         if list.len() > CACHED_DOCUMENTS {
             return;
         }
-        let replaced = cache.lists.insert(ins.clone(), (generation, std::sync::Arc::new(list.to_vec())));
+        let replaced = cache.lists.insert(ins.clone(), (generation, Arc::new(list.clone())));
         cache.documents = cache.documents + list.len() - replaced.map_or(0, |(_, old)| old.len());
     }
 }
@@ -470,7 +470,7 @@ impl DocumentStore for Database {
         row.map(DocumentRow::into_meta).transpose()
     }
 
-    async fn find_documents_of(&self, ins: &Ins) -> Result<Vec<(DocumentMeta, Option<Vec<u8>>)>> {
+    async fn find_documents_of(&self, ins: &Ins) -> Result<DocumentList> {
         let generation: i64 = on_pool!(self, |pool| sqlx::query_scalar(GENERATION_SQL).bind(ins.as_str()).fetch_one(pool).await)?;
         if generation == 0 {
             // The patient never had a document.
@@ -487,7 +487,10 @@ impl DocumentStore for Database {
             Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("documents", e))?,
             None => vec![],
         };
-        let list = rows.into_iter().map(|DocumentJson(row, title)| Ok((row.into_meta()?, title))).collect::<Result<Vec<_>>>()?;
+        let list = rows
+            .into_iter()
+            .map(|DocumentJson(row, title)| Ok((Arc::new(row.into_meta()?), title.map(Arc::from))))
+            .collect::<Result<DocumentList>>()?;
         self.cache_documents(ins, read_at, &list);
         Ok(list)
     }

@@ -62,6 +62,10 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A patient's documents with their sealed titles, newest first. The metadata and titles are
+/// shared with the documents cache rather than copied for every search.
+pub type DocumentList = Vec<(std::sync::Arc<DocumentMeta>, Option<std::sync::Arc<[u8]>>)>;
+
 /// Records: one per patient (INS), and their lifecycle.
 pub trait RecordStore {
     /// Inserts a new record; `Conflict` if the INS already has a live (not destroyed) one.
@@ -142,9 +146,9 @@ pub trait DocumentStore {
     ) -> impl Future<Output = Result<()>> + Send;
     fn find_document(&self, id: DocumentId) -> impl Future<Output = Result<Option<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
     fn find_document_by_unique_id(&self, unique_id: &str) -> impl Future<Output = Result<Option<DocumentMeta>>> + Send;
-    /// The sealed titles of a patient's documents, by document.
-    /// A patient's documents, newest first, each with its sealed title.
-    fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<(DocumentMeta, Option<Vec<u8>>)>>> + Send;
+    /// A patient's documents, newest first, each with its sealed title. Shared, not copied: a
+    /// search reads the same list many times between changes (see `DocumentsCache`).
+    fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<DocumentList>> + Send;
     /// Saves status, archive flag and labels of a document read with status `read_as`.
     fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> impl Future<Output = Result<()>> + Send;
     /// Patients whose record was destroyed but whose key or documents remain: shredding that

@@ -102,16 +102,18 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
     });
     let total = visible.len();
     let kind = visible.first().map_or(InsKind::Nir, |v| v.ins_kind());
-    // One read of the page's titles and one key unwrap, not one query per document.
-    let page: Vec<_> = visible.iter().skip(query.page.offset).take(query.page.count).cloned().collect();
-    let entries: Vec<SearchEntry> = state
-        .carnet
-        .views(&page)
-        .await?
+    // One key unwrap for the page's titles; the metadata is rendered where it lies (shared
+    // with the store's cache), not copied first.
+    let start = query.page.offset.min(total);
+    let page = &visible[start..start.saturating_add(query.page.count).min(total)];
+    let titles = state.carnet.titles(page).await?;
+    let ctx = RenderContext { base_url: &base, codes: &state.carnet.config().codes };
+    let entries: Vec<SearchEntry> = page
         .iter()
-        .map(|view| SearchEntry {
-            full_url: format!("{base}/DocumentReference/{}", view.meta.id),
-            resource: render(&state, &base, view, kind).into(),
+        .zip(titles)
+        .map(|(v, title)| SearchEntry {
+            full_url: format!("{base}/DocumentReference/{}", v.meta().id),
+            resource: document_reference(v.meta(), title.as_deref(), kind, &ctx).into(),
             mode: SearchMode::Match,
         })
         .collect();

@@ -148,8 +148,10 @@ impl IntoResponse for FhirError {
 
 /// A FHIR JSON response.
 pub fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => {
+    // A search page is tens of KB: start big enough that it is not copied through ten doublings.
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => {
             let mut r = (status, bytes).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
             r
