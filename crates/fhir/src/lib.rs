@@ -20,6 +20,7 @@ pub mod model;
 pub mod patient_views;
 pub mod render;
 pub mod search;
+pub mod search_page;
 pub mod synthea;
 pub mod systems;
 

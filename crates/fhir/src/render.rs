@@ -176,8 +176,8 @@ pub fn master_identifier(unique_id: &str) -> Identifier {
 
 /// A dotted decimal OID: `1.2.250…` (no empty arc, digits only, at least two arcs).
 pub fn is_oid(s: &str) -> bool {
-    let arcs: Vec<&str> = s.split('.').collect();
-    arcs.len() >= 2 && arcs.iter().all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+    // Without collecting the arcs: every document of a search page asks this of its unique id.
+    s.contains('.') && s.split('.').all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn coded(code: &Code, display: Option<&str>) -> CodeableConcept {
@@ -204,10 +204,10 @@ pub fn contained_author(rpps: Option<&Rpps>, name: Option<&PersonName>) -> Optio
     Some(Practitioner { id: Some(AUTHOR_ID.into()), identifier, name, ..Practitioner::default() })
 }
 
-const AUTHOR_ID: &str = "author";
+pub(crate) const AUTHOR_ID: &str = "author";
 
 /// `DocumentMeta::author` holds `Actor::reference()`: `rpps:<RPPS>` for a professional.
-fn author_rpps(author: &str) -> Option<Rpps> {
+pub(crate) fn author_rpps(author: &str) -> Option<Rpps> {
     author.strip_prefix("rpps:").and_then(|r| Rpps::parse(r).ok())
 }
 
@@ -495,5 +495,15 @@ mod tests {
             assert_eq!((id.system.as_deref(), id.value.as_deref()), (system, Some(value)), "{unique_id}");
         }
         assert!(!is_oid("1.") && !is_oid("1") && !is_oid("1.a") && is_oid("1.2"));
+    }
+
+    proptest::proptest! {
+        /// An OID: at least two arcs, each one or more digits.
+        #[test]
+        fn oids_are_two_or_more_dotted_digit_arcs(s in "[0-9.a]{0,12}") {
+            let arcs: Vec<&str> = s.split('.').collect();
+            let expected = arcs.len() >= 2 && arcs.iter().all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()));
+            proptest::prop_assert_eq!(is_oid(&s), expected);
+        }
     }
 }

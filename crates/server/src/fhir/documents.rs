@@ -11,8 +11,9 @@ use bytes::Bytes;
 use carnet_domain::{DocumentId, InsKind, SecurityLabel};
 use carnet_fhir::mhd::EntryRole;
 use carnet_fhir::model::{BundleEntryResponse, DocumentReference};
-use carnet_fhir::render::{RenderContext, SearchEntry, SearchMode, bundle_searchset, document_reference, transaction_response};
+use carnet_fhir::render::{RenderContext, document_reference, transaction_response};
 use carnet_fhir::search::DocumentQuery;
+use carnet_fhir::search_page::{DocumentReferenceJson, DocumentSearchset};
 use carnet_fhir::{IssueType, parse_provide_bundle};
 use carnet_service::{BundleDocument, DocumentAction, DocumentView, NewSubmissionSet, ServiceError};
 use futures::StreamExt;
@@ -108,18 +109,15 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
     let page = &visible[start..start.saturating_add(query.page.count).min(total)];
     let titles = state.carnet.titles(page).await?;
     let ctx = RenderContext { base_url: &base, codes: &state.carnet.config().codes };
-    let entries: Vec<SearchEntry> = page
-        .iter()
-        .zip(titles)
-        .map(|(v, title)| SearchEntry {
-            full_url: format!("{base}/DocumentReference/{}", v.meta().id),
-            resource: document_reference(v.meta(), title.as_deref(), kind, &ctx).into(),
-            mode: SearchMode::Match,
-        })
-        .collect();
     let more = query.page.offset + query.page.count < total;
     let links = paging_links(&base, "DocumentReference", &params, query.page, more);
-    Ok(json(StatusCode::OK, &bundle_searchset(entries, Some(total as u64), links)))
+    // Written from the shared metadata without building the FHIR model (`search_page`).
+    let documents = page
+        .iter()
+        .zip(&titles)
+        .map(|(v, title)| DocumentReferenceJson { meta: v.meta(), title: title.as_deref(), ins_kind: kind, ctx: &ctx })
+        .collect();
+    Ok(json(StatusCode::OK, &DocumentSearchset { documents, total: total as u64, links: &links }))
 }
 
 /// A DocumentReference by id: one the caller may not see answers exactly like a missing one.
