@@ -468,14 +468,13 @@ impl Carnet {
     /// document the actor may not see answers exactly like a missing one.
     pub async fn visible_document(&self, actor: &Actor, id: DocumentId, action: DocumentAction) -> Result<Visible> {
         let found = match self.db.find_document(id).await? {
-            Some((meta, title)) => self.db.find_record_by_ins(&meta.ins).await?.map(|record| (meta, title, record)),
+            Some((meta, title)) => self.record_and_gate(actor, &meta.ins).await?.map(|(_, gate)| (meta, title, gate)),
             None => None,
         };
-        let Some((meta, title, record)) = found else {
+        let Some((meta, title, gate)) = found else {
             self.record_event(actor, Event::deny(action.code(), None, Some(id.to_string()), "not_found")).await?;
             return Err(ServiceError::NotFound("document"));
         };
-        let gate = self.gate(actor, &record).await?;
         let decision = gate.decide(&meta);
         if decision.is_permit() {
             self.guard_opening(&gate).await?;
@@ -495,12 +494,11 @@ impl Carnet {
     /// document of the record, nothing more, nothing less. One ledger entry for the search, with
     /// the record-level decision and how many documents it returned.
     pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
-        let Some(record) = self.db.find_record_by_ins(ins).await? else {
+        let Some((_, gate)) = self.record_and_gate(actor, ins).await? else {
             // A record the actor may not know of lists like an empty one.
             self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
             return Ok(vec![]);
         };
-        let gate = self.gate(actor, &record).await?;
         let standing = gate.record_decision();
         if standing.is_permit() {
             self.guard_opening(&gate).await?;

@@ -107,4 +107,26 @@ impl Carnet {
         };
         Ok(Gate { actor, ins: record.ins.clone(), ins_kind: record.ins_kind, record_status: record.status, stored, emergency, carnet: self, now: self.now() })
     }
+
+    /// The live record of `ins` and the gate for `actor` on it, read in one statement (the
+    /// search and read paths); `None` when there is no live record.
+    pub(crate) async fn record_and_gate<'a>(&'a self, actor: &'a Actor, ins: &Ins) -> Result<Option<(Record, Gate<'a>)>> {
+        let emergency_of = match actor.kind {
+            ActorKind::Professional(_) | ActorKind::Regulator(_) => Some(actor.reference()),
+            _ => None,
+        };
+        let Some(inputs) = self.db.find_gate_inputs(ins, emergency_of.as_deref()).await? else { return Ok(None) };
+        let record = inputs.record;
+        let gate = Gate {
+            actor,
+            ins: record.ins.clone(),
+            ins_kind: record.ins_kind,
+            record_status: record.status,
+            stored: inputs.policy,
+            emergency: inputs.emergency,
+            carnet: self,
+            now: self.now(),
+        };
+        Ok(Some((record, gate)))
+    }
 }

@@ -18,7 +18,7 @@ use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
 use crate::{
-    NewSetDocument, StoredSubmissionSet, SubmissionStore, TraitsQuery,
+    GateInputs, NewSetDocument, StoredSubmissionSet, SubmissionStore, TraitsQuery,
     Database, DirectoryStore, DocumentStore, KeyStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore,
     StoreError, StoredPreferences,
 };
@@ -44,6 +44,7 @@ where
     interrupted_uploads_are_remembered_until_ended(fresh().await).await;
     policies_are_saved_optimistically_with_their_notifications(fresh().await).await;
     emergencies_review_items_and_first_accesses(fresh().await).await;
+    gate_inputs_are_the_three_reads_in_one(fresh().await).await;
     the_outbox_delivers_retries_and_keeps_what_failed(fresh().await).await;
     submission_sets_are_all_or_nothing(fresh().await).await;
     records_are_found_by_traits(fresh().await).await;
@@ -635,4 +636,79 @@ async fn records_are_found_by_traits(db: Database) {
 /// A document list as owned values, to compare with expected ones.
 fn owned(list: crate::DocumentList) -> Vec<(DocumentMeta, Option<Vec<u8>>)> {
     list.into_iter().map(|(meta, title)| (std::sync::Arc::unwrap_or_clone(meta), title.map(|t| t.to_vec()))).collect()
+}
+
+/// `find_gate_inputs` answers what `find_record_by_ins`, `find_policy` and
+/// `find_latest_emergency` answer, in every state the gate meets.
+async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
+    use carnet_domain::{EmergencyAccess, EmergencyKind, PatientPolicy};
+    let actor = professional_actor(Profession::Medecin, 1);
+    let (doctor, other) = ("rpps:10000000019", "rpps:10000000027");
+    let p = ins(1);
+    let separate = |db: Database, p: Ins, who: Option<&'static str>| async move {
+        let record = db.find_record_by_ins(&p).await.expect("record")?;
+        let policy = db.find_policy(&p).await.expect("policy");
+        let emergency = match who {
+            Some(who) => db.find_latest_emergency(who, &p).await.expect("emergency"),
+            None => None,
+        };
+        Some(GateInputs { record, policy, emergency })
+    };
+    let check = |step: &'static str| {
+        let (db, p) = (db.clone(), p.clone());
+        async move {
+            for who in [Some(doctor), Some(other), None] {
+                let one = db.find_gate_inputs(&p, who).await.expect("one statement");
+                assert_eq!(one, separate(db.clone(), p.clone(), who).await, "{step}, actor {who:?}");
+            }
+        }
+    };
+    check("no record").await;
+    assert_eq!(db.find_gate_inputs(&p, Some(doctor)).await.expect("read"), None);
+    let mut r = record(1, &actor);
+    db.create_record(&r).await.expect("create");
+    check("a record, default policy, no emergency").await;
+    let policy = PatientPolicy { opposes_samu: true, ..PatientPolicy::default() };
+    db.save_policy(&p, &policy, 0, T0, &[]).await.expect("policy");
+    check("a saved policy").await;
+    let access = |opened: OffsetDateTime, kind| EmergencyAccess {
+        kind,
+        ins: p.clone(),
+        actor: doctor.into(),
+        justification: "patient inconscient".into(),
+        opened_at: opened,
+        expires_at: opened + Duration::hours(4),
+    };
+    let review = |id: &str| ReviewItem {
+        id: id.into(),
+        kind: "emergency".into(),
+        ins: Some(p.clone()),
+        actor_ref: doctor.into(),
+        summary: "bris_de_glace".into(),
+        ledger_index: None,
+        opened_at: T0,
+        status: "open".into(),
+        notes: "[]".into(),
+        version: 0,
+    };
+    db.save_emergency("e1", &access(T0, EmergencyKind::BrisDeGlace), &review("r1"), &[]).await.expect("emergency");
+    db.save_emergency("e2", &access(T0 + Duration::hours(2), EmergencyKind::Samu), &review("r2"), &[]).await.expect("emergency");
+    check("two emergencies of one actor").await;
+    let one = db.find_gate_inputs(&p, Some(doctor)).await.expect("read").expect("a record");
+    assert_eq!(one.emergency.map(|e| e.kind), Some(EmergencyKind::Samu), "the latest");
+    assert_eq!(one.policy.version, 1);
+    // Another patient's record sees none of it.
+    let second = record(2, &actor);
+    db.create_record(&second).await.expect("create");
+    let theirs = db.find_gate_inputs(&second.ins, Some(doctor)).await.expect("read").expect("a record");
+    assert_eq!((theirs.policy.version, theirs.emergency), (0, None));
+    // A destroyed record is not there, as for `find_record_by_ins`.
+    let retention = RetentionPolicy::default();
+    r.request_destruction("patient request", T0, &retention).expect("destroyable");
+    db.save_record(&r, RecordStatus::Active).await.expect("save");
+    let read_as = r.status;
+    r.apply(RecordStatus::Destroyed, T0);
+    db.save_record(&r, read_as).await.expect("destroy");
+    check("a destroyed record").await;
+    assert_eq!(db.find_gate_inputs(&p, Some(doctor)).await.expect("read"), None);
 }

@@ -31,7 +31,7 @@ pub use blobs::{BlobStore, BlobWriter};
 pub use bulk::bench_ins;
 pub use database::{Backend, Database};
 pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
-pub use policy::{NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
+pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]

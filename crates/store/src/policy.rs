@@ -13,6 +13,14 @@ fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt { what, detail: detail.to_string() }
 }
 
+/// See `PolicyStore::find_gate_inputs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateInputs {
+    pub record: carnet_domain::Record,
+    pub policy: StoredPolicy,
+    pub emergency: Option<EmergencyAccess>,
+}
+
 /// A patient's policy as stored, with the version a save must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPolicy {
@@ -76,6 +84,11 @@ pub trait PolicyStore {
     -> impl Future<Output = Result<()>> + Send;
     /// The actor's latest emergency access to this record, current or not.
     fn find_latest_emergency(&self, actor_ref: &str, ins: &Ins) -> impl Future<Output = Result<Option<EmergencyAccess>>> + Send;
+    /// What deciding on `ins` needs, in one statement: the record (`None` if absent or
+    /// destroyed, like `find_record_by_ins`), its policy (`find_policy`) and, given an actor,
+    /// their latest emergency access to it (`find_latest_emergency`). A search then waits on
+    /// one round trip to the database instead of three.
+    fn find_gate_inputs(&self, ins: &Ins, actor_ref: Option<&str>) -> impl Future<Output = Result<Option<GateInputs>>> + Send;
     /// Notes a professional's first consultation of a record; true (and the notifications are
     /// queued) only the first time.
     fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage])
@@ -127,6 +140,19 @@ macro_rules! enqueue_in {
     };
 }
 pub(crate) use enqueue_in;
+
+/// A record row with its policy and an actor's latest emergency access (`find_gate_inputs`).
+#[derive(sqlx::FromRow)]
+struct GateRow {
+    #[sqlx(flatten)]
+    record: crate::records::RecordRow,
+    policy_json: Option<String>,
+    policy_version: Option<i64>,
+    emergency_kind: Option<String>,
+    emergency_justification: Option<String>,
+    emergency_opened_at: Option<i64>,
+    emergency_expires_at: Option<i64>,
+}
 
 #[derive(sqlx::FromRow)]
 struct EmergencyRow {
@@ -288,6 +314,38 @@ impl PolicyStore for Database {
         .fetch_optional(pool)
         .await)?;
         row.map(EmergencyRow::into_access).transpose()
+    }
+
+    async fn find_gate_inputs(&self, ins: &Ins, actor_ref: Option<&str>) -> Result<Option<GateInputs>> {
+        let record_columns: Vec<String> = crate::records::COLUMNS.split(", ").map(|c| format!("r.{c} AS {c}")).collect();
+        // One latest emergency row joined whole (not one subquery per column, which could mix
+        // two rows of equal expiry).
+        let sql = format!(
+            "SELECT {}, p.policy AS policy_json, p.version AS policy_version, \
+                    e.kind AS emergency_kind, e.justification AS emergency_justification, \
+                    e.opened_at AS emergency_opened_at, e.expires_at AS emergency_expires_at \
+             FROM records r \
+             LEFT JOIN patient_policies p ON p.ins = r.ins \
+             LEFT JOIN (SELECT kind, justification, opened_at, expires_at FROM emergency_accesses \
+                        WHERE actor_ref = $2 AND ins = $1 ORDER BY expires_at DESC LIMIT 1) e ON 1 = 1 \
+             WHERE r.ins = $1 AND r.status <> 'destroyed'",
+            record_columns.join(", ")
+        );
+        let row: Option<GateRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).bind(actor_ref).fetch_optional(pool).await)?;
+        let Some(row) = row else { return Ok(None) };
+        let policy = match (row.policy_json, row.policy_version) {
+            (Some(json), Some(version)) => StoredPolicy { policy: serde_json::from_str(&json).map_err(|e| corrupt("patient policy", e))?, version },
+            _ => StoredPolicy { policy: PatientPolicy::default(), version: 0 },
+        };
+        let emergency = match (actor_ref, row.emergency_kind, row.emergency_justification, row.emergency_opened_at, row.emergency_expires_at) {
+            (Some(actor), Some(kind), Some(justification), Some(opened_at), Some(expires_at)) => Some(
+                EmergencyRow { ins: ins.as_str().to_owned(), actor_ref: actor.to_owned(), kind, justification, opened_at, expires_at }
+                    .into_access()?,
+            ),
+            _ => None,
+        };
+        Ok(Some(GateInputs { record: row.record.into_record()?, policy, emergency }))
     }
 
     async fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage]) -> Result<bool> {

@@ -10,12 +10,12 @@ use crate::database::on_pool;
 use crate::time_codec::{date_from_text, date_to_text, from_millis, opt_from_millis, to_millis};
 use crate::{Database, RecordStore, Result, StoreError};
 
-const COLUMNS: &str = "ins, ins_kind, identity_status, birth_name, birth_given_names, birth_date, sex, birthplace, \
+pub(crate) const COLUMNS: &str = "ins, ins_kind, identity_status, birth_name, birth_given_names, birth_date, sex, birthplace, \
      status, channel, created_by, creator_organisation, created_at, closed_at, close_reason, \
      destruction_due_at, destroyed_at, first_fed_at";
 
 #[derive(sqlx::FromRow)]
-struct RecordRow {
+pub(crate) struct RecordRow {
     ins: String,
     ins_kind: String,
     identity_status: String,
@@ -41,7 +41,7 @@ fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
 }
 
 impl RecordRow {
-    fn into_record(self) -> Result<Record> {
+    pub(crate) fn into_record(self) -> Result<Record> {
         let traits = match (self.birth_name, self.birth_given_names, self.birth_date, self.sex) {
             (Some(birth_name), Some(birth_given_names), Some(date), Some(sex)) => Some(ReferenceTraits {
                 birth_name,
