@@ -97,6 +97,15 @@ async fn records_round_trip(db: Database) {
     assert_eq!(db.find_record_by_ins(&ins(2)).await.expect("find"), None);
 }
 
+/// Takes an active record through a destruction request to destroyed.
+async fn destroy(db: &Database, r: &mut Record) {
+    r.request_destruction("patient request", T0, &RetentionPolicy::default()).expect("destroyable");
+    db.save_record(r, RecordStatus::Active).await.expect("save");
+    let read_as = r.status;
+    r.apply(RecordStatus::Destroyed, T0);
+    db.save_record(r, read_as).await.expect("destroy");
+}
+
 async fn one_live_record_per_ins(db: Database) {
     let actor = professional_actor(Profession::Medecin, 1);
     let mut r = record(1, &actor);
@@ -105,12 +114,7 @@ async fn one_live_record_per_ins(db: Database) {
     assert!(matches!(again, Err(StoreError::Conflict(_))), "second live record refused: {again:?}");
 
     // Once destroyed, the INS may have a new record; the tombstone keeps no identity.
-    let retention = RetentionPolicy::default();
-    r.request_destruction("patient request", T0, &retention).expect("destroyable");
-    db.save_record(&r, RecordStatus::Active).await.expect("save");
-    let read_as = r.status;
-    r.apply(RecordStatus::Destroyed, T0);
-    db.save_record(&r, read_as).await.expect("destroy");
+    destroy(&db, &mut r).await;
     assert_eq!(db.find_record_by_ins(&r.ins).await.expect("find"), None, "a destroyed record is not live");
     db.create_record(&record(1, &actor)).await.expect("a new record after destruction");
 }
@@ -446,29 +450,37 @@ async fn policies_are_saved_optimistically_with_their_notifications(db: Database
     assert_eq!(queued, vec!["msg-1", "msg-3"]);
 }
 
-async fn emergencies_review_items_and_first_accesses(db: Database) {
-    use carnet_domain::{EmergencyAccess, EmergencyKind};
-    let p = ins(1);
-    let access = |opened: OffsetDateTime| EmergencyAccess {
-        kind: EmergencyKind::BrisDeGlace,
+fn emergency_access(p: &Ins, actor: &str, opened: OffsetDateTime, kind: carnet_domain::EmergencyKind) -> carnet_domain::EmergencyAccess {
+    carnet_domain::EmergencyAccess {
+        kind,
         ins: p.clone(),
-        actor: "rpps:10000000019".into(),
+        actor: actor.into(),
         justification: "patient inconscient".into(),
         opened_at: opened,
         expires_at: opened + Duration::hours(4),
-    };
-    let review = |id: &str| ReviewItem {
+    }
+}
+
+fn emergency_review(id: &str, p: &Ins, actor: &str) -> ReviewItem {
+    ReviewItem {
         id: id.into(),
         kind: "emergency".into(),
         ins: Some(p.clone()),
-        actor_ref: "rpps:10000000019".into(),
+        actor_ref: actor.into(),
         summary: "bris_de_glace".into(),
         ledger_index: Some(7),
         opened_at: T0,
         status: "open".into(),
         notes: "[]".into(),
         version: 0,
-    };
+    }
+}
+
+async fn emergencies_review_items_and_first_accesses(db: Database) {
+    use carnet_domain::EmergencyKind;
+    let p = ins(1);
+    let access = |opened: OffsetDateTime| emergency_access(&p, "rpps:10000000019", opened, EmergencyKind::BrisDeGlace);
+    let review = |id: &str| emergency_review(id, &p, "rpps:10000000019");
     assert_eq!(db.find_latest_emergency("rpps:10000000019", &p).await.expect("find"), None);
     db.save_emergency("e1", &access(T0), &review("r1"), &[message(1, &p, "emergency_access")]).await.expect("save");
     db.save_emergency("e2", &access(T0 + Duration::hours(1)), &review("r2"), &[]).await.expect("save");
@@ -641,7 +653,7 @@ fn owned(list: crate::DocumentList) -> Vec<(DocumentMeta, Option<Vec<u8>>)> {
 /// `find_gate_inputs` answers what `find_record_by_ins`, `find_policy` and
 /// `find_latest_emergency` answer, in every state the gate meets.
 async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
-    use carnet_domain::{EmergencyAccess, EmergencyKind, PatientPolicy};
+    use carnet_domain::{EmergencyKind, PatientPolicy};
     let actor = professional_actor(Profession::Medecin, 1);
     let (doctor, other) = ("rpps:10000000019", "rpps:10000000027");
     let p = ins(1);
@@ -671,26 +683,8 @@ async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
     let policy = PatientPolicy { opposes_samu: true, ..PatientPolicy::default() };
     db.save_policy(&p, &policy, 0, T0, &[]).await.expect("policy");
     check("a saved policy").await;
-    let access = |opened: OffsetDateTime, kind| EmergencyAccess {
-        kind,
-        ins: p.clone(),
-        actor: doctor.into(),
-        justification: "patient inconscient".into(),
-        opened_at: opened,
-        expires_at: opened + Duration::hours(4),
-    };
-    let review = |id: &str| ReviewItem {
-        id: id.into(),
-        kind: "emergency".into(),
-        ins: Some(p.clone()),
-        actor_ref: doctor.into(),
-        summary: "bris_de_glace".into(),
-        ledger_index: None,
-        opened_at: T0,
-        status: "open".into(),
-        notes: "[]".into(),
-        version: 0,
-    };
+    let access = |opened: OffsetDateTime, kind| emergency_access(&p, doctor, opened, kind);
+    let review = |id: &str| emergency_review(id, &p, doctor);
     db.save_emergency("e1", &access(T0, EmergencyKind::BrisDeGlace), &review("r1"), &[]).await.expect("emergency");
     db.save_emergency("e2", &access(T0 + Duration::hours(2), EmergencyKind::Samu), &review("r2"), &[]).await.expect("emergency");
     check("two emergencies of one actor").await;
@@ -703,12 +697,7 @@ async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
     let theirs = db.find_gate_inputs(&second.ins, Some(doctor)).await.expect("read").expect("a record");
     assert_eq!((theirs.policy.version, theirs.emergency), (0, None));
     // A destroyed record is not there, as for `find_record_by_ins`.
-    let retention = RetentionPolicy::default();
-    r.request_destruction("patient request", T0, &retention).expect("destroyable");
-    db.save_record(&r, RecordStatus::Active).await.expect("save");
-    let read_as = r.status;
-    r.apply(RecordStatus::Destroyed, T0);
-    db.save_record(&r, read_as).await.expect("destroy");
+    destroy(&db, &mut r).await;
     check("a destroyed record").await;
     assert_eq!(db.find_gate_inputs(&p, Some(doctor)).await.expect("read"), None);
 }
