@@ -37,6 +37,21 @@ pub struct HttpArgs {
     /// A short run that only proves the harness works (CI).
     #[arg(long)]
     pub smoke: bool,
+    /// Run only these workloads (and always the hello-world ceiling), e.g. `--only provide`
+    /// while profiling one of them.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Workload>,
+}
+
+/// The workloads `carnet bench http` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// ITI-67 search, then the same at half its throughput.
+    Search,
+    /// ITI-68 retrieve of 100 KB.
+    Retrieve,
+    /// ITI-65 provide of one document of 100 KB.
+    Provide,
 }
 
 /// What wrk measured.
@@ -239,42 +254,64 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
     let search_url = checked_search_url(&server, &client, &doctor, &ins, documents).await?;
 
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let runs = |w: Workload| args.only.is_empty() || args.only.contains(&w);
     let hello = wrk.run(&format!("{}/health", server.url), &get_script(&doctor, None), None)?;
     let rss_hello = mib(server.peak_rss()?);
-    let search = wrk.run(&search_url, &get_script(&doctor, None), None)?;
-    let rss_search = mib(server.peak_rss()?);
-    // Half the measured load: each connection waits between its requests. A short paced run
-    // measures the latency at that load, which the final pause then leaves room for.
-    let target = search.requests_per_second / 2.0;
-    let cycle_ms = f64::from(connections) / target * 1000.0;
-    let calibration = Wrk { seconds: (seconds / 3).max(2), ..wrk };
-    let probe = calibration.run(&search_url, &get_script(&doctor, Some(cycle_ms)), None)?;
-    let latency_ms = (f64::from(connections) / probe.requests_per_second * 1000.0 - cycle_ms).max(0.0);
-    let half = wrk.run(&search_url, &get_script(&doctor, Some((cycle_ms - latency_ms).max(0.0))), None)?;
-    let retrieve = wrk.run(&format!("{}/fhir/Binary/{first_id}", server.url), &get_script(&doctor, None).replace("application/fhir+json", "application/pdf"), None)?;
-    let rss_retrieve = mib(server.peak_rss()?);
-    let binary = pseudo_pdf(100 * 1024, 999_999);
-    use base64::Engine;
-    let sha = {
-        use sha2::Digest;
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&binary))
-    };
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
-    let provide = wrk.run(&format!("{}/fhir", server.url), &provide_script(&doctor, &ins, &b64, binary.len(), &sha), None)?;
-    let rss_provide = mib(server.peak_rss()?);
+    let mut rss = vec![format!("hello {rss_hello:.1} MiB")];
+    let (mut search, mut half, mut retrieve, mut provide) = (None, None, None, None);
+    if runs(Workload::Search) {
+        let full = wrk.run(&search_url, &get_script(&doctor, None), None)?;
+        rss.push(format!("search {:.1}", mib(server.peak_rss()?)));
+        // Half the measured load: each connection waits between its requests. A short paced run
+        // measures the latency at that load, which the final pause then leaves room for.
+        let target = full.requests_per_second / 2.0;
+        let cycle_ms = f64::from(connections) / target * 1000.0;
+        let calibration = Wrk { seconds: (seconds / 3).max(2), ..wrk };
+        let probe = calibration.run(&search_url, &get_script(&doctor, Some(cycle_ms)), None)?;
+        let latency_ms = (f64::from(connections) / probe.requests_per_second * 1000.0 - cycle_ms).max(0.0);
+        half = Some(wrk.run(&search_url, &get_script(&doctor, Some((cycle_ms - latency_ms).max(0.0))), None)?);
+        search = Some(full);
+    }
+    if runs(Workload::Retrieve) {
+        let accept_pdf = get_script(&doctor, None).replace("application/fhir+json", "application/pdf");
+        retrieve = Some(wrk.run(&format!("{}/fhir/Binary/{first_id}", server.url), &accept_pdf, None)?);
+        rss.push(format!("retrieve {:.1}", mib(server.peak_rss()?)));
+    }
+    if runs(Workload::Provide) {
+        let binary = pseudo_pdf(100 * 1024, 999_999);
+        use base64::Engine;
+        let sha = {
+            use sha2::Digest;
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&binary))
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
+        provide = Some(wrk.run(&format!("{}/fhir", server.url), &provide_script(&doctor, &ins, &b64, binary.len(), &sha), None)?);
+        rss.push(format!("provide {:.1}", mib(server.peak_rss()?)));
+    }
 
     let ratio = |l: &Load| 100.0 * l.requests_per_second / hello.requests_per_second;
     println!("\n{:<58} {:>10} {:>9} {:>9} {:>8}", "workload", "req/s", "p50 ms", "p99 ms", "vs hello");
-    let row = |name: &str, l: &Load| println!("{name:<58} {:>10.0} {:>9.2} {:>9.2} {:>7.0}%", l.requests_per_second, l.p50_ms, l.p99_ms, ratio(l));
-    row("hello world (GET /health, same stack)", &hello);
-    row(&format!("ITI-67 search, {documents} documents (gate + ledger)"), &search);
-    row("ITI-67 search at half that load", &half);
-    row("ITI-68 retrieve 100 KB (gate + ledger + decrypt)", &retrieve);
-    row("ITI-65 provide 1 DocumentReference + 100 KB Binary", &provide);
-    println!("\ntargets: ITI-67 ≥ 30% of hello ({:.0}%), p99 ≤ 10 ms at half load ({:.2} ms); ITI-65 ≥ 2,000 documents/s ({:.0})", ratio(&search), half.p99_ms, provide.requests_per_second);
-    println!(
-        "server peak RSS (VmHWM) after each workload: hello {rss_hello:.1} MiB, search {rss_search:.1}, retrieve {rss_retrieve:.1}, provide {rss_provide:.1}"
-    );
+    let row = |name: &str, l: Option<&Load>| {
+        if let Some(l) = l {
+            println!("{name:<58} {:>10.0} {:>9.2} {:>9.2} {:>7.0}%", l.requests_per_second, l.p50_ms, l.p99_ms, ratio(l));
+        }
+    };
+    row("hello world (GET /health, same stack)", Some(&hello));
+    row(&format!("ITI-67 search, {documents} documents (gate + ledger)"), search.as_ref());
+    row("ITI-67 search at half that load", half.as_ref());
+    row("ITI-68 retrieve 100 KB (gate + ledger + decrypt)", retrieve.as_ref());
+    row("ITI-65 provide 1 DocumentReference + 100 KB Binary", provide.as_ref());
+    let mut targets = vec![];
+    if let (Some(search), Some(half)) = (&search, &half) {
+        targets.push(format!("ITI-67 ≥ 30% of hello ({:.0}%), p99 ≤ 10 ms at half load ({:.2} ms)", ratio(search), half.p99_ms));
+    }
+    if let Some(provide) = &provide {
+        targets.push(format!("ITI-65 ≥ 2,000 documents/s ({:.0})", provide.requests_per_second));
+    }
+    if !targets.is_empty() {
+        println!("\ntargets: {}", targets.join("; "));
+    }
+    println!("server peak RSS (VmHWM) after each workload: {}", rss.join(", "));
     Ok(())
 }
 
