@@ -6,7 +6,7 @@
 use carnet_domain::Ins;
 use time::OffsetDateTime;
 
-use crate::database::on_pool;
+use crate::database::{on_pool, on_writer};
 use crate::time_codec::to_millis;
 use crate::{Database, Result, StoreError};
 
@@ -25,7 +25,7 @@ impl Database {
         for batch in patients.chunks(ROWS_PER_STATEMENT * 10) {
             let inss: Vec<Ins> = batch.iter().map(|n| bench_ins(*n)).collect::<Result<_>>()?;
             let first = batch.first().copied().unwrap_or(0);
-            on_pool!(self, |pool| {
+            on_writer!(self, |pool| {
                 let mut tx = pool.begin().await?;
                 for group in inss.chunks(ROWS_PER_STATEMENT) {
                     let values: Vec<String> = (0..group.len())
@@ -94,7 +94,7 @@ impl Database {
 impl Database {
     /// Refreshes the planner's statistics after a bulk load, as an operator would.
     pub async fn analyze(&self) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query("ANALYZE").execute(pool).await?;
         });
         Ok(())

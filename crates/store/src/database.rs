@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{ConnectOptions, PgPool, SqliteConnection, SqlitePool};
 
 use crate::{Result, StoreError};
 
@@ -21,10 +21,24 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// The metadata database. Cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub(crate) enum Writer {
+    Sqlite(std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>),
+    Postgres(PgPool),
+}
+
+/// The metadata database. Cheap to clone (pools inside).
 #[derive(Debug, Clone)]
 pub struct Database {
+    /// Where reads go.
     pub(crate) pool: Pool,
+    /// Where writes go. On SQLite ONE connection behind a fair lock: SQLite admits one writer
+    /// at a time, and writers on several connections found its lock taken and slept in the busy
+    /// handler (~3 sleeps of ~8 ms per ITI-65 deposit, BENCHMARKS.md), where here they wait in
+    /// line and the next starts the moment the previous one is done (a pool of one connection
+    /// did the same with a hand-off through the pool's own tasks, slower). On PostgreSQL the
+    /// same pool as reads.
+    pub(crate) writer: Writer,
     pub(crate) documents_cache: std::sync::Arc<std::sync::Mutex<crate::documents::DocumentsCache>>,
 }
 
@@ -40,6 +54,24 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// `on_pool!` for statements that write: runs `$body` on the writer pool.
+/// On SQLite, `$pool` is the writer connection, held for the time of `$body`.
+macro_rules! on_writer {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match &$db.writer {
+            $crate::database::Writer::Sqlite(connection) => {
+                #[allow(unused_imports)]
+                use sqlx::Connection as _;
+                let mut connection = connection.lock().await;
+                let $pool = &mut *connection;
+                $body
+            }
+            $crate::database::Writer::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_writer;
+
 impl Database {
     /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`, then migrates.
     pub async fn connect(url: &str) -> Result<Database> {
@@ -53,8 +85,11 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-            Database { pool: Pool::Sqlite(pool), documents_cache: Default::default() }
+            // No liveness ping before each use: an embedded database has no connection to lose,
+            // and the ping was one more trip to sqlx's worker thread per statement.
+            let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(options.clone()).await?;
+            let writer = options.connect().await?;
+            Database { pool: Pool::Sqlite(pool), writer: Writer::Sqlite(std::sync::Arc::new(tokio::sync::Mutex::new(writer))), documents_cache: Default::default() }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("database URL: {e}")))?;
             let pool = PgPoolOptions::new()
@@ -62,7 +97,7 @@ impl Database {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
-            Database { pool: Pool::Postgres(pool), documents_cache: Default::default() }
+            Database { pool: Pool::Postgres(pool.clone()), writer: Writer::Postgres(pool), documents_cache: Default::default() }
         } else {
             return Err(StoreError::Url(format!(
                 "database URL: unsupported scheme in {:?}: use sqlite://PATH or postgres://…",
@@ -84,7 +119,7 @@ impl Database {
     /// The same database seen by another node: its own caches, the same pool. For tests that
     /// check what one node's caches make of another node's changes.
     pub fn another_node(&self) -> Database {
-        Database { pool: self.pool.clone(), documents_cache: Default::default() }
+        Database { pool: self.pool.clone(), writer: self.writer.clone(), documents_cache: Default::default() }
     }
 
     pub fn backend(&self) -> Backend {
@@ -100,6 +135,8 @@ impl Database {
         Ok(())
     }
 
+    /// Closes the read pool (the SQLite writer connection closes when the last clone of this
+    /// database is dropped).
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }

@@ -3,7 +3,7 @@
 use carnet_domain::{Finess, Professional, Profession, Rpps};
 use time::OffsetDateTime;
 
-use crate::database::on_pool;
+use crate::database::{on_pool, on_writer};
 use crate::time_codec::to_millis;
 use crate::{Database, DirectoryStore, Result, StoreError};
 
@@ -45,7 +45,7 @@ const UPSERT: &str = "INSERT INTO professionals (rpps, family_name, given_name, 
 impl DirectoryStore for Database {
     async fn save_professionals(&self, professionals: &[Professional], now: OffsetDateTime) -> Result<u64> {
         let now = to_millis(now);
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             for p in professionals {
                 sqlx::query(UPSERT)

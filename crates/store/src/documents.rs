@@ -8,7 +8,7 @@ use carnet_domain::document::PersonName;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, SecurityLabel};
 use time::OffsetDateTime;
 
-use crate::database::on_pool;
+use crate::database::{on_pool, on_writer};
 use crate::time_codec::{from_millis, opt_from_millis, to_millis};
 use crate::{Database, DocumentList, DocumentStore, KeyStore, OutboxMessage, Result, StoreError};
 
@@ -281,7 +281,7 @@ impl From<KeyRow> for WrappedKey {
 
 impl KeyStore for Database {
     async fn save_patient_key_if_absent(&self, ins: &Ins, key: &WrappedKey, now: OffsetDateTime) -> Result<WrappedKey> {
-        on_pool!(self, |pool| sqlx::query(
+        on_writer!(self, |pool| sqlx::query(
             "INSERT INTO patient_keys (ins, master_key_id, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (ins) DO NOTHING"
         )
         .bind(ins.as_str())
@@ -316,7 +316,7 @@ impl KeyStore for Database {
     }
 
     async fn save_rewrapped_keys(&self, keys: &[(Ins, WrappedKey, WrappedKey)]) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             for (ins, old, new) in keys {
                 let done = sqlx::query(
@@ -340,7 +340,7 @@ impl KeyStore for Database {
     }
 
     async fn save_service_key_if_absent(&self, name: &str, key: &WrappedKey, now: OffsetDateTime) -> Result<WrappedKey> {
-        on_pool!(self, |pool| sqlx::query(
+        on_writer!(self, |pool| sqlx::query(
             "INSERT INTO service_keys (name, master_key_id, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING"
         )
         .bind(name)
@@ -367,7 +367,7 @@ impl KeyStore for Database {
     }
 
     async fn save_rewrapped_service_keys(&self, keys: &[(String, WrappedKey, WrappedKey)]) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             for (name, old, new) in keys {
                 let done = sqlx::query(
@@ -391,14 +391,14 @@ impl KeyStore for Database {
     }
 
     async fn delete_patient_key(&self, ins: &Ins) -> Result<()> {
-        on_pool!(self, |pool| sqlx::query("DELETE FROM patient_keys WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
+        on_writer!(self, |pool| sqlx::query("DELETE FROM patient_keys WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 }
 
 impl DocumentStore for Database {
     async fn begin_upload(&self, id: DocumentId, now: OffsetDateTime) -> Result<()> {
-        on_pool!(self, |pool| sqlx::query("INSERT INTO pending_uploads (document_id, started_at) VALUES ($1, $2)")
+        on_writer!(self, |pool| sqlx::query("INSERT INTO pending_uploads (document_id, started_at) VALUES ($1, $2)")
             .bind(id.to_string())
             .bind(to_millis(now))
             .execute(pool)
@@ -408,7 +408,7 @@ impl DocumentStore for Database {
     }
 
     async fn end_upload(&self, id: DocumentId) -> Result<()> {
-        on_pool!(self, |pool| sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1")
+        on_writer!(self, |pool| sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1")
             .bind(id.to_string())
             .execute(pool)
             .await
@@ -434,7 +434,7 @@ impl DocumentStore for Database {
         notify: &[OutboxMessage],
     ) -> Result<()> {
         let sql = insert_document_sql();
-        let result = on_pool!(self, |pool| {
+        let result = on_writer!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
                 insert_document_in!(tx, &sql, meta, title_sealed, supersedes);
@@ -496,7 +496,7 @@ impl DocumentStore for Database {
     }
 
     async fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> Result<()> {
-        let done = on_pool!(self, |pool| sqlx::query(
+        let done = on_writer!(self, |pool| sqlx::query(
             "UPDATE documents SET status = $2, archived = $3, labels = $4 WHERE id = $1 AND status = $5"
         )
         .bind(meta.id.to_string())
@@ -526,7 +526,7 @@ impl DocumentStore for Database {
     }
 
     async fn delete_document(&self, id: DocumentId) -> Result<()> {
-        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM documents WHERE id = $1")
+        let done = on_writer!(self, |pool| sqlx::query("DELETE FROM documents WHERE id = $1")
             .bind(id.to_string())
             .execute(pool)
             .await
@@ -535,8 +535,8 @@ impl DocumentStore for Database {
     }
 
     async fn delete_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {
-        on_pool!(self, |pool| sqlx::query("DELETE FROM submission_sets WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
-        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as("DELETE FROM documents WHERE ins = $1 RETURNING id")
+        on_writer!(self, |pool| sqlx::query("DELETE FROM submission_sets WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
+        let ids: Vec<(String,)> = on_writer!(self, |pool| sqlx::query_as("DELETE FROM documents WHERE ins = $1 RETURNING id")
             .bind(ins.as_str())
             .fetch_all(pool)
             .await)?;
@@ -544,7 +544,7 @@ impl DocumentStore for Database {
     }
 
     async fn save_derived(&self, id: DocumentId, kind: &str, sealed: &[u8]) -> Result<()> {
-        on_pool!(self, |pool| sqlx::query(
+        on_writer!(self, |pool| sqlx::query(
             "INSERT INTO derived_artifacts (document_id, kind, sealed) VALUES ($1, $2, $3) \
              ON CONFLICT (document_id, kind) DO UPDATE SET sealed = excluded.sealed"
         )

@@ -5,7 +5,7 @@ use carnet_domain::policy::PatientPolicy;
 use carnet_domain::{EmergencyAccess, Ins};
 use time::OffsetDateTime;
 
-use crate::database::on_pool;
+use crate::database::{on_pool, on_writer};
 use crate::time_codec::{from_millis, to_millis};
 use crate::{Database, Result, StoreError};
 
@@ -237,7 +237,7 @@ impl PolicyStore for Database {
 
     async fn save_policy(&self, ins: &Ins, policy: &PatientPolicy, read_version: i64, now: OffsetDateTime, notify: &[OutboxMessage]) -> Result<()> {
         let json = serde_json::to_string(policy).map_err(|e| corrupt("patient policy", e))?;
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
                 let done = if read_version == 0 {
@@ -271,7 +271,7 @@ impl PolicyStore for Database {
 
     async fn save_emergency(&self, id: &str, access: &EmergencyAccess, review: &ReviewItem, notify: &[OutboxMessage]) -> Result<()> {
         let index = ledger_index(review)?;
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO emergency_accesses (id, ins, actor_ref, kind, justification, opened_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -349,7 +349,7 @@ impl PolicyStore for Database {
     }
 
     async fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage]) -> Result<bool> {
-        let first = on_pool!(self, |pool| {
+        let first = on_writer!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
                 let inserted = sqlx::query("INSERT INTO first_accesses (ins, actor_ref, at) VALUES ($1, $2, $3) ON CONFLICT (ins, actor_ref) DO NOTHING")
@@ -375,7 +375,7 @@ impl PolicyStore for Database {
 impl ReviewStore for Database {
     async fn insert_review_item(&self, item: &ReviewItem) -> Result<()> {
         let index = ledger_index(item)?;
-        on_pool!(self, |pool| sqlx::query(INSERT_REVIEW)
+        on_writer!(self, |pool| sqlx::query(INSERT_REVIEW)
             .bind(&item.id)
             .bind(&item.kind)
             .bind(item.ins.as_ref().map(|i| i.as_str()))
@@ -405,7 +405,7 @@ impl ReviewStore for Database {
     }
 
     async fn save_review_item(&self, item: &ReviewItem) -> Result<()> {
-        let done = on_pool!(self, |pool| sqlx::query(
+        let done = on_writer!(self, |pool| sqlx::query(
             "UPDATE review_items SET status = $2, notes = $3, version = version + 1 WHERE id = $1 AND version = $4"
         )
         .bind(&item.id)
@@ -443,7 +443,7 @@ impl NotificationStore for Database {
     }
 
     async fn save_preferences(&self, ins: &Ins, prefs: &StoredPreferences, now: OffsetDateTime) -> Result<()> {
-        on_pool!(self, |pool| sqlx::query(
+        on_writer!(self, |pool| sqlx::query(
             "INSERT INTO notification_preferences (ins, email_sealed, email_enabled, webhook_sealed, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (ins) DO UPDATE SET email_sealed = excluded.email_sealed, email_enabled = excluded.email_enabled, \
              webhook_sealed = excluded.webhook_sealed, updated_at = excluded.updated_at"
@@ -460,7 +460,7 @@ impl NotificationStore for Database {
     }
 
     async fn enqueue(&self, messages: &[OutboxMessage]) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             enqueue_in!(tx, messages);
             tx.commit().await?;
@@ -493,7 +493,7 @@ impl NotificationStore for Database {
     }
 
     async fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> Result<()> {
-        on_pool!(self, |pool| sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
+        on_writer!(self, |pool| sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
             .bind(id)
             .bind(to_millis(at))
             .execute(pool)
@@ -504,7 +504,7 @@ impl NotificationStore for Database {
 
     async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
         let error: String = error.chars().take(500).collect();
-        on_pool!(self, |pool| sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1")
+        on_writer!(self, |pool| sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1")
             .bind(id)
             .bind(error)
             .bind(to_millis(next_attempt_at))

@@ -6,7 +6,7 @@ use carnet_domain::{
 };
 use time::OffsetDateTime;
 
-use crate::database::on_pool;
+use crate::database::{on_pool, on_writer};
 use crate::time_codec::{date_from_text, date_to_text, from_millis, opt_from_millis, to_millis};
 use crate::{Database, RecordStore, Result, StoreError};
 
@@ -132,7 +132,7 @@ impl RecordStore for Database {
         let sql = format!(
             "INSERT INTO records ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)"
         );
-        let result = on_pool!(self, |pool| bind_record!(sqlx::query(&sql), record).execute(pool).await.map(|_| ()));
+        let result = on_writer!(self, |pool| bind_record!(sqlx::query(&sql), record).execute(pool).await.map(|_| ()));
         match result {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -185,7 +185,7 @@ impl RecordStore for Database {
         let sets: Vec<String> =
             COLUMNS.split(", ").enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
         let sql = format!("UPDATE records SET {} WHERE ins = $1 AND status = $19 AND status <> 'destroyed'", sets.join(", "));
-        let done = on_pool!(self, |pool| bind_record!(sqlx::query(&sql), record)
+        let done = on_writer!(self, |pool| bind_record!(sqlx::query(&sql), record)
             .bind(read_as.as_str())
             .execute(pool)
             .await
@@ -211,7 +211,7 @@ impl RecordStore for Database {
 
     async fn mark_fed(&self, ins: &Ins, at: OffsetDateTime) -> Result<()> {
         let sql = "UPDATE records SET first_fed_at = $2 WHERE ins = $1 AND status <> 'destroyed' AND first_fed_at IS NULL";
-        on_pool!(self, |pool| sqlx::query(sql).bind(ins.as_str()).bind(to_millis(at)).execute(pool).await.map(|_| ()))?;
+        on_writer!(self, |pool| sqlx::query(sql).bind(ins.as_str()).bind(to_millis(at)).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 

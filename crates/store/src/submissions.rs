@@ -6,7 +6,7 @@ use std::future::Future;
 use carnet_domain::{DocumentId, DocumentMeta, Ins};
 use time::OffsetDateTime;
 
-use crate::database::on_pool;
+use crate::database::{on_pool, on_writer};
 use crate::documents::{corrupt, insert_document_in, insert_document_sql};
 use crate::time_codec::{from_millis, to_millis};
 use crate::{Database, OutboxMessage, Result, StoreError};
@@ -123,7 +123,7 @@ impl Database {
 impl SubmissionStore for Database {
     async fn insert_submission(&self, set: &StoredSubmissionSet, documents: &[NewSetDocument<'_>], notify: &[OutboxMessage]) -> Result<()> {
         let sql = insert_document_sql();
-        let result = on_pool!(self, |pool| {
+        let result = on_writer!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
                 for d in documents {
