@@ -176,7 +176,7 @@ async fn store(carnet: &Carnet, bundle: &mut SyntheaBundle) -> Result<Outcome, S
     let documents: Vec<BundleDocument> = bundle
         .documents
         .drain(..)
-        .map(|d| BundleDocument { submission: d.submission, bytes: Bytes::from(d.bytes) })
+        .map(|d| BundleDocument { submission: d.submission, bytes: Bytes::from(d.bytes), sha256: None })
         .collect();
     let count = documents.len();
     match carnet.submit_bundle(&system, set, documents).await {

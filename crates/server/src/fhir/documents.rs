@@ -37,7 +37,8 @@ fn render(state: &AppState, base: &str, view: &DocumentView, kind: InsKind) -> D
 /// nothing by the service, answered with a transaction-response.
 pub async fn provide(State(state): State<AppState>, Extension(limits): Extension<FhirLimits>, FhirActor(actor): FhirActor, headers: HeaderMap, body: Body) -> Result<Response, FhirError> {
     let bytes = read_body(&headers, body, limits.body_bytes).await?;
-    let bundle = parse_provide_bundle(&bytes, &state.carnet.config().codes)?;
+    let mut bundle = parse_provide_bundle(&bytes, &state.carnet.config().codes)?;
+    drop(bytes);
     // Where a service refusal points in the bundle: the first DocumentReference's entry.
     let entry_of = |doc: usize| bundle.entries.iter().position(|r| *r == EntryRole::DocumentReference(doc)).unwrap_or(0);
     let set = NewSubmissionSet {
@@ -46,10 +47,10 @@ pub async fn provide(State(state): State<AppState>, Extension(limits): Extension
         author: bundle.submission_set.author.clone(),
         title: bundle.submission_set.title.clone(),
     };
-    let documents = bundle
-        .documents
-        .iter()
-        .map(|d| BundleDocument { submission: d.submission.clone(), bytes: Bytes::from(d.bytes.clone()) })
+    // Moved, not copied: the response needs only the entries' roles.
+    let documents = std::mem::take(&mut bundle.documents)
+        .into_iter()
+        .map(|d| BundleDocument { submission: d.submission, bytes: Bytes::from(d.bytes), sha256: Some(d.sha256) })
         .collect();
     let submitted = match state.carnet.submit_bundle(&actor, set, documents).await {
         Ok(s) => s,
