@@ -468,7 +468,7 @@ impl Carnet {
     /// document the actor may not see answers exactly like a missing one.
     pub async fn visible_document(&self, actor: &Actor, id: DocumentId, action: DocumentAction) -> Result<Visible> {
         let found = match self.db.find_document(id).await? {
-            Some((meta, title)) => self.record_and_gate(actor, &meta.ins).await?.map(|(_, gate)| (meta, title, gate)),
+            Some((meta, title)) => self.record_and_gate(actor, &meta.ins).await?.map(|(_, gate, _)| (meta, title, gate)),
             None => None,
         };
         let Some((meta, title, gate)) = found else {
@@ -494,7 +494,7 @@ impl Carnet {
     /// document of the record, nothing more, nothing less. One ledger entry for the search, with
     /// the record-level decision and how many documents it returned.
     pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
-        let Some((_, gate)) = self.record_and_gate(actor, ins).await? else {
+        let Some((_, gate, generation)) = self.record_and_gate(actor, ins).await? else {
             // A record the actor may not know of lists like an empty one.
             self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
             return Ok(vec![]);
@@ -504,7 +504,7 @@ impl Carnet {
             self.guard_opening(&gate).await?;
         }
         let visible: Vec<Visible> =
-            self.db.find_documents_of(ins).await?.into_iter().filter_map(|(meta, title)| gate.admit_with_title(meta, title)).collect();
+            self.db.find_documents_at(ins, generation).await?.into_iter().filter_map(|(meta, title)| gate.admit_with_title(meta, title)).collect();
         let returned = Some(format!("returned:{}", visible.len()));
         self.record_event(actor, Event::decided("document.search", Some(ins), returned, standing)).await?;
         if standing.is_permit() {

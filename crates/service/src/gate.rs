@@ -108,9 +108,10 @@ impl Carnet {
         Ok(Gate { actor, ins: record.ins.clone(), ins_kind: record.ins_kind, record_status: record.status, stored, emergency, carnet: self, now: self.now() })
     }
 
-    /// The live record of `ins` and the gate for `actor` on it, read in one statement (the
-    /// search and read paths); `None` when there is no live record.
-    pub(crate) async fn record_and_gate<'a>(&'a self, actor: &'a Actor, ins: &Ins) -> Result<Option<(Record, Gate<'a>)>> {
+    /// The live record of `ins`, the gate for `actor` on it and the patient's document
+    /// generation (for `find_documents_at`), read in one statement (the search and read paths);
+    /// `None` when there is no live record.
+    pub(crate) async fn record_and_gate<'a>(&'a self, actor: &'a Actor, ins: &Ins) -> Result<Option<(Record, Gate<'a>, i64)>> {
         let emergency_of = match actor.kind {
             ActorKind::Professional(_) | ActorKind::Regulator(_) => Some(actor.reference()),
             _ => None,
@@ -127,6 +128,6 @@ impl Carnet {
             carnet: self,
             now: self.now(),
         };
-        Ok(Some((record, gate)))
+        Ok(Some((record, gate, inputs.documents_generation)))
     }
 }

@@ -664,7 +664,9 @@ async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
             Some(who) => db.find_latest_emergency(who, &p).await.expect("emergency"),
             None => None,
         };
-        Some(GateInputs { record, policy, emergency })
+        // The generation is checked by what it is for, below; here it is taken as read.
+        let documents_generation = db.find_gate_inputs(&p, who).await.expect("generation")?.documents_generation;
+        Some(GateInputs { record, policy, emergency, documents_generation })
     };
     let check = |step: &'static str| {
         let (db, p) = (db.clone(), p.clone());
@@ -696,6 +698,26 @@ async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
     db.create_record(&second).await.expect("create");
     let theirs = db.find_gate_inputs(&second.ins, Some(doctor)).await.expect("read").expect("a record");
     assert_eq!((theirs.policy.version, theirs.emergency), (0, None));
+    // The generation read with the gate finds the list as it is: none, then each change.
+    let at = |db: Database, p: Ins| async move {
+        let generation = db.find_gate_inputs(&p, Some(doctor)).await.expect("read").expect("a record").documents_generation;
+        let listed: Vec<DocumentId> = db.find_documents_at(&p, generation).await.expect("list").iter().map(|(m, _)| m.id).collect();
+        let now: Vec<DocumentId> = db.find_documents_of(&p).await.expect("list").iter().map(|(m, _)| m.id).collect();
+        assert_eq!(listed, now, "at generation {generation}");
+        (generation, listed)
+    };
+    let (g0, none) = at(db.clone(), p.clone()).await;
+    assert_eq!((g0, none.len()), (0, 0), "no document yet");
+    let d1 = document(1, &p);
+    db.insert_document(&d1, None, None, &[]).await.expect("insert");
+    let (g1, one) = at(db.clone(), p.clone()).await;
+    assert!(g1 > g0 && one == vec![d1.id], "a deposit moves the generation: {g0} → {g1}");
+    let other = db.another_node();
+    other.insert_document(&document(2, &p), None, None, &[]).await.expect("insert elsewhere");
+    let (g2, two) = at(db.clone(), p.clone()).await;
+    assert!(g2 > g1 && two.len() == 2, "another node's deposit too: {g1} → {g2}");
+    db.insert_document(&document(3, &second.ins), None, None, &[]).await.expect("another patient");
+    assert_eq!(at(db.clone(), p.clone()).await.0, g2, "another patient's deposit does not");
     // A destroyed record is not there, as for `find_record_by_ins`.
     destroy(&db, &mut r).await;
     check("a destroyed record").await;

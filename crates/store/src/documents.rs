@@ -137,7 +137,7 @@ pub(crate) struct DocumentsCache {
 }
 
 /// A patient's document generation (see `DocumentsCache`); 0: never had a document.
-const GENERATION_SQL: &str = "SELECT count(*) FROM document_changes WHERE ins = $1";
+pub(crate) const GENERATION_SQL: &str = "SELECT count(*) FROM document_changes WHERE ins = $1";
 
 
 /// About 1 KiB each: ~20 MiB at most.
@@ -472,6 +472,10 @@ impl DocumentStore for Database {
 
     async fn find_documents_of(&self, ins: &Ins) -> Result<DocumentList> {
         let generation: i64 = on_pool!(self, |pool| sqlx::query_scalar(GENERATION_SQL).bind(ins.as_str()).fetch_one(pool).await)?;
+        self.find_documents_at(ins, generation).await
+    }
+
+    async fn find_documents_at(&self, ins: &Ins, generation: i64) -> Result<DocumentList> {
         if generation == 0 {
             // The patient never had a document.
             return Ok(vec![]);

@@ -149,6 +149,10 @@ pub trait DocumentStore {
     /// A patient's documents, newest first, each with its sealed title. Shared, not copied: a
     /// search reads the same list many times between changes (see `DocumentsCache`).
     fn find_documents_of(&self, ins: &Ins) -> impl Future<Output = Result<DocumentList>> + Send;
+    /// `find_documents_of`, given the patient's document generation read moments ago in another
+    /// statement (`GateInputs::documents_generation`): the list cached at that generation
+    /// without a read, else the list as it is now. Spares a search its own generation read.
+    fn find_documents_at(&self, ins: &Ins, generation: i64) -> impl Future<Output = Result<DocumentList>> + Send;
     /// Saves status, archive flag and labels of a document read with status `read_as`.
     fn save_document_state(&self, meta: &DocumentMeta, read_as: DocumentStatus) -> impl Future<Output = Result<()>> + Send;
     /// Patients whose record was destroyed but whose key or documents remain: shredding that

@@ -19,6 +19,9 @@ pub struct GateInputs {
     pub record: carnet_domain::Record,
     pub policy: StoredPolicy,
     pub emergency: Option<EmergencyAccess>,
+    /// The patient's document generation in the same snapshot, for
+    /// `DocumentStore::find_documents_at`.
+    pub documents_generation: i64,
 }
 
 /// A patient's policy as stored, with the version a save must match.
@@ -152,6 +155,7 @@ struct GateRow {
     emergency_justification: Option<String>,
     emergency_opened_at: Option<i64>,
     emergency_expires_at: Option<i64>,
+    documents_generation: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -323,13 +327,15 @@ impl PolicyStore for Database {
         let sql = format!(
             "SELECT {}, p.policy AS policy_json, p.version AS policy_version, \
                     e.kind AS emergency_kind, e.justification AS emergency_justification, \
-                    e.opened_at AS emergency_opened_at, e.expires_at AS emergency_expires_at \
+                    e.opened_at AS emergency_opened_at, e.expires_at AS emergency_expires_at, \
+                    ({}) AS documents_generation \
              FROM records r \
              LEFT JOIN patient_policies p ON p.ins = r.ins \
              LEFT JOIN (SELECT kind, justification, opened_at, expires_at FROM emergency_accesses \
                         WHERE actor_ref = $2 AND ins = $1 ORDER BY expires_at DESC LIMIT 1) e ON 1 = 1 \
              WHERE r.ins = $1 AND r.status <> 'destroyed'",
-            record_columns.join(", ")
+            record_columns.join(", "),
+            crate::documents::GENERATION_SQL
         );
         let row: Option<GateRow> =
             on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).bind(actor_ref).fetch_optional(pool).await)?;
@@ -345,7 +351,7 @@ impl PolicyStore for Database {
             ),
             _ => None,
         };
-        Ok(Some(GateInputs { record: row.record.into_record()?, policy, emergency }))
+        Ok(Some(GateInputs { record: row.record.into_record()?, policy, emergency, documents_generation: row.documents_generation }))
     }
 
     async fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage]) -> Result<bool> {
