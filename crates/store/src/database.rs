@@ -36,8 +36,9 @@ pub struct Database {
     /// at a time, and writers on several connections found its lock taken and slept in the busy
     /// handler (~3 sleeps of ~8 ms per ITI-65 deposit, BENCHMARKS.md), where here they wait in
     /// line and the next starts the moment the previous one is done (a pool of one connection
-    /// did the same with a hand-off through the pool's own tasks, slower). On PostgreSQL the
-    /// same pool as reads.
+    /// did the same through the pool's release task). On PostgreSQL the same pool as reads.
+    /// Unlike a pool, the connection is not replaced if sqlx's worker thread for it dies: writes
+    /// then fail until the server restarts (SQLite on a local file gives no other cause).
     pub(crate) writer: Writer,
     pub(crate) documents_cache: std::sync::Arc<std::sync::Mutex<crate::documents::DocumentsCache>>,
 }
@@ -54,8 +55,9 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// `on_pool!` for statements that write: runs `$body` on the writer pool.
-/// On SQLite, `$pool` is the writer connection, held for the time of `$body`.
+/// `on_pool!` for statements that write. On SQLite, `$pool` is the one writer connection, held
+/// for the time of `$body` (so a body must not write through `self` again: the lock is not
+/// reentrant); on PostgreSQL, the pool.
 macro_rules! on_writer {
     ($db:expr, |$pool:ident| $body:expr) => {
         match &$db.writer {
