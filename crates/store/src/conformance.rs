@@ -47,6 +47,8 @@ where
     gate_inputs_are_the_three_reads_in_one(fresh().await).await;
     the_outbox_delivers_retries_and_keeps_what_failed(fresh().await).await;
     submission_sets_are_all_or_nothing(fresh().await).await;
+    large_submission_sets_are_all_or_nothing(fresh().await).await;
+    cancelled_deposits_land_whole_or_not_at_all(fresh().await).await;
     records_are_found_by_traits(fresh().await).await;
 }
 
@@ -610,6 +612,9 @@ async fn submission_sets_are_all_or_nothing(db: Database) {
     let replaced_again = db.insert_submission(&twice, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }], &[]).await;
     assert!(matches!(replaced_again, Err(StoreError::Stale(_))));
     assert!(db.find_document(v3.id).await.expect("find").is_none());
+    let after = DocumentMeta { unique_id: "1.2.250.1.999.after-stale".into(), ..v3.clone() };
+    db.insert_document(&after, None, None, &[]).await.expect("writes go on after a refused one");
+    db.delete_document(after.id).await.expect("delete");
     let sets: Vec<String> = db.find_submission_sets_of(&p).await.expect("list").into_iter().map(|s| s.id).collect();
     assert_eq!(sets, ["set-3", "set-1"], "newest first");
     assert!(db.find_submission_sets_of(&ins(2)).await.expect("list").is_empty());
@@ -617,6 +622,61 @@ async fn submission_sets_are_all_or_nothing(db: Database) {
     // Shredding the patient's content takes their submission sets too.
     db.delete_documents_of(&p).await.expect("shred");
     assert!(db.find_submission_sets_of(&p).await.expect("list").is_empty());
+}
+
+/// `count` documents of `patient`, ids and unique ids from `first` on.
+fn many_documents(first: u16, count: u16, patient: &Ins) -> Vec<DocumentMeta> {
+    (first..first + count)
+        .map(|n| {
+            let [hi, lo] = n.to_be_bytes();
+            let mut id = [7; 16];
+            id[14] = hi;
+            id[15] = lo;
+            DocumentMeta { id: DocumentId::from_bytes(id), unique_id: format!("1.2.250.1.999.88.{n}"), ..document(1, patient) }
+        })
+        .collect()
+}
+
+/// A bundle too large for one statement list (SQLite sends it in several trips of one
+/// transaction): whole, or nothing when its last document clashes.
+async fn large_submission_sets_are_all_or_nothing(db: Database) {
+    let p = ins(3);
+    let docs = many_documents(0, 400, &p);
+    let clash = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..docs[0].clone() };
+    let mut with_clash: Vec<&DocumentMeta> = docs.iter().collect();
+    with_clash.push(&clash);
+    let bad = submission_set(10, &p, &with_clash);
+    let rows: Vec<NewSetDocument> = with_clash.iter().map(|d| NewSetDocument { meta: d, title_sealed: None, supersedes: None }).collect();
+    // The clash is with a document of the same bundle: refused as a whole.
+    assert!(matches!(db.insert_submission(&bad, &rows, &[]).await, Err(StoreError::Conflict(_))));
+    assert!(db.find_documents_of(&p).await.expect("list").is_empty(), "nothing of the refused bundle");
+
+    let good = submission_set(11, &p, &docs.iter().collect::<Vec<_>>());
+    db.insert_submission(&good, &rows[..400], &[]).await.expect("insert");
+    assert_eq!(db.find_documents_of(&p).await.expect("list").len(), 400);
+    assert_eq!(db.find_submission_set_by_unique_id(&good.unique_id).await.expect("find").map(|s| s.documents.len()), Some(400));
+}
+
+/// A deposit whose caller goes away mid-write (a timeout, a closed connection) is written whole
+/// or not at all, and the next deposit goes through.
+async fn cancelled_deposits_land_whole_or_not_at_all(db: Database) {
+    let p = ins(4);
+    for (round, micros) in [0u64, 50, 200, 500, 1_000, 2_000, 5_000, 20_000, 100_000].into_iter().enumerate() {
+        let round = u8::try_from(round).expect("few rounds");
+        let docs = many_documents(1_000 + u16::from(round) * 100, 60, &p);
+        let set = submission_set(20 + round, &p, &docs.iter().collect::<Vec<_>>());
+        let rows: Vec<NewSetDocument> = docs.iter().map(|d| NewSetDocument { meta: d, title_sealed: None, supersedes: None }).collect();
+        let cut = tokio::time::timeout(std::time::Duration::from_micros(micros), db.insert_submission(&set, &rows, &[])).await;
+        if let Ok(result) = cut {
+            result.expect("an uncancelled deposit lands");
+        }
+        // The next write on the same connection(s), then a look at what the cut one left.
+        let probe = many_documents(9_000 + u16::from(round), 1, &p);
+        db.insert_document(&probe[0], None, None, &[]).await.expect("the next write goes through");
+        let mine = db.find_documents_of(&p).await.expect("list").iter().filter(|(d, _)| docs.iter().any(|x| x.id == d.id)).count();
+        let set_found = db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find").is_some();
+        assert!(mine == 0 && !set_found || mine == 60 && set_found, "round {round}: {mine} of 60 documents, set found: {set_found}");
+    }
 }
 
 async fn records_are_found_by_traits(db: Database) {

@@ -23,8 +23,37 @@ pub(crate) enum Pool {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Writer {
-    Sqlite(std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>),
+    Sqlite(std::sync::Arc<tokio::sync::Mutex<SqliteWriter>>),
     Postgres(PgPool),
+}
+
+/// SQLite's one writer connection, and whether a transaction sent to it in one trip
+/// (`Database::write_atomically`) may still be open: its sender was dropped before it heard
+/// the end (a request cancelled, a timeout), and sqlx's worker stops a statement list whose
+/// caller is gone. The next holder rolls it back before anything else runs (`ready`).
+#[derive(Debug)]
+pub(crate) struct SqliteWriter {
+    pub(crate) connection: SqliteConnection,
+    pub(crate) in_doubt: bool,
+}
+
+impl SqliteWriter {
+    /// The connection, out of any transaction a cancelled one-trip write left open.
+    pub(crate) async fn ready(&mut self) -> std::result::Result<&mut SqliteConnection, sqlx::Error> {
+        if self.in_doubt {
+            rollback_if_open(&mut self.connection).await?;
+            self.in_doubt = false;
+        }
+        Ok(&mut self.connection)
+    }
+}
+
+/// `ROLLBACK`, and no error if there was nothing to roll back (the transaction had ended).
+pub(crate) async fn rollback_if_open(connection: &mut SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+    match sqlx::query("ROLLBACK").persistent(false).execute(connection).await {
+        Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => Ok(()),
+        other => other.map(|_| ()),
+    }
 }
 
 /// The metadata database. Cheap to clone (pools inside).
@@ -57,15 +86,16 @@ pub(crate) use on_pool;
 
 /// `on_pool!` for statements that write. On SQLite, `$pool` is the one writer connection, held
 /// for the time of `$body` (so a body must not write through `self` again: the lock is not
-/// reentrant); on PostgreSQL, the pool.
+/// reentrant); on PostgreSQL, the pool. Returns early from the enclosing function if the
+/// writer cannot be made ready.
 macro_rules! on_writer {
     ($db:expr, |$pool:ident| $body:expr) => {
         match &$db.writer {
-            $crate::database::Writer::Sqlite(connection) => {
+            $crate::database::Writer::Sqlite(writer) => {
                 #[allow(unused_imports)]
                 use sqlx::Connection as _;
-                let mut connection = connection.lock().await;
-                let $pool = &mut *connection;
+                let mut writer = writer.lock().await;
+                let $pool = writer.ready().await?;
                 $body
             }
             $crate::database::Writer::Postgres($pool) => $body,
@@ -90,7 +120,7 @@ impl Database {
             // No liveness ping before each use: an embedded database has no connection to lose,
             // and the ping was one more trip to sqlx's worker thread per statement.
             let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(options.clone()).await?;
-            let writer = options.connect().await?;
+            let writer = SqliteWriter { connection: options.connect().await?, in_doubt: false };
             Database { pool: Pool::Sqlite(pool), writer: Writer::Sqlite(std::sync::Arc::new(tokio::sync::Mutex::new(writer))), documents_cache: Default::default() }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("database URL: {e}")))?;

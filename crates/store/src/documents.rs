@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::database::{on_pool, on_writer};
 use crate::time_codec::{from_millis, opt_from_millis, to_millis};
+use crate::writes::{Statement, Writes};
 use crate::{Database, DocumentList, DocumentStore, KeyStore, OutboxMessage, Result, StoreError};
 
 pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
@@ -21,69 +22,65 @@ pub(crate) const DOC_COLUMNS: &str = "id, ins, unique_id, class_system, class_co
      service_start, service_end, mime_type, language, author, author_family, author_given, deposited_by, \
      authored_at, submitted_at, size, sha256, labels, status, archived, replaces";
 
-pub(crate) fn insert_document_sql() -> String {
+static INSERT_DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO documents ({DOC_COLUMNS}, title_sealed) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)"
     )
-}
+});
 
-/// Inserts one document row inside the transaction `$tx` (of either backend): supersedes the
-/// replaced version (read as current, else `Stale`), writes the row, ends its pending upload.
-/// Shared by single deposits and submission sets, so both write documents the same way.
-macro_rules! insert_document_in {
-    ($tx:expr, $sql:expr, $meta:expr, $title_sealed:expr, $supersedes:expr) => {{
-        let meta: &carnet_domain::DocumentMeta = $meta;
-        let title_sealed: Option<&[u8]> = $title_sealed;
-        let supersedes: Option<carnet_domain::DocumentId> = $supersedes;
-        let size = i64::try_from(meta.size).map_err(|e| $crate::documents::corrupt("size", e))?;
-        if let Some(old) = supersedes {
-            let done = sqlx::query("UPDATE documents SET status = 'superseded' WHERE id = $1 AND status = 'current'")
-                .bind(old.to_string())
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-            if done != 1 {
-                return Err($crate::StoreError::Stale("document"));
-            }
-        }
-        sqlx::query($sql)
-            .bind(meta.id.to_string())
-            .bind(meta.ins.as_str())
-            .bind(&meta.unique_id)
-            .bind(&meta.class_code.system)
-            .bind(&meta.class_code.code)
-            .bind(&meta.type_code.system)
-            .bind(&meta.type_code.code)
-            .bind(&meta.format_code.system)
-            .bind(&meta.format_code.code)
-            .bind(meta.practice_setting.as_ref().map(|c| &c.system))
-            .bind(meta.practice_setting.as_ref().map(|c| &c.code))
-            .bind(meta.facility_type.as_ref().map(|c| &c.system))
-            .bind(meta.facility_type.as_ref().map(|c| &c.code))
-            .bind(meta.service_start.map($crate::time_codec::to_millis))
-            .bind(meta.service_end.map($crate::time_codec::to_millis))
-            .bind(&meta.mime_type)
-            .bind(&meta.language)
-            .bind(&meta.author)
-            .bind(meta.author_name.as_ref().and_then(|n| n.family.as_ref()))
-            .bind(meta.author_name.as_ref().and_then(|n| n.given.as_ref()))
-            .bind(&meta.deposited_by)
-            .bind(meta.authored_at.map($crate::time_codec::to_millis))
-            .bind($crate::time_codec::to_millis(meta.submitted_at))
-            .bind(size)
-            .bind(meta.sha256.as_slice())
-            .bind($crate::documents::labels_text(&meta.labels))
-            .bind(meta.status.as_str())
-            .bind(meta.archived)
-            .bind(meta.replaces.map(|r| r.to_string()))
-            .bind(title_sealed)
-            .execute(&mut *$tx)
-            .await?;
-        sqlx::query("DELETE FROM pending_uploads WHERE document_id = $1").bind(meta.id.to_string()).execute(&mut *$tx).await?;
-    }};
+/// Adds the writes of one new document row: the replaced version superseded (it must still be
+/// current, else `Stale`), the row, the end of its pending upload. Shared by single deposits
+/// and submission sets, so both write documents the same way.
+pub(crate) fn document_writes<'a>(
+    writes: &mut Writes<'a>,
+    meta: &'a DocumentMeta,
+    title_sealed: Option<&'a [u8]>,
+    supersedes: Option<DocumentId>,
+) -> Result<()> {
+    let size = i64::try_from(meta.size).map_err(|e| corrupt("size", e))?;
+    if let Some(old) = supersedes {
+        writes.guard(
+            Statement::new("UPDATE documents SET status = 'superseded' WHERE id = $1 AND status = 'current'").text(old.to_string()),
+            "document",
+        );
+    }
+    writes.push(
+        Statement::new(INSERT_DOCUMENT.as_str())
+            .text(meta.id.to_string())
+            .text(meta.ins.as_str())
+            .text(meta.unique_id.as_str())
+            .text(meta.class_code.system.as_str())
+            .text(meta.class_code.code.as_str())
+            .text(meta.type_code.system.as_str())
+            .text(meta.type_code.code.as_str())
+            .text(meta.format_code.system.as_str())
+            .text(meta.format_code.code.as_str())
+            .opt_text(meta.practice_setting.as_ref().map(|c| c.system.as_str()))
+            .opt_text(meta.practice_setting.as_ref().map(|c| c.code.as_str()))
+            .opt_text(meta.facility_type.as_ref().map(|c| c.system.as_str()))
+            .opt_text(meta.facility_type.as_ref().map(|c| c.code.as_str()))
+            .opt_int(meta.service_start.map(to_millis))
+            .opt_int(meta.service_end.map(to_millis))
+            .text(meta.mime_type.as_str())
+            .text(meta.language.as_str())
+            .text(meta.author.as_str())
+            .opt_text(meta.author_name.as_ref().and_then(|n| n.family.as_deref()))
+            .opt_text(meta.author_name.as_ref().and_then(|n| n.given.as_deref()))
+            .text(meta.deposited_by.as_str())
+            .opt_int(meta.authored_at.map(to_millis))
+            .int(to_millis(meta.submitted_at))
+            .int(size)
+            .bytes(meta.sha256.as_slice())
+            .text(labels_text(&meta.labels))
+            .text(meta.status.as_str())
+            .bool(meta.archived)
+            .opt_text(meta.replaces.map(|r| r.to_string()))
+            .opt_bytes(title_sealed),
+    );
+    writes.push(Statement::new("DELETE FROM pending_uploads WHERE document_id = $1").text(meta.id.to_string()));
+    Ok(())
 }
-pub(crate) use insert_document_in;
 
 /// One document's columns. Read as a row (`FromRow`), or — for a whole record's documents — as
 /// one element of a JSON array built by the database (`Deserialize` from the array's positions,
@@ -433,18 +430,12 @@ impl DocumentStore for Database {
         supersedes: Option<DocumentId>,
         notify: &[OutboxMessage],
     ) -> Result<()> {
-        let sql = insert_document_sql();
-        let result = on_writer!(self, |pool| {
-            async {
-                let mut tx = pool.begin().await?;
-                insert_document_in!(tx, &sql, meta, title_sealed, supersedes);
-                crate::policy::enqueue_in!(tx, notify);
-                tx.commit().await?;
-                Ok(())
-            }
-            .await
-        });
-        match result {
+        let mut writes = Writes::default();
+        document_writes(&mut writes, meta, title_sealed, supersedes)?;
+        for m in notify {
+            writes.push(crate::policy::outbox_statement(m));
+        }
+        match self.write_atomically(&writes).await {
             Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 Err(StoreError::Conflict("a document with this unique id exists"))
             }

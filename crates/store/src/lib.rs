@@ -17,6 +17,7 @@ mod policy;
 mod records;
 mod submissions;
 mod time_codec;
+mod writes;
 
 pub mod conformance;
 

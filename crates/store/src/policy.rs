@@ -127,22 +127,26 @@ use std::future::Future;
 pub(crate) const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, ins, kind, recipient, payload, created_at, attempts, next_attempt_at) \
      VALUES ($1, $2, $3, $4, $5, $6, 0, $6)";
 
+/// One notification's outbox row.
+pub(crate) fn outbox_statement(m: &OutboxMessage) -> crate::writes::Statement<'_> {
+    crate::writes::Statement::new(INSERT_OUTBOX)
+        .text(m.id.as_str())
+        .text(m.ins.as_str())
+        .text(m.kind.as_str())
+        .text(m.recipient.as_str())
+        .text(m.payload.as_str())
+        .int(crate::time_codec::to_millis(m.created_at))
+}
+
+/// Enqueues `$messages` inside the transaction `$tx` (of either backend).
 macro_rules! enqueue_in {
     ($tx:expr, $messages:expr) => {
         for m in $messages {
-            sqlx::query($crate::policy::INSERT_OUTBOX)
-                .bind(&m.id)
-                .bind(m.ins.as_str())
-                .bind(&m.kind)
-                .bind(&m.recipient)
-                .bind(&m.payload)
-                .bind($crate::time_codec::to_millis(m.created_at))
-                .execute(&mut *$tx)
-                .await?;
+            let s = $crate::policy::outbox_statement(m);
+            $crate::writes::bind_params!(sqlx::query(s.sql), &s.params).execute(&mut *$tx).await?;
         }
     };
 }
-pub(crate) use enqueue_in;
 
 /// A record row with its policy and an actor's latest emergency access (`find_gate_inputs`).
 #[derive(sqlx::FromRow)]

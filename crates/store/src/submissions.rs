@@ -6,8 +6,9 @@ use std::future::Future;
 use carnet_domain::{DocumentId, DocumentMeta, Ins};
 use time::OffsetDateTime;
 
-use crate::database::{on_pool, on_writer};
-use crate::documents::{corrupt, insert_document_in, insert_document_sql};
+use crate::database::on_pool;
+use crate::documents::{corrupt, document_writes};
+use crate::writes::{Statement, Writes};
 use crate::time_codec::{from_millis, to_millis};
 use crate::{Database, OutboxMessage, Result, StoreError};
 
@@ -122,43 +123,38 @@ impl Database {
 
 impl SubmissionStore for Database {
     async fn insert_submission(&self, set: &StoredSubmissionSet, documents: &[NewSetDocument<'_>], notify: &[OutboxMessage]) -> Result<()> {
-        let sql = insert_document_sql();
-        let result = on_writer!(self, |pool| {
-            async {
-                let mut tx = pool.begin().await?;
-                for d in documents {
-                    insert_document_in!(tx, &sql, d.meta, d.title_sealed, d.supersedes);
-                }
-                sqlx::query(
-                    "INSERT INTO submission_sets (id, ins, unique_id, source_id, author, author_family, author_given, deposited_by, \
-                     submitted_at, title_sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                )
-                .bind(&set.id)
-                .bind(set.ins.as_str())
-                .bind(&set.unique_id)
-                .bind(&set.source_id)
-                .bind(&set.author)
-                .bind(&set.author_family)
-                .bind(&set.author_given)
-                .bind(&set.deposited_by)
-                .bind(to_millis(set.submitted_at))
-                .bind(set.title_sealed.as_deref())
-                .execute(&mut *tx)
-                .await?;
-                for (position, doc) in set.documents.iter().enumerate() {
-                    sqlx::query("INSERT INTO submission_set_documents (set_id, position, document_id) VALUES ($1, $2, $3)")
-                        .bind(&set.id)
-                        .bind(i64::try_from(position).map_err(|e| corrupt("position", e))?)
-                        .bind(doc.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                crate::policy::enqueue_in!(tx, notify);
-                tx.commit().await?;
-                Ok(())
-            }
-            .await
-        });
+        let mut writes = Writes::default();
+        for d in documents {
+            document_writes(&mut writes, d.meta, d.title_sealed, d.supersedes)?;
+        }
+        writes.push(
+            Statement::new(
+                "INSERT INTO submission_sets (id, ins, unique_id, source_id, author, author_family, author_given, deposited_by, \
+                 submitted_at, title_sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            )
+            .text(set.id.as_str())
+            .text(set.ins.as_str())
+            .text(set.unique_id.as_str())
+            .text(set.source_id.as_str())
+            .opt_text(set.author.as_deref())
+            .opt_text(set.author_family.as_deref())
+            .opt_text(set.author_given.as_deref())
+            .text(set.deposited_by.as_str())
+            .int(to_millis(set.submitted_at))
+            .opt_bytes(set.title_sealed.as_deref()),
+        );
+        for (position, doc) in set.documents.iter().enumerate() {
+            writes.push(
+                Statement::new("INSERT INTO submission_set_documents (set_id, position, document_id) VALUES ($1, $2, $3)")
+                    .text(set.id.as_str())
+                    .int(i64::try_from(position).map_err(|e| corrupt("position", e))?)
+                    .text(doc.to_string()),
+            );
+        }
+        for m in notify {
+            writes.push(crate::policy::outbox_statement(m));
+        }
+        let result = self.write_atomically(&writes).await;
         match result {
             Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 Err(StoreError::Conflict("a submission set or document with this unique id exists"))
