@@ -9,6 +9,7 @@
 //! before it. On PostgreSQL the same statements run one by one in a transaction.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use futures::TryStreamExt as _;
 
@@ -124,7 +125,10 @@ fn push_shifted(out: &mut String, sql: &str, offset: usize) {
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + offset).to_string()),
+            // Writing into a String cannot fail.
+            Ok(n) => {
+                let _ = write!(out, "{}", n + offset);
+            }
             Err(_) => out.push_str(&rest[..digits]),
         }
         rest = &rest[digits..];
@@ -218,9 +222,9 @@ async fn sqlite_trips(connection: &mut sqlx::SqliteConnection, writes: &Writes<'
         let query = bind_params!(sqlx::query(&sql), guards.iter().flat_map(|s| &s.params))
             .persistent(guards.len() <= MAX_CACHED_STATEMENTS);
         let results: Vec<_> = sqlx::Executor::execute_many(&mut *connection, query).try_collect().await?;
-        // The first result is BEGIN's; then one per guard.
-        for ((_, what), result) in writes.guards.iter().zip(results.iter().skip(1)) {
-            if result.rows_affected() != 1 {
+        // The first result is BEGIN's; then one per guard. A missing count is no proof either.
+        for (i, (_, what)) in writes.guards.iter().enumerate() {
+            if results.get(i + 1).map(|r| r.rows_affected()) != Some(1) {
                 return Err(StoreError::Stale(what));
             }
         }
