@@ -152,7 +152,9 @@ fn represents(claims: &Value) -> Result<Vec<Ins>, AuthError> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| {
-                v.as_str().ok_or_else(|| AuthError::claim("represents", "must be an INS or a list of INS strings")).and_then(|s| ins("represents", s))
+                v.as_str()
+                    .ok_or_else(|| AuthError::claim("represents", "must be an INS or a list of INS strings"))
+                    .and_then(|s| ins("represents", s))
             })
             .collect::<Result<Vec<_>, _>>()?,
         Some(Value::String(s)) => vec![ins("represents", s)?],
@@ -268,7 +270,9 @@ mod tests {
         assert_eq!(actor(with("professional", full.clone())).kind, ActorKind::Professional(expected.clone()));
         assert_eq!(actor(with("regulator", full)).kind, ActorKind::Regulator(expected));
         let minimal = actor(with("professional", json!({"rpps": valid_rpps(), "profession": "21"})));
-        assert!(matches!(&minimal.kind, ActorKind::Professional(p) if p.profession == Profession::Pharmacien && p.organisation.is_none() && p.specialty.is_none()));
+        assert!(
+            matches!(&minimal.kind, ActorKind::Professional(p) if p.profession == Profession::Pharmacien && p.organisation.is_none() && p.specialty.is_none())
+        );
     }
 
     #[test]
@@ -345,7 +349,10 @@ mod tests {
             problem(with("professional", json!({"rpps": "10000000010", "profession": "10"}))),
             "claim `rpps`: check digit does not match"
         );
-        assert_eq!(problem(with("patient", json!({"ins": "12345"}))), "claim `ins`: an INS has 15 characters (13 + a 2-digit key), found 5");
+        assert_eq!(
+            problem(with("patient", json!({"ins": "12345"}))),
+            "claim `ins`: an INS has 15 characters (13 + a 2-digit key), found 5"
+        );
         assert_eq!(problem(with("patient", json!({}))), "claim `ins`: is required");
     }
 

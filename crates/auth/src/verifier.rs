@@ -1,8 +1,8 @@
 //! Verifying bearer tokens against trusted issuers.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,10 +77,7 @@ impl TryFrom<IssuerConfig> for TrustedIssuer {
             (None, Some(url), None) => JwksSource::Url(url),
             (None, None, Some(set)) => JwksSource::Static(set),
             _ => {
-                return Err(format!(
-                    "issuer {:?}: set at most one of jwks_file, jwks_url and jwks (none: OIDC discovery)",
-                    c.issuer
-                ));
+                return Err(format!("issuer {:?}: set at most one of jwks_file, jwks_url and jwks (none: OIDC discovery)", c.issuer));
             }
         };
         Ok(TrustedIssuer { issuer: c.issuer, audience: c.audience, jwks })
@@ -207,8 +204,9 @@ impl TokenVerifier {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .map_err(|e| AuthError::Keys(format!("HTTP client: {e}")))?;
-        let mut verifier =
-            TokenVerifier { inner: Arc::new(Inner { issuers: Vec::new(), verified: Arc::default(), leeway, refetch_after: REFETCH_AFTER, http }) };
+        let mut verifier = TokenVerifier {
+            inner: Arc::new(Inner { issuers: Vec::new(), verified: Arc::default(), leeway, refetch_after: REFETCH_AFTER, http }),
+        };
         for trusted in issuers {
             let (keys, remote) = match &trusted.jwks {
                 JwksSource::File(path) => {
@@ -462,8 +460,8 @@ fn json_object(part: &str) -> Result<Value, AuthError> {
 /// The `alg` as it may be echoed: a registered JOSE name, or `unsupported`.
 fn public_alg_name(alg: &str) -> &'static str {
     const KNOWN: [&str; 15] = [
-        "none", "HS256", "HS384", "HS512", "RS384", "RS512", "PS256", "PS384", "PS512", "ES384", "ES512", "ES256K", "EdDSA",
-        "Ed25519", "Ed448",
+        "none", "HS256", "HS384", "HS512", "RS384", "RS512", "PS256", "PS384", "PS512", "ES384", "ES512", "ES256K", "EdDSA", "Ed25519",
+        "Ed448",
     ];
     KNOWN.into_iter().find(|k| *k == alg).unwrap_or("unsupported")
 }
@@ -512,13 +510,18 @@ mod tests {
         };
         assert_eq!(config(base.clone()).map(|t| t.jwks), Ok(JwksSource::Discover));
         assert_eq!(config(with(json!({"jwks_file": "/etc/jwks.json"}))).map(|t| t.jwks), Ok(JwksSource::File("/etc/jwks.json".into())));
-        assert_eq!(config(with(json!({"jwks_url": "https://idp.test/certs"}))).map(|t| t.jwks), Ok(JwksSource::Url("https://idp.test/certs".into())));
+        assert_eq!(
+            config(with(json!({"jwks_url": "https://idp.test/certs"}))).map(|t| t.jwks),
+            Ok(JwksSource::Url("https://idp.test/certs".into()))
+        );
         assert_eq!(config(with(json!({"jwks": {"keys": []}}))).map(|t| t.jwks), Ok(JwksSource::Static(json!({"keys": []}))));
         let two = config(with(json!({"jwks_file": "/a", "jwks_url": "https://b"}))).expect_err("two sources");
         assert!(two.contains("at most one"), "{two}");
         assert!(config(with(json!({"jwks_uri": "https://idp.test/certs"}))).is_err(), "unknown fields are refused");
         assert!(config(json!({"issuer": "https://idp.test"})).is_err(), "audience is required");
-        for source in [json!({}), json!({"jwks_file": "/etc/jwks.json"}), json!({"jwks_url": "https://x/certs"}), json!({"jwks": {"keys": []}})] {
+        for source in
+            [json!({}), json!({"jwks_file": "/etc/jwks.json"}), json!({"jwks_url": "https://x/certs"}), json!({"jwks": {"keys": []}})]
+        {
             let parsed = config(with(source.clone())).expect("valid");
             assert_eq!(serde_json::to_value(&parsed).expect("serialize"), with(source), "round trip");
         }

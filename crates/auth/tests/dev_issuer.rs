@@ -73,7 +73,10 @@ async fn every_role_round_trips_to_its_actor() {
         ),
         (pro(Role::Professional), ActorKind::Professional(identity.clone())),
         (pro(Role::Regulator), ActorKind::Regulator(identity)),
-        (TokenClaims { finess: Some(finess().to_string()), ..TokenClaims::new("lab", Role::System) }, ActorKind::System { organisation: Some(finess()) }),
+        (
+            TokenClaims { finess: Some(finess().to_string()), ..TokenClaims::new("lab", Role::System) },
+            ActorKind::System { organisation: Some(finess()) },
+        ),
         (TokenClaims::new("sys", Role::System), ActorKind::System { organisation: None }),
         (TokenClaims::new("cpam", Role::InsurerAgent), ActorKind::InsurerAgent),
         (TokenClaims::new("dpo", Role::PrivacyOfficer), ActorKind::PrivacyOfficer),

@@ -272,7 +272,8 @@ async fn a_discovery_document_without_usable_jwks_uri_is_refused() {
     ];
     for (doc, expected) in cases {
         let base = discovery_only(doc).await;
-        let v = new(vec![TrustedIssuer { issuer: base.clone(), audience: AUD.into(), jwks: JwksSource::Discover }]).await.expect("verifier");
+        let v =
+            new(vec![TrustedIssuer { issuer: base.clone(), audience: AUD.into(), jwks: JwksSource::Discover }]).await.expect("verifier");
         let e = v.verify(&sign(&k.rsa, &pro_with(json!({"iss": base}))), NOW).await.expect_err("refused");
         assert!(matches!(&e, AuthError::Fetch(m) if m.contains(expected)), "{expected}: {e:?}");
     }

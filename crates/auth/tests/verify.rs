@@ -116,7 +116,7 @@ async fn malformed_tokens() {
         format!("{}.{}", parts[0], parts[1]),
         format!("{good}.extra"),
         format!("{}.{}.{}.{}.{}", parts[0], parts[1], parts[2], parts[1], parts[2]), // JWE shape
-        format!("{}=.{}.{}", parts[0], parts[1], parts[2]),                         // padding
+        format!("{}=.{}.{}", parts[0], parts[1], parts[2]),                          // padding
         format!("{}.{}.{}", b64("not json"), parts[1], parts[2]),
         format!("{}.{}.{}", b64("[1,2]"), parts[1], parts[2]),
         format!("{}.{}.{}", b64(r#"{"typ":"JWT"}"#), parts[1], parts[2]), // no alg
@@ -152,7 +152,9 @@ async fn hmac_is_refused_even_keyed_with_the_public_key() {
     let v = verifier(vec![static_issuer(&[&k.rsa])]).await;
     // The classic confusion: HS256 "signed" with the issuer's public key as the secret.
     let public = serde_json::to_vec(&k.rsa.jwk).expect("json");
-    for (alg, secret) in [(Algorithm::HS256, public.as_slice()), (Algorithm::HS256, b"secret"), (Algorithm::HS384, b"s"), (Algorithm::HS512, b"s")] {
+    for (alg, secret) in
+        [(Algorithm::HS256, public.as_slice()), (Algorithm::HS256, b"secret"), (Algorithm::HS384, b"s"), (Algorithm::HS512, b"s")]
+    {
         let header = json!({"alg": format!("{alg:?}"), "kid": "rsa-1"});
         let token = sign_raw(&header, &pro_claims(), &EncodingKey::from_secret(secret), alg);
         assert!(matches!(refused(&v, &token).await, AuthError::Algorithm(a) if a == format!("{alg:?}")));

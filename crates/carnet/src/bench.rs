@@ -159,7 +159,11 @@ pub async fn documents(args: DocumentsArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| tmp.path().join("data"));
     println!("carnet bench documents: {} MiB round trip through `carnet serve` on loopback", args.size_mib);
-    println!("machine: {} cores; data directory {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), data_dir.display());
+    println!(
+        "machine: {} cores; data directory {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        data_dir.display()
+    );
 
     let ceiling_mib = 256.min(args.size_mib.max(16) as usize);
     let (sha, seal, open) = crypto_ceilings(ceiling_mib)?;
@@ -258,11 +262,24 @@ pub async fn documents(args: DocumentsArgs) -> anyhow::Result<()> {
         upload.as_secs_f64(),
         100.0 * up / seal.min(disk)
     );
-    println!("  retrieval (stream, open)             {down:8.0} MiB/s  ({:.1} s)   {:.0}% of the open ceiling", download.as_secs_f64(), 100.0 * down / open);
+    println!(
+        "  retrieval (stream, open)             {down:8.0} MiB/s  ({:.1} s)   {:.0}% of the open ceiling",
+        download.as_secs_f64(),
+        100.0 * down / open
+    );
     let fhir = mib / iti68.as_secs_f64();
-    println!("  ITI-68 GET /fhir/Binary/{{id}}         {fhir:8.0} MiB/s  ({:.1} s)   {:.0}% of the open ceiling", iti68.as_secs_f64(), 100.0 * fhir / open);
+    println!(
+        "  ITI-68 GET /fhir/Binary/{{id}}         {fhir:8.0} MiB/s  ({:.1} s)   {:.0}% of the open ceiling",
+        iti68.as_secs_f64(),
+        100.0 * fhir / open
+    );
     println!("  stored blob: {on_disk} bytes ({:.3}% overhead)", 100.0 * (on_disk as f64 - size as f64) / size as f64);
-    println!("server peak RSS (VmHWM): idle {:.1} MiB, after deposit {:.1} MiB, after retrieval {:.1} MiB", rss_idle as f64 / MIB, rss_after_upload as f64 / MIB, rss_peak as f64 / MIB);
+    println!(
+        "server peak RSS (VmHWM): idle {:.1} MiB, after deposit {:.1} MiB, after retrieval {:.1} MiB",
+        rss_idle as f64 / MIB,
+        rss_after_upload as f64 / MIB,
+        rss_peak as f64 / MIB
+    );
     Ok(())
 }
 
@@ -312,7 +329,10 @@ pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let mut targets: Vec<(String, String)> = Vec::new();
     for (n, mode) in ["group", "single"].iter().enumerate() {
-        targets.push((format!("SQLite (WAL, synchronous=FULL), {mode}"), format!("sqlite://{}", tmp.path().join(format!("ledger-{n}.db")).display())));
+        targets.push((
+            format!("SQLite (WAL, synchronous=FULL), {mode}"),
+            format!("sqlite://{}", tmp.path().join(format!("ledger-{n}.db")).display()),
+        ));
     }
     if let Some(url) = &args.postgres_url {
         targets.push(("PostgreSQL, group".into(), url.clone()));
@@ -321,7 +341,8 @@ pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
     let mut baseline = None;
     for (label, url) in targets {
         let group = label.ends_with("group");
-        let config = LedgerConfig { group_commit: if group { GroupCommit::default() } else { GroupCommit::Off }, ..LedgerConfig::default() };
+        let config =
+            LedgerConfig { group_commit: if group { GroupCommit::default() } else { GroupCommit::Off }, ..LedgerConfig::default() };
         let signer = std::sync::Arc::new(Ed25519Signer::from_seed([7; 32]));
         let ledger = Ledger::open(&url, signer, config).await?;
         // Fewer entries without group commit: one fsync each takes long on slow disks.
@@ -334,7 +355,10 @@ pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
         if group {
             baseline = Some(f.per_second);
         }
-        println!("  {label:<40} {:>9.0} appends/s  {:>6.0} bytes/entry ({} entries in {:.2} s){ratio}", f.per_second, f.bytes_per_entry, f.entries, f.seconds);
+        println!(
+            "  {label:<40} {:>9.0} appends/s  {:>6.0} bytes/entry ({} entries in {:.2} s){ratio}",
+            f.per_second, f.bytes_per_entry, f.entries, f.seconds
+        );
         ledger.store().close().await;
     }
     Ok(())

@@ -145,7 +145,9 @@ fn get_script(token: &str, delay_ms: Option<f64>) -> String {
     let delay = delay_ms
         .map(|d| format!("math.randomseed(os.time() + math.floor(os.clock() * 1e6))\nfunction delay() return -{d:.3} * math.log(1 - math.random()) end\n"))
         .unwrap_or_default();
-    format!("wrk.method = \"GET\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\nwrk.headers[\"Accept\"] = \"application/fhir+json\"\n{delay}")
+    format!(
+        "wrk.method = \"GET\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\nwrk.headers[\"Accept\"] = \"application/fhir+json\"\n{delay}"
+    )
 }
 
 /// Lua: ITI-65 provide bundles, each with its own unique ids, around one 100 KB Binary.
@@ -333,7 +335,12 @@ async fn seed_patient(server: &ServerUnderTest, client: &reqwest::Client, ins: &
         profession: Some("10".into()),
         ..TokenClaims::default()
     })?;
-    let patient = server.token(&TokenClaims { sub: "bench-patient".into(), role: Role::Patient, ins: Some(ins.to_string()), ..TokenClaims::default() })?;
+    let patient = server.token(&TokenClaims {
+        sub: "bench-patient".into(),
+        role: Role::Patient,
+        ins: Some(ins.to_string()),
+        ..TokenClaims::default()
+    })?;
     let record = serde_json::json!({"ins": ins.to_string(), "identity_status": "qualifiee", "birth_name": "BENCH", "birth_given_names": "Test", "birth_date": "1984-03-01", "sex": "F"});
     let r = client.post(format!("{}/api/records", server.url)).bearer_auth(&insurer).json(&record).send().await?;
     if !r.status().is_success() {
@@ -364,9 +371,16 @@ async fn seed_patient(server: &ServerUnderTest, client: &reqwest::Client, ins: &
 
 /// The ITI-67 search of `ins`'s documents, checked to answer all `documents` of them (or the
 /// figures would measure something else).
-async fn checked_search_url(server: &ServerUnderTest, client: &reqwest::Client, doctor: &str, ins: &Ins, documents: usize) -> anyhow::Result<String> {
+async fn checked_search_url(
+    server: &ServerUnderTest,
+    client: &reqwest::Client,
+    doctor: &str,
+    ins: &Ins,
+    documents: usize,
+) -> anyhow::Result<String> {
     let url = format!("{}/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8%7C{ins}&_count=100", server.url);
-    let check: serde_json::Value = client.get(&url).bearer_auth(doctor).header("accept", "application/fhir+json").send().await?.json().await?;
+    let check: serde_json::Value =
+        client.get(&url).bearer_auth(doctor).header("accept", "application/fhir+json").send().await?.json().await?;
     if check["total"].as_u64() != Some(documents as u64) {
         bail!("ITI-67 answered total {:?}, expected {documents}: {check}", check["total"]);
     }
@@ -460,7 +474,14 @@ pub async fn growth(args: GrowthArgs) -> anyhow::Result<()> {
         rows.push((target, one, loaded));
         seeded = Some(seed);
     }
-    println!("\n{:>10} {:>12} {:>16} {:>12} {:>14}", "patients", "documents", "p50 ms (1 conn)", "req/s", &format!("p50 ms ({} c)", args.connections));
+    println!(
+        "\n{:>10} {:>12} {:>16} {:>12} {:>14}",
+        "patients",
+        "documents",
+        "p50 ms (1 conn)",
+        "req/s",
+        &format!("p50 ms ({} c)", args.connections)
+    );
     for (patients, one, loaded) in &rows {
         println!(
             "{patients:>10} {:>12} {:>16.2} {:>12.0} {:>14.2}",

@@ -144,11 +144,7 @@ impl Default for Settings {
                 early_destruction_delay_days: retention.early_destruction_delay.whole_days(),
                 sweep_interval_seconds: 3600,
             },
-            notifications: NotificationSettings {
-                smtp_url: None,
-                from: "Carnet <noreply@carnet.invalid>".into(),
-                interval_seconds: 10,
-            },
+            notifications: NotificationSettings { smtp_url: None, from: "Carnet <noreply@carnet.invalid>".into(), interval_seconds: 10 },
             policy: PolicySettings {
                 matrix_file: None,
                 emergency_minutes: 240,
@@ -166,7 +162,8 @@ impl Default for Settings {
 }
 
 /// Top-level keys of `Settings`, lower-case as figment folds environment keys.
-const SETTINGS_KEYS: &[&str] = &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage", "notifications", "policy"];
+const SETTINGS_KEYS: &[&str] =
+    &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage", "notifications", "policy"];
 
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
@@ -198,10 +195,7 @@ impl Settings {
         anyhow::ensure!(self.policy.emergency_minutes >= 1, "policy.emergency_minutes must be at least 1");
         anyhow::ensure!(self.policy.enumeration_limit_per_hour >= 1, "policy.enumeration_limit_per_hour must be at least 1");
         anyhow::ensure!(self.notifications.interval_seconds >= 1, "notifications.interval_seconds must be at least 1");
-        anyhow::ensure!(
-            (1024..=16 << 20).contains(&self.storage.chunk_bytes),
-            "storage.chunk_bytes must be between 1024 and 16777216"
-        );
+        anyhow::ensure!((1024..=16 << 20).contains(&self.storage.chunk_bytes), "storage.chunk_bytes must be between 1024 and 16777216");
         Ok(())
     }
 
@@ -242,12 +236,16 @@ impl Settings {
 
     /// The policy's data: the matrix (shipped or from `policy.matrix_file`, checked against the
     /// code lists) and the authorization windows.
-    pub fn policy_data(&self, codes: &carnet_domain::codes::CodeLists) -> anyhow::Result<(carnet_domain::ProfessionMatrix, carnet_domain::AuthorizationWindows)> {
+    pub fn policy_data(
+        &self,
+        codes: &carnet_domain::codes::CodeLists,
+    ) -> anyhow::Result<(carnet_domain::ProfessionMatrix, carnet_domain::AuthorizationWindows)> {
         let matrix = match &self.policy.matrix_file {
             None => carnet_domain::ProfessionMatrix::dmp_default(),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("policy.matrix_file {}: {e}", path.display()))?;
-                carnet_domain::ProfessionMatrix::parse(&text, codes).map_err(|e| anyhow::anyhow!("policy.matrix_file {}: {e}", path.display()))?
+                carnet_domain::ProfessionMatrix::parse(&text, codes)
+                    .map_err(|e| anyhow::anyhow!("policy.matrix_file {}: {e}", path.display()))?
             }
         };
         let windows = match &self.policy.authorization_window_hours {

@@ -146,8 +146,8 @@ async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::Document
 /// Lucas authorized his pharmacist (for the pharmacy's three days); Chloé's father is registered
 /// as her legal representative at the insurer's desk. Re-applying them is harmless.
 async fn seed_policies(app: &App) -> anyhow::Result<()> {
-    use carnet_domain::policy::RepresentationKind;
     use carnet_domain::PolicyChange;
+    use carnet_domain::policy::RepresentationKind;
     let pros = demo_data::professionals();
     let patients = demo_data::patients();
     let rpps = |key: &str| pros.iter().find(|p| p.key == key).map(|p| p.rpps.clone()).context("demo professional");
@@ -158,9 +158,19 @@ async fn seed_policies(app: &App) -> anyhow::Result<()> {
     let changes = [
         (patient_actor(camille), camille.ins.clone(), PolicyChange::SetMedecinTraitant { rpps: Some(rpps("doctor")?) }),
         (patient_actor(camille), camille.ins.clone(), PolicyChange::Authorize { rpps: rpps("nurse")?, profession: None, expires_at: None }),
-        (patient_actor(lucas), lucas.ins.clone(), PolicyChange::Authorize { rpps: rpps("pharmacist")?, profession: None, expires_at: None }),
         (
-            Actor { issuer: DevIssuer::ISSUER.into(), subject: "insurer".into(), name: Some("Agent CPAM".into()), kind: ActorKind::InsurerAgent, scopes: vec![] },
+            patient_actor(lucas),
+            lucas.ins.clone(),
+            PolicyChange::Authorize { rpps: rpps("pharmacist")?, profession: None, expires_at: None },
+        ),
+        (
+            Actor {
+                issuer: DevIssuer::ISSUER.into(),
+                subject: "insurer".into(),
+                name: Some("Agent CPAM".into()),
+                kind: ActorKind::InsurerAgent,
+                scopes: vec![],
+            },
             chloe.ins.clone(),
             PolicyChange::AddRepresentative {
                 representative: format!("{}#parent-of-chloe", DevIssuer::ISSUER),
@@ -219,7 +229,14 @@ fn mint_tokens(dev: &DevIssuer, audience: &str) -> anyhow::Result<Vec<(String, S
         push("parent", format!("legal representative of {} (a minor)", child.given_names), claims)?;
     }
     for pro in demo_data::professionals() {
-        let who = format!("{} {} {}, {} (RPPS {})", if pro.regulator { "SAMU regulator" } else { "professional" }, pro.given_name, pro.family_name, pro.profession.label_fr(), pro.rpps);
+        let who = format!(
+            "{} {} {}, {} (RPPS {})",
+            if pro.regulator { "SAMU regulator" } else { "professional" },
+            pro.given_name,
+            pro.family_name,
+            pro.profession.label_fr(),
+            pro.rpps
+        );
         let claims = TokenClaims {
             sub: pro.key.into(),
             name: Some(format!("{} {}", pro.given_name, pro.family_name)),
@@ -243,7 +260,12 @@ fn mint_tokens(dev: &DevIssuer, audience: &str) -> anyhow::Result<Vec<(String, S
     Ok(out)
 }
 
-fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_file: &std::path::Path, documents: &[carnet_domain::DocumentId]) {
+fn print_welcome(
+    settings: &Settings,
+    tokens: &[(String, String, String)],
+    env_file: &std::path::Path,
+    documents: &[carnet_domain::DocumentId],
+) {
     let url = format!("http://{}", settings.bind);
     let patients = demo_data::patients();
     let (camille, lucas) = (&patients[0], &patients[1]);
@@ -278,7 +300,10 @@ fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_f
     let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}/documents\n", camille.ins);
     if let Some(first) = documents.first() {
         let _ = writeln!(s, "  # … and downloads her lab report (a PDF; add -H 'Range: bytes=0-99' for a part)");
-        let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" -o lab-report.pdf {url}/api/documents/{first}/content\n");
+        let _ = writeln!(
+            s,
+            "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" -o lab-report.pdf {url}/api/documents/{first}/content\n"
+        );
     }
     let _ = writeln!(s, "  # Dr Bernard deposits a consultation report for Lucas (streamed: any size)");
     let _ = writeln!(
@@ -290,7 +315,11 @@ fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_f
     let _ = writeln!(s, "  # Nathalie Dubois, the nurse Camille authorized, lists her documents: not the one Camille hid");
     let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_NURSE\" {url}/api/records/{}/documents\n", camille.ins);
     let _ = writeln!(s, "  # Camille reads her access history (who, when, what, why; each entry with its ledger index)");
-    let _ = writeln!(s, "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" '{url}/api/records/{}/access-history?limit=20'\n", camille.ins);
+    let _ = writeln!(
+        s,
+        "  curl -s -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" '{url}/api/records/{}/access-history?limit=20'\n",
+        camille.ins
+    );
     let _ = writeln!(s, "  # The SAMU regulator opens Lucas's record in an emergency (reviewed by the privacy officer)");
     let _ = writeln!(
         s,
@@ -308,7 +337,11 @@ fn print_welcome(settings: &Settings, tokens: &[(String, String, String)], env_f
         camille.ins
     );
     let _ = writeln!(s, "  curl -s -X POST -H \"Authorization: Bearer $CARNET_TOKEN_CAMILLE\" {url}/api/records/{}/reopen\n", camille.ins);
-    let _ = writeln!(s, "  # Mint any other token: carnet token --data-dir {} --role professional --rpps … --profession 60\n", settings.data_dir.display());
+    let _ = writeln!(
+        s,
+        "  # Mint any other token: carnet token --data-dir {} --role professional --rpps … --profession 60\n",
+        settings.data_dir.display()
+    );
     let _ = writeln!(s, "Press Ctrl-C to stop. Run again to reuse the same data.");
     // A closed stdout (the reader went away) must not stop the server.
     let mut out = std::io::stdout().lock();

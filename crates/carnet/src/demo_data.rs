@@ -121,7 +121,11 @@ pub fn documents() -> Vec<DemoDocument> {
             author: "doctor",
             type_code: "11502-2",
             title: "Bilan biologique de contrôle",
-            lines: &["Compte rendu d'examens biologiques (document de démonstration, fictif)", "Hémoglobine : 13,2 g/dL", "Glycémie à jeun : 0,92 g/L"],
+            lines: &[
+                "Compte rendu d'examens biologiques (document de démonstration, fictif)",
+                "Hémoglobine : 13,2 g/dL",
+                "Glycémie à jeun : 0,92 g/L",
+            ],
             labels: &[],
         },
         DemoDocument {

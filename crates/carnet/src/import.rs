@@ -181,7 +181,9 @@ async fn store(carnet: &Carnet, bundle: &mut SyntheaBundle) -> Result<Outcome, S
     let count = documents.len();
     match carnet.submit_bundle(&system, set, documents).await {
         Ok(done) => Ok(Outcome::Imported { patient_created, documents: count, created: done.created, resources }),
-        Err(e) if patient_created => Err(format!("documents refused, record {} created without them (import again to complete): {e}", bundle.ins)),
+        Err(e) if patient_created => {
+            Err(format!("documents refused, record {} created without them (import again to complete): {e}", bundle.ins))
+        }
         Err(e) => Err(format!("documents refused: {e}")),
     }
 }
@@ -196,7 +198,12 @@ async fn record_of(carnet: &Carnet, system: &Actor, bundle: &SyntheaBundle) -> R
             Err(ServiceError::NotFound(_)) => {}
             Err(e) => return Err(format!("looking up {ins}: {e}")),
         }
-        let new = NewRecord { ins: ins.clone(), ins_kind: SYNTHEA_INS_KIND, identity_status: SYNTHEA_IDENTITY_STATUS, traits: bundle.traits.clone() };
+        let new = NewRecord {
+            ins: ins.clone(),
+            ins_kind: SYNTHEA_INS_KIND,
+            identity_status: SYNTHEA_IDENTITY_STATUS,
+            traits: bundle.traits.clone(),
+        };
         match carnet.create_record(&desk, new).await {
             Ok(_) => return Ok((ins, true)),
             // Taken meanwhile (another job, another node): look again from this candidate on.

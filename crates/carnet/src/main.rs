@@ -229,9 +229,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 fn mint(issuer: &DevIssuer, args: &TokenArgs, audience: &str) -> anyhow::Result<String> {
-    let role = Role::parse(&args.role).with_context(|| {
-        format!("unknown role {:?}; expected one of {}", args.role, Role::ALL.map(|r| r.as_str()).join(", "))
-    })?;
+    let role = Role::parse(&args.role)
+        .with_context(|| format!("unknown role {:?}; expected one of {}", args.role, Role::ALL.map(|r| r.as_str()).join(", ")))?;
     let claims = TokenClaims {
         sub: args.sub.clone(),
         name: args.name.clone(),
@@ -299,8 +298,7 @@ pub struct App {
 
 impl App {
     pub async fn open(settings: &Settings) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
         let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
         let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
         let blobs = settings.blob_store().context("opening the blob store")?;
@@ -354,9 +352,7 @@ impl App {
             dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),
         };
         let router = carnet_server::router(state, &settings.http_limits());
-        let listener = tokio::net::TcpListener::bind(settings.bind)
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
+        let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, database = ?self.carnet.database().backend(), "carnet listening");
         if let Some(tx) = ready {

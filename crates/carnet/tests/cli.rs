@@ -164,7 +164,11 @@ fn import_professionals_on(database_url: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let env = [("CARNET_DATABASE_URL", database_url)];
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "rpps,family_name,given_name,profession,specialty,finess\n10010001013,BERNARD,Sophie,10,,\n10010002029,PETIT,Julien,11,,\n").expect("write");
+    std::fs::write(
+        &bad,
+        "rpps,family_name,given_name,profession,specialty,finess\n10010001013,BERNARD,Sophie,10,,\n10010002029,PETIT,Julien,11,,\n",
+    )
+    .expect("write");
     let out = carnet(dir.path(), &["admin", "import-professionals", "bad.csv"], &env);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("line 3: profession"), "{}", stderr(&out));

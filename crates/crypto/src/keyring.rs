@@ -164,10 +164,7 @@ fn load_key(path: &Path) -> Result<Cipher> {
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| key_file_error(path, e))?);
     let key: Zeroizing<[u8; 32]> = Zeroizing::new(
-        bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| key_file_error(path, format!("a master key has 32 bytes, found {}", bytes.len())))?,
+        bytes.as_slice().try_into().map_err(|_| key_file_error(path, format!("a master key has 32 bytes, found {}", bytes.len())))?,
     );
     Ok(Cipher::new(&key))
 }

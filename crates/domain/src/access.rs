@@ -225,7 +225,12 @@ fn standing(actor: &Actor, ctx: &AccessContext<'_>, policy: &PatientPolicy) -> R
     professional_standing(actor, p, ctx, policy)
 }
 
-fn professional_standing(actor: &Actor, p: &ProfessionalIdentity, ctx: &AccessContext<'_>, policy: &PatientPolicy) -> Result<Basis, DenyReason> {
+fn professional_standing(
+    actor: &Actor,
+    p: &ProfessionalIdentity,
+    ctx: &AccessContext<'_>,
+    policy: &PatientPolicy,
+) -> Result<Basis, DenyReason> {
     if policy.is_medecin_traitant(&p.rpps) {
         return Ok(Basis::MedecinTraitant);
     }

@@ -62,14 +62,20 @@ pub struct ProfessionalIdentity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum ActorKind {
-    Patient { ins: Ins },
+    Patient {
+        ins: Ins,
+    },
     /// Acts for each INS listed (a minor's parent, a protected adult's guardian).
-    Representative { represents: Vec<Ins> },
+    Representative {
+        represents: Vec<Ins>,
+    },
     Professional(ProfessionalIdentity),
     /// A SAMU regulating doctor.
     Regulator(ProfessionalIdentity),
     /// Hospital, lab or practice software, feeding with a system identity.
-    System { organisation: Option<Finess> },
+    System {
+        organisation: Option<Finess>,
+    },
     InsurerAgent,
     PrivacyOfficer,
     Operator,
@@ -115,10 +121,9 @@ impl Actor {
     pub fn has_reference(&self, reference: &str) -> bool {
         match &self.kind {
             ActorKind::Professional(p) | ActorKind::Regulator(p) => reference.strip_prefix("rpps:") == Some(p.rpps.as_str()),
-            _ => reference
-                .strip_prefix(self.issuer.as_str())
-                .and_then(|rest| rest.strip_prefix('#'))
-                .is_some_and(|sub| sub == self.subject),
+            _ => {
+                reference.strip_prefix(self.issuer.as_str()).and_then(|rest| rest.strip_prefix('#')).is_some_and(|sub| sub == self.subject)
+            }
         }
     }
 

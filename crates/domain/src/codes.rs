@@ -72,10 +72,8 @@ fn rows(tsv: &str, columns: usize) -> Result<Vec<Vec<&str>>, CodeListError> {
 impl CodeLists {
     /// Parses class (`system code display_fr`) and type (`system code display_fr class_code`) TSV.
     pub fn parse(classes_tsv: &str, types_tsv: &str) -> Result<CodeLists, CodeListError> {
-        let classes: Vec<ClassCode> = rows(classes_tsv, 3)?
-            .into_iter()
-            .map(|c| ClassCode { code: Code::new(c[0], c[1]), display: c[2].to_owned() })
-            .collect();
+        let classes: Vec<ClassCode> =
+            rows(classes_tsv, 3)?.into_iter().map(|c| ClassCode { code: Code::new(c[0], c[1]), display: c[2].to_owned() }).collect();
         let types = rows(types_tsv, 4)?
             .into_iter()
             .enumerate()
@@ -142,7 +140,9 @@ mod tests {
         assert_eq!(lists.classes.len(), 11);
         assert_eq!(lists.types.len(), 101);
         let loinc = |c: &str| Code::new("http://loinc.org", c);
-        for (code, class) in [("11488-4", "10"), ("11502-2", "10"), ("18748-4", "31"), ("57833-6", "42"), ("60591-5", "11"), ("11369-6", "52")] {
+        for (code, class) in
+            [("11488-4", "10"), ("11502-2", "10"), ("18748-4", "31"), ("57833-6", "42"), ("60591-5", "11"), ("11369-6", "52")]
+        {
             let t = lists.find_type(&loinc(code)).unwrap_or_else(|| panic!("type {code} shipped"));
             assert_eq!(t.class, class, "class of {code}");
         }

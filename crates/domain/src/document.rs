@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::codes::{Code, CodeLists};
 use crate::Ins;
+use crate::codes::{Code, CodeLists};
 
 /// A document's id: 16 bytes (a UUID), written as lowercase hyphenated hex. It is bound into
 /// the document's encryption, so a blob cannot be moved to another document.
@@ -139,9 +139,7 @@ impl DocumentStatus {
     }
 
     pub fn parse(s: &str) -> Option<DocumentStatus> {
-        [DocumentStatus::Current, DocumentStatus::Superseded, DocumentStatus::EnteredInError]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [DocumentStatus::Current, DocumentStatus::Superseded, DocumentStatus::EnteredInError].into_iter().find(|st| st.as_str() == s)
     }
 }
 

@@ -15,7 +15,9 @@ pub enum GuardVerdict {
     Allowed,
     /// Refuse the opening. `first_time_over` is true once per episode (until the actor's count
     /// falls back under the limit): raise the alert then, not on every refused call.
-    Throttled { first_time_over: bool },
+    Throttled {
+        first_time_over: bool,
+    },
 }
 
 impl GuardVerdict {

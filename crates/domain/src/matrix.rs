@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::codes::{Code, CodeLists};
 use crate::Profession;
+use crate::codes::{Code, CodeLists};
 
 /// What one profession sees.
 #[derive(Debug, Clone, PartialEq, Eq)]

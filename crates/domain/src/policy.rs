@@ -200,12 +200,24 @@ pub enum PolicyChange {
         #[serde(with = "time::serde::rfc3339::option", default)]
         expires_at: Option<OffsetDateTime>,
     },
-    Revoke { rpps: Rpps },
-    Block { rpps: Rpps },
-    Unblock { rpps: Rpps },
-    SetMedecinTraitant { rpps: Option<Rpps> },
-    GrantExtendedRights { rpps: Rpps },
-    RevokeExtendedRights { rpps: Rpps },
+    Revoke {
+        rpps: Rpps,
+    },
+    Block {
+        rpps: Rpps,
+    },
+    Unblock {
+        rpps: Rpps,
+    },
+    SetMedecinTraitant {
+        rpps: Option<Rpps>,
+    },
+    GrantExtendedRights {
+        rpps: Rpps,
+    },
+    RevokeExtendedRights {
+        rpps: Rpps,
+    },
     AddRepresentative {
         representative: String,
         kind: RepresentationKind,
@@ -215,10 +227,18 @@ pub enum PolicyChange {
         #[serde(with = "time::serde::rfc3339::option", default)]
         until: Option<OffsetDateTime>,
     },
-    EndRepresentative { representative: String },
-    SetBrisDeGlaceOpposition { opposed: bool },
-    SetSamuOpposition { opposed: bool },
-    HideReimbursement { hidden: bool },
+    EndRepresentative {
+        representative: String,
+    },
+    SetBrisDeGlaceOpposition {
+        opposed: bool,
+    },
+    SetSamuOpposition {
+        opposed: bool,
+    },
+    HideReimbursement {
+        hidden: bool,
+    },
 }
 
 impl PolicyChange {
@@ -358,9 +378,7 @@ pub fn authorize_change(
             PolicyChange::AddRepresentative { .. } | PolicyChange::EndRepresentative { .. } => Ok(approved(None)),
             _ => Err(PolicyDenied::Role),
         },
-        ActorKind::Regulator(_) | ActorKind::System { .. } | ActorKind::PrivacyOfficer | ActorKind::Operator => {
-            Err(PolicyDenied::Role)
-        }
+        ActorKind::Regulator(_) | ActorKind::System { .. } | ActorKind::PrivacyOfficer | ActorKind::Operator => Err(PolicyDenied::Role),
     }
 }
 

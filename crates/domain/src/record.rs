@@ -22,8 +22,7 @@ pub enum RecordStatus {
 }
 
 impl RecordStatus {
-    pub const ALL: [RecordStatus; 4] =
-        [RecordStatus::Active, RecordStatus::Closed, RecordStatus::Archived, RecordStatus::Destroyed];
+    pub const ALL: [RecordStatus; 4] = [RecordStatus::Active, RecordStatus::Closed, RecordStatus::Archived, RecordStatus::Destroyed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,7 +146,11 @@ pub fn authorize(actor: &Actor, action: RecordAction, ins: &Ins) -> Result<(), R
     use RecordAction::*;
     match (&actor.kind, action) {
         (ActorKind::Patient { .. } | ActorKind::Representative { .. }, Create | ReadStatus | Close | Reopen | RequestDestruction) => {
-            if actor.speaks_for(ins) { Ok(()) } else { Err(RecordDenied::NotTheirs) }
+            if actor.speaks_for(ins) {
+                Ok(())
+            } else {
+                Err(RecordDenied::NotTheirs)
+            }
         }
         (ActorKind::Professional(_), Create | ReadStatus) => Ok(()),
         (ActorKind::Regulator(_) | ActorKind::System { .. }, ReadStatus) => Ok(()),
@@ -247,9 +250,7 @@ impl Record {
 
     /// The status the record should have at `now` by the passage of time alone, if it differs.
     pub fn due_transition(&self, now: OffsetDateTime, retention: &RetentionPolicy) -> Option<RecordStatus> {
-        if matches!(self.status, RecordStatus::Closed | RecordStatus::Archived)
-            && self.destruction_due_at.is_some_and(|due| now >= due)
-        {
+        if matches!(self.status, RecordStatus::Closed | RecordStatus::Archived) && self.destruction_due_at.is_some_and(|due| now >= due) {
             return Some(RecordStatus::Destroyed);
         }
         if self.status == RecordStatus::Closed && self.closed_at.is_some_and(|c| now >= c + retention.archive_after_closure) {

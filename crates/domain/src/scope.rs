@@ -88,10 +88,7 @@ impl SmartScope {
         };
         let resource = match resource {
             "*" => None,
-            r if !r.is_empty()
-                && r.starts_with(|c: char| c.is_ascii_uppercase())
-                && r.chars().all(|c| c.is_ascii_alphanumeric()) =>
-            {
+            r if !r.is_empty() && r.starts_with(|c: char| c.is_ascii_uppercase()) && r.chars().all(|c| c.is_ascii_alphanumeric()) => {
                 Some(r.to_owned())
             }
             _ => return Err(ScopeError::Resource(scope.to_owned())),

@@ -83,8 +83,7 @@ fn apply(s: &str, edits: &[Edit]) -> String {
 /// 15 ASCII digits, but for 2A/2B at positions 5–6.
 fn is_ins_shaped(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 15
-        && b.iter().enumerate().all(|(i, c)| c.is_ascii_digit() || (i == 6 && b[5] == b'2' && matches!(c, b'A' | b'B')))
+    b.len() == 15 && b.iter().enumerate().all(|(i, c)| c.is_ascii_digit() || (i == 6 && b[5] == b'2' && matches!(c, b'A' | b'B')))
 }
 
 /// What `Ins::parse` must do with any input: accept exactly the input less spaces and dots,
@@ -391,9 +390,7 @@ fn expected_scope(ctx: &str, res: &str, perms: &str, query: Option<&str>) -> Res
     };
     let resource = match res {
         "*" => None,
-        r if r.starts_with(|c: char| c.is_ascii_uppercase()) && r.chars().all(|c| c.is_ascii_alphanumeric()) => {
-            Some(r.to_owned())
-        }
+        r if r.starts_with(|c: char| c.is_ascii_uppercase()) && r.chars().all(|c| c.is_ascii_alphanumeric()) => Some(r.to_owned()),
         _ => return Err(ScopeError::Resource(text)),
     };
     let permissions = expected_permissions(perms).ok_or(ScopeError::Permissions(text))?;
@@ -474,10 +471,8 @@ fn expected_traits(t: &ReferenceTraits) -> Result<ReferenceTraits, TraitsError> 
     }
     if let Some(place) = &t.birthplace {
         let c: Vec<char> = place.chars().collect();
-        let ok = c.len() == 5
-            && c.iter()
-                .enumerate()
-                .all(|(i, &ch)| ch.is_ascii_digit() || (i == 1 && c[0] == '2' && matches!(ch, 'A' | 'B')));
+        let ok =
+            c.len() == 5 && c.iter().enumerate().all(|(i, &ch)| ch.is_ascii_digit() || (i == 1 && c[0] == '2' && matches!(ch, 'A' | 'B')));
         if !ok {
             return Err(TraitsError::Birthplace(place.clone()));
         }

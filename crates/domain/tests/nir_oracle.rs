@@ -28,10 +28,7 @@ struct Case {
 /// is sent back to be retyped rather than silently mapped.
 const STRICTER: &[(&str, &str)] = &[
     ("unicode-digits", "full-width digits, which stdnum maps to 0-9"),
-    (
-        "unicode-separators",
-        "no-break, thin and ideographic spaces, middle dots and bullets, which stdnum maps to separators",
-    ),
+    ("unicode-separators", "no-break, thin and ideographic spaces, middle dots and bullets, which stdnum maps to separators"),
     ("outer-whitespace", "tabs and line breaks around the number, which stdnum strips"),
 ];
 
@@ -56,24 +53,15 @@ const CORRUPTIONS: &[&str] = &[
 ];
 
 /// Forms of valid NIRs the oracle must accept.
-const VALID: &[&str] = &[
-    "faker",
-    "spaced",
-    "dotted",
-    "lower",
-    "corsica",
-    "corsica-lower",
-    "corsica-spaced",
-    "corsica-twin",
-    "random-body",
-];
+const VALID: &[&str] = &["faker", "spaced", "dotted", "lower", "corsica", "corsica-lower", "corsica-spaced", "corsica-twin", "random-body"];
 
 fn run_oracle(faker_count: usize) -> Vec<Case> {
     let python = std::env::var("CARNET_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/nir_oracle.py");
-    let out = Command::new(&python).arg(script).arg(faker_count.to_string()).output().unwrap_or_else(|e| {
-        panic!("cannot run {python:?} ({e}): set CARNET_PYTHON to a Python 3 with `pip install Faker python-stdnum`")
-    });
+    let out =
+        Command::new(&python).arg(script).arg(faker_count.to_string()).output().unwrap_or_else(|e| {
+            panic!("cannot run {python:?} ({e}): set CARNET_PYTHON to a Python 3 with `pip install Faker python-stdnum`")
+        });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -104,10 +92,7 @@ fn carnet_agrees_with_python_stdnum_on_faker_nirs_and_corruptions() {
         assert!(!kind(k).is_empty(), "the oracle produced no {k:?} case");
     }
     assert!(
-        by_kind.keys().all(|k| CORRUPTIONS.contains(k)
-            || VALID.contains(k)
-            || *k == STDNUM_RAISES
-            || STRICTER.iter().any(|(s, _)| s == k)),
+        by_kind.keys().all(|k| CORRUPTIONS.contains(k) || VALID.contains(k) || *k == STDNUM_RAISES || STRICTER.iter().any(|(s, _)| s == k)),
         "an unknown kind: {:?}",
         by_kind.keys()
     );
@@ -125,17 +110,10 @@ fn carnet_agrees_with_python_stdnum_on_faker_nirs_and_corruptions() {
         let stricter = STRICTER.iter().any(|(k, _)| *k == c.kind) || c.kind == STDNUM_RAISES;
         let expected = if stricter { false } else { c.valid == Some(true) };
         if carnet.is_ok() != expected {
-            disagreements
-                .push(format!("{:?} ({}): stdnum says {:?}, Carnet says {:?}", c.nir, c.kind, c.valid, carnet));
+            disagreements.push(format!("{:?} ({}): stdnum says {:?}, Carnet says {:?}", c.nir, c.kind, c.valid, carnet));
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} verdicts differ:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    assert!(disagreements.is_empty(), "{} of {} verdicts differ:\n{}", disagreements.len(), cases.len(), disagreements.join("\n"));
     let stricter: usize = STRICTER.iter().map(|(k, _)| kind(k).len()).sum();
     eprintln!(
         "{} NIR verdicts agree with python-stdnum ({faker} from Faker); Carnet is stricter on {stricter}: {}",

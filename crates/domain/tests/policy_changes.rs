@@ -7,9 +7,8 @@ use carnet_domain::access::LabelDenied;
 use carnet_domain::emergency::MAX_JUSTIFICATION;
 use carnet_domain::policy::Declaration;
 use carnet_domain::{
-    AuthorizationWindows, DocumentMeta, EmergencyDenied, EmergencyKind, EmergencyRequest, PatientPolicy, PolicyChange,
-    PolicyDenied, PolicyError, Profession, RecordStatus, RepresentationKind, SecurityLabel, authorize_change, authorize_label_change,
-    open_emergency,
+    AuthorizationWindows, DocumentMeta, EmergencyDenied, EmergencyKind, EmergencyRequest, PatientPolicy, PolicyChange, PolicyDenied,
+    PolicyError, Profession, RecordStatus, RepresentationKind, SecurityLabel, authorize_change, authorize_label_change, open_emergency,
 };
 use support::*;
 use time::{Duration, OffsetDateTime};
@@ -26,7 +25,12 @@ fn every_change() -> Vec<PolicyChange> {
         PolicyChange::SetMedecinTraitant { rpps: Some(r.clone()) },
         PolicyChange::GrantExtendedRights { rpps: r.clone() },
         PolicyChange::RevokeExtendedRights { rpps: r },
-        PolicyChange::AddRepresentative { representative: "https://idp.example#new".into(), kind: RepresentationKind::Minor, since: None, until: None },
+        PolicyChange::AddRepresentative {
+            representative: "https://idp.example#new".into(),
+            kind: RepresentationKind::Minor,
+            since: None,
+            until: None,
+        },
         PolicyChange::EndRepresentative { representative: Who::Parent.reference() },
         PolicyChange::SetBrisDeGlaceOpposition { opposed: true },
         PolicyChange::SetSamuOpposition { opposed: true },
@@ -49,7 +53,9 @@ fn the_patient_makes_every_change() {
 fn a_current_representative_makes_every_change_but_ending_someone_else() {
     for c in every_change() {
         let expected = match &c {
-            PolicyChange::EndRepresentative { representative } if *representative != Who::Parent.reference() => Err(PolicyDenied::NotOwnRepresentation),
+            PolicyChange::EndRepresentative { representative } if *representative != Who::Parent.reference() => {
+                Err(PolicyDenied::NotOwnRepresentation)
+            }
             _ => Ok(()),
         };
         assert_eq!(may(Who::Parent, &c), expected, "{}", c.code());
@@ -101,7 +107,13 @@ fn the_insurer_desk_registers_representatives_only() {
 
 #[test]
 fn denial_codes_are_stable() {
-    let all = [PolicyDenied::NotHolder, PolicyDenied::Role, PolicyDenied::NotForThemselves, PolicyDenied::Blocked, PolicyDenied::NotOwnRepresentation];
+    let all = [
+        PolicyDenied::NotHolder,
+        PolicyDenied::Role,
+        PolicyDenied::NotForThemselves,
+        PolicyDenied::Blocked,
+        PolicyDenied::NotOwnRepresentation,
+    ];
     let codes: Vec<&str> = all.iter().map(|d| d.code()).collect();
     assert_eq!(codes, ["not_holder", "role", "not_for_themselves", "blocked", "not_own_representation"]);
 }
@@ -131,15 +143,22 @@ fn refused(who: Who, policy: &mut PatientPolicy, change: PolicyChange) -> Policy
 fn authorizing_records_who_and_applies_the_window() {
     let mut p = base_policy();
     let r = Who::Stranger.rpps();
-    apply(Who::Patient, &mut p, PolicyChange::Authorize { rpps: r.clone(), profession: Some(Profession::Medecin), expires_at: None }).expect("ok");
+    apply(Who::Patient, &mut p, PolicyChange::Authorize { rpps: r.clone(), profession: Some(Profession::Medecin), expires_at: None })
+        .expect("ok");
     let a = p.authorization(&r).expect("granted");
     assert_eq!((a.granted_at, a.expires_at, a.granted_by.as_str(), &a.declared), (NOW, None, Who::Patient.reference().as_str(), &None));
     // A pharmacist gets the default window when the patient gives no expiry…
-    apply(Who::Patient, &mut p, PolicyChange::Authorize { rpps: r.clone(), profession: Some(Profession::Pharmacien), expires_at: None }).expect("ok");
+    apply(Who::Patient, &mut p, PolicyChange::Authorize { rpps: r.clone(), profession: Some(Profession::Pharmacien), expires_at: None })
+        .expect("ok");
     assert_eq!(p.authorization(&r).and_then(|a| a.expires_at), Some(NOW + Duration::days(3)));
     // …and the patient's own expiry otherwise, even a longer one.
     let later = NOW + Duration::days(30);
-    apply(Who::Patient, &mut p, PolicyChange::Authorize { rpps: r.clone(), profession: Some(Profession::Pharmacien), expires_at: Some(later) }).expect("ok");
+    apply(
+        Who::Patient,
+        &mut p,
+        PolicyChange::Authorize { rpps: r.clone(), profession: Some(Profession::Pharmacien), expires_at: Some(later) },
+    )
+    .expect("ok");
     assert_eq!(p.authorization(&r).and_then(|a| a.expires_at), Some(later));
     assert_eq!(p.authorizations.iter().filter(|a| a.rpps == r).count(), 1, "a new grant replaces the old one");
     // Unknown profession: no default window.
@@ -170,9 +189,11 @@ fn a_declaration_records_the_declarer_and_is_capped_by_the_window() {
     assert_eq!(a.granted_by, pharmacist.reference());
     assert_eq!(a.expires_at, Some(NOW + Duration::days(3)));
     // Asking for longer does not outlast the window; asking for shorter is honoured.
-    apply(pharmacist, &mut p, PolicyChange::DeclareAuthorization { rpps: pharmacist.rpps(), expires_at: Some(NOW + Duration::days(90)) }).expect("ok");
+    apply(pharmacist, &mut p, PolicyChange::DeclareAuthorization { rpps: pharmacist.rpps(), expires_at: Some(NOW + Duration::days(90)) })
+        .expect("ok");
     assert_eq!(p.authorization(&pharmacist.rpps()).and_then(|a| a.expires_at), Some(NOW + Duration::days(3)));
-    apply(pharmacist, &mut p, PolicyChange::DeclareAuthorization { rpps: pharmacist.rpps(), expires_at: Some(NOW + Duration::days(1)) }).expect("ok");
+    apply(pharmacist, &mut p, PolicyChange::DeclareAuthorization { rpps: pharmacist.rpps(), expires_at: Some(NOW + Duration::days(1)) })
+        .expect("ok");
     assert_eq!(p.authorization(&pharmacist.rpps()).and_then(|a| a.expires_at), Some(NOW + Duration::days(1)));
     // A doctor's declaration has no default window.
     apply(Who::Stranger, &mut p, PolicyChange::DeclareAuthorization { rpps: Who::Stranger.rpps(), expires_at: None }).expect("ok");
@@ -242,7 +263,12 @@ fn removals_are_idempotent_and_settings_are_set() {
 fn representatives_are_registered_checked_and_ended() {
     let mut p = base_policy();
     let new = "https://idp.example#guardian";
-    let add = |since, until| PolicyChange::AddRepresentative { representative: new.into(), kind: RepresentationKind::ProtectedAdult, since, until };
+    let add = |since, until| PolicyChange::AddRepresentative {
+        representative: new.into(),
+        kind: RepresentationKind::ProtectedAdult,
+        since,
+        until,
+    };
     apply(Who::Insurer, &mut p, add(None, Some(NOW + Duration::days(365)))).expect("the desk registers");
     let r = p.representatives.iter().find(|r| r.representative == new).expect("registered");
     assert_eq!((r.since, r.registered_by.clone(), r.registered_at), (NOW, Who::Insurer.reference(), NOW));
@@ -252,11 +278,18 @@ fn representatives_are_registered_checked_and_ended() {
     assert_eq!(p.representatives.iter().filter(|r| r.representative == new).count(), 1);
 
     for bad in ["", "rpps:10000000019", "no-hash", "https://idp.example#", "a b#c"] {
-        let change = PolicyChange::AddRepresentative { representative: bad.into(), kind: RepresentationKind::Minor, since: None, until: None };
+        let change =
+            PolicyChange::AddRepresentative { representative: bad.into(), kind: RepresentationKind::Minor, since: None, until: None };
         assert!(matches!(refused(Who::Patient, &mut p, change), PolicyError::InvalidRepresentative { .. }), "{bad:?}");
     }
-    assert_eq!(refused(Who::Patient, &mut p, add(Some(NOW + Duration::days(2)), Some(NOW + Duration::days(1)))), PolicyError::InvalidPeriod);
-    assert_eq!(refused(Who::Patient, &mut p, add(Some(NOW - Duration::days(9)), Some(NOW - Duration::days(1)))), PolicyError::InvalidPeriod);
+    assert_eq!(
+        refused(Who::Patient, &mut p, add(Some(NOW + Duration::days(2)), Some(NOW + Duration::days(1)))),
+        PolicyError::InvalidPeriod
+    );
+    assert_eq!(
+        refused(Who::Patient, &mut p, add(Some(NOW - Duration::days(9)), Some(NOW - Duration::days(1)))),
+        PolicyError::InvalidPeriod
+    );
 
     // The parent ends their own representation: kept, with its end.
     apply(Who::Parent, &mut p, PolicyChange::EndRepresentative { representative: Who::Parent.reference() }).expect("ok");
@@ -267,7 +300,10 @@ fn representatives_are_registered_checked_and_ended() {
     let before = p.clone();
     apply_at(Who::Patient, &mut p, PolicyChange::EndRepresentative { representative: Who::ExParent.reference() }, NOW).expect("ok");
     assert_eq!(p, before);
-    assert_eq!(refused(Who::Patient, &mut p, PolicyChange::EndRepresentative { representative: "https://idp.example#nobody".into() }), PolicyError::NoSuchRepresentation);
+    assert_eq!(
+        refused(Who::Patient, &mut p, PolicyChange::EndRepresentative { representative: "https://idp.example#nobody".into() }),
+        PolicyError::NoSuchRepresentation
+    );
 }
 
 #[test]
@@ -340,13 +376,22 @@ fn invisible_labels_are_the_authors() {
     let mut own = base_doc();
     own.author = Who::Patient.reference();
     assert_eq!(label_change(Who::Patient, &scene, &own, SecurityLabel::InvisibleRepresentantsLegaux), Ok(()));
-    assert_eq!([LabelDenied::NotVisible.code(), LabelDenied::HolderOnly.code(), LabelDenied::AuthorOnly.code()], ["not_visible", "holder_only", "author_only"]);
+    assert_eq!(
+        [LabelDenied::NotVisible.code(), LabelDenied::HolderOnly.code(), LabelDenied::AuthorOnly.code()],
+        ["not_visible", "holder_only", "author_only"]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Emergency access
 
-fn open(who: Who, policy: &PatientPolicy, status: RecordStatus, kind: EmergencyKind, justification: &str) -> Result<carnet_domain::EmergencyAccess, EmergencyDenied> {
+fn open(
+    who: Who,
+    policy: &PatientPolicy,
+    status: RecordStatus,
+    kind: EmergencyKind,
+    justification: &str,
+) -> Result<carnet_domain::EmergencyAccess, EmergencyDenied> {
     let request = EmergencyRequest { kind, justification, duration: Duration::hours(1) };
     open_emergency(&who.actor(), &ins(), status, policy, &request, NOW)
 }
@@ -355,7 +400,10 @@ fn open(who: Who, policy: &PatientPolicy, status: RecordStatus, kind: EmergencyK
 fn emergencies_open_for_the_right_role_with_a_justification() {
     let p = base_policy();
     let e = open(Who::Stranger, &p, RecordStatus::Active, EmergencyKind::BrisDeGlace, "  patient inconscient  ").expect("opens");
-    assert_eq!((e.kind, e.ins.clone(), e.actor.clone(), e.justification.as_str()), (EmergencyKind::BrisDeGlace, ins(), Who::Stranger.reference(), "patient inconscient"));
+    assert_eq!(
+        (e.kind, e.ins.clone(), e.actor.clone(), e.justification.as_str()),
+        (EmergencyKind::BrisDeGlace, ins(), Who::Stranger.reference(), "patient inconscient")
+    );
     assert_eq!((e.opened_at, e.expires_at), (NOW, NOW + Duration::hours(1)));
     assert!(e.is_current(NOW) && e.is_current(NOW + Duration::minutes(59)));
     assert!(!e.is_current(NOW + Duration::hours(1)) && !e.is_current(NOW - Duration::seconds(1)));
@@ -363,7 +411,10 @@ fn emergencies_open_for_the_right_role_with_a_justification() {
     assert_eq!(s.kind, EmergencyKind::Samu);
 
     assert_eq!(open(Who::Stranger, &p, RecordStatus::Active, EmergencyKind::Samu, "x"), Err(EmergencyDenied::Role(EmergencyKind::Samu)));
-    assert_eq!(open(Who::Regulator, &p, RecordStatus::Active, EmergencyKind::BrisDeGlace, "x"), Err(EmergencyDenied::Role(EmergencyKind::BrisDeGlace)));
+    assert_eq!(
+        open(Who::Regulator, &p, RecordStatus::Active, EmergencyKind::BrisDeGlace, "x"),
+        Err(EmergencyDenied::Role(EmergencyKind::BrisDeGlace))
+    );
     for who in [Who::Patient, Who::Parent, Who::System, Who::Insurer, Who::Operator, Who::PrivacyOfficer] {
         for kind in [EmergencyKind::BrisDeGlace, EmergencyKind::Samu] {
             assert_eq!(open(who, &p, RecordStatus::Active, kind, "x"), Err(EmergencyDenied::Role(kind)), "{who:?}");
@@ -408,10 +459,15 @@ fn emergencies_are_refused_when_opposed_blocked_inactive_or_needless() {
     assert!(open(Who::Stranger, &against_samu, RecordStatus::Active, EmergencyKind::BrisDeGlace, "x").is_ok());
 
     for who in [Who::Doctor, Who::MedecinTraitant, Who::Extended] {
-        assert_eq!(open(who, &p, RecordStatus::Active, EmergencyKind::BrisDeGlace, "x"), Err(EmergencyDenied::AlreadyAuthorized), "{who:?}");
+        assert_eq!(
+            open(who, &p, RecordStatus::Active, EmergencyKind::BrisDeGlace, "x"),
+            Err(EmergencyDenied::AlreadyAuthorized),
+            "{who:?}"
+        );
     }
     assert!(open(Who::Expired, &p, RecordStatus::Active, EmergencyKind::BrisDeGlace, "x").is_ok(), "an expired authorization is no access");
     // The messages do not say what the patient chose.
-    let generic = [EmergencyDenied::RecordNotActive, EmergencyDenied::Blocked, EmergencyDenied::Opposed(EmergencyKind::Samu)].map(|e| e.to_string());
+    let generic =
+        [EmergencyDenied::RecordNotActive, EmergencyDenied::Blocked, EmergencyDenied::Opposed(EmergencyKind::Samu)].map(|e| e.to_string());
     assert!(generic.iter().all(|m| *m == generic[0]), "{generic:?}");
 }

@@ -6,8 +6,8 @@
 mod support;
 
 use carnet_domain::{
-    AccessDecision, DenyReason, DocumentMeta, DocumentStatus, EmergencyKind, Ins, PatientPolicy, RecordStatus, SecurityLabel,
-    decide, decide_record,
+    AccessDecision, DenyReason, DocumentMeta, DocumentStatus, EmergencyKind, Ins, PatientPolicy, RecordStatus, SecurityLabel, decide,
+    decide_record,
 };
 use support::*;
 use time::Duration;
@@ -240,8 +240,7 @@ fn every_rule_has_a_permit_and_a_deny_row() {
     }
     for r in TABLE {
         assert!(
-            carnet_domain::access::Basis::ALL.iter().any(|b| b.code() == r.expect)
-                || DenyReason::ALL.iter().any(|d| d.code() == r.expect),
+            carnet_domain::access::Basis::ALL.iter().any(|b| b.code() == r.expect) || DenyReason::ALL.iter().any(|d| d.code() == r.expect),
             "{}: {} is not a decision code",
             r.what,
             r.expect

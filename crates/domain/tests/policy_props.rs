@@ -7,8 +7,8 @@ mod support;
 
 use carnet_domain::codes::Code;
 use carnet_domain::{
-    AccessDecision, Actor, ActorKind, Basis, DocumentMeta, DocumentStatus, EmergencyAccess, EmergencyKind, Ins, PatientPolicy,
-    Profession, RecordStatus, Representation, RepresentationKind, SecurityLabel, decide, decide_record,
+    AccessDecision, Actor, ActorKind, Basis, DocumentMeta, DocumentStatus, EmergencyAccess, EmergencyKind, Ins, PatientPolicy, Profession,
+    RecordStatus, Representation, RepresentationKind, SecurityLabel, decide, decide_record,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -86,8 +86,15 @@ fn any_policy() -> impl Strategy<Value = PatientPolicy> {
             })
             .collect::<Vec<_>>()
     });
-    (authorizations, few_rpps(), prop::option::of(any_rpps_n()), few_rpps(), representatives, [prop::bool::weighted(0.25), prop::bool::weighted(0.25), prop::bool::weighted(0.25)]).prop_map(
-        |(authorizations, blocked, mt, extended, representatives, [bdg, samu, remb])| PatientPolicy {
+    (
+        authorizations,
+        few_rpps(),
+        prop::option::of(any_rpps_n()),
+        few_rpps(),
+        representatives,
+        [prop::bool::weighted(0.25), prop::bool::weighted(0.25), prop::bool::weighted(0.25)],
+    )
+        .prop_map(|(authorizations, blocked, mt, extended, representatives, [bdg, samu, remb])| PatientPolicy {
             authorizations,
             blocked: blocked.into_iter().map(rpps).collect(),
             medecin_traitant: mt.map(rpps),
@@ -96,8 +103,7 @@ fn any_policy() -> impl Strategy<Value = PatientPolicy> {
             opposes_bris_de_glace: bdg,
             opposes_samu: samu,
             reimbursement_hidden: remb,
-        },
-    )
+        })
 }
 
 /// Authors drawn from everyone who might write: professionals of the pool, patients,
@@ -118,9 +124,8 @@ fn any_type() -> impl Strategy<Value = Code> {
 fn any_doc() -> impl Strategy<Value = DocumentMeta> {
     let labels = prop_oneof![2 => Just(vec![]), 1 => prop::sample::subsequence(SecurityLabel::ALL.to_vec(), 1..=3)];
     let status = select(vec![DocumentStatus::Current, DocumentStatus::Current, DocumentStatus::Superseded, DocumentStatus::EnteredInError]);
-    (any_type(), any_author(), labels, status, prop_oneof![9 => Just(ins()), 1 => Just(other_ins())]).prop_map(
-        |(type_code, author, labels, status, ins)| DocumentMeta { type_code, author, labels, status, ins, ..base_doc() },
-    )
+    (any_type(), any_author(), labels, status, prop_oneof![9 => Just(ins()), 1 => Just(other_ins())])
+        .prop_map(|(type_code, author, labels, status, ins)| DocumentMeta { type_code, author, labels, status, ins, ..base_doc() })
 }
 
 fn any_emergency() -> impl Strategy<Value = Option<EmergencyAccess>> {
@@ -132,9 +137,19 @@ fn any_emergency() -> impl Strategy<Value = Option<EmergencyAccess>> {
         3 => Just((NOW - Duration::minutes(10), NOW + Duration::minutes(50))),
         1 => Just((NOW - Duration::hours(3), NOW - Duration::hours(1))),
     ];
-    prop::option::weighted(0.7, (select(vec![EmergencyKind::BrisDeGlace, EmergencyKind::Samu]), actor_ref, any_ins(), window).prop_map(
-        |(kind, actor, ins, (opened_at, expires_at))| EmergencyAccess { kind, ins, actor, justification: "urgence".into(), opened_at, expires_at },
-    ))
+    prop::option::weighted(
+        0.7,
+        (select(vec![EmergencyKind::BrisDeGlace, EmergencyKind::Samu]), actor_ref, any_ins(), window).prop_map(
+            |(kind, actor, ins, (opened_at, expires_at))| EmergencyAccess {
+                kind,
+                ins,
+                actor,
+                justification: "urgence".into(),
+                opened_at,
+                expires_at,
+            },
+        ),
+    )
 }
 
 fn any_scene() -> impl Strategy<Value = Scene> {
@@ -266,4 +281,3 @@ proptest! {
         prop_assert_eq!(decision.is_permit(), doc.author == actor.reference() && doc.ins == ins() && status == RecordStatus::Active);
     }
 }
-

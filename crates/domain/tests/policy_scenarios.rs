@@ -21,7 +21,8 @@ fn reads(actor: &Actor, scene: &Scene, policy: &PatientPolicy, doc: &DocumentMet
 }
 
 fn bris_de_glace(actor: &Actor, policy: &PatientPolicy) -> Result<carnet_domain::EmergencyAccess, EmergencyDenied> {
-    let request = EmergencyRequest { kind: EmergencyKind::BrisDeGlace, justification: "détresse respiratoire", duration: Duration::hours(2) };
+    let request =
+        EmergencyRequest { kind: EmergencyKind::BrisDeGlace, justification: "détresse respiratoire", duration: Duration::hours(2) };
     open_emergency(actor, &ins(), carnet_domain::RecordStatus::Active, policy, &request, NOW)
 }
 
@@ -150,7 +151,11 @@ fn opposing_samu_but_not_bris_de_glace_gives_exactly_that() {
     let bdg = bris_de_glace(&stranger, &policy).expect("bris de glace stays open");
     let doc = base_doc();
     let with_samu = Scene { emergency: Some(samu_before), ..Scene::new() };
-    assert_eq!(reads(&regulator, &with_samu, &policy, &doc), AccessDecision::Deny(DenyReason::SamuOpposed), "the opposition applies at once");
+    assert_eq!(
+        reads(&regulator, &with_samu, &policy, &doc),
+        AccessDecision::Deny(DenyReason::SamuOpposed),
+        "the opposition applies at once"
+    );
     let with_bdg = Scene { emergency: Some(bdg), ..Scene::new() };
     assert_eq!(reads(&stranger, &with_bdg, &policy, &doc), AccessDecision::Permit(Basis::BrisDeGlace));
 
@@ -167,7 +172,8 @@ fn opposing_samu_but_not_bris_de_glace_gives_exactly_that() {
 fn a_pharmacists_declared_access_lapses_after_three_days() {
     let pharmacist = professional(30, Profession::Pharmacien);
     let mut policy = PatientPolicy::default();
-    change(&mut policy, &pharmacist, PolicyChange::DeclareAuthorization { rpps: rpps(30), expires_at: None }, NOW).expect("declared at the counter");
+    change(&mut policy, &pharmacist, PolicyChange::DeclareAuthorization { rpps: rpps(30), expires_at: None }, NOW)
+        .expect("declared at the counter");
     let prescription = doc_of_type("57833-6");
     assert_eq!(reads(&pharmacist, &Scene::new(), &policy, &prescription), AccessDecision::Permit(Basis::Authorization));
     let later = Scene { now: NOW + Duration::days(3), ..Scene::new() };

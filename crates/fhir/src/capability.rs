@@ -118,18 +118,12 @@ impl Transaction {
                 &[],
             ),
             Transaction::UpdateSecurityLabels => adds("DocumentReference", &["update", "patch"], &[], &[]),
-            Transaction::ReadConsents => adds(
-                "Consent",
-                &["search-type"],
-                &[("patient", "reference"), ("patient.identifier", "token"), ("status", "token")],
-                &[],
-            ),
-            Transaction::ReadAuditEvents => adds(
-                "AuditEvent",
-                &["search-type"],
-                &[("patient", "reference"), ("patient.identifier", "token"), ("date", "date")],
-                &[],
-            ),
+            Transaction::ReadConsents => {
+                adds("Consent", &["search-type"], &[("patient", "reference"), ("patient.identifier", "token"), ("status", "token")], &[])
+            }
+            Transaction::ReadAuditEvents => {
+                adds("AuditEvent", &["search-type"], &[("patient", "reference"), ("patient.identifier", "token"), ("date", "date")], &[])
+            }
             Transaction::PatientSummary => {
                 adds("Patient", &[], &[], &[("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary")])
             }

@@ -60,7 +60,10 @@ fn consent(spec: ConsentSpec<'_>, ins: &Ins, kind: InsKind) -> Consent {
             period: spec.period.map(|(start, end)| Period { start: Some(datetime::instant(start)), end: end.map(datetime::instant) }),
             actor: spec
                 .actor
-                .map(|r| ConsentActor { role: CodeableConcept::of(Coding::new(V3_PARTICIPATION, "PRCP", Some("primary information recipient"))), reference: professional(r) })
+                .map(|r| ConsentActor {
+                    role: CodeableConcept::of(Coding::new(V3_PARTICIPATION, "PRCP", Some("primary information recipient"))),
+                    reference: professional(r),
+                })
                 .into_iter()
                 .collect(),
             purpose: spec.purpose.map(|p| Coding::new(V3_ACT_REASON, p, None)).into_iter().collect(),
@@ -95,15 +98,45 @@ pub fn consents(policy: &PatientPolicy, ins: &Ins, kind: InsKind, now: OffsetDat
         ));
     }
     for rpps in &policy.blocked {
-        let spec = ConsentSpec { id: format!("block-{rpps}"), permit: false, active: true, date: None, period: None, actor: Some(rpps), choice: "block", purpose: None, code: None };
+        let spec = ConsentSpec {
+            id: format!("block-{rpps}"),
+            permit: false,
+            active: true,
+            date: None,
+            period: None,
+            actor: Some(rpps),
+            choice: "block",
+            purpose: None,
+            code: None,
+        };
         out.push(consent(spec, ins, kind));
     }
     if let Some(rpps) = &policy.medecin_traitant {
-        let spec = ConsentSpec { id: "medecin-traitant".into(), permit: true, active: true, date: None, period: None, actor: Some(rpps), choice: "medecin-traitant", purpose: None, code: None };
+        let spec = ConsentSpec {
+            id: "medecin-traitant".into(),
+            permit: true,
+            active: true,
+            date: None,
+            period: None,
+            actor: Some(rpps),
+            choice: "medecin-traitant",
+            purpose: None,
+            code: None,
+        };
         out.push(consent(spec, ins, kind));
     }
     for rpps in &policy.extended_rights {
-        let spec = ConsentSpec { id: format!("extended-rights-{rpps}"), permit: true, active: true, date: None, period: None, actor: Some(rpps), choice: "extended-rights", purpose: None, code: None };
+        let spec = ConsentSpec {
+            id: format!("extended-rights-{rpps}"),
+            permit: true,
+            active: true,
+            date: None,
+            period: None,
+            actor: Some(rpps),
+            choice: "extended-rights",
+            purpose: None,
+            code: None,
+        };
         out.push(consent(spec, ins, kind));
     }
     for (on, id, choice) in [
@@ -111,7 +144,17 @@ pub fn consents(policy: &PatientPolicy, ins: &Ins, kind: InsKind, now: OffsetDat
         (policy.opposes_samu, "opposition-samu", "opposition-samu"),
     ] {
         if on {
-            let spec = ConsentSpec { id: id.into(), permit: false, active: true, date: None, period: None, actor: None, choice, purpose: Some("ETREAT"), code: None };
+            let spec = ConsentSpec {
+                id: id.into(),
+                permit: false,
+                active: true,
+                date: None,
+                period: None,
+                actor: None,
+                choice,
+                purpose: Some("ETREAT"),
+                code: None,
+            };
             out.push(consent(spec, ins, kind));
         }
     }
@@ -153,8 +196,17 @@ pub struct AuditRecord<'a> {
 fn interaction(action: &str) -> (&'static str, &'static str) {
     match action {
         a if a.ends_with(".search") => ("search-type", "E"),
-        a if a.ends_with(".submit") || a.ends_with(".submit_set") || a.ends_with(".create") || a.starts_with("emergency.") => ("create", "C"),
-        a if a.ends_with(".read") || a.ends_with(".retrieve") || a.ends_with(".read_derived") || a.ends_with(".read_status") || a.ends_with(".summary") => ("read", "R"),
+        a if a.ends_with(".submit") || a.ends_with(".submit_set") || a.ends_with(".create") || a.starts_with("emergency.") => {
+            ("create", "C")
+        }
+        a if a.ends_with(".read")
+            || a.ends_with(".retrieve")
+            || a.ends_with(".read_derived")
+            || a.ends_with(".read_status")
+            || a.ends_with(".summary") =>
+        {
+            ("read", "R")
+        }
         a if a.ends_with(".delete") || a.ends_with(".shred") || a.ends_with(".destroy") => ("delete", "D"),
         _ => ("update", "U"),
     }
@@ -200,7 +252,10 @@ pub fn audit_event(r: &AuditRecord<'_>) -> AuditEvent {
         outcome_desc: Some(r.reason.to_owned()),
         purpose_of_event: r
             .justification
-            .map(|j| CodeableConcept { coding: vec![Coding::new(V3_ACT_REASON, "ETREAT", Some("Emergency Treatment"))], text: Some(j.to_owned()) })
+            .map(|j| CodeableConcept {
+                coding: vec![Coding::new(V3_ACT_REASON, "ETREAT", Some("Emergency Treatment"))],
+                text: Some(j.to_owned()),
+            })
             .into_iter()
             .collect(),
         agent: vec![AuditEventAgent {
@@ -257,7 +312,8 @@ pub fn patient_summary(
 ) -> Bundle {
     let base = ctx.base_url.trim_end_matches('/');
     let loinc = |code: &str, display: &str| CodeableConcept::of(Coding::new("http://loinc.org", code, Some(display)));
-    let unavailable = CodeableConcept::of(Coding::new("http://terminology.hl7.org/CodeSystem/list-empty-reason", "unavailable", Some("Unavailable")));
+    let unavailable =
+        CodeableConcept::of(Coding::new("http://terminology.hl7.org/CodeSystem/list-empty-reason", "unavailable", Some("Unavailable")));
     let empty = |title: &str, code: &str, display: &str, what: &str| CompositionSection {
         title: title.into(),
         code: loinc(code, display),
@@ -286,7 +342,9 @@ pub fn patient_summary(
         code: CodeableConcept::of(Coding::new(&carnet_code_system("summary-section"), "documents", Some("Documents in the record"))),
         text: Some(narrative(&lines)),
         entry: documents.iter().map(|m| Reference::to(format!("DocumentReference/{}", m.id))).collect(),
-        empty_reason: documents.is_empty().then(|| CodeableConcept::of(Coding::new("http://terminology.hl7.org/CodeSystem/list-empty-reason", "nilknown", Some("Nil Known")))),
+        empty_reason: documents.is_empty().then(|| {
+            CodeableConcept::of(Coding::new("http://terminology.hl7.org/CodeSystem/list-empty-reason", "nilknown", Some("Nil Known")))
+        }),
     });
     let composition = Composition {
         id: Some(id.to_owned()),
@@ -303,7 +361,11 @@ pub fn patient_summary(
     };
     let mut entry = vec![
         BundleEntry { full_url: Some(format!("urn:uuid:{id}")), resource: Some(composition.into()), ..BundleEntry::default() },
-        BundleEntry { full_url: Some(format!("{base}/Patient/{}", ins.as_str())), resource: Some(patient.into()), ..BundleEntry::default() },
+        BundleEntry {
+            full_url: Some(format!("{base}/Patient/{}", ins.as_str())),
+            resource: Some(patient.into()),
+            ..BundleEntry::default()
+        },
     ];
     for m in documents {
         entry.push(BundleEntry {

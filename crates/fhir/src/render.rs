@@ -8,7 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::codes::{Code, CodeLists};
 use carnet_domain::document::{DocumentMeta, PersonName};
-use carnet_domain::{DocumentId, DocumentStatus, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, Rpps, SecurityLabel, Sex};
+use carnet_domain::{
+    DocumentId, DocumentStatus, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, Rpps, SecurityLabel, Sex,
+};
 use time::OffsetDateTime;
 
 use crate::datetime;

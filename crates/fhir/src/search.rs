@@ -179,7 +179,10 @@ fn patient(param: &str, raw: &str) -> Result<Ins, SearchError> {
         "patient.identifier" => {
             let (system, value) = raw.split_once('|').unwrap_or(("", raw));
             if !system.is_empty() && ![InsKind::Nir, InsKind::Nia, InsKind::TestNir].iter().any(|k| k.system() == system) {
-                return Err(refuse(param, format!("the system {system:?} is not an INS register (urn:oid:1.2.250.1.213.1.4.8, .9 or .10)")));
+                return Err(refuse(
+                    param,
+                    format!("the system {system:?} is not an INS register (urn:oid:1.2.250.1.213.1.4.8, .9 or .10)"),
+                ));
             }
             Ins::parse(value).map_err(|e| refuse(param, e.to_string()))
         }
@@ -339,7 +342,8 @@ impl DocumentQuery {
         let master_system = master.system.as_deref().unwrap_or("");
         let master_value = master.value.as_deref().unwrap_or("");
         m.ins == self.patient
-            && (self.identifier.is_empty() || self.identifier.iter().any(|t| t.matches(master_system, master_value) || t.code == m.unique_id))
+            && (self.identifier.is_empty()
+                || self.identifier.iter().any(|t| t.matches(master_system, master_value) || t.code == m.unique_id))
             && (self.status.is_empty() || self.status.contains(&m.status))
             && self.type_.iter().all(|alt| any(alt, &m.type_code.system, &m.type_code.code))
             && self.category.iter().all(|alt| any(alt, &m.class_code.system, &m.class_code.code))
@@ -350,7 +354,10 @@ impl DocumentQuery {
                 m.labels.iter().any(|l| any(alt, &system, l.code()))
             })
             && self.date.iter().all(|d| d.matches_instant(m.submitted_at))
-            && self.period.iter().all(|d| (m.service_start.is_some() || m.service_end.is_some()) && d.matches_range(m.service_start, m.service_end))
+            && self
+                .period
+                .iter()
+                .all(|d| (m.service_start.is_some() || m.service_end.is_some()) && d.matches_range(m.service_start, m.service_end))
             && self.author_given.iter().all(|g| prefix_ci(m.author_name.as_ref().and_then(|n| n.given.as_ref()), g))
             && self.author_family.iter().all(|f| prefix_ci(m.author_name.as_ref().and_then(|n| n.family.as_ref()), f))
             && self.related.iter().all(|ids| m.replaces.is_some_and(|r| ids.contains(&r)))
@@ -413,7 +420,8 @@ impl PatientSearch {
                         }
                         _ => None,
                     };
-                    q.birth_date = Some(date.ok_or_else(|| refuse(key, format!("{value:?}: a full date YYYY-MM-DD (the INS birth date)")))?);
+                    q.birth_date =
+                        Some(date.ok_or_else(|| refuse(key, format!("{value:?}: a full date YYYY-MM-DD (the INS birth date)")))?);
                 }
                 "gender" => {
                     q.sex = Some(match value.as_str() {
@@ -442,13 +450,19 @@ pub struct PatientScopedQuery {
 impl PatientScopedQuery {
     /// `resource` names the resource in messages; `extra` lists the fixed-value parameters
     /// accepted with the one value each may take (e.g. `("code", "submissionset")`).
-    pub fn parse(resource: &str, params: &[(String, String)], extra: &[(&str, &[&str])], dated: bool) -> Result<PatientScopedQuery, SearchError> {
+    pub fn parse(
+        resource: &str,
+        params: &[(String, String)],
+        extra: &[(&str, &[&str])],
+        dated: bool,
+    ) -> Result<PatientScopedQuery, SearchError> {
         let mut patient_seen: Option<Ins> = None;
         let (first_key, first_value) = params
             .iter()
             .find(|(k, _)| matches!(k.as_str(), "patient" | "patient.identifier"))
             .ok_or_else(|| refuse("patient", "required: patient or patient.identifier"))?;
-        let mut q = PatientScopedQuery { patient: patient(first_key, first_value)?, identifier: vec![], date: vec![], page: Page::default() };
+        let mut q =
+            PatientScopedQuery { patient: patient(first_key, first_value)?, identifier: vec![], date: vec![], page: Page::default() };
         let mut sort = None;
         for (key, value) in params {
             if common(key, value, &mut q.page, &mut sort)? {
@@ -463,7 +477,9 @@ impl PatientScopedQuery {
                     }
                     patient_seen = Some(ins);
                 }
-                "identifier" if !extra.iter().any(|(n, _)| *n == "identifier") && resource == "List" => q.identifier.extend(tokens(key, value)?),
+                "identifier" if !extra.iter().any(|(n, _)| *n == "identifier") && resource == "List" => {
+                    q.identifier.extend(tokens(key, value)?)
+                }
                 "date" if dated => q.date.push(DateParam::parse(key, value)?),
                 other => match extra.iter().find(|(n, _)| *n == other) {
                     Some((_, allowed)) => {

@@ -80,7 +80,10 @@ impl Serialize for DocumentReferenceJson<'_> {
         let type_display = ctx.codes.find_type(&m.type_code).map(|t| t.display.as_str());
         map.serialize_entry("type", &Concept(Coding { system: &m.type_code.system, code: &m.type_code.code, display: type_display }))?;
         let class_display = ctx.codes.find_class(&m.class_code).map(|c| c.display.as_str());
-        map.serialize_entry("category", &[Concept(Coding { system: &m.class_code.system, code: &m.class_code.code, display: class_display })])?;
+        map.serialize_entry(
+            "category",
+            &[Concept(Coding { system: &m.class_code.system, code: &m.class_code.code, display: class_display })],
+        )?;
         map.serialize_entry("subject", &PatientReference { ins: &m.ins, kind: self.ins_kind })?;
         map.serialize_entry("date", &datetime::instant(m.submitted_at))?;
         if has_author {
@@ -461,7 +464,13 @@ mod tests {
     }
 
     fn unique_id() -> impl Strategy<Value = String> {
-        prop_oneof![text(), "[0-9]{1,4}(\\.[0-9]{1,4}){0,4}", "[0-9]{1,3}\\.[0-9]{1,3}\\^[A-Z0-9-]{1,8}", "urn:uuid:[0-9a-f-]{8,36}", "urn:oid:[0-9.]{1,12}"]
+        prop_oneof![
+            text(),
+            "[0-9]{1,4}(\\.[0-9]{1,4}){0,4}",
+            "[0-9]{1,3}\\.[0-9]{1,3}\\^[A-Z0-9-]{1,8}",
+            "urn:uuid:[0-9a-f-]{8,36}",
+            "urn:oid:[0-9.]{1,12}"
+        ]
     }
 
     prop_compose! {

@@ -108,7 +108,8 @@ impl SyntheaBundle {
 /// month and birthplace.
 pub fn nir_candidates(traits: &ReferenceTraits, seed: &str) -> impl Iterator<Item = Ins> + use<> {
     let sex = if traits.sex == Sex::Female { 2 } else { 1 };
-    let prefix = format!("{sex}{:02}{:02}{SYNTHEA_BIRTHPLACE}", traits.birth_date.year().rem_euclid(100), u8::from(traits.birth_date.month()));
+    let prefix =
+        format!("{sex}{:02}{:02}{SYNTHEA_BIRTHPLACE}", traits.birth_date.year().rem_euclid(100), u8::from(traits.birth_date.month()));
     let digest = Sha256::digest(format!("carnet synthea ins {seed}").as_bytes());
     let start = u16::from_be_bytes([digest[0], digest[1]]) % 999;
     (0..999u16).filter_map(move |i| Ins::from_body(&format!("{prefix}{:03}", (start + i) % 999 + 1)).ok())
@@ -137,7 +138,9 @@ pub fn read_synthea_bundle(body: &[u8], codes: &CodeLists) -> Result<SyntheaBund
     bundle.object()?;
     let resource_type = bundle.req("resourceType")?;
     if resource_type.str()? != "Bundle" {
-        return Err(resource_type.error(IssueType::Invalid, format!("a Synthea patient file is a Bundle, found {}", shown(resource_type.str()?))));
+        return Err(
+            resource_type.error(IssueType::Invalid, format!("a Synthea patient file is a Bundle, found {}", shown(resource_type.str()?)))
+        );
     }
     let type_ = bundle.req("type")?;
     if type_.str()? != "transaction" {
@@ -178,7 +181,9 @@ pub fn read_synthea_bundle(body: &[u8], codes: &CodeLists) -> Result<SyntheaBund
             .ok_or_else(|| patient.error(IssueType::Required, "the Patient has neither id nor fullUrl"))?,
     };
     let traits = read_traits(patient)?;
-    let ins = nir_candidates(&traits, &patient_id).next().ok_or_else(|| patient.error(IssueType::Value, "no valid NIR can be built from these traits"))?;
+    let ins = nir_candidates(&traits, &patient_id)
+        .next()
+        .ok_or_else(|| patient.error(IssueType::Value, "no valid NIR can be built from these traits"))?;
 
     let mut documents = Vec::new();
     for (kind, resource) in &resources {
@@ -246,9 +251,8 @@ fn read_document(doc: &Node<'_>, by_url: &HashMap<&str, Node<'_>>, ins: &Ins, co
         Some(master) => read_unique_id(&master)?,
         None => {
             let id = doc.req("id")?;
-            uuid_oid(id.text()?).ok_or_else(|| {
-                id.error(IssueType::Value, "no masterIdentifier, and the id is not a UUID to derive the unique id from")
-            })?
+            uuid_oid(id.text()?)
+                .ok_or_else(|| id.error(IssueType::Value, "no masterIdentifier, and the id is not a UUID to derive the unique id from"))?
         }
     };
     let type_node = doc.req("type")?;
@@ -353,7 +357,9 @@ mod tests {
                 "resourceType": "Practitioner", "name": [{"family": "House", "given": ["Greg"]}]}, "request": {"method": "POST", "url": "Practitioner"}}),
             json!({"fullUrl": "urn:uuid:33333333-3333-4333-8333-333333333333", "resource": {"resourceType": "Observation", "status": "final"}}),
         ];
-        entries.extend(docs.into_iter().map(|d| json!({"fullUrl": format!("urn:uuid:{}", d["id"].as_str().unwrap_or_default()), "resource": d})));
+        entries.extend(
+            docs.into_iter().map(|d| json!({"fullUrl": format!("urn:uuid:{}", d["id"].as_str().unwrap_or_default()), "resource": d})),
+        );
         json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     }
 
@@ -380,10 +386,17 @@ mod tests {
 
     #[test]
     fn a_synthea_person_becomes_traits_a_test_nir_and_documents() {
-        let b = read(&bundle(vec![note("aaaaaaaa-0000-4000-8000-000000000001", "note one"), note("aaaaaaaa-0000-4000-8000-000000000002", "two")]))
-            .expect("accepted");
+        let b = read(&bundle(vec![
+            note("aaaaaaaa-0000-4000-8000-000000000001", "note one"),
+            note("aaaaaaaa-0000-4000-8000-000000000002", "two"),
+        ]))
+        .expect("accepted");
         assert_eq!(b.resources, 5);
-        assert_eq!((b.traits.birth_name.as_str(), b.traits.birth_given_names.as_str()), ("ROE", "Jane Ann"), "the maiden name is the birth name");
+        assert_eq!(
+            (b.traits.birth_name.as_str(), b.traits.birth_given_names.as_str()),
+            ("ROE", "Jane Ann"),
+            "the maiden name is the birth name"
+        );
         assert_eq!(b.traits.birthplace.as_deref(), Some("99404"));
         let ins = b.ins.as_str();
         assert!(ins.starts_with("2841299404"), "sex, year, month, born in the United States: {ins}");

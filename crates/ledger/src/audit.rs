@@ -109,19 +109,15 @@ pub async fn verify_store(store: &LedgerStore, public_keys: &[[u8; 32]]) -> Resu
     let size = audit.range.size();
     if let Some(row) = heads.peek().await? {
         let problem = match row {
-            Ok(row) => format!(
-                "the signed tree head of size {} covers entries from {size} that are not in the store (truncated)",
-                row.tree_size
-            ),
+            Ok(row) => {
+                format!("the signed tree head of size {} covers entries from {size} that are not in the store (truncated)", row.tree_size)
+            }
             Err(e) => format!("a tree head row cannot be read: {e}"),
         };
         return Ok(audit.fail(size, problem));
     }
     if audit.last_good_head < size {
-        let problem = format!(
-            "entries {}..{size} are covered by no signed tree head (inserted, or never signed)",
-            audit.last_good_head
-        );
+        let problem = format!("entries {}..{size} are covered by no signed tree head (inserted, or never signed)", audit.last_good_head);
         return Ok(audit.fail(audit.last_good_head, problem));
     }
     Ok(audit.report)
@@ -159,10 +155,8 @@ impl Audit {
             heads.pop();
             let covered = format!("{}..{}", self.last_good_head, sth.head.tree_size);
             if !keys.iter().any(|key| verify_tree_head(&sth, key)) {
-                let problem = format!(
-                    "the tree head of size {} is not signed by the given key (it covers entries {covered})",
-                    sth.head.tree_size
-                );
+                let problem =
+                    format!("the tree head of size {} is not signed by the given key (it covers entries {covered})", sth.head.tree_size);
                 return Ok(Some(self.fail(self.last_good_head, problem)));
             }
             let root = self.range.root();

@@ -78,8 +78,7 @@ impl LedgerEntry {
     /// Checks the entry and returns the bytes the ledger stores and hashes.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, LedgerError> {
         self.check()?;
-        let bytes = serde_json::to_vec(self)
-            .map_err(|e| LedgerError::InvalidEntry { field: "entry", problem: e.to_string() })?;
+        let bytes = serde_json::to_vec(self).map_err(|e| LedgerError::InvalidEntry { field: "entry", problem: e.to_string() })?;
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(LedgerError::EntryTooLarge { size: bytes.len(), max: MAX_ENTRY_BYTES });
         }

@@ -60,9 +60,6 @@ pub mod hashes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Hash>, D::Error> {
         let texts = Vec::<String>::deserialize(deserializer)?;
-        texts
-            .iter()
-            .map(|t| super::decode_array(t).ok_or_else(|| D::Error::custom("expected 64 hexadecimal digits")))
-            .collect()
+        texts.iter().map(|t| super::decode_array(t).ok_or_else(|| D::Error::custom("expected 64 hexadecimal digits"))).collect()
     }
 }

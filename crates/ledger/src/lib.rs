@@ -86,10 +86,7 @@ pub use bench::{BenchFigures, bench_appends};
 pub use entry::{EntryActor, LedgerEntry, MAX_ENTRY_BYTES, Outcome, RecordedEntry};
 pub use merkle::{Hash, NodeId, empty_root, leaf_hash, node_hash};
 pub use store::{Backend, EntryQuery, LedgerStore, MAX_PAGE};
-pub use tree_head::{
-    Ed25519Signer, SignedTreeHead, TREE_HEAD_CONTEXT, TREE_HEAD_MESSAGE_LEN, TreeHead, TreeHeadSigner,
-    verify_tree_head,
-};
+pub use tree_head::{Ed25519Signer, SignedTreeHead, TREE_HEAD_CONTEXT, TREE_HEAD_MESSAGE_LEN, TreeHead, TreeHeadSigner, verify_tree_head};
 pub use verify::{ConsistencyProof, InclusionProof, verify_consistency, verify_inclusion};
 
 /// Lowercase hexadecimal, as used in the JSON forms.

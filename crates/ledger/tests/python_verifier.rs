@@ -49,9 +49,11 @@ async fn an_independent_python_verifier_accepts_the_ledger() {
 
     let python = std::env::var("CARNET_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/verify_ledger.py");
-    let output = std::process::Command::new(&python).arg(script).arg(&path).output().unwrap_or_else(|e| {
-        panic!("cannot run {python:?} ({e}): set CARNET_PYTHON to a Python 3 with `pip install cryptography`")
-    });
+    let output = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python:?} ({e}): set CARNET_PYTHON to a Python 3 with `pip install cryptography`"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the Python verifier refused the ledger:\n{stdout}\n{stderr}");

@@ -64,7 +64,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::LedgerInvalid(msg) => ApiError::unprocessable(msg),
             ServiceError::Ledger(cause) => {
                 tracing::error!(error = %cause, "the ledger refused an entry: access refused");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the access could not be recorded in the ledger; nothing was done; retry later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the access could not be recorded in the ledger; nothing was done; retry later",
+                )
             }
             ServiceError::Crypto(cause) => {
                 // Never shown: a failed authentication means tampering or a lost key.

@@ -122,7 +122,11 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
     let bytes = pdf(100_000, 1);
     let mut wrong_size = lab_report(1);
     wrong_size["size"] = json!(99_999);
-    assert_problem(&app.upload(&p, &pro, wrong_size, &bytes).await, StatusCode::UNPROCESSABLE_ENTITY, "size: 99999 bytes declared, 100000 received");
+    assert_problem(
+        &app.upload(&p, &pro, wrong_size, &bytes).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "size: 99999 bytes declared, 100000 received",
+    );
     let mut wrong_hash = lab_report(1);
     wrong_hash["sha256"] = json!(sha256_hex(b"something else"));
     assert_problem(&app.upload(&p, &pro, wrong_hash, &bytes).await, StatusCode::UNPROCESSABLE_ENTITY, "hash");
@@ -138,7 +142,9 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(blob_files(&app).is_empty(), "no blob left: {:?}", blob_files(&app));
-    assert!(app.carnet.database().pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1)).await.expect("pending").is_empty());
+    assert!(
+        app.carnet.database().pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1)).await.expect("pending").is_empty()
+    );
     // The same unique id is still free.
     assert_eq!(app.upload(&p, &pro, lab_report(1), &bytes).await.status, StatusCode::CREATED);
 }
@@ -206,7 +212,8 @@ async fn only_active_qualified_records_are_fed(app: TestApp) {
     let remb = json!({"unique_id": "1.2.250.1.999.9.1", "type_code": "REMB", "mime_type": "application/pdf"});
     assert_eq!(app.upload(&p, &app.role(Role::InsurerAgent), remb, b"%PDF remb").await.status, StatusCode::CREATED);
     assert_problem(&app.upload(&p, &app.patient(&ins(64)), lab_report(2), b"%PDF").await, StatusCode::FORBIDDEN, "own or represented");
-    let mut own = json!({"unique_id": "urn:uuid:0c3c1f4e-2b7d-4d0e-9d43-0d8a5e1f6a01", "type_code": "DOCPAT05", "labels": ["INVISIBLE_PATIENT"]});
+    let mut own =
+        json!({"unique_id": "urn:uuid:0c3c1f4e-2b7d-4d0e-9d43-0d8a5e1f6a01", "type_code": "DOCPAT05", "labels": ["INVISIBLE_PATIENT"]});
     assert_problem(&app.upload(&p, &app.patient(&p), own.clone(), b"%PDF").await, StatusCode::UNPROCESSABLE_ENTITY, "MASQUE_PS only");
     own["labels"] = json!(["MASQUE_PS"]);
     assert_eq!(app.upload(&p, &app.patient(&p), own, b"%PDF mine").await.status, StatusCode::CREATED);
@@ -350,7 +357,11 @@ async fn nothing_clinical_is_readable_at_rest(app: TestApp) {
     let mut meta = lab_report(1);
     meta["title"] = json!(format!("Compte rendu {marker}"));
     let id = id_of(&app.upload(&p, &pro, meta, &content).await);
-    let visible = app.carnet.visible_document(&pro_actor(1), DocumentId::parse(&id).expect("id"), carnet_service::DocumentAction::ReadDerived).await.expect("visible");
+    let visible = app
+        .carnet
+        .visible_document(&pro_actor(1), DocumentId::parse(&id).expect("id"), carnet_service::DocumentAction::ReadDerived)
+        .await
+        .expect("visible");
     app.carnet.save_derived(&visible, "text", format!("texte extrait {marker}").as_bytes()).await.expect("derived");
     // The marker is readable through the API…
     let got = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;

@@ -16,9 +16,7 @@ async fn authentication_is_required_and_explained(app: TestApp) {
     assert_problem(&none, StatusCode::UNAUTHORIZED, "bearer token is required");
     assert_eq!(none.headers["www-authenticate"], "Bearer realm=\"carnet\"");
 
-    let basic = app
-        .send(Request::get(&path).header("authorization", "Basic dXNlcjpwYXNz").body(Body::empty()).expect("request"))
-        .await;
+    let basic = app.send(Request::get(&path).header("authorization", "Basic dXNlcjpwYXNz").body(Body::empty()).expect("request")).await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
     assert!(basic.headers["www-authenticate"].to_str().expect("ascii").contains("invalid_request"));
 
@@ -58,9 +56,7 @@ async fn a_valid_token_without_the_right_is_403(app: TestApp) {
 async fn directory_upsert_import_and_lookup(app: TestApp) {
     let operator = app.role(Role::Operator);
     let nurse = app.professional(3, Profession::Infirmier);
-    let entry = |n: u32, family: &str| {
-        json!({"rpps": rpps(n).to_string(), "family_name": family, "given_name": "Alex", "profession": "60", "specialty": null, "finess": finess(n).to_string()})
-    };
+    let entry = |n: u32, family: &str| json!({"rpps": rpps(n).to_string(), "family_name": family, "given_name": "Alex", "profession": "60", "specialty": null, "finess": finess(n).to_string()});
     let path = |n: u32| format!("/api/professionals/{}", rpps(n));
 
     let put = app.call(Method::PUT, &path(1), Some(&operator), Some(entry(1, "DURAND"))).await;

@@ -12,7 +12,10 @@ use support::fhir::{Doc, Validated, assert_outcome, b64, pdf, provide_bundle};
 use support::{TestApp, ins};
 
 fn ids_of(bundle: &Value) -> Vec<String> {
-    bundle["entry"].as_array().map(|e| e.iter().filter_map(|x| x["resource"]["id"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    bundle["entry"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x["resource"]["id"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 fn location_id(entry: &Value) -> String {
@@ -50,7 +53,8 @@ async fn capability_statement_tells_what_is_mounted(app: TestApp) {
                 "patch" => (Method::PATCH, format!("/fhir/{t}/00000000-0000-4000-8000-000000000000")),
                 other => panic!("undeclared interaction {other}"),
             };
-            let r = app.fhir(method.clone(), &path, Some(&pro), Some(b"[]".to_vec()), &[("content-type", "application/json-patch+json")]).await;
+            let r =
+                app.fhir(method.clone(), &path, Some(&pro), Some(b"[]".to_vec()), &[("content-type", "application/json-patch+json")]).await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {}", r.raw);
             let unsupported = r.body["issue"][0]["code"] == "not-supported" && r.status == StatusCode::NOT_FOUND;
             assert!(!unsupported, "{method} {path} is declared but not mounted: {}", r.raw);
@@ -89,7 +93,8 @@ async fn provide_find_retrieve_and_lists(app: TestApp) {
     let found = v.keep("pdqm", &app.fhir_get(&format!("/fhir/Patient?identifier={}", identifier(&p)), &doctor).await);
     assert_eq!(found["total"], 1);
     assert_eq!(found["entry"][0]["resource"]["name"][0]["family"], "MARTIN");
-    let by_traits = v.keep("pdqm-traits", &app.fhir_get("/fhir/Patient?family=mart&given=jea&birthdate=1984-12-01&gender=female", &doctor).await);
+    let by_traits =
+        v.keep("pdqm-traits", &app.fhir_get("/fhir/Patient?family=mart&given=jea&birthdate=1984-12-01&gender=female", &doctor).await);
     assert!(ids_of(&by_traits).contains(&p.to_string()), "{by_traits}");
     let none = v.keep("pdqm-none", &app.fhir_get("/fhir/Patient?family=martin&birthdate=1900-01-01", &doctor).await);
     assert_eq!(none["total"], 0);
@@ -99,9 +104,15 @@ async fn provide_find_retrieve_and_lists(app: TestApp) {
     let all = v.keep("search", &app.fhir_get(&format!("/fhir/DocumentReference?patient.identifier={}", identifier(&p)), &doctor).await);
     assert_eq!(all["total"], 2);
     assert_eq!(ids_of(&all).len(), 2);
-    let labs = app.fhir_get(&format!("/fhir/DocumentReference?patient=Patient/{p}&type=http://loinc.org|11502-2&status=current"), &doctor).await;
+    let labs =
+        app.fhir_get(&format!("/fhir/DocumentReference?patient=Patient/{p}&type=http://loinc.org|11502-2&status=current"), &doctor).await;
     assert_eq!(ids_of(&v.keep("search-type", &labs)), std::slice::from_ref(&doc_a));
-    let class = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&category=10&format=urn:ihe:iti:xds-sd:pdf:2008&period=ge2026-02-01"), &doctor).await;
+    let class = app
+        .fhir_get(
+            &format!("/fhir/DocumentReference?patient={p}&category=10&format=urn:ihe:iti:xds-sd:pdf:2008&period=ge2026-02-01"),
+            &doctor,
+        )
+        .await;
     assert_eq!(v.keep("search-category", &class)["total"], 2);
     let none = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&date=lt2020-01-01"), &doctor).await;
     assert_eq!(v.keep("search-date", &none)["total"], 0);
@@ -116,7 +127,10 @@ async fn provide_find_retrieve_and_lists(app: TestApp) {
     // random, so which document comes first is decided here, not assumed).
     let first = std::cmp::max(doc_a.clone(), doc_b.clone());
     assert_eq!(ids_of(&page1), [first], "same instant: the greater id first");
-    let next = page1["link"].as_array().and_then(|l| l.iter().find(|x| x["relation"] == "next")).expect("a next link")["url"].as_str().expect("url").to_owned();
+    let next = page1["link"].as_array().and_then(|l| l.iter().find(|x| x["relation"] == "next")).expect("a next link")["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
     let path = next.strip_prefix("http://carnet.test").expect("absolute, on this base");
     let page2 = v.keep("page-2", &app.fhir_get(path, &doctor).await);
     assert_eq!(ids_of(&page2).len(), 1);
@@ -138,14 +152,21 @@ async fn provide_find_retrieve_and_lists(app: TestApp) {
     assert_eq!(part.bytes, a[65530..=65545]);
     let beyond = app.fhir(Method::GET, &format!("/fhir/Binary/{doc_a}"), Some(&doctor), None, &[("range", "bytes=900000-")]).await;
     assert_outcome(&beyond, StatusCode::RANGE_NOT_SATISFIABLE, Some("Range"));
-    let as_json = app.fhir(Method::GET, &format!("/fhir/Binary/{doc_b}"), Some(&doctor), None, &[("accept", "application/fhir+json")]).await;
+    let as_json =
+        app.fhir(Method::GET, &format!("/fhir/Binary/{doc_b}"), Some(&doctor), None, &[("accept", "application/fhir+json")]).await;
     let binary = v.keep("binary", &as_json);
     assert_eq!(binary["data"], b64(&b));
 
     // ITI-66: the set lists both documents.
-    let lists = v.keep("lists", &app.fhir_get(&format!("/fhir/List?code=submissionset&patient.identifier={}", identifier(&p)), &doctor).await);
+    let lists =
+        v.keep("lists", &app.fhir_get(&format!("/fhir/List?code=submissionset&patient.identifier={}", identifier(&p)), &doctor).await);
     assert_eq!(lists["total"], 1);
-    let listed: Vec<String> = lists["entry"][0]["resource"]["entry"].as_array().expect("items").iter().filter_map(|e| e["item"]["reference"].as_str().map(str::to_owned)).collect();
+    let listed: Vec<String> = lists["entry"][0]["resource"]["entry"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["item"]["reference"].as_str().map(str::to_owned))
+        .collect();
     assert_eq!(listed, [format!("DocumentReference/{doc_a}"), format!("DocumentReference/{doc_b}")]);
     assert_eq!(lists["entry"][0]["resource"]["title"], "Envoi 1");
 
@@ -198,7 +219,11 @@ async fn bad_input_is_an_operation_outcome_and_stores_nothing(app: TestApp) {
     v.keep("wrong-entry-type", &r);
     let mut no_unique_id = good.clone();
     no_unique_id["entry"][1]["resource"].as_object_mut().expect("object").remove("masterIdentifier");
-    assert_outcome(&post(no_unique_id.to_string().into_bytes()).await, StatusCode::BAD_REQUEST, Some("Bundle.entry[1].resource.masterIdentifier"));
+    assert_outcome(
+        &post(no_unique_id.to_string().into_bytes()).await,
+        StatusCode::BAD_REQUEST,
+        Some("Bundle.entry[1].resource.masterIdentifier"),
+    );
     let mut bad_sha1 = good.clone();
     bad_sha1["entry"][1]["resource"]["content"][0]["attachment"]["hash"] = json!(b64(&[7u8; 20]));
     let r = post(bad_sha1.to_string().into_bytes()).await;
@@ -303,7 +328,8 @@ async fn an_insurer_agent_gets_no_clinical_content(app: TestApp) {
     assert!(search.get("entry").is_none());
     assert_outcome(&app.fhir_get(&format!("/fhir/DocumentReference/{id}"), &insurer).await, StatusCode::NOT_FOUND, None);
     assert_outcome(&app.fhir_get(&format!("/fhir/Binary/{id}"), &insurer).await, StatusCode::NOT_FOUND, None);
-    let json_binary = app.fhir(Method::GET, &format!("/fhir/Binary/{id}"), Some(&insurer), None, &[("accept", "application/fhir+json")]).await;
+    let json_binary =
+        app.fhir(Method::GET, &format!("/fhir/Binary/{id}"), Some(&insurer), None, &[("accept", "application/fhir+json")]).await;
     assert_outcome(&json_binary, StatusCode::NOT_FOUND, None);
     assert_eq!(app.fhir_get(&format!("/fhir/List?patient={p}"), &insurer).await.body["total"], 0);
     assert_outcome(&app.fhir_get(&format!("/fhir/Consent?patient={p}"), &insurer).await, StatusCode::FORBIDDEN, None);
@@ -332,17 +358,34 @@ async fn labels_change_by_patch_and_put(app: TestApp) {
     let patient = app.patient(&p);
     let patch = json!([{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system": "urn:oid:1.2.250.1.213.1.1.4.13", "code": "MASQUE_PS"}]}}]);
     let r = app
-        .fhir(Method::PATCH, &format!("/fhir/DocumentReference/{id}"), Some(&patient), Some(patch.to_string().into_bytes()), &[("content-type", "application/json-patch+json")])
+        .fhir(
+            Method::PATCH,
+            &format!("/fhir/DocumentReference/{id}"),
+            Some(&patient),
+            Some(patch.to_string().into_bytes()),
+            &[("content-type", "application/json-patch+json")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     let doc = v.keep("patched", &r);
     assert_eq!(doc["securityLabel"][0]["coding"][0]["code"], "MASQUE_PS");
     // Another professional no longer sees it.
     authorize(&app, &p, 2).await;
-    assert_eq!(app.fhir_get(&format!("/fhir/DocumentReference?patient={p}"), &app.professional(2, Profession::Medecin)).await.body["total"], 0);
+    assert_eq!(
+        app.fhir_get(&format!("/fhir/DocumentReference?patient={p}"), &app.professional(2, Profession::Medecin)).await.body["total"],
+        0
+    );
     // PATCH outside securityLabel, or a label the patient may not set: refused.
     let bad = json!([{"op": "replace", "path": "/status", "value": "superseded"}]);
-    let r = app.fhir(Method::PATCH, &format!("/fhir/DocumentReference/{id}"), Some(&patient), Some(bad.to_string().into_bytes()), &[("content-type", "application/json-patch+json")]).await;
+    let r = app
+        .fhir(
+            Method::PATCH,
+            &format!("/fhir/DocumentReference/{id}"),
+            Some(&patient),
+            Some(bad.to_string().into_bytes()),
+            &[("content-type", "application/json-patch+json")],
+        )
+        .await;
     assert_outcome(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("operation[0]"));
     // PUT: the same document with no label lifts MASQUE_PS; another change is refused.
     let mut body = doc.clone();
@@ -355,7 +398,15 @@ async fn labels_change_by_patch_and_put(app: TestApp) {
     assert_outcome(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("DocumentReference.status"));
     // The author's INVISIBLE_PATIENT is not the patient's to set.
     let invisible = json!([{"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system": "urn:oid:1.2.250.1.213.1.1.4.13", "code": "INVISIBLE_PATIENT"}]}}]);
-    let r = app.fhir(Method::PATCH, &format!("/fhir/DocumentReference/{id}"), Some(&patient), Some(invisible.to_string().into_bytes()), &[("content-type", "application/json-patch+json")]).await;
+    let r = app
+        .fhir(
+            Method::PATCH,
+            &format!("/fhir/DocumentReference/{id}"),
+            Some(&patient),
+            Some(invisible.to_string().into_bytes()),
+            &[("content-type", "application/json-patch+json")],
+        )
+        .await;
     assert_outcome(&r, StatusCode::FORBIDDEN, None);
     v.check();
 }
@@ -380,12 +431,21 @@ async fn consents_audit_events_and_summary(app: TestApp) {
 
     let consents = v.keep("consents", &app.fhir_get(&format!("/fhir/Consent?patient=Patient/{p}"), &patient).await);
     let ids = ids_of(&consents);
-    for want in [format!("authorization-{}", support::rpps(2)), format!("block-{}", support::rpps(3)), "medecin-traitant".into(), "opposition-bris-de-glace".into()] {
+    for want in [
+        format!("authorization-{}", support::rpps(2)),
+        format!("block-{}", support::rpps(3)),
+        "medecin-traitant".into(),
+        "opposition-bris-de-glace".into(),
+    ] {
         assert!(ids.contains(&want), "{want} in {ids:?}");
     }
     let officer = app.role(Role::PrivacyOfficer);
     assert_eq!(app.fhir_get(&format!("/fhir/Consent?patient={p}&status=active"), &officer).await.status, StatusCode::OK);
-    assert_outcome(&app.fhir_get(&format!("/fhir/Consent?patient={p}"), &app.professional(2, Profession::Medecin)).await, StatusCode::FORBIDDEN, None);
+    assert_outcome(
+        &app.fhir_get(&format!("/fhir/Consent?patient={p}"), &app.professional(2, Profession::Medecin)).await,
+        StatusCode::FORBIDDEN,
+        None,
+    );
 
     let audit = v.keep("audit", &app.fhir_get(&format!("/fhir/AuditEvent?patient={p}"), &patient).await);
     let events = audit["entry"].as_array().expect("events");

@@ -55,7 +55,8 @@ async fn run_client(program: &str, script: &str, base: &str, token: &str, p: &In
         .unwrap_or_else(|e| panic!("{program} runs {script}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{script} failed ({}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{script} printed no JSON line ({e}):\n{stdout}"))
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON line ({e}):\n{stdout}"))
 }
 
 /// What the server holds for `p` after a client's flow, as the patient sees it.
@@ -82,7 +83,8 @@ async fn fhir_kit_client_runs_the_whole_flow(app: TestApp) {
 }
 
 async fn fhirpy_runs_the_whole_flow(app: TestApp) {
-    let python = std::env::var("CARNET_PYTHON").expect("CARNET_PYTHON is not set: run the suite with scripts/test (it installs fhirpy in .venv-test)");
+    let python = std::env::var("CARNET_PYTHON")
+        .expect("CARNET_PYTHON is not set: run the suite with scripts/test (it installs fhirpy in .venv-test)");
     let p = ins(32);
     app.open_record(&p).await;
     let base = serve(&app).await;
@@ -137,8 +139,7 @@ async fn the_official_xds_example_is_refused_as_published_and_accepted_after_the
     entries[0]["resource"]["author"] = json!([{"reference": "#a3"}]);
     // 5. a DMP type, 6. its DMP class, 7. an accepted format;
     entries[0]["resource"]["type"] = json!({"coding": [{"system": "http://loinc.org", "code": "11488-4"}]});
-    entries[0]["resource"]["category"] =
-        json!([{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument", "code": "10"}]}]);
+    entries[0]["resource"]["category"] = json!([{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument", "code": "10"}]}]);
     entries[0]["resource"]["content"][0]["format"]["code"] = json!("urn:ihe:iti:xds:2017:mimeTypeSufficient");
     // 3. a SubmissionSet listing the document.
     entries.insert(

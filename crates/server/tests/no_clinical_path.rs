@@ -43,7 +43,12 @@ async fn walk(app: TestApp) {
         .expect("author sees it");
     app.carnet.save_derived(&visible, "text", TEXT_MARKER.as_bytes()).await.expect("derived");
     // Something in the review queue, so its routes answer with content too.
-    app.post(&format!("/api/records/{p}/emergency-access"), &app.professional(2, Profession::Medecin), json!({"kind": "bris_de_glace", "justification": "urgence"})).await;
+    app.post(
+        &format!("/api/records/{p}/emergency-access"),
+        &app.professional(2, Profession::Medecin),
+        json!({"kind": "bris_de_glace", "justification": "urgence"}),
+    )
+    .await;
 
     let openapi = app.get("/api/openapi.json", &app.role(Role::Operator)).await.body;
     let routes = routes(&openapi);
@@ -53,11 +58,8 @@ async fn walk(app: TestApp) {
     for role in [Role::InsurerAgent, Role::Operator] {
         let token = app.role(role);
         for (method, template) in &routes {
-            let path = template
-                .replace("{ins}", p.as_str())
-                .replace("{id}", &id)
-                .replace("{rpps}", rpps(1).as_str())
-                .replace("{size}", "1");
+            let path =
+                template.replace("{ins}", p.as_str()).replace("{id}", &id).replace("{rpps}", rpps(1).as_str()).replace("{size}", "1");
             for body in [None, Some(json!({})), Some(json!({"labels": []}))] {
                 let mut req = Request::builder().method(method.clone()).uri(&path).header("authorization", format!("Bearer {token}"));
                 let body = match body {
@@ -70,7 +72,12 @@ async fn walk(app: TestApp) {
                 let reply = app.send(req.body(body).expect("request")).await;
                 calls += 1;
                 for needle in forbidden_strings {
-                    assert!(!reply.raw.contains(needle), "{role:?} {method} {path} answered {} with {needle:?}: {}", reply.status, reply.raw);
+                    assert!(
+                        !reply.raw.contains(needle),
+                        "{role:?} {method} {path} answered {} with {needle:?}: {}",
+                        reply.status,
+                        reply.raw
+                    );
                 }
             }
         }

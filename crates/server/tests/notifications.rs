@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use carnet_domain::{Professional, Profession};
+use carnet_domain::{Profession, Professional};
 use carnet_notify::{CourierSettings, SmtpCourier};
 use carnet_store::NotificationStore;
 use serde_json::json;
@@ -113,15 +113,36 @@ async fn the_patient_and_the_medecin_traitant_are_told_by_email_and_webhook() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(app.get(&format!("/api/records/{p}/notification-preferences"), &patient).await.body["email"], "camille@example.org");
     let bad = json!({"email": "not an address", "email_enabled": true});
-    assert_eq!(app.call(axum::http::Method::PUT, &format!("/api/records/{p}/notification-preferences"), Some(&patient), Some(bad)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let other = app.call(axum::http::Method::PUT, &format!("/api/records/{p}/notification-preferences"), Some(&app.patient(&ins(2))), Some(json!({}))).await;
+    assert_eq!(
+        app.call(axum::http::Method::PUT, &format!("/api/records/{p}/notification-preferences"), Some(&patient), Some(bad)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let other = app
+        .call(axum::http::Method::PUT, &format!("/api/records/{p}/notification-preferences"), Some(&app.patient(&ins(2))), Some(json!({})))
+        .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND, "only the holder");
 
     // The médecin traitant is in the directory with an e-mail address.
-    let operator = carnet_domain::Actor { issuer: "t".into(), subject: "op".into(), name: None, kind: carnet_domain::ActorKind::Operator, scopes: vec![] };
-    let mt = Professional { rpps: rpps(7), family_name: "BERNARD".into(), given_name: "Sophie".into(), profession: Profession::Medecin, specialty: None, organisation: None, email: Some("dr.bernard@example.org".into()) };
+    let operator = carnet_domain::Actor {
+        issuer: "t".into(),
+        subject: "op".into(),
+        name: None,
+        kind: carnet_domain::ActorKind::Operator,
+        scopes: vec![],
+    };
+    let mt = Professional {
+        rpps: rpps(7),
+        family_name: "BERNARD".into(),
+        given_name: "Sophie".into(),
+        profession: Profession::Medecin,
+        specialty: None,
+        organisation: None,
+        email: Some("dr.bernard@example.org".into()),
+    };
     app.carnet.save_professionals(&operator, vec![mt]).await.expect("directory");
-    let r = app.post(&format!("/api/records/{p}/policy/changes"), &patient, json!({"change": "set_medecin_traitant", "rpps": rpps(7).to_string()})).await;
+    let r = app
+        .post(&format!("/api/records/{p}/policy/changes"), &patient, json!({"change": "set_medecin_traitant", "rpps": rpps(7).to_string()}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
 
     // Events: a new document, a first access by an authorized professional, an emergency access.
@@ -131,7 +152,13 @@ async fn the_patient_and_the_medecin_traitant_are_told_by_email_and_webhook() {
     let nurse = app.professional(3, Profession::Infirmier);
     app.get(&format!("/api/records/{p}/documents"), &nurse).await;
     app.get(&format!("/api/records/{p}/documents"), &nurse).await;
-    let e = app.post(&format!("/api/records/{p}/emergency-access"), &app.professional(9, Profession::Medecin), json!({"kind": "bris_de_glace", "justification": "urgence vitale"})).await;
+    let e = app
+        .post(
+            &format!("/api/records/{p}/emergency-access"),
+            &app.professional(9, Profession::Medecin),
+            json!({"kind": "bris_de_glace", "justification": "urgence vitale"}),
+        )
+        .await;
     assert_eq!(e.status, StatusCode::CREATED, "{}", e.raw);
 
     let report = app.carnet.deliver_notifications(&courier).await.expect("deliver");
@@ -158,7 +185,13 @@ async fn the_outbox_keeps_what_could_not_be_sent_across_a_restart() {
     let p = ins(5);
     app.open_record(&p).await;
     let patient = app.patient(&p);
-    app.call(axum::http::Method::PUT, &format!("/api/records/{p}/notification-preferences"), Some(&patient), Some(json!({"email": "p5@example.org", "email_enabled": true}))).await;
+    app.call(
+        axum::http::Method::PUT,
+        &format!("/api/records/{p}/notification-preferences"),
+        Some(&patient),
+        Some(json!({"email": "p5@example.org", "email_enabled": true})),
+    )
+    .await;
     app.upload(&p, &app.professional(1, Profession::Medecin), lab_report(1), b"%PDF").await;
 
     // The relay is down: the attempt fails and is kept, with a backoff.

@@ -23,7 +23,10 @@ async fn change(app: &TestApp, ins: &carnet_domain::Ins, token: &str, body: Valu
 async fn titles(app: &TestApp, ins: &carnet_domain::Ins, token: &str) -> Vec<String> {
     let r = app.get(&format!("/api/records/{ins}/documents"), token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
-    let mut t: Vec<String> = r.body["documents"].as_array().map(|a| a.iter().filter_map(|d| d["title"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let mut t: Vec<String> = r.body["documents"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["title"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
     t.sort();
     assert_eq!(r.body["total"].as_u64(), Some(t.len() as u64), "total counts exactly what is listed");
     t
@@ -70,7 +73,11 @@ async fn only_the_holder_changes_the_policy_and_bad_changes_change_nothing(app: 
     let past = json!({"change": "authorize", "rpps": rpps(5).to_string(), "expires_at": "2020-01-01T00:00:00Z"});
     assert_problem(&change(&app, &p, &patient, past).await, StatusCode::UNPROCESSABLE_ENTITY, "expires_at must be in the future");
     assert_problem(&change(&app, &p, &patient, json!({"change": "promote"})).await, StatusCode::UNPROCESSABLE_ENTITY, "change:");
-    assert_problem(&change(&app, &p, &patient, json!({"change": "authorize", "rpps": "123"})).await, StatusCode::UNPROCESSABLE_ENTITY, "change:");
+    assert_problem(
+        &change(&app, &p, &patient, json!({"change": "authorize", "rpps": "123"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "change:",
+    );
     let policy = app.get(&format!("/api/records/{p}/policy"), &patient).await;
     assert_eq!(policy.status, StatusCode::OK, "{}", policy.raw);
     assert_eq!(policy.body["authorizations"], json!([]), "nothing changed");
@@ -113,7 +120,9 @@ async fn a_blocked_professional_sees_nothing_even_authorized_even_by_bris_de_gla
     assert_eq!(titles(&app, &p, &blocked).await, vec!["Consultation par Dr 9"], "only what they authored");
     let again = change(&app, &p, &patient, json!({"change": "authorize", "rpps": rpps(9).to_string()})).await;
     assert_problem(&again, StatusCode::CONFLICT, "blocked");
-    let bdg = app.post(&format!("/api/records/{p}/emergency-access"), &blocked, json!({"kind": "bris_de_glace", "justification": "urgence"})).await;
+    let bdg = app
+        .post(&format!("/api/records/{p}/emergency-access"), &blocked, json!({"kind": "bris_de_glace", "justification": "urgence"}))
+        .await;
     assert_problem(&bdg, StatusCode::FORBIDDEN, "emergency access to this record is not possible");
     assert_eq!(titles(&app, &p, &blocked).await, vec!["Consultation par Dr 9"]);
     assert_eq!(app.get(&format!("/api/documents/{own}"), &blocked).await.status, StatusCode::OK, "authors still read what they wrote");
@@ -127,8 +136,16 @@ async fn bris_de_glace_needs_a_justification_is_time_limited_and_reviewed(app: T
     let urgentist = app.professional(11, Profession::Medecin);
     let url = format!("/api/records/{p}/emergency-access");
     assert_problem(&app.post(&url, &urgentist, json!({"kind": "bris_de_glace"})).await, StatusCode::UNPROCESSABLE_ENTITY, "justification");
-    assert_problem(&app.post(&url, &urgentist, json!({"kind": "bris_de_glace", "justification": "   "})).await, StatusCode::UNPROCESSABLE_ENTITY, "justification");
-    assert_problem(&app.post(&url, &urgentist, json!({"kind": "panic", "justification": "x"})).await, StatusCode::UNPROCESSABLE_ENTITY, "kind");
+    assert_problem(
+        &app.post(&url, &urgentist, json!({"kind": "bris_de_glace", "justification": "   "})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "justification",
+    );
+    assert_problem(
+        &app.post(&url, &urgentist, json!({"kind": "panic", "justification": "x"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "kind",
+    );
     assert!(titles(&app, &p, &urgentist).await.is_empty());
     let opened = app.post(&url, &urgentist, json!({"kind": "bris_de_glace", "justification": "Patient inconscient aux urgences"})).await;
     assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.raw);
@@ -140,7 +157,11 @@ async fn bris_de_glace_needs_a_justification_is_time_limited_and_reviewed(app: T
     let item = queue.body.as_array().and_then(|a| a.iter().find(|i| i["kind"] == "emergency")).cloned().expect("an emergency item");
     assert_eq!(item["actor"], format!("rpps:{}", rpps(11)).as_str());
     let history = app.get(&format!("/api/records/{p}/access-history?limit=200"), &app.patient(&p)).await;
-    let entry = history.body["entries"].as_array().and_then(|e| e.iter().find(|e| e["action"] == "emergency.bris_de_glace" && e["outcome"] == "permit")).cloned().expect("in the history");
+    let entry = history.body["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "emergency.bris_de_glace" && e["outcome"] == "permit"))
+        .cloned()
+        .expect("in the history");
     assert_eq!(entry["justification"], "Patient inconscient aux urgences");
     // Time-limited.
     app.clock.advance(time::Duration::hours(5));
@@ -170,7 +191,8 @@ async fn opposing_samu_but_not_bris_de_glace_gives_exactly_that(app: TestApp) {
     });
     let url = format!("/api/records/{p}/emergency-access");
     let samu = app.post(&url, &regulator, json!({"kind": "samu", "justification": "appel 15"})).await;
-    let bdg = app.post(&url, &app.professional(21, Profession::Medecin), json!({"kind": "bris_de_glace", "justification": "urgence"})).await;
+    let bdg =
+        app.post(&url, &app.professional(21, Profession::Medecin), json!({"kind": "bris_de_glace", "justification": "urgence"})).await;
     assert_eq!(samu.status, StatusCode::FORBIDDEN, "SAMU opposed: {}", samu.raw);
     assert_eq!(bdg.status, StatusCode::CREATED, "bris de glace not opposed: {}", bdg.raw);
     assert_eq!(titles(&app, &p, &app.professional(21, Profession::Medecin)).await, vec!["Bilan"]);
@@ -178,7 +200,10 @@ async fn opposing_samu_but_not_bris_de_glace_gives_exactly_that(app: TestApp) {
     assert_eq!(change(&app, &p, &patient, json!({"change": "set_samu_opposition", "opposed": false})).await.status, StatusCode::OK);
     assert_eq!(change(&app, &p, &patient, json!({"change": "set_bris_de_glace_opposition", "opposed": true})).await.status, StatusCode::OK);
     assert_eq!(app.post(&url, &regulator, json!({"kind": "samu", "justification": "appel 15"})).await.status, StatusCode::CREATED);
-    assert_eq!(app.post(&url, &app.professional(22, Profession::Medecin), json!({"kind": "bris_de_glace", "justification": "x"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post(&url, &app.professional(22, Profession::Medecin), json!({"kind": "bris_de_glace", "justification": "x"})).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn the_medecin_traitant_sees_what_the_patient_hid(app: TestApp) {
@@ -188,9 +213,13 @@ async fn the_medecin_traitant_sees_what_the_patient_hid(app: TestApp) {
     let hidden = id_of(&app.upload(&p, &author, doc(1, "11488-4", "Consultation", &[]), b"%PDF").await);
     let patient = app.patient(&p);
     // The patient hides it from professionals (MASQUE_PS is theirs to set, not the author's).
-    let r = app.call(axum::http::Method::PUT, &format!("/api/documents/{hidden}/labels"), Some(&author), Some(json!({"labels": ["MASQUE_PS"]}))).await;
+    let r = app
+        .call(axum::http::Method::PUT, &format!("/api/documents/{hidden}/labels"), Some(&author), Some(json!({"labels": ["MASQUE_PS"]})))
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "MASQUE_PS");
-    let r = app.call(axum::http::Method::PUT, &format!("/api/documents/{hidden}/labels"), Some(&patient), Some(json!({"labels": ["MASQUE_PS"]}))).await;
+    let r = app
+        .call(axum::http::Method::PUT, &format!("/api/documents/{hidden}/labels"), Some(&patient), Some(json!({"labels": ["MASQUE_PS"]})))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.body["labels"], json!(["MASQUE_PS"]));
     let authorized = app.professional(30, Profession::Medecin);
@@ -223,7 +252,12 @@ async fn a_minors_secret_is_kept_from_the_parent(app: TestApp) {
     assert_eq!(policy.body["representatives"][0]["kind"], "minor", "{}", policy.raw);
     assert!(policy.body["representatives"][0]["until"].as_str().is_some_and(|u| u.starts_with("2030-02-27")), "until the 18th birthday");
     // Another representative claim, never registered, sees nothing.
-    let stranger = app.token(TokenClaims { sub: "r-stranger".into(), role: Role::Representative, represents: vec![minor.to_string()], ..Default::default() });
+    let stranger = app.token(TokenClaims {
+        sub: "r-stranger".into(),
+        role: Role::Representative,
+        represents: vec![minor.to_string()],
+        ..Default::default()
+    });
     assert!(titles(&app, &minor, &stranger).await.is_empty());
     // The parent reads the history of the record they represent.
     assert_eq!(app.get(&format!("/api/records/{minor}/access-history"), &parent).await.status, StatusCode::OK);
@@ -262,7 +296,8 @@ async fn hidden_and_missing_answer_alike(app: TestApp) {
         assert_eq!((a.status, &a.body), (b.status, &b.body), "hidden answers as missing");
     }
     let a = app.call(axum::http::Method::PUT, &format!("/api/documents/{hidden}/labels"), Some(&reader), Some(json!({"labels": []}))).await;
-    let b = app.call(axum::http::Method::PUT, &format!("/api/documents/{missing}/labels"), Some(&reader), Some(json!({"labels": []}))).await;
+    let b =
+        app.call(axum::http::Method::PUT, &format!("/api/documents/{missing}/labels"), Some(&reader), Some(json!({"labels": []}))).await;
     assert_eq!((a.status, &a.body), (b.status, &b.body));
     assert_eq!(app.get(&format!("/api/records/{p}/documents"), &reader).await.body["total"], 0);
 }
@@ -271,7 +306,8 @@ async fn the_reimbursement_history_can_be_hidden_and_deleted(app: TestApp) {
     let p = ins(17);
     app.open_record(&p).await;
     let insurer = app.role(Role::InsurerAgent);
-    let remb = json!({"unique_id": "1.2.250.1.999.9.17", "type_code": "REMB", "title": "Remboursements 2025", "mime_type": "application/pdf"});
+    let remb =
+        json!({"unique_id": "1.2.250.1.999.9.17", "type_code": "REMB", "title": "Remboursements 2025", "mime_type": "application/pdf"});
     assert_eq!(app.upload(&p, &insurer, remb, b"%PDF remb").await.status, StatusCode::CREATED);
     let patient = app.patient(&p);
     change(&app, &p, &patient, json!({"change": "set_medecin_traitant", "rpps": rpps(50).to_string()})).await;
@@ -346,9 +382,17 @@ async fn every_decision_is_in_the_patients_history(app: TestApp) {
     let root = unhex(head.body["root_hash"].as_str().expect("root"));
     assert!(carnet_ledger::verify_inclusion(&leaf, index, size, &path, &root), "the entry is in the signed tree");
     // Bad proof requests are clear.
-    assert_problem(&app.get(&format!("/api/ledger/inclusion-proof?index={}&tree_size={size}", size + 5), &patient).await, StatusCode::NOT_FOUND, "beyond");
+    assert_problem(
+        &app.get(&format!("/api/ledger/inclusion-proof?index={}&tree_size={size}", size + 5), &patient).await,
+        StatusCode::NOT_FOUND,
+        "beyond",
+    );
     assert_problem(&app.get("/api/ledger/consistency-proof?old=5&new=2", &patient).await, StatusCode::UNPROCESSABLE_ENTITY, "larger");
-    assert_problem(&app.get(&format!("/api/ledger/consistency-proof?old=1&new={}", size + 1), &patient).await, StatusCode::NOT_FOUND, "beyond");
+    assert_problem(
+        &app.get(&format!("/api/ledger/consistency-proof?old=1&new={}", size + 1), &patient).await,
+        StatusCode::NOT_FOUND,
+        "beyond",
+    );
     assert_problem(&app.get(&format!("/api/ledger/tree-heads/{}", size + 10), &patient).await, StatusCode::NOT_FOUND, "beyond the ledger");
     let consistency = app.get(&format!("/api/ledger/consistency-proof?old=1&new={size}"), &patient).await;
     assert_eq!(consistency.status, StatusCode::OK, "{}", consistency.raw);

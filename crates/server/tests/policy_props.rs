@@ -12,8 +12,7 @@ use axum::http::StatusCode;
 use carnet_auth::{DevIssuer, TokenClaims};
 use carnet_domain::policy::RepresentationKind;
 use carnet_domain::{
-    AccessContext, Actor, ActorKind, DocumentId, Ins, PatientPolicy, Profession, ProfessionMatrix, ProfessionalIdentity, Role,
-    decide,
+    AccessContext, Actor, ActorKind, DocumentId, Ins, PatientPolicy, Profession, ProfessionMatrix, ProfessionalIdentity, Role, decide,
 };
 use carnet_server::HttpLimits;
 use carnet_service::ServiceConfig;
@@ -44,14 +43,25 @@ fn professional(n: u32, profession: Profession, regulator: bool) -> Asker {
 
 fn patient(p: &Ins) -> Asker {
     let claims = TokenClaims { sub: format!("p-{p}"), role: Role::Patient, ins: Some(p.to_string()), ..Default::default() };
-    let actor = Actor { issuer: DevIssuer::ISSUER.into(), subject: format!("p-{p}"), name: None, kind: ActorKind::Patient { ins: p.clone() }, scopes: vec![] };
+    let actor = Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: format!("p-{p}"),
+        name: None,
+        kind: ActorKind::Patient { ins: p.clone() },
+        scopes: vec![],
+    };
     Asker { claims, actor }
 }
 
 fn representative(p: &Ins, sub: &str) -> Asker {
     let claims = TokenClaims { sub: sub.into(), role: Role::Representative, represents: vec![p.to_string()], ..Default::default() };
-    let actor =
-        Actor { issuer: DevIssuer::ISSUER.into(), subject: sub.into(), name: None, kind: ActorKind::Representative { represents: vec![p.clone()] }, scopes: vec![] };
+    let actor = Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: sub.into(),
+        name: None,
+        kind: ActorKind::Representative { represents: vec![p.clone()] },
+        scopes: vec![],
+    };
     Asker { claims, actor }
 }
 
@@ -63,7 +73,10 @@ fn role(r: Role) -> Asker {
         _ => ActorKind::System { organisation: None },
     };
     let sub = format!("{r:?}");
-    Asker { claims: TokenClaims { sub: sub.clone(), role: r, ..Default::default() }, actor: Actor { issuer: DevIssuer::ISSUER.into(), subject: sub, name: None, kind, scopes: vec![] } }
+    Asker {
+        claims: TokenClaims { sub: sub.clone(), role: r, ..Default::default() },
+        actor: Actor { issuer: DevIssuer::ISSUER.into(), subject: sub, name: None, kind, scopes: vec![] },
+    }
 }
 
 /// The professionals of the universe: (number, profession).
@@ -116,9 +129,31 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop::option::of(0..PROS.len()),
         prop::bool::weighted(0.15),
     )
-        .prop_map(|(docs, standing, medecin_traitant, representative_registered, opposes_bris_de_glace, opposes_samu, reimbursement_hidden, emergency_by, closed)| {
-            Scenario { docs, standing, medecin_traitant, representative_registered, opposes_bris_de_glace, opposes_samu, reimbursement_hidden, emergency_by, closed }
-        })
+        .prop_map(
+            |(
+                docs,
+                standing,
+                medecin_traitant,
+                representative_registered,
+                opposes_bris_de_glace,
+                opposes_samu,
+                reimbursement_hidden,
+                emergency_by,
+                closed,
+            )| {
+                Scenario {
+                    docs,
+                    standing,
+                    medecin_traitant,
+                    representative_registered,
+                    opposes_bris_de_glace,
+                    opposes_samu,
+                    reimbursement_hidden,
+                    emergency_by,
+                    closed,
+                }
+            },
+        )
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(1000);
@@ -155,7 +190,13 @@ async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
     };
     for (i, st) in s.standing.iter().enumerate() {
         let r = rpps(PROS[i].0);
-        let grant = |expires_at| carnet_domain::Authorization { rpps: r.clone(), granted_at: now, expires_at, granted_by: "patient".into(), declared: None };
+        let grant = |expires_at| carnet_domain::Authorization {
+            rpps: r.clone(),
+            granted_at: now,
+            expires_at,
+            granted_by: "patient".into(),
+            declared: None,
+        };
         match st {
             1 => policy.authorizations.push(grant(None)),
             2 => policy.authorizations.push(grant(Some(now - time::Duration::hours(1)))),
@@ -201,7 +242,15 @@ async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
     let matrix = ProfessionMatrix::dmp_default();
     let mut askers = pros.clone();
     askers.push(professional(107, Profession::Medecin, true));
-    askers.extend([patient(&p), parent, patient(&ins(n + 500_000)), role(Role::InsurerAgent), role(Role::Operator), role(Role::PrivacyOfficer), role(Role::System)]);
+    askers.extend([
+        patient(&p),
+        parent,
+        patient(&ins(n + 500_000)),
+        role(Role::InsurerAgent),
+        role(Role::Operator),
+        role(Role::PrivacyOfficer),
+        role(Role::System),
+    ]);
     for asker in &askers {
         let emergency = db.find_latest_emergency(&asker.actor.reference(), &p).await.ok().flatten();
         let ctx = AccessContext { ins: &p, record_status: record.status, now, emergency: emergency.as_ref(), matrix: &matrix };
@@ -210,8 +259,10 @@ async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
         let token = app.token(asker.claims.clone());
         let list = app.get(&format!("/api/records/{p}/documents"), &token).await;
         prop_assert_eq!(list.status, StatusCode::OK, "{}", list.raw);
-        let listed: BTreeSet<String> =
-            list.body["documents"].as_array().map(|a| a.iter().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        let listed: BTreeSet<String> = list.body["documents"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
         prop_assert_eq!(&listed, &expected, "list for {:?}", asker.actor.kind);
         prop_assert_eq!(list.body["total"].as_u64(), Some(expected.len() as u64), "total for {:?}", asker.actor.kind);
         for id in &ids {

@@ -106,19 +106,13 @@ async fn bad_input_gets_a_precise_error_and_changes_nothing(app: TestApp) {
     let mut body = new_record(&me);
     let good = me.to_string();
     let wrong_key = format!("{}{:02}", &good[..13], (good[13..].parse::<u8>().expect("key") % 97) + 1);
-    for (ins_value, needle) in [
-        (wrong_key.as_str(), "key does not match"),
-        ("12345", "15 characters"),
-        ("1841276X5108912", "invalid character"),
-    ] {
+    for (ins_value, needle) in
+        [(wrong_key.as_str(), "key does not match"), ("12345", "15 characters"), ("1841276X5108912", "invalid character")]
+    {
         body["ins"] = json!(ins_value);
         assert_problem(&app.post("/api/records", &token, body.clone()).await, StatusCode::UNPROCESSABLE_ENTITY, needle);
     }
-    assert_problem(
-        &app.get("/api/records/12345", &token).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "15 characters",
-    );
+    assert_problem(&app.get("/api/records/12345", &token).await, StatusCode::UNPROCESSABLE_ENTITY, "15 characters");
     let cases = [
         ("ins_system", json!("urn:oid:1.2.3"), "ins_system"),
         ("identity_status", json!("provisoire"), "recuperee"),

@@ -12,9 +12,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use carnet_crypto::{StreamOpener, StreamSealer};
 use carnet_domain::document::{DocumentSubmission, PersonName, check_metadata};
-use carnet_domain::{
-    Actor, ActorKind, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel,
-};
+use carnet_domain::{Actor, ActorKind, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel};
 use carnet_store::{DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreError};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -196,9 +194,10 @@ impl Carnet {
             meta.size = sealed.size;
             meta.sha256 = sealed.sha256;
             let title_sealed = submission.title.as_deref().map(|t| carnet_crypto::seal(&key, &title_context(id), t.as_bytes()));
-            let author_name = meta.author_name.as_ref().map(|n| {
-                [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ")
-            });
+            let author_name = meta
+                .author_name
+                .as_ref()
+                .map(|n| [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "));
             let notify = self.new_document_message(&meta.ins, author_name.or_else(|| actor.name.clone()));
             Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes, &[notify]).await?)
         }
@@ -294,7 +293,10 @@ impl Carnet {
         }
         let record = self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))?;
         if record.status != RecordStatus::Active {
-            return Err(ServiceError::Conflict(format!("the record is {}: documents are deposited in active records only", record.status.as_str())));
+            return Err(ServiceError::Conflict(format!(
+                "the record is {}: documents are deposited in active records only",
+                record.status.as_str()
+            )));
         }
         if record.identity_status != IdentityStatus::Qualifiee {
             return Err(ServiceError::Conflict(format!(
@@ -503,8 +505,13 @@ impl Carnet {
         if standing.is_permit() {
             self.guard_opening(&gate).await?;
         }
-        let visible: Vec<Visible> =
-            self.db.find_documents_at(ins, generation).await?.into_iter().filter_map(|(meta, title)| gate.admit_with_title(meta, title)).collect();
+        let visible: Vec<Visible> = self
+            .db
+            .find_documents_at(ins, generation)
+            .await?
+            .into_iter()
+            .filter_map(|(meta, title)| gate.admit_with_title(meta, title))
+            .collect();
         let returned = Some(format!("returned:{}", visible.len()));
         self.record_event(actor, Event::decided("document.search", Some(ins), returned, standing)).await?;
         if standing.is_permit() {
@@ -515,7 +522,12 @@ impl Carnet {
 
     /// Metadata and title of a visible document.
     pub async fn view(&self, visible: &Visible) -> Result<DocumentView> {
-        Ok(self.views(std::slice::from_ref(visible)).await?.into_iter().next().unwrap_or_else(|| DocumentView { meta: visible.meta().clone(), title: None }))
+        Ok(self
+            .views(std::slice::from_ref(visible))
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| DocumentView { meta: visible.meta().clone(), title: None }))
     }
 
     /// Metadata and titles of visible documents (see `titles`).
@@ -542,7 +554,10 @@ impl Carnet {
                     }
                     let Some((_, Some(data_key))) = &key else { return Err(ServiceError::NotFound("document")) };
                     let bytes = carnet_crypto::open(data_key, &title_context(meta.id), &sealed)?;
-                    Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
+                    Some(
+                        String::from_utf8(bytes)
+                            .map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?,
+                    )
                 }
                 None => None,
             };
@@ -573,11 +588,8 @@ impl Carnet {
             return Err(ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("blob length")));
         }
         let blob_range = opener.blob_range();
-        let mut pieces = if blob_range.is_empty() {
-            futures::stream::empty().boxed()
-        } else {
-            self.blobs.stream_range(meta.id, blob_range).await?
-        };
+        let mut pieces =
+            if blob_range.is_empty() { futures::stream::empty().boxed() } else { self.blobs.stream_range(meta.id, blob_range).await? };
         // Read up to the first authenticated plaintext (or the end) before answering.
         let mut first: Vec<Bytes> = Vec::new();
         let mut ended = blob_range_is_empty(&opener);

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use carnet_domain::{
-    AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus, decide,
-    decide_record,
+    AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus,
+    decide, decide_record,
 };
 use carnet_store::{PolicyStore, StoredPolicy};
 
@@ -105,7 +105,16 @@ impl Carnet {
             ActorKind::Professional(_) | ActorKind::Regulator(_) => self.db.find_latest_emergency(&actor.reference(), &record.ins).await?,
             _ => None,
         };
-        Ok(Gate { actor, ins: record.ins.clone(), ins_kind: record.ins_kind, record_status: record.status, stored, emergency, carnet: self, now: self.now() })
+        Ok(Gate {
+            actor,
+            ins: record.ins.clone(),
+            ins_kind: record.ins_kind,
+            record_status: record.status,
+            stored,
+            emergency,
+            carnet: self,
+            now: self.now(),
+        })
     }
 
     /// The live record of `ins`, the gate for `actor` on it and the patient's document

@@ -2,8 +2,8 @@
 //! rotation.
 
 use carnet_crypto::{DataKey, KeyProvider, ServiceSecret};
-use carnet_ledger::Ed25519Signer;
 use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_ledger::Ed25519Signer;
 use carnet_store::{Database, KeyStore};
 use serde::Serialize;
 

@@ -21,10 +21,10 @@ mod submissions;
 use std::sync::Arc;
 
 use carnet_crypto::{CryptoError, KeyProvider};
-use carnet_ledger::{Ledger, LedgerError};
 use carnet_domain::codes::CodeLists;
 use carnet_domain::record::{LifecycleError, RecordDenied};
 use carnet_domain::{AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy};
+use carnet_ledger::{Ledger, LedgerError};
 use carnet_store::{BlobStore, Database, StoreError};
 
 pub use clock::{ManualClock, SystemClock};

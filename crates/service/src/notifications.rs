@@ -12,7 +12,11 @@ use crate::{Carnet, Result, ServiceError};
 /// Delivers messages: SMTP and HTTP in production (`carnet-notify`), anything in tests.
 pub trait Courier: Send + Sync {
     fn send_email(&self, to: &str, subject: &str, body: &str) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send;
-    fn post_webhook(&self, url: &str, payload: &serde_json::Value) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send;
+    fn post_webhook(
+        &self,
+        url: &str,
+        payload: &serde_json::Value,
+    ) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send;
 }
 
 /// A patient's notification preferences, as they set and read them.
@@ -58,7 +62,11 @@ pub fn render(message: &OutboxMessage) -> (String, String) {
     match message.kind.as_str() {
         "new_document" => (
             "Un nouveau document dans votre dossier".into(),
-            format!("Un nouveau document a été ajouté à votre dossier médical partagé le {} par {}.\nConnectez-vous à Carnet pour le consulter.", s("at"), who),
+            format!(
+                "Un nouveau document a été ajouté à votre dossier médical partagé le {} par {}.\nConnectez-vous à Carnet pour le consulter.",
+                s("at"),
+                who
+            ),
         ),
         "first_access" => (
             "Un professionnel a consulté votre dossier".into(),

@@ -98,7 +98,9 @@ impl Carnet {
         let allowed = matches!(actor.kind, ActorKind::PrivacyOfficer) || stored.policy.holder(actor, ins, self.now()).is_some();
         if !allowed {
             self.record_event(actor, Event::deny("policy.read", Some(ins), None, "not_holder")).await?;
-            return Err(ServiceError::Forbidden("only the patient, their representative or a privacy officer reads the access policy".into()));
+            return Err(ServiceError::Forbidden(
+                "only the patient, their representative or a privacy officer reads the access policy".into(),
+            ));
         }
         self.record_event(actor, Event::permit("policy.read", Some(ins), None, "holder")).await?;
         Ok(stored.policy)
@@ -157,7 +159,11 @@ impl Carnet {
             return Ok(());
         }
         let now = self.now();
-        let until = record.traits.as_ref().and_then(|t| t.birth_date.replace_year(t.birth_date.year() + 18).ok()).map(|d| d.midnight().assume_utc());
+        let until = record
+            .traits
+            .as_ref()
+            .and_then(|t| t.birth_date.replace_year(t.birth_date.year() + 18).ok())
+            .map(|d| d.midnight().assume_utc());
         let kind = match until {
             Some(u) if u > now => RepresentationKind::Minor,
             _ => RepresentationKind::ProtectedAdult,
@@ -174,7 +180,11 @@ impl Carnet {
             registered_by: actor.reference(),
             registered_at: now,
         });
-        self.record_event(actor, Event::permit("policy.add_representative", Some(&record.ins), Some(actor.reference()), "created_the_record")).await?;
+        self.record_event(
+            actor,
+            Event::permit("policy.add_representative", Some(&record.ins), Some(actor.reference()), "created_the_record"),
+        )
+        .await?;
         Ok(self.db.save_policy(&record.ins, &policy, stored.version, now, &[]).await?)
     }
 
@@ -207,7 +217,8 @@ impl Carnet {
                 });
             }
         };
-        let index = self.record_event(actor, Event::permit(action, Some(ins), None, "emergency").with_justification(&access.justification)).await?;
+        let index =
+            self.record_event(actor, Event::permit(action, Some(ins), None, "emergency").with_justification(&access.justification)).await?;
         let who = entry_actor(actor);
         let payload = json!({
             "kind": kind.code(), "actor": who.name, "profession": who.profession, "organisation": who.organisation,
@@ -281,8 +292,10 @@ impl Carnet {
             self.record_event(actor, Event::deny("reimbursement.delete", Some(ins), None, "not_holder")).await?;
             return Err(ServiceError::Forbidden("only the patient or their representative deletes the reimbursement history".into()));
         }
-        let remb: Vec<_> = self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| d).filter(|d| d.type_code.code == REIMBURSEMENT_TYPE).collect();
-        self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), "holder")).await?;
+        let remb: Vec<_> =
+            self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| d).filter(|d| d.type_code.code == REIMBURSEMENT_TYPE).collect();
+        self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), "holder"))
+            .await?;
         for d in &remb {
             self.blobs.delete(d.id).await?;
             match self.db.delete_document(d.id).await {

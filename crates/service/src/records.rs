@@ -2,8 +2,7 @@
 
 use carnet_domain::record::{self, LifecycleError, RecordAction, RecordDenied, RecordStatistics};
 use carnet_domain::{
-    Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits,
-    RetentionPolicy,
+    Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, RetentionPolicy,
 };
 use carnet_store::{DocumentStore, RecordStore, TraitsQuery};
 use serde::Serialize;
@@ -289,7 +288,9 @@ impl Carnet {
                     v
                 }
                 _ if !query.has_traits() => {
-                    return Err(ServiceError::Invalid("give the INS identifier or at least one of family, given, birthdate, gender".into()));
+                    return Err(ServiceError::Invalid(
+                        "give the INS identifier or at least one of family, given, birthdate, gender".into(),
+                    ));
                 }
                 _ => self.records_by_traits(&query.traits, limit).await?,
             },

@@ -107,8 +107,11 @@ impl Carnet {
                     ServiceError::NotFound(_) => "not_found",
                     _ => "record_not_feedable",
                 };
-                self.record_event(actor, Event::deny("document.submit_set", Some(&ins), Some(set.unique_id.chars().take(128).collect()), reason))
-                    .await?;
+                self.record_event(
+                    actor,
+                    Event::deny("document.submit_set", Some(&ins), Some(set.unique_id.chars().take(128).collect()), reason),
+                )
+                .await?;
                 return Err(e);
             }
         };
@@ -116,7 +119,10 @@ impl Carnet {
         for d in &documents[1..] {
             self.feedable_record(actor, &d.submission).await?;
         }
-        if set.unique_id.is_empty() || set.unique_id.len() > carnet_domain::document::MAX_UNIQUE_ID || !set.unique_id.chars().all(|c| c.is_ascii_graphic()) {
+        if set.unique_id.is_empty()
+            || set.unique_id.len() > carnet_domain::document::MAX_UNIQUE_ID
+            || !set.unique_id.chars().all(|c| c.is_ascii_graphic())
+        {
             return Err(ServiceError::Invalid("submission set unique_id: 1 to 128 printable ASCII characters".into()));
         }
         if let Some(existing) = self.db.find_submission_set_by_unique_id(&set.unique_id).await? {
@@ -183,9 +189,11 @@ impl Carnet {
             let notify: Vec<_> = prepared
                 .iter()
                 .map(|p| {
-                    let author = p.meta.author_name.as_ref().map(|n| {
-                        [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ")
-                    });
+                    let author = p
+                        .meta
+                        .author_name
+                        .as_ref()
+                        .map(|n| [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "));
                     self.new_document_message(&record.ins, author.or_else(|| actor.name.clone()))
                 })
                 .collect();
@@ -197,20 +205,24 @@ impl Carnet {
         let set_id = match stored {
             Ok(set_id) => set_id,
             Err(e) => {
-            for id in &ids {
-                self.abandon_upload(*id).await;
-            }
-            if let ServiceError::Conflict(_) = e {
-                // Another request deposited the same set meanwhile: answer as a resubmission.
-                if let Some(existing) = self.db.find_submission_set_by_unique_id(&set.unique_id).await? {
-                    let again: Vec<BundleDocument> = prepared
-                        .iter()
-                        .map(|p| BundleDocument { submission: resubmission_of(&p.meta), bytes: p.bytes.clone(), sha256: Some(p.meta.sha256) })
-                        .collect();
-                    return self.resubmitted_set(actor, &record, existing, &again).await;
+                for id in &ids {
+                    self.abandon_upload(*id).await;
                 }
-            }
-            return Err(e);
+                if let ServiceError::Conflict(_) = e {
+                    // Another request deposited the same set meanwhile: answer as a resubmission.
+                    if let Some(existing) = self.db.find_submission_set_by_unique_id(&set.unique_id).await? {
+                        let again: Vec<BundleDocument> = prepared
+                            .iter()
+                            .map(|p| BundleDocument {
+                                submission: resubmission_of(&p.meta),
+                                bytes: p.bytes.clone(),
+                                sha256: Some(p.meta.sha256),
+                            })
+                            .collect();
+                        return self.resubmitted_set(actor, &record, existing, &again).await;
+                    }
+                }
+                return Err(e);
             }
         };
         if record.first_fed_at.is_none() {
@@ -233,13 +245,19 @@ impl Carnet {
             return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
         }
         if submission.declared_size.is_some_and(|s| s != size) {
-            return Err(ServiceError::Invalid(format!("size: {} bytes declared, {size} given; nothing was stored", submission.declared_size.unwrap_or_default())));
+            return Err(ServiceError::Invalid(format!(
+                "size: {} bytes declared, {size} given; nothing was stored",
+                submission.declared_size.unwrap_or_default()
+            )));
         }
         if submission.declared_sha256.is_some_and(|h| h != hash) {
             return Err(ServiceError::Invalid("hash: the SHA-256 of the bytes differs from the one declared; nothing was stored".into()));
         }
         if self.db.find_document_by_unique_id(&meta.unique_id).await?.is_some() {
-            return Err(ServiceError::Conflict(format!("a document with unique id {} was deposited in another submission set", meta.unique_id)));
+            return Err(ServiceError::Conflict(format!(
+                "a document with unique id {} was deposited in another submission set",
+                meta.unique_id
+            )));
         }
         let supersedes = match submission.replaces {
             Some(old) => Some(self.replaceable(actor, record, old).await?),
@@ -250,7 +268,13 @@ impl Carnet {
 
     /// A set whose unique id exists: the same documents (unique ids, sizes, hashes, patient)
     /// answer `created: false`; anything else is a conflict.
-    async fn resubmitted_set(&self, actor: &Actor, record: &Record, existing: StoredSubmissionSet, documents: &[BundleDocument]) -> Result<BundleSubmitted> {
+    async fn resubmitted_set(
+        &self,
+        actor: &Actor,
+        record: &Record,
+        existing: StoredSubmissionSet,
+        documents: &[BundleDocument],
+    ) -> Result<BundleSubmitted> {
         let conflict = || ServiceError::Conflict("a submission set with this unique id exists with other content".into());
         if existing.ins != record.ins || existing.documents.len() != documents.len() {
             return Err(conflict());
@@ -285,7 +309,10 @@ impl Carnet {
             let title = match (&set.title_sealed, &key) {
                 (Some(sealed), Some(key)) if documents.len() == set.documents.len() => {
                     let bytes = carnet_crypto::open(key, &set_title_context(&set.unique_id), sealed)?;
-                    Some(String::from_utf8(bytes).map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?)
+                    Some(
+                        String::from_utf8(bytes)
+                            .map_err(|_| ServiceError::Crypto(carnet_crypto::CryptoError::Format("title is not UTF-8")))?,
+                    )
                 }
                 _ => None,
             };

@@ -56,7 +56,12 @@ impl BlobStore {
         let documents = root.join("documents");
         std::fs::create_dir_all(&documents).map_err(|e| StoreError::Blob(format!("creating {}: {e}", documents.display())))?;
         let durability = GroupSync::new(&documents).map_err(|e| StoreError::Blob(format!("{}: {e}", documents.display())))?;
-        Ok(BlobStore { store: Arc::new(store), prefix: Path::from("documents"), local_root: Some(root), durability: Some(Arc::new(durability)) })
+        Ok(BlobStore {
+            store: Arc::new(store),
+            prefix: Path::from("documents"),
+            local_root: Some(root),
+            durability: Some(Arc::new(durability)),
+        })
     }
 
     /// Blobs in an object store named by URL (`s3://bucket/prefix`, `file:///path`), with
@@ -68,10 +73,8 @@ impl BlobStore {
             let dir = parsed.to_file_path().map_err(|()| StoreError::Url("blob store URL: not a local path".into()))?;
             return BlobStore::local(&dir);
         }
-        let mut opts: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
+        let mut opts: Vec<(String, String)> =
+            std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         opts.extend(options.iter().cloned());
         let (store, prefix) = object_store::parse_url_opts(&parsed, opts).map_err(blob_error)?;
         Ok(BlobStore { store: Arc::from(store), prefix: prefix.child("documents"), local_root: None, durability: None })

@@ -7,8 +7,8 @@ use std::future::Future;
 
 use carnet_domain::actor::{Actor, ActorKind, ProfessionalIdentity};
 use carnet_domain::{
-    CreationChannel, Finess, IdentityStatus, Ins, InsKind, Professional, Profession, Record, RecordStatus,
-    ReferenceTraits, RetentionPolicy, Rpps, Sex,
+    CreationChannel, Finess, IdentityStatus, Ins, InsKind, Profession, Professional, Record, RecordStatus, ReferenceTraits,
+    RetentionPolicy, Rpps, Sex,
 };
 use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
@@ -18,9 +18,8 @@ use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
 use crate::{
-    GateInputs, NewSetDocument, StoredSubmissionSet, SubmissionStore, TraitsQuery,
-    Database, DirectoryStore, DocumentStore, KeyStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore,
-    StoreError, StoredPreferences,
+    Database, DirectoryStore, DocumentStore, GateInputs, KeyStore, NewSetDocument, NotificationStore, OutboxMessage, PolicyStore,
+    RecordStore, ReviewItem, ReviewStore, StoreError, StoredPreferences, StoredSubmissionSet, SubmissionStore, TraitsQuery,
 };
 
 /// Runs every case, each on a database returned by `fresh()`.
@@ -249,8 +248,13 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
         class_code: Code::new(CLASS_SYSTEM, "10"),
         type_code: Code::new("http://loinc.org", "11502-2"),
         format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
-        practice_setting: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS", "SNR")),
-        facility_type: n.is_multiple_of(2).then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
+        practice_setting: Some(Code::new(
+            "https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS",
+            "SNR",
+        )),
+        facility_type: n
+            .is_multiple_of(2)
+            .then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
         service_start: Some(T0 - Duration::days(2)),
         service_end: None,
         mime_type: "application/pdf".into(),
@@ -258,7 +262,9 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
         author: "rpps:10000000019".into(),
         author_name: Some(carnet_domain::document::PersonName {
             // Quotes, backslashes, accents and a character outside the BMP survive every encoding.
-            family: Some(if n == 2 { "D'ARC \"é\" \\ \u{1d11e}\n".into() } else { "MARTIN".into() }), given: (n % 2 == 1).then(|| "Claire".into()) }),
+            family: Some(if n == 2 { "D'ARC \"é\" \\ \u{1d11e}\n".into() } else { "MARTIN".into() }),
+            given: (n % 2 == 1).then(|| "Claire".into()),
+        }),
         deposited_by: "https://idp.test#lab-software".into(),
         authored_at: Some(T0 - Duration::days(1)),
         submitted_at: T0 + Duration::minutes(i64::from(n)),
@@ -297,7 +303,11 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     archived.labels = vec![];
     db.save_document_state(&archived, DocumentStatus::Current).await.expect("save");
     assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").0, archived);
-    assert_eq!(owned(db.find_documents_of(&p).await.expect("list")).get(1).map(|d| &d.0), Some(&archived), "the archive flag and labels read back");
+    assert_eq!(
+        owned(db.find_documents_of(&p).await.expect("list")).get(1).map(|d| &d.0),
+        Some(&archived),
+        "the archive flag and labels read back"
+    );
     let mut withdrawn = archived.clone();
     withdrawn.status = DocumentStatus::EnteredInError;
     db.save_document_state(&withdrawn, DocumentStatus::Current).await.expect("withdraw");
@@ -309,7 +319,9 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
 async fn a_patients_document_list_follows_every_change_on_every_node(a: Database) {
     let b = a.another_node();
     let (p, other) = (ins(1), ins(2));
-    let ids = |list: Vec<(DocumentMeta, Option<Vec<u8>>)>| list.into_iter().map(|(d, _)| (d.id, d.status, d.archived, d.labels)).collect::<Vec<_>>();
+    let ids = |list: Vec<(DocumentMeta, Option<Vec<u8>>)>| {
+        list.into_iter().map(|(d, _)| (d.id, d.status, d.archived, d.labels)).collect::<Vec<_>>()
+    };
     let read_both = |expected: Vec<(DocumentMeta, Option<Vec<u8>>)>, step: &'static str| {
         let (a, b, p) = (a.clone(), b.clone(), p.clone());
         async move {
@@ -609,7 +621,8 @@ async fn submission_sets_are_all_or_nothing(db: Database) {
     db.insert_submission(&once, &[NewSetDocument { meta: &v2, title_sealed: None, supersedes: Some(d1.id) }], &[]).await.expect("replace");
     let v3 = DocumentMeta { replaces: Some(d1.id), ..document(6, &p) };
     let twice = submission_set(4, &p, &[&v3]);
-    let replaced_again = db.insert_submission(&twice, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }], &[]).await;
+    let replaced_again =
+        db.insert_submission(&twice, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }], &[]).await;
     assert!(matches!(replaced_again, Err(StoreError::Stale(_))));
     assert!(db.find_document(v3.id).await.expect("find").is_none());
     let after = DocumentMeta { unique_id: "1.2.250.1.999.after-stale".into(), ..v3.clone() };
@@ -699,7 +712,11 @@ async fn records_are_found_by_traits(db: Database) {
     assert_eq!(find(family("dupon")).await, vec![a.ins.clone()], "prefix, case-insensitive; `_` is no wildcard");
     assert_eq!(find(family("du_")).await, vec![b.ins.clone()]);
     assert_eq!(find(TraitsQuery { given: Some("cla".into()), ..TraitsQuery::default() }).await, vec![a.ins.clone()], "any given name");
-    assert_eq!(find(TraitsQuery { given: Some("arie".into()), ..TraitsQuery::default() }).await, Vec::<Ins>::new(), "a prefix, not a substring");
+    assert_eq!(
+        find(TraitsQuery { given: Some("arie".into()), ..TraitsQuery::default() }).await,
+        Vec::<Ins>::new(),
+        "a prefix, not a substring"
+    );
     let by_date = TraitsQuery { birth_date: Some(date!(1980 - 03 - 14)), sex: Some(Sex::Male), ..TraitsQuery::default() };
     assert_eq!(find(by_date).await, vec![b.ins.clone()]);
     assert_eq!(find(family("%")).await, Vec::<Ins>::new(), "`%` is no wildcard");

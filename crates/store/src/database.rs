@@ -121,14 +121,14 @@ impl Database {
             // and the ping was one more trip to sqlx's worker thread per statement.
             let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(options.clone()).await?;
             let writer = SqliteWriter { connection: options.connect().await?, in_doubt: false };
-            Database { pool: Pool::Sqlite(pool), writer: Writer::Sqlite(std::sync::Arc::new(tokio::sync::Mutex::new(writer))), documents_cache: Default::default() }
+            Database {
+                pool: Pool::Sqlite(pool),
+                writer: Writer::Sqlite(std::sync::Arc::new(tokio::sync::Mutex::new(writer))),
+                documents_cache: Default::default(),
+            }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("database URL: {e}")))?;
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
+            let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
             Database { pool: Pool::Postgres(pool.clone()), writer: Writer::Postgres(pool), documents_cache: Default::default() }
         } else {
             return Err(StoreError::Url(format!(

@@ -1,6 +1,6 @@
 //! `DirectoryStore` on both backends.
 
-use carnet_domain::{Finess, Professional, Profession, Rpps};
+use carnet_domain::{Finess, Profession, Professional, Rpps};
 use time::OffsetDateTime;
 
 use crate::database::{on_pool, on_writer};
@@ -27,10 +27,7 @@ impl ProfessionalRow {
             given_name: self.given_name,
             profession: Profession::from_code(&self.profession).map_err(|e| corrupt("profession", e.to_string()))?,
             specialty: self.specialty,
-            organisation: self
-                .organisation
-                .map(|f| Finess::parse(&f).map_err(|e| corrupt("FINESS", e.to_string())))
-                .transpose()?,
+            organisation: self.organisation.map(|f| Finess::parse(&f).map_err(|e| corrupt("FINESS", e.to_string()))).transpose()?,
             email: self.email,
         })
     }

@@ -136,7 +136,6 @@ pub(crate) struct DocumentsCache {
 /// A patient's document generation (see `DocumentsCache`); 0: never had a document.
 pub(crate) const GENERATION_SQL: &str = "SELECT count(*) FROM document_changes WHERE ins = $1";
 
-
 /// About 1 KiB each: ~20 MiB at most.
 const CACHED_DOCUMENTS: usize = 20_000;
 
@@ -186,7 +185,9 @@ fn documents_json_sql(backend: crate::Backend) -> String {
     let title = hex("title_sealed");
     match backend {
         crate::Backend::Sqlite => {
-            format!("SELECT json_group_array(json_array(json_array({columns}), {title}) ORDER BY submitted_at DESC, id) FROM documents WHERE ins = $1")
+            format!(
+                "SELECT json_group_array(json_array(json_array({columns}), {title}) ORDER BY submitted_at DESC, id) FROM documents WHERE ins = $1"
+            )
         }
         crate::Backend::Postgres => format!(
             "SELECT json_agg(json_build_array(json_build_array({columns}), {title}) ORDER BY submitted_at DESC, id)::text FROM documents WHERE ins = $1"
@@ -300,11 +301,10 @@ impl KeyStore for Database {
     }
 
     async fn all_patient_keys(&self) -> Result<Vec<(Ins, WrappedKey)>> {
-        let rows: Vec<(String, String, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT ins, master_key_id, sealed FROM patient_keys ORDER BY ins"
-        )
-        .fetch_all(pool)
-        .await)?;
+        let rows: Vec<(String, String, Vec<u8>)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT ins, master_key_id, sealed FROM patient_keys ORDER BY ins")
+                .fetch_all(pool)
+                .await)?;
         rows.into_iter()
             .map(|(ins, master_key_id, sealed)| {
                 Ok((Ins::parse(&ins).map_err(|e| corrupt("INS", e))?, WrappedKey { master_key_id, sealed }))
@@ -355,11 +355,10 @@ impl KeyStore for Database {
     }
 
     async fn all_service_keys(&self) -> Result<Vec<(String, WrappedKey)>> {
-        let rows: Vec<(String, String, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT name, master_key_id, sealed FROM service_keys ORDER BY name"
-        )
-        .fetch_all(pool)
-        .await)?;
+        let rows: Vec<(String, String, Vec<u8>)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT name, master_key_id, sealed FROM service_keys ORDER BY name")
+                .fetch_all(pool)
+                .await)?;
         Ok(rows.into_iter().map(|(name, master_key_id, sealed)| (name, WrappedKey { master_key_id, sealed })).collect())
     }
 
@@ -414,12 +413,11 @@ impl DocumentStore for Database {
     }
 
     async fn pending_uploads(&self, started_before: OffsetDateTime) -> Result<Vec<DocumentId>> {
-        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT document_id FROM pending_uploads WHERE started_at < $1 ORDER BY started_at"
-        )
-            .bind(to_millis(started_before))
-            .fetch_all(pool)
-            .await)?;
+        let ids: Vec<(String,)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT document_id FROM pending_uploads WHERE started_at < $1 ORDER BY started_at")
+                .bind(to_millis(started_before))
+                .fetch_all(pool)
+                .await)?;
         ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
     }
 
@@ -476,8 +474,7 @@ impl DocumentStore for Database {
         }
         // The list and its generation in one statement, so that they belong to one snapshot.
         let sql = format!("SELECT ({GENERATION_SQL}), ({})", documents_json_sql(self.backend()));
-        let (read_at, json): (i64, Option<String>) =
-            on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_one(pool).await)?;
+        let (read_at, json): (i64, Option<String>) = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_one(pool).await)?;
         let rows: Vec<DocumentJson> = match json {
             Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("documents", e))?,
             None => vec![],
@@ -530,7 +527,11 @@ impl DocumentStore for Database {
     }
 
     async fn delete_documents_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {
-        on_writer!(self, |pool| sqlx::query("DELETE FROM submission_sets WHERE ins = $1").bind(ins.as_str()).execute(pool).await.map(|_| ()))?;
+        on_writer!(self, |pool| sqlx::query("DELETE FROM submission_sets WHERE ins = $1")
+            .bind(ins.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         let ids: Vec<(String,)> = on_writer!(self, |pool| sqlx::query_as("DELETE FROM documents WHERE ins = $1 RETURNING id")
             .bind(ins.as_str())
             .fetch_all(pool)
@@ -553,13 +554,12 @@ impl DocumentStore for Database {
     }
 
     async fn find_derived(&self, id: DocumentId, kind: &str) -> Result<Option<Vec<u8>>> {
-        let row: Option<(Vec<u8>,)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT sealed FROM derived_artifacts WHERE document_id = $1 AND kind = $2"
-        )
-        .bind(id.to_string())
-        .bind(kind)
-        .fetch_optional(pool)
-        .await)?;
+        let row: Option<(Vec<u8>,)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT sealed FROM derived_artifacts WHERE document_id = $1 AND kind = $2")
+                .bind(id.to_string())
+                .bind(kind)
+                .fetch_optional(pool)
+                .await)?;
         Ok(row.map(|(s,)| s))
     }
 }

@@ -23,16 +23,16 @@ pub mod conformance;
 
 use std::future::Future;
 
-use carnet_domain::record::RecordStatistics;
 use carnet_crypto::WrappedKey;
+use carnet_domain::record::RecordStatistics;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, Professional, Record, RecordStatus, Rpps};
 use time::OffsetDateTime;
 
 pub use blobs::{BlobStore, BlobWriter};
 pub use bulk::bench_ins;
 pub use database::{Backend, Database};
-pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
 pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
+pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,12 @@ pub trait DirectoryStore {
 pub trait KeyStore {
     /// Stores the patient's wrapped key unless one exists; returns the one in force either way
     /// (two first deposits racing agree on one key).
-    fn save_patient_key_if_absent(&self, ins: &Ins, key: &WrappedKey, now: OffsetDateTime) -> impl Future<Output = Result<WrappedKey>> + Send;
+    fn save_patient_key_if_absent(
+        &self,
+        ins: &Ins,
+        key: &WrappedKey,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<WrappedKey>> + Send;
     fn find_patient_key(&self, ins: &Ins) -> impl Future<Output = Result<Option<WrappedKey>>> + Send;
     /// Every wrapped key, for master-key rotation.
     fn all_patient_keys(&self) -> impl Future<Output = Result<Vec<(Ins, WrappedKey)>>> + Send;
@@ -121,7 +126,12 @@ pub trait KeyStore {
     /// Crypto-shredding: the key goes, so every blob sealed under it becomes noise.
     fn delete_patient_key(&self, ins: &Ins) -> impl Future<Output = Result<()>> + Send;
     /// Stores a service secret's wrap unless one exists; returns the one in force.
-    fn save_service_key_if_absent(&self, name: &str, key: &WrappedKey, now: OffsetDateTime) -> impl Future<Output = Result<WrappedKey>> + Send;
+    fn save_service_key_if_absent(
+        &self,
+        name: &str,
+        key: &WrappedKey,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<WrappedKey>> + Send;
     fn all_service_keys(&self) -> impl Future<Output = Result<Vec<(String, WrappedKey)>>> + Send;
     /// Replaces service secrets' wraps after a rotation, all or none.
     fn save_rewrapped_service_keys(&self, keys: &[(String, WrappedKey, WrappedKey)]) -> impl Future<Output = Result<()>> + Send;

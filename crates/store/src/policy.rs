@@ -80,11 +80,22 @@ pub trait PolicyStore {
     fn find_policy(&self, ins: &Ins) -> impl Future<Output = Result<StoredPolicy>> + Send;
     /// Saves a policy read at `read_version`, with the notifications it causes, in one
     /// transaction; `Stale` if another change landed meanwhile.
-    fn save_policy(&self, ins: &Ins, policy: &PatientPolicy, read_version: i64, now: OffsetDateTime, notify: &[OutboxMessage])
-    -> impl Future<Output = Result<()>> + Send;
+    fn save_policy(
+        &self,
+        ins: &Ins,
+        policy: &PatientPolicy,
+        read_version: i64,
+        now: OffsetDateTime,
+        notify: &[OutboxMessage],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Records an emergency access with its review item and notifications, in one transaction.
-    fn save_emergency(&self, id: &str, access: &EmergencyAccess, review: &ReviewItem, notify: &[OutboxMessage])
-    -> impl Future<Output = Result<()>> + Send;
+    fn save_emergency(
+        &self,
+        id: &str,
+        access: &EmergencyAccess,
+        review: &ReviewItem,
+        notify: &[OutboxMessage],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The actor's latest emergency access to this record, current or not.
     fn find_latest_emergency(&self, actor_ref: &str, ins: &Ins) -> impl Future<Output = Result<Option<EmergencyAccess>>> + Send;
     /// What deciding on `ins` needs, in one statement: the record (`None` if absent or
@@ -94,8 +105,13 @@ pub trait PolicyStore {
     fn find_gate_inputs(&self, ins: &Ins, actor_ref: Option<&str>) -> impl Future<Output = Result<Option<GateInputs>>> + Send;
     /// Notes a professional's first consultation of a record; true (and the notifications are
     /// queued) only the first time.
-    fn note_first_access(&self, ins: &Ins, actor_ref: &str, at: OffsetDateTime, notify: &[OutboxMessage])
-    -> impl Future<Output = Result<bool>> + Send;
+    fn note_first_access(
+        &self,
+        ins: &Ins,
+        actor_ref: &str,
+        at: OffsetDateTime,
+        notify: &[OutboxMessage],
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// The privacy officer's queue.
@@ -231,10 +247,11 @@ fn ledger_index(item: &ReviewItem) -> Result<Option<i64>> {
 
 impl PolicyStore for Database {
     async fn find_policy(&self, ins: &Ins) -> Result<StoredPolicy> {
-        let row: Option<(String, i64)> = on_pool!(self, |pool| sqlx::query_as("SELECT policy, version FROM patient_policies WHERE ins = $1")
-            .bind(ins.as_str())
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<(String, i64)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT policy, version FROM patient_policies WHERE ins = $1")
+                .bind(ins.as_str())
+                .fetch_optional(pool)
+                .await)?;
         match row {
             None => Ok(StoredPolicy { policy: PatientPolicy::default(), version: 0 }),
             Some((json, version)) => {
@@ -243,7 +260,14 @@ impl PolicyStore for Database {
         }
     }
 
-    async fn save_policy(&self, ins: &Ins, policy: &PatientPolicy, read_version: i64, now: OffsetDateTime, notify: &[OutboxMessage]) -> Result<()> {
+    async fn save_policy(
+        &self,
+        ins: &Ins,
+        policy: &PatientPolicy,
+        read_version: i64,
+        now: OffsetDateTime,
+        notify: &[OutboxMessage],
+    ) -> Result<()> {
         let json = serde_json::to_string(policy).map_err(|e| corrupt("patient policy", e))?;
         on_writer!(self, |pool| {
             async {
@@ -345,16 +369,19 @@ impl PolicyStore for Database {
             on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).bind(actor_ref).fetch_optional(pool).await)?;
         let Some(row) = row else { return Ok(None) };
         let policy = match (row.policy_json, row.policy_version) {
-            (Some(json), Some(version)) => StoredPolicy { policy: serde_json::from_str(&json).map_err(|e| corrupt("patient policy", e))?, version },
+            (Some(json), Some(version)) => {
+                StoredPolicy { policy: serde_json::from_str(&json).map_err(|e| corrupt("patient policy", e))?, version }
+            }
             _ => StoredPolicy { policy: PatientPolicy::default(), version: 0 },
         };
-        let emergency = match (actor_ref, row.emergency_kind, row.emergency_justification, row.emergency_opened_at, row.emergency_expires_at) {
-            (Some(actor), Some(kind), Some(justification), Some(opened_at), Some(expires_at)) => Some(
-                EmergencyRow { ins: ins.as_str().to_owned(), actor_ref: actor.to_owned(), kind, justification, opened_at, expires_at }
-                    .into_access()?,
-            ),
-            _ => None,
-        };
+        let emergency =
+            match (actor_ref, row.emergency_kind, row.emergency_justification, row.emergency_opened_at, row.emergency_expires_at) {
+                (Some(actor), Some(kind), Some(justification), Some(opened_at), Some(expires_at)) => Some(
+                    EmergencyRow { ins: ins.as_str().to_owned(), actor_ref: actor.to_owned(), kind, justification, opened_at, expires_at }
+                        .into_access()?,
+                ),
+                _ => None,
+            };
         Ok(Some(GateInputs { record: row.record.into_record()?, policy, emergency, documents_generation: row.documents_generation }))
     }
 
@@ -362,13 +389,15 @@ impl PolicyStore for Database {
         let first = on_writer!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
-                let inserted = sqlx::query("INSERT INTO first_accesses (ins, actor_ref, at) VALUES ($1, $2, $3) ON CONFLICT (ins, actor_ref) DO NOTHING")
-                    .bind(ins.as_str())
-                    .bind(actor_ref)
-                    .bind(to_millis(at))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
+                let inserted = sqlx::query(
+                    "INSERT INTO first_accesses (ins, actor_ref, at) VALUES ($1, $2, $3) ON CONFLICT (ins, actor_ref) DO NOTHING",
+                )
+                .bind(ins.as_str())
+                .bind(actor_ref)
+                .bind(to_millis(at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
                     == 1;
                 if inserted {
                     enqueue_in!(tx, notify);
@@ -453,7 +482,8 @@ impl NotificationStore for Database {
     }
 
     async fn save_preferences(&self, ins: &Ins, prefs: &StoredPreferences, now: OffsetDateTime) -> Result<()> {
-        on_writer!(self, |pool| sqlx::query(
+        on_writer!(self, |pool| {
+            sqlx::query(
             "INSERT INTO notification_preferences (ins, email_sealed, email_enabled, webhook_sealed, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (ins) DO UPDATE SET email_sealed = excluded.email_sealed, email_enabled = excluded.email_enabled, \
              webhook_sealed = excluded.webhook_sealed, updated_at = excluded.updated_at"
@@ -465,7 +495,8 @@ impl NotificationStore for Database {
         .bind(to_millis(now))
         .execute(pool)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())
+        })?;
         Ok(())
     }
 
@@ -503,24 +534,28 @@ impl NotificationStore for Database {
     }
 
     async fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> Result<()> {
-        on_writer!(self, |pool| sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .bind(to_millis(at))
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        on_writer!(self, |pool| sqlx::query(
+            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1"
+        )
+        .bind(id)
+        .bind(to_millis(at))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
     async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
         let error: String = error.chars().take(500).collect();
-        on_writer!(self, |pool| sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(error)
-            .bind(to_millis(next_attempt_at))
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        on_writer!(self, |pool| sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(error)
+        .bind(to_millis(next_attempt_at))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 

@@ -1,9 +1,7 @@
 //! `RecordStore` on both backends.
 
 use carnet_domain::record::{ChannelCount, OrganisationCount, RecordStatistics};
-use carnet_domain::{
-    CreationChannel, Finess, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, Sex,
-};
+use carnet_domain::{CreationChannel, Finess, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, Sex};
 use time::OffsetDateTime;
 
 use crate::database::{on_pool, on_writer};
@@ -66,10 +64,7 @@ impl RecordRow {
             status: RecordStatus::parse(&self.status).ok_or_else(|| corrupt("record status", &self.status))?,
             channel: CreationChannel::parse(&self.channel).ok_or_else(|| corrupt("creation channel", &self.channel))?,
             created_by: self.created_by,
-            creator_organisation: self
-                .creator_organisation
-                .map(|f| Finess::parse(&f).map_err(|e| corrupt("FINESS", e)))
-                .transpose()?,
+            creator_organisation: self.creator_organisation.map(|f| Finess::parse(&f).map_err(|e| corrupt("FINESS", e))).transpose()?,
             created_at: from_millis(self.created_at)?,
             closed_at: opt_from_millis(self.closed_at)?,
             close_reason: self.close_reason,
@@ -129,15 +124,11 @@ fn like_prefix(s: &str) -> String {
 
 impl RecordStore for Database {
     async fn create_record(&self, record: &Record) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO records ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)"
-        );
+        let sql = format!("INSERT INTO records ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)");
         let result = on_writer!(self, |pool| bind_record!(sqlx::query(&sql), record).execute(pool).await.map(|_| ()));
         match result {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict("this INS already has a record"))
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict("this INS already has a record")),
             Err(e) => Err(e.into()),
         }
     }
@@ -175,15 +166,13 @@ impl RecordStore for Database {
 
     async fn find_record_by_ins(&self, ins: &Ins) -> Result<Option<Record>> {
         let sql = format!("SELECT {COLUMNS} FROM records WHERE ins = $1 AND status <> 'destroyed'");
-        let row: Option<RecordRow> =
-            on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_optional(pool).await)?;
+        let row: Option<RecordRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_optional(pool).await)?;
         row.map(RecordRow::into_record).transpose()
     }
 
     async fn save_record(&self, record: &Record, read_as: RecordStatus) -> Result<()> {
         // Every column but the key; the WHERE clause pins the row we read.
-        let sets: Vec<String> =
-            COLUMNS.split(", ").enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+        let sets: Vec<String> = COLUMNS.split(", ").enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
         let sql = format!("UPDATE records SET {} WHERE ins = $1 AND status = $19 AND status <> 'destroyed'", sets.join(", "));
         let done = on_writer!(self, |pool| bind_record!(sqlx::query(&sql), record)
             .bind(read_as.as_str())
@@ -217,11 +206,10 @@ impl RecordStore for Database {
 
     async fn record_statistics(&self) -> Result<RecordStatistics> {
         const FED: &str = "SUM(CASE WHEN first_fed_at IS NOT NULL THEN 1 ELSE 0 END)";
-        let by_status: Vec<(String, i64)> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT status, COUNT(*) FROM records GROUP BY status ORDER BY status"
-        )
-        .fetch_all(pool)
-        .await)?;
+        let by_status: Vec<(String, i64)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT status, COUNT(*) FROM records GROUP BY status ORDER BY status")
+                .fetch_all(pool)
+                .await)?;
         let by_channel: Vec<(String, i64, i64)> = on_pool!(self, |pool| sqlx::query_as(&format!(
             "SELECT channel, COUNT(*), {FED} FROM records GROUP BY channel ORDER BY channel"
         ))

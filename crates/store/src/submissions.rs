@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use crate::database::on_pool;
 use crate::documents::{corrupt, document_writes};
-use crate::writes::{Statement, Writes};
 use crate::time_codec::{from_millis, to_millis};
+use crate::writes::{Statement, Writes};
 use crate::{Database, OutboxMessage, Result, StoreError};
 
 /// A submission set as stored: ids and codes; the title sealed under the patient's key.
@@ -57,8 +57,7 @@ pub trait SubmissionStore {
     fn find_submission_sets_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<StoredSubmissionSet>>> + Send;
 }
 
-const SET_COLUMNS: &str =
-    "id, ins, unique_id, source_id, author, author_family, author_given, deposited_by, submitted_at, title_sealed";
+const SET_COLUMNS: &str = "id, ins, unique_id, source_id, author, author_family, author_given, deposited_by, submitted_at, title_sealed";
 
 #[derive(sqlx::FromRow)]
 struct SetRow {

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use futures::TryStreamExt as _;
 
-use crate::database::{rollback_if_open, Writer};
+use crate::database::{Writer, rollback_if_open};
 use crate::{Database, Result, StoreError};
 
 /// One statement's parameter, typed the same on both backends.
@@ -219,8 +219,8 @@ async fn sqlite_trips(connection: &mut sqlx::SqliteConnection, writes: &Writes<'
     if !writes.guards.is_empty() {
         let guards: Vec<&Statement> = writes.guards.iter().map(|(s, _)| s).collect();
         let sql = script(Some("BEGIN"), &guards, None);
-        let query = bind_params!(sqlx::query(&sql), guards.iter().flat_map(|s| &s.params))
-            .persistent(guards.len() <= MAX_CACHED_STATEMENTS);
+        let query =
+            bind_params!(sqlx::query(&sql), guards.iter().flat_map(|s| &s.params)).persistent(guards.len() <= MAX_CACHED_STATEMENTS);
         let results: Vec<_> = sqlx::Executor::execute_many(&mut *connection, query).try_collect().await?;
         // The first result is BEGIN's; then one per guard. A missing count is no proof either.
         for (i, (_, what)) in writes.guards.iter().enumerate() {
@@ -285,4 +285,3 @@ mod tests {
         assert!(trips(&[]).is_empty());
     }
 }
-

@@ -11,8 +11,6 @@ async fn postgres_passes_the_conformance_suite() {
         }
         panic!("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)");
     };
-    carnet_store::conformance::run_all(|| async {
-        carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database").0
-    })
-    .await;
+    carnet_store::conformance::run_all(|| async { carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database").0 })
+        .await;
 }

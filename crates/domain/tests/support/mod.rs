@@ -4,8 +4,8 @@
 use carnet_domain::codes::{Code, CodeLists};
 use carnet_domain::document::DocumentId;
 use carnet_domain::{
-    AccessContext, Actor, ActorKind, Authorization, DocumentMeta, DocumentStatus, EmergencyAccess, EmergencyKind, Ins,
-    PatientPolicy, Profession, ProfessionMatrix, ProfessionalIdentity, RecordStatus, Representation, RepresentationKind, Rpps,
+    AccessContext, Actor, ActorKind, Authorization, DocumentMeta, DocumentStatus, EmergencyAccess, EmergencyKind, Ins, PatientPolicy,
+    Profession, ProfessionMatrix, ProfessionalIdentity, RecordStatus, Representation, RepresentationKind, Rpps,
 };
 use std::sync::LazyLock;
 use time::macros::datetime;

@@ -109,7 +109,11 @@ type Result<T> = std::result::Result<T, MhdError>;
 
 /// A request body as JSON, or the refusal that names the Bundle (ITI-65 and Synthea files alike).
 pub(crate) fn bundle_json(body: &[u8]) -> Result<Value> {
-    serde_json::from_slice(body).map_err(|e| MhdError { path: "Bundle".into(), code: IssueType::Structure, message: format!("not FHIR JSON: {e}") })
+    serde_json::from_slice(body).map_err(|e| MhdError {
+        path: "Bundle".into(),
+        code: IssueType::Structure,
+        message: format!("not FHIR JSON: {e}"),
+    })
 }
 
 /// Parses and checks an ITI-65 Provide Document Bundle (JSON). Never panics.

@@ -279,9 +279,7 @@ fn completed_nodes_sql(first: u64, end: u64) -> Option<(String, Vec<i64>)> {
         terms.push(format!("(level = ${} AND idx BETWEEN ${} AND ${})", n + 1, n + 2, n + 3));
         binds.extend([i64::from(level), db_int(lo), db_int(hi)]);
     }
-    (!terms.is_empty()).then(|| {
-        (format!("SELECT level, idx, hash FROM nodes WHERE {} ORDER BY level, idx", terms.join(" OR ")), binds)
-    })
+    (!terms.is_empty()).then(|| (format!("SELECT level, idx, hash FROM nodes WHERE {} ORDER BY level, idx", terms.join(" OR ")), binds))
 }
 
 /// The queries both backends share, generated for one `sqlx::Database`.
@@ -326,11 +324,7 @@ macro_rules! shared_queries {
             Ok(row.as_ref().map(head_row).transpose()?)
         }
 
-        pub(super) async fn heads_page<'e, E>(
-            e: E,
-            after_size: i64,
-            limit: i64,
-        ) -> Result<Vec<std::result::Result<HeadRow, String>>>
+        pub(super) async fn heads_page<'e, E>(e: E, after_size: i64, limit: i64) -> Result<Vec<std::result::Result<HeadRow, String>>>
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
@@ -348,10 +342,7 @@ macro_rules! shared_queries {
         }
 
         /// The given nodes (those that exist), in chunks to keep statements small.
-        pub(super) async fn nodes(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            ids: &[NodeId],
-        ) -> Result<Vec<NodeRow>> {
+        pub(super) async fn nodes(conn: &mut <$db as sqlx::Database>::Connection, ids: &[NodeId]) -> Result<Vec<NodeRow>> {
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(200) {
                 let (sql, binds) = nodes_sql(chunk);
@@ -393,11 +384,7 @@ macro_rules! shared_queries {
             Ok(row.as_ref().map(entry_row).transpose()?)
         }
 
-        pub(super) async fn entries_page<'e, E>(
-            e: E,
-            after: i64,
-            limit: i64,
-        ) -> Result<Vec<std::result::Result<EntryRow, String>>>
+        pub(super) async fn entries_page<'e, E>(e: E, after: i64, limit: i64) -> Result<Vec<std::result::Result<EntryRow, String>>>
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
@@ -532,8 +519,7 @@ impl LedgerStore {
             return Ok(Vec::new());
         }
         let rows = dispatch!(self, nodes_of_pool(&ids))?;
-        let found: std::collections::HashMap<NodeId, Hash> =
-            rows.iter().filter_map(|r| Some((r.id()?, r.hash_array()?))).collect();
+        let found: std::collections::HashMap<NodeId, Hash> = rows.iter().filter_map(|r| Some((r.id()?, r.hash_array()?))).collect();
         plan.assemble(|id| found.get(&id).copied())
             .map_err(|id| LedgerError::Corrupt(format!("subtree node {id:?} is missing or malformed")))
     }
@@ -544,8 +530,7 @@ impl LedgerStore {
         if index >= current {
             return Err(LedgerError::BeyondTree { what: "leaf index", requested: index, size: current });
         }
-        let row = dispatch!(self, entry(db_int(index)))?
-            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))?;
+        let row = dispatch!(self, entry(db_int(index)))?.ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))?;
         recorded(row)
     }
 

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
-    Bind, Commit, Committed, EntryQuery, EntryRow, HeadRow, NodeRow, PendingEntry, PreparedBatch, TreeState,
-    commit_body, completed_nodes_sql, db_int, find_sql, nodes_sql, shared_queries,
+    Bind, Commit, Committed, EntryQuery, EntryRow, HeadRow, NodeRow, PendingEntry, PreparedBatch, TreeState, commit_body,
+    completed_nodes_sql, db_int, find_sql, nodes_sql, shared_queries,
 };
 use crate::merkle::{CompactRange, NodeId};
 use crate::{LedgerError, Result};
@@ -21,20 +21,13 @@ shared_queries!(sqlx::Postgres);
 const WRITER_LOCK: i64 = 0x6361_726e_6574_4c47; // "carnetLG"
 
 pub(super) async fn connect(url: &str) -> Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| LedgerError::Url(e.to_string()))?
-        .options([("search_path", "ledger")]);
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await?;
+    let options = PgConnectOptions::from_str(url).map_err(|e| LedgerError::Url(e.to_string()))?.options([("search_path", "ledger")]);
+    let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
     // The schema must exist before sqlx creates its migrations table in it. Two nodes starting
     // together may race on it; what matters is that it exists afterwards.
     if let Err(e) = sqlx::query("CREATE SCHEMA IF NOT EXISTS ledger").execute(&pool).await {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ledger')")
-            .fetch_one(&pool)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ledger')").fetch_one(&pool).await?;
         if !exists {
             return Err(e.into());
         }

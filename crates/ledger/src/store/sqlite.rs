@@ -8,8 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{
-    Bind, Commit, Committed, EntryQuery, EntryRow, HeadRow, NodeRow, PendingEntry, PreparedBatch, TreeState,
-    commit_body, completed_nodes_sql, db_int, find_sql, nodes_sql, shared_queries,
+    Bind, Commit, Committed, EntryQuery, EntryRow, HeadRow, NodeRow, PendingEntry, PreparedBatch, TreeState, commit_body,
+    completed_nodes_sql, db_int, find_sql, nodes_sql, shared_queries,
 };
 use crate::merkle::{CompactRange, NodeId};
 use crate::{LedgerError, Result};
@@ -81,9 +81,7 @@ fn multi_row_insert(table: &str, columns: usize, rows: usize) -> String {
 }
 
 pub(super) async fn storage_bytes(pool: &SqlitePool) -> Result<i64> {
-    let row = sqlx::query("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()")
-        .fetch_one(pool)
-        .await?;
+    let row = sqlx::query("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()").fetch_one(pool).await?;
     Ok(row.try_get("bytes")?)
 }
 

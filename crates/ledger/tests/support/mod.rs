@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use carnet_domain::{Clock, Ins};
 use carnet_ledger::{
-    Ed25519Signer, EntryActor, EntryQuery, GroupCommit, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore,
-    Outcome, VerifyReport, leaf_hash, node_hash, verify_consistency, verify_inclusion, verify_store, verify_tree_head,
+    Ed25519Signer, EntryActor, EntryQuery, GroupCommit, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore, Outcome, VerifyReport,
+    leaf_hash, node_hash, verify_consistency, verify_inclusion, verify_store, verify_tree_head,
 };
 use sqlx::{PgPool, SqlitePool};
 use time::OffsetDateTime;
@@ -92,9 +92,8 @@ pub async fn sqlite() -> Scratch {
 
 /// The admin URL of the throwaway cluster; fails loudly without it.
 pub fn postgres_admin_url() -> String {
-    std::env::var("CARNET_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)")
-    })
+    std::env::var("CARNET_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| panic!("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)"))
 }
 
 /// A new database `carnet_l_<uuid>` on the test cluster; returns its URL.
@@ -174,9 +173,7 @@ impl Raw {
     /// Makes every insert into `entries` fail (`false` removes that again).
     pub async fn break_inserts(&self, broken: bool) {
         let sql = match (self, broken) {
-            (Raw::Sqlite(_), true) => {
-                "CREATE TRIGGER test_fail BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'forced failure'); END;"
-            }
+            (Raw::Sqlite(_), true) => "CREATE TRIGGER test_fail BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'forced failure'); END;",
             (Raw::Sqlite(_), false) => "DROP TRIGGER test_fail;",
             (Raw::Postgres(_), true) => {
                 "CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -189,18 +186,12 @@ impl Raw {
     }
 
     pub async fn entry_bytes(&self, idx: i64) -> Vec<u8> {
-        on_raw!(self, |p| sqlx::query_scalar("SELECT entry FROM entries WHERE idx = $1").bind(idx).fetch_one(p).await)
-            .unwrap()
+        on_raw!(self, |p| sqlx::query_scalar("SELECT entry FROM entries WHERE idx = $1").bind(idx).fetch_one(p).await).unwrap()
     }
 
     pub async fn set_entry_bytes(&self, idx: i64, bytes: &[u8]) {
-        on_raw!(self, |p| sqlx::query("UPDATE entries SET entry = $1 WHERE idx = $2")
-            .bind(bytes)
-            .bind(idx)
-            .execute(p)
-            .await
-            .map(|_| ()))
-        .unwrap();
+        on_raw!(self, |p| sqlx::query("UPDATE entries SET entry = $1 WHERE idx = $2").bind(bytes).bind(idx).execute(p).await.map(|_| ()))
+            .unwrap();
     }
 
     pub async fn insert_entry(&self, idx: i64, bytes: &[u8]) {
@@ -245,8 +236,7 @@ impl Raw {
 
     pub async fn head_sizes(&self) -> Vec<u64> {
         let sizes: Vec<i64> =
-            on_raw!(self, |p| sqlx::query_scalar("SELECT tree_size FROM tree_heads ORDER BY tree_size").fetch_all(p).await)
-                .unwrap();
+            on_raw!(self, |p| sqlx::query_scalar("SELECT tree_size FROM tree_heads ORDER BY tree_size").fetch_all(p).await).unwrap();
         sizes.into_iter().map(|s| s as u64).collect()
     }
 }
@@ -487,11 +477,8 @@ pub async fn find_entries_pages_oldest_first(s: Scratch) {
     let actor = "rpps:10003456782".to_string();
     let q = EntryQuery { from_ms: Some(from), to_ms: Some(to), actor_ref: Some(actor.clone()), ..Default::default() };
     let got: Vec<u64> = ledger.find_entries(&q).await.unwrap().iter().map(|e| e.index).collect();
-    let want: Vec<u64> = all
-        .iter()
-        .filter(|e| e.entry.at >= from && e.entry.at < to && e.entry.actor.reference == actor)
-        .map(|e| e.index)
-        .collect();
+    let want: Vec<u64> =
+        all.iter().filter(|e| e.entry.at >= from && e.entry.at < to && e.entry.actor.reference == actor).map(|e| e.index).collect();
     assert!(!want.is_empty());
     assert_eq!(got, want);
     let none = EntryQuery { ins: Some(ins(99)), ..Default::default() };
@@ -672,10 +659,7 @@ pub async fn a_consistent_rollback_needs_a_tree_head_kept_elsewhere(s: Scratch) 
     s.raw.exec(&format!("DELETE FROM tree_heads WHERE tree_size > {back_to}")).await;
     assert!(verify(&s).await.is_clean());
     let ledger = open(&s, GroupCommit::default()).await;
-    assert!(matches!(
-        ledger.consistency_proof(back_to, kept_elsewhere.head.tree_size).await,
-        Err(LedgerError::BeyondTree { .. })
-    ));
+    assert!(matches!(ledger.consistency_proof(back_to, kept_elsewhere.head.tree_size).await, Err(LedgerError::BeyondTree { .. })));
 }
 
 pub async fn the_benchmark_helper_reports_figures(s: Scratch) {

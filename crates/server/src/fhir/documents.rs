@@ -2,8 +2,8 @@
 //! (`DocumentReference`), ITI-68 retrieve (`Binary`), and the security-label update (PATCH/PUT
 //! of `DocumentReference.securityLabel`).
 
-use axum::body::Body;
 use axum::Extension;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -35,7 +35,13 @@ fn render(state: &AppState, base: &str, view: &DocumentView, kind: InsKind) -> D
 
 /// ITI-65 Provide Document Bundle: parsed and checked by `carnet-fhir`, deposited all or
 /// nothing by the service, answered with a transaction-response.
-pub async fn provide(State(state): State<AppState>, Extension(limits): Extension<FhirLimits>, FhirActor(actor): FhirActor, headers: HeaderMap, body: Body) -> Result<Response, FhirError> {
+pub async fn provide(
+    State(state): State<AppState>,
+    Extension(limits): Extension<FhirLimits>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, FhirError> {
     let bytes = read_body(&headers, body, limits.body_bytes).await?;
     let mut bundle = parse_provide_bundle(&bytes, &state.carnet.config().codes)?;
     drop(bytes);
@@ -59,7 +65,13 @@ pub async fn provide(State(state): State<AppState>, Extension(limits): Extension
             let (doc, element) = match &e {
                 ServiceError::Invalid(m) | ServiceError::Conflict(m) => {
                     let n = m.strip_prefix("document ").and_then(|r| r.split(':').next()).and_then(|n| n.parse::<usize>().ok());
-                    let element = if m.contains("unique id") { "masterIdentifier" } else if m.contains("size") || m.contains("hash") { "content[0].attachment" } else { "" };
+                    let element = if m.contains("unique id") {
+                        "masterIdentifier"
+                    } else if m.contains("size") || m.contains("hash") {
+                        "content[0].attachment"
+                    } else {
+                        ""
+                    };
                     (n.map(|n| n.saturating_sub(1)).unwrap_or(0), element)
                 }
                 _ => (0, "subject"),
@@ -83,10 +95,19 @@ pub async fn provide(State(state): State<AppState>, Extension(limits): Extension
         .map(|role| {
             let location = match role {
                 EntryRole::SubmissionSet => format!("List/{}", submitted.set_id),
-                EntryRole::DocumentReference(i) => format!("DocumentReference/{}", submitted.documents.get(*i).map(|d| d.meta.id.to_string()).unwrap_or_default()),
-                EntryRole::Binary(i) => format!("Binary/{}", submitted.documents.get(*i).map(|d| d.meta.id.to_string()).unwrap_or_default()),
+                EntryRole::DocumentReference(i) => {
+                    format!("DocumentReference/{}", submitted.documents.get(*i).map(|d| d.meta.id.to_string()).unwrap_or_default())
+                }
+                EntryRole::Binary(i) => {
+                    format!("Binary/{}", submitted.documents.get(*i).map(|d| d.meta.id.to_string()).unwrap_or_default())
+                }
             };
-            BundleEntryResponse { status: status.into(), location: Some(location), last_modified: Some(last_modified.clone()), ..BundleEntryResponse::default() }
+            BundleEntryResponse {
+                status: status.into(),
+                location: Some(location),
+                last_modified: Some(last_modified.clone()),
+                ..BundleEntryResponse::default()
+            }
         })
         .collect();
     Ok(json(StatusCode::OK, &transaction_response(responses)))
@@ -94,10 +115,16 @@ pub async fn provide(State(state): State<AppState>, Extension(limits): Extension
 
 /// ITI-67 Find Document References: the gate's documents of the patient, then the filters;
 /// `total` counts what the caller may see and matches, nothing else.
-pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, FhirQuery(params): FhirQuery) -> Result<Response, FhirError> {
+pub async fn search(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    FhirQuery(params): FhirQuery,
+) -> Result<Response, FhirError> {
     let query = DocumentQuery::parse(&params)?;
     let base = base_url(&headers);
-    let mut visible: Vec<_> = state.carnet.visible_documents(&actor, &query.patient).await?.into_iter().filter(|v| query.matches(v.meta())).collect();
+    let mut visible: Vec<_> =
+        state.carnet.visible_documents(&actor, &query.patient).await?.into_iter().filter(|v| query.matches(v.meta())).collect();
     visible.sort_by(|a, b| {
         let order = a.meta().submitted_at.cmp(&b.meta().submitted_at).then(a.meta().id.cmp(&b.meta().id));
         if query.ascending { order } else { order.reverse() }
@@ -122,7 +149,12 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
 }
 
 /// A DocumentReference by id: one the caller may not see answers exactly like a missing one.
-pub async fn read(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, FhirError> {
+pub async fn read(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, FhirError> {
     let id = document_id(&id)?;
     let visible = state.carnet.visible_document(&actor, id, DocumentAction::Read).await.map_err(hidden_as_missing)?;
     let kind = visible.ins_kind();
@@ -138,20 +170,21 @@ fn hidden_as_missing(e: ServiceError) -> FhirError {
 }
 
 fn accepts_fhir_json(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|m| {
-            let m = m.split(';').next().unwrap_or_default().trim();
-            m == "application/fhir+json" || m == "application/json+fhir"
-        })
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|m| {
+        let m = m.split(';').next().unwrap_or_default().trim();
+        m == "application/fhir+json" || m == "application/json+fhir"
+    })
 }
 
 /// ITI-68 Retrieve Document: the bytes, streamed with their content type and `Range`; or, asked
 /// with `Accept: application/fhir+json`, a JSON `Binary` (up to `limits.fhir_binary_json_bytes`).
-pub async fn binary(State(state): State<AppState>, Extension(limits): Extension<FhirLimits>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, FhirError> {
+pub async fn binary(
+    State(state): State<AppState>,
+    Extension(limits): Extension<FhirLimits>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, FhirError> {
     let id = document_id(&id)?;
     let visible = state.carnet.visible_document(&actor, id, DocumentAction::Retrieve).await.map_err(|e| match e {
         ServiceError::NotFound(_) => FhirError::not_found("Binary"),
@@ -179,7 +212,8 @@ pub async fn binary(State(state): State<AppState>, Extension(limits): Extension<
         return Ok(json(StatusCode::OK, &binary));
     }
     if requested_range(&headers, size) == RangeRequest::Unsatisfiable {
-        let mut e = FhirError::new(StatusCode::RANGE_NOT_SATISFIABLE, IssueType::Invalid, format!("the document has {size} bytes")).at("Range");
+        let mut e =
+            FhirError::new(StatusCode::RANGE_NOT_SATISFIABLE, IssueType::Invalid, format!("the document has {size} bytes")).at("Range");
         e.status = StatusCode::RANGE_NOT_SATISFIABLE;
         let mut response = axum::response::IntoResponse::into_response(e);
         if let Ok(v) = axum::http::HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -206,12 +240,22 @@ fn labels_of(value: &Value, at: &str) -> Result<Vec<SecurityLabel>, FhirError> {
             let (s, code) = (c.get("system").and_then(Value::as_str), c.get("code").and_then(Value::as_str));
             match (s, code) {
                 (Some(s), Some(code)) if s == system => {
-                    let label = SecurityLabel::parse(code).ok_or_else(|| unprocessable(format!("{path}.code"), format!("{code:?} is not a TRE_A07 label (MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX)")))?;
+                    let label = SecurityLabel::parse(code).ok_or_else(|| {
+                        unprocessable(
+                            format!("{path}.code"),
+                            format!("{code:?} is not a TRE_A07 label (MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX)"),
+                        )
+                    })?;
                     labels.push(label);
                     found = true;
                 }
                 (Some(carnet_fhir::systems::V3_CONFIDENTIALITY), Some("N")) => found = true,
-                _ => return Err(unprocessable(path, format!("only TRE_A07 labels ({system}) are accepted: a restriction Carnet cannot enforce must not be dropped"))),
+                _ => {
+                    return Err(unprocessable(
+                        path,
+                        format!("only TRE_A07 labels ({system}) are accepted: a restriction Carnet cannot enforce must not be dropped"),
+                    ));
+                }
             }
         }
         if !found {
@@ -226,10 +270,17 @@ async fn current(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId,
     let visible = state.carnet.visible_document(actor, id, DocumentAction::Read).await.map_err(hidden_as_missing)?;
     let kind = visible.ins_kind();
     let view = state.carnet.view(&visible).await?;
-    serde_json::to_value(render(state, base, &view, kind)).map_err(|e| FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, e.to_string()))
+    serde_json::to_value(render(state, base, &view, kind))
+        .map_err(|e| FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, e.to_string()))
 }
 
-async fn relabel(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId, labels: Vec<SecurityLabel>, base: &str) -> Result<Response, FhirError> {
+async fn relabel(
+    state: &AppState,
+    actor: &carnet_domain::Actor,
+    id: DocumentId,
+    labels: Vec<SecurityLabel>,
+    base: &str,
+) -> Result<Response, FhirError> {
     let view = state.carnet.set_labels(actor, id, labels).await.map_err(hidden_as_missing)?;
     let kind = match state.carnet.visible_document(actor, id, DocumentAction::Read).await {
         Ok(v) => v.ins_kind(),
@@ -260,10 +311,19 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 }
 
 /// PUT of a DocumentReference: only `securityLabel` may differ from what the caller reads.
-pub async fn update(State(state): State<AppState>, Extension(limits): Extension<FhirLimits>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, FhirError> {
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(limits): Extension<FhirLimits>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, FhirError> {
     let id = document_id(&id)?;
     let bytes = read_body(&headers, body, limits.body_bytes).await?;
-    let mut sent: Value = serde_json::from_slice(&bytes).map_err(|e| FhirError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("not FHIR JSON: {e}")).at("DocumentReference"))?;
+    let mut sent: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        FhirError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("not FHIR JSON: {e}")).at("DocumentReference")
+    })?;
     if sent.get("resourceType").and_then(Value::as_str) != Some("DocumentReference") {
         return Err(FhirError::bad_request("the body is a DocumentReference").at("DocumentReference.resourceType"));
     }
@@ -281,20 +341,37 @@ pub async fn update(State(state): State<AppState>, Extension(limits): Extension<
         }
     }
     if let Some(path) = first_difference(&now, &sent, "DocumentReference") {
-        return Err(FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::BusinessRule, "only securityLabel may be changed: a document's other metadata is fixed (replace the document to change it)").at(path));
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueType::BusinessRule,
+            "only securityLabel may be changed: a document's other metadata is fixed (replace the document to change it)",
+        )
+        .at(path));
     }
     relabel(&state, &actor, id, labels, &base).await
 }
 
 /// PATCH (JSON Patch, RFC 6902) of `/securityLabel` only.
-pub async fn patch(State(state): State<AppState>, Extension(limits): Extension<FhirLimits>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, FhirError> {
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(limits): Extension<FhirLimits>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, FhirError> {
     let id = document_id(&id)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.starts_with("application/json-patch+json") {
-        return Err(FhirError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueType::NotSupported, "PATCH takes a JSON Patch (application/json-patch+json) of /securityLabel"));
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueType::NotSupported,
+            "PATCH takes a JSON Patch (application/json-patch+json) of /securityLabel",
+        ));
     }
     let bytes = read_body(&headers, body, limits.body_bytes).await?;
-    let ops: Value = serde_json::from_slice(&bytes).map_err(|e| FhirError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("not JSON: {e}")))?;
+    let ops: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| FhirError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("not JSON: {e}")))?;
     let Some(ops) = ops.as_array() else {
         return Err(FhirError::bad_request("a JSON Patch is an array of operations"));
     };
@@ -302,7 +379,9 @@ pub async fn patch(State(state): State<AppState>, Extension(limits): Extension<F
     let doc = current(&state, &actor, id, &base).await?;
     let mut labels = doc.get("securityLabel").cloned().unwrap_or(Value::Array(vec![]));
     for (i, op) in ops.iter().enumerate() {
-        apply(&mut labels, op).map_err(|msg| FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Value, msg).at(format!("Parameters.operation[{i}]")))?;
+        apply(&mut labels, op).map_err(|msg| {
+            FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Value, msg).at(format!("Parameters.operation[{i}]"))
+        })?;
     }
     let labels = labels_of(&labels, "DocumentReference.securityLabel")?;
     relabel(&state, &actor, id, labels, &base).await

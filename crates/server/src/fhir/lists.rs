@@ -12,7 +12,12 @@ use carnet_store::RecordStore as _;
 use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
 use crate::AppState;
 
-pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, FhirQuery(params): FhirQuery) -> Result<Response, FhirError> {
+pub async fn search(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    FhirQuery(params): FhirQuery,
+) -> Result<Response, FhirError> {
     let q = PatientScopedQuery::parse("List", &params, &[("code", &["submissionset"]), ("status", &["current"])], true)?;
     let sets = state.carnet.visible_submission_sets(&actor, &q.patient).await?;
     let sets: Vec<_> = sets
@@ -20,7 +25,9 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
         .filter(|s| {
             let id = master_identifier(&s.unique_id);
             q.identifier.is_empty()
-                || q.identifier.iter().any(|t| t.code == s.unique_id || t.matches(id.system.as_deref().unwrap_or(""), id.value.as_deref().unwrap_or("")))
+                || q.identifier
+                    .iter()
+                    .any(|t| t.code == s.unique_id || t.matches(id.system.as_deref().unwrap_or(""), id.value.as_deref().unwrap_or("")))
         })
         .filter(|s| q.date.iter().all(|d| d.matches_instant(s.submitted_at)))
         .collect();
@@ -28,7 +35,9 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
     let total = sets.len();
     let kind = match sets.first() {
         // The caller sees documents of this record (the set lists some): its INS register.
-        Some(_) => state.carnet.database().find_record_by_ins(&q.patient).await.map_err(carnet_service::ServiceError::from)?.map(|r| r.ins_kind),
+        Some(_) => {
+            state.carnet.database().find_record_by_ins(&q.patient).await.map_err(carnet_service::ServiceError::from)?.map(|r| r.ins_kind)
+        }
         None => None,
     }
     .unwrap_or(carnet_domain::InsKind::Nir);
@@ -37,8 +46,20 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
         .skip(q.page.offset)
         .take(q.page.count)
         .map(|s| {
-            let meta = SubmissionSetMeta { unique_id: s.unique_id.clone(), source_id: s.source_id.clone(), author: s.author.clone(), title: s.title.clone() };
-            let view = SubmissionSetView { id: &s.id, meta: &meta, ins: &s.ins, ins_kind: kind, submitted_at: s.submitted_at, documents: &s.documents };
+            let meta = SubmissionSetMeta {
+                unique_id: s.unique_id.clone(),
+                source_id: s.source_id.clone(),
+                author: s.author.clone(),
+                title: s.title.clone(),
+            };
+            let view = SubmissionSetView {
+                id: &s.id,
+                meta: &meta,
+                ins: &s.ins,
+                ins_kind: kind,
+                submitted_at: s.submitted_at,
+                documents: &s.documents,
+            };
             SearchEntry { full_url: format!("{base}/List/{}", s.id), resource: list_submission_set(&view).into(), mode: SearchMode::Match }
         })
         .collect();

@@ -190,7 +190,8 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirQuery {
 /// The FHIR base URL of this request (`{scheme}://{host}/fhir`): from `X-Forwarded-Proto` /
 /// `X-Forwarded-Host` behind a proxy, else the `Host` header.
 pub fn base_url(headers: &HeaderMap) -> String {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or_default().trim().to_owned());
+    let text =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or_default().trim().to_owned());
     let scheme = text("x-forwarded-proto").filter(|s| s == "https" || s == "http").unwrap_or_else(|| "http".into());
     let host = text("x-forwarded-host")
         .or_else(|| text("host"))
@@ -201,7 +202,8 @@ pub fn base_url(headers: &HeaderMap) -> String {
 
 /// Reads a body up to `limit` bytes; more is a 413 OperationOutcome, before or while reading.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, FhirError> {
-    let too_large = || FhirError::new(StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooLong, format!("the body is larger than the limit of {limit} bytes"));
+    let too_large =
+        || FhirError::new(StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooLong, format!("the body is larger than the limit of {limit} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());

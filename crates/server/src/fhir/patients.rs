@@ -19,7 +19,12 @@ pub fn patient_of(view: &RecordView) -> Patient {
     patient_view(&view.ins, view.ins_kind, view.identity_status, view.traits.as_ref(), view.status == RecordStatus::Active)
 }
 
-pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, FhirQuery(params): FhirQuery) -> Result<Response, FhirError> {
+pub async fn search(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    FhirQuery(params): FhirQuery,
+) -> Result<Response, FhirError> {
     let q = PatientSearch::parse(&params)?;
     let query = PatientQuery {
         ins: q.ins.clone(),
@@ -33,7 +38,11 @@ pub async fn search(State(state): State<AppState>, FhirActor(actor): FhirActor, 
         .iter()
         .skip(q.page.offset)
         .take(q.page.count)
-        .map(|v| SearchEntry { full_url: format!("{base}/Patient/{}", v.ins.as_str()), resource: patient_of(v).into(), mode: SearchMode::Match })
+        .map(|v| SearchEntry {
+            full_url: format!("{base}/Patient/{}", v.ins.as_str()),
+            resource: patient_of(v).into(),
+            mode: SearchMode::Match,
+        })
         .collect();
     // The total is known only when the search did not stop at its limit.
     let total = (found.len() < limit as usize).then_some(found.len() as u64);
@@ -46,7 +55,12 @@ fn ins_of(id: &str) -> Result<Ins, FhirError> {
 }
 
 /// A Patient by id (its INS). A record the caller may not know of answers 404, like a missing one.
-pub async fn read(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, FhirError> {
+pub async fn read(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, FhirError> {
     let ins = ins_of(&id)?;
     let query = PatientQuery { ins: Some(ins), traits: TraitsQuery::default() };
     let found = state.carnet.find_patients(&actor, &query, 1).await?;
@@ -56,7 +70,12 @@ pub async fn read(State(state): State<AppState>, FhirActor(actor): FhirActor, he
 }
 
 /// `$summary`: an IPS document Bundle built from what the gate lets through.
-pub async fn summary(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, FhirError> {
+pub async fn summary(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, FhirError> {
     let ins = ins_of(&id)?;
     let (view, documents) = state.carnet.patient_summary(&actor, &ins).await?;
     let base = base_url(&headers);
@@ -64,6 +83,7 @@ pub async fn summary(State(state): State<AppState>, FhirActor(actor): FhirActor,
     let ctx = RenderContext { base_url: &base, codes };
     let metas: Vec<_> = documents.iter().map(|v| v.meta()).collect();
     let id = uuid::Uuid::new_v4().to_string();
-    let bundle = carnet_fhir::patient_views::patient_summary(patient_of(&view), &ins, &metas, view.ins_kind, &ctx, &id, state.carnet.clock().now());
+    let bundle =
+        carnet_fhir::patient_views::patient_summary(patient_of(&view), &ins, &metas, view.ins_kind, &ctx, &id, state.carnet.clock().now());
     Ok(json(StatusCode::OK, &bundle))
 }

@@ -14,7 +14,12 @@ use carnet_service::HistoryQuery;
 use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
 use crate::AppState;
 
-pub async fn consents(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, FhirQuery(params): FhirQuery) -> Result<Response, FhirError> {
+pub async fn consents(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    FhirQuery(params): FhirQuery,
+) -> Result<Response, FhirError> {
     let q = PatientScopedQuery::parse("Consent", &params, &[("status", &["active", "inactive"])], false)?;
     let wanted: Vec<&str> = params.iter().filter(|(k, _)| k == "status").flat_map(|(_, v)| v.split(',')).collect();
     let policy = state.carnet.policy(&actor, &q.patient).await?;
@@ -27,7 +32,11 @@ pub async fn consents(State(state): State<AppState>, FhirActor(actor): FhirActor
         .into_iter()
         .skip(q.page.offset)
         .take(q.page.count)
-        .map(|c| SearchEntry { full_url: format!("{base}/Consent/{}", c.id.clone().unwrap_or_default()), resource: c.into(), mode: SearchMode::Match })
+        .map(|c| SearchEntry {
+            full_url: format!("{base}/Consent/{}", c.id.clone().unwrap_or_default()),
+            resource: c.into(),
+            mode: SearchMode::Match,
+        })
         .collect();
     let more = q.page.offset + q.page.count < total;
     Ok(json(StatusCode::OK, &bundle_searchset(entries, Some(total as u64), paging_links(&base, "Consent", &params, q.page, more))))
@@ -35,9 +44,18 @@ pub async fn consents(State(state): State<AppState>, FhirActor(actor): FhirActor
 
 /// The access history, oldest first. `_offset` here is the ledger index to start from (the
 /// ledger pages by index, so `next` links stay stable while entries are appended).
-pub async fn audit_events(State(state): State<AppState>, FhirActor(actor): FhirActor, headers: HeaderMap, FhirQuery(params): FhirQuery) -> Result<Response, FhirError> {
+pub async fn audit_events(
+    State(state): State<AppState>,
+    FhirActor(actor): FhirActor,
+    headers: HeaderMap,
+    FhirQuery(params): FhirQuery,
+) -> Result<Response, FhirError> {
     let q = PatientScopedQuery::parse("AuditEvent", &params, &[], true)?;
-    let mut query = HistoryQuery { limit: u32::try_from(q.page.count.max(1)).unwrap_or(200), after: q.page.offset.checked_sub(1).map(|i| i as u64), ..HistoryQuery::default() };
+    let mut query = HistoryQuery {
+        limit: u32::try_from(q.page.count.max(1)).unwrap_or(200),
+        after: q.page.offset.checked_sub(1).map(|i| i as u64),
+        ..HistoryQuery::default()
+    };
     for d in &q.date {
         if matches!(d.prefix, Prefix::Ge | Prefix::Gt | Prefix::Eq | Prefix::Sa) {
             query.from = Some(query.from.map_or(d.start, |f| f.max(d.start)));

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use carnet_domain::{Finess, Professional, Profession, Rpps};
+use carnet_domain::{Finess, Profession, Professional, Rpps};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -119,11 +119,7 @@ pub async fn import(
     Authenticated(actor): Authenticated,
     ApiJson(entries): ApiJson<Vec<ProfessionalEntry>>,
 ) -> Result<Json<ImportResult>, ApiError> {
-    let professionals = entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| e.parse(&format!("[{i}].")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let professionals = entries.into_iter().enumerate().map(|(i, e)| e.parse(&format!("[{i}]."))).collect::<Result<Vec<_>, _>>()?;
     let saved = state.carnet.save_professionals(&actor, professionals).await?;
     Ok(Json(ImportResult { saved }))
 }

@@ -189,8 +189,7 @@ fn invalid(field: &str, problem: impl std::fmt::Display) -> ApiError {
 }
 
 fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    raw.map(|s| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| invalid(field, format!("{s:?} is not an RFC 3339 date-time"))))
-        .transpose()
+    raw.map(|s| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| invalid(field, format!("{s:?} is not an RFC 3339 date-time")))).transpose()
 }
 
 fn parse_sha256(raw: &str) -> Result<[u8; 32], ApiError> {
@@ -211,20 +210,17 @@ pub fn parse_document_id(raw: &str) -> Result<DocumentId, ApiError> {
 
 impl UploadMetadata {
     fn parse(self, ins: Ins, content_type: Option<String>, codes: &CodeLists) -> Result<DocumentSubmission, ApiError> {
-        let type_code = codes
-            .find_type_by_code(&self.type_code)
-            .ok_or_else(|| {
-                let examples: Vec<&str> = codes.types.iter().take(8).map(|t| t.code.code.as_str()).collect();
-                invalid("type_code", format!("{:?} is not a DMP type code (JDV_J66, e.g. {}…)", self.type_code, examples.join(", ")))
-            })?;
+        let type_code = codes.find_type_by_code(&self.type_code).ok_or_else(|| {
+            let examples: Vec<&str> = codes.types.iter().take(8).map(|t| t.code.code.as_str()).collect();
+            invalid("type_code", format!("{:?} is not a DMP type code (JDV_J66, e.g. {}…)", self.type_code, examples.join(", ")))
+        })?;
         let class = self.class_code.unwrap_or_else(|| type_code.class.clone());
         let labels = self
             .labels
             .iter()
             .map(|l| {
-                SecurityLabel::parse(l).ok_or_else(|| {
-                    invalid("labels", format!("{l:?} is not one of {}", SecurityLabel::ALL.map(|l| l.code()).join(", ")))
-                })
+                SecurityLabel::parse(l)
+                    .ok_or_else(|| invalid("labels", format!("{l:?} is not one of {}", SecurityLabel::ALL.map(|l| l.code()).join(", "))))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mime_type = self
@@ -310,8 +306,7 @@ pub async fn upload(
     }
     // multer hands out one field at a time: the metadata part must be released first.
     drop(first);
-    let metadata: UploadMetadata =
-        serde_json::from_slice(&raw).map_err(|e| ApiError::unprocessable(format!("metadata: {e}")))?;
+    let metadata: UploadMetadata = serde_json::from_slice(&raw).map_err(|e| ApiError::unprocessable(format!("metadata: {e}")))?;
     let content = multipart.next_field().await.map_err(multipart_error)?;
     let Some(content) = content.filter(|f| f.name() == Some("content")) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "the second part must be `content` (the document's bytes)"));
@@ -351,7 +346,8 @@ pub async fn list(
     let ins = parse_ins(&ins)?;
     let visible = state.carnet.visible_documents(&actor, &ins).await?;
     let codes = &state.carnet.config().codes;
-    let documents: Vec<DocumentResponse> = state.carnet.views(&visible).await?.into_iter().map(|v| DocumentResponse::of(v, codes)).collect();
+    let documents: Vec<DocumentResponse> =
+        state.carnet.views(&visible).await?.into_iter().map(|v| DocumentResponse::of(v, codes)).collect();
     Ok(Json(DocumentList { total: documents.len(), documents }))
 }
 
@@ -437,11 +433,13 @@ pub async fn content_response(state: &AppState, visible: &carnet_service::Visibl
     let partial = range.is_some();
     let content = state.carnet.content(visible, range).await?;
     let len = content.range.end - content.range.start;
-    let body = Body::from_stream(content.body.map(|r| r.map_err(|e| {
-        // Headers are gone: the only honest signal left is to break the connection.
-        tracing::error!(error = %e, source = ?std::error::Error::source(&e), "document stream failed; connection aborted");
-        std::io::Error::other(e.to_string())
-    })));
+    let body = Body::from_stream(content.body.map(|r| {
+        r.map_err(|e| {
+            // Headers are gone: the only honest signal left is to break the connection.
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "document stream failed; connection aborted");
+            std::io::Error::other(e.to_string())
+        })
+    }));
     let mut response = Response::new(body);
     *response.status_mut() = if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
     let h = response.headers_mut();
@@ -456,7 +454,9 @@ pub async fn content_response(state: &AppState, visible: &carnet_service::Visibl
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    if partial && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", content.range.start, content.range.end.saturating_sub(1), size)) {
+    if partial
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", content.range.start, content.range.end.saturating_sub(1), size))
+    {
         h.insert(header::CONTENT_RANGE, v);
     }
     Ok(response)
@@ -479,7 +479,11 @@ async fn lifecycle(
         (status = 409, description = "Not current", body = crate::Problem),
     ),
     security(("bearer" = [])))]
-pub async fn withdraw(State(state): State<AppState>, Authenticated(actor): Authenticated, Path(id): Path<String>) -> Result<Json<DocumentResponse>, ApiError> {
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<DocumentResponse>, ApiError> {
     let id = parse_document_id(&id)?;
     lifecycle(&state, state.carnet.withdraw_document(&actor, id).await).await
 }
@@ -489,7 +493,11 @@ pub async fn withdraw(State(state): State<AppState>, Authenticated(actor): Authe
     params(("id" = String, Path, description = "Document id")),
     responses((status = 200, description = "Archived", body = DocumentResponse), (status = 409, description = "Already archived or not current", body = crate::Problem)),
     security(("bearer" = [])))]
-pub async fn archive(State(state): State<AppState>, Authenticated(actor): Authenticated, Path(id): Path<String>) -> Result<Json<DocumentResponse>, ApiError> {
+pub async fn archive(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<DocumentResponse>, ApiError> {
     let id = parse_document_id(&id)?;
     lifecycle(&state, state.carnet.archive_document(&actor, id, true).await).await
 }
@@ -499,7 +507,11 @@ pub async fn archive(State(state): State<AppState>, Authenticated(actor): Authen
     params(("id" = String, Path, description = "Document id")),
     responses((status = 200, description = "Back in the default views", body = DocumentResponse), (status = 409, description = "Not archived", body = crate::Problem)),
     security(("bearer" = [])))]
-pub async fn unarchive(State(state): State<AppState>, Authenticated(actor): Authenticated, Path(id): Path<String>) -> Result<Json<DocumentResponse>, ApiError> {
+pub async fn unarchive(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<DocumentResponse>, ApiError> {
     let id = parse_document_id(&id)?;
     lifecycle(&state, state.carnet.archive_document(&actor, id, false).await).await
 }

@@ -59,7 +59,11 @@ pub async fn latest(State(state): State<AppState>, Authenticated(_): Authenticat
     params(("size" = u64, Path, description = "Tree size")),
     responses((status = 200, description = "The signed tree head", body = TreeHeadResponse), (status = 404, description = "No head signed at that size", body = crate::Problem)),
     security(("bearer" = [])))]
-pub async fn at_size(State(state): State<AppState>, Authenticated(_): Authenticated, Path(size): Path<String>) -> Result<Json<TreeHeadResponse>, ApiError> {
+pub async fn at_size(
+    State(state): State<AppState>,
+    Authenticated(_): Authenticated,
+    Path(size): Path<String>,
+) -> Result<Json<TreeHeadResponse>, ApiError> {
     let size: u64 = size.parse().map_err(|_| ApiError::unprocessable(format!("size: {size:?} is not a tree size")))?;
     let sth = state.carnet.tree_head_at(size).await?;
     Ok(Json(tree_head(sth, state.carnet.ledger_public_key())))
@@ -205,8 +209,10 @@ fn history_entry(e: RecordedEntry) -> HistoryEntry {
 }
 
 fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    raw.map(|s| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| ApiError::unprocessable(format!("{field}: {s:?} is not an RFC 3339 date-time"))))
-        .transpose()
+    raw.map(|s| {
+        OffsetDateTime::parse(s, &Rfc3339).map_err(|_| ApiError::unprocessable(format!("{field}: {s:?} is not an RFC 3339 date-time")))
+    })
+    .transpose()
 }
 
 /// A record's access history, oldest first, paged: who (name, profession, organisation), when,

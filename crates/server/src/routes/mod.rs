@@ -1,6 +1,6 @@
 pub mod directory;
 pub mod documents;
 pub mod ledger;
-pub mod policy;
 pub mod ops;
+pub mod policy;
 pub mod records;

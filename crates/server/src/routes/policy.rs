@@ -33,7 +33,11 @@ pub struct PolicyResponse(PatientPolicy);
         (status = 404, description = "No such record", body = crate::Problem),
     ),
     security(("bearer" = [])))]
-pub async fn read(State(state): State<AppState>, Authenticated(actor): Authenticated, Path(ins): Path<String>) -> Result<Json<PolicyResponse>, ApiError> {
+pub async fn read(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(ins): Path<String>,
+) -> Result<Json<PolicyResponse>, ApiError> {
     let ins = parse_ins(&ins)?;
     Ok(Json(PolicyResponse(state.carnet.policy(&actor, &ins).await?)))
 }
@@ -153,8 +157,9 @@ pub async fn labels(
         .labels
         .iter()
         .map(|l| {
-            SecurityLabel::parse(l)
-                .ok_or_else(|| ApiError::unprocessable(format!("labels: {l:?} is not one of {}", SecurityLabel::ALL.map(|l| l.code()).join(", "))))
+            SecurityLabel::parse(l).ok_or_else(|| {
+                ApiError::unprocessable(format!("labels: {l:?} is not one of {}", SecurityLabel::ALL.map(|l| l.code()).join(", ")))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let view = state.carnet.set_labels(&actor, id, labels).await?;

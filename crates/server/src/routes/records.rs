@@ -132,8 +132,7 @@ impl CreateRecord {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let birth_date = Date::parse(&self.birth_date, format)
             .map_err(|_| ApiError::unprocessable(format!("birth_date: {:?} is not a YYYY-MM-DD date", self.birth_date)))?;
-        let sex = Sex::parse(&self.sex)
-            .ok_or_else(|| ApiError::unprocessable(format!("sex: {:?} is not one of M, F, I", self.sex)))?;
+        let sex = Sex::parse(&self.sex).ok_or_else(|| ApiError::unprocessable(format!("sex: {:?} is not one of M, F, I", self.sex)))?;
         Ok(NewRecord {
             ins,
             ins_kind,
@@ -299,9 +298,6 @@ impl From<RecordStatistics> for StatisticsResponse {
         (status = 403, description = "For insurer agents, privacy officers and operators", body = crate::Problem),
     ),
     security(("bearer" = [])))]
-pub async fn statistics(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-) -> Result<Json<StatisticsResponse>, ApiError> {
+pub async fn statistics(State(state): State<AppState>, Authenticated(actor): Authenticated) -> Result<Json<StatisticsResponse>, ApiError> {
     Ok(Json(state.carnet.record_statistics(&actor).await?.into()))
 }

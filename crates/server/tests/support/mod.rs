@@ -82,10 +82,9 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let (db, postgres_url) = match backend {
-            Backend::Sqlite => (
-                Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("sqlite"),
-                None,
-            ),
+            Backend::Sqlite => {
+                (Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("sqlite"), None)
+            }
             Backend::Postgres => {
                 let admin = std::env::var("CARNET_TEST_POSTGRES_URL")
                     .expect("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)");
@@ -108,15 +107,8 @@ impl TestApp {
         let storage = Storage { db, blobs, keys: Arc::new(keys), ledger };
         let carnet = Carnet::new(storage, clock.clone(), config);
         let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
-        let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60))
-            .await
-            .expect("verifier");
-        let state = AppState {
-            carnet: carnet.clone(),
-            verifier,
-            metrics: Metrics::new(),
-            dev_jwks: Some(Arc::new(dev.jwks())),
-        };
+        let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60)).await.expect("verifier");
+        let state = AppState { carnet: carnet.clone(), verifier, metrics: Metrics::new(), dev_jwks: Some(Arc::new(dev.jwks())) };
         TestApp { router: carnet_server::router(state, &limits), carnet, dev, clock, backend, postgres_url, dir }
     }
 
@@ -126,9 +118,7 @@ impl TestApp {
     }
 
     pub fn token(&self, claims: TokenClaims) -> String {
-        self.dev
-            .mint(&claims, AUDIENCE, time::Duration::hours(1), carnet_domain::Clock::now(self.clock.as_ref()))
-            .expect("mint")
+        self.dev.mint(&claims, AUDIENCE, time::Duration::hours(1), carnet_domain::Clock::now(self.clock.as_ref())).expect("mint")
     }
 
     pub fn patient(&self, ins: &Ins) -> String {
@@ -136,7 +126,12 @@ impl TestApp {
     }
 
     pub fn representative(&self, of: &Ins) -> String {
-        self.token(TokenClaims { sub: format!("r-{of}"), role: Role::Representative, represents: vec![of.to_string()], ..Default::default() })
+        self.token(TokenClaims {
+            sub: format!("r-{of}"),
+            role: Role::Representative,
+            represents: vec![of.to_string()],
+            ..Default::default()
+        })
     }
 
     pub fn professional(&self, n: u32, profession: Profession) -> String {
@@ -236,12 +231,16 @@ pub fn multipart(metadata: &Value, content: &[u8], content_type: &str) -> (Strin
     let boundary = "carnet-test-boundary-7d1f0c";
     let mut body = Vec::new();
     body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n")
-            .as_bytes(),
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n"
+        )
+        .as_bytes(),
     );
     body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"doc\"\r\nContent-Type: {content_type}\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"doc\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
     );
     body.extend_from_slice(content);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
