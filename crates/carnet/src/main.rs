@@ -14,7 +14,7 @@ use anyhow::Context;
 use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
 use carnet_domain::{Actor, ActorKind, Role};
 use carnet_server::{AppState, Metrics};
-use carnet_service::{Carnet, ServiceConfig, Storage, SystemClock};
+use carnet_service::{Carnet, ServiceConfig, Storage, StorageLocation, SystemClock};
 use carnet_store::Database;
 use clap::{Parser, Subcommand};
 use config::{LogFormat, Settings};
@@ -212,7 +212,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 summary.print(&args.dir);
             }
-            app.carnet.database().close().await;
+            app.carnet.close().await;
             if !summary.skipped.is_empty() {
                 std::process::exit(3);
             }
@@ -299,9 +299,6 @@ pub struct App {
 impl App {
     pub async fn open(settings: &Settings) -> anyhow::Result<App> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-        let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
-        let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
-        let blobs = settings.blob_store().context("opening the blob store")?;
         let codes = carnet_domain::codes::CodeLists::dmp_default();
         let (matrix, windows) = settings.policy_data(&codes)?;
         let config = ServiceConfig {
@@ -314,11 +311,16 @@ impl App {
             emergency_duration: time::Duration::minutes(settings.policy.emergency_minutes),
             enumeration_limit: settings.policy.enumeration_limit_per_hour,
         };
-        let signer = carnet_service::ledger_signer(&db, &keys).await.context("opening the ledger's signing key")?;
-        let ledger = carnet_ledger::Ledger::open(&settings.ledger_url(), Arc::new(signer), carnet_ledger::LedgerConfig::default())
-            .await
-            .context("opening the ledger")?;
-        let carnet = Carnet::new(Storage { db, blobs, keys: Arc::new(keys), ledger }, Arc::new(SystemClock), config);
+        let storage = Storage::open(StorageLocation {
+            database_url: settings.database_url(),
+            ledger_url: settings.ledger_url(),
+            keys_dir: settings.keys_dir(),
+            blobs: settings.blob_store().context("opening the blob store")?,
+            ledger_clock: Arc::new(SystemClock),
+        })
+        .await
+        .context("opening the stores (database, master keys, ledger)")?;
+        let carnet = Carnet::new(storage, Arc::new(SystemClock), config);
         let mut issuers = settings.auth.issuers.clone();
         let dev_issuer = if settings.auth.dev_issuer {
             let dev = DevIssuer::load_or_create(&settings.data_dir)?;
@@ -340,7 +342,7 @@ impl App {
         // This server owns the embedded database alone; nodes sharing PostgreSQL leave a day
         // to uploads that may still be running elsewhere.
         let now = time::OffsetDateTime::now_utc();
-        let cutoff = match self.carnet.database().backend() {
+        let cutoff = match self.carnet.backend() {
             carnet_store::Backend::Sqlite => now,
             carnet_store::Backend::Postgres => now - time::Duration::days(1),
         };
@@ -354,7 +356,7 @@ impl App {
         let router = carnet_server::router(state, &settings.http_limits());
         let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, database = ?self.carnet.database().backend(), "carnet listening");
+        tracing::info!(%addr, database = ?self.carnet.backend(), "carnet listening");
         if let Some(tx) = ready {
             let _ = tx.send(addr);
         }
@@ -369,7 +371,7 @@ impl App {
             .await?;
         sweeper.abort();
         notifier.abort();
-        self.carnet.database().close().await;
+        self.carnet.close().await;
         Ok(())
     }
 }

@@ -73,6 +73,15 @@ impl Sex {
     }
 }
 
+/// What a demographics search (PDQm, ITI-78) matches on; `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraitsQuery {
+    pub family: Option<String>,
+    pub given: Option<String>,
+    pub birth_date: Option<Date>,
+    pub sex: Option<Sex>,
+}
+
 /// The INS reference traits, as returned by the national INS service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceTraits {

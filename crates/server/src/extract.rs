@@ -1,10 +1,11 @@
-//! Extractors: the authenticated actor, and JSON bodies whose rejections are problem details.
+//! Extractors: the authenticated actor, a route's INS, and JSON bodies whose rejections are
+//! problem details.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use carnet_domain::Actor;
+use carnet_domain::{Actor, Ins};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -73,5 +74,20 @@ where
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(rejection) => Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, rejection.body_text())),
         }
+    }
+}
+
+/// The `{ins}` segment of a route, parsed into an `Ins`: a malformed one answers 422 naming
+/// the check that failed (e.g. the key), as problem details, and the handler never sees it.
+pub struct InsPath(pub Ins);
+
+impl<S: Send + Sync> FromRequestParts<S> for InsPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        Ins::parse(&raw).map(InsPath).map_err(|e| ApiError::unprocessable(format!("ins: {e}")))
     }
 }

@@ -142,9 +142,7 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(blob_files(&app).is_empty(), "no blob left: {:?}", blob_files(&app));
-    assert!(
-        app.carnet.database().pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1)).await.expect("pending").is_empty()
-    );
+    assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1)).await.expect("pending").is_empty());
     // The same unique id is still free.
     assert_eq!(app.upload(&p, &pro, lab_report(1), &bytes).await.status, StatusCode::CREATED);
 }
@@ -368,7 +366,7 @@ async fn nothing_clinical_is_readable_at_rest(app: TestApp) {
     assert!(got.bytes.windows(marker.len()).any(|w| w == marker.as_bytes()));
     assert_eq!(app.carnet.derived(&visible, "text").await.expect("derived"), Some(format!("texte extrait {marker}").into_bytes()));
     // …and nowhere at rest: databases, WAL, blobs, temporary files.
-    app.carnet.database().close().await;
+    app.db.close().await;
     let mut dirs = vec![app.data_dir().to_owned()];
     if let Some(url) = &app.postgres_url {
         dirs.extend(postgres_files_of(url).await);
@@ -494,7 +492,7 @@ async fn destruction_shreds_and_old_blobs_stay_noise(app: TestApp) {
     content.extend_from_slice(marker);
     let id = id_of(&app.upload(&p, &pro, lab_report(1), &content).await);
     let doc_id = DocumentId::parse(&id).expect("id");
-    let (old_meta, _) = app.carnet.database().find_document(doc_id).await.expect("find").expect("row");
+    let (old_meta, _) = app.db.find_document(doc_id).await.expect("find").expect("row");
     let saved_blobs: Vec<(std::path::PathBuf, Vec<u8>)> =
         blob_files(&app).into_iter().map(|f| (f.clone(), std::fs::read(&f).expect("read"))).collect();
     assert_eq!(saved_blobs.len(), 1);
@@ -504,9 +502,9 @@ async fn destruction_shreds_and_old_blobs_stay_noise(app: TestApp) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     let report = app.carnet.sweep().await.expect("sweep");
     assert_eq!((report.destroyed, report.shredded), (1, 1));
-    assert_eq!(app.carnet.database().find_patient_key(&p).await.expect("key"), None, "the key is gone");
+    assert_eq!(app.db.find_patient_key(&p).await.expect("key"), None, "the key is gone");
     assert!(blob_files(&app).is_empty(), "the blobs are gone");
-    assert!(app.carnet.database().find_document(doc_id).await.expect("find").is_none(), "the rows are gone");
+    assert!(app.db.find_document(doc_id).await.expect("find").is_none(), "the rows are gone");
     assert_eq!(app.carnet.sweep().await.expect("sweep again").shredded, 0, "idempotent");
 
     // Someone kept copies of the blobs and puts them back, row and all; the patient comes back
@@ -515,7 +513,7 @@ async fn destruction_shreds_and_old_blobs_stay_noise(app: TestApp) {
         std::fs::write(path, bytes).expect("restore");
         assert!(!bytes.windows(marker.len()).any(|w| w == marker), "a blob never held plaintext");
     }
-    app.carnet.database().insert_document(&old_meta, None, None, &[]).await.expect("restore the row");
+    app.db.insert_document(&old_meta, None, None, &[]).await.expect("restore the row");
     app.open_record(&p).await;
     assert_eq!(app.upload(&p, &pro, lab_report(2), b"%PDF new life").await.status, StatusCode::CREATED);
     let r = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;
@@ -546,7 +544,7 @@ async fn key_rotation_rewraps_keys_and_leaves_blobs_untouched(app: TestApp) {
     for name in old_key_files.iter().filter(|n| n.to_string_lossy().ends_with(".key")) {
         assert!(!keys_dir.join(name).exists(), "the old master key file is deleted");
     }
-    for (_, wrapped) in app.carnet.database().all_patient_keys().await.expect("keys") {
+    for (_, wrapped) in app.db.all_patient_keys().await.expect("keys") {
         assert_eq!(wrapped.master_key_id, report.new_master_key);
     }
     for (id, bytes) in originals {
@@ -580,7 +578,7 @@ async fn an_interrupted_upload_leaves_nothing(app: TestApp) {
     }
     assert!(blob_files(&app).is_empty(), "{:?}", blob_files(&app));
     let later = time::OffsetDateTime::now_utc() + time::Duration::days(1);
-    assert!(app.carnet.database().pending_uploads(later).await.expect("pending").is_empty());
+    assert!(app.db.pending_uploads(later).await.expect("pending").is_empty());
     // The unique id was not taken.
     assert_eq!(app.upload(&p, &pro, lab_report(1), b"%PDF").await.status, StatusCode::CREATED);
 }
@@ -590,7 +588,7 @@ async fn a_killed_process_leaves_what_the_next_start_cleans(app: TestApp) {
     // row names, and a staging file.
     let id = DocumentId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
     let started = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
-    app.carnet.database().begin_upload(id, started).await.expect("pending");
+    app.db.begin_upload(id, started).await.expect("pending");
     let dir = app.data_dir().join("blobs/documents");
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join(id.to_string()), b"sealed bytes").expect("blob");
@@ -603,7 +601,7 @@ async fn a_killed_process_leaves_what_the_next_start_cleans(app: TestApp) {
     assert_eq!(cleaned, 2);
     let names: Vec<String> = blob_files(&app).iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     assert_eq!(names, vec![kept], "only the complete deposit remains");
-    assert!(app.carnet.database().pending_uploads(time::OffsetDateTime::now_utc()).await.expect("pending").is_empty());
+    assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc()).await.expect("pending").is_empty());
 }
 
 on_both_backends!(

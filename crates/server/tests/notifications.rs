@@ -197,7 +197,7 @@ async fn the_outbox_keeps_what_could_not_be_sent_across_a_restart() {
     // The relay is down: the attempt fails and is kept, with a backoff.
     let down = app.carnet.deliver_notifications(&courier(port)).await.expect("round");
     assert_eq!((down.delivered, down.failed), (0, 1));
-    assert_eq!(app.carnet.database().outbox_counts().await.expect("counts"), (0, 1));
+    assert_eq!(app.db.outbox_counts().await.expect("counts"), (0, 1));
     assert_eq!(app.carnet.deliver_notifications(&courier(port)).await.expect("round").failed, 0, "not retried before its backoff");
 
     // A restart: a new service over the same database (what a process restart gives).

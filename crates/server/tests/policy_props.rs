@@ -216,7 +216,7 @@ async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
             registered_at: now,
         });
     }
-    let db = app.carnet.database();
+    let db = &app.db;
     let version = db.find_policy(&p).await.map(|s| s.version).unwrap_or(0);
     prop_assert!(db.save_policy(&p, &policy, version, now, &[]).await.is_ok());
 

@@ -65,9 +65,7 @@ async fn creation_channels_and_statistics(app: TestApp) {
     }
     assert_eq!(app.post("/api/records", &doctor, new_record(&ins(13))).await.body["channel"], "professional");
     assert_eq!(app.post("/api/records", &insurer, new_record(&ins(14))).await.body["channel"], "insurer_agent");
-    carnet_store::RecordStore::mark_fed(app.carnet.database(), &ins(10), carnet_domain::Clock::now(app.clock.as_ref()))
-        .await
-        .expect("mark fed");
+    carnet_store::RecordStore::mark_fed(&app.db, &ins(10), carnet_domain::Clock::now(app.clock.as_ref())).await.expect("mark fed");
 
     let stats = app.get("/api/statistics/records", &insurer).await;
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.raw);

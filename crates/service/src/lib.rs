@@ -36,6 +36,11 @@ pub use oversight::{HistoryPage, HistoryQuery};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
 
+/// The ledger's and the review queue's records as the use cases return them: data only — the
+/// edge never holds a handle on the ledger or the metadata store.
+pub use carnet_ledger::{ConsistencyProof, InclusionProof, Outcome, RecordedEntry, SignedTreeHead};
+pub use carnet_store::{Backend, ReviewItem};
+
 /// The one error type of this crate. Messages are safe to show to the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -168,6 +173,32 @@ pub struct Storage {
     pub ledger: Ledger,
 }
 
+/// Where Carnet's stores are: everything `Storage::open` needs.
+pub struct StorageLocation {
+    /// `sqlite://…` or `postgres://…`: the metadata store.
+    pub database_url: String,
+    /// The ledger's own store (a separate SQLite file, or the same PostgreSQL database).
+    pub ledger_url: String,
+    /// The master keys (created at first start).
+    pub keys_dir: std::path::PathBuf,
+    pub blobs: BlobStore,
+    /// Times the ledger's signed tree heads.
+    pub ledger_clock: Arc<dyn Clock>,
+}
+
+impl Storage {
+    /// Connects the metadata store, the master keys and the ledger with its signing key — the one
+    /// way the binary and the tests assemble Carnet's storage, so they cannot drift apart.
+    pub async fn open(at: StorageLocation) -> Result<Storage> {
+        let db = Database::connect(&at.database_url).await?;
+        let keys = carnet_crypto::LocalKeyring::load_or_create(&at.keys_dir)?;
+        let signer = ledger_signer(&db, &keys).await?;
+        let config = carnet_ledger::LedgerConfig { clock: at.ledger_clock, ..carnet_ledger::LedgerConfig::default() };
+        let ledger = Ledger::open(&at.ledger_url, Arc::new(signer), config).await?;
+        Ok(Storage { db, blobs: at.blobs, keys: Arc::new(keys), ledger })
+    }
+}
+
 /// The use cases, over one storage and one clock. Cheap to clone.
 #[derive(Clone)]
 pub struct Carnet {
@@ -206,8 +237,19 @@ impl Carnet {
         &self.config
     }
 
-    pub fn database(&self) -> &Database {
-        &self.db
+    /// The metadata store answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.db.ping().await?)
+    }
+
+    /// Which backend holds the metadata.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// Closes the metadata store's connections (at shutdown).
+    pub async fn close(&self) {
+        self.db.close().await;
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -64,6 +64,8 @@ pub struct BundleSubmitted {
 pub struct SubmissionSetView {
     pub id: String,
     pub ins: Ins,
+    /// The register of the record's INS (NIR, NIA, test NIR), for rendering its identifier.
+    pub ins_kind: carnet_domain::InsKind,
     pub unique_id: String,
     pub source_id: String,
     pub author: Option<DeclaredAuthor>,
@@ -295,9 +297,9 @@ impl Carnet {
     /// may see, and a set with none is absent. One ledger entry (the document search).
     pub async fn visible_submission_sets(&self, actor: &Actor, ins: &Ins) -> Result<Vec<SubmissionSetView>> {
         let visible = self.visible_documents(actor, ins).await?;
-        if visible.is_empty() {
+        let Some(ins_kind) = visible.first().map(|v| v.ins_kind()) else {
             return Ok(vec![]);
-        }
+        };
         let seen: std::collections::HashSet<DocumentId> = visible.iter().map(|v| v.meta().id).collect();
         let key = self.data_key(ins).await?;
         let mut out = Vec::new();
@@ -323,6 +325,7 @@ impl Carnet {
             out.push(SubmissionSetView {
                 id: set.id,
                 ins: set.ins,
+                ins_kind,
                 unique_id: set.unique_id,
                 source_id: set.source_id,
                 author,

@@ -546,6 +546,12 @@ async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow
 /// CREATE DATABASE). Returns the database and its URL.
 pub async fn scratch_postgres(admin_url: &str) -> Result<(Database, String), StoreError> {
+    let url = scratch_postgres_url(admin_url).await?;
+    Ok((Database::connect(&url).await?, url))
+}
+
+/// Test support: creates a fresh, empty database on the cluster at `admin_url` and returns its URL.
+pub async fn scratch_postgres_url(admin_url: &str) -> Result<String, StoreError> {
     use sqlx::Connection;
     let name = format!("carnet_t_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(admin_url).await?;
@@ -556,8 +562,7 @@ pub async fn scratch_postgres(admin_url: &str) -> Result<(Database, String), Sto
         Some((_, q)) => (base.split_once('?').map_or(base, |(b, _)| b), format!("?{q}")),
         None => (base, String::new()),
     };
-    let url = format!("{base}/{name}{query}");
-    Ok((Database::connect(&url).await?, url))
+    Ok(format!("{base}/{name}{query}"))
 }
 
 fn submission_set(n: u8, patient: &Ins, documents: &[&DocumentMeta]) -> StoredSubmissionSet {

@@ -92,14 +92,7 @@ pub trait RecordStore {
     fn record_statistics(&self) -> impl Future<Output = Result<RecordStatistics>> + Send;
 }
 
-/// What a demographics search (ITI-78) matches on; `None` matches anything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TraitsQuery {
-    pub family: Option<String>,
-    pub given: Option<String>,
-    pub birth_date: Option<time::Date>,
-    pub sex: Option<carnet_domain::Sex>,
-}
+pub use carnet_domain::TraitsQuery;
 
 /// The professionals directory.
 pub trait DirectoryStore {

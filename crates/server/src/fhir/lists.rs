@@ -7,7 +7,6 @@ use axum::response::Response;
 use carnet_fhir::SubmissionSetMeta;
 use carnet_fhir::render::{SearchEntry, SearchMode, SubmissionSetView, bundle_searchset, list_submission_set, master_identifier};
 use carnet_fhir::search::PatientScopedQuery;
-use carnet_store::RecordStore as _;
 
 use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
 use crate::AppState;
@@ -33,14 +32,6 @@ pub async fn search(
         .collect();
     let base = base_url(&headers);
     let total = sets.len();
-    let kind = match sets.first() {
-        // The caller sees documents of this record (the set lists some): its INS register.
-        Some(_) => {
-            state.carnet.database().find_record_by_ins(&q.patient).await.map_err(carnet_service::ServiceError::from)?.map(|r| r.ins_kind)
-        }
-        None => None,
-    }
-    .unwrap_or(carnet_domain::InsKind::Nir);
     let entries = sets
         .iter()
         .skip(q.page.offset)
@@ -56,7 +47,7 @@ pub async fn search(
                 id: &s.id,
                 meta: &meta,
                 ins: &s.ins,
-                ins_kind: kind,
+                ins_kind: s.ins_kind,
                 submitted_at: s.submitted_at,
                 documents: &s.documents,
             };

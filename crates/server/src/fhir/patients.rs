@@ -3,12 +3,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use carnet_domain::TraitsQuery;
 use carnet_domain::{Ins, RecordStatus};
 use carnet_fhir::model::Patient;
 use carnet_fhir::render::{RenderContext, SearchEntry, SearchMode, bundle_searchset, patient_view};
 use carnet_fhir::search::PatientSearch;
 use carnet_service::{PatientQuery, RecordView};
-use carnet_store::TraitsQuery;
 
 use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
 use crate::AppState;

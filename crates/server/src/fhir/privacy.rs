@@ -8,8 +8,8 @@ use axum::response::Response;
 use carnet_fhir::patient_views::{AuditRecord, audit_event, consents as render_consents};
 use carnet_fhir::render::{SearchEntry, SearchMode, bundle_searchset};
 use carnet_fhir::search::{PatientScopedQuery, Prefix};
-use carnet_ledger::Outcome;
 use carnet_service::HistoryQuery;
+use carnet_service::Outcome;
 
 use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
 use crate::AppState;

@@ -20,8 +20,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Authenticated;
-use crate::routes::records::parse_ins;
+use crate::extract::{Authenticated, InsPath};
 
 /// A deposit's `metadata` part (JSON). Codes default to the DMP systems; the type code is
 /// looked up in the DMP list (JDV_J66), whose codes are unique across LOINC and TRE_A05.
@@ -288,10 +287,9 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 pub async fn upload(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     mut multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let ins = parse_ins(&ins)?;
     let first = multipart.next_field().await.map_err(multipart_error)?;
     let Some(first) = first.filter(|f| f.name() == Some("metadata")) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "the first part must be `metadata` (JSON), then `content`"));
@@ -341,9 +339,8 @@ pub async fn upload(
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
 ) -> Result<Json<DocumentList>, ApiError> {
-    let ins = parse_ins(&ins)?;
     let visible = state.carnet.visible_documents(&actor, &ins).await?;
     let codes = &state.carnet.config().codes;
     let documents: Vec<DocumentResponse> =

@@ -4,9 +4,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use carnet_ledger::{ConsistencyProof, InclusionProof, RecordedEntry, SignedTreeHead};
 use carnet_service::HistoryQuery;
-use carnet_store::ReviewItem;
+use carnet_service::{ConsistencyProof, InclusionProof, RecordedEntry, ReviewItem, SignedTreeHead};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -14,11 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiQuery, Authenticated};
-use crate::routes::records::parse_ins;
+use crate::extract::{ApiQuery, Authenticated, InsPath};
 
 fn hex(bytes: &[u8]) -> String {
-    carnet_ledger::to_hex(bytes)
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    })
 }
 
 /// A signed tree head: the ledger's size and root, signed with Ed25519 over
@@ -227,10 +228,9 @@ fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, 
 pub async fn history(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     ApiQuery(q): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     let query = HistoryQuery {
         from: parse_time("from", q.from.as_deref())?,
         to: parse_time("to", q.to.as_deref())?,

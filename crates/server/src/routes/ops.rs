@@ -16,7 +16,7 @@ pub async fn health() -> impl IntoResponse {
 
 /// Readiness: the database answers.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match state.carnet.database().ping().await {
+    match state.carnet.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

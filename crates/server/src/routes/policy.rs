@@ -13,9 +13,8 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, InsPath};
 use crate::routes::documents::{DocumentResponse, parse_document_id};
-use crate::routes::records::parse_ins;
 
 /// The patient's access policy: authorizations (with who granted or declared them and when,
 /// and expiry), blocked professionals, médecin traitant, extended rights, legal representatives
@@ -36,9 +35,8 @@ pub struct PolicyResponse(PatientPolicy);
 pub async fn read(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(PolicyResponse(state.carnet.policy(&actor, &ins).await?)))
 }
 
@@ -70,10 +68,9 @@ pub struct ChangeRequest(serde_json::Value);
 pub async fn change(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     ApiJson(ChangeRequest(body)): ApiJson<ChangeRequest>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     let change: PolicyChange = serde_json::from_value(body).map_err(|e| ApiError::unprocessable(format!("change: {e}")))?;
     Ok(Json(PolicyResponse(state.carnet.change_policy(&actor, &ins, change).await?)))
 }
@@ -110,10 +107,9 @@ pub struct EmergencyResponse {
 pub async fn emergency(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     ApiJson(body): ApiJson<EmergencyRequestBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ins = parse_ins(&ins)?;
     let kind = match body.kind.as_str() {
         "bris_de_glace" => EmergencyKind::BrisDeGlace,
         "samu" => EmergencyKind::Samu,
@@ -179,9 +175,8 @@ pub struct Deleted {
 pub async fn delete_reimbursement(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
 ) -> Result<Json<Deleted>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(Deleted { deleted: state.carnet.delete_reimbursement_history(&actor, &ins).await? }))
 }
 
@@ -211,9 +206,8 @@ impl From<Preferences> for PreferencesBody {
 pub async fn preferences(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
 ) -> Result<Json<PreferencesBody>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(state.carnet.notification_preferences(&actor, &ins).await?.into()))
 }
 
@@ -225,10 +219,9 @@ pub async fn preferences(
 pub async fn set_preferences(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     ApiJson(body): ApiJson<PreferencesBody>,
 ) -> Result<Json<PreferencesBody>, ApiError> {
-    let ins = parse_ins(&ins)?;
     let prefs = Preferences { email: body.email, email_enabled: body.email_enabled, webhook_url: body.webhook_url };
     Ok(Json(state.carnet.set_notification_preferences(&actor, &ins, prefs).await?.into()))
 }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, InsPath};
 
 /// A record creation request: the patient's INS and reference traits.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -106,7 +106,7 @@ impl From<RecordView> for RecordResponse {
 }
 
 /// Parses an INS from outside input; the message names the check that failed.
-pub fn parse_ins(raw: &str) -> Result<Ins, ApiError> {
+fn parse_ins(raw: &str) -> Result<Ins, ApiError> {
     Ins::parse(raw).map_err(|e| ApiError::unprocessable(format!("ins: {e}")))
 }
 
@@ -181,9 +181,8 @@ pub async fn create(
 pub async fn status(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
 ) -> Result<Json<RecordResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(state.carnet.record_status(&actor, &ins).await?.into()))
 }
 
@@ -199,10 +198,9 @@ pub async fn status(
 pub async fn close(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     ApiJson(body): ApiJson<Reason>,
 ) -> Result<Json<RecordResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(state.carnet.close_record(&actor, &ins, &body.reason).await?.into()))
 }
 
@@ -217,9 +215,8 @@ pub async fn close(
 pub async fn reopen(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
 ) -> Result<Json<RecordResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(state.carnet.reopen_record(&actor, &ins).await?.into()))
 }
 
@@ -234,10 +231,9 @@ pub async fn reopen(
 pub async fn request_destruction(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(ins): Path<String>,
+    InsPath(ins): InsPath,
     ApiJson(body): ApiJson<Reason>,
 ) -> Result<Json<RecordResponse>, ApiError> {
-    let ins = parse_ins(&ins)?;
     Ok(Json(state.carnet.request_destruction(&actor, &ins, &body.reason).await?.into()))
 }
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
 use carnet_domain::{Finess, Ins, Profession, Role, Rpps};
 use carnet_server::{AppState, HttpLimits, Metrics};
-use carnet_service::{Carnet, ManualClock, ServiceConfig, Storage};
+use carnet_service::{Carnet, ManualClock, ServiceConfig, Storage, StorageLocation};
 use carnet_store::Database;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -25,6 +25,8 @@ pub const AUDIENCE: &str = "carnet";
 pub struct TestApp {
     pub router: Router,
     pub carnet: Carnet,
+    /// The metadata store under the service, for white-box checks (what is left at rest).
+    pub db: Database,
     pub dev: DevIssuer,
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
@@ -81,18 +83,15 @@ impl TestApp {
     pub async fn build(backend: Backend, limits: HttpLimits, config: ServiceConfig, blobs: Option<carnet_store::BlobStore>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
-        let (db, postgres_url) = match backend {
-            Backend::Sqlite => {
-                (Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("sqlite"), None)
-            }
+        let (database_url, postgres_url) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("carnet.db").display()), None),
             Backend::Postgres => {
                 let admin = std::env::var("CARNET_TEST_POSTGRES_URL")
                     .expect("CARNET_TEST_POSTGRES_URL is not set: run the suite with scripts/test (it starts PostgreSQL)");
-                let (db, url) = carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database");
-                (db, Some(url))
+                let url = carnet_store::conformance::scratch_postgres_url(&admin).await.expect("scratch database");
+                (url.clone(), Some(url))
             }
         };
-        let keys = carnet_crypto::LocalKeyring::load_or_create(&dir.path().join("keys")).expect("keyring");
         let blobs = match blobs {
             Some(b) => b,
             None => carnet_store::BlobStore::local(&dir.path().join("blobs")).expect("blob store"),
@@ -101,15 +100,21 @@ impl TestApp {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", dir.path().join("ledger.db").display()),
         };
-        let signer = carnet_service::ledger_signer(&db, &keys).await.expect("ledger signer");
-        let ledger_config = carnet_ledger::LedgerConfig { clock: clock.clone(), ..carnet_ledger::LedgerConfig::default() };
-        let ledger = carnet_ledger::Ledger::open(&ledger_url, Arc::new(signer), ledger_config).await.expect("ledger");
-        let storage = Storage { db, blobs, keys: Arc::new(keys), ledger };
+        let storage = Storage::open(StorageLocation {
+            database_url,
+            ledger_url,
+            keys_dir: dir.path().join("keys"),
+            blobs,
+            ledger_clock: clock.clone(),
+        })
+        .await
+        .expect("storage");
+        let db = storage.db.clone();
         let carnet = Carnet::new(storage, clock.clone(), config);
         let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
         let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60)).await.expect("verifier");
         let state = AppState { carnet: carnet.clone(), verifier, metrics: Metrics::new(), dev_jwks: Some(Arc::new(dev.jwks())) };
-        TestApp { router: carnet_server::router(state, &limits), carnet, dev, clock, backend, postgres_url, dir }
+        TestApp { router: carnet_server::router(state, &limits), carnet, db, dev, clock, backend, postgres_url, dir }
     }
 
     /// The data directory: SQLite files, blobs, keys.
