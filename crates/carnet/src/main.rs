@@ -1,7 +1,5 @@
 //! The `carnet` binary: one entry point for serving, the demo, tokens, imports and administration.
 
-mod bench;
-mod bench_http;
 mod config;
 mod demo;
 mod demo_data;
@@ -53,9 +51,6 @@ enum Command {
     /// The access ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
-    /// Benchmarks: print figures for BENCHMARKS.md (build with --release).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Import data from other systems.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -80,21 +75,6 @@ enum LedgerCommand {
         #[arg(long)]
         public_key: Option<String>,
     },
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Round-trip one large document through a `carnet serve` child: deposit and retrieval
-    /// throughput, the server's peak RSS, and the machine's AES-GCM and SHA-256 ceilings.
-    Documents(bench::DocumentsArgs),
-    /// Ledger appends per second with and without group commit, and bytes per entry.
-    Ledger(bench::LedgerArgs),
-    /// HTTP workloads (ITI-67 search, ITI-68 retrieve, ITI-65 provide) with wrk, against a
-    /// hello-world ceiling measured in the same run.
-    Http(bench_http::HttpArgs),
-    /// ITI-67 search latency as the store grows (10k then 1M patients by default), the other
-    /// patients' metadata bulk-generated in the store.
-    Growth(bench_http::GrowthArgs),
 }
 
 #[derive(Subcommand)]
@@ -188,10 +168,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("archived: {}, destroyed: {}, shredded: {}", report.archived, report.destroyed, report.shredded);
             Ok(())
         }
-        Command::Bench(BenchCommand::Documents(args)) => bench::documents(args).await,
-        Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
-        Command::Bench(BenchCommand::Http(args)) => bench_http::http(args).await,
-        Command::Bench(BenchCommand::Growth(args)) => bench_http::growth(args).await,
         Command::Ledger(LedgerCommand::Verify { public_key }) => verify_ledger(&settings, public_key.as_deref()).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;

@@ -1,4 +1,4 @@
-//! Append throughput, for `carnet bench` (group commit vs one commit per entry). Not a test.
+//! Append throughput, for `carnet-bench` (group commit vs one commit per entry). Not a test.
 
 use std::time::Instant;
 

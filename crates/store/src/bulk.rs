@@ -1,5 +1,5 @@
 //! Bulk generation of synthetic records and document metadata, for the growth benchmark only
-//! (`carnet bench growth`): millions of rows written directly, in multi-row statements, where
+//! (`carnet-bench growth`): millions of rows written directly, in multi-row statements, where
 //! the API would take hours. Nothing clinical is generated: rows carry codes and ids, no titles,
 //! no blobs.
 

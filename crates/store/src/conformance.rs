@@ -1,9 +1,8 @@
 //! The storage conformance suite: every backend must pass every case.
 //!
-//! Used by `tests/sqlite.rs` and `tests/postgres.rs`, and reusable by any future backend. Each
-//! case gets a fresh, migrated database from the caller's `fresh` function.
-
-use std::future::Future;
+//! Compiled only with the `test-support` feature (the release binary does not carry it). Used by
+//! `tests/it/sqlite.rs` and `tests/it/postgres.rs` through `store_suite!`, which declares each
+//! case as a test of its own, and reusable by any future backend.
 
 use carnet_domain::actor::{Actor, ActorKind, ProfessionalIdentity};
 use carnet_domain::{
@@ -22,33 +21,45 @@ use crate::{
     RecordStore, ReviewItem, ReviewStore, StoreError, StoredPreferences, StoredSubmissionSet, SubmissionStore, TraitsQuery,
 };
 
-/// Runs every case, each on a database returned by `fresh()`.
-pub async fn run_all<F, Fut>(fresh: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Database>,
-{
-    records_round_trip(fresh().await).await;
-    one_live_record_per_ins(fresh().await).await;
-    stale_saves_are_refused(fresh().await).await;
-    due_records_follow_the_clock(fresh().await).await;
-    first_feed_is_kept(fresh().await).await;
-    statistics_count_channels_and_organisations(fresh().await).await;
-    directory_upserts(fresh().await).await;
-    patient_keys_are_kept_once_and_rewrapped_atomically(fresh().await).await;
-    documents_round_trip_and_keep_unique_ids(fresh().await).await;
-    replacement_supersedes_atomically(fresh().await).await;
-    a_patients_document_list_follows_every_change_on_every_node(fresh().await).await;
-    shredding_deletes_documents_and_derived_artifacts(fresh().await).await;
-    interrupted_uploads_are_remembered_until_ended(fresh().await).await;
-    policies_are_saved_optimistically_with_their_notifications(fresh().await).await;
-    emergencies_review_items_and_first_accesses(fresh().await).await;
-    gate_inputs_are_the_three_reads_in_one(fresh().await).await;
-    the_outbox_delivers_retries_and_keeps_what_failed(fresh().await).await;
-    submission_sets_are_all_or_nothing(fresh().await).await;
-    large_submission_sets_are_all_or_nothing(fresh().await).await;
-    cancelled_deposits_land_whole_or_not_at_all(fresh().await).await;
-    records_are_found_by_traits(fresh().await).await;
+/// Declares one `#[tokio::test]` per case of the suite. `$fresh` is an async function returning a
+/// fresh, migrated `Database` and a guard kept alive until the case ends (e.g. its temporary
+/// directory).
+#[macro_export]
+macro_rules! store_suite {
+    ($fresh:path) => {
+        $crate::store_suite!($fresh;
+            records_round_trip,
+            one_live_record_per_ins,
+            stale_saves_are_refused,
+            due_records_follow_the_clock,
+            first_feed_is_kept,
+            statistics_count_channels_and_organisations,
+            directory_upserts,
+            patient_keys_are_kept_once_and_rewrapped_atomically,
+            documents_round_trip_and_keep_unique_ids,
+            replacement_supersedes_atomically,
+            a_patients_document_list_follows_every_change_on_every_node,
+            shredding_deletes_documents_and_derived_artifacts,
+            interrupted_uploads_are_remembered_until_ended,
+            policies_are_saved_optimistically_with_their_notifications,
+            emergencies_review_items_and_first_accesses,
+            gate_inputs_are_the_three_reads_in_one,
+            the_outbox_delivers_retries_and_keeps_what_failed,
+            submission_sets_are_all_or_nothing,
+            large_submission_sets_are_all_or_nothing,
+            cancelled_deposits_land_whole_or_not_at_all,
+            records_are_found_by_traits,
+        );
+    };
+    ($fresh:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (db, _guard) = $fresh().await;
+                $crate::conformance::$case(db).await;
+            }
+        )*
+    };
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
@@ -88,7 +99,7 @@ fn record(n: u64, actor: &Actor) -> Record {
     Record::open(actor, ins(n), InsKind::Nir, IdentityStatus::Qualifiee, traits, T0).expect("valid record")
 }
 
-async fn records_round_trip(db: Database) {
+pub async fn records_round_trip(db: Database) {
     let actor = professional_actor(Profession::Pharmacien, 1);
     let r = record(1, &actor);
     db.create_record(&r).await.expect("create");
@@ -107,7 +118,7 @@ async fn destroy(db: &Database, r: &mut Record) {
     db.save_record(r, read_as).await.expect("destroy");
 }
 
-async fn one_live_record_per_ins(db: Database) {
+pub async fn one_live_record_per_ins(db: Database) {
     let actor = professional_actor(Profession::Medecin, 1);
     let mut r = record(1, &actor);
     db.create_record(&r).await.expect("create");
@@ -120,7 +131,7 @@ async fn one_live_record_per_ins(db: Database) {
     db.create_record(&record(1, &actor)).await.expect("a new record after destruction");
 }
 
-async fn stale_saves_are_refused(db: Database) {
+pub async fn stale_saves_are_refused(db: Database) {
     let actor = professional_actor(Profession::Medecin, 1);
     let mut r = record(1, &actor);
     db.create_record(&r).await.expect("create");
@@ -133,7 +144,7 @@ async fn stale_saves_are_refused(db: Database) {
     assert_eq!(found.close_reason.as_deref(), Some("moving abroad"));
 }
 
-async fn due_records_follow_the_clock(db: Database) {
+pub async fn due_records_follow_the_clock(db: Database) {
     let retention = RetentionPolicy::default();
     let actor = professional_actor(Profession::Medecin, 1);
     let mut closed = record(1, &actor);
@@ -156,7 +167,7 @@ async fn due_records_follow_the_clock(db: Database) {
     assert_eq!(due[0].due_transition(now, &retention), Some(RecordStatus::Destroyed));
 }
 
-async fn first_feed_is_kept(db: Database) {
+pub async fn first_feed_is_kept(db: Database) {
     let actor = professional_actor(Profession::Medecin, 1);
     let r = record(1, &actor);
     db.create_record(&r).await.expect("create");
@@ -166,7 +177,7 @@ async fn first_feed_is_kept(db: Database) {
     assert_eq!(found.first_fed_at, Some(T0 + Duration::hours(1)));
 }
 
-async fn statistics_count_channels_and_organisations(db: Database) {
+pub async fn statistics_count_channels_and_organisations(db: Database) {
     let pharmacist = professional_actor(Profession::Pharmacien, 7);
     let doctor = professional_actor(Profession::Medecin, 8);
     for n in 1..=3 {
@@ -186,7 +197,7 @@ async fn statistics_count_channels_and_organisations(db: Database) {
     assert_eq!(stats.by_organisation.len(), 2);
 }
 
-async fn directory_upserts(db: Database) {
+pub async fn directory_upserts(db: Database) {
     let mut p = Professional {
         email: Some("dr.test@example.org".into()),
         rpps: Rpps::from_body("1000000001").expect("digits"),
@@ -210,7 +221,7 @@ fn wrapped(id: &str, byte: u8) -> WrappedKey {
     WrappedKey { master_key_id: id.into(), sealed: vec![byte; 60] }
 }
 
-async fn patient_keys_are_kept_once_and_rewrapped_atomically(db: Database) {
+pub async fn patient_keys_are_kept_once_and_rewrapped_atomically(db: Database) {
     let (a, b) = (ins(1), ins(2));
     assert_eq!(db.save_patient_key_if_absent(&a, &wrapped("mk-1", 1), T0).await.expect("save"), wrapped("mk-1", 1));
     // A racing first deposit gets the key already in force, not its own.
@@ -277,7 +288,7 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
     }
 }
 
-async fn documents_round_trip_and_keep_unique_ids(db: Database) {
+pub async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let p = ins(1);
     let d1 = document(1, &p);
     db.insert_document(&d1, Some(b"sealed title"), None, &[]).await.expect("insert");
@@ -316,7 +327,7 @@ async fn documents_round_trip_and_keep_unique_ids(db: Database) {
 
 /// The list may come from a node's cache: a change made through any node (here two handles on
 /// one database, each with its own cache) must show in the next read on every node.
-async fn a_patients_document_list_follows_every_change_on_every_node(a: Database) {
+pub async fn a_patients_document_list_follows_every_change_on_every_node(a: Database) {
     let b = a.another_node();
     let (p, other) = (ins(1), ins(2));
     let ids = |list: Vec<(DocumentMeta, Option<Vec<u8>>)>| {
@@ -384,7 +395,7 @@ async fn a_patients_document_list_follows_every_change_on_every_node(a: Database
     assert_eq!(ids(owned(b.find_documents_of(&other).await.expect("list"))).len(), 1, "the other patient keeps theirs");
 }
 
-async fn replacement_supersedes_atomically(db: Database) {
+pub async fn replacement_supersedes_atomically(db: Database) {
     let p = ins(1);
     let v1 = document(1, &p);
     db.insert_document(&v1, None, None, &[]).await.expect("insert");
@@ -397,7 +408,7 @@ async fn replacement_supersedes_atomically(db: Database) {
     assert!(db.find_document(v3.id).await.expect("find").is_none());
 }
 
-async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
+pub async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
     let p = ins(1);
     let d = document(1, &p);
     db.insert_document(&d, None, None, &[]).await.expect("insert");
@@ -412,7 +423,7 @@ async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
     assert_eq!(db.find_documents_of(&ins(2)).await.expect("list").len(), 1);
 }
 
-async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
+pub async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
     let p = ins(1);
     let (done, interrupted, abandoned) = (document(1, &p), document(2, &p), document(3, &p));
     for d in [&done, &interrupted, &abandoned] {
@@ -437,7 +448,7 @@ fn message(n: u8, patient: &Ins, kind: &str) -> OutboxMessage {
     }
 }
 
-async fn policies_are_saved_optimistically_with_their_notifications(db: Database) {
+pub async fn policies_are_saved_optimistically_with_their_notifications(db: Database) {
     use carnet_domain::PatientPolicy;
     let p = ins(1);
     let fresh = db.find_policy(&p).await.expect("find");
@@ -490,7 +501,7 @@ fn emergency_review(id: &str, p: &Ins, actor: &str) -> ReviewItem {
     }
 }
 
-async fn emergencies_review_items_and_first_accesses(db: Database) {
+pub async fn emergencies_review_items_and_first_accesses(db: Database) {
     use carnet_domain::EmergencyKind;
     let p = ins(1);
     let access = |opened: OffsetDateTime| emergency_access(&p, "rpps:10000000019", opened, EmergencyKind::BrisDeGlace);
@@ -522,7 +533,7 @@ async fn emergencies_review_items_and_first_accesses(db: Database) {
     assert_eq!(queued, vec!["msg-1", "msg-2"], "the second access notifies nobody");
 }
 
-async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
+pub async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
     let p = ins(1);
     assert_eq!(db.find_preferences(&p).await.expect("find"), None);
     let prefs = StoredPreferences { email_sealed: Some(vec![1, 2, 3]), email_enabled: true, webhook_sealed: None };
@@ -581,7 +592,7 @@ fn submission_set(n: u8, patient: &Ins, documents: &[&DocumentMeta]) -> StoredSu
     }
 }
 
-async fn submission_sets_are_all_or_nothing(db: Database) {
+pub async fn submission_sets_are_all_or_nothing(db: Database) {
     let p = ins(1);
     let (d1, d2) = (document(1, &p), document(2, &p));
     for d in [&d1, &d2] {
@@ -657,7 +668,7 @@ fn many_documents(first: u16, count: u16, patient: &Ins) -> Vec<DocumentMeta> {
 
 /// A bundle too large for one statement list (SQLite sends it in several trips of one
 /// transaction): whole, or nothing when its last document clashes.
-async fn large_submission_sets_are_all_or_nothing(db: Database) {
+pub async fn large_submission_sets_are_all_or_nothing(db: Database) {
     let p = ins(3);
     let docs = many_documents(0, 400, &p);
     let clash = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..docs[0].clone() };
@@ -677,7 +688,7 @@ async fn large_submission_sets_are_all_or_nothing(db: Database) {
 
 /// A deposit whose caller goes away mid-write (a timeout, a closed connection) is written whole
 /// or not at all, and the next deposit goes through.
-async fn cancelled_deposits_land_whole_or_not_at_all(db: Database) {
+pub async fn cancelled_deposits_land_whole_or_not_at_all(db: Database) {
     let p = ins(4);
     for (round, micros) in [0u64, 50, 200, 500, 1_000, 2_000, 5_000, 20_000, 100_000].into_iter().enumerate() {
         let round = u8::try_from(round).expect("few rounds");
@@ -697,7 +708,7 @@ async fn cancelled_deposits_land_whole_or_not_at_all(db: Database) {
     }
 }
 
-async fn records_are_found_by_traits(db: Database) {
+pub async fn records_are_found_by_traits(db: Database) {
     let pro = professional_actor(Profession::Medecin, 1);
     let mut a = record(1, &pro);
     let mut b = record(2, &pro);
@@ -734,7 +745,7 @@ fn owned(list: crate::DocumentList) -> Vec<(DocumentMeta, Option<Vec<u8>>)> {
 
 /// `find_gate_inputs` answers what `find_record_by_ins`, `find_policy` and
 /// `find_latest_emergency` answer, in every state the gate meets.
-async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
+pub async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
     use carnet_domain::{EmergencyKind, PatientPolicy};
     let actor = professional_actor(Profession::Medecin, 1);
     let (doctor, other) = ("rpps:10000000019", "rpps:10000000027");

@@ -19,6 +19,7 @@ mod submissions;
 mod time_codec;
 mod writes;
 
+#[cfg(feature = "test-support")]
 pub mod conformance;
 
 use std::future::Future;

@@ -2,7 +2,7 @@
 //! `/api/statistics/records`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use carnet_domain::record::RecordStatistics;

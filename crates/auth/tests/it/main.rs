@@ -1,0 +1,11 @@
+//! The integration tests of this crate, in one binary (one link instead of one per file).
+
+// A test reports a failure by panicking: unwrap is how its helpers say "this cannot fail here".
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod support;
+mod dev_issuer;
+mod oidc_provider;
+mod remote_keys;
+mod verify;

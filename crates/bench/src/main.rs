@@ -1,0 +1,44 @@
+//! `carnet-bench`: Carnet's benchmarks, kept out of the shipped `carnet` binary. Each workload
+//! runs against a `carnet serve` child (the `carnet` binary beside this one, or `CARNET_BIN`),
+//! prints its figures and never fails on time (BENCHMARKS.md records them).
+
+mod bench;
+mod bench_http;
+
+use clap::{Parser, Subcommand};
+
+/// Carnet's benchmarks: print figures for BENCHMARKS.md (build with --release).
+#[derive(Parser)]
+#[command(name = "carnet-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Round-trip one large document through a `carnet serve` child: deposit and retrieval
+    /// throughput, the server's peak RSS, and the machine's AES-GCM and SHA-256 ceilings.
+    Documents(bench::DocumentsArgs),
+    /// Ledger appends per second with and without group commit, and bytes per entry.
+    Ledger(bench::LedgerArgs),
+    /// HTTP workloads (ITI-67 search, ITI-68 retrieve, ITI-65 provide) with wrk, against a
+    /// hello-world ceiling measured in the same run.
+    Http(bench_http::HttpArgs),
+    /// ITI-67 search latency as the store grows (10k then 1M patients by default), the other
+    /// patients' metadata bulk-generated in the store.
+    Growth(bench_http::GrowthArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            BenchCommand::Documents(args) => bench::documents(args).await,
+            BenchCommand::Ledger(args) => bench::ledger(args).await,
+            BenchCommand::Http(args) => bench_http::http(args).await,
+            BenchCommand::Growth(args) => bench_http::growth(args).await,
+        }
+    })
+}

@@ -1,0 +1,10 @@
+//! The integration tests of this crate, in one binary (one link instead of one per file).
+
+// A test reports a failure by panicking: unwrap is how its helpers say "this cannot fail here".
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod support;
+mod postgres;
+mod python_verifier;
+mod sqlite;

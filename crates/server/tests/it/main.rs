@@ -1,0 +1,17 @@
+//! The integration tests of this crate, in one binary (one link instead of one per file).
+
+// A test reports a failure by panicking: unwrap is how its helpers say "this cannot fail here".
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod support;
+mod documents;
+mod edge;
+mod fhir;
+mod fhir_clients;
+mod no_clinical_path;
+mod notifications;
+mod policy;
+mod policy_props;
+mod records;
+mod s3;
