@@ -1,7 +1,8 @@
 //! The patient's choices (authorizations, blocks, médecin traitant, representatives,
 //! oppositions), emergency access, document labels and the reimbursement history. Who may do
-//! what is the domain's (`authorize_change`, `open_emergency`, `authorize_label_change`); this
-//! module loads, asks, records the decision in the ledger, saves, and queues the notifications.
+//! what is the domain's (`authorize_change`, `open_emergency`, `authorize_label_change`, and
+//! `authorize` for reading the policy and deleting the reimbursement history); this module loads,
+//! asks, records the decision in the ledger, saves, and queues the notifications.
 
 use carnet_domain::policy::RepresentationKind;
 use carnet_domain::{
