@@ -108,6 +108,11 @@ impl Basis {
         Basis::Samu,
     ];
 
+    /// Bris de glace or SAMU access: opened, reviewed and notified on its own terms.
+    pub fn is_emergency(self) -> bool {
+        matches!(self, Basis::BrisDeGlace | Basis::Samu)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Basis::Patient => "patient",

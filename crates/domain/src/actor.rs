@@ -136,6 +136,36 @@ impl Actor {
         }
     }
 
+    /// The RPPS identity a professional or a SAMU regulator acts under; `None` for other roles.
+    pub fn professional(&self) -> Option<&ProfessionalIdentity> {
+        match &self.kind {
+            ActorKind::Professional(p) | ActorKind::Regulator(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The profession of a professional or regulator, as their token names it.
+    pub fn profession(&self) -> Option<Profession> {
+        self.professional().map(|p| p.profession)
+    }
+
+    /// Whether the actor may hold an emergency access (rules 10, 11: professionals open bris de
+    /// glace, regulators SAMU access): for other roles there is none to load.
+    pub fn holds_emergency_accesses(&self) -> bool {
+        self.professional().is_some()
+    }
+
+    /// The records a patient or representative acts for: their own, or those their token
+    /// represents (registration aside). `None` for the other roles, who act on records they do
+    /// not speak for.
+    pub fn spoken_for(&self) -> Option<&[Ins]> {
+        match &self.kind {
+            ActorKind::Patient { ins } => Some(std::slice::from_ref(ins)),
+            ActorKind::Representative { represents } => Some(represents),
+            _ => None,
+        }
+    }
+
     /// True when the actor is the patient, or represents them.
     pub fn speaks_for(&self, ins: &Ins) -> bool {
         match &self.kind {

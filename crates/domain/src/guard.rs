@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::Ins;
+use crate::{Actor, Ins};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -55,6 +55,13 @@ impl Default for EnumerationGuard {
 }
 
 impl EnumerationGuard {
+    /// Whose openings the guard counts: professionals and regulators, who may consult any
+    /// patient's record and so could enumerate them. Patients and representatives open only
+    /// their own; the other roles consult no record.
+    pub fn watches(actor: &Actor) -> bool {
+        actor.professional().is_some()
+    }
+
     pub fn new(window: Duration) -> EnumerationGuard {
         EnumerationGuard { window, actors: HashMap::new(), next_sweep: None }
     }

@@ -19,6 +19,7 @@ pub mod matrix;
 pub mod policy;
 pub mod profession;
 pub mod record;
+pub mod rights;
 pub mod rpps;
 pub mod scope;
 
@@ -37,6 +38,7 @@ pub use policy::{
     RepresentationKind, authorize_change,
 };
 pub use profession::Profession;
-pub use record::{CreationChannel, Record, RecordStatus, RetentionPolicy};
+pub use record::{CreationChannel, Record, RecordAction, RecordStatus, RetentionPolicy};
+pub use rights::{Action, ActionDenied, ActionKind, Grant, HolderContext, authorize};
 pub use rpps::{Finess, IdError, Rpps};
 pub use scope::{ScopeError, SmartScope};

@@ -108,15 +108,15 @@ pub struct Record {
     pub first_fed_at: Option<OffsetDateTime>,
 }
 
-/// What may be done to a record (not to its clinical content: that is the access policy's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What may be done to a record (not to its clinical content: that is the access policy's). Who
+/// may is `rights::authorize` (`Action::Record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordAction {
     Create,
     ReadStatus,
     Close,
     Reopen,
     RequestDestruction,
-    ReadStatistics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,36 +129,7 @@ pub enum LifecycleError {
     NoIns(&'static str),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RecordDenied {
-    #[error("this role may not do that on records")]
-    Role,
-    #[error("a patient or representative acts only on their own or represented record")]
-    NotTheirs,
-}
-
 pub const MAX_REASON: usize = 500;
-
-/// Who may do what to a record. Pure; the HTTP edge maps a denial to 403.
-///
-/// Creation by a pharmacist is its own channel, because the statistics reward it.
-pub fn authorize(actor: &Actor, action: RecordAction, ins: &Ins) -> Result<(), RecordDenied> {
-    use RecordAction::*;
-    match (&actor.kind, action) {
-        (ActorKind::Patient { .. } | ActorKind::Representative { .. }, Create | ReadStatus | Close | Reopen | RequestDestruction) => {
-            if actor.speaks_for(ins) {
-                Ok(())
-            } else {
-                Err(RecordDenied::NotTheirs)
-            }
-        }
-        (ActorKind::Professional(_), Create | ReadStatus) => Ok(()),
-        (ActorKind::Regulator(_) | ActorKind::System { .. }, ReadStatus) => Ok(()),
-        (ActorKind::InsurerAgent, Create | ReadStatus | Close | Reopen | ReadStatistics) => Ok(()),
-        (ActorKind::PrivacyOfficer | ActorKind::Operator, ReadStatus | ReadStatistics) => Ok(()),
-        _ => Err(RecordDenied::Role),
-    }
-}
 
 /// The channel of a record created by `actor` (who was already authorized to create it).
 pub fn creation_channel(actor: &Actor) -> CreationChannel {

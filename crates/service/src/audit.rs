@@ -1,7 +1,7 @@
 //! Every decision and every write becomes a ledger entry before anything is served or changed.
 //! An entry that cannot be appended fails the request: there is no unlogged access.
 
-use carnet_domain::{AccessDecision, Actor, ActorKind, Ins};
+use carnet_domain::{AccessDecision, Actor, Ins};
 use carnet_ledger::{EntryActor, LedgerEntry, Outcome};
 
 use crate::{Carnet, Result};
@@ -41,15 +41,11 @@ impl<'a> Event<'a> {
 /// How an actor appears in the ledger: references, role, name, profession and organisation —
 /// what the patient's access history shows ("who, by name, profession and organisation").
 pub(crate) fn entry_actor(actor: &Actor) -> EntryActor {
-    let profession = match &actor.kind {
-        ActorKind::Professional(p) | ActorKind::Regulator(p) => Some(p.profession.code().to_owned()),
-        _ => None,
-    };
     EntryActor {
         reference: actor.reference(),
         role: actor.role().as_str().to_owned(),
         name: actor.name.clone(),
-        profession,
+        profession: actor.profession().map(|p| p.code().to_owned()),
         organisation: actor.organisation().map(|f| f.to_string()),
     }
 }

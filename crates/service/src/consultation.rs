@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use carnet_domain::{AccessDecision, ActorKind, Basis, GuardVerdict};
+use carnet_domain::{AccessDecision, EnumerationGuard, GuardVerdict};
 use carnet_store::{OutboxMessage, PolicyStore, ReviewItem, ReviewStore};
 use time::format_description::well_known::Rfc3339;
 
@@ -24,7 +24,7 @@ impl Carnet {
     /// the opening is refused (429) and — once per episode — an alert goes to the privacy
     /// officer's queue and the ledger.
     pub(crate) async fn guard_opening(&self, gate: &Gate<'_>) -> Result<()> {
-        if !matches!(gate.actor.kind, ActorKind::Professional(_) | ActorKind::Regulator(_)) {
+        if !EnumerationGuard::watches(gate.actor) {
             return Ok(());
         }
         let reference = gate.actor.reference();
@@ -56,7 +56,7 @@ impl Carnet {
 
     /// A professional's first consultation of a record is notified to the patient.
     pub(crate) async fn note_consultation(&self, gate: &Gate<'_>) -> Result<()> {
-        if !matches!(gate.actor.kind, ActorKind::Professional(_) | ActorKind::Regulator(_)) {
+        if gate.actor.professional().is_none() {
             return Ok(());
         }
         let basis = match gate.record_decision() {
@@ -68,7 +68,7 @@ impl Carnet {
             return Ok(());
         }
         // Emergency accesses have their own notification.
-        if !matches!(basis, Basis::BrisDeGlace | Basis::Samu) {
+        if !basis.is_emergency() {
             let who = entry_actor(gate.actor);
             let payload = serde_json::json!({
                 "actor": who.name, "profession": who.profession, "organisation": who.organisation,

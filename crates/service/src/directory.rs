@@ -1,6 +1,6 @@
 //! Professionals directory use cases.
 
-use carnet_domain::{Actor, ActorKind, Professional, Rpps};
+use carnet_domain::{Action, Actor, Professional, Rpps, authorize};
 use carnet_store::DirectoryStore;
 
 use crate::{Carnet, Result, ServiceError};
@@ -9,9 +9,7 @@ impl Carnet {
     /// Upserts professionals, all or none. Operators maintain the directory (from the national
     /// register's extracts).
     pub async fn save_professionals(&self, actor: &Actor, professionals: Vec<Professional>) -> Result<u64> {
-        if !matches!(actor.kind, ActorKind::Operator) {
-            return Err(ServiceError::Forbidden("only operators maintain the professionals directory".into()));
-        }
+        authorize(actor, Action::MaintainDirectory)?;
         let professionals = professionals
             .into_iter()
             .enumerate()

@@ -12,7 +12,9 @@ use std::ops::Range;
 use bytes::Bytes;
 use carnet_crypto::{StreamOpener, StreamSealer};
 use carnet_domain::document::{DocumentSubmission, PersonName, check_metadata};
-use carnet_domain::{Actor, ActorKind, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel};
+use carnet_domain::{
+    Action, Actor, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel, authorize,
+};
 use carnet_store::{DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreError};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -86,7 +88,6 @@ pub struct Content {
 }
 
 const MAX_TITLE: usize = 1000;
-const REIMBURSEMENT_TYPE: &str = "REMB";
 
 pub(crate) fn title_context(id: DocumentId) -> Vec<u8> {
     let mut c = b"carnet-title-v1".to_vec();
@@ -277,20 +278,7 @@ impl Carnet {
 
     pub(crate) async fn feedable_record(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<Record> {
         let ins = &submission.ins;
-        match &actor.kind {
-            ActorKind::Patient { .. } | ActorKind::Representative { .. } if actor.speaks_for(ins) => {}
-            ActorKind::Patient { .. } | ActorKind::Representative { .. } => {
-                return Err(ServiceError::Forbidden("a patient or representative deposits only in their own or represented record".into()));
-            }
-            ActorKind::Professional(_) | ActorKind::Regulator(_) | ActorKind::System { .. } => {}
-            ActorKind::InsurerAgent if submission.type_code.code == REIMBURSEMENT_TYPE => {}
-            ActorKind::InsurerAgent => {
-                return Err(ServiceError::Forbidden("insurer agents deposit the reimbursement history (type REMB) only".into()));
-            }
-            ActorKind::PrivacyOfficer | ActorKind::Operator => {
-                return Err(ServiceError::Forbidden("this role does not deposit documents".into()));
-            }
-        }
+        authorize(actor, Action::Feed { ins, type_code: &submission.type_code })?;
         let record = self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))?;
         if record.status != RecordStatus::Active {
             return Err(ServiceError::Conflict(format!(
@@ -311,8 +299,8 @@ impl Carnet {
     /// the author; a patient's own deposits are theirs.
     pub(crate) async fn author_of(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<(String, Option<PersonName>)> {
         let declared = submission.declared_author.as_ref();
-        let reference = match (&actor.kind, declared.and_then(|d| d.rpps.as_ref())) {
-            (ActorKind::System { .. }, Some(rpps)) => format!("rpps:{rpps}"),
+        let reference = match declared.and_then(|d| d.rpps.as_ref()) {
+            Some(rpps) if authorize(actor, Action::NameAuthor).is_ok() => format!("rpps:{rpps}"),
             _ => actor.reference(),
         };
         let mut name = declared.and_then(|d| d.name.clone());
@@ -647,10 +635,9 @@ impl Carnet {
             return Err(ServiceError::Conflict(format!("the record is {}", record.status.as_str())));
         }
         let mut meta = visible.meta().clone();
-        let is_author = meta.author == actor.reference() || meta.deposited_by == actor.reference();
-        if !is_author {
-            self.record_event(actor, Event::deny(action.code(), Some(&meta.ins), Some(id.to_string()), "not_author")).await?;
-            return Err(ServiceError::Forbidden("only the author of a document changes its status".into()));
+        if let Err(denied) = authorize(actor, Action::ChangeDocumentStatus { author: &meta.author, deposited_by: &meta.deposited_by }) {
+            self.record_event(actor, Event::deny(action.code(), Some(&meta.ins), Some(id.to_string()), denied.code())).await?;
+            return Err(denied.into());
         }
         let read_as = meta.status;
         change(&mut meta).map_err(|e| ServiceError::Conflict(e.to_string()))?;
@@ -716,20 +703,8 @@ pub(crate) fn normalized_labels(labels: &[SecurityLabel]) -> Vec<SecurityLabel> 
     l
 }
 
-/// Labels a depositor may set: the patient hides their own deposits from professionals
-/// (MASQUE_PS) but cannot hide a document from themselves; professionals and their software
-/// set any label (INVISIBLE_PATIENT until the result is announced, a minor's secret…).
+/// Labels a depositor may set (`Action::SetDepositLabels`); a refusal is the caller's input (422).
 pub(crate) fn check_deposit_labels(actor: &Actor, labels: &[SecurityLabel]) -> Result<()> {
-    match actor.kind {
-        ActorKind::Patient { .. } | ActorKind::Representative { .. } => {
-            if let Some(l) = labels.iter().find(|l| **l != SecurityLabel::MasquePs) {
-                return Err(ServiceError::Invalid(format!("labels: a patient or representative may set MASQUE_PS only, not {}", l.code())));
-            }
-        }
-        ActorKind::InsurerAgent if !labels.is_empty() => {
-            return Err(ServiceError::Invalid("labels: insurer agents set no label".into()));
-        }
-        _ => {}
-    }
+    authorize(actor, Action::SetDepositLabels(labels))?;
     Ok(())
 }

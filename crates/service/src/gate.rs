@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use carnet_domain::{
-    AccessContext, AccessDecision, Actor, ActorKind, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus,
-    decide, decide_record,
+    AccessContext, AccessDecision, Actor, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus, decide,
+    decide_record,
 };
 use carnet_store::{PolicyStore, StoredPolicy};
 
@@ -101,10 +101,8 @@ impl Carnet {
     /// professional or regulator, their latest emergency access to it.
     pub(crate) async fn gate<'a>(&'a self, actor: &'a Actor, record: &Record) -> Result<Gate<'a>> {
         let stored = self.db.find_policy(&record.ins).await?;
-        let emergency = match actor.kind {
-            ActorKind::Professional(_) | ActorKind::Regulator(_) => self.db.find_latest_emergency(&actor.reference(), &record.ins).await?,
-            _ => None,
-        };
+        let emergency =
+            if actor.holds_emergency_accesses() { self.db.find_latest_emergency(&actor.reference(), &record.ins).await? } else { None };
         Ok(Gate {
             actor,
             ins: record.ins.clone(),
@@ -121,10 +119,7 @@ impl Carnet {
     /// generation (for `find_documents_at`), read in one statement (the search and read paths);
     /// `None` when there is no live record.
     pub(crate) async fn record_and_gate<'a>(&'a self, actor: &'a Actor, ins: &Ins) -> Result<Option<(Record, Gate<'a>, i64)>> {
-        let emergency_of = match actor.kind {
-            ActorKind::Professional(_) | ActorKind::Regulator(_) => Some(actor.reference()),
-            _ => None,
-        };
+        let emergency_of = actor.holds_emergency_accesses().then(|| actor.reference());
         let Some(inputs) = self.db.find_gate_inputs(ins, emergency_of.as_deref()).await? else { return Ok(None) };
         let record = inputs.record;
         let gate = Gate {

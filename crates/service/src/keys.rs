@@ -2,13 +2,13 @@
 //! rotation.
 
 use carnet_crypto::{DataKey, KeyProvider, ServiceSecret};
-use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_domain::{Action, Actor, Ins, authorize};
 use carnet_ledger::Ed25519Signer;
 use carnet_store::{Database, KeyStore};
 use serde::Serialize;
 
 use crate::audit::Event;
-use crate::{Carnet, Result, ServiceError};
+use crate::{Carnet, Result};
 
 /// What a master-key rotation did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,11 +92,13 @@ impl Carnet {
     /// Rotates the master key: a new one becomes active, every data key is rewrapped under it
     /// (all or nothing per pass), then the old master keys are deleted. No blob is touched.
     pub async fn rotate_master_key(&self, actor: &Actor) -> Result<RotationReport> {
-        if !matches!(actor.kind, ActorKind::Operator) {
-            self.record_event(actor, Event::deny("keys.rotate", None, None, "role_not_allowed")).await?;
-            return Err(ServiceError::Forbidden("only operators rotate keys".into()));
-        }
-        self.record_event(actor, Event::permit("keys.rotate", None, None, "operator")).await?;
+        match authorize(actor, Action::RotateKeys) {
+            Ok(grant) => self.record_event(actor, Event::permit("keys.rotate", None, None, grant.code())).await?,
+            Err(denied) => {
+                self.record_event(actor, Event::deny("keys.rotate", None, None, denied.code())).await?;
+                return Err(denied.into());
+            }
+        };
         let new = self.keys.rotate()?;
         let mut rewrapped = self.rewrap_all_under(&new).await?;
         tokio::time::sleep(ROTATION_GRACE).await;

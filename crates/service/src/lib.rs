@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use carnet_crypto::{CryptoError, KeyProvider};
 use carnet_domain::codes::CodeLists;
-use carnet_domain::record::{LifecycleError, RecordDenied};
-use carnet_domain::{AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy};
+use carnet_domain::record::LifecycleError;
+use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy};
 use carnet_ledger::{Ledger, LedgerError};
 use carnet_store::{BlobStore, Database, StoreError};
 
@@ -120,9 +120,9 @@ impl From<LifecycleError> for ServiceError {
     }
 }
 
-impl From<RecordDenied> for ServiceError {
-    fn from(e: RecordDenied) -> Self {
-        ServiceError::Forbidden(e.to_string())
+impl From<ActionDenied> for ServiceError {
+    fn from(e: ActionDenied) -> Self {
+        if e.is_input() { ServiceError::Invalid(e.to_string()) } else { ServiceError::Forbidden(e.to_string()) }
     }
 }
 

@@ -2,7 +2,7 @@
 //! delivery of the durable outbox through a `Courier`, with retries and exponential backoff.
 //! Messages say who did what and when — never clinical content.
 
-use carnet_domain::{Actor, Ins, Rpps};
+use carnet_domain::{Action, ActionDenied, Actor, HolderContext, Ins, Rpps, authorize};
 use carnet_store::{DirectoryStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, StoredPreferences};
 use time::Duration;
 
@@ -98,14 +98,24 @@ pub fn render(message: &OutboxMessage) -> (String, String) {
 
 impl Carnet {
     async fn holder_or_forbidden(&self, actor: &Actor, ins: &Ins, action: &'static str) -> Result<()> {
-        let known = self.db.find_record_by_ins(ins).await?.is_some();
-        let holder = known && self.db.find_policy(ins).await?.policy.holder(actor, ins, self.now()).is_some();
-        if !holder {
-            self.record_event(actor, Event::deny(action, Some(ins), None, "not_holder")).await?;
-            return Err(ServiceError::NotFound("record"));
+        let decision = match self.db.find_record_by_ins(ins).await? {
+            Some(_) => {
+                let policy = self.db.find_policy(ins).await?.policy;
+                authorize(actor, Action::ManageNotifications(HolderContext { ins, policy: &policy, now: self.now() }))
+            }
+            None => Err(ActionDenied::NotHolder),
+        };
+        match decision {
+            Ok(grant) => {
+                self.record_event(actor, Event::permit(action, Some(ins), None, grant.code())).await?;
+                Ok(())
+            }
+            Err(denied) => {
+                // Answered as a missing record: whether there is one is not this caller's to learn.
+                self.record_event(actor, Event::deny(action, Some(ins), None, denied.code())).await?;
+                Err(ServiceError::NotFound("record"))
+            }
         }
-        self.record_event(actor, Event::permit(action, Some(ins), None, "holder")).await?;
-        Ok(())
     }
 
     pub async fn notification_preferences(&self, actor: &Actor, ins: &Ins) -> Result<Preferences> {

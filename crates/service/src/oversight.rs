@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use carnet_domain::{Actor, ActorKind, Ins};
+use carnet_domain::{Action, ActionDenied, Actor, Grant, HolderContext, Ins, authorize};
 use carnet_ledger::{ConsistencyProof, EntryQuery, InclusionProof, RecordedEntry, SignedTreeHead};
 use carnet_store::{DocumentStore, PolicyStore, RecordStore, ReviewItem, ReviewStore};
 use time::OffsetDateTime;
@@ -41,18 +41,23 @@ impl Carnet {
     /// representative, and the privacy officer. A holder does not see entries about documents
     /// hidden from them (rule 14: a hidden document leaves no trace, not even in the history).
     pub async fn access_history(&self, actor: &Actor, ins: &Ins, query: HistoryQuery) -> Result<HistoryPage> {
-        let record = self.db.find_record_by_ins(ins).await?;
-        let officer = matches!(actor.kind, ActorKind::PrivacyOfficer);
-        let holder = match &record {
-            Some(_) => self.db.find_policy(ins).await?.policy.holder(actor, ins, self.now()).is_some(),
-            None => false,
+        let found = match self.db.find_record_by_ins(ins).await? {
+            Some(record) => {
+                let policy = self.db.find_policy(ins).await?.policy;
+                authorize(actor, Action::ReadAccessHistory(HolderContext { ins, policy: &policy, now: self.now() })).map(|g| (record, g))
+            }
+            None => Err(ActionDenied::NotHistoryReader),
         };
-        let Some(record) = record.filter(|_| officer || holder) else {
-            self.record_event(actor, Event::deny("history.read", Some(ins), None, "not_holder")).await?;
-            return Err(ServiceError::NotFound("record"));
+        let (record, grant) = match found {
+            Ok(found) => found,
+            Err(denied) => {
+                // Answered as a missing record: whether there is one is not this caller's to learn.
+                self.record_event(actor, Event::deny("history.read", Some(ins), None, denied.code())).await?;
+                return Err(ServiceError::NotFound("record"));
+            }
         };
-        self.record_event(actor, Event::permit("history.read", Some(ins), None, if officer { "privacy_officer" } else { "holder" }))
-            .await?;
+        self.record_event(actor, Event::permit("history.read", Some(ins), None, grant.code())).await?;
+        let officer = grant == Grant::PrivacyOfficer;
         let limit = query.limit.clamp(1, 200);
         let ledger_query = EntryQuery {
             ins: Some(ins.clone()),
@@ -103,36 +108,34 @@ impl Carnet {
         self.ledger.public_key()
     }
 
-    fn require_privacy_officer(actor: &Actor) -> Result<()> {
-        if matches!(actor.kind, ActorKind::PrivacyOfficer) {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden("the review queue is the privacy officer's".into()))
-        }
-    }
-
     /// The privacy officer's queue: emergency accesses and enumeration alerts.
     pub async fn review_items(&self, actor: &Actor, status: Option<&str>) -> Result<Vec<ReviewItem>> {
-        if let Err(e) = Carnet::require_privacy_officer(actor) {
-            self.record_event(actor, Event::deny("review.list", None, None, "role_not_allowed")).await?;
-            return Err(e);
-        }
+        let grant = match authorize(actor, Action::ReviewQueue) {
+            Ok(grant) => grant,
+            Err(denied) => {
+                self.record_event(actor, Event::deny("review.list", None, None, denied.code())).await?;
+                return Err(denied.into());
+            }
+        };
         if let Some(s) = status
             && !matches!(s, "open" | "acknowledged")
         {
             return Err(ServiceError::Invalid(format!("status: {s:?} is not one of open, acknowledged")));
         }
-        self.record_event(actor, Event::permit("review.list", None, None, "privacy_officer")).await?;
+        self.record_event(actor, Event::permit("review.list", None, None, grant.code())).await?;
         Ok(self.db.find_review_items(status, 500).await?)
     }
 
     /// Acknowledges an item, with an optional note; both are ledger entries.
     pub async fn review(&self, actor: &Actor, id: &str, acknowledge: bool, note: Option<&str>) -> Result<ReviewItem> {
         let action = if acknowledge { "review.acknowledge" } else { "review.annotate" };
-        if let Err(e) = Carnet::require_privacy_officer(actor) {
-            self.record_event(actor, Event::deny(action, None, Some(id.chars().take(64).collect()), "role_not_allowed")).await?;
-            return Err(e);
-        }
+        let grant = match authorize(actor, Action::ReviewQueue) {
+            Ok(grant) => grant,
+            Err(denied) => {
+                self.record_event(actor, Event::deny(action, None, Some(id.chars().take(64).collect()), denied.code())).await?;
+                return Err(denied.into());
+            }
+        };
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         if note.is_some_and(|n| n.chars().count() > MAX_NOTE) {
             return Err(ServiceError::Invalid(format!("note: at most {MAX_NOTE} characters")));
@@ -144,7 +147,7 @@ impl Carnet {
         if acknowledge && item.status == "acknowledged" {
             return Err(ServiceError::Conflict("the item is already acknowledged".into()));
         }
-        self.record_event(actor, Event::permit(action, item.ins.as_ref(), Some(item.id.clone()), "privacy_officer")).await?;
+        self.record_event(actor, Event::permit(action, item.ins.as_ref(), Some(item.id.clone()), grant.code())).await?;
         if let Some(text) = note {
             let mut notes: Vec<serde_json::Value> = serde_json::from_str(&item.notes).unwrap_or_default();
             notes.push(serde_json::json!({"by": actor.reference(), "at": self.now().format(&Rfc3339).unwrap_or_default(), "text": text}));

@@ -1,12 +1,13 @@
 //! The patient's choices (authorizations, blocks, médecin traitant, representatives,
 //! oppositions), emergency access, document labels and the reimbursement history. Who may do
-//! what is the domain's (`authorize_change`, `open_emergency`, `authorize_label_change`); this
-//! module loads, asks, records the decision in the ledger, saves, and queues the notifications.
+//! what is the domain's (`authorize_change`, `open_emergency`, `authorize_label_change`, and
+//! `authorize` for reading the policy and deleting the reimbursement history); this module loads,
+//! asks, records the decision in the ledger, saves, and queues the notifications.
 
 use carnet_domain::policy::RepresentationKind;
 use carnet_domain::{
-    Actor, ActorKind, DocumentId, EmergencyAccess, EmergencyDenied, EmergencyKind, EmergencyRequest, Ins, PatientPolicy, PolicyChange,
-    PolicyError, Record, SecurityLabel, authorize_change, authorize_label_change, open_emergency,
+    Action, Actor, DocumentId, EmergencyAccess, EmergencyDenied, EmergencyKind, EmergencyRequest, Grant, HolderContext, Ins, PatientPolicy,
+    PolicyChange, PolicyError, Record, SecurityLabel, authorize, authorize_change, authorize_label_change, open_emergency,
 };
 use carnet_store::{DirectoryStore, DocumentStore, OutboxMessage, PolicyStore, RecordStore, ReviewItem, StoreError};
 use serde_json::json;
@@ -95,14 +96,12 @@ impl Carnet {
             return Err(ServiceError::NotFound("record"));
         };
         let stored = self.db.find_policy(ins).await?;
-        let allowed = matches!(actor.kind, ActorKind::PrivacyOfficer) || stored.policy.holder(actor, ins, self.now()).is_some();
-        if !allowed {
-            self.record_event(actor, Event::deny("policy.read", Some(ins), None, "not_holder")).await?;
-            return Err(ServiceError::Forbidden(
-                "only the patient, their representative or a privacy officer reads the access policy".into(),
-            ));
+        if let Err(denied) = authorize(actor, Action::ReadPolicy(HolderContext { ins, policy: &stored.policy, now: self.now() })) {
+            self.record_event(actor, Event::deny("policy.read", Some(ins), None, denied.code())).await?;
+            return Err(denied.into());
         }
-        self.record_event(actor, Event::permit("policy.read", Some(ins), None, "holder")).await?;
+        // `holder` for the privacy officer too: the code this entry has always carried.
+        self.record_event(actor, Event::permit("policy.read", Some(ins), None, Grant::Holder.code())).await?;
         Ok(stored.policy)
     }
 
@@ -155,9 +154,7 @@ impl Carnet {
     /// eighteenth birthday. Their token already says they represent this INS (the identity
     /// provider's word); registering them is what lets them act (both keys are required).
     pub(crate) async fn register_creating_representative(&self, actor: &Actor, record: &Record) -> Result<()> {
-        if !matches!(actor.kind, ActorKind::Representative { .. }) {
-            return Ok(());
-        }
+        let Ok(grant) = authorize(actor, Action::RegisterAsCreator(&record.ins)) else { return Ok(()) };
         let now = self.now();
         let until = record
             .traits
@@ -180,11 +177,8 @@ impl Carnet {
             registered_by: actor.reference(),
             registered_at: now,
         });
-        self.record_event(
-            actor,
-            Event::permit("policy.add_representative", Some(&record.ins), Some(actor.reference()), "created_the_record"),
-        )
-        .await?;
+        self.record_event(actor, Event::permit("policy.add_representative", Some(&record.ins), Some(actor.reference()), grant.code()))
+            .await?;
         Ok(self.db.save_policy(&record.ins, &policy, stored.version, now, &[]).await?)
     }
 
@@ -288,13 +282,17 @@ impl Carnet {
             return Err(ServiceError::NotFound("record"));
         };
         let stored = self.db.find_policy(ins).await?;
-        if stored.policy.holder(actor, ins, self.now()).is_none() {
-            self.record_event(actor, Event::deny("reimbursement.delete", Some(ins), None, "not_holder")).await?;
-            return Err(ServiceError::Forbidden("only the patient or their representative deletes the reimbursement history".into()));
-        }
+        let context = HolderContext { ins, policy: &stored.policy, now: self.now() };
+        let grant = match authorize(actor, Action::DeleteReimbursementHistory(context)) {
+            Ok(grant) => grant,
+            Err(denied) => {
+                self.record_event(actor, Event::deny("reimbursement.delete", Some(ins), None, denied.code())).await?;
+                return Err(denied.into());
+            }
+        };
         let remb: Vec<_> =
             self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| d).filter(|d| d.type_code.code == REIMBURSEMENT_TYPE).collect();
-        self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), "holder"))
+        self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), grant.code()))
             .await?;
         for d in &remb {
             self.blobs.delete(d.id).await?;

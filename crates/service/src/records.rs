@@ -1,8 +1,9 @@
 //! Record lifecycle use cases.
 
-use carnet_domain::record::{self, LifecycleError, RecordAction, RecordDenied, RecordStatistics};
+use carnet_domain::record::{LifecycleError, RecordAction, RecordStatistics};
 use carnet_domain::{
-    Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, RetentionPolicy,
+    Action, Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, RetentionPolicy,
+    authorize,
 };
 use carnet_store::{DocumentStore, RecordStore, TraitsQuery};
 use serde::Serialize;
@@ -20,8 +21,9 @@ pub struct NewRecord {
     pub traits: ReferenceTraits,
 }
 
-/// What an actor may see of a record. Insurer agents, operators and privacy officers see
-/// existence and status only (rule 12): the identity and reasons are left out for them.
+/// What an actor may see of a record. Those who may not see identities (`Action::SeeIdentity`:
+/// insurer agents, operators, privacy officers) see existence and status only (rule 12): the
+/// identity and reasons are left out for them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordView {
     pub ins: Ins,
@@ -44,7 +46,7 @@ pub struct RecordView {
 
 impl RecordView {
     pub fn of(record: Record, actor: &Actor) -> RecordView {
-        let full = !matches!(actor.kind, ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer);
+        let full = authorize(actor, Action::SeeIdentity).is_ok();
         RecordView {
             ins: record.ins,
             ins_kind: record.ins_kind,
@@ -87,11 +89,6 @@ fn traits_match(query: &TraitsQuery, record: &Record) -> bool {
         && query.sex.is_none_or(|s| s == t.sex)
 }
 
-/// Roles that see a record's existence and status, not its identity (rule 12).
-fn sees_identity(actor: &Actor) -> bool {
-    !matches!(actor.kind, ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer)
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
     pub archived: u64,
@@ -107,14 +104,6 @@ fn action_code(action: RecordAction) -> &'static str {
         RecordAction::Close => "record.close",
         RecordAction::Reopen => "record.reopen",
         RecordAction::RequestDestruction => "record.request_destruction",
-        RecordAction::ReadStatistics => "record.statistics",
-    }
-}
-
-fn denial_code(denied: RecordDenied) -> &'static str {
-    match denied {
-        RecordDenied::Role => "role_not_allowed",
-        RecordDenied::NotTheirs => "not_their_record",
     }
 }
 
@@ -132,13 +121,13 @@ pub(crate) fn sweeper() -> Actor {
 impl Carnet {
     /// The record rule, with its decision in the ledger either way.
     async fn authorize_record(&self, actor: &Actor, action: RecordAction, ins: &Ins) -> Result<()> {
-        match record::authorize(actor, action, ins) {
-            Ok(()) => {
-                self.record_event(actor, Event::permit(action_code(action), Some(ins), None, "record_rule")).await?;
+        match authorize(actor, Action::Record { action, ins }) {
+            Ok(grant) => {
+                self.record_event(actor, Event::permit(action_code(action), Some(ins), None, grant.code())).await?;
                 Ok(())
             }
             Err(denied) => {
-                self.record_event(actor, Event::deny(action_code(action), Some(ins), None, denial_code(denied))).await?;
+                self.record_event(actor, Event::deny(action_code(action), Some(ins), None, denied.code())).await?;
                 Err(denied.into())
             }
         }
@@ -194,13 +183,13 @@ impl Carnet {
 
     pub async fn record_statistics(&self, actor: &Actor) -> Result<RecordStatistics> {
         // Statistics are not about one record: authorize against no INS in particular.
-        match actor.kind {
-            ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer => {
-                self.record_event(actor, Event::permit("record.statistics", None, None, "role")).await?;
+        match authorize(actor, Action::ReadStatistics) {
+            Ok(grant) => {
+                self.record_event(actor, Event::permit("record.statistics", None, None, grant.code())).await?;
             }
-            _ => {
-                self.record_event(actor, Event::deny("record.statistics", None, None, "role_not_allowed")).await?;
-                return Err(ServiceError::Forbidden("statistics are for insurer agents, privacy officers and operators".into()));
+            Err(denied) => {
+                self.record_event(actor, Event::deny("record.statistics", None, None, denied.code())).await?;
+                return Err(denied.into());
             }
         }
         Ok(self.db.record_statistics().await?)
@@ -260,39 +249,40 @@ impl Carnet {
         Ok(report)
     }
 
-    /// Finds patients (IHE ITI-78 PDQm). Who finds whom follows `record::authorize(ReadStatus)`:
+    /// Finds patients (IHE ITI-78 PDQm). Who finds whom follows `Action::Record(ReadStatus)`:
     /// a patient or representative finds only the records they speak for, a professional any;
     /// roles that do not see identities (insurer agents, operators, privacy officers) search by
     /// INS only — matching on traits they may not read would reveal them. A record the caller
     /// may not know of is simply not found. One ledger entry per search, with the count.
     pub async fn find_patients(&self, actor: &Actor, query: &PatientQuery, limit: u32) -> Result<Vec<RecordView>> {
-        if query.has_traits() && !sees_identity(actor) {
-            self.record_event(actor, Event::deny("record.search", query.ins.as_ref(), None, "traits_not_visible")).await?;
-            return Err(ServiceError::Forbidden("this role searches by INS identifier only: it does not see identity traits".into()));
+        if query.has_traits()
+            && let Err(denied) = authorize(actor, Action::SeeIdentity)
+        {
+            self.record_event(actor, Event::deny("record.search", query.ins.as_ref(), None, denied.code())).await?;
+            return Err(denied.into());
         }
         let found: Vec<Record> = match &query.ins {
             Some(ins) => {
-                if let Err(denied) = record::authorize(actor, RecordAction::ReadStatus, ins) {
-                    self.record_event(actor, Event::deny("record.search", Some(ins), None, denial_code(denied))).await?;
+                if let Err(denied) = authorize(actor, Action::Record { action: RecordAction::ReadStatus, ins }) {
+                    self.record_event(actor, Event::deny("record.search", Some(ins), None, denied.code())).await?;
                     return Ok(vec![]);
                 }
                 self.db.find_record_by_ins(ins).await?.into_iter().collect()
             }
-            None => match &actor.kind {
-                ActorKind::Patient { ins } => self.db.find_record_by_ins(ins).await?.into_iter().collect(),
-                ActorKind::Representative { represents } => {
+            None => match actor.spoken_for() {
+                Some(spoken_for) => {
                     let mut v = Vec::new();
-                    for ins in represents {
+                    for ins in spoken_for {
                         v.extend(self.db.find_record_by_ins(ins).await?);
                     }
                     v
                 }
-                _ if !query.has_traits() => {
+                None if !query.has_traits() => {
                     return Err(ServiceError::Invalid(
                         "give the INS identifier or at least one of family, given, birthdate, gender".into(),
                     ));
                 }
-                _ => self.records_by_traits(&query.traits, limit).await?,
+                None => self.records_by_traits(&query.traits, limit).await?,
             },
         };
         let found: Vec<Record> = found.into_iter().filter(|r| traits_match(&query.traits, r)).take(limit as usize).collect();
