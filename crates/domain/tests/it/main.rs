@@ -11,3 +11,4 @@ mod policy_changes;
 mod policy_decisions;
 mod policy_props;
 mod policy_scenarios;
+mod rights_decisions;

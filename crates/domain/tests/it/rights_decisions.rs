@@ -4,7 +4,7 @@
 //! over random actors of every role and random actions: `authorize` is total, and agrees with
 //! the other doors (`decide_record`, the holder).
 
-mod support;
+use crate::support;
 
 use std::mem::discriminant;
 
