@@ -494,3 +494,22 @@ proptest! {
         prop_assert_eq!(&relative(by_patch, "DocumentReference")?, &iti65);
     }
 }
+
+/// The fuzz seeds of the label updates (`fuzz/seeds/label_update`) are what their names say; the
+/// `put` seed is the stored document the target applies updates to, so it must read as one.
+#[test]
+fn label_update_fuzz_seeds_are_what_they_say() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/label_update");
+    let read = |seed: &str| std::fs::read(dir.join(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+    let stored: DocumentReference = serde_json::from_slice(&read("put")).expect("the put seed is a DocumentReference");
+    let id = stored.id.clone().expect("an id");
+    let now = [SecurityLabel::MasquePs];
+    let unchanged = LabelUpdate { labels: now.to_vec(), added: vec![], removed: vec![] };
+    assert_eq!(read_label_put(&id, &read("put")).and_then(|p| p.apply(&stored)), Ok(unchanged));
+    let add = read_label_patch(&read("patch-add")).and_then(|p| p.apply(&stored)).expect("patch-add");
+    assert_eq!(add.added, [SecurityLabel::InvisiblePatient]);
+    let removed = read_label_patch(&read("patch-test-remove")).and_then(|p| p.apply(&stored)).expect("patch-test-remove");
+    assert_eq!(removed.removed, now);
+    let outside = read_label_patch(&read("patch-outside")).and_then(|p| p.apply(&stored)).expect_err("patch-outside");
+    assert_eq!(outside.path, "Parameters.operation[0].path");
+}
