@@ -1,7 +1,7 @@
 //! Security labels in FHIR input: the one rule for a label coding, and the readers of the two
 //! ways to change an existing document's labels (`PUT` and JSON Patch `PATCH` of
-//! `DocumentReference/{id}`). ITI-65 (`mhd`) reads the labels of a new document with the same
-//! function ([`read_labels`]), so a coding means the same thing on every path.
+//! `DocumentReference/{id}`). ITI-65 (`mhd`) and the Synthea import read a new document's
+//! labels with the same function (`read_labels`), so a coding means the same on every path.
 //!
 //! # The rule for a label coding
 //!
@@ -31,6 +31,9 @@
 //! `DocumentReference.…` for a PUT body and for the labels a patch produces; a JSON Patch has no
 //! FHIRPath of its own, so its operations are named as FHIRPath Patch names them,
 //! `Parameters.operation[i]`, followed by the member at fault (`.op`, `.path`, `.value`).
+//! An operation that cannot be applied is `processing`, `not-supported`, `business-rule` (a path
+//! outside `/securityLabel`) or `conflict` (a failed `test`), all of which the edge answers 422;
+//! the labels themselves are refused by the rule, with the codes ITI-65 gives them.
 //!
 //! - `PUT`: the body is the whole DocumentReference, with the id of the URL; only
 //!   `securityLabel` may differ from the stored resource (`meta` and `text` are not compared:
@@ -85,7 +88,7 @@ fn coding_meaning(system: &str, code: &str) -> std::result::Result<Option<Securi
 }
 
 /// The labels of a resource's `securityLabel` element (absent: none), by the rule in the module
-/// docs. ITI-65 and both update paths call this.
+/// docs. ITI-65, the Synthea import and both update paths call this.
 pub(crate) fn read_labels(resource: &Node<'_>) -> Result<Vec<SecurityLabel>> {
     let mut labels = Vec::new();
     for concept in resource.items("securityLabel")? {
