@@ -6,6 +6,8 @@
 //! - [`capability`]: the CapabilityStatement, from the transactions the server mounts;
 //! - [`mhd`]: ITI-65 Provide Document Bundle → `DocumentSubmission`s and their bytes, every
 //!   refusal carrying the FHIRPath of the failing element;
+//! - [`labels`]: the one rule for security-label codings (ITI-65 and label updates) and the
+//!   readers of a label update (`PUT`, JSON Patch) → the new label set;
 //! - [`synthea`]: a Synthea patient bundle → reference traits, a generated (test-register)
 //!   NIR and documents, for `carnet import synthea`, with the same paths in its refusals.
 //!
@@ -15,6 +17,7 @@
 
 pub mod capability;
 pub mod datetime;
+pub mod labels;
 pub mod mhd;
 pub mod model;
 pub mod patient_views;
@@ -25,6 +28,7 @@ pub mod synthea;
 pub mod systems;
 
 pub use capability::{ServerDescription, SmartEndpoints, Transaction, capability_statement};
+pub use labels::{LabelPatch, LabelPut, LabelUpdate, read_label_patch, read_label_put};
 pub use mhd::{EntryRole, MhdError, ProvideBundle, ProvidedDocument, SubmissionSetMeta, parse_provide_bundle};
 pub use render::{
     IssueSeverity, IssueType, RenderContext, SearchEntry, SearchMode, SubmissionSetView, bundle_searchset, document_reference,

@@ -46,9 +46,7 @@ use sha2::{Digest, Sha256};
 use time::Date;
 
 use crate::mhd::reader::{Node, refuse_modifiers, shown};
-use crate::mhd::{
-    MhdError, SubmissionSetMeta, check_codes, date_time, decode_base64, normalise_format, read_labels, read_unique_id, sha1_bytes,
-};
+use crate::mhd::{MhdError, SubmissionSetMeta, check_codes, date_time, decode_base64, normalise_format, read_unique_id, sha1_bytes};
 use crate::render::IssueType;
 
 type Result<T> = std::result::Result<T, MhdError>;
@@ -314,7 +312,7 @@ fn read_document(doc: &Node<'_>, by_url: &HashMap<&str, Node<'_>>, ins: &Ins, co
         title: attachment.opt_text("title")?.or(display).map(str::to_owned),
         authored_at: date_time(doc.get("date"))?,
         declared_author: read_author(doc, by_url)?,
-        labels: read_labels(doc)?,
+        labels: crate::labels::read_labels(doc)?,
         declared_size: None,
         declared_sha256: None,
         replaces: None,

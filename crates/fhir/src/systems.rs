@@ -36,14 +36,20 @@ pub const IDNAT_PS: &str = "urn:oid:1.2.250.1.71.4.2.1";
 /// FR Core's RPPS slice system (11 digits, no prefix); accepted on input.
 pub const RPPS_FR_CORE: &str = "https://rpps.esante.gouv.fr";
 
-/// TRE_A07 visibility labels, as `urn:oid:` (see `SecurityLabel::SYSTEM_OID`).
+/// TRE_A07 visibility labels, as `urn:oid:` (see `SecurityLabel::SYSTEM_OID`): how Carnet writes
+/// the system. What it reads is `crate::labels`' rule.
 pub fn security_label_system() -> String {
     format!("urn:oid:{}", carnet_domain::SecurityLabel::SYSTEM_OID)
 }
 
+/// TRE_A07's canonical URL in the ANS terminology (NOS), as ANS's PDSm guide writes it.
+pub const TRE_A07: &str = "https://mos.esante.gouv.fr/NOS/TRE_A07-StatusVisibiliteDocument/FHIR/TRE-A07-StatusVisibiliteDocument";
+
 /// HL7 v3 confidentiality codes. Only `N` (normal: no restriction) is accepted on input, and
 /// ignored: any other code is a restriction Carnet would fail to enforce.
 pub const V3_CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+/// The OID of HL7 v3 Confidentiality (R4's `v3-Confidentiality` CodeSystem, `identifier`).
+pub const V3_CONFIDENTIALITY_OID: &str = "2.16.840.1.113883.5.25";
 
 /// IHE MHD list types: `submissionset`, `folder`.
 pub const MHD_LIST_TYPES: &str = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes";

@@ -12,10 +12,10 @@
 //! listed in the SubmissionSet and every listed item is a document of the bundle; each
 //! `attachment.url` resolves to a `Binary` entry of this bundle (or the data is inline); the
 //! declared size, SHA-1 (`attachment.hash`) and SHA-256 (Carnet extension) match the bytes;
-//! labels are TRE_A07; and the codes pass `carnet_domain::document::check_metadata` against
-//! the given code lists (type known, class matching the type, format accepted, MIME type and
-//! language plausible, uniqueId printable) — the same function the service applies, run here
-//! so the error can carry the FHIR path.
+//! labels follow [`crate::labels`]' rule (the label updates' too); and the codes pass
+//! `carnet_domain::document::check_metadata` against the given code lists (type known, class
+//! matching the type, format accepted, MIME type and language plausible, uniqueId printable) —
+//! the same function the service applies, run here so the error can carry the FHIR path.
 //!
 //! Unknown elements are ignored (profiles add many: `meta`, `text`, `identifier`,
 //! `context.sourcePatientInfo`…), except those that would change the meaning of what Carnet
@@ -30,7 +30,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::codes::{Code, CodeLists, FORMAT_SYSTEM_IHE};
 use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, MetadataError, PersonName, check_metadata};
-use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, InsKind, Rpps, SecurityLabel};
+use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, InsKind, Rpps};
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -723,7 +723,7 @@ fn read_document_reference(
         [one] => read_author(one, doc)?,
         [_, second, ..] => return Err(second.error(IssueType::NotSupported, "Carnet records one author per document")),
     };
-    let labels = read_labels(doc)?;
+    let labels = crate::labels::read_labels(doc)?;
     let replaces = read_replaces(doc)?;
 
     let (mut practice_setting, mut facility_type, mut service_start, mut service_end) = (None, None, None, None);
@@ -793,47 +793,6 @@ pub(crate) fn sha1_bytes(declared: &[u8]) -> Option<[u8; 20]> {
         *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
-}
-
-pub(crate) fn read_labels(doc: &Node<'_>) -> Result<Vec<SecurityLabel>> {
-    let tre_a07 = systems::security_label_system();
-    let mut labels = Vec::new();
-    for concept in doc.items("securityLabel")? {
-        let codings = concept.items("coding")?;
-        if codings.is_empty() {
-            return Err(concept.error(IssueType::Required, "a security label is a coding from TRE_A07"));
-        }
-        for coding in codings {
-            let system = coding.req("system")?;
-            let code = coding.req("code")?;
-            let (system, code_text) = (system.text()?, code.text()?);
-            if system == tre_a07 || system == SecurityLabel::SYSTEM_OID {
-                let label = SecurityLabel::parse(code_text).ok_or_else(|| {
-                    let allowed: Vec<&str> = SecurityLabel::ALL.iter().map(|l| l.code()).collect();
-                    code.error(
-                        IssueType::CodeInvalid,
-                        format!("{} is not a TRE_A07 label; allowed: {}", shown(code_text), allowed.join(", ")),
-                    )
-                })?;
-                if !labels.contains(&label) {
-                    labels.push(label);
-                }
-            } else if system == systems::V3_CONFIDENTIALITY && code_text == "N" {
-                // "normal": no restriction, nothing to enforce.
-            } else {
-                return Err(coding.error(
-                    IssueType::CodeInvalid,
-                    format!(
-                        "{}|{} is not a label Carnet enforces: only TRE_A07 ({tre_a07}) labels, or {}|N, are accepted, since a restriction Carnet cannot enforce must not be silently dropped",
-                        shown(system),
-                        shown(code_text),
-                        systems::V3_CONFIDENTIALITY
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(labels)
 }
 
 fn read_replaces(doc: &Node<'_>) -> Result<Option<DocumentId>> {

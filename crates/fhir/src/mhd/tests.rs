@@ -1,3 +1,4 @@
+use carnet_domain::SecurityLabel;
 use serde_json::{Value, json};
 use time::macros::datetime;
 

@@ -14,10 +14,9 @@ use carnet_fhir::model::{BundleEntryResponse, DocumentReference};
 use carnet_fhir::render::{RenderContext, document_reference, transaction_response};
 use carnet_fhir::search::DocumentQuery;
 use carnet_fhir::search_page::{DocumentReferenceJson, DocumentSearchset};
-use carnet_fhir::{IssueType, parse_provide_bundle};
+use carnet_fhir::{IssueType, parse_provide_bundle, read_label_patch, read_label_put};
 use carnet_service::{BundleDocument, DocumentAction, DocumentView, NewSubmissionSet, ServiceError};
 use futures::StreamExt;
-use serde_json::Value;
 
 use super::{FhirActor, FhirError, FhirLimits, FhirQuery, base_url, json, paging_links, read_body};
 use crate::AppState;
@@ -224,54 +223,12 @@ pub async fn binary(
     Ok(content_response(&state, &visible, &headers).await?)
 }
 
-/// The TRE_A07 labels of a JSON `securityLabel` array; `at` is its FHIRPath.
-fn labels_of(value: &Value, at: &str) -> Result<Vec<SecurityLabel>, FhirError> {
-    let unprocessable = |path: String, msg: String| FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Value, msg).at(path);
-    let Some(items) = value.as_array() else {
-        return Err(unprocessable(at.into(), "securityLabel is an array of CodeableConcept".into()));
-    };
-    let system = carnet_fhir::systems::security_label_system();
-    let mut labels = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let codings = item.get("coding").and_then(Value::as_array).cloned().unwrap_or_default();
-        let mut found = false;
-        for (j, c) in codings.iter().enumerate() {
-            let path = format!("{at}[{i}].coding[{j}]");
-            let (s, code) = (c.get("system").and_then(Value::as_str), c.get("code").and_then(Value::as_str));
-            match (s, code) {
-                (Some(s), Some(code)) if s == system => {
-                    let label = SecurityLabel::parse(code).ok_or_else(|| {
-                        unprocessable(
-                            format!("{path}.code"),
-                            format!("{code:?} is not a TRE_A07 label (MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX)"),
-                        )
-                    })?;
-                    labels.push(label);
-                    found = true;
-                }
-                (Some(carnet_fhir::systems::V3_CONFIDENTIALITY), Some("N")) => found = true,
-                _ => {
-                    return Err(unprocessable(
-                        path,
-                        format!("only TRE_A07 labels ({system}) are accepted: a restriction Carnet cannot enforce must not be dropped"),
-                    ));
-                }
-            }
-        }
-        if !found {
-            return Err(unprocessable(format!("{at}[{i}]"), "a label needs a coding".into()));
-        }
-    }
-    Ok(labels)
-}
-
-/// The document as its reader sees it, in JSON (for PUT's comparison and PATCH's base).
-async fn current(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId, base: &str) -> Result<Value, FhirError> {
+/// The document as its reader sees it (what a PUT is compared with and a PATCH applies to).
+async fn stored(state: &AppState, actor: &carnet_domain::Actor, id: DocumentId, base: &str) -> Result<DocumentReference, FhirError> {
     let visible = state.carnet.visible_document(actor, id, DocumentAction::Read).await.map_err(hidden_as_missing)?;
     let kind = visible.ins_kind();
     let view = state.carnet.view(&visible).await?;
-    serde_json::to_value(render(state, base, &view, kind))
-        .map_err(|e| FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, e.to_string()))
+    Ok(render(state, base, &view, kind))
 }
 
 async fn relabel(
@@ -290,27 +247,8 @@ async fn relabel(
     Ok(json(StatusCode::OK, &render(state, base, &view, kind)))
 }
 
-/// The first path where two JSON values differ, as a FHIRPath under `at`.
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
-                (Some(p), Some(q)) => first_difference(p, q, &format!("{at}.{k}")),
-                _ => Some(format!("{at}.{k}")),
-            })
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            x.iter().zip(y).enumerate().find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}[{i}]")))
-        }
-        _ if a == b => None,
-        _ => Some(at.to_owned()),
-    }
-}
-
-/// PUT of a DocumentReference: only `securityLabel` may differ from what the caller reads.
+/// PUT of a DocumentReference: only `securityLabel` may differ from what the caller reads
+/// (checked by `carnet_fhir::labels`).
 pub async fn update(
     State(state): State<AppState>,
     Extension(limits): Extension<FhirLimits>,
@@ -321,37 +259,13 @@ pub async fn update(
 ) -> Result<Response, FhirError> {
     let id = document_id(&id)?;
     let bytes = read_body(&headers, body, limits.body_bytes).await?;
-    let mut sent: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        FhirError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("not FHIR JSON: {e}")).at("DocumentReference")
-    })?;
-    if sent.get("resourceType").and_then(Value::as_str) != Some("DocumentReference") {
-        return Err(FhirError::bad_request("the body is a DocumentReference").at("DocumentReference.resourceType"));
-    }
-    if sent.get("id").and_then(Value::as_str) != Some(id.to_string().as_str()) {
-        return Err(FhirError::bad_request("the body's id must be the id in the URL").at("DocumentReference.id"));
-    }
+    let put = read_label_put(&id.to_string(), &bytes)?;
     let base = base_url(&headers);
-    let mut now = current(&state, &actor, id, &base).await?;
-    let labels = labels_of(sent.get("securityLabel").unwrap_or(&Value::Array(vec![])), "DocumentReference.securityLabel")?;
-    for v in [&mut sent, &mut now] {
-        if let Some(o) = v.as_object_mut() {
-            for k in ["securityLabel", "meta", "text"] {
-                o.remove(k);
-            }
-        }
-    }
-    if let Some(path) = first_difference(&now, &sent, "DocumentReference") {
-        return Err(FhirError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            IssueType::BusinessRule,
-            "only securityLabel may be changed: a document's other metadata is fixed (replace the document to change it)",
-        )
-        .at(path));
-    }
-    relabel(&state, &actor, id, labels, &base).await
+    let update = put.apply(&stored(&state, &actor, id, &base).await?)?;
+    relabel(&state, &actor, id, update.labels, &base).await
 }
 
-/// PATCH (JSON Patch, RFC 6902) of `/securityLabel` only.
+/// PATCH (JSON Patch, RFC 6902) of `/securityLabel` only (read by `carnet_fhir::labels`).
 pub async fn patch(
     State(state): State<AppState>,
     Extension(limits): Extension<FhirLimits>,
@@ -370,64 +284,8 @@ pub async fn patch(
         ));
     }
     let bytes = read_body(&headers, body, limits.body_bytes).await?;
-    let ops: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| FhirError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("not JSON: {e}")))?;
-    let Some(ops) = ops.as_array() else {
-        return Err(FhirError::bad_request("a JSON Patch is an array of operations"));
-    };
+    let patch = read_label_patch(&bytes)?;
     let base = base_url(&headers);
-    let doc = current(&state, &actor, id, &base).await?;
-    let mut labels = doc.get("securityLabel").cloned().unwrap_or(Value::Array(vec![]));
-    for (i, op) in ops.iter().enumerate() {
-        apply(&mut labels, op).map_err(|msg| {
-            FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Value, msg).at(format!("Parameters.operation[{i}]"))
-        })?;
-    }
-    let labels = labels_of(&labels, "DocumentReference.securityLabel")?;
-    relabel(&state, &actor, id, labels, &base).await
-}
-
-/// One JSON Patch operation on the `securityLabel` array.
-fn apply(labels: &mut Value, op: &Value) -> Result<(), String> {
-    let kind = op.get("op").and_then(Value::as_str).ok_or("an operation needs op")?;
-    let path = op.get("path").and_then(Value::as_str).ok_or("an operation needs path")?;
-    let rest = path.strip_prefix("/securityLabel").ok_or_else(|| format!("{path}: only /securityLabel may be patched"))?;
-    let value = op.get("value").cloned();
-    if kind == "test" {
-        let target = match rest {
-            "" => Some(&*labels),
-            r => r.trim_start_matches('/').parse::<usize>().ok().and_then(|i| labels.get(i)),
-        };
-        return if target == value.as_ref() { Ok(()) } else { Err(format!("{path}: test failed")) };
-    }
-    if matches!((kind, rest), ("replace" | "add", "")) {
-        *labels = value.ok_or("add/replace need a value")?;
-        return Ok(());
-    }
-    let Value::Array(items) = labels else { return Err("securityLabel is not an array".into()) };
-    let index = |s: &str, len: usize| -> Result<usize, String> {
-        let i: usize = s.parse().map_err(|_| format!("{path}: not an index"))?;
-        if i < len { Ok(i) } else { Err(format!("{path}: no such label")) }
-    };
-    match (kind, rest) {
-        ("remove", "") => items.clear(),
-        ("add", "/-") => items.push(value.ok_or("add needs a value")?),
-        ("add", r) => {
-            let i: usize = r.trim_start_matches('/').parse().map_err(|_| format!("{path}: not an index"))?;
-            if i > items.len() {
-                return Err(format!("{path}: beyond the end"));
-            }
-            items.insert(i, value.ok_or("add needs a value")?);
-        }
-        ("remove", r) => {
-            let i = index(r.trim_start_matches('/'), items.len())?;
-            items.remove(i);
-        }
-        ("replace", r) => {
-            let i = index(r.trim_start_matches('/'), items.len())?;
-            items[i] = value.ok_or("replace needs a value")?;
-        }
-        (other, _) => return Err(format!("op {other:?} is not supported on securityLabel (add, remove, replace, test)")),
-    }
-    Ok(())
+    let update = patch.apply(&stored(&state, &actor, id, &base).await?)?;
+    relabel(&state, &actor, id, update.labels, &base).await
 }

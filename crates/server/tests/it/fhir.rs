@@ -411,6 +411,102 @@ async fn labels_change_by_patch_and_put(app: TestApp) {
     v.check();
 }
 
+/// One rule for label codings on every path (ITI-65, PUT, PATCH: `carnet_fhir::labels`): TRE_A07
+/// in any of its spellings (canonical URL, `urn:oid:`, bare OID), the same label once, `N`
+/// ignored; and a coding refused on one path is refused alike on the others. Before, PUT and
+/// PATCH refused the bare OID that ITI-65 accepted, and answered 422 for a label without a
+/// coding where ITI-65 answered 400 (required): ITI-65's answers are the right ones.
+async fn label_codings_mean_the_same_on_every_path(app: TestApp) {
+    let mut v = Validated::new();
+    let p = ins(8);
+    app.open_record(&p).await;
+    let doctor = app.professional(1, Profession::Medecin);
+    let patient = app.patient(&p);
+    let spellings = |code: &str| {
+        json!([
+            {"coding": [{"system": "1.2.250.1.213.1.1.4.13", "code": code}]},
+            {"coding": [
+                {"system": "https://mos.esante.gouv.fr/NOS/TRE_A07-StatusVisibiliteDocument/FHIR/TRE-A07-StatusVisibiliteDocument", "code": code},
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}
+            ]},
+        ])
+    };
+    let labels_of = |doc: &Value| -> Vec<String> {
+        doc["securityLabel"].as_array().into_iter().flatten().filter_map(|l| l["coding"][0]["code"].as_str().map(str::to_owned)).collect()
+    };
+    // ITI-65: the author's INVISIBLE_REPRESENTANTS_LEGAUX, twice, in two spellings.
+    let mut bundle = provide_bundle(&p, 80, &[Doc::lab(80, pdf(700, 8))]);
+    bundle["entry"][1]["resource"]["securityLabel"] = spellings("INVISIBLE_REPRESENTANTS_LEGAUX");
+    let r = app.provide(&doctor, &bundle).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let provided = location_id(&r.body["entry"][1]);
+    let read = v.keep("provided", &app.fhir_get(&format!("/fhir/DocumentReference/{provided}"), &doctor).await);
+    assert_eq!(labels_of(&read), ["INVISIBLE_REPRESENTANTS_LEGAUX"]);
+
+    // PUT and PATCH: the patient's MASQUE_PS, in the same spellings.
+    let r = app.provide(&doctor, &provide_bundle(&p, 81, &[Doc::lab(81, pdf(700, 9))])).await;
+    let id = location_id(&r.body["entry"][1]);
+    let path = format!("/fhir/DocumentReference/{id}");
+    let doc = app.fhir_get(&path, &patient).await.body;
+    let put = |labels: Value| {
+        let mut body = doc.clone();
+        body["securityLabel"] = labels;
+        app.fhir(Method::PUT, &path, Some(&patient), Some(body.to_string().into_bytes()), &[])
+    };
+    let patch = |ops: Value| {
+        app.fhir(
+            Method::PATCH,
+            &path,
+            Some(&patient),
+            Some(ops.to_string().into_bytes()),
+            &[("content-type", "application/json-patch+json")],
+        )
+    };
+    let r = put(spellings("MASQUE_PS")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(labels_of(&v.keep("put", &r)), ["MASQUE_PS"]);
+    let r = patch(json!([{"op": "remove", "path": "/securityLabel/0"}])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert!(labels_of(&r.body).is_empty(), "{}", r.raw);
+    let both = spellings("MASQUE_PS");
+    let r = patch(json!([
+        {"op": "add", "path": "/securityLabel/-", "value": both[0]},
+        {"op": "add", "path": "/securityLabel/-", "value": both[1]}
+    ]))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(labels_of(&v.keep("patched", &r)), ["MASQUE_PS"]);
+
+    // Refused alike: a restriction Carnet cannot enforce (422), a label without a coding (400).
+    let restricted = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]});
+    for (n, (label, status, code)) in [
+        (restricted, StatusCode::UNPROCESSABLE_ENTITY, "code-invalid"),
+        (json!({"text": "confidentiel"}), StatusCode::BAD_REQUEST, "required"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let set = 82 + n as u32;
+        let mut bundle = provide_bundle(&p, set, &[Doc::lab(set, pdf(700, 10))]);
+        bundle["entry"][1]["resource"]["securityLabel"] = json!([label]);
+        let by_iti65 = app.provide(&doctor, &bundle).await;
+        let by_put = put(json!([label])).await;
+        let by_patch = patch(json!([{"op": "add", "path": "/securityLabel/0", "value": label}])).await;
+        for (r, at) in [
+            (&by_iti65, "Bundle.entry[1].resource.securityLabel[0]"),
+            (&by_put, "DocumentReference.securityLabel[0]"),
+            (&by_patch, "DocumentReference.securityLabel[0]"),
+        ] {
+            assert_outcome(r, status, Some(at));
+            assert_eq!(r.body["issue"][0]["code"], code, "{}", r.raw);
+            v.keep("refused-label", r);
+        }
+    }
+    // Nothing refused was stored: the document still carries MASQUE_PS alone.
+    assert_eq!(labels_of(&app.fhir_get(&path, &patient).await.body), ["MASQUE_PS"]);
+    v.check();
+}
+
 async fn consents_audit_events_and_summary(app: TestApp) {
     let mut v = Validated::new();
     let p = ins(7);
@@ -476,5 +572,6 @@ on_both_backends!(
     hidden_documents_are_absent_everywhere,
     an_insurer_agent_gets_no_clinical_content,
     labels_change_by_patch_and_put,
+    label_codings_mean_the_same_on_every_path,
     consents_audit_events_and_summary,
 );
