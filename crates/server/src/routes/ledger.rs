@@ -18,7 +18,7 @@ use crate::extract::{ApiQuery, Authenticated};
 use crate::routes::records::parse_ins;
 
 fn hex(bytes: &[u8]) -> String {
-    carnet_ledger::to_hex(bytes)
+    carnet_domain::hex::encode(bytes)
 }
 
 /// A signed tree head: the ledger's size and root, signed with Ed25519 over
