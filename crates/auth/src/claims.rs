@@ -1,4 +1,4 @@
-//! The token claims contract (DESIGN.md "Token claims contract") → `Actor`.
+//! The token claims contract → `Actor`. This table is the contract's definition.
 //!
 //! | `carnet_role` | required claims | optional claims |
 //! | --- | --- | --- |

@@ -2,7 +2,7 @@
 //!
 //! `TokenVerifier` checks a JWT (ES256 or RS256 only) against the trusted OpenID Connect issuers
 //! — keys from a JWKS file, a JWKS URL, OIDC discovery or memory — then maps the claims contract
-//! of DESIGN.md into a `carnet_domain::Actor`, once. `DevIssuer` is the built-in issuer of demo
+//! (the table in `claims.rs`) into a `carnet_domain::Actor`, once. `DevIssuer` is the built-in issuer of demo
 //! and development mode.
 //!
 //! Architecture invariants: token signing keys live only in this crate (clinical data keys live

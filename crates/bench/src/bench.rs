@@ -257,7 +257,7 @@ pub async fn documents(args: DocumentsArgs) -> anyhow::Result<()> {
             h.update(&block);
         }
         h.update(&block[..rest]);
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        carnet_domain::hex::encode(&h.finalize())
     };
     if created["sha256"].as_str() != Some(sent.as_str()) {
         bail!("the server's SHA-256 of the deposit differs from the client's");

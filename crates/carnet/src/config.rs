@@ -2,6 +2,8 @@
 //! variables (nested keys with `__`, e.g. `CARNET_LIMITS__JSON_BODY_BYTES`), and passed down
 //! explicitly.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,10 +22,10 @@ pub struct Settings {
     /// Where the embedded default keeps its files (SQLite database, keys, blobs).
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; default: `sqlite://<data_dir>/carnet.db`.
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
     /// The ledger's own store: default `sqlite://<data_dir>/ledger.db` beside an SQLite
     /// database, or the `ledger` schema of the PostgreSQL database.
-    pub ledger_url: Option<String>,
+    pub ledger_url: Option<SecretUrl>,
     /// `human` or `json`.
     pub log_format: LogFormat,
     pub auth: AuthSettings,
@@ -40,7 +42,7 @@ pub struct Settings {
 pub struct NotificationSettings {
     /// `smtp://host:port`, `smtp://host:port?tls=required`, `smtps://user:pass@host`; none: no
     /// e-mail (notifications wait in the outbox).
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<SecretUrl>,
     pub from: String,
     /// How often `serve` delivers what is due.
     pub interval_seconds: u64,
@@ -59,7 +61,7 @@ pub struct PolicySettings {
     pub enumeration_limit_per_hour: usize,
     /// Default authorization windows in hours, by TRE_G15 profession code (replaces the shipped
     /// defaults: pharmacists and préparateurs 72 h).
-    pub authorization_window_hours: Option<std::collections::BTreeMap<String, i64>>,
+    pub authorization_window_hours: Option<BTreeMap<String, i64>>,
 }
 
 /// Where encrypted blobs and master keys live.
@@ -68,13 +70,85 @@ pub struct PolicySettings {
 pub struct StorageSettings {
     /// Blob store: default local files in `<data_dir>/blobs`; or `s3://bucket/prefix` for
     /// S3-compatible storage (credentials from the standard `AWS_*` environment variables).
-    pub blob_url: Option<String>,
+    pub blob_url: Option<SecretUrl>,
     /// Backend options, e.g. `aws_endpoint`, `aws_region`, `aws_allow_http` (for a local MinIO).
-    pub blob_options: std::collections::BTreeMap<String, String>,
+    pub blob_options: BlobOptions,
     /// Master keys' directory (local key provider); default `<data_dir>/keys`.
     pub keys_dir: Option<PathBuf>,
     /// Chunk size of the encrypted blob format, in bytes (1 KiB to 16 MiB).
     pub chunk_bytes: u32,
+}
+
+/// A URL that may carry credentials (`postgres://user:password@host/db`, `smtps://user:pass@host`,
+/// `?password=…`): used as written, shown without them. Its `Debug` keeps the scheme, host, port
+/// and path, which tell where Carnet connects, and hides the user-info, the query and the fragment.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(url.into())
+    }
+
+    /// The URL with its credentials, for the connection that needs them: never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `scheme://***@host:port/path?***`.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once(':') else {
+            // Not a URL: no way to tell its parts, so nothing of it is shown.
+            return "***".to_owned();
+        };
+        let (slashes, rest) = match rest.strip_prefix("//") {
+            Some(rest) => ("//", rest),
+            None => ("", rest),
+        };
+        // Everything up to the last `@` is user-info: a password may hold `/`, `?` or `#` unescaped.
+        let (user_info, rest) = match rest.rsplit_once('@') {
+            Some((_, rest)) => ("***@", rest),
+            None => ("", rest),
+        };
+        let (place, hidden) = match rest.find(['?', '#']) {
+            Some(at) => (&rest[..at], "?***"),
+            None => (rest, ""),
+        };
+        format!("{scheme}:{slashes}{user_info}{place}{hidden}")
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The blob store's options: some are keys (`aws_secret_access_key`, `aws_session_token`…).
+/// `Debug` shows every option's name and only the values known to be no secret.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobOptions(pub BTreeMap<String, String>);
+
+impl fmt::Debug for BlobOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: &[&str] =
+            &["aws_region", "region", "aws_default_region", "aws_allow_http", "allow_http", "aws_virtual_hosted_style_request"];
+        const URLS: &[&str] = &["aws_endpoint", "aws_endpoint_url", "endpoint", "endpoint_url"];
+        let mut map = f.debug_map();
+        for (key, value) in &self.0 {
+            let name = key.to_ascii_lowercase();
+            if SHOWN.contains(&name.as_str()) {
+                map.entry(key, value);
+            } else if URLS.contains(&name.as_str()) {
+                map.entry(key, &SecretUrl::new(value.as_str()));
+            } else {
+                map.entry(key, &format_args!("***"));
+            }
+        }
+        map.finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,15 +274,18 @@ impl Settings {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("carnet.db").display()))
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("carnet.db").display()),
+        }
     }
 
     pub fn ledger_url(&self) -> String {
         if let Some(url) = &self.ledger_url {
-            return url.clone();
+            return url.expose().to_owned();
         }
-        match &self.database_url {
-            Some(db) if db.starts_with("postgres:") || db.starts_with("postgresql:") => db.clone(),
+        match self.database_url.as_ref().map(SecretUrl::expose) {
+            Some(db) if db.starts_with("postgres:") || db.starts_with("postgresql:") => db.to_owned(),
             _ => format!("sqlite://{}", self.data_dir.join("ledger.db").display()),
         }
     }
@@ -265,7 +342,7 @@ impl Settings {
 
     pub fn courier(&self) -> anyhow::Result<carnet_notify::SmtpCourier> {
         Ok(carnet_notify::SmtpCourier::new(&carnet_notify::CourierSettings {
-            smtp_url: self.notifications.smtp_url.clone(),
+            smtp_url: self.notifications.smtp_url.as_ref().map(|url| url.expose().to_owned()),
             from: self.notifications.from.clone(),
             timeout: Duration::from_secs(20),
         })?)
@@ -279,8 +356,8 @@ impl Settings {
         Ok(match &self.storage.blob_url {
             None => carnet_store::BlobStore::local(&self.data_dir.join("blobs"))?,
             Some(url) => {
-                let options: Vec<(String, String)> = self.storage.blob_options.clone().into_iter().collect();
-                carnet_store::BlobStore::from_url(url, &options)?
+                let options: Vec<(String, String)> = self.storage.blob_options.0.clone().into_iter().collect();
+                carnet_store::BlobStore::from_url(url.expose(), &options)?
             }
         })
     }
@@ -303,5 +380,83 @@ mod tests {
         assert_eq!(settings.limits.document_bytes, 8 << 30);
         assert_eq!(settings.storage.chunk_bytes, 65536);
         assert_eq!(settings.auth.issuers.len(), 1);
+    }
+
+    /// Settings carrying credentials everywhere they can: none is shown by `Debug` (what a log
+    /// line or a panic would print), and each is still handed, whole, to what connects with it.
+    #[test]
+    fn settings_debug_shows_where_carnet_connects_but_no_credential() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("carnet.toml");
+        let toml = r#"
+            database_url = "postgres://carnet:db-Pa55word@db.example:5432/carnet?sslmode=require&password=db-QueryPass"
+            ledger_url = "postgres://ledger:ledger-Pa55word@ledger.example/carnet"
+            [notifications]
+            smtp_url = "smtps://mailer:smtp-Pa55word@smtp.example:465"
+            [storage]
+            blob_url = "s3://blob-user:blob-Pa55word@bucket/prefix"
+            [storage.blob_options]
+            aws_access_key_id = "AKIA-key-id-secret"
+            aws_secret_access_key = "aws-Secret-Key"
+            aws_session_token = "aws-Session-Token"
+            aws_endpoint = "http://minio:minio-Pa55word@minio.example:9000"
+            aws_region = "eu-west-3"
+        "#;
+        std::fs::write(&file, toml).expect("write");
+        let settings = Settings::load(Some(&file)).expect("loads");
+        let shown = format!("{settings:?} {settings:#?}");
+        for secret in [
+            "db-Pa55word",
+            "db-QueryPass",
+            "ledger-Pa55word",
+            "smtp-Pa55word",
+            "blob-Pa55word",
+            "AKIA-key-id-secret",
+            "aws-Secret-Key",
+            "aws-Session-Token",
+            "minio-Pa55word",
+            "carnet:",
+            "mailer",
+        ] {
+            assert!(!shown.contains(secret), "{secret} is shown: {shown}");
+        }
+        for place in [
+            "postgres://***@db.example:5432/carnet?***",
+            "ledger.example",
+            "smtps://***@smtp.example:465",
+            "minio.example:9000",
+            "eu-west-3",
+        ] {
+            assert!(shown.contains(place), "{place} is not shown: {shown}");
+        }
+        assert_eq!(settings.database_url(), "postgres://carnet:db-Pa55word@db.example:5432/carnet?sslmode=require&password=db-QueryPass");
+        assert_eq!(settings.ledger_url(), "postgres://ledger:ledger-Pa55word@ledger.example/carnet");
+        assert_eq!(settings.storage.blob_options.0["aws_secret_access_key"], "aws-Secret-Key");
+    }
+
+    #[test]
+    fn the_ledger_follows_a_postgres_database_with_its_credentials() {
+        let settings =
+            Settings { database_url: Some(SecretUrl::new("postgres://u:p@db.example/carnet")), ledger_url: None, ..Settings::default() };
+        assert_eq!(settings.ledger_url(), "postgres://u:p@db.example/carnet");
+    }
+
+    proptest::proptest! {
+        /// Whatever the password holds (`@`, `/`, `?`, `#`, `:` unescaped included), the redacted
+        /// URL shows the scheme, host and path, and no part of the credentials or the query.
+        #[test]
+        fn a_redacted_url_never_shows_its_credentials(
+            scheme in "(postgres|postgresql|smtp|smtps|sqlite|s3)",
+            user in "[a-z]{0,6}",
+            password in "[A-Za-z0-9@/?#:!%]{0,12}",
+            host in "host[a-z]{0,6}(\\.example)?(:[0-9]{1,5})?",
+            path in "(/[a-z]{0,8})?",
+            query in "(\\?[a-z]{1,6}=QUERY[a-z0-9]{0,6})?",
+        ) {
+            let url = format!("{scheme}://{user}:SECRET{password}@{host}{path}{query}");
+            let shown = SecretUrl::new(url.as_str()).redacted();
+            proptest::prop_assert!(!shown.contains("SECRET") && !shown.contains("QUERY"), "{url} shown as {shown}");
+            proptest::prop_assert!(shown.starts_with(&format!("{scheme}://***@{host}{path}")), "{url} shown as {shown}");
+        }
     }
 }

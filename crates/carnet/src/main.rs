@@ -356,13 +356,8 @@ impl App {
 /// though the server would refuse to start on it.
 async fn verify_ledger(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<()> {
     let key: [u8; 32] = match public_key {
-        Some(hex) => {
-            let bytes: Vec<u8> = (0..hex.len() / 2)
-                .map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect::<Option<_>>()
-                .context("--public-key: 64 hexadecimal digits")?;
-            bytes.try_into().map_err(|_| anyhow::anyhow!("--public-key: 64 hexadecimal digits"))?
-        }
+        // Folded: a key given to compare with, never stored or used as a name.
+        Some(hex) => carnet_domain::hex::decode_array(&hex.to_ascii_lowercase()).context("--public-key: 64 hexadecimal digits")?,
         None => {
             let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
             let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;

@@ -1,5 +1,5 @@
-//! The access decision: one pure function for every read of clinical content (DESIGN.md, access
-//! rules 1–13). Every read path — read, list, search, count, summary, full-text hit, export —
+//! The access decision: one pure function for every read of clinical content (access rules 1–13,
+//! `docs/access-rules.md`). Every read path — read, list, search, count, summary, full-text hit, export —
 //! asks `decide` per document; `decide_record` answers whether the actor may consult the record
 //! at all (listing, the enumeration guard). Both return a reason code for the ledger (rule 16).
 //!

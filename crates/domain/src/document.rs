@@ -16,7 +16,7 @@ use crate::codes::{Code, CodeLists};
 pub struct DocumentId([u8; 16]);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a document id is a UUID (8-4-4-4-12 hexadecimal digits)")]
+#[error("a document id is a UUID in lower case (8-4-4-4-12 hexadecimal digits 0-9, a-f)")]
 pub struct DocumentIdError;
 
 impl DocumentId {
@@ -28,15 +28,18 @@ impl DocumentId {
         &self.0
     }
 
+    /// Reads the one spelling [`DocumentId`]'s `Display` writes: lower-case hex digits grouped
+    /// 8-4-4-4-12. Upper case, signs and other separators are refused, so an id has one text.
     pub fn parse(s: &str) -> Result<DocumentId, DocumentIdError> {
         let groups: Vec<&str> = s.split('-').collect();
-        if groups.iter().map(|g| g.len()).collect::<Vec<_>>() != [8, 4, 4, 4, 12] {
-            return Err(DocumentIdError);
-        }
-        let hex: String = groups.concat();
+        let [a, b, c, d, e] = groups[..] else { return Err(DocumentIdError) };
         let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or(DocumentIdError)?, 16).map_err(|_| DocumentIdError)?;
+        let mut rest = &mut out[..];
+        // 8-4-4-4-12 digits are 4-2-2-2-6 bytes; decode_into checks each group's length.
+        for (group, len) in [(a, 4), (b, 2), (c, 2), (d, 2), (e, 6)] {
+            let (bytes, after) = rest.split_at_mut(len);
+            crate::hex::decode_into(group, bytes).map_err(|_| DocumentIdError)?;
+            rest = after;
         }
         Ok(DocumentId(out))
     }
@@ -46,15 +49,13 @@ impl DocumentId {
     /// Writes the hyphenated form into `buf` by table, not through `fmt`: a search page writes
     /// ids a hundred times.
     fn encode<'b>(&self, buf: &'b mut [u8; 36]) -> &'b str {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut at = 0;
         for (i, b) in self.0.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
                 buf[at] = b'-';
                 at += 1;
             }
-            buf[at] = HEX[usize::from(b >> 4)];
-            buf[at + 1] = HEX[usize::from(b & 0x0f)];
+            buf[at..at + 2].copy_from_slice(&crate::hex::encode_byte(*b));
             at += 2;
         }
         // Only ASCII digits, letters and hyphens were written.
@@ -362,7 +363,7 @@ mod tests {
         #[test]
         fn any_document_id_writes_as_a_uuid_and_reads_back(bytes in proptest::prelude::any::<[u8; 16]>()) {
             let id = DocumentId::from_bytes(bytes);
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::hex::encode(&bytes);
             let uuid = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
             proptest::prop_assert_eq!(id.to_string(), uuid);
             proptest::prop_assert_eq!(DocumentId::parse(&id.to_string()), Ok(id));

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod document;
 pub mod emergency;
 pub mod guard;
+pub mod hex;
 pub mod identity;
 pub mod ins;
 pub mod luhn;

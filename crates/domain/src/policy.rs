@@ -1,4 +1,5 @@
-//! The patient's choices about their record (DESIGN.md, access rules 2, 3, 5, 9, 10, 11, 13) and
+//! The patient's choices about their record (access rules 2, 3, 5, 9, 10, 11, 13 of
+//! `docs/access-rules.md`) and
 //! the pure transitions that change them.
 //!
 //! Changing the policy is two steps, so that the second cannot be reached without the first:

@@ -13,7 +13,7 @@ use crate::datetime;
 use crate::model::*;
 use crate::systems;
 
-/// A FHIR transaction Carnet may serve (DESIGN.md, "Interoperability").
+/// A FHIR transaction Carnet may serve; the CapabilityStatement is built from those mounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transaction {
     /// ITI-78 PDQm: find a patient by INS and traits.

@@ -113,10 +113,11 @@ pub fn nir_candidates(traits: &ReferenceTraits, seed: &str) -> impl Iterator<Ite
     (0..999u16).filter_map(move |i| Ins::from_body(&format!("{prefix}{:03}", (start + i) % 999 + 1)).ok())
 }
 
-/// `2.25.<n>`: the OID of a UUID (ITU-T X.667), from its 32 hex digits.
+/// `2.25.<n>`: the OID of a UUID (ITU-T X.667), from its 32 hex digits (either case: X.667
+/// reads both, and the OID is the same).
 fn uuid_oid(uuid: &str) -> Option<String> {
-    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
-    (hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok()).flatten().map(|n| format!("2.25.{n}"))
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
+    carnet_domain::hex::decode_array(&hex).ok().map(|bytes| format!("2.25.{}", u128::from_be_bytes(bytes)))
 }
 
 /// A UUID-shaped OID from any text (RFC 4122 version 8 bits set on SHA-256's first 16 bytes).
@@ -450,5 +451,15 @@ mod tests {
         collection["type"] = json!("collection");
         assert_eq!(read(&collection).expect_err("refused").path, "Bundle.type");
         assert_eq!(read_synthea_bundle(b"{\"resourceType\": \"Bun", &CodeLists::dmp_default()).expect_err("refused").path, "Bundle");
+    }
+
+    #[test]
+    fn a_uuid_has_one_oid_whatever_its_case_and_a_sign_is_no_digit() {
+        let oid = format!("2.25.{}", 0x0a1b2c3d_4e5f_4a6b_8c7d_8e9f0a1b2c3d_u128);
+        assert_eq!(uuid_oid("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"), Some(oid.clone()));
+        assert_eq!(uuid_oid("0A1B2C3D-4E5F-4A6B-8C7D-8E9F0A1B2C3D"), Some(oid));
+        // `u128::from_str_radix` read a leading `+` as a digit.
+        assert_eq!(uuid_oid("+a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"), None);
+        assert_eq!(uuid_oid("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3"), None);
     }
 }

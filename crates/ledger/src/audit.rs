@@ -2,10 +2,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use carnet_domain::hex;
+
+use crate::Result;
 use crate::merkle::{CompactRange, NodeId, leaf_hash};
 use crate::store::{HeadRow, LedgerStore};
 use crate::tree_head::verify_tree_head;
-use crate::{Result, to_hex};
 
 const PAGE: i64 = 1000;
 
@@ -164,8 +166,8 @@ impl Audit {
                 let problem = format!(
                     "the signed tree head of size {} (root {}) does not match the stored entries {covered} (root {})",
                     sth.head.tree_size,
-                    to_hex(&sth.head.root_hash),
-                    to_hex(&root)
+                    hex::encode(&sth.head.root_hash),
+                    hex::encode(&root)
                 );
                 return Ok(Some(self.fail(self.last_good_head, problem)));
             }

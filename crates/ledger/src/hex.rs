@@ -1,34 +1,6 @@
-//! Lowercase hexadecimal, for hashes, keys and signatures in JSON and in messages.
+//! Serde forms of hashes, keys and signatures: lower-case hexadecimal (`carnet_domain::hex`).
 
-pub fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-pub fn decode(text: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes.chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
-}
-
-pub fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
-    decode(text)?.try_into().ok()
-}
+use carnet_domain::hex::{decode_array, encode};
 
 /// `#[serde(with = "crate::hex::array")]` for `[u8; N]`.
 pub mod array {
@@ -40,7 +12,7 @@ pub mod array {
 
     pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
         let text = String::deserialize(deserializer)?;
-        super::decode_array(&text).ok_or_else(|| D::Error::custom(format!("expected {} hexadecimal digits", 2 * N)))
+        super::decode_array(&text).map_err(|e| D::Error::custom(format!("expected {} lower-case hexadecimal digits: {e}", 2 * N)))
     }
 }
 
@@ -60,6 +32,9 @@ pub mod hashes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Hash>, D::Error> {
         let texts = Vec::<String>::deserialize(deserializer)?;
-        texts.iter().map(|t| super::decode_array(t).ok_or_else(|| D::Error::custom("expected 64 hexadecimal digits"))).collect()
+        texts
+            .iter()
+            .map(|t| super::decode_array(t).map_err(|e| D::Error::custom(format!("expected 64 lower-case hexadecimal digits: {e}"))))
+            .collect()
     }
 }

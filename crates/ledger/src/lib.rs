@@ -89,11 +89,6 @@ pub use store::{Backend, EntryQuery, LedgerStore, MAX_PAGE};
 pub use tree_head::{Ed25519Signer, SignedTreeHead, TREE_HEAD_CONTEXT, TREE_HEAD_MESSAGE_LEN, TreeHead, TreeHeadSigner, verify_tree_head};
 pub use verify::{ConsistencyProof, InclusionProof, verify_consistency, verify_inclusion};
 
-/// Lowercase hexadecimal, as used in the JSON forms.
-pub fn to_hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
-}
-
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

@@ -311,7 +311,7 @@ pub(crate) mod tests {
     }
 
     fn h(hex: &str) -> Hash {
-        crate::hex::decode_array(hex).unwrap()
+        carnet_domain::hex::decode_array(hex).unwrap()
     }
 
     // Leaves and expected values from transparency-dev/merkle (Google),
@@ -331,23 +331,23 @@ pub(crate) mod tests {
     fn kat_tree() -> MemoryTree {
         let mut tree = MemoryTree { nodes: HashMap::new(), range: CompactRange::new(), leaves: Vec::new() };
         for leaf in KAT_LEAVES {
-            tree.push(leaf_hash(&crate::hex::decode(leaf).unwrap()));
+            tree.push(leaf_hash(&carnet_domain::hex::decode(leaf).unwrap()));
         }
         tree
     }
 
     #[test]
     fn rfc6962_hashes_match_the_published_answers() {
-        assert_eq!(crate::hex::encode(&empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(crate::hex::encode(&leaf_hash(b"")), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
-        assert_eq!(crate::hex::encode(&leaf_hash(b"L123456")), "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56");
+        assert_eq!(carnet_domain::hex::encode(&empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(carnet_domain::hex::encode(&leaf_hash(b"")), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+        assert_eq!(carnet_domain::hex::encode(&leaf_hash(b"L123456")), "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56");
     }
 
     #[test]
     fn rfc6962_roots_for_sizes_1_to_8_match_the_published_answers() {
         let mut range = CompactRange::new();
         for (i, leaf) in KAT_LEAVES.iter().enumerate() {
-            range.append(leaf_hash(&crate::hex::decode(leaf).unwrap()), |_, _| {});
+            range.append(leaf_hash(&carnet_domain::hex::decode(leaf).unwrap()), |_, _| {});
             assert_eq!(range.root(), h(KAT_ROOTS[i]), "root of size {}", i + 1);
         }
     }

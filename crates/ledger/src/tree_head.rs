@@ -74,7 +74,7 @@ impl Ed25519Signer {
 
 impl fmt::Debug for Ed25519Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ed25519Signer").field("public_key", &crate::hex::encode(&self.public_key())).finish()
+        f.debug_struct("Ed25519Signer").field("public_key", &carnet_domain::hex::encode(&self.public_key())).finish()
     }
 }
 
@@ -100,8 +100,9 @@ pub fn verify_tree_head(sth: &SignedTreeHead, public_key: &[u8; 32]) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use carnet_domain::hex;
+
     use super::*;
-    use crate::hex;
 
     // RFC 8032 §7.1, TEST 1: secret key and public key.
     const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";

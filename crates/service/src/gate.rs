@@ -3,7 +3,7 @@
 //! `Visible` is the proof that a document passed the gate for one actor: only this module
 //! creates it, and every function that returns clinical data (metadata, title, bytes, derived
 //! text) takes one — so a read path that forgot the check does not compile. The decision itself
-//! is the domain's pure `decide` (DESIGN.md's access rules); this module only gathers its inputs
+//! is the domain's pure `decide` (`docs/access-rules.md`); this module only gathers its inputs
 //! (the record's status, the patient's policy, the actor's emergency access) once per request.
 
 use std::sync::Arc;

@@ -1,11 +1,11 @@
 //! Property tests of the parsers of outside input: INS, RPPS, FINESS, SMART scopes, identity
-//! traits. Valid values round-trip; the errors a check digit can catch are caught (computed here,
+//! traits, document ids. Valid values round-trip; the errors a check digit can catch are caught (computed here,
 //! not assumed); nothing panics, whatever the input, multi-byte characters included. Where it is
 //! short, the expected verdict is recomputed here independently of the domain code.
 
 use carnet_domain::identity::{ReferenceTraits, TraitsError};
 use carnet_domain::scope::{Permissions, ScopeContext};
-use carnet_domain::{Finess, IdError, Ins, InsError, Rpps, ScopeError, Sex, SmartScope};
+use carnet_domain::{DocumentId, Finess, IdError, Ins, InsError, Rpps, ScopeError, Sex, SmartScope};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -499,5 +499,64 @@ proptest! {
             birthplace,
         };
         prop_assert_eq!(traits.clone().validated(), expected_traits(&traits));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Document ids: a UUID in the one spelling Carnet writes (lower case, 8-4-4-4-12). Any other
+// spelling of the same bytes would be a second URL, cache key and ledger target for one document.
+
+const AN_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+#[test]
+fn document_ids_have_one_spelling() {
+    assert_eq!(DocumentId::parse(AN_ID).map(|id| id.to_string()), Ok(AN_ID.to_owned()));
+    let second_spellings = [
+        // `u8::from_str_radix` read `+f` as `0f`.
+        "+f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1+0",
+        "0f1e2d3c-+b5a-6978-8796-a5b4c3d2e1f0",
+        // Upper case, whole or in part.
+        "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1F0",
+        // Other layouts of the same 32 digits.
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        "0f1e2d3c-4b5a6978-8796-a5b4-c3d2e1f0",
+        "0f1e2d3c4b5a-6978-8796-a5b4-c3d2e1f0",
+        "{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}",
+        "urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        " 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\n",
+        "0f1e2d3c-4b5a-6978-8796--a5b4c3d2e1f0",
+        "-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+    ];
+    for bad in second_spellings {
+        assert!(DocumentId::parse(bad).is_err(), "{bad:?} was read as a document id");
+    }
+}
+
+proptest! {
+    /// Whatever `DocumentId::parse` accepts is exactly what the id writes: one text per id.
+    #[test]
+    fn document_id_parse_accepts_only_the_canonical_spelling(text in prop_oneof![
+        any::<String>(),
+        "[0-9a-fA-F+-]{8}-[0-9a-fA-F+-]{4}-[0-9a-fA-F+-]{4}-[0-9a-fA-F+-]{4}-[0-9a-fA-F+-]{12}",
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        any::<[u8; 16]>().prop_map(|b| DocumentId::from_bytes(b).to_string()),
+    ]) {
+        if let Ok(id) = DocumentId::parse(&text) {
+            prop_assert_eq!(id.to_string(), text);
+        }
+    }
+
+    /// A canonical id with one character changed is refused, or is another id's canonical text.
+    #[test]
+    fn document_id_edits_never_make_a_second_spelling(bytes in any::<[u8; 16]>(), at in 0usize..36, c in prop_oneof![Just('+'), Just('-'), Just('A'), Just('F'), Just(' '), Just('g'), any::<char>()]) {
+        let text = DocumentId::from_bytes(bytes).to_string();
+        let edited: String = text.chars().enumerate().map(|(i, ch)| if i == at { c } else { ch }).collect();
+        match DocumentId::parse(&edited) {
+            Ok(id) => prop_assert_eq!(id.to_string(), edited),
+            Err(_) => prop_assert_ne!(edited, text),
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The decision table: every access rule of DESIGN.md with at least one permit and one deny.
+//! The decision table: every access rule of `docs/access-rules.md` with at least one permit and one deny.
 //! Each row starts from the same patient (`support::base_policy`), document (a consultation
 //! report written by `Who::Author`) and context (active record, no emergency, `NOW`), tweaks one
 //! of them, and names the expected decision code (a basis when permitted, a reason when denied).

@@ -1,7 +1,7 @@
 //! Property tests of the access decision: random actors of every role, policies, documents
 //! (every DMP type, any labels and status), record statuses and emergency accesses, drawn from
 //! small pools so that actors, authors, grants and emergencies collide often. Whatever the draw,
-//! the invariants of DESIGN.md's access rules hold.
+//! the invariants of the access rules (`docs/access-rules.md`) hold.
 
 use crate::support;
 

@@ -787,12 +787,9 @@ pub(crate) fn sha1_bytes(declared: &[u8]) -> Option<[u8; 20]> {
     if declared.len() != 40 {
         return None;
     }
-    let hex = std::str::from_utf8(declared).ok()?;
-    let mut out = [0u8; 20];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    // Folded: a hash is compared, never used as a name, and hexBinary admits upper case.
+    let hex = std::str::from_utf8(declared).ok()?.to_ascii_lowercase();
+    carnet_domain::hex::decode_array(&hex).ok()
 }
 
 fn read_replaces(doc: &Node<'_>) -> Result<Option<DocumentId>> {

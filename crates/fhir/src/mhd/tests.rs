@@ -561,6 +561,18 @@ fn several_documents_keep_their_order_and_roles() {
 }
 
 #[test]
+fn a_hex_sha1_is_read_in_either_case_and_in_no_other_spelling() {
+    let raw = [0x0a; 20];
+    let hex = "0a".repeat(20);
+    assert_eq!(sha1_bytes(&raw), Some(raw));
+    assert_eq!(sha1_bytes(hex.as_bytes()), Some(raw));
+    assert_eq!(sha1_bytes(hex.to_ascii_uppercase().as_bytes()), Some(raw), "hexBinary admits upper case");
+    // `u8::from_str_radix` read `+a` as `0a`.
+    assert_eq!(sha1_bytes(format!("+a{}", &hex[2..]).as_bytes()), None);
+    assert_eq!(sha1_bytes(format!(" a{}", &hex[2..]).as_bytes()), None);
+}
+
+#[test]
 fn base64_wrapped_in_lines_reads_like_base64_in_one_piece() {
     let plain = parse(&fixture()).expect("valid");
     let mut v = fixture();

@@ -5,7 +5,8 @@
 
 use crate::support;
 
-use carnet_ledger::{GroupCommit, to_hex};
+use carnet_domain::hex;
+use carnet_ledger::GroupCommit;
 use serde_json::json;
 
 #[tokio::test]
@@ -24,7 +25,7 @@ async fn an_independent_python_verifier_accepts_the_ledger() {
     let mut inclusion = Vec::new();
     for index in 0..latest {
         let recorded = ledger.entry(index).await.unwrap();
-        entries.push(json!({ "index": index, "bytes": to_hex(&recorded.bytes) }));
+        entries.push(json!({ "index": index, "bytes": hex::encode(&recorded.bytes) }));
         for &size in sizes.iter().filter(|&&s| s > index) {
             inclusion.push(serde_json::to_value(ledger.inclusion_proof(index, size).await.unwrap()).unwrap());
         }
@@ -36,7 +37,7 @@ async fn an_independent_python_verifier_accepts_the_ledger() {
         }
     }
     let export = json!({
-        "public_key": to_hex(&ledger.public_key()),
+        "public_key": hex::encode(&ledger.public_key()),
         "heads": heads,
         "entries": entries,
         "inclusion": inclusion,

@@ -1,5 +1,5 @@
-//! `/fhir`: FHIR R4 (4.0.1) and the IHE profiles on it (MHD, PDQm, PCF, BALP), as listed in
-//! DESIGN.md's "Interoperability". Handlers parse (with `carnet-fhir`), call `carnet-service`,
+//! `/fhir`: FHIR R4 (4.0.1) and the IHE profiles on it (MHD, PDQm, PCF, BALP), the transactions
+//! `carnet_fhir::capability::Transaction` lists. Handlers parse (with `carnet-fhir`), call `carnet-service`,
 //! and render (with `carnet-fhir`); they decide nothing.
 //!
 //! Every answer is `application/fhir+json`; every error is an `OperationOutcome` (never the

@@ -142,7 +142,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    carnet_domain::hex::encode(bytes)
 }
 
 fn code_response(c: &Code, display: Option<&str>) -> CodeResponse {
@@ -192,15 +192,8 @@ fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, 
 }
 
 fn parse_sha256(raw: &str) -> Result<[u8; 32], ApiError> {
-    let bad = || invalid("sha256", "64 hexadecimal digits");
-    if raw.len() != 64 {
-        return Err(bad());
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = raw.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(bad)?;
-    }
-    Ok(out)
+    // Folded: the client's hash is compared with the bytes', never used as a name.
+    carnet_domain::hex::decode_array(&raw.to_ascii_lowercase()).map_err(|_| invalid("sha256", "64 hexadecimal digits"))
 }
 
 pub fn parse_document_id(raw: &str) -> Result<DocumentId, ApiError> {

@@ -16,10 +16,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiQuery, Authenticated, InsPath};
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        s.push_str(&format!("{b:02x}"));
-        s
-    })
+    carnet_domain::hex::encode(bytes)
 }
 
 /// A signed tree head: the ledger's size and root, signed with Ed25519 over

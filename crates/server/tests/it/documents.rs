@@ -133,6 +133,9 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
     let mut bad_hex = lab_report(1);
     bad_hex["sha256"] = json!("zz");
     assert_problem(&app.upload(&p, &pro, bad_hex, &bytes).await, StatusCode::UNPROCESSABLE_ENTITY, "sha256: 64 hexadecimal digits");
+    let mut signed_hex = lab_report(1);
+    signed_hex["sha256"] = json!(format!("+{}", &sha256_hex(&bytes)[1..]));
+    assert_problem(&app.upload(&p, &pro, signed_hex, &bytes).await, StatusCode::UNPROCESSABLE_ENTITY, "sha256: 64 hexadecimal digits");
     assert_eq!(app.get(&format!("/api/records/{p}/documents"), &app.patient(&p)).await.body["total"], 0);
     // The blob was removed (its deletion may finish just after the answer).
     for _ in 0..50 {

@@ -372,10 +372,7 @@ async fn every_decision_is_in_the_patients_history(app: TestApp) {
     let index = denied["index"].as_u64().expect("index");
     let proof = app.get(&format!("/api/ledger/inclusion-proof?index={index}&tree_size={size}"), &patient).await;
     assert_eq!(proof.status, StatusCode::OK, "{}", proof.raw);
-    let unhex = |s: &str| -> [u8; 32] {
-        let v: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect();
-        v.try_into().expect("32 bytes")
-    };
+    let unhex = |s: &str| -> [u8; 32] { carnet_domain::hex::decode_array(s).expect("64 lower-case hex digits") };
     let path: Vec<[u8; 32]> = proof.body["path"].as_array().expect("path").iter().map(|h| unhex(h.as_str().expect("hex"))).collect();
     let leaf = carnet_ledger::leaf_hash(denied["entry_json"].as_str().expect("bytes").as_bytes());
     assert_eq!(leaf, unhex(denied["leaf_hash"].as_str().expect("leaf")));

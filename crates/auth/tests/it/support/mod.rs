@@ -56,8 +56,9 @@ impl Key {
     }
 }
 
+/// openssl prints a modulus in upper case; Carnet's hex reads lower case only.
 fn hex_bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
+    carnet_domain::hex::decode(&hex.to_ascii_lowercase()).expect("hex")
 }
 
 /// `openssl genpkey -algorithm RSA`, public part as JWK `n`/`e`.

@@ -265,7 +265,7 @@ pub fn lab_report(n: u32) -> Value {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    carnet_domain::hex::encode(&sha2::Sha256::digest(bytes))
 }
 
 pub fn ins(n: u32) -> Ins {
