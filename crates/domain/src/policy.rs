@@ -9,33 +9,28 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::{Actor, ActorKind, Ins, Profession, Rpps};
 
 /// A professional's authorization to consult the record (rule 2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     pub rpps: Rpps,
-    #[serde(with = "time::serde::rfc3339")]
     pub granted_at: OffsetDateTime,
     /// `None`: until revoked.
-    #[serde(with = "time::serde::rfc3339::option", default)]
     pub expires_at: Option<OffsetDateTime>,
     /// `Actor::reference()` of whoever recorded it (patient, representative or declaring professional).
     pub granted_by: String,
     /// Set when a professional declared the patient's consent at the point of care.
-    #[serde(default)]
     pub declared: Option<Declaration>,
 }
 
 /// Who declared an authorization at the point of care, and when (rule 2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declaration {
     /// `Actor::reference()` of the declaring professional (`rpps:…`).
     pub by: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
 
@@ -45,8 +40,7 @@ impl Authorization {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RepresentationKind {
     Minor,
     ProtectedAdult,
@@ -54,18 +48,15 @@ pub enum RepresentationKind {
 
 /// A legal representative registered on the record (rule 9). Registration is one of two keys:
 /// the representative also needs a token whose `represents` names the patient's INS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Representation {
     /// `Actor::reference()` of the representative (`iss#sub`).
     pub representative: String,
     pub kind: RepresentationKind,
-    #[serde(with = "time::serde::rfc3339")]
     pub since: OffsetDateTime,
     /// Exclusive end; `None`: until ended.
-    #[serde(with = "time::serde::rfc3339::option", default)]
     pub until: Option<OffsetDateTime>,
     pub registered_by: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
 }
 
@@ -75,10 +66,10 @@ impl Representation {
     }
 }
 
-/// The patient's choices, as plain data. Stored as JSON: field names are part of the storage
-/// format; `#[serde(default)]` lets a field added later read old rows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// The patient's choices, as plain data. Not a storage or wire format: the store and the API
+/// have their own (carnet-store's `policy_format`, carnet-server's `routes::policy`), so a field
+/// here can be renamed without breaking stored rows or clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PatientPolicy {
     /// At most one per professional: a new grant replaces the old one.
     pub authorizations: Vec<Authorization>,
@@ -183,22 +174,20 @@ impl Default for AuthorizationWindows {
     }
 }
 
-/// A change to the patient's policy. Serialised into the ledger, so the tags are stable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
+/// A change to the patient's policy. Its [`code`](PolicyChange::code) names it in notifications;
+/// the API reads it from its own request type.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyChange {
     /// By the patient or a representative. `profession` comes from the directory (it selects the
     /// default window); unknown, no default window applies.
     Authorize {
         rpps: Rpps,
         profession: Option<Profession>,
-        #[serde(with = "time::serde::rfc3339::option", default)]
         expires_at: Option<OffsetDateTime>,
     },
     /// By a professional, for themselves, at the point of care: they declare the patient's consent.
     DeclareAuthorization {
         rpps: Rpps,
-        #[serde(with = "time::serde::rfc3339::option", default)]
         expires_at: Option<OffsetDateTime>,
     },
     Revoke {
@@ -223,9 +212,7 @@ pub enum PolicyChange {
         representative: String,
         kind: RepresentationKind,
         /// `None`: from now.
-        #[serde(with = "time::serde::rfc3339::option", default)]
         since: Option<OffsetDateTime>,
-        #[serde(with = "time::serde::rfc3339::option", default)]
         until: Option<OffsetDateTime>,
     },
     EndRepresentative {
@@ -508,7 +495,6 @@ impl PatientPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     #[test]
     fn representative_references_are_checked() {
@@ -528,31 +514,5 @@ mod tests {
         assert_eq!(w.window(Profession::Pharmacien), None);
         assert_eq!(AuthorizationWindows::default().window(Profession::Pharmacien), Some(Duration::days(3)));
         assert_eq!(AuthorizationWindows::default().window(Profession::Medecin), None);
-    }
-
-    #[test]
-    fn the_stored_form_is_stable() {
-        let rpps = Rpps::from_body("1000000001").expect("digits");
-        let policy = PatientPolicy {
-            authorizations: vec![Authorization {
-                rpps: rpps.clone(),
-                granted_at: datetime!(2026-01-02 03:04:05 UTC),
-                expires_at: None,
-                granted_by: "iss#sub".into(),
-                declared: None,
-            }],
-            blocked: vec![],
-            medecin_traitant: Some(rpps),
-            opposes_samu: true,
-            ..PatientPolicy::default()
-        };
-        let json = serde_json::to_value(&policy).expect("serialises");
-        assert_eq!(json["authorizations"][0]["granted_at"], "2026-01-02T03:04:05Z");
-        assert_eq!(json["opposes_samu"], true);
-        let back: PatientPolicy = serde_json::from_value(json).expect("round trip");
-        assert_eq!(back, policy);
-        // A row written before a field existed still reads.
-        let old: PatientPolicy = serde_json::from_str(r#"{"blocked":[]}"#).expect("defaults");
-        assert_eq!(old, PatientPolicy::default());
     }
 }

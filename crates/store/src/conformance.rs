@@ -42,6 +42,7 @@ macro_rules! store_suite {
             shredding_deletes_documents_and_derived_artifacts,
             interrupted_uploads_are_remembered_until_ended,
             policies_are_saved_optimistically_with_their_notifications,
+            policies_written_before_versions_read_and_save,
             emergencies_review_items_and_first_accesses,
             gate_inputs_are_the_three_reads_in_one,
             the_outbox_delivers_retries_and_keeps_what_failed,
@@ -473,6 +474,43 @@ pub async fn policies_are_saved_optimistically_with_their_notifications(db: Data
     assert!(db.insert_document(&dup, None, None, &[message(4, &p, "new_document")]).await.is_err());
     let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
     assert_eq!(queued, vec!["msg-1", "msg-3"]);
+}
+
+/// A row as written before the stored policy had a version marker (serde of the domain type).
+const POLICY_BEFORE_VERSIONS: &str = include_str!("../tests/fixtures/policy-v1/everything.json");
+
+/// Writes a policy row as it is, past the store's encoding.
+async fn write_policy_row(db: &Database, p: &Ins, json: &str) -> crate::Result<()> {
+    crate::database::on_writer!(db, |pool| sqlx::query(
+        "INSERT INTO patient_policies (ins, policy, version, updated_at) VALUES ($1, $2, 1, $3)"
+    )
+    .bind(p.as_str())
+    .bind(json)
+    .bind(crate::time_codec::to_millis(T0))
+    .execute(pool)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub async fn policies_written_before_versions_read_and_save(db: Database) {
+    let actor = professional_actor(Profession::Medecin, 1);
+    let p = ins(1);
+    db.create_record(&record(1, &actor)).await.expect("create");
+    write_policy_row(&db, &p, POLICY_BEFORE_VERSIONS).await.expect("an old row");
+    let stored = db.find_policy(&p).await.expect("an old row reads");
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.policy.authorizations.len(), 4);
+    assert_eq!(stored.policy.representatives.len(), 3);
+    assert_eq!(stored.policy.medecin_traitant, Some(Rpps::from_body("1000000760").expect("digits")));
+    assert!(stored.policy.opposes_bris_de_glace && stored.policy.reimbursement_hidden && !stored.policy.opposes_samu);
+    let gate = db.find_gate_inputs(&p, None).await.expect("the gate reads it").expect("a record");
+    assert_eq!(gate.policy, stored);
+    // Saved again, it is written in the current format and reads the same.
+    let mut changed = stored.policy.clone();
+    changed.opposes_samu = true;
+    db.save_policy(&p, &changed, 1, T0, &[]).await.expect("saves over an old row");
+    assert_eq!(db.find_policy(&p).await.expect("reads"), crate::StoredPolicy { policy: changed, version: 2 });
 }
 
 fn emergency_access(p: &Ins, actor: &str, opened: OffsetDateTime, kind: carnet_domain::EmergencyKind) -> carnet_domain::EmergencyAccess {

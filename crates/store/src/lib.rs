@@ -14,6 +14,7 @@ mod database;
 mod directory;
 mod documents;
 mod policy;
+mod policy_format;
 mod records;
 mod submissions;
 mod time_codec;

@@ -254,9 +254,7 @@ impl PolicyStore for Database {
                 .await)?;
         match row {
             None => Ok(StoredPolicy { policy: PatientPolicy::default(), version: 0 }),
-            Some((json, version)) => {
-                Ok(StoredPolicy { policy: serde_json::from_str(&json).map_err(|e| corrupt("patient policy", e))?, version })
-            }
+            Some((json, version)) => Ok(StoredPolicy { policy: crate::policy_format::decode(&json)?, version }),
         }
     }
 
@@ -268,7 +266,7 @@ impl PolicyStore for Database {
         now: OffsetDateTime,
         notify: &[OutboxMessage],
     ) -> Result<()> {
-        let json = serde_json::to_string(policy).map_err(|e| corrupt("patient policy", e))?;
+        let json = crate::policy_format::encode(policy)?;
         on_writer!(self, |pool| {
             async {
                 let mut tx = pool.begin().await?;
@@ -369,9 +367,7 @@ impl PolicyStore for Database {
             on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).bind(actor_ref).fetch_optional(pool).await)?;
         let Some(row) = row else { return Ok(None) };
         let policy = match (row.policy_json, row.policy_version) {
-            (Some(json), Some(version)) => {
-                StoredPolicy { policy: serde_json::from_str(&json).map_err(|e| corrupt("patient policy", e))?, version }
-            }
+            (Some(json), Some(version)) => StoredPolicy { policy: crate::policy_format::decode(&json)?, version },
             _ => StoredPolicy { policy: PatientPolicy::default(), version: 0 },
         };
         let emergency =

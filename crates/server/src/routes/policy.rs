@@ -5,9 +5,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use carnet_domain::{EmergencyKind, PatientPolicy, PolicyChange, SecurityLabel};
+use carnet_domain::policy::RepresentationKind;
+use carnet_domain::{EmergencyKind, PatientPolicy, PolicyChange, Rpps, SecurityLabel};
 use carnet_service::Preferences;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
@@ -16,12 +18,140 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, Authenticated, InsPath};
 use crate::routes::documents::{DocumentResponse, parse_document_id};
 
-/// The patient's access policy: authorizations (with who granted or declared them and when,
-/// and expiry), blocked professionals, médecin traitant, extended rights, legal representatives
-/// (with dates), the two emergency oppositions, and whether the reimbursement history is hidden.
-#[derive(Serialize, ToSchema)]
-#[schema(value_type = Object)]
-pub struct PolicyResponse(PatientPolicy);
+/// The patient's access policy. Every professional is named by their RPPS (11 digits); every
+/// instant is RFC 3339; absent optional values are `null`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyResponse {
+    /// Who may read the record, besides the médecin traitant and extended rights: at most one
+    /// per professional (a new grant replaces the old one).
+    pub authorizations: Vec<AuthorizationResponse>,
+    /// Professionals who see nothing but what they authored, and may be granted nothing until
+    /// unblocked.
+    #[schema(example = json!(["10000001015"]))]
+    pub blocked: Vec<String>,
+    /// The patient's médecin traitant (RPPS), who sees every document.
+    #[schema(example = "10000001015", required = true)]
+    pub medecin_traitant: Option<String>,
+    /// Professionals given the médecin traitant's rights.
+    pub extended_rights: Vec<String>,
+    /// Legal representatives, current and ended.
+    pub representatives: Vec<RepresentationResponse>,
+    /// The patient opposes bris de glace.
+    pub opposes_bris_de_glace: bool,
+    /// The patient opposes access by the SAMU's regulating doctor.
+    pub opposes_samu: bool,
+    /// The reimbursement history is hidden from every professional.
+    pub reimbursement_hidden: bool,
+}
+
+/// A professional's authorization to read the record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizationResponse {
+    #[schema(example = "10000001015")]
+    pub rpps: String,
+    #[schema(format = DateTime)]
+    pub granted_at: String,
+    /// `null`: until revoked.
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+    /// Who recorded it: the patient or a representative (`issuer#subject`), or the declaring
+    /// professional (`rpps:…`).
+    pub granted_by: String,
+    /// Set when a professional declared the patient's consent at the point of care.
+    #[schema(required = true)]
+    pub declared: Option<DeclarationResponse>,
+}
+
+/// Who declared an authorization at the point of care, and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeclarationResponse {
+    /// The declaring professional, `rpps:…`.
+    pub by: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// A legal representative registered on the record. Registration is one of two keys: the
+/// representative's token must also name the patient's INS in `represents`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepresentationResponse {
+    /// `issuer#subject` of the representative.
+    #[schema(example = "https://idp.example#parent-1")]
+    pub representative: String,
+    pub kind: RepresentationKindName,
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// Exclusive end; `null`: until ended.
+    #[schema(format = DateTime, required = true)]
+    pub until: Option<String>,
+    /// Who registered it (`issuer#subject`).
+    pub registered_by: String,
+    #[schema(format = DateTime)]
+    pub registered_at: String,
+}
+
+/// Why a representative represents the patient.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RepresentationKindName {
+    /// A parent or guardian of a minor.
+    Minor,
+    /// The guardian of a protected adult.
+    ProtectedAdult,
+}
+
+impl RepresentationKindName {
+    const ALL: [(&'static str, RepresentationKind); 2] =
+        [("minor", RepresentationKind::Minor), ("protected_adult", RepresentationKind::ProtectedAdult)];
+
+    fn of(kind: RepresentationKind) -> RepresentationKindName {
+        match kind {
+            RepresentationKind::Minor => RepresentationKindName::Minor,
+            RepresentationKind::ProtectedAdult => RepresentationKindName::ProtectedAdult,
+        }
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+impl From<PatientPolicy> for PolicyResponse {
+    fn from(p: PatientPolicy) -> PolicyResponse {
+        let rpps = |r: Rpps| r.as_str().to_owned();
+        PolicyResponse {
+            authorizations: p
+                .authorizations
+                .into_iter()
+                .map(|a| AuthorizationResponse {
+                    rpps: rpps(a.rpps),
+                    granted_at: rfc3339(a.granted_at),
+                    expires_at: a.expires_at.map(rfc3339),
+                    granted_by: a.granted_by,
+                    declared: a.declared.map(|d| DeclarationResponse { by: d.by, at: rfc3339(d.at) }),
+                })
+                .collect(),
+            blocked: p.blocked.into_iter().map(rpps).collect(),
+            medecin_traitant: p.medecin_traitant.map(rpps),
+            extended_rights: p.extended_rights.into_iter().map(rpps).collect(),
+            representatives: p
+                .representatives
+                .into_iter()
+                .map(|r| RepresentationResponse {
+                    representative: r.representative,
+                    kind: RepresentationKindName::of(r.kind),
+                    since: rfc3339(r.since),
+                    until: r.until.map(rfc3339),
+                    registered_by: r.registered_by,
+                    registered_at: rfc3339(r.registered_at),
+                })
+                .collect(),
+            opposes_bris_de_glace: p.opposes_bris_de_glace,
+            opposes_samu: p.opposes_samu,
+            reimbursement_hidden: p.reimbursement_hidden,
+        }
+    }
+}
 
 /// Read the patient's access policy (the patient, their representative, a privacy officer).
 #[utoipa::path(get, path = "/api/records/{ins}/policy", tag = "policy",
@@ -37,20 +167,151 @@ pub async fn read(
     Authenticated(actor): Authenticated,
     InsPath(ins): InsPath,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    Ok(Json(PolicyResponse(state.carnet.policy(&actor, &ins).await?)))
+    Ok(Json(state.carnet.policy(&actor, &ins).await?.into()))
 }
 
-/// One change to the access policy, tagged by `change`:
-/// `authorize` {rpps, expires_at?}, `declare_authorization` {rpps, expires_at?} (a professional,
-/// for themselves, at the point of care), `revoke` {rpps}, `block` {rpps}, `unblock` {rpps},
-/// `set_medecin_traitant` {rpps | null}, `grant_extended_rights` {rpps},
-/// `revoke_extended_rights` {rpps}, `add_representative` {representative: "issuer#subject",
-/// kind: minor | protected_adult, since?, until?}, `end_representative` {representative},
-/// `set_bris_de_glace_opposition` {opposed}, `set_samu_opposition` {opposed},
-/// `hide_reimbursement` {hidden}. Dates are RFC 3339.
-#[derive(Deserialize, ToSchema)]
-#[schema(value_type = Object, example = json!({"change": "authorize", "rpps": "10000001015", "expires_at": "2027-01-01T00:00:00Z"}))]
-pub struct ChangeRequest(serde_json::Value);
+/// One change to the access policy, tagged by `change`. Professionals are named by RPPS (11
+/// digits); instants are RFC 3339.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "change", rename_all = "snake_case")]
+#[schema(example = json!({"change": "authorize", "rpps": "10000001015", "expires_at": "2027-01-01T00:00:00Z"}))]
+pub enum ChangeRequest {
+    /// The patient or a representative authorizes a professional. Without `expires_at`, the
+    /// professional's profession sets the default window (none for most; a few days at a
+    /// pharmacy counter).
+    Authorize {
+        #[schema(example = "10000001015")]
+        rpps: String,
+        /// In the future; `null` or absent: the default window.
+        #[schema(format = DateTime)]
+        expires_at: Option<String>,
+    },
+    /// A professional, for themselves, at the point of care, declares the patient's consent;
+    /// capped by the profession's default window.
+    DeclareAuthorization {
+        #[schema(example = "10000001015")]
+        rpps: String,
+        #[schema(format = DateTime)]
+        expires_at: Option<String>,
+    },
+    /// Ends a professional's authorization (nothing to end is not an error).
+    Revoke {
+        #[schema(example = "10000001015")]
+        rpps: String,
+    },
+    /// The professional sees nothing but what they authored; revokes what they were given.
+    Block {
+        #[schema(example = "10000001015")]
+        rpps: String,
+    },
+    Unblock {
+        #[schema(example = "10000001015")]
+        rpps: String,
+    },
+    /// Names the médecin traitant; `null` or absent: none.
+    SetMedecinTraitant {
+        #[schema(example = "10000001015")]
+        rpps: Option<String>,
+    },
+    /// Gives a professional the médecin traitant's rights.
+    GrantExtendedRights {
+        #[schema(example = "10000001015")]
+        rpps: String,
+    },
+    RevokeExtendedRights {
+        #[schema(example = "10000001015")]
+        rpps: String,
+    },
+    /// Registers a legal representative (the patient, a representative, or the insurer's desk).
+    AddRepresentative {
+        /// `issuer#subject` of the representative.
+        #[schema(example = "https://idp.example#parent-1")]
+        representative: String,
+        /// `minor` or `protected_adult`.
+        #[schema(example = "minor")]
+        kind: String,
+        /// `null` or absent: from now.
+        #[schema(format = DateTime)]
+        since: Option<String>,
+        /// Exclusive end, after `since` and in the future; `null` or absent: until ended.
+        #[schema(format = DateTime)]
+        until: Option<String>,
+    },
+    /// Ends a representation (it stays on the record, with its end).
+    EndRepresentative {
+        #[schema(example = "https://idp.example#parent-1")]
+        representative: String,
+    },
+    SetBrisDeGlaceOpposition {
+        opposed: bool,
+    },
+    SetSamuOpposition {
+        opposed: bool,
+    },
+    /// Hides the reimbursement history from every professional.
+    HideReimbursement {
+        hidden: bool,
+    },
+}
+
+/// A malformed field of a change; `change:` first, as for a malformed change.
+fn invalid(field: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::unprocessable(format!("change: {field}: {problem}"))
+}
+
+fn parse_rpps(raw: &str) -> Result<Rpps, ApiError> {
+    Rpps::parse(raw).map_err(|e| invalid("rpps", e))
+}
+
+fn parse_instant(field: &str, raw: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
+    raw.map(|s| OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| invalid(field, format!("{s:?} is not an RFC 3339 date-time")))).transpose()
+}
+
+impl ChangeRequest {
+    /// A change from the request's JSON. Read from a value (not by the extractor) so that a
+    /// malformed change answers `change: …` like a malformed field.
+    pub fn read(body: serde_json::Value) -> Result<PolicyChange, ApiError> {
+        let request: ChangeRequest = serde_json::from_value(body).map_err(|e| ApiError::unprocessable(format!("change: {e}")))?;
+        request.parse()
+    }
+
+    /// The domain's change. The profession (for the default window) is left to the service,
+    /// which asks the directory: it is not the caller's to say.
+    pub fn parse(self) -> Result<PolicyChange, ApiError> {
+        Ok(match self {
+            ChangeRequest::Authorize { rpps, expires_at } => {
+                PolicyChange::Authorize { rpps: parse_rpps(&rpps)?, profession: None, expires_at: parse_instant("expires_at", expires_at)? }
+            }
+            ChangeRequest::DeclareAuthorization { rpps, expires_at } => {
+                PolicyChange::DeclareAuthorization { rpps: parse_rpps(&rpps)?, expires_at: parse_instant("expires_at", expires_at)? }
+            }
+            ChangeRequest::Revoke { rpps } => PolicyChange::Revoke { rpps: parse_rpps(&rpps)? },
+            ChangeRequest::Block { rpps } => PolicyChange::Block { rpps: parse_rpps(&rpps)? },
+            ChangeRequest::Unblock { rpps } => PolicyChange::Unblock { rpps: parse_rpps(&rpps)? },
+            ChangeRequest::SetMedecinTraitant { rpps } => {
+                PolicyChange::SetMedecinTraitant { rpps: rpps.as_deref().map(parse_rpps).transpose()? }
+            }
+            ChangeRequest::GrantExtendedRights { rpps } => PolicyChange::GrantExtendedRights { rpps: parse_rpps(&rpps)? },
+            ChangeRequest::RevokeExtendedRights { rpps } => PolicyChange::RevokeExtendedRights { rpps: parse_rpps(&rpps)? },
+            ChangeRequest::AddRepresentative { representative, kind, since, until } => {
+                let Some((_, kind)) = RepresentationKindName::ALL.into_iter().find(|(name, _)| *name == kind) else {
+                    let names = RepresentationKindName::ALL.map(|(name, _)| name);
+                    return Err(invalid("kind", format!("{kind:?} is not one of {}", names.join(", "))));
+                };
+                PolicyChange::AddRepresentative {
+                    representative,
+                    kind,
+                    since: parse_instant("since", since)?,
+                    until: parse_instant("until", until)?,
+                }
+            }
+            ChangeRequest::EndRepresentative { representative } => PolicyChange::EndRepresentative { representative },
+            ChangeRequest::SetBrisDeGlaceOpposition { opposed } => PolicyChange::SetBrisDeGlaceOpposition { opposed },
+            ChangeRequest::SetSamuOpposition { opposed } => PolicyChange::SetSamuOpposition { opposed },
+            ChangeRequest::HideReimbursement { hidden } => PolicyChange::HideReimbursement { hidden },
+        })
+    }
+}
 
 /// Change the access policy. The patient or their representative make any change; a
 /// professional declares the patient's authorization for themselves; an insurer agent registers
@@ -69,10 +330,9 @@ pub async fn change(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     InsPath(ins): InsPath,
-    ApiJson(ChangeRequest(body)): ApiJson<ChangeRequest>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    let change: PolicyChange = serde_json::from_value(body).map_err(|e| ApiError::unprocessable(format!("change: {e}")))?;
-    Ok(Json(PolicyResponse(state.carnet.change_policy(&actor, &ins, change).await?)))
+    Ok(Json(state.carnet.change_policy(&actor, &ins, ChangeRequest::read(body)?).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -224,4 +484,176 @@ pub async fn set_preferences(
 ) -> Result<Json<PreferencesBody>, ApiError> {
     let prefs = Preferences { email: body.email, email_enabled: body.email_enabled, webhook_url: body.webhook_url };
     Ok(Json(state.carnet.set_notification_preferences(&actor, &ins, prefs).await?.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_domain::Profession;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+
+    fn change(body: Value) -> Result<PolicyChange, String> {
+        ChangeRequest::read(body).map_err(|e| {
+            assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY, "{}", e.detail);
+            e.detail
+        })
+    }
+
+    fn rpps(n: u32) -> Rpps {
+        Rpps::from_body(&format!("1{n:09}")).expect("digits")
+    }
+
+    /// Each change as clients send it, with the domain's change it means.
+    #[test]
+    fn every_change_reads_as_clients_send_it() {
+        let (r, s) = (rpps(7), rpps(7).to_string());
+        let at = datetime!(2027-01-01 00:00 UTC);
+        let cases = [
+            (json!({"change": "authorize", "rpps": s}), PolicyChange::Authorize { rpps: r.clone(), profession: None, expires_at: None }),
+            (
+                json!({"change": "authorize", "rpps": s, "expires_at": "2027-01-01T00:00:00Z"}),
+                PolicyChange::Authorize { rpps: r.clone(), profession: None, expires_at: Some(at) },
+            ),
+            (
+                json!({"change": "declare_authorization", "rpps": s, "expires_at": null}),
+                PolicyChange::DeclareAuthorization { rpps: r.clone(), expires_at: None },
+            ),
+            (json!({"change": "revoke", "rpps": s}), PolicyChange::Revoke { rpps: r.clone() }),
+            (json!({"change": "block", "rpps": s}), PolicyChange::Block { rpps: r.clone() }),
+            (json!({"change": "unblock", "rpps": s}), PolicyChange::Unblock { rpps: r.clone() }),
+            (json!({"change": "set_medecin_traitant", "rpps": s}), PolicyChange::SetMedecinTraitant { rpps: Some(r.clone()) }),
+            (json!({"change": "set_medecin_traitant", "rpps": null}), PolicyChange::SetMedecinTraitant { rpps: None }),
+            (json!({"change": "set_medecin_traitant"}), PolicyChange::SetMedecinTraitant { rpps: None }),
+            (json!({"change": "grant_extended_rights", "rpps": s}), PolicyChange::GrantExtendedRights { rpps: r.clone() }),
+            (json!({"change": "revoke_extended_rights", "rpps": s}), PolicyChange::RevokeExtendedRights { rpps: r.clone() }),
+            (
+                json!({"change": "add_representative", "representative": "https://idp.example#p", "kind": "protected_adult",
+                       "since": "2027-01-01T00:00:00Z", "until": null}),
+                PolicyChange::AddRepresentative {
+                    representative: "https://idp.example#p".into(),
+                    kind: RepresentationKind::ProtectedAdult,
+                    since: Some(at),
+                    until: None,
+                },
+            ),
+            (
+                json!({"change": "add_representative", "representative": "a#b", "kind": "minor", "until": "2027-01-01T00:00:00Z"}),
+                PolicyChange::AddRepresentative {
+                    representative: "a#b".into(),
+                    kind: RepresentationKind::Minor,
+                    since: None,
+                    until: Some(at),
+                },
+            ),
+            (
+                json!({"change": "end_representative", "representative": "a#b"}),
+                PolicyChange::EndRepresentative { representative: "a#b".into() },
+            ),
+            (json!({"change": "set_bris_de_glace_opposition", "opposed": true}), PolicyChange::SetBrisDeGlaceOpposition { opposed: true }),
+            (json!({"change": "set_samu_opposition", "opposed": false}), PolicyChange::SetSamuOpposition { opposed: false }),
+            (json!({"change": "hide_reimbursement", "hidden": true}), PolicyChange::HideReimbursement { hidden: true }),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(change(body.clone()), Ok(expected.clone()), "{body}");
+            assert_eq!(body["change"], expected.code(), "the tag is the change's code");
+        }
+    }
+
+    #[test]
+    fn the_profession_is_not_the_callers_to_say() {
+        // Unknown fields are ignored, as before; the service asks the directory.
+        let body = json!({"change": "authorize", "rpps": rpps(7).to_string(), "profession": Profession::Pharmacien.code()});
+        assert_eq!(change(body), Ok(PolicyChange::Authorize { rpps: rpps(7), profession: None, expires_at: None }));
+    }
+
+    #[test]
+    fn malformed_changes_are_refused_naming_the_field() {
+        let s = rpps(7).to_string();
+        for (body, needle) in [
+            (json!({"change": "promote"}), "change: unknown variant `promote`"),
+            (json!({"rpps": s}), "change: missing field `change`"),
+            (json!({"change": "block"}), "change: missing field `rpps`"),
+            (json!({"change": "block", "rpps": 7}), "change: invalid type"),
+            (json!({"change": "authorize", "rpps": "123"}), "change: rpps: an RPPS number has 11 digits"),
+            (json!({"change": "revoke", "rpps": "10000000071"}), "change: rpps: an RPPS number check digit"),
+            (json!({"change": "set_medecin_traitant", "rpps": "x"}), "change: rpps: an RPPS number contains only digits"),
+            (json!({"change": "authorize", "rpps": s, "expires_at": "tomorrow"}), "change: expires_at: \"tomorrow\" is not an RFC 3339"),
+            (
+                json!({"change": "declare_authorization", "rpps": s, "expires_at": "2027-01-01"}),
+                "change: expires_at: \"2027-01-01\" is not an RFC 3339",
+            ),
+            (
+                json!({"change": "add_representative", "representative": "a#b", "kind": "cousin"}),
+                "change: kind: \"cousin\" is not one of minor, protected_adult",
+            ),
+            (json!({"change": "add_representative", "representative": "a#b", "kind": "minor", "since": "x"}), "change: since: "),
+            (json!({"change": "add_representative", "representative": "a#b", "kind": "minor", "until": "x"}), "change: until: "),
+            (json!({"change": "set_samu_opposition", "opposed": "yes"}), "change: invalid type"),
+        ] {
+            let refused = change(body.clone()).expect_err("refused");
+            assert!(refused.contains(needle), "{body}: {refused:?} should contain {needle:?}");
+        }
+    }
+
+    fn tag() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "authorize",
+            "declare_authorization",
+            "revoke",
+            "block",
+            "unblock",
+            "set_medecin_traitant",
+            "grant_extended_rights",
+            "revoke_extended_rights",
+            "add_representative",
+            "end_representative",
+            "set_bris_de_glace_opposition",
+            "set_samu_opposition",
+            "hide_reimbursement",
+            "promote",
+        ])
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+            "[0-9]{11}".prop_map(Value::from),
+            Just(json!("2027-01-01T00:00:00Z")),
+            Just(json!("minor")),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the body, parsing answers a change or a message that starts with `change:`.
+        #[test]
+        fn any_body_reads_or_is_refused_with_a_message(
+            tag in tag(),
+            fields in prop::collection::btree_map(
+                prop::sample::select(vec!["rpps", "expires_at", "representative", "kind", "since", "until", "opposed", "hidden", "x"]),
+                value(),
+                0..6,
+            ),
+        ) {
+            let mut body: serde_json::Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            body.insert("change".into(), json!(tag));
+            match change(Value::Object(body)) {
+                Ok(c) => prop_assert_eq!(c.code(), tag),
+                Err(message) => prop_assert!(message.starts_with("change: "), "{}", message),
+            }
+        }
+
+        /// Any valid RPPS and RFC 3339 instant reads as itself.
+        #[test]
+        fn valid_values_read_as_themselves(body in "[0-9]{10}", seconds in 0i64..253_402_300_799, millis in 0u16..1000) {
+            let rpps = Rpps::from_body(&body).expect("ten digits");
+            let at = OffsetDateTime::from_unix_timestamp(seconds).expect("in range") + time::Duration::milliseconds(i64::from(millis));
+            let json = json!({"change": "declare_authorization", "rpps": rpps.to_string(), "expires_at": rfc3339(at)});
+            prop_assert_eq!(change(json), Ok(PolicyChange::DeclareAuthorization { rpps, expires_at: Some(at) }));
+        }
+    }
 }

@@ -429,6 +429,141 @@ async fn no_access_goes_unlogged(app: TestApp) {
     assert_eq!(deposit.status, StatusCode::SERVICE_UNAVAILABLE, "a deposit is not stored unlogged");
 }
 
+/// Every kind of change, in the JSON clients send, and the policy as clients read it: field for
+/// field, `null` for what is absent, RFC 3339 instants.
+async fn every_change_reads_as_clients_send_it_and_the_policy_answers_in_its_shape(app: TestApp) {
+    let p = ins(21);
+    app.open_record(&p).await;
+    let patient = app.patient(&p);
+    let pharmacist = app.professional(6, Profession::Pharmacien);
+    let r = |n| rpps(n).to_string();
+    let steps = [
+        (&patient, json!({"change": "authorize", "rpps": r(2)})),
+        (&patient, json!({"change": "authorize", "rpps": r(3), "expires_at": "2027-01-01T00:00:00Z"})),
+        (&patient, json!({"change": "authorize", "rpps": r(4), "expires_at": null})),
+        (&patient, json!({"change": "revoke", "rpps": r(4)})),
+        (&pharmacist, json!({"change": "declare_authorization", "rpps": r(6)})),
+        (&patient, json!({"change": "block", "rpps": r(9)})),
+        (&patient, json!({"change": "block", "rpps": r(10)})),
+        (&patient, json!({"change": "unblock", "rpps": r(10)})),
+        (&patient, json!({"change": "set_medecin_traitant", "rpps": r(30)})),
+        (&patient, json!({"change": "set_medecin_traitant", "rpps": null})),
+        (&patient, json!({"change": "set_medecin_traitant", "rpps": r(31)})),
+        (&patient, json!({"change": "grant_extended_rights", "rpps": r(32)})),
+        (&patient, json!({"change": "grant_extended_rights", "rpps": r(33)})),
+        (&patient, json!({"change": "revoke_extended_rights", "rpps": r(33)})),
+        (
+            &patient,
+            json!({"change": "add_representative", "representative": "https://idp.example#parent-1", "kind": "minor", "until": "2030-02-27T00:00:00Z"}),
+        ),
+        (
+            &patient,
+            json!({"change": "add_representative", "representative": "https://idp.example#guardian", "kind": "protected_adult", "since": "2026-04-01T00:00:00Z", "until": null}),
+        ),
+        (&patient, json!({"change": "add_representative", "representative": "https://idp.example#parent-2", "kind": "minor"})),
+        (&patient, json!({"change": "end_representative", "representative": "https://idp.example#parent-2"})),
+        (&patient, json!({"change": "set_bris_de_glace_opposition", "opposed": true})),
+        (&patient, json!({"change": "set_samu_opposition", "opposed": true})),
+        (&patient, json!({"change": "set_samu_opposition", "opposed": false})),
+        (&patient, json!({"change": "hide_reimbursement", "hidden": true})),
+    ];
+    for (token, body) in steps {
+        let reply = change(&app, &p, token, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body}: {}", reply.raw);
+    }
+    let by_patient = format!("{}#p-{p}", carnet_auth::DevIssuer::ISSUER);
+    let now = "2026-03-02T09:00:00Z";
+    let expected = json!({
+        "authorizations": [
+            {"rpps": r(2), "granted_at": now, "expires_at": null, "granted_by": by_patient, "declared": null},
+            {"rpps": r(3), "granted_at": now, "expires_at": "2027-01-01T00:00:00Z", "granted_by": by_patient, "declared": null},
+            {"rpps": r(6), "granted_at": now, "expires_at": "2026-03-05T09:00:00Z", "granted_by": format!("rpps:{}", r(6)),
+             "declared": {"by": format!("rpps:{}", r(6)), "at": now}},
+        ],
+        "blocked": [r(9)],
+        "medecin_traitant": r(31),
+        "extended_rights": [r(32)],
+        "representatives": [
+            {"representative": "https://idp.example#parent-1", "kind": "minor", "since": now, "until": "2030-02-27T00:00:00Z",
+             "registered_by": by_patient, "registered_at": now},
+            {"representative": "https://idp.example#guardian", "kind": "protected_adult", "since": "2026-04-01T00:00:00Z", "until": null,
+             "registered_by": by_patient, "registered_at": now},
+            {"representative": "https://idp.example#parent-2", "kind": "minor", "since": now, "until": now,
+             "registered_by": by_patient, "registered_at": now},
+        ],
+        "opposes_bris_de_glace": true,
+        "opposes_samu": false,
+        "reimbursement_hidden": true,
+    });
+    let policy = app.get(&format!("/api/records/{p}/policy"), &patient).await;
+    assert_eq!(policy.status, StatusCode::OK, "{}", policy.raw);
+    assert_eq!(policy.body, expected);
+}
+
+/// The OpenAPI document describes the policy and each change, not an opaque object.
+#[tokio::test]
+async fn the_openapi_document_lists_the_policys_fields_and_every_change() {
+    let app = TestApp::new(support::Backend::Sqlite).await;
+    let doc = app.call(axum::http::Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let schemas = &doc.body["components"]["schemas"];
+    let fields = |schema: &Value| -> Vec<String> {
+        let mut names: Vec<String> = schema["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        names.sort();
+        names
+    };
+    let sorted = |names: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        v.sort();
+        v
+    };
+    let policy = &doc.body["paths"]["/api/records/{ins}/policy"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(policy["$ref"], "#/components/schemas/PolicyResponse");
+    let policy_fields = [
+        "authorizations",
+        "blocked",
+        "medecin_traitant",
+        "extended_rights",
+        "representatives",
+        "opposes_bris_de_glace",
+        "opposes_samu",
+        "reimbursement_hidden",
+    ];
+    assert_eq!(fields(&schemas["PolicyResponse"]), sorted(&policy_fields));
+    assert_eq!(fields(&schemas["AuthorizationResponse"]), sorted(&["rpps", "granted_at", "expires_at", "granted_by", "declared"]));
+    assert_eq!(fields(&schemas["DeclarationResponse"]), sorted(&["by", "at"]));
+    assert_eq!(
+        fields(&schemas["RepresentationResponse"]),
+        sorted(&["representative", "kind", "since", "until", "registered_by", "registered_at"])
+    );
+    assert_eq!(schemas["RepresentationKindName"]["enum"], json!(["minor", "protected_adult"]));
+    assert_eq!(schemas["AuthorizationResponse"]["properties"]["granted_at"]["format"], "date-time");
+
+    let changes = &doc.body["paths"]["/api/records/{ins}/policy/changes"]["post"];
+    assert_eq!(changes["requestBody"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ChangeRequest");
+    assert_eq!(changes["responses"]["200"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/PolicyResponse");
+    let variants = schemas["ChangeRequest"]["oneOf"].as_array().cloned().unwrap_or_default();
+    let described: Vec<(String, Vec<String>)> =
+        variants.iter().map(|v| (v["properties"]["change"]["enum"][0].as_str().unwrap_or_default().to_owned(), fields(v))).collect();
+    let rpps_only = sorted(&["change", "rpps"]);
+    let expected = [
+        ("authorize", sorted(&["change", "rpps", "expires_at"])),
+        ("declare_authorization", sorted(&["change", "rpps", "expires_at"])),
+        ("revoke", rpps_only.clone()),
+        ("block", rpps_only.clone()),
+        ("unblock", rpps_only.clone()),
+        ("set_medecin_traitant", rpps_only.clone()),
+        ("grant_extended_rights", rpps_only.clone()),
+        ("revoke_extended_rights", rpps_only.clone()),
+        ("add_representative", sorted(&["change", "representative", "kind", "since", "until"])),
+        ("end_representative", sorted(&["change", "representative"])),
+        ("set_bris_de_glace_opposition", sorted(&["change", "opposed"])),
+        ("set_samu_opposition", sorted(&["change", "opposed"])),
+        ("hide_reimbursement", sorted(&["change", "hidden"])),
+    ];
+    assert_eq!(described, expected.map(|(c, f)| (c.to_owned(), f)).to_vec());
+}
+
 on_both_backends!(
     no_access_goes_unlogged,
     an_authorization_lets_a_professional_read_and_a_revocation_stops_it,
@@ -445,4 +580,5 @@ on_both_backends!(
     the_enumeration_guard_throttles_and_alerts,
     every_decision_is_in_the_patients_history,
     the_history_leaves_no_trace_of_what_the_viewer_may_not_see,
+    every_change_reads_as_clients_send_it_and_the_policy_answers_in_its_shape,
 );
