@@ -163,7 +163,7 @@ impl Carnet {
             return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
         }
 
-        if let Some(existing) = self.db.find_document_by_unique_id(&meta.unique_id).await? {
+        if let Some(existing) = self.db.find_document_by_unique_id(&meta.xds.unique_id).await? {
             return self.resubmission(actor, &record, existing, &submission, content).await;
         }
         let supersedes = match submission.replaces {
@@ -211,7 +211,7 @@ impl Carnet {
                 return Err(e);
             }
             // Another request deposited the same unique id meanwhile: answer as a resubmission.
-            let existing = self.db.find_document_by_unique_id(&meta.unique_id).await?.ok_or(e)?;
+            let existing = self.db.find_document_by_unique_id(&meta.xds.unique_id).await?.ok_or(e)?;
             return if existing.sha256 == meta.sha256 && existing.size == meta.size && existing.ins == meta.ins {
                 Ok(Submitted::Unchanged(self.view_unchecked(actor, &record, existing).await?))
             } else {
@@ -245,20 +245,10 @@ impl Carnet {
         let meta = DocumentMeta {
             id,
             ins: ins.clone(),
-            unique_id: submission.unique_id.clone(),
-            class_code: submission.class_code.clone(),
-            type_code: submission.type_code.clone(),
-            format_code: submission.format_code.clone(),
-            practice_setting: submission.practice_setting.clone(),
-            facility_type: submission.facility_type.clone(),
-            service_start: submission.service_start,
-            service_end: submission.service_end,
-            mime_type: submission.mime_type.clone(),
-            language: submission.language.clone(),
+            xds: submission.xds.clone(),
             author,
             author_name,
             deposited_by: actor.reference(),
-            authored_at: submission.authored_at,
             submitted_at: now,
             size,
             sha256,
@@ -267,7 +257,7 @@ impl Carnet {
             archived: false,
             replaces: submission.replaces,
         };
-        check_metadata(&meta, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        check_metadata(&meta.xds, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         check_deposit_labels(actor, &meta.labels)?;
         if submission.title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE) {
             return Err(ServiceError::Invalid(format!("title: at most {MAX_TITLE} characters")));
@@ -283,7 +273,7 @@ impl Carnet {
                 return Err(ServiceError::Forbidden("a patient or representative deposits only in their own or represented record".into()));
             }
             ActorKind::Professional(_) | ActorKind::Regulator(_) | ActorKind::System { .. } => {}
-            ActorKind::InsurerAgent if submission.type_code.code == REIMBURSEMENT_TYPE => {}
+            ActorKind::InsurerAgent if submission.xds.type_code.code == REIMBURSEMENT_TYPE => {}
             ActorKind::InsurerAgent => {
                 return Err(ServiceError::Forbidden("insurer agents deposit the reimbursement history (type REMB) only".into()));
             }

@@ -292,8 +292,14 @@ impl Carnet {
             self.record_event(actor, Event::deny("reimbursement.delete", Some(ins), None, "not_holder")).await?;
             return Err(ServiceError::Forbidden("only the patient or their representative deletes the reimbursement history".into()));
         }
-        let remb: Vec<_> =
-            self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| d).filter(|d| d.type_code.code == REIMBURSEMENT_TYPE).collect();
+        let remb: Vec<_> = self
+            .db
+            .find_documents_of(ins)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .filter(|d| d.xds.type_code.code == REIMBURSEMENT_TYPE)
+            .collect();
         self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), "holder"))
             .await?;
         for d in &remb {

@@ -137,7 +137,7 @@ impl Carnet {
                 ServiceError::Conflict(m) => ServiceError::Conflict(format!("document {}: {m}", i + 1)),
                 other => other,
             })?;
-            if prepared.iter().any(|q: &Prepared| q.meta.unique_id == p.meta.unique_id) {
+            if prepared.iter().any(|q: &Prepared| q.meta.xds.unique_id == p.meta.xds.unique_id) {
                 return Err(ServiceError::Invalid(format!("document {}: the same unique id twice in one submission set", i + 1)));
             }
             if p.supersedes.is_some() && prepared.iter().any(|q: &Prepared| q.supersedes == p.supersedes) {
@@ -253,10 +253,10 @@ impl Carnet {
         if submission.declared_sha256.is_some_and(|h| h != hash) {
             return Err(ServiceError::Invalid("hash: the SHA-256 of the bytes differs from the one declared; nothing was stored".into()));
         }
-        if self.db.find_document_by_unique_id(&meta.unique_id).await?.is_some() {
+        if self.db.find_document_by_unique_id(&meta.xds.unique_id).await?.is_some() {
             return Err(ServiceError::Conflict(format!(
                 "a document with unique id {} was deposited in another submission set",
-                meta.unique_id
+                meta.xds.unique_id
             )));
         }
         let supersedes = match submission.replaces {
@@ -282,7 +282,7 @@ impl Carnet {
         let mut views = Vec::with_capacity(documents.len());
         for (id, d) in existing.documents.iter().zip(documents) {
             let Some((meta, _)) = self.db.find_document(*id).await? else { return Err(conflict()) };
-            let same = meta.unique_id == d.submission.unique_id && meta.size == d.bytes.len() as u64 && meta.sha256 == d.sha256();
+            let same = meta.xds.unique_id == d.submission.xds.unique_id && meta.size == d.bytes.len() as u64 && meta.sha256 == d.sha256();
             if !same {
                 return Err(conflict());
             }
@@ -351,18 +351,8 @@ fn set_title_context(unique_id: &str) -> Vec<u8> {
 fn resubmission_of(meta: &DocumentMeta) -> DocumentSubmission {
     DocumentSubmission {
         ins: meta.ins.clone(),
-        unique_id: meta.unique_id.clone(),
-        class_code: meta.class_code.clone(),
-        type_code: meta.type_code.clone(),
-        format_code: meta.format_code.clone(),
-        practice_setting: None,
-        facility_type: None,
-        service_start: None,
-        service_end: None,
-        mime_type: meta.mime_type.clone(),
-        language: meta.language.clone(),
+        xds: meta.xds.clone(),
         title: None,
-        authored_at: None,
         declared_author: None,
         labels: vec![],
         declared_size: None,
