@@ -331,7 +331,7 @@ fn decide_inner(actor: &Actor, ctx: &AccessContext<'_>, policy: &PatientPolicy, 
         (_, Some(p)) => {
             // Binds the médecin traitant too: the patient may delete this history outright
             // (rule 13), so hiding it from everyone must be possible as well.
-            if policy.reimbursement_hidden && is_reimbursement(&doc.type_code) {
+            if policy.reimbursement_hidden && is_reimbursement(&doc.xds.type_code) {
                 return Err(DenyReason::ReimbursementHidden);
             }
             if matches!(basis, Basis::MedecinTraitant | Basis::ExtendedRights) {
@@ -340,7 +340,7 @@ fn decide_inner(actor: &Actor, ctx: &AccessContext<'_>, policy: &PatientPolicy, 
             if labelled(SecurityLabel::MasquePs) {
                 return Err(DenyReason::MaskedFromProfessionals);
             }
-            if !ctx.matrix.permits(p.profession, &doc.type_code) {
+            if !ctx.matrix.permits(p.profession, &doc.xds.type_code) {
                 return Err(DenyReason::MatrixExcludesType);
             }
             Ok(basis)

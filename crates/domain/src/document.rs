@@ -144,12 +144,11 @@ impl DocumentStatus {
     }
 }
 
-/// The metadata Carnet keeps queryable (codes, dates, ids, labels, hashes). The title and any
-/// text are clinical content and are stored encrypted beside it, never here.
+/// What a depositor declares about a document and Carnet keeps as declared: the XDS
+/// DocumentEntry's unique id, codes, dates, MIME type and language. `check_metadata` checks
+/// exactly this; a `DocumentSubmission` brings it in and the `DocumentMeta` keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocumentMeta {
-    pub id: DocumentId,
-    pub ins: Ins,
+pub struct XdsMetadata {
     /// XDS uniqueId (FHIR `masterIdentifier`), chosen by the author's software.
     pub unique_id: String,
     pub class_code: Code,
@@ -164,6 +163,19 @@ pub struct DocumentMeta {
     pub service_end: Option<OffsetDateTime>,
     pub mime_type: String,
     pub language: String,
+    /// When the document was written (by its author's clock), if given.
+    pub authored_at: Option<OffsetDateTime>,
+}
+
+/// The metadata Carnet keeps queryable (codes, dates, ids, labels, hashes). The title and any
+/// text are clinical content and are stored encrypted beside it, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentMeta {
+    pub id: DocumentId,
+    pub ins: Ins,
+    /// What the depositor declared.
+    #[serde(flatten)]
+    pub xds: XdsMetadata,
     /// `Actor::reference()` of the author (`rpps:…` for a professional): authors keep reading
     /// what they wrote, so this is what the policy compares.
     pub author: String,
@@ -172,12 +184,11 @@ pub struct DocumentMeta {
     pub author_name: Option<PersonName>,
     /// `Actor::reference()` of whoever deposited it (the author, or the software feeding for them).
     pub deposited_by: String,
-    /// When the document was written (by its author's clock), if given.
-    pub authored_at: Option<OffsetDateTime>,
     pub submitted_at: OffsetDateTime,
     pub size: u64,
     /// SHA-256 of the plaintext.
     pub sha256: [u8; 32],
+    /// Declared at deposit, changed since by whoever `authorize_label_change` allows.
     pub labels: Vec<SecurityLabel>,
     pub status: DocumentStatus,
     pub archived: bool,
@@ -198,20 +209,9 @@ pub struct PersonName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentSubmission {
     pub ins: Ins,
-    /// XDS uniqueId (FHIR `masterIdentifier`).
-    pub unique_id: String,
-    pub class_code: Code,
-    pub type_code: Code,
-    pub format_code: Code,
-    pub practice_setting: Option<Code>,
-    pub facility_type: Option<Code>,
-    pub service_start: Option<OffsetDateTime>,
-    pub service_end: Option<OffsetDateTime>,
-    pub mime_type: String,
-    pub language: String,
+    pub xds: XdsMetadata,
     /// Clinical content: stored sealed under the patient's key, never in clear.
     pub title: Option<String>,
-    pub authored_at: Option<OffsetDateTime>,
     /// The author declared by feeding software (a system actor); professionals author as themselves.
     pub declared_author: Option<DeclaredAuthor>,
     pub labels: Vec<SecurityLabel>,
@@ -241,9 +241,9 @@ fn field(field: &'static str, problem: impl Into<String>) -> MetadataError {
 
 pub const MAX_UNIQUE_ID: usize = 128;
 
-/// Checks submitted metadata against the code lists: a known type code, the class that type
-/// belongs to, a known format, a plausible MIME type and language.
-pub fn check_metadata(meta: &DocumentMeta, codes: &CodeLists) -> Result<(), MetadataError> {
+/// Checks declared metadata against the code lists: a printable unique id, a known type code,
+/// the class that type belongs to, a known format, a plausible MIME type and language.
+pub fn check_metadata(meta: &XdsMetadata, codes: &CodeLists) -> Result<(), MetadataError> {
     let uid = meta.unique_id.as_str();
     if uid.is_empty() || uid.len() > MAX_UNIQUE_ID || !uid.chars().all(|c| c.is_ascii_graphic()) {
         return Err(field("unique_id", format!("1 to {MAX_UNIQUE_ID} printable ASCII characters (an OID or urn:uuid)")));
@@ -322,10 +322,8 @@ mod tests {
     use super::*;
     use crate::codes::{CLASS_SYSTEM, FORMAT_SYSTEM_IHE};
 
-    fn meta() -> DocumentMeta {
-        DocumentMeta {
-            id: DocumentId::from_bytes([7; 16]),
-            ins: Ins::from_body("1841276451089").expect("valid"),
+    fn xds() -> XdsMetadata {
+        XdsMetadata {
             unique_id: "1.2.250.1.999.1.2.3".into(),
             class_code: Code::new(CLASS_SYSTEM, "10"),
             type_code: Code::new("http://loinc.org", "11502-2"),
@@ -336,10 +334,18 @@ mod tests {
             service_end: None,
             mime_type: "application/pdf".into(),
             language: "fr-FR".into(),
+            authored_at: None,
+        }
+    }
+
+    fn meta() -> DocumentMeta {
+        DocumentMeta {
+            id: DocumentId::from_bytes([7; 16]),
+            ins: Ins::from_body("1841276451089").expect("valid"),
+            xds: xds(),
             author: "rpps:10000000019".into(),
             author_name: None,
             deposited_by: "rpps:10000000019".into(),
-            authored_at: None,
             submitted_at: time::macros::datetime!(2026-01-01 0:00 UTC),
             size: 10,
             sha256: [0; 32],
@@ -373,15 +379,15 @@ mod tests {
     #[test]
     fn metadata_is_checked_against_the_code_lists() {
         let codes = CodeLists::dmp_default();
-        assert_eq!(check_metadata(&meta(), &codes), Ok(()));
-        let cases: Vec<(DocumentMeta, &str)> = vec![
-            (DocumentMeta { unique_id: String::new(), ..meta() }, "unique_id"),
-            (DocumentMeta { type_code: Code::new("http://loinc.org", "0000-0"), ..meta() }, "type_code"),
-            (DocumentMeta { class_code: Code::new(CLASS_SYSTEM, "99"), ..meta() }, "class_code"),
-            (DocumentMeta { class_code: Code::new(CLASS_SYSTEM, "42"), ..meta() }, "class_code"),
-            (DocumentMeta { format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:x"), ..meta() }, "format_code"),
-            (DocumentMeta { mime_type: "pdf".into(), ..meta() }, "mime_type"),
-            (DocumentMeta { language: "fr_FR".into(), ..meta() }, "language"),
+        assert_eq!(check_metadata(&xds(), &codes), Ok(()));
+        let cases: Vec<(XdsMetadata, &str)> = vec![
+            (XdsMetadata { unique_id: String::new(), ..xds() }, "unique_id"),
+            (XdsMetadata { type_code: Code::new("http://loinc.org", "0000-0"), ..xds() }, "type_code"),
+            (XdsMetadata { class_code: Code::new(CLASS_SYSTEM, "99"), ..xds() }, "class_code"),
+            (XdsMetadata { class_code: Code::new(CLASS_SYSTEM, "42"), ..xds() }, "class_code"),
+            (XdsMetadata { format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:x"), ..xds() }, "format_code"),
+            (XdsMetadata { mime_type: "pdf".into(), ..xds() }, "mime_type"),
+            (XdsMetadata { language: "fr_FR".into(), ..xds() }, "language"),
         ];
         for (m, f) in cases {
             match check_metadata(&m, &codes) {
@@ -389,7 +395,7 @@ mod tests {
                 other => panic!("{f}: {other:?}"),
             }
         }
-        let err = check_metadata(&DocumentMeta { class_code: Code::new(CLASS_SYSTEM, "42"), ..meta() }, &codes).expect_err("mismatch");
+        let err = check_metadata(&XdsMetadata { class_code: Code::new(CLASS_SYSTEM, "42"), ..xds() }, &codes).expect_err("mismatch");
         assert!(err.to_string().contains("belongs to class 10"), "{err}");
     }
 

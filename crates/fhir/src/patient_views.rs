@@ -332,7 +332,7 @@ pub fn patient_summary(
         documents
             .iter()
             .map(|m| {
-                let what = ctx.codes.find_type(&m.type_code).map(|t| t.display.clone()).unwrap_or_else(|| m.type_code.code.clone());
+                let what = ctx.codes.find_type(&m.xds.type_code).map(|t| t.display.clone()).unwrap_or_else(|| m.xds.type_code.code.clone());
                 format!("{} — {}", datetime::date(m.submitted_at.date()), what)
             })
             .collect()

@@ -223,11 +223,11 @@ pub fn document_reference(meta: &DocumentMeta, title: Option<&str>, ins_kind: In
     let id = meta.id.to_string();
     let author = contained_author(author_rpps(&meta.author).as_ref(), meta.author_name.as_ref());
     let mut attachment = Attachment {
-        content_type: Some(meta.mime_type.clone()),
-        language: Some(meta.language.clone()),
+        content_type: Some(meta.xds.mime_type.clone()),
+        language: Some(meta.xds.language.clone()),
         url: Some(format!("{}/Binary/{id}", ctx.base())),
         title: title.map(str::to_owned),
-        creation: meta.authored_at.map(datetime::instant),
+        creation: meta.xds.authored_at.map(datetime::instant),
         extension: vec![Extension {
             value_base64_binary: Some(BASE64.encode(meta.sha256)),
             ..Extension::new(&systems::sha256_extension())
@@ -240,22 +240,22 @@ pub fn document_reference(meta: &DocumentMeta, title: Option<&str>, ins_kind: In
             .extension
             .push(Extension { value_decimal: Some(meta.size.into()), ..Extension::new(&systems::large_size_extension()) }),
     }
-    let period = (meta.service_start.is_some() || meta.service_end.is_some())
-        .then(|| Period { start: meta.service_start.map(datetime::instant), end: meta.service_end.map(datetime::instant) });
+    let period = (meta.xds.service_start.is_some() || meta.xds.service_end.is_some())
+        .then(|| Period { start: meta.xds.service_start.map(datetime::instant), end: meta.xds.service_end.map(datetime::instant) });
     let context = DocumentReferenceContext {
         period,
-        facility_type: meta.facility_type.as_ref().map(|c| coded(c, None)),
-        practice_setting: meta.practice_setting.as_ref().map(|c| coded(c, None)),
+        facility_type: meta.xds.facility_type.as_ref().map(|c| coded(c, None)),
+        practice_setting: meta.xds.practice_setting.as_ref().map(|c| coded(c, None)),
     };
     let has_context = context != DocumentReferenceContext::default();
     DocumentReference {
         id: Some(id),
         contained: author.map(Resource::from).into_iter().collect(),
-        master_identifier: Some(master_identifier(&meta.unique_id)),
+        master_identifier: Some(master_identifier(&meta.xds.unique_id)),
         status: meta.status.as_str().to_owned(),
         doc_status: Some(if meta.status == DocumentStatus::EnteredInError { "entered-in-error" } else { "final" }.into()),
-        type_: Some(coded(&meta.type_code, ctx.codes.find_type(&meta.type_code).map(|t| t.display.as_str()))),
-        category: vec![coded(&meta.class_code, ctx.codes.find_class(&meta.class_code).map(|c| c.display.as_str()))],
+        type_: Some(coded(&meta.xds.type_code, ctx.codes.find_type(&meta.xds.type_code).map(|t| t.display.as_str()))),
+        category: vec![coded(&meta.xds.class_code, ctx.codes.find_class(&meta.xds.class_code).map(|c| c.display.as_str()))],
         subject: Some(patient_reference(&meta.ins, ins_kind)),
         date: Some(datetime::instant(meta.submitted_at)),
         author: if meta.author_name.is_some() || author_rpps(&meta.author).is_some() {
@@ -272,9 +272,9 @@ pub fn document_reference(meta: &DocumentMeta, title: Option<&str>, ins_kind: In
         content: vec![DocumentReferenceContent {
             attachment,
             format: Some(Coding::new(
-                &meta.format_code.system,
-                &meta.format_code.code,
-                ctx.codes.find_format(&meta.format_code).map(|f| f.display.as_str()),
+                &meta.xds.format_code.system,
+                &meta.xds.format_code.code,
+                ctx.codes.find_format(&meta.xds.format_code).map(|f| f.display.as_str()),
             )),
         }],
         context: has_context.then_some(context),

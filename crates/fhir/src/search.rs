@@ -338,26 +338,25 @@ impl DocumentQuery {
     /// Whether a document (already let through by the gate) matches every criterion.
     pub fn matches(&self, m: &DocumentMeta) -> bool {
         let any = |alternatives: &[Token], system: &str, code: &str| alternatives.iter().any(|t| t.matches(system, code));
-        let master = master_identifier(&m.unique_id);
+        let master = master_identifier(&m.xds.unique_id);
         let master_system = master.system.as_deref().unwrap_or("");
         let master_value = master.value.as_deref().unwrap_or("");
         m.ins == self.patient
             && (self.identifier.is_empty()
-                || self.identifier.iter().any(|t| t.matches(master_system, master_value) || t.code == m.unique_id))
+                || self.identifier.iter().any(|t| t.matches(master_system, master_value) || t.code == m.xds.unique_id))
             && (self.status.is_empty() || self.status.contains(&m.status))
-            && self.type_.iter().all(|alt| any(alt, &m.type_code.system, &m.type_code.code))
-            && self.category.iter().all(|alt| any(alt, &m.class_code.system, &m.class_code.code))
-            && self.format.iter().all(|alt| any(alt, &m.format_code.system, &m.format_code.code))
-            && self.setting.iter().all(|alt| m.practice_setting.as_ref().is_some_and(|c| any(alt, &c.system, &c.code)))
+            && self.type_.iter().all(|alt| any(alt, &m.xds.type_code.system, &m.xds.type_code.code))
+            && self.category.iter().all(|alt| any(alt, &m.xds.class_code.system, &m.xds.class_code.code))
+            && self.format.iter().all(|alt| any(alt, &m.xds.format_code.system, &m.xds.format_code.code))
+            && self.setting.iter().all(|alt| m.xds.practice_setting.as_ref().is_some_and(|c| any(alt, &c.system, &c.code)))
             && self.security_label.iter().all(|alt| {
                 let system = crate::systems::security_label_system();
                 m.labels.iter().any(|l| any(alt, &system, l.code()))
             })
             && self.date.iter().all(|d| d.matches_instant(m.submitted_at))
-            && self
-                .period
-                .iter()
-                .all(|d| (m.service_start.is_some() || m.service_end.is_some()) && d.matches_range(m.service_start, m.service_end))
+            && self.period.iter().all(|d| {
+                (m.xds.service_start.is_some() || m.xds.service_end.is_some()) && d.matches_range(m.xds.service_start, m.xds.service_end)
+            })
             && self.author_given.iter().all(|g| prefix_ci(m.author_name.as_ref().and_then(|n| n.given.as_ref()), g))
             && self.author_family.iter().all(|f| prefix_ci(m.author_name.as_ref().and_then(|n| n.family.as_ref()), f))
             && self.related.iter().all(|ids| m.replaces.is_some_and(|r| ids.contains(&r)))

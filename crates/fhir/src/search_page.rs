@@ -74,15 +74,18 @@ impl Serialize for DocumentReferenceJson<'_> {
         if has_author {
             map.serialize_entry("contained", &[Author { rpps: rpps.as_ref(), name: m.author_name.as_ref() }])?;
         }
-        map.serialize_entry("masterIdentifier", &MasterIdentifier(&m.unique_id))?;
+        map.serialize_entry("masterIdentifier", &MasterIdentifier(&m.xds.unique_id))?;
         map.serialize_entry("status", m.status.as_str())?;
         map.serialize_entry("docStatus", if m.status == DocumentStatus::EnteredInError { "entered-in-error" } else { "final" })?;
-        let type_display = ctx.codes.find_type(&m.type_code).map(|t| t.display.as_str());
-        map.serialize_entry("type", &Concept(Coding { system: &m.type_code.system, code: &m.type_code.code, display: type_display }))?;
-        let class_display = ctx.codes.find_class(&m.class_code).map(|c| c.display.as_str());
+        let type_display = ctx.codes.find_type(&m.xds.type_code).map(|t| t.display.as_str());
+        map.serialize_entry(
+            "type",
+            &Concept(Coding { system: &m.xds.type_code.system, code: &m.xds.type_code.code, display: type_display }),
+        )?;
+        let class_display = ctx.codes.find_class(&m.xds.class_code).map(|c| c.display.as_str());
         map.serialize_entry(
             "category",
-            &[Concept(Coding { system: &m.class_code.system, code: &m.class_code.code, display: class_display })],
+            &[Concept(Coding { system: &m.xds.class_code.system, code: &m.xds.class_code.code, display: class_display })],
         )?;
         map.serialize_entry("subject", &PatientReference { ins: &m.ins, kind: self.ins_kind })?;
         map.serialize_entry("date", &datetime::instant(m.submitted_at))?;
@@ -96,7 +99,10 @@ impl Serialize for DocumentReferenceJson<'_> {
             map.serialize_entry("securityLabel", &Seq(m.labels.iter().map(|l| Label(*l))))?;
         }
         map.serialize_entry("content", &[Content(self)])?;
-        let has_context = m.service_start.is_some() || m.service_end.is_some() || m.facility_type.is_some() || m.practice_setting.is_some();
+        let has_context = m.xds.service_start.is_some()
+            || m.xds.service_end.is_some()
+            || m.xds.facility_type.is_some()
+            || m.xds.practice_setting.is_some();
         if has_context {
             map.serialize_entry("context", &Context(m))?;
         }
@@ -320,8 +326,8 @@ impl Serialize for Content<'_> {
         let (m, ctx) = (self.0.meta, self.0.ctx);
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("attachment", &Attachment(self.0))?;
-        let display = ctx.codes.find_format(&m.format_code).map(|f| f.display.as_str());
-        map.serialize_entry("format", &Coding { system: &m.format_code.system, code: &m.format_code.code, display })?;
+        let display = ctx.codes.find_format(&m.xds.format_code).map(|f| f.display.as_str());
+        map.serialize_entry("format", &Coding { system: &m.xds.format_code.system, code: &m.xds.format_code.code, display })?;
         map.end()
     }
 }
@@ -335,8 +341,8 @@ impl Serialize for Attachment<'_> {
         let size = u32::try_from(m.size).ok().filter(|s| i32::try_from(*s).is_ok());
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("extension", &Extensions { sha256: &m.sha256, large_size: size.is_none().then_some(m.size) })?;
-        map.serialize_entry("contentType", &m.mime_type)?;
-        map.serialize_entry("language", &m.language)?;
+        map.serialize_entry("contentType", &m.xds.mime_type)?;
+        map.serialize_entry("language", &m.xds.language)?;
         map.serialize_entry("url", &Shown(format_args!("{}/Binary/{}", ctx.base_url.trim_end_matches('/'), m.id)))?;
         if let Some(size) = size {
             map.serialize_entry("size", &size)?;
@@ -344,7 +350,7 @@ impl Serialize for Attachment<'_> {
         if let Some(title) = self.0.title {
             map.serialize_entry("title", title)?;
         }
-        if let Some(at) = m.authored_at {
+        if let Some(at) = m.xds.authored_at {
             map.serialize_entry("creation", &datetime::instant(at))?;
         }
         map.end()
@@ -399,16 +405,16 @@ impl Serialize for Context<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let m = self.0;
         let mut map = s.serialize_map(None)?;
-        if m.service_start.is_some() || m.service_end.is_some() {
-            map.serialize_entry("period", &Period { start: m.service_start, end: m.service_end })?;
+        if m.xds.service_start.is_some() || m.xds.service_end.is_some() {
+            map.serialize_entry("period", &Period { start: m.xds.service_start, end: m.xds.service_end })?;
         }
         fn coded(c: &carnet_domain::codes::Code) -> Concept<'_> {
             Concept(Coding { system: &c.system, code: &c.code, display: None })
         }
-        if let Some(c) = &m.facility_type {
+        if let Some(c) = &m.xds.facility_type {
             map.serialize_entry("facilityType", &coded(c))?;
         }
-        if let Some(c) = &m.practice_setting {
+        if let Some(c) = &m.xds.practice_setting {
             map.serialize_entry("practiceSetting", &coded(c))?;
         }
         map.end()
@@ -438,6 +444,7 @@ mod tests {
     use super::*;
     use crate::render::{SearchEntry, SearchMode, bundle_searchset, document_reference};
     use carnet_domain::codes::{Code, CodeLists};
+    use carnet_domain::document::XdsMetadata;
     use carnet_domain::{DocumentId, InsKind};
     use proptest::prelude::*;
     use time::OffsetDateTime;
@@ -500,20 +507,22 @@ mod tests {
             DocumentMeta {
                 id: DocumentId::from_bytes(id),
                 ins: Ins::from_body("2840375012345").expect("valid"),
-                unique_id,
-                class_code: code(picks.0, &classes, anys.0),
-                type_code: code(picks.1, &types, anys.1),
-                format_code: code(picks.2, &formats, anys.2),
-                practice_setting: settings.0.map(|(system, code)| Code { system, code }),
-                facility_type: settings.1.map(|(system, code)| Code { system, code }),
-                service_start: service.0,
-                service_end: service.1,
-                mime_type,
-                language,
+                xds: XdsMetadata {
+                    unique_id,
+                    class_code: code(picks.0, &classes, anys.0),
+                    type_code: code(picks.1, &types, anys.1),
+                    format_code: code(picks.2, &formats, anys.2),
+                    practice_setting: settings.0.map(|(system, code)| Code { system, code }),
+                    facility_type: settings.1.map(|(system, code)| Code { system, code }),
+                    service_start: service.0,
+                    service_end: service.1,
+                    mime_type,
+                    language,
+                    authored_at,
+                },
                 author,
                 author_name: author_name.map(|(family, given)| PersonName { family, given }),
                 deposited_by: "rpps:10000000019".into(),
-                authored_at,
                 submitted_at,
                 size,
                 sha256,

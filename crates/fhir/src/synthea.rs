@@ -40,7 +40,7 @@
 use std::collections::HashMap;
 
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
-use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, PersonName};
+use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, PersonName, XdsMetadata};
 use carnet_domain::{IdentityStatus, Ins, InsKind, ReferenceTraits, Sex};
 use sha2::{Digest, Sha256};
 use time::Date;
@@ -298,27 +298,38 @@ fn read_document(doc: &Node<'_>, by_url: &HashMap<&str, Node<'_>>, ins: &Ins, co
         None => Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds:2017:mimeTypeSufficient"),
     };
     let period = doc.get("context").and_then(|c| c.get("period"));
-    let submission = DocumentSubmission {
-        ins: ins.clone(),
+    // In the order they were always read, so a bundle with several faults names the same one.
+    let service_start = date_time(period.as_ref().and_then(|p| p.get("start")))?;
+    let service_end = date_time(period.as_ref().and_then(|p| p.get("end")))?;
+    let language = attachment.opt_text("language")?.unwrap_or("en-US").to_owned();
+    let title = attachment.opt_text("title")?.or(display).map(str::to_owned);
+    let authored_at = date_time(doc.get("date"))?;
+    let declared_author = read_author(doc, by_url)?;
+    let labels = crate::labels::read_labels(doc)?;
+    let xds = XdsMetadata {
         unique_id,
         class_code,
         type_code,
         format_code,
         practice_setting: None,
         facility_type: None,
-        service_start: date_time(period.as_ref().and_then(|p| p.get("start")))?,
-        service_end: date_time(period.as_ref().and_then(|p| p.get("end")))?,
+        service_start,
+        service_end,
         mime_type,
-        language: attachment.opt_text("language")?.unwrap_or("en-US").to_owned(),
-        title: attachment.opt_text("title")?.or(display).map(str::to_owned),
-        authored_at: date_time(doc.get("date"))?,
-        declared_author: read_author(doc, by_url)?,
-        labels: crate::labels::read_labels(doc)?,
+        language,
+        authored_at,
+    };
+    check_codes(&xds, codes, doc)?;
+    let submission = DocumentSubmission {
+        ins: ins.clone(),
+        xds,
+        title,
+        declared_author,
+        labels,
         declared_size: None,
         declared_sha256: None,
         replaces: None,
     };
-    check_codes(&submission, codes, doc)?;
     Ok(SyntheaDocument { path: doc.path.clone(), submission, bytes })
 }
 
@@ -404,12 +415,15 @@ mod tests {
         assert_eq!(one.bytes, b"note one");
         assert_eq!(one.path, "Bundle.entry[3].resource");
         let s = &one.submission;
-        assert_eq!((s.type_code.code.as_str(), s.class_code.code.as_str()), ("11488-4", "10"));
-        assert_eq!((s.format_code.system.as_str(), s.mime_type.as_str(), s.language.as_str()), (FORMAT_SYSTEM_IHE, "text/plain", "en-US"));
-        assert_eq!(s.unique_id, format!("2.25.{}", 0xaaaaaaaa_0000_4000_8000_000000000001_u128));
+        assert_eq!((s.xds.type_code.code.as_str(), s.xds.class_code.code.as_str()), ("11488-4", "10"));
+        assert_eq!(
+            (s.xds.format_code.system.as_str(), s.xds.mime_type.as_str(), s.xds.language.as_str()),
+            (FORMAT_SYSTEM_IHE, "text/plain", "en-US")
+        );
+        assert_eq!(s.xds.unique_id, format!("2.25.{}", 0xaaaaaaaa_0000_4000_8000_000000000001_u128));
         assert_eq!(s.title.as_deref(), Some("History and physical note"));
         assert_eq!(s.declared_author.as_ref().and_then(|a| a.name.as_ref()).and_then(|n| n.family.as_deref()), Some("House"));
-        assert_ne!(s.unique_id, two.submission.unique_id);
+        assert_ne!(s.xds.unique_id, two.submission.xds.unique_id);
         // The same person, read again, gets the same INS and set id: a re-import finds them.
         let again = read(&bundle(vec![])).expect("accepted");
         assert_eq!((again.ins, again.submission_set.unique_id), (b.ins.clone(), b.submission_set.unique_id.clone()));

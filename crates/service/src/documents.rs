@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use carnet_crypto::{StreamOpener, StreamSealer};
-use carnet_domain::document::{DocumentSubmission, PersonName, check_metadata};
+use carnet_domain::document::{DocumentSubmission, PersonName};
 use carnet_domain::{
     Action, Actor, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel, authorize,
 };
@@ -20,6 +20,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 
 use crate::audit::Event;
+use crate::deposit::{Deposit, Deposited, Incoming};
 use crate::gate::Visible;
 use crate::{Carnet, Result, ServiceError};
 
@@ -87,7 +88,7 @@ pub struct Content {
     pub body: BoxStream<'static, Result<Bytes>>,
 }
 
-const MAX_TITLE: usize = 1000;
+pub(crate) const MAX_TITLE: usize = 1000;
 
 pub(crate) fn title_context(id: DocumentId) -> Vec<u8> {
     let mut c = b"carnet-title-v1".to_vec();
@@ -135,150 +136,25 @@ impl Drop for UploadGuard {
 }
 
 impl Carnet {
-    /// Deposits a document, streaming its bytes into a sealed blob. The declared size and hash,
-    /// when given, must match the bytes; the same unique id with the same bytes is answered
+    /// Deposits a document, streaming its bytes into a sealed blob: a submission set of one
+    /// document, without a set of its own (see `deposit`). The declared size and hash, when
+    /// given, must match the bytes; the same unique id with the same bytes is answered
     /// `Unchanged`, with other bytes it is a conflict.
     pub async fn submit_document<S>(&self, actor: &Actor, submission: DocumentSubmission, content: S) -> Result<Submitted>
     where
         S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
     {
-        let id = DocumentId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
-        let record = match self.feedable_record(actor, &submission).await {
-            Ok(record) => record,
-            Err(e) => {
-                let reason = match &e {
-                    ServiceError::Forbidden(_) => "not_allowed_to_feed",
-                    ServiceError::NotFound(_) => "not_found",
-                    _ => "record_not_feedable",
-                };
-                self.record_event(actor, Event::deny("document.submit", Some(&submission.ins), Some(id.to_string()), reason)).await?;
-                return Err(e);
-            }
-        };
-        let now = self.now();
-        let (author, author_name) = self.author_of(actor, &submission).await?;
-        let mut meta = self.new_document_meta(actor, &record.ins, &submission, id, (author, author_name), now, 0, [0; 32])?;
-        if let Some(size) = submission.declared_size
-            && size > self.config.max_document_bytes
-        {
-            return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
-        }
-
-        if let Some(existing) = self.db.find_document_by_unique_id(&meta.unique_id).await? {
-            return self.resubmission(actor, &record, existing, &submission, content).await;
-        }
-        let supersedes = match submission.replaces {
-            Some(old) => Some(self.replaceable(actor, &record, old).await?),
-            None => None,
-        };
-
-        let action = if supersedes.is_some() { "document.replace" } else { "document.submit" };
-        self.record_event(actor, Event::permit(action, Some(&record.ins), Some(id.to_string()), "may_feed")).await?;
-        let key = self.data_key_or_create(&record.ins).await?;
-        self.db.begin_upload(id, now).await?;
-        let mut guard = UploadGuard::new(self.clone(), vec![id]);
-        let stored: Result<()> = async {
-            let sealed = self.write_blob(&key, id, content).await?;
-            if let Some(declared) = submission.declared_size
-                && declared != sealed.size
-            {
-                return Err(ServiceError::Invalid(format!(
-                    "size: {declared} bytes declared, {} received; nothing was stored",
-                    sealed.size
-                )));
-            }
-            if submission.declared_sha256.is_some_and(|h| h != sealed.sha256) {
-                return Err(ServiceError::Invalid(
-                    "hash: the SHA-256 of the bytes received differs from the one declared; nothing was stored".into(),
-                ));
-            }
-            meta.size = sealed.size;
-            meta.sha256 = sealed.sha256;
-            let title_sealed = submission.title.as_deref().map(|t| carnet_crypto::seal(&key, &title_context(id), t.as_bytes()));
-            let author_name = meta
-                .author_name
-                .as_ref()
-                .map(|n| [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "));
-            let notify = self.new_document_message(&meta.ins, author_name.or_else(|| actor.name.clone()));
-            Ok(self.db.insert_document(&meta, title_sealed.as_deref(), supersedes, &[notify]).await?)
-        }
-        .await;
-        // Success or failure, the request is still here to finish the job: the guard is only
-        // for a request dropped mid-way.
-        guard.disarm();
-        if let Err(e) = stored {
-            self.abandon_upload(id).await;
-            if !matches!(e, ServiceError::Conflict(_)) {
-                return Err(e);
-            }
-            // Another request deposited the same unique id meanwhile: answer as a resubmission.
-            let existing = self.db.find_document_by_unique_id(&meta.unique_id).await?.ok_or(e)?;
-            return if existing.sha256 == meta.sha256 && existing.size == meta.size && existing.ins == meta.ins {
-                Ok(Submitted::Unchanged(self.view_unchecked(actor, &record, existing).await?))
-            } else {
-                Err(ServiceError::Conflict("a document with this unique id exists with other content".into()))
-            };
-        }
-        if record.first_fed_at.is_none() {
-            self.db.mark_fed(&record.ins, now).await?;
-        }
-        tracing::info!(document = %id, by = %actor.reference(), size = meta.size, "document deposited");
-        let title = submission.title;
-        Ok(Submitted::Created(DocumentView { meta, title }))
+        let alone = Deposit { set: None, documents: vec![Incoming { submission, content, known: None }] };
+        let Deposited { mut documents, created, .. } = self.deposit(actor, alone).await?;
+        // One document in, one view out.
+        let view = documents.pop().ok_or(ServiceError::NotFound("document"))?;
+        Ok(if created { Submitted::Created(view) } else { Submitted::Unchanged(view) })
     }
 
     /// The record a deposit goes into, after checking who may feed it.
-    /// A new document's metadata from what its depositor declared, checked against the code
-    /// lists, the labels a depositor may set and the title's length: one place for `/api`
-    /// deposits and ITI-65 submission sets.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new_document_meta(
-        &self,
-        actor: &Actor,
-        ins: &Ins,
-        submission: &DocumentSubmission,
-        id: DocumentId,
-        (author, author_name): (String, Option<PersonName>),
-        now: time::OffsetDateTime,
-        size: u64,
-        sha256: [u8; 32],
-    ) -> Result<DocumentMeta> {
-        let meta = DocumentMeta {
-            id,
-            ins: ins.clone(),
-            unique_id: submission.unique_id.clone(),
-            class_code: submission.class_code.clone(),
-            type_code: submission.type_code.clone(),
-            format_code: submission.format_code.clone(),
-            practice_setting: submission.practice_setting.clone(),
-            facility_type: submission.facility_type.clone(),
-            service_start: submission.service_start,
-            service_end: submission.service_end,
-            mime_type: submission.mime_type.clone(),
-            language: submission.language.clone(),
-            author,
-            author_name,
-            deposited_by: actor.reference(),
-            authored_at: submission.authored_at,
-            submitted_at: now,
-            size,
-            sha256,
-            labels: normalized_labels(&submission.labels),
-            status: DocumentStatus::Current,
-            archived: false,
-            replaces: submission.replaces,
-        };
-        check_metadata(&meta, &self.config.codes).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        check_deposit_labels(actor, &meta.labels)?;
-        if submission.title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE) {
-            return Err(ServiceError::Invalid(format!("title: at most {MAX_TITLE} characters")));
-        }
-        Ok(meta)
-    }
-
     pub(crate) async fn feedable_record(&self, actor: &Actor, submission: &DocumentSubmission) -> Result<Record> {
         let ins = &submission.ins;
-        authorize(actor, Action::Feed { ins, type_code: &submission.type_code })?;
+        authorize(actor, Action::Feed { ins, type_code: &submission.xds.type_code })?;
         let record = self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))?;
         if record.status != RecordStatus::Active {
             return Err(ServiceError::Conflict(format!(
@@ -313,37 +189,6 @@ impl Carnet {
         Ok((reference, name))
     }
 
-    /// Answers a deposit whose unique id exists: the same bytes are `Unchanged`, others conflict.
-    /// The body is read (hashed, not stored) to know.
-    async fn resubmission<S>(
-        &self,
-        actor: &Actor,
-        record: &Record,
-        existing: DocumentMeta,
-        submission: &DocumentSubmission,
-        mut content: S,
-    ) -> Result<Submitted>
-    where
-        S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
-    {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        let mut size = 0u64;
-        while let Some(piece) = content.next().await {
-            let piece = piece.map_err(|e| self.content_error(e))?;
-            size += piece.len() as u64;
-            if size > self.config.max_document_bytes {
-                return Err(ServiceError::TooLarge { limit: self.config.max_document_bytes });
-            }
-            hasher.update(&piece);
-        }
-        let same = existing.ins == submission.ins && existing.size == size && existing.sha256 == <[u8; 32]>::from(hasher.finalize());
-        if !same {
-            return Err(ServiceError::Conflict("a document with this unique id exists with other content".into()));
-        }
-        Ok(Submitted::Unchanged(self.view_unchecked(actor, record, existing).await?))
-    }
-
     /// The view of a document the caller just deposited (or re-deposited): its own deposit.
     pub(crate) async fn view_unchecked(&self, actor: &Actor, record: &Record, meta: DocumentMeta) -> Result<DocumentView> {
         let gate = self.gate(actor, record).await?;
@@ -372,7 +217,7 @@ impl Carnet {
         Ok(old)
     }
 
-    fn content_error(&self, e: ContentError) -> ServiceError {
+    pub(crate) fn content_error(&self, e: ContentError) -> ServiceError {
         match e {
             ContentError::TooLarge => ServiceError::TooLarge { limit: self.config.max_document_bytes },
             ContentError::Interrupted(why) => ServiceError::Interrupted(why),

@@ -8,6 +8,7 @@
 mod audit;
 mod clock;
 mod consultation;
+mod deposit;
 mod directory;
 mod documents;
 mod gate;

@@ -290,8 +290,14 @@ impl Carnet {
                 return Err(denied.into());
             }
         };
-        let remb: Vec<_> =
-            self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| d).filter(|d| d.type_code.code == REIMBURSEMENT_TYPE).collect();
+        let remb: Vec<_> = self
+            .db
+            .find_documents_of(ins)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .filter(|d| d.xds.type_code.code == REIMBURSEMENT_TYPE)
+            .collect();
         self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), grant.code()))
             .await?;
         for d in &remb {

@@ -14,6 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use carnet_crypto::WrappedKey;
 use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
+use carnet_domain::document::XdsMetadata;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
 use crate::{
@@ -256,21 +257,24 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
     DocumentMeta {
         id: DocumentId::from_bytes([n; 16]),
         ins: patient.clone(),
-        unique_id: format!("1.2.250.1.999.{n}"),
-        class_code: Code::new(CLASS_SYSTEM, "10"),
-        type_code: Code::new("http://loinc.org", "11502-2"),
-        format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
-        practice_setting: Some(Code::new(
-            "https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS",
-            "SNR",
-        )),
-        facility_type: n
-            .is_multiple_of(2)
-            .then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
-        service_start: Some(T0 - Duration::days(2)),
-        service_end: None,
-        mime_type: "application/pdf".into(),
-        language: "fr-FR".into(),
+        xds: XdsMetadata {
+            unique_id: format!("1.2.250.1.999.{n}"),
+            class_code: Code::new(CLASS_SYSTEM, "10"),
+            type_code: Code::new("http://loinc.org", "11502-2"),
+            format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            practice_setting: Some(Code::new(
+                "https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS",
+                "SNR",
+            )),
+            facility_type: n
+                .is_multiple_of(2)
+                .then(|| Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA07")),
+            service_start: Some(T0 - Duration::days(2)),
+            service_end: None,
+            mime_type: "application/pdf".into(),
+            language: "fr-FR".into(),
+            authored_at: Some(T0 - Duration::days(1)),
+        },
         author: "rpps:10000000019".into(),
         author_name: Some(carnet_domain::document::PersonName {
             // Quotes, backslashes, accents and a character outside the BMP survive every encoding.
@@ -278,7 +282,6 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
             given: (n % 2 == 1).then(|| "Claire".into()),
         }),
         deposited_by: "https://idp.test#lab-software".into(),
-        authored_at: Some(T0 - Duration::days(1)),
         submitted_at: T0 + Duration::minutes(i64::from(n)),
         size: 1000 + u64::from(n),
         sha256: [n; 32],
@@ -296,7 +299,7 @@ pub async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let (found, title) = db.find_document(d1.id).await.expect("find").expect("present");
     assert_eq!(found, d1);
     assert_eq!(title.as_deref(), Some(&b"sealed title"[..]));
-    assert_eq!(db.find_document_by_unique_id(&d1.unique_id).await.expect("find"), Some(d1.clone()));
+    assert_eq!(db.find_document_by_unique_id(&d1.xds.unique_id).await.expect("find"), Some(d1.clone()));
 
     let same_uid = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d1.clone() };
     assert!(matches!(db.insert_document(&same_uid, None, None, &[]).await, Err(StoreError::Conflict(_))));
@@ -679,7 +682,8 @@ pub async fn submission_sets_are_all_or_nothing(db: Database) {
         db.insert_submission(&twice, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }], &[]).await;
     assert!(matches!(replaced_again, Err(StoreError::Stale(_))));
     assert!(db.find_document(v3.id).await.expect("find").is_none());
-    let after = DocumentMeta { unique_id: "1.2.250.1.999.after-stale".into(), ..v3.clone() };
+    let mut after = v3.clone();
+    after.xds.unique_id = "1.2.250.1.999.after-stale".into();
     db.insert_document(&after, None, None, &[]).await.expect("writes go on after a refused one");
     db.delete_document(after.id).await.expect("delete");
     let sets: Vec<String> = db.find_submission_sets_of(&p).await.expect("list").into_iter().map(|s| s.id).collect();
@@ -699,7 +703,9 @@ fn many_documents(first: u16, count: u16, patient: &Ins) -> Vec<DocumentMeta> {
             let mut id = [7; 16];
             id[14] = hi;
             id[15] = lo;
-            DocumentMeta { id: DocumentId::from_bytes(id), unique_id: format!("1.2.250.1.999.88.{n}"), ..document(1, patient) }
+            let mut d = DocumentMeta { id: DocumentId::from_bytes(id), ..document(1, patient) };
+            d.xds.unique_id = format!("1.2.250.1.999.88.{n}");
+            d
         })
         .collect()
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use carnet_crypto::WrappedKey;
 use carnet_domain::codes::Code;
-use carnet_domain::document::PersonName;
+use carnet_domain::document::{PersonName, XdsMetadata};
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, SecurityLabel};
 use time::OffsetDateTime;
 
@@ -49,26 +49,26 @@ pub(crate) fn document_writes<'a>(
         Statement::new(INSERT_DOCUMENT.as_str())
             .text(meta.id.to_string())
             .text(meta.ins.as_str())
-            .text(meta.unique_id.as_str())
-            .text(meta.class_code.system.as_str())
-            .text(meta.class_code.code.as_str())
-            .text(meta.type_code.system.as_str())
-            .text(meta.type_code.code.as_str())
-            .text(meta.format_code.system.as_str())
-            .text(meta.format_code.code.as_str())
-            .opt_text(meta.practice_setting.as_ref().map(|c| c.system.as_str()))
-            .opt_text(meta.practice_setting.as_ref().map(|c| c.code.as_str()))
-            .opt_text(meta.facility_type.as_ref().map(|c| c.system.as_str()))
-            .opt_text(meta.facility_type.as_ref().map(|c| c.code.as_str()))
-            .opt_int(meta.service_start.map(to_millis))
-            .opt_int(meta.service_end.map(to_millis))
-            .text(meta.mime_type.as_str())
-            .text(meta.language.as_str())
+            .text(meta.xds.unique_id.as_str())
+            .text(meta.xds.class_code.system.as_str())
+            .text(meta.xds.class_code.code.as_str())
+            .text(meta.xds.type_code.system.as_str())
+            .text(meta.xds.type_code.code.as_str())
+            .text(meta.xds.format_code.system.as_str())
+            .text(meta.xds.format_code.code.as_str())
+            .opt_text(meta.xds.practice_setting.as_ref().map(|c| c.system.as_str()))
+            .opt_text(meta.xds.practice_setting.as_ref().map(|c| c.code.as_str()))
+            .opt_text(meta.xds.facility_type.as_ref().map(|c| c.system.as_str()))
+            .opt_text(meta.xds.facility_type.as_ref().map(|c| c.code.as_str()))
+            .opt_int(meta.xds.service_start.map(to_millis))
+            .opt_int(meta.xds.service_end.map(to_millis))
+            .text(meta.xds.mime_type.as_str())
+            .text(meta.xds.language.as_str())
             .text(meta.author.as_str())
             .opt_text(meta.author_name.as_ref().and_then(|n| n.family.as_deref()))
             .opt_text(meta.author_name.as_ref().and_then(|n| n.given.as_deref()))
             .text(meta.deposited_by.as_str())
-            .opt_int(meta.authored_at.map(to_millis))
+            .opt_int(meta.xds.authored_at.map(to_millis))
             .int(to_millis(meta.submitted_at))
             .int(size)
             .bytes(meta.sha256.as_slice())
@@ -234,21 +234,23 @@ impl DocumentRow {
         Ok(DocumentMeta {
             id: DocumentId::parse(&self.id).map_err(|e| corrupt("document id", e))?,
             ins: Ins::parse(&self.ins).map_err(|e| corrupt("INS", e))?,
-            unique_id: self.unique_id,
-            class_code: Code { system: self.class_system, code: self.class_code },
-            type_code: Code { system: self.type_system, code: self.type_code },
-            format_code: Code { system: self.format_system, code: self.format_code },
-            practice_setting: opt_code(self.practice_setting_system, self.practice_setting_code),
-            facility_type: opt_code(self.facility_type_system, self.facility_type_code),
-            service_start: opt_from_millis(self.service_start)?,
-            service_end: opt_from_millis(self.service_end)?,
-            mime_type: self.mime_type,
-            language: self.language,
+            xds: XdsMetadata {
+                unique_id: self.unique_id,
+                class_code: Code { system: self.class_system, code: self.class_code },
+                type_code: Code { system: self.type_system, code: self.type_code },
+                format_code: Code { system: self.format_system, code: self.format_code },
+                practice_setting: opt_code(self.practice_setting_system, self.practice_setting_code),
+                facility_type: opt_code(self.facility_type_system, self.facility_type_code),
+                service_start: opt_from_millis(self.service_start)?,
+                service_end: opt_from_millis(self.service_end)?,
+                mime_type: self.mime_type,
+                language: self.language,
+                authored_at: opt_from_millis(self.authored_at)?,
+            },
             author: self.author,
             author_name: (self.author_family.is_some() || self.author_given.is_some())
                 .then_some(PersonName { family: self.author_family, given: self.author_given }),
             deposited_by: self.deposited_by,
-            authored_at: opt_from_millis(self.authored_at)?,
             submitted_at: from_millis(self.submitted_at)?,
             size: u64::try_from(self.size).map_err(|e| corrupt("size", e))?,
             sha256: self.sha256.as_slice().try_into().map_err(|_| corrupt("sha256", "not 32 bytes"))?,

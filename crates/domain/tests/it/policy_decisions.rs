@@ -60,10 +60,10 @@ fn reimbursement(d: &mut DocumentMeta) {
     *d = DocumentMeta { id: d.id, ..doc_of_type("REMB") };
 }
 fn psychiatric(d: &mut DocumentMeta) {
-    d.type_code = type_code("68599-0");
+    d.xds.type_code = type_code("68599-0");
 }
 fn residence(d: &mut DocumentMeta) {
-    d.type_code = type_code("ATTEST-RESID");
+    d.xds.type_code = type_code("ATTEST-RESID");
 }
 fn closed(s: &mut Scene) {
     s.status = RecordStatus::Closed;
@@ -130,9 +130,9 @@ const TABLE: &[Row] = &[
     row("3", "a blocked author reads what they wrote", Who::Author, "author").policy(block_author),
     row("3", "an author reads what they wrote without authorization", Who::Author, "author"),
     // Rule 4: the profession × document-type matrix.
-    row("4", "a nurse reads a biology report", Who::Nurse, "authorization").doc(|d| d.type_code = type_code("11502-2")),
+    row("4", "a nurse reads a biology report", Who::Nurse, "authorization").doc(|d| d.xds.type_code = type_code("11502-2")),
     row("4", "a nurse does not read a psychiatric synthesis", Who::Nurse, "matrix_excludes_type").doc(psychiatric),
-    row("4", "a dentist does not read a psychological assessment", Who::Dentist, "matrix_excludes_type").doc(|d| d.type_code = type_code("83901-9")),
+    row("4", "a dentist does not read a psychological assessment", Who::Dentist, "matrix_excludes_type").doc(|d| d.xds.type_code = type_code("83901-9")),
     row("4", "a dentist reads a consultation report", Who::Dentist, "authorization"),
     row("4", "a doctor does not read the residence certificate", Who::Doctor, "matrix_excludes_type").doc(residence),
     row("4", "the matrix binds bris de glace", Who::StrangerNurse, "matrix_excludes_type").doc(psychiatric).scene(bris_de_glace_by_stranger_nurse),

@@ -124,8 +124,13 @@ fn any_type() -> impl Strategy<Value = Code> {
 fn any_doc() -> impl Strategy<Value = DocumentMeta> {
     let labels = prop_oneof![2 => Just(vec![]), 1 => prop::sample::subsequence(SecurityLabel::ALL.to_vec(), 1..=3)];
     let status = select(vec![DocumentStatus::Current, DocumentStatus::Current, DocumentStatus::Superseded, DocumentStatus::EnteredInError]);
-    (any_type(), any_author(), labels, status, prop_oneof![9 => Just(ins()), 1 => Just(other_ins())])
-        .prop_map(|(type_code, author, labels, status, ins)| DocumentMeta { type_code, author, labels, status, ins, ..base_doc() })
+    (any_type(), any_author(), labels, status, prop_oneof![9 => Just(ins()), 1 => Just(other_ins())]).prop_map(
+        |(type_code, author, labels, status, ins)| {
+            let mut base = base_doc();
+            base.xds.type_code = type_code;
+            DocumentMeta { author, labels, status, ins, ..base }
+        },
+    )
 }
 
 fn any_emergency() -> impl Strategy<Value = Option<EmergencyAccess>> {
@@ -248,12 +253,12 @@ proptest! {
                 prop_assert!(is_author);
             }
             // Rule 13: hidden reimbursement history reaches no professional but its author.
-            if policy.reimbursement_hidden && doc.type_code.code == "REMB" && is_pro(&actor) {
+            if policy.reimbursement_hidden && doc.xds.type_code.code == "REMB" && is_pro(&actor) {
                 prop_assert_eq!(basis, Basis::Author);
             }
             // Rule 4: who reads through an authorization or an emergency reads through the matrix.
             if let (Basis::Authorization | Basis::BrisDeGlace | Basis::Samu, ActorKind::Professional(p) | ActorKind::Regulator(p)) = (basis, &actor.kind) {
-                prop_assert!(ctx.matrix.permits(p.profession, &doc.type_code));
+                prop_assert!(ctx.matrix.permits(p.profession, &doc.xds.type_code));
             }
             // Rules 10 and 11: the right role, the patient's switches, a current access of one's own.
             if matches!(basis, Basis::BrisDeGlace | Basis::Samu) {

@@ -1,4 +1,5 @@
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
+use carnet_domain::document::XdsMetadata;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, InsKind};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -15,20 +16,22 @@ fn stored(labels: &[SecurityLabel]) -> DocumentReference {
     let meta = DocumentMeta {
         id: DocumentId::parse(ID).expect("a document id"),
         ins: Ins::from_body("2690549588157").expect("an INS"),
-        unique_id: "1.2.250.1.999.1.2.1".into(),
-        class_code: Code::new(CLASS_SYSTEM, "10"),
-        type_code: Code::new("http://loinc.org", "11488-4"),
-        format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
-        practice_setting: None,
-        facility_type: None,
-        service_start: None,
-        service_end: None,
-        mime_type: "application/pdf".into(),
-        language: "fr-FR".into(),
+        xds: XdsMetadata {
+            unique_id: "1.2.250.1.999.1.2.1".into(),
+            class_code: Code::new(CLASS_SYSTEM, "10"),
+            type_code: Code::new("http://loinc.org", "11488-4"),
+            format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            practice_setting: None,
+            facility_type: None,
+            service_start: None,
+            service_end: None,
+            mime_type: "application/pdf".into(),
+            language: "fr-FR".into(),
+            authored_at: None,
+        },
         author: "https://idp.test#lab".into(),
         author_name: None,
         deposited_by: "https://idp.test#lab".into(),
-        authored_at: None,
         submitted_at: OffsetDateTime::UNIX_EPOCH,
         size: 600,
         sha256: [7; 32],

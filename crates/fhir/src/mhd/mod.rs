@@ -29,8 +29,8 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::codes::{Code, CodeLists, FORMAT_SYSTEM_IHE};
-use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, MetadataError, PersonName, check_metadata};
-use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, InsKind, Rpps};
+use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, MetadataError, PersonName, XdsMetadata, check_metadata};
+use carnet_domain::{DocumentId, DocumentStatus, Ins, InsKind, Rpps};
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -198,7 +198,7 @@ pub fn parse_provide_bundle(body: &[u8], codes: &CodeLists) -> Result<ProvideBun
             }
             binary_used_by[b] = Some(i);
         }
-        if let Some(j) = unique_ids.insert(doc.provided.submission.unique_id.clone(), i) {
+        if let Some(j) = unique_ids.insert(doc.provided.submission.xds.unique_id.clone(), i) {
             return Err(e.resource.req("masterIdentifier")?.error(IssueType::Duplicate, format!("the same uniqueId as Bundle.entry[{j}]")));
         }
         doc_index_of_entry[i] = Some(documents.len());
@@ -742,8 +742,7 @@ fn read_document_reference(
         practice_setting = context.get("practiceSetting").map(|c| pick_code(&c, |_| true)).transpose()?;
     }
 
-    let submission = DocumentSubmission {
-        ins: ins.clone(),
+    let xds = XdsMetadata {
         unique_id,
         class_code,
         type_code,
@@ -754,15 +753,10 @@ fn read_document_reference(
         service_end,
         mime_type,
         language,
-        title,
         authored_at,
-        declared_author,
-        labels,
-        declared_size,
-        declared_sha256,
-        replaces,
     };
-    check_codes(&submission, codes, doc)?;
+    check_codes(&xds, codes, doc)?;
+    let submission = DocumentSubmission { ins: ins.clone(), xds, title, declared_author, labels, declared_size, declared_sha256, replaces };
     let provided = ProvidedDocument { full_url: entry.full_url.to_owned(), submission, bytes, sha256 };
     Ok(ReadDocument { provided, ins, ins_kind, binary_entry, url_path: url_node.path })
 }
@@ -816,35 +810,9 @@ fn read_replaces(doc: &Node<'_>) -> Result<Option<DocumentId>> {
     Ok(replaces)
 }
 
-/// `check_metadata` on the metadata as the service will build it (the placeholders stand for
-/// what the server adds: id, author, times, size, hash), its field names mapped to FHIR paths.
-pub(crate) fn check_codes(s: &DocumentSubmission, codes: &CodeLists, doc: &Node<'_>) -> Result<()> {
-    let meta = DocumentMeta {
-        id: DocumentId::from_bytes([0; 16]),
-        ins: s.ins.clone(),
-        unique_id: s.unique_id.clone(),
-        class_code: s.class_code.clone(),
-        type_code: s.type_code.clone(),
-        format_code: s.format_code.clone(),
-        practice_setting: None,
-        facility_type: None,
-        service_start: None,
-        service_end: None,
-        mime_type: s.mime_type.clone(),
-        language: s.language.clone(),
-        author: String::new(),
-        author_name: None,
-        deposited_by: String::new(),
-        authored_at: None,
-        submitted_at: OffsetDateTime::UNIX_EPOCH,
-        size: 0,
-        sha256: [0; 32],
-        labels: vec![],
-        status: DocumentStatus::Current,
-        archived: false,
-        replaces: None,
-    };
-    check_metadata(&meta, codes).map_err(|MetadataError::Field { field, problem }| {
+/// `check_metadata`, the service's own check, with its field names mapped to FHIR paths.
+pub(crate) fn check_codes(xds: &XdsMetadata, codes: &CodeLists, doc: &Node<'_>) -> Result<()> {
+    check_metadata(xds, codes).map_err(|MetadataError::Field { field, problem }| {
         let (path, code) = match field {
             "unique_id" => ("masterIdentifier.value", IssueType::Value),
             "type_code" => ("type", IssueType::CodeInvalid),

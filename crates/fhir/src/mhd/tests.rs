@@ -57,16 +57,16 @@ fn the_fixture_is_read_whole() {
     assert!(d.bytes.starts_with(b"%PDF-1.4"));
     assert_eq!(d.full_url, "urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000002");
     let s = &d.submission;
-    assert_eq!(s.unique_id, "1.2.250.1.999.1.2.20260102.1");
-    assert_eq!(s.type_code, Code::new("http://loinc.org", "11488-4"));
-    assert_eq!(s.class_code.code, "10");
-    assert_eq!(s.format_code, Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"));
-    assert_eq!(s.facility_type.as_ref().map(|c| c.code.as_str()), Some("SA05"));
-    assert_eq!(s.practice_setting.as_ref().map(|c| c.code.as_str()), Some("ETABLISSEMENT"));
-    assert_eq!(s.service_start, Some(datetime!(2026-01-02 8:00 UTC)));
-    assert_eq!(s.service_end, Some(datetime!(2026-01-02 8:30 UTC)));
-    assert_eq!(s.authored_at, Some(datetime!(2026-01-02 8:30 UTC)));
-    assert_eq!((s.mime_type.as_str(), s.language.as_str()), ("application/pdf", "fr-FR"));
+    assert_eq!(s.xds.unique_id, "1.2.250.1.999.1.2.20260102.1");
+    assert_eq!(s.xds.type_code, Code::new("http://loinc.org", "11488-4"));
+    assert_eq!(s.xds.class_code.code, "10");
+    assert_eq!(s.xds.format_code, Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"));
+    assert_eq!(s.xds.facility_type.as_ref().map(|c| c.code.as_str()), Some("SA05"));
+    assert_eq!(s.xds.practice_setting.as_ref().map(|c| c.code.as_str()), Some("ETABLISSEMENT"));
+    assert_eq!(s.xds.service_start, Some(datetime!(2026-01-02 8:00 UTC)));
+    assert_eq!(s.xds.service_end, Some(datetime!(2026-01-02 8:30 UTC)));
+    assert_eq!(s.xds.authored_at, Some(datetime!(2026-01-02 8:30 UTC)));
+    assert_eq!((s.xds.mime_type.as_str(), s.xds.language.as_str()), ("application/pdf", "fr-FR"));
     assert_eq!(s.title.as_deref(), Some("Consultation du 2 janvier 2026"));
     assert_eq!(s.labels, [SecurityLabel::InvisiblePatient]);
     assert_eq!(s.declared_size, Some(d.bytes.len() as u64));
@@ -557,7 +557,7 @@ fn several_documents_keep_their_order_and_roles() {
     );
     let urls: Vec<&str> = parsed.documents.iter().map(|d| d.full_url.as_str()).collect();
     assert_eq!(urls, ["urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-000000000002", "urn:uuid:second", "urn:uuid:third"]);
-    assert_eq!(parsed.documents[1].submission.unique_id, "1.2.250.1.999.1.2.20260102.2");
+    assert_eq!(parsed.documents[1].submission.xds.unique_id, "1.2.250.1.999.1.2.20260102.2");
 }
 
 #[test]

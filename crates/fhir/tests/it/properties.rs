@@ -8,7 +8,7 @@ use crate::support;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::codes::CodeLists;
-use carnet_domain::document::PersonName;
+use carnet_domain::document::{PersonName, XdsMetadata};
 use carnet_domain::{DocumentMeta, InsKind, SecurityLabel};
 use carnet_fhir::model::DocumentReference;
 use carnet_fhir::render::{self, SubmissionSetView};
@@ -167,7 +167,7 @@ fn round_trip(meta: &DocumentMeta, title: Option<&str>, bytes: &[u8]) -> Result<
         "entry": [
             {"fullUrl": "urn:uuid:0c287d32-01e3-4d87-9953-9fcc9404eb21", "resource": list, "request": {"method": "POST", "url": "List"}},
             {"fullUrl": doc_url, "resource": doc, "request": {"method": "POST", "url": "DocumentReference"}},
-            {"fullUrl": binary_url, "resource": {"resourceType": "Binary", "contentType": meta.mime_type, "data": BASE64.encode(bytes)}, "request": {"method": "POST", "url": "Binary"}},
+            {"fullUrl": binary_url, "resource": {"resourceType": "Binary", "contentType": meta.xds.mime_type, "data": BASE64.encode(bytes)}, "request": {"method": "POST", "url": "Binary"}},
         ]
     });
     let parsed =
@@ -177,11 +177,8 @@ fn round_trip(meta: &DocumentMeta, title: Option<&str>, bytes: &[u8]) -> Result<
     let d = &parsed.documents[0];
     let s = &d.submission;
     prop_assert_eq!(&d.bytes[..], bytes);
-    prop_assert_eq!(&s.unique_id, &meta.unique_id);
-    prop_assert_eq!((&s.class_code, &s.type_code, &s.format_code), (&meta.class_code, &meta.type_code, &meta.format_code));
-    prop_assert_eq!((&s.practice_setting, &s.facility_type), (&meta.practice_setting, &meta.facility_type));
-    prop_assert_eq!((s.service_start, s.service_end, s.authored_at), (meta.service_start, meta.service_end, meta.authored_at));
-    prop_assert_eq!((&s.mime_type, &s.language, s.title.as_deref()), (&meta.mime_type, &meta.language, title));
+    prop_assert_eq!(&s.xds, &meta.xds);
+    prop_assert_eq!(s.title.as_deref(), title);
     prop_assert_eq!(&s.labels, &meta.labels);
     prop_assert_eq!((s.declared_size, s.declared_sha256, s.replaces), (Some(meta.size), Some(meta.sha256), meta.replaces));
     let author = s.declared_author.as_ref();
@@ -210,12 +207,11 @@ proptest! {
         prop_assume!(title.as_deref().is_none_or(|t| !t.trim().is_empty()));
         let base = if context { support::full_meta() } else { support::minimal_meta() };
         let meta = DocumentMeta {
-            unique_id,
+            xds: XdsMetadata { unique_id, authored_at: Some(datetime!(2026-01-02 8:30:15.25 UTC)), ..base.xds.clone() },
             labels,
             author: if by_professional { format!("rpps:{}", support::rpps()) } else { "https://idp.test#lab".into() },
             author_name,
             replaces: replaces.then(|| support::doc_id(9)),
-            authored_at: Some(datetime!(2026-01-02 8:30:15.25 UTC)),
             size: bytes.len() as u64,
             sha256: Sha256::digest(&bytes).into(),
             ..base

@@ -207,7 +207,7 @@ pub async fn binary(
         while let Some(piece) = body.next().await {
             bytes.extend_from_slice(&piece?);
         }
-        let binary = carnet_fhir::patient_views::binary(&id.to_string(), &content.meta.mime_type, &bytes);
+        let binary = carnet_fhir::patient_views::binary(&id.to_string(), &content.meta.xds.mime_type, &bytes);
         return Ok(json(StatusCode::OK, &binary));
     }
     if requested_range(&headers, size) == RangeRequest::Unsatisfiable {

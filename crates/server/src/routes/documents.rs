@@ -9,7 +9,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
-use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, PersonName};
+use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, PersonName, XdsMetadata};
 use carnet_domain::{DocumentId, Ins, SecurityLabel};
 use carnet_service::{ContentError, DocumentView, Submitted};
 use futures::StreamExt;
@@ -155,22 +155,22 @@ impl DocumentResponse {
         DocumentResponse {
             id: m.id.to_string(),
             ins: m.ins.to_string(),
-            unique_id: m.unique_id,
+            unique_id: m.xds.unique_id,
             title: view.title,
-            class_code: code_response(&m.class_code, codes.find_class(&m.class_code).map(|c| c.display.as_str())),
-            type_code: code_response(&m.type_code, codes.find_type(&m.type_code).map(|t| t.display.as_str())),
-            format_code: code_response(&m.format_code, codes.find_format(&m.format_code).map(|f| f.display.as_str())),
-            practice_setting: m.practice_setting.as_ref().map(|c| code_response(c, None)),
-            facility_type: m.facility_type.as_ref().map(|c| code_response(c, None)),
-            service_start: m.service_start.map(rfc3339),
-            service_end: m.service_end.map(rfc3339),
-            mime_type: m.mime_type,
-            language: m.language,
+            class_code: code_response(&m.xds.class_code, codes.find_class(&m.xds.class_code).map(|c| c.display.as_str())),
+            type_code: code_response(&m.xds.type_code, codes.find_type(&m.xds.type_code).map(|t| t.display.as_str())),
+            format_code: code_response(&m.xds.format_code, codes.find_format(&m.xds.format_code).map(|f| f.display.as_str())),
+            practice_setting: m.xds.practice_setting.as_ref().map(|c| code_response(c, None)),
+            facility_type: m.xds.facility_type.as_ref().map(|c| code_response(c, None)),
+            service_start: m.xds.service_start.map(rfc3339),
+            service_end: m.xds.service_end.map(rfc3339),
+            mime_type: m.xds.mime_type,
+            language: m.xds.language,
             author: m.author,
             author_family: m.author_name.as_ref().and_then(|n| n.family.clone()),
             author_given: m.author_name.as_ref().and_then(|n| n.given.clone()),
             deposited_by: m.deposited_by,
-            authored_at: m.authored_at.map(rfc3339),
+            authored_at: m.xds.authored_at.map(rfc3339),
             submitted_at: rfc3339(m.submitted_at),
             size: m.size,
             sha256: hex(&m.sha256),
@@ -226,8 +226,7 @@ impl UploadMetadata {
                 name: (a.family.is_some() || a.given.is_some()).then_some(PersonName { family: a.family, given: a.given }),
             }),
         };
-        Ok(DocumentSubmission {
-            ins,
+        let xds = XdsMetadata {
             unique_id: self.unique_id,
             class_code: Code::new(CLASS_SYSTEM, &class),
             type_code: type_code.code.clone(),
@@ -238,8 +237,12 @@ impl UploadMetadata {
             service_end: parse_time("service_end", self.service_end.as_deref())?,
             mime_type,
             language: self.language.unwrap_or_else(|| "fr-FR".to_owned()),
-            title: self.title,
             authored_at: parse_time("authored_at", self.authored_at.as_deref())?,
+        };
+        Ok(DocumentSubmission {
+            ins,
+            xds,
+            title: self.title,
             declared_author,
             labels,
             declared_size: self.size,
@@ -433,7 +436,7 @@ pub async fn content_response(state: &AppState, visible: &carnet_service::Visibl
     let mut response = Response::new(body);
     *response.status_mut() = if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
     let h = response.headers_mut();
-    let content_type = HeaderValue::from_str(&content.meta.mime_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let content_type = HeaderValue::from_str(&content.meta.xds.mime_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_TYPE, content_type);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));

@@ -348,6 +348,48 @@ async fn an_insurer_agent_gets_no_clinical_content(app: TestApp) {
     v.check();
 }
 
+/// Every document of a set is checked for the right to feed, like a document deposited alone:
+/// an insurer agent deposits a set of reimbursements, and a set with one other document is
+/// refused whole — with the refusal in the patient's access history, whichever document it is.
+async fn each_document_of_a_set_needs_the_right_to_feed(app: TestApp) {
+    let p = ins(6);
+    app.open_record(&p).await;
+    let insurer = app.role(Role::InsurerAgent);
+    let remb = |n: u32| Doc { type_code: "REMB", class_code: "60", title: format!("Remboursements {n}"), ..Doc::lab(n, pdf(600, 3)) };
+    // The test bundles write LOINC types; REMB is a TRE_A05 code.
+    let reimbursements = |bundle: &mut Value, documents: &[usize]| {
+        for &i in documents {
+            bundle["entry"][1 + 2 * i]["resource"]["type"]["coding"][0]["system"] =
+                json!("https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire");
+        }
+    };
+    let mut allowed = provide_bundle(&p, 60, &[remb(60), remb(61)]);
+    reimbursements(&mut allowed, &[0, 1]);
+    let r = app.provide(&insurer, &allowed).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+
+    // The other document second, then first.
+    for (set, documents, remb_at) in [(62, [remb(62), Doc::lab(63, pdf(600, 4))], 0), (64, [Doc::lab(64, pdf(600, 5)), remb(65)], 1)] {
+        let mut mixed = provide_bundle(&p, set, &documents);
+        reimbursements(&mut mixed, &[remb_at]);
+        assert_outcome(&app.provide(&insurer, &mixed).await, StatusCode::FORBIDDEN, None);
+    }
+    let patient = app.patient(&p);
+    let lists = app.fhir_get(&format!("/fhir/List?patient={p}"), &patient).await;
+    assert_eq!(lists.body["total"], 1, "the refused sets stored nothing: {}", lists.raw);
+    assert_eq!(app.fhir_get(&format!("/fhir/DocumentReference?patient={p}"), &patient).await.body["total"], 2);
+
+    let history = app.get(&format!("/api/records/{p}/access-history?limit=200"), &patient).await;
+    let refused: Vec<&str> = history.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "document.submit_set" && e["outcome"] == "deny")
+        .map(|e| e["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(refused, ["not_allowed_to_feed", "not_allowed_to_feed"], "both refusals, first or second document: {}", history.raw);
+}
+
 async fn labels_change_by_patch_and_put(app: TestApp) {
     let mut v = Validated::new();
     let p = ins(6);
@@ -571,6 +613,7 @@ on_both_backends!(
     bad_input_is_an_operation_outcome_and_stores_nothing,
     hidden_documents_are_absent_everywhere,
     an_insurer_agent_gets_no_clinical_content,
+    each_document_of_a_set_needs_the_right_to_feed,
     labels_change_by_patch_and_put,
     label_codings_mean_the_same_on_every_path,
     consents_audit_events_and_summary,

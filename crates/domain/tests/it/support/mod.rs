@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a part of it
 
 use carnet_domain::codes::{Code, CodeLists};
-use carnet_domain::document::DocumentId;
+use carnet_domain::document::{DocumentId, XdsMetadata};
 use carnet_domain::{
     AccessContext, Actor, ActorKind, Authorization, DocumentMeta, DocumentStatus, EmergencyAccess, EmergencyKind, Ins, PatientPolicy,
     Profession, ProfessionMatrix, ProfessionalIdentity, RecordStatus, Representation, RepresentationKind, Rpps,
@@ -227,20 +227,22 @@ pub fn doc_of_type(code: &str) -> DocumentMeta {
     DocumentMeta {
         id: DocumentId::from_bytes([1; 16]),
         ins: ins(),
-        unique_id: "1.2.250.1.999.1".into(),
-        class_code: class.code.clone(),
-        type_code: t.code.clone(),
-        format_code: Code::new(carnet_domain::codes::FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
-        practice_setting: None,
-        facility_type: None,
-        service_start: None,
-        service_end: None,
-        mime_type: "application/pdf".into(),
-        language: "fr-FR".into(),
+        xds: XdsMetadata {
+            unique_id: "1.2.250.1.999.1".into(),
+            class_code: class.code.clone(),
+            type_code: t.code.clone(),
+            format_code: Code::new(carnet_domain::codes::FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            practice_setting: None,
+            facility_type: None,
+            service_start: None,
+            service_end: None,
+            mime_type: "application/pdf".into(),
+            language: "fr-FR".into(),
+            authored_at: None,
+        },
         author: Who::Author.reference(),
         author_name: None,
         deposited_by: Who::Author.reference(),
-        authored_at: None,
         submitted_at: NOW - Duration::days(10),
         size: 1,
         sha256: [0; 32],

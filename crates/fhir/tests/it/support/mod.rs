@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
-use carnet_domain::document::{DeclaredAuthor, DocumentMeta, PersonName};
+use carnet_domain::document::{DeclaredAuthor, DocumentMeta, PersonName, XdsMetadata};
 use carnet_domain::{
     CreationChannel, DocumentId, DocumentStatus, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, Rpps, SecurityLabel,
     Sex,
@@ -58,20 +58,22 @@ pub fn minimal_meta() -> DocumentMeta {
     DocumentMeta {
         id: doc_id(1),
         ins: ins(),
-        unique_id: "urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-0000000000aa".into(),
-        class_code: Code::new(CLASS_SYSTEM, "10"),
-        type_code: Code::new("http://loinc.org", "11502-2"),
-        format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds:2017:mimeTypeSufficient"),
-        practice_setting: None,
-        facility_type: None,
-        service_start: None,
-        service_end: None,
-        mime_type: "application/pdf".into(),
-        language: "fr-FR".into(),
+        xds: XdsMetadata {
+            unique_id: "urn:uuid:5d0c7a1e-3b1f-4e0a-9c55-0000000000aa".into(),
+            class_code: Code::new(CLASS_SYSTEM, "10"),
+            type_code: Code::new("http://loinc.org", "11502-2"),
+            format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds:2017:mimeTypeSufficient"),
+            practice_setting: None,
+            facility_type: None,
+            service_start: None,
+            service_end: None,
+            mime_type: "application/pdf".into(),
+            language: "fr-FR".into(),
+            authored_at: None,
+        },
         author: "https://idp.test#lab-software".into(),
         author_name: None,
         deposited_by: "https://idp.test#lab-software".into(),
-        authored_at: None,
         submitted_at: datetime!(2026-01-02 10:00 UTC),
         size: 69,
         sha256: [0xab; 32],
@@ -84,40 +86,48 @@ pub fn minimal_meta() -> DocumentMeta {
 
 /// A second version, with every label, a contained author, a context and a title.
 pub fn full_meta() -> DocumentMeta {
+    let minimal = minimal_meta();
     DocumentMeta {
         id: doc_id(2),
-        unique_id: "1.2.250.1.999.1.2.20260102.2".into(),
-        type_code: Code::new("http://loinc.org", "11488-4"),
-        format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
-        practice_setting: Some(Code::new(
-            "https://mos.esante.gouv.fr/NOS/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice",
-            "ETABLISSEMENT",
-        )),
-        facility_type: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA05")),
-        service_start: Some(datetime!(2026-01-02 8:00 UTC)),
-        service_end: Some(datetime!(2026-01-02 8:30 UTC)),
+        xds: XdsMetadata {
+            unique_id: "1.2.250.1.999.1.2.20260102.2".into(),
+            type_code: Code::new("http://loinc.org", "11488-4"),
+            format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:iti:xds-sd:pdf:2008"),
+            practice_setting: Some(Code::new(
+                "https://mos.esante.gouv.fr/NOS/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice",
+                "ETABLISSEMENT",
+            )),
+            facility_type: Some(Code::new("https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite", "SA05")),
+            service_start: Some(datetime!(2026-01-02 8:00 UTC)),
+            service_end: Some(datetime!(2026-01-02 8:30 UTC)),
+            authored_at: Some(datetime!(2026-01-02 8:30 UTC)),
+            ..minimal.xds
+        },
         author: format!("rpps:{}", rpps()),
         author_name: Some(PersonName { family: Some("MARTIN".into()), given: Some("Claire".into()) }),
         deposited_by: format!("rpps:{}", rpps()),
-        authored_at: Some(datetime!(2026-01-02 8:30 UTC)),
         labels: SecurityLabel::ALL.to_vec(),
         replaces: Some(doc_id(1)),
-        ..minimal_meta()
+        ..minimal
     }
 }
 
 /// A withdrawn imaging manifest larger than R4's `unsignedInt`.
 pub fn withdrawn_large_meta() -> DocumentMeta {
+    let minimal = minimal_meta();
     DocumentMeta {
         id: doc_id(3),
-        unique_id: "1.2.250.1.999.1.2^IMG-3".into(),
-        class_code: Code::new(CLASS_SYSTEM, "31"),
-        type_code: Code::new("http://loinc.org", "18748-4"),
-        format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:rad:1.2.840.10008.5.1.4.1.1.88.59"),
-        mime_type: "application/dicom".into(),
+        xds: XdsMetadata {
+            unique_id: "1.2.250.1.999.1.2^IMG-3".into(),
+            class_code: Code::new(CLASS_SYSTEM, "31"),
+            type_code: Code::new("http://loinc.org", "18748-4"),
+            format_code: Code::new(FORMAT_SYSTEM_IHE, "urn:ihe:rad:1.2.840.10008.5.1.4.1.1.88.59"),
+            mime_type: "application/dicom".into(),
+            ..minimal.xds
+        },
         size: 3_000_000_000,
         status: DocumentStatus::EnteredInError,
-        ..minimal_meta()
+        ..minimal
     }
 }
 
