@@ -13,7 +13,7 @@
 //! the check that failed, never the claim's value.
 
 use carnet_domain::actor::ProfessionalIdentity;
-use carnet_domain::{Actor, ActorKind, Finess, IdError, Ins, InsError, Profession, Role, Rpps, ScopeError, SmartScope};
+use carnet_domain::{Actor, ActorKind, Finess, IdError, Ins, InsError, Profession, Role, Rpps, ScopeError, Scopes, SmartScope};
 use serde_json::{Map, Value, json};
 
 use crate::AuthError;
@@ -33,6 +33,8 @@ pub struct TokenClaims {
     pub finess: Option<String>,
     /// Space-separated SMART scopes.
     pub scope: Option<String>,
+    /// The OAuth client the token is issued to (an app the patient connected).
+    pub client_id: Option<String>,
 }
 
 impl Default for TokenClaims {
@@ -55,6 +57,7 @@ impl TokenClaims {
             specialty: None,
             finess: None,
             scope: None,
+            client_id: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl TokenClaims {
             ("specialty", &self.specialty),
             ("finess", &self.finess),
             ("scope", &self.scope),
+            ("client_id", &self.client_id),
         ];
         for (k, v) in optional {
             if let Some(v) = v {
@@ -195,10 +199,17 @@ pub fn actor_from_claims(claims: &Value) -> Result<Actor, AuthError> {
         Role::Operator => ActorKind::Operator,
     };
     let scopes = match string(claims, "scope")? {
-        Some(s) => SmartScope::parse_all(s).map_err(|e| AuthError::claim("scope", scope_problem(&e)))?,
-        None => vec![],
+        Some(s) => Scopes::Granted(SmartScope::parse_all(s).map_err(|e| AuthError::claim("scope", scope_problem(&e)))?),
+        None => Scopes::RoleOnly,
     };
-    Ok(Actor { issuer, subject, name: string(claims, "name")?.map(str::to_owned), kind, scopes })
+    // RFC 9068 names the client `client_id`; OpenID Connect tokens name it `azp`.
+    let client = match string(claims, "client_id")? {
+        Some(c) => Some(c),
+        None => string(claims, "azp")?,
+    }
+    .filter(|c| !c.trim().is_empty())
+    .map(str::to_owned);
+    Ok(Actor { issuer, subject, name: string(claims, "name")?.map(str::to_owned), kind, scopes, client })
 }
 
 #[cfg(test)]
@@ -240,7 +251,7 @@ mod tests {
         let a = actor(with("patient", json!({"ins": valid_ins(), "name": "Jeanne Martin"})));
         assert_eq!(a.kind, ActorKind::Patient { ins: Ins::parse(&valid_ins()).expect("valid") });
         assert_eq!((a.issuer.as_str(), a.subject.as_str(), a.name.as_deref()), ("https://idp.test", "u1", Some("Jeanne Martin")));
-        assert!(a.scopes.is_empty());
+        assert_eq!(a.scopes, Scopes::RoleOnly);
     }
 
     #[test]
@@ -289,7 +300,10 @@ mod tests {
     #[test]
     fn scopes_are_parsed() {
         let a = actor(with("operator", json!({"scope": "openid  user/*.rs launch/patient"})));
-        assert_eq!(a.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(), ["openid", "user/*.rs", "launch/patient"]);
+        assert_eq!(
+            a.scopes.granted().unwrap_or_default().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["openid", "user/*.rs", "launch/patient"]
+        );
     }
 
     #[test]
@@ -370,7 +384,7 @@ mod tests {
         let actor = actor_from_claims(&json).expect("valid");
         assert_eq!((actor.subject.as_str(), actor.name.as_deref()), ("p", Some("Marc")));
         assert!(actor.speaks_for(&Ins::parse(&valid_ins()).expect("valid")));
-        assert_eq!(actor.scopes.len(), 1);
+        assert_eq!(actor.scopes.granted().map(<[_]>::len), Some(1));
         assert_eq!(TokenClaims::default().to_json().len(), 2, "only sub and carnet_role");
     }
 }

@@ -43,7 +43,8 @@ fn actor_of(pro: &DemoProfessional) -> Actor {
         subject: pro.key.into(),
         name: Some(format!("{} {}", pro.given_name, pro.family_name)),
         kind: if pro.regulator { ActorKind::Regulator(identity) } else { ActorKind::Professional(identity) },
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 
@@ -70,7 +71,8 @@ async fn seed(app: &App) -> anyhow::Result<()> {
         subject: "insurer".into(),
         name: Some("Agent CPAM".into()),
         kind: ActorKind::InsurerAgent,
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     };
     for (i, patient) in demo_data::patients().iter().enumerate() {
         // Records come through every channel, as they would in life.
@@ -171,7 +173,8 @@ async fn seed_policies(app: &App) -> anyhow::Result<()> {
                 subject: "insurer".into(),
                 name: Some("Agent CPAM".into()),
                 kind: ActorKind::InsurerAgent,
-                scopes: vec![],
+                scopes: carnet_domain::Scopes::RoleOnly,
+                client: None,
             },
             chloe.ins.clone(),
             PolicyChange::AddRepresentative {
@@ -194,7 +197,8 @@ fn patient_actor(p: &DemoPatient) -> Actor {
         subject: p.key.into(),
         name: Some(format!("{} {}", p.given_names, p.birth_name)),
         kind: ActorKind::Patient { ins: p.ins.clone() },
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

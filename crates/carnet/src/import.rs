@@ -71,7 +71,8 @@ fn actor(kind: ActorKind) -> Actor {
         subject: "import-synthea".into(),
         name: Some("carnet import synthea".into()),
         kind,
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

@@ -108,6 +108,9 @@ struct TokenArgs {
     /// SMART scopes, space-separated.
     #[arg(long)]
     scope: Option<String>,
+    /// The OAuth client (app) the token is issued to (`client_id` claim).
+    #[arg(long)]
+    client_id: Option<String>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     lifetime: i64,
@@ -218,6 +221,7 @@ fn mint(issuer: &DevIssuer, args: &TokenArgs, audience: &str) -> anyhow::Result<
         specialty: args.specialty.clone(),
         finess: args.finess.clone(),
         scope: args.scope.clone(),
+        client_id: args.client_id.clone(),
     };
     let now = time::OffsetDateTime::now_utc();
     Ok(issuer.mint(&claims, audience, time::Duration::seconds(args.lifetime), now)?)
@@ -230,7 +234,8 @@ fn local_operator() -> Actor {
         subject: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
         name: Some("carnet CLI".into()),
         kind: ActorKind::Operator,
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

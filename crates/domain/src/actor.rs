@@ -90,7 +90,32 @@ pub struct Actor {
     /// Display name, for the access history.
     pub name: Option<String>,
     pub kind: ActorKind,
-    pub scopes: Vec<SmartScope>,
+    /// What the token's `scope` claim lets the actor do, on top of the access rules.
+    pub scopes: Scopes,
+    /// The OAuth client (the app) the token was issued to: `client_id` (RFC 9068) or `azp`.
+    pub client: Option<String>,
+}
+
+/// The SMART scopes a request is held to. A scope only narrows what the access rules permit;
+/// it never widens it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "scopes", rename_all = "snake_case")]
+pub enum Scopes {
+    /// No `scope` claim, from an issuer configured to let this role act on its role alone
+    /// (practice software, the demo, the portal's own sessions): the access rules decide alone.
+    RoleOnly,
+    /// The token's scopes: a request needs one that grants it. Empty grants nothing.
+    Granted(Vec<SmartScope>),
+}
+
+impl Scopes {
+    /// The granted scopes; `None` when the role alone decides.
+    pub fn granted(&self) -> Option<&[SmartScope]> {
+        match self {
+            Scopes::RoleOnly => None,
+            Scopes::Granted(s) => Some(s),
+        }
+    }
 }
 
 impl Actor {
@@ -181,7 +206,7 @@ mod tests {
     use super::*;
 
     fn actor(issuer: &str, subject: &str, kind: ActorKind) -> Actor {
-        Actor { issuer: issuer.into(), subject: subject.into(), name: None, kind, scopes: vec![] }
+        Actor { issuer: issuer.into(), subject: subject.into(), name: None, kind, scopes: Scopes::RoleOnly, client: None }
     }
 
     #[test]

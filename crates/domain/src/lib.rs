@@ -25,7 +25,7 @@ pub mod rpps;
 pub mod scope;
 
 pub use access::{AccessContext, AccessDecision, Basis, DenyReason, LabelDenied, authorize_label_change, decide, decide_record};
-pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role};
+pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role, Scopes};
 pub use clock::Clock;
 pub use directory::Professional;
 pub use document::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};

@@ -114,7 +114,8 @@ pub(crate) fn sweeper() -> Actor {
         subject: "retention-sweep".into(),
         name: Some("Carnet retention sweep".into()),
         kind: ActorKind::System { organisation: None },
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

@@ -86,7 +86,8 @@ fn professional_actor(profession: Profession, org: u64) -> Actor {
             specialty: None,
             organisation: Some(finess(org)),
         }),
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

@@ -90,7 +90,7 @@ async fn every_role_round_trips_to_its_actor() {
         assert_eq!(actor.issuer, DevIssuer::ISSUER);
         assert_eq!(actor.subject, claims.sub);
         assert_eq!(actor.name, claims.name);
-        assert_eq!(actor.scopes, SmartScope::parse_all("openid patient/*.rs").expect("valid"));
+        assert_eq!(actor.scopes, carnet_domain::Scopes::Granted(SmartScope::parse_all("openid patient/*.rs").expect("valid")));
     }
 }
 

@@ -35,7 +35,10 @@ async fn rs256_token_from_an_openssl_rsa_key_is_accepted() {
             organisation: None
         })
     );
-    assert_eq!(actor.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(), ["openid", "user/DocumentReference.rs"]);
+    assert_eq!(
+        actor.scopes.granted().unwrap_or_default().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["openid", "user/DocumentReference.rs"]
+    );
 }
 
 #[tokio::test]

@@ -33,7 +33,14 @@ fn blob_files(app: &TestApp) -> Vec<std::path::PathBuf> {
 }
 
 fn operator() -> Actor {
-    Actor { issuer: "urn:test".into(), subject: "ops".into(), name: None, kind: ActorKind::Operator, scopes: vec![] }
+    Actor {
+        issuer: "urn:test".into(),
+        subject: "ops".into(),
+        name: None,
+        kind: ActorKind::Operator,
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
+    }
 }
 
 async fn a_professional_deposits_and_the_patient_reads_it_back(app: TestApp) {
@@ -403,7 +410,8 @@ fn pro_actor(n: u32) -> Actor {
             specialty: None,
             organisation: None,
         }),
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

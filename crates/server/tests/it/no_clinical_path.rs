@@ -103,7 +103,8 @@ fn support_actor() -> carnet_domain::Actor {
             specialty: None,
             organisation: None,
         }),
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     }
 }
 

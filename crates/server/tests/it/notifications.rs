@@ -128,7 +128,8 @@ async fn the_patient_and_the_medecin_traitant_are_told_by_email_and_webhook() {
         subject: "op".into(),
         name: None,
         kind: carnet_domain::ActorKind::Operator,
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     };
     let mt = Professional {
         rpps: rpps(7),

@@ -38,7 +38,17 @@ fn professional(n: u32, profession: Profession, regulator: bool) -> Asker {
     };
     let identity = ProfessionalIdentity { rpps: rpps(n), profession, specialty: None, organisation: None };
     let kind = if regulator { ActorKind::Regulator(identity) } else { ActorKind::Professional(identity) };
-    Asker { actor: Actor { issuer: DevIssuer::ISSUER.into(), subject: format!("pro-{n}"), name: None, kind, scopes: vec![] }, claims }
+    Asker {
+        actor: Actor {
+            issuer: DevIssuer::ISSUER.into(),
+            subject: format!("pro-{n}"),
+            name: None,
+            kind,
+            scopes: carnet_domain::Scopes::RoleOnly,
+            client: None,
+        },
+        claims,
+    }
 }
 
 fn patient(p: &Ins) -> Asker {
@@ -48,7 +58,8 @@ fn patient(p: &Ins) -> Asker {
         subject: format!("p-{p}"),
         name: None,
         kind: ActorKind::Patient { ins: p.clone() },
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     };
     Asker { claims, actor }
 }
@@ -60,7 +71,8 @@ fn representative(p: &Ins, sub: &str) -> Asker {
         subject: sub.into(),
         name: None,
         kind: ActorKind::Representative { represents: vec![p.clone()] },
-        scopes: vec![],
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
     };
     Asker { claims, actor }
 }
@@ -75,7 +87,14 @@ fn role(r: Role) -> Asker {
     let sub = format!("{r:?}");
     Asker {
         claims: TokenClaims { sub: sub.clone(), role: r, ..Default::default() },
-        actor: Actor { issuer: DevIssuer::ISSUER.into(), subject: sub, name: None, kind, scopes: vec![] },
+        actor: Actor {
+            issuer: DevIssuer::ISSUER.into(),
+            subject: sub,
+            name: None,
+            kind,
+            scopes: carnet_domain::Scopes::RoleOnly,
+            client: None,
+        },
     }
 }
 

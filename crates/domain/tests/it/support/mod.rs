@@ -27,7 +27,7 @@ pub fn rpps(n: u8) -> Rpps {
 }
 
 fn actor(subject: &str, kind: ActorKind) -> Actor {
-    Actor { issuer: ISSUER.into(), subject: subject.into(), name: None, kind, scopes: vec![] }
+    Actor { issuer: ISSUER.into(), subject: subject.into(), name: None, kind, scopes: carnet_domain::Scopes::RoleOnly, client: None }
 }
 
 pub fn identity(n: u8, profession: Profession) -> ProfessionalIdentity {
