@@ -128,11 +128,25 @@ fn id_problem(e: &IdError) -> String {
     }
 }
 
+/// The scopes of a `scope` claim; a bad one is named by its position (never echoed: a claim's
+/// value may be anything).
+fn scopes(claim: &str) -> Result<Vec<SmartScope>, AuthError> {
+    let count = claim.split_whitespace().count();
+    claim
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, s)| {
+            SmartScope::parse(s).map_err(|e| AuthError::claim("scope", format!("scope {} of {count}: {}", i + 1, scope_problem(&e))))
+        })
+        .collect()
+}
+
 fn scope_problem(e: &ScopeError) -> &'static str {
     match e {
-        ScopeError::Context(_) => "a scope has an unknown context (expected patient/, user/ or system/)",
-        ScopeError::Resource(_) => "a scope's resource type must be * or a FHIR resource name",
-        ScopeError::Permissions(_) => "a scope's permissions must be the letters c, r, u, d, s in that order, or read/write/*",
+        ScopeError::Context(_) => "unknown context (expected patient/, user/ or system/)",
+        ScopeError::Resource(_) => "the resource type must be * or a FHIR resource name",
+        ScopeError::UnknownResource(_) => "FHIR R4 defines no such resource type",
+        ScopeError::Permissions(_) => "the permissions must be the letters c, r, u, d, s in that order, or read/write/*",
     }
 }
 
@@ -199,7 +213,7 @@ pub fn actor_from_claims(claims: &Value) -> Result<Actor, AuthError> {
         Role::Operator => ActorKind::Operator,
     };
     let scopes = match string(claims, "scope")? {
-        Some(s) => Scopes::Granted(SmartScope::parse_all(s).map_err(|e| AuthError::claim("scope", scope_problem(&e)))?),
+        Some(s) => Scopes::Granted(scopes(s)?),
         None => Scopes::RoleOnly,
     };
     // RFC 9068 names the client `client_id`; OpenID Connect tokens name it `azp`.

@@ -83,7 +83,13 @@ impl DevIssuer {
     /// public keys in memory. (Or: `verifier.with_static_keys(DevIssuer::ISSUER, audience,
     /// &dev.jwks())`.)
     pub fn trusted_issuer(&self, audience: &str) -> TrustedIssuer {
-        TrustedIssuer { issuer: Self::ISSUER.into(), audience: audience.into(), jwks: JwksSource::Static(self.jwks()) }
+        TrustedIssuer {
+            issuer: Self::ISSUER.into(),
+            audience: audience.into(),
+            jwks: JwksSource::Static(self.jwks()),
+            // The demo's and the tests' issuer: its tokens act on their role unless they carry scopes.
+            unscoped_roles: carnet_domain::Role::ALL.to_vec(),
+        }
     }
 
     /// Signs `claims` as [`DevIssuer::ISSUER`] for `audience`, issued at `now` and expiring

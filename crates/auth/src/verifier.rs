@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use carnet_domain::Actor;
+use carnet_domain::{Actor, Role, Scopes};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,7 +43,12 @@ pub enum JwksSource {
 /// # jwks_url = "https://idp.example.org/realms/health/protocol/openid-connect/certs"
 /// # jwks_file = "/etc/carnet/idp-jwks.json"
 /// # jwks = { keys = [ { kty = "EC", crv = "P-256", kid = "k1", x = "…", y = "…" } ] }
+/// unscoped_roles = ["professional", "regulator"]     # may act without a `scope` claim
 /// ```
+///
+/// A token with a `scope` claim is held to its SMART scopes. A token without one acts on its
+/// role alone only when its role is listed in `unscoped_roles` (default: none); otherwise it is
+/// granted nothing (403 `insufficient_scope` on every resource).
 ///
 /// Unknown fields and two sources at once are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +57,8 @@ pub struct TrustedIssuer {
     pub issuer: String,
     pub audience: String,
     pub jwks: JwksSource,
+    /// The roles whose tokens may omit `scope` and act on their role alone.
+    pub unscoped_roles: Vec<Role>,
 }
 
 /// The configuration shape of [`TrustedIssuer`].
@@ -66,6 +73,8 @@ struct IssuerConfig {
     jwks_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jwks: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unscoped_roles: Vec<String>,
 }
 
 impl TryFrom<IssuerConfig> for TrustedIssuer {
@@ -80,13 +89,33 @@ impl TryFrom<IssuerConfig> for TrustedIssuer {
                 return Err(format!("issuer {:?}: set at most one of jwks_file, jwks_url and jwks (none: OIDC discovery)", c.issuer));
             }
         };
-        Ok(TrustedIssuer { issuer: c.issuer, audience: c.audience, jwks })
+        let unscoped_roles = c
+            .unscoped_roles
+            .iter()
+            .map(|r| {
+                Role::parse(r).ok_or_else(|| {
+                    format!(
+                        "issuer {:?}: unscoped_roles: unknown role {r:?}; expected some of {}",
+                        c.issuer,
+                        Role::ALL.map(Role::as_str).join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TrustedIssuer { issuer: c.issuer, audience: c.audience, jwks, unscoped_roles })
     }
 }
 
 impl From<TrustedIssuer> for IssuerConfig {
     fn from(t: TrustedIssuer) -> IssuerConfig {
-        let mut c = IssuerConfig { issuer: t.issuer, audience: t.audience, jwks_file: None, jwks_url: None, jwks: None };
+        let mut c = IssuerConfig {
+            issuer: t.issuer,
+            audience: t.audience,
+            jwks_file: None,
+            jwks_url: None,
+            jwks: None,
+            unscoped_roles: t.unscoped_roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        };
         match t.jwks {
             JwksSource::File(path) => c.jwks_file = Some(path),
             JwksSource::Url(url) => c.jwks_url = Some(url),
@@ -113,6 +142,7 @@ struct FetchState {
 struct IssuerState {
     issuer: String,
     audience: String,
+    unscoped_roles: Vec<Role>,
     remote: Option<Remote>,
     /// Swapped whole after a fetch; readers never wait on the network.
     keys: RwLock<Arc<KeySet>>,
@@ -228,16 +258,17 @@ impl TokenVerifier {
                     (KeySet::default(), Some(Remote::Discover(doc)))
                 }
             };
-            verifier = verifier.trusting(&trusted.issuer, &trusted.audience, keys, remote)?;
+            verifier = verifier.trusting(&trusted.issuer, &trusted.audience, &trusted.unscoped_roles, keys, remote)?;
         }
         Ok(verifier)
     }
 
     /// Also trusts `issuer` for `audience` with the JWK set `jwks` (`{"keys": [...]}`) held in
     /// memory — the same as a [`JwksSource::Static`] entry given to [`TokenVerifier::new`].
+    /// Its tokens may omit `scope` whatever their role (tests, air-gapped tools).
     pub fn with_static_keys(self, issuer: &str, audience: &str, jwks: &Value) -> Result<TokenVerifier, AuthError> {
         let keys = static_set(issuer, jwks)?;
-        self.trusting(issuer, audience, keys, None)
+        self.trusting(issuer, audience, &Role::ALL, keys, None)
     }
 
     /// How long to wait before fetching a remote issuer's keys again when a token names a key
@@ -249,7 +280,14 @@ impl TokenVerifier {
         TokenVerifier { inner: Arc::new(inner) }
     }
 
-    fn trusting(self, issuer: &str, audience: &str, keys: KeySet, remote: Option<Remote>) -> Result<TokenVerifier, AuthError> {
+    fn trusting(
+        self,
+        issuer: &str,
+        audience: &str,
+        unscoped_roles: &[Role],
+        keys: KeySet,
+        remote: Option<Remote>,
+    ) -> Result<TokenVerifier, AuthError> {
         if issuer.trim().is_empty() || audience.trim().is_empty() {
             return Err(AuthError::Keys(format!("issuer {issuer:?}: `issuer` and `audience` must not be empty")));
         }
@@ -260,6 +298,7 @@ impl TokenVerifier {
         inner.issuers.push(Arc::new(IssuerState {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            unscoped_roles: unscoped_roles.to_vec(),
             remote,
             keys: RwLock::new(Arc::new(keys)),
             fetch: tokio::sync::Mutex::new(FetchState::default()),
@@ -316,7 +355,13 @@ impl TokenVerifier {
         }
         check_audience(&claims, &issuer.audience)?;
         self.check_dates(&claims, now)?;
-        actor_from_claims(&claims)
+        let mut actor = actor_from_claims(&claims)?;
+        if actor.scopes == Scopes::RoleOnly && !issuer.unscoped_roles.contains(&actor.role()) {
+            // Without a `scope` claim, only the roles this issuer is trusted for act on their
+            // role alone; any other such token is granted nothing.
+            actor.scopes = Scopes::Granted(vec![]);
+        }
+        Ok(actor)
     }
 
     fn check_dates(&self, claims: &Value, now: OffsetDateTime) -> Result<(), AuthError> {

@@ -41,7 +41,7 @@ enum Command {
         bind: std::net::SocketAddr,
     },
     /// Mint a token from the development issuer (for tests, scripts and the demo).
-    Token(TokenArgs),
+    Token(Box<TokenArgs>),
     /// Administration tasks.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -42,4 +42,4 @@ pub use profession::Profession;
 pub use record::{CreationChannel, Record, RecordAction, RecordStatus, RetentionPolicy};
 pub use rights::{Action, ActionDenied, ActionKind, Grant, HolderContext, authorize};
 pub use rpps::{Finess, IdError, Rpps};
-pub use scope::{ScopeError, SmartScope};
+pub use scope::{DocumentScope, Interaction, Need, Operation, ScopeDenied, ScopeError, SmartScope};

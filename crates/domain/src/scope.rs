@@ -5,6 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::Code;
+use crate::document::XdsMetadata;
+use crate::{Actor, Role, Scopes};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeContext {
@@ -61,6 +65,8 @@ pub enum ScopeError {
     Context(String),
     #[error("scope {0:?}: the resource type must be * or a FHIR resource name")]
     Resource(String),
+    #[error("scope {0:?}: FHIR R4 defines no such resource type")]
+    UnknownResource(String),
     #[error("scope {0:?}: permissions must be the letters c, r, u, d, s in that order, or read/write/*")]
     Permissions(String),
 }
@@ -88,8 +94,9 @@ impl SmartScope {
         };
         let resource = match resource {
             "*" => None,
+            r if R4_RESOURCE_TYPES.contains(&r) => Some(r.to_owned()),
             r if !r.is_empty() && r.starts_with(|c: char| c.is_ascii_uppercase()) && r.chars().all(|c| c.is_ascii_alphanumeric()) => {
-                Some(r.to_owned())
+                return Err(ScopeError::UnknownResource(scope.to_owned()));
             }
             _ => return Err(ScopeError::Resource(scope.to_owned())),
         };
@@ -159,6 +166,555 @@ impl fmt::Display for SmartScope {
             }
         }
     }
+}
+
+/// The concrete resource types of FHIR R4 (4.0.1): a scope naming anything else is refused.
+pub const R4_RESOURCE_TYPES: &[&str] = &[
+    "Account",
+    "ActivityDefinition",
+    "AdverseEvent",
+    "AllergyIntolerance",
+    "Appointment",
+    "AppointmentResponse",
+    "AuditEvent",
+    "Basic",
+    "Binary",
+    "BiologicallyDerivedProduct",
+    "BodyStructure",
+    "Bundle",
+    "CapabilityStatement",
+    "CarePlan",
+    "CareTeam",
+    "CatalogEntry",
+    "ChargeItem",
+    "ChargeItemDefinition",
+    "Claim",
+    "ClaimResponse",
+    "ClinicalImpression",
+    "CodeSystem",
+    "Communication",
+    "CommunicationRequest",
+    "CompartmentDefinition",
+    "Composition",
+    "ConceptMap",
+    "Condition",
+    "Consent",
+    "Contract",
+    "Coverage",
+    "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse",
+    "DetectedIssue",
+    "Device",
+    "DeviceDefinition",
+    "DeviceMetric",
+    "DeviceRequest",
+    "DeviceUseStatement",
+    "DiagnosticReport",
+    "DocumentManifest",
+    "DocumentReference",
+    "EffectEvidenceSynthesis",
+    "Encounter",
+    "Endpoint",
+    "EnrollmentRequest",
+    "EnrollmentResponse",
+    "EpisodeOfCare",
+    "EventDefinition",
+    "Evidence",
+    "EvidenceVariable",
+    "ExampleScenario",
+    "ExplanationOfBenefit",
+    "FamilyMemberHistory",
+    "Flag",
+    "Goal",
+    "GraphDefinition",
+    "Group",
+    "GuidanceResponse",
+    "HealthcareService",
+    "ImagingStudy",
+    "Immunization",
+    "ImmunizationEvaluation",
+    "ImmunizationRecommendation",
+    "ImplementationGuide",
+    "InsurancePlan",
+    "Invoice",
+    "Library",
+    "Linkage",
+    "List",
+    "Location",
+    "Measure",
+    "MeasureReport",
+    "Media",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationKnowledge",
+    "MedicationRequest",
+    "MedicationStatement",
+    "MedicinalProduct",
+    "MedicinalProductAuthorization",
+    "MedicinalProductContraindication",
+    "MedicinalProductIndication",
+    "MedicinalProductIngredient",
+    "MedicinalProductInteraction",
+    "MedicinalProductManufactured",
+    "MedicinalProductPackaged",
+    "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect",
+    "MessageDefinition",
+    "MessageHeader",
+    "MolecularSequence",
+    "NamingSystem",
+    "NutritionOrder",
+    "Observation",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "OperationOutcome",
+    "Organization",
+    "OrganizationAffiliation",
+    "Parameters",
+    "Patient",
+    "PaymentNotice",
+    "PaymentReconciliation",
+    "Person",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "RequestGroup",
+    "ResearchDefinition",
+    "ResearchElementDefinition",
+    "ResearchStudy",
+    "ResearchSubject",
+    "RiskAssessment",
+    "RiskEvidenceSynthesis",
+    "Schedule",
+    "SearchParameter",
+    "ServiceRequest",
+    "Slot",
+    "Specimen",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "StructureMap",
+    "Subscription",
+    "Substance",
+    "SubstanceNucleicAcid",
+    "SubstancePolymer",
+    "SubstanceProtein",
+    "SubstanceReferenceInformation",
+    "SubstanceSourceMaterial",
+    "SubstanceSpecification",
+    "SupplyDelivery",
+    "SupplyRequest",
+    "Task",
+    "TerminologyCapabilities",
+    "TestReport",
+    "TestScript",
+    "ValueSet",
+    "VerificationResult",
+    "VisionPrescription",
+];
+
+// ---------------------------------------------------------------------------------------------
+// What a request needs from the token's scopes.
+
+/// A SMART v2 interaction: one permission letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interaction {
+    Create,
+    Read,
+    Update,
+    Delete,
+    Search,
+}
+
+impl Interaction {
+    pub const ALL: [Interaction; 5] =
+        [Interaction::Create, Interaction::Read, Interaction::Update, Interaction::Delete, Interaction::Search];
+
+    fn permissions(self) -> Permissions {
+        let none = Permissions::default();
+        match self {
+            Interaction::Create => Permissions { create: true, ..none },
+            Interaction::Read => Permissions { read: true, ..none },
+            Interaction::Update => Permissions { update: true, ..none },
+            Interaction::Delete => Permissions { delete: true, ..none },
+            Interaction::Search => Permissions { search: true, ..none },
+        }
+    }
+}
+
+/// Every operation Carnet performs for a token, named as the scopes see it. The FHIR and `/api`
+/// routes of one operation need the same scopes (`docs/smart-scopes.md` has the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// ITI-67, the `/api` document list.
+    SearchDocuments,
+    /// A document's metadata.
+    ReadDocument,
+    /// A document's bytes (ITI-68, `/api/documents/{id}/content`) or text derived from them.
+    ReadContent,
+    /// One document deposited through `/api`.
+    Deposit,
+    /// An ITI-65 transaction: documents, their bytes and their submission set.
+    DepositSet,
+    /// Labels, withdrawal, archiving of a document.
+    UpdateDocument,
+    /// The patient deletes their reimbursement history.
+    DeleteReimbursement,
+    /// ITI-66 submission sets.
+    SearchSubmissionSets,
+    /// PDQm.
+    FindPatients,
+    /// A record's status, the FHIR Patient.
+    ReadRecord,
+    CreateRecord,
+    /// Close, reopen, request destruction.
+    UpdateRecord,
+    /// `$summary`: the patient and what the summary is built from.
+    Summary,
+    /// The patient's choices (policy, FHIR Consent).
+    ReadPolicy,
+    ChangePolicy,
+    /// Bris de glace, SAMU access: an access grant the professional opens for themselves.
+    OpenEmergency,
+    ReadNotificationPreferences,
+    SetNotificationPreferences,
+    /// The access history (FHIR AuditEvent).
+    AccessHistory,
+    /// The privacy officer's review queue.
+    ReviewItems,
+    Review,
+    ReadDirectory,
+    WriteDirectory,
+    /// The apps a patient connected: the patient's own decision, never an app's.
+    ManageApps,
+    /// Aggregated counts, for the insurer and the operator.
+    Statistics,
+    RotateKeys,
+}
+
+/// What an operation needs from the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Every (resource type, interaction) listed, each granted by some scope.
+    Scopes(&'static [(&'static str, Interaction)]),
+    /// A token without scopes (the role decides): no app token may do this.
+    RoleOnly,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 26] = [
+        Operation::SearchDocuments,
+        Operation::ReadDocument,
+        Operation::ReadContent,
+        Operation::Deposit,
+        Operation::DepositSet,
+        Operation::UpdateDocument,
+        Operation::DeleteReimbursement,
+        Operation::SearchSubmissionSets,
+        Operation::FindPatients,
+        Operation::ReadRecord,
+        Operation::CreateRecord,
+        Operation::UpdateRecord,
+        Operation::Summary,
+        Operation::ReadPolicy,
+        Operation::ChangePolicy,
+        Operation::OpenEmergency,
+        Operation::ReadNotificationPreferences,
+        Operation::SetNotificationPreferences,
+        Operation::AccessHistory,
+        Operation::ReviewItems,
+        Operation::Review,
+        Operation::ReadDirectory,
+        Operation::WriteDirectory,
+        Operation::ManageApps,
+        Operation::Statistics,
+        Operation::RotateKeys,
+    ];
+
+    /// The operation's name, in the ledger entry of a refusal by scope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::SearchDocuments => "search_documents",
+            Operation::ReadDocument => "read_document",
+            Operation::ReadContent => "read_content",
+            Operation::Deposit => "deposit",
+            Operation::DepositSet => "deposit_set",
+            Operation::UpdateDocument => "update_document",
+            Operation::DeleteReimbursement => "delete_reimbursement",
+            Operation::SearchSubmissionSets => "search_submission_sets",
+            Operation::FindPatients => "find_patients",
+            Operation::ReadRecord => "read_record",
+            Operation::CreateRecord => "create_record",
+            Operation::UpdateRecord => "update_record",
+            Operation::Summary => "summary",
+            Operation::ReadPolicy => "read_policy",
+            Operation::ChangePolicy => "change_policy",
+            Operation::OpenEmergency => "open_emergency",
+            Operation::ReadNotificationPreferences => "read_notification_preferences",
+            Operation::SetNotificationPreferences => "set_notification_preferences",
+            Operation::AccessHistory => "access_history",
+            Operation::ReviewItems => "review_items",
+            Operation::Review => "review",
+            Operation::ReadDirectory => "read_directory",
+            Operation::WriteDirectory => "write_directory",
+            Operation::ManageApps => "manage_apps",
+            Operation::Statistics => "statistics",
+            Operation::RotateKeys => "rotate_keys",
+        }
+    }
+
+    pub fn need(self) -> Need {
+        use Interaction::{Create, Delete, Read, Search, Update};
+        const DOC: &str = "DocumentReference";
+        Need::Scopes(match self {
+            Operation::SearchDocuments => &[(DOC, Search)],
+            Operation::ReadDocument => &[(DOC, Read)],
+            // The bytes are the document: reading them needs reading its metadata too.
+            Operation::ReadContent => &[("Binary", Read), (DOC, Read)],
+            Operation::Deposit => &[(DOC, Create), ("Binary", Create)],
+            Operation::DepositSet => &[(DOC, Create), ("Binary", Create), ("List", Create)],
+            Operation::UpdateDocument => &[(DOC, Update)],
+            Operation::DeleteReimbursement => &[(DOC, Delete)],
+            // A submission set lists documents: only those the token may search.
+            Operation::SearchSubmissionSets => &[("List", Search), (DOC, Search)],
+            Operation::FindPatients => &[("Patient", Search)],
+            Operation::ReadRecord => &[("Patient", Read)],
+            Operation::CreateRecord => &[("Patient", Create)],
+            Operation::UpdateRecord => &[("Patient", Update)],
+            Operation::Summary => &[("Patient", Read), (DOC, Read)],
+            Operation::ReadPolicy => &[("Consent", Read)],
+            Operation::ChangePolicy => &[("Consent", Update)],
+            Operation::OpenEmergency => &[("Consent", Create)],
+            Operation::ReadNotificationPreferences => &[("Patient", Read)],
+            Operation::SetNotificationPreferences => &[("Patient", Update)],
+            Operation::AccessHistory | Operation::ReviewItems => &[("AuditEvent", Search)],
+            Operation::Review => &[("AuditEvent", Update)],
+            Operation::ReadDirectory => &[("Practitioner", Read)],
+            Operation::WriteDirectory => &[("Practitioner", Create), ("Practitioner", Update)],
+            Operation::ManageApps | Operation::Statistics | Operation::RotateKeys => return Need::RoleOnly,
+        })
+    }
+
+    /// The interaction on DocumentReference whose granular scopes (`?category=`, `?type=`)
+    /// narrow which documents the operation touches; `None` when it touches none.
+    pub fn document_interaction(self) -> Option<Interaction> {
+        match self {
+            Operation::SearchDocuments | Operation::SearchSubmissionSets => Some(Interaction::Search),
+            Operation::ReadDocument | Operation::ReadContent | Operation::Summary => Some(Interaction::Read),
+            Operation::Deposit | Operation::DepositSet => Some(Interaction::Create),
+            Operation::UpdateDocument => Some(Interaction::Update),
+            Operation::DeleteReimbursement => Some(Interaction::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Refused by the token's scopes (403 `insufficient_scope`). Says which scope would grant it, and
+/// nothing about the record or the document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeDenied {
+    #[error("the token's scopes do not allow this; it needs {needed}")]
+    Insufficient {
+        /// A scope that would grant it, in the actor's context (`patient/DocumentReference.rs`).
+        needed: String,
+    },
+    #[error("apps may not do this: it is for the person themselves, without an app's scopes")]
+    AppsMayNot,
+}
+
+impl ScopeDenied {
+    /// The `scope` attribute of the `WWW-Authenticate` challenge (RFC 6750 §3), if any.
+    pub fn needed(&self) -> Option<&str> {
+        match self {
+            ScopeDenied::Insufficient { needed } => Some(needed),
+            ScopeDenied::AppsMayNot => None,
+        }
+    }
+}
+
+/// Which documents an operation may touch under the token's granular scopes. Only
+/// [`permit`] makes one, so a read path holding one has had its scopes checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentScope {
+    /// `None`: every document the policy lets through. `Some`: only documents matching one of
+    /// the queries (each a conjunction of `category`/`type` token tests).
+    queries: Option<Vec<DocumentQuery>>,
+}
+
+/// One granular scope's query: each parameter with the values it accepts (any of them).
+type DocumentQuery = Vec<(CodeParam, Vec<TokenTest>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeParam {
+    Category,
+    Type,
+}
+
+/// One FHIR token search value: `code`, `system|code`, `|code`, `system|`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TokenTest {
+    system: Option<String>,
+    code: Option<String>,
+}
+
+impl TokenTest {
+    fn parse(v: &str) -> Option<TokenTest> {
+        let t = match v.split_once('|') {
+            None => TokenTest { system: None, code: Some(v.to_owned()) },
+            Some((s, c)) => TokenTest { system: Some(s.to_owned()), code: (!c.is_empty()).then(|| c.to_owned()) },
+        };
+        // `|` alone, or an empty code without a system, tests nothing meaningful.
+        (t.code.is_some() || t.system.as_deref().is_some_and(|s| !s.is_empty())).then_some(t)
+    }
+
+    fn matches(&self, code: &Code) -> bool {
+        self.system.as_deref().is_none_or(|s| s == code.system) && self.code.as_deref().is_none_or(|c| c == code.code)
+    }
+}
+
+/// `category=…&type=…` of a granular scope; `None` when a parameter is not one Carnet can
+/// enforce: such a scope grants nothing rather than more than it says.
+fn parse_document_query(q: &str) -> Option<DocumentQuery> {
+    q.split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            let param = match name {
+                "category" => CodeParam::Category,
+                "type" => CodeParam::Type,
+                _ => return None,
+            };
+            let tests = value.split(',').map(|v| TokenTest::parse(&percent_decode(v)?)).collect::<Option<Vec<_>>>()?;
+            Some((param, tests))
+        })
+        .collect()
+}
+
+/// `%XX` escapes of a scope's query (a `|` is often sent as `%7C`); `None` when malformed.
+fn percent_decode(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl DocumentScope {
+    /// Does the scope let the operation touch a document with these codes?
+    pub fn admits(&self, xds: &XdsMetadata) -> bool {
+        let Some(queries) = &self.queries else { return true };
+        queries.iter().any(|query| {
+            query.iter().all(|(param, tests)| {
+                let code = match param {
+                    CodeParam::Category => &xds.class_code,
+                    CodeParam::Type => &xds.type_code,
+                };
+                tests.iter().any(|t| t.matches(code))
+            })
+        })
+    }
+
+    /// A deposit's document must be within the granular scopes that allow creating it; the
+    /// refusal names the scope that would (`patient/DocumentReference.c?type=system|code`).
+    pub fn check_deposit(&self, actor: &Actor, xds: &XdsMetadata) -> Result<(), ScopeDenied> {
+        if self.admits(xds) {
+            return Ok(());
+        }
+        let t = &xds.type_code;
+        Err(ScopeDenied::Insufficient { needed: format!("{}/DocumentReference.c?type={}|{}", natural_context(actor), t.system, t.code) })
+    }
+
+    /// True when no granular scope narrows the documents.
+    pub fn is_unrestricted(&self) -> bool {
+        self.queries.is_none()
+    }
+}
+
+/// Whether a scope of this context counts for this actor: `patient/` for a patient or their
+/// representative (the policy keeps them to the records they speak for), `system/` for anyone
+/// but them, `user/` for anyone but software acting as itself.
+fn context_fits(context: ScopeContext, actor: &Actor) -> bool {
+    match context {
+        ScopeContext::Patient => actor.spoken_for().is_some(),
+        ScopeContext::User => actor.role() != Role::System,
+        ScopeContext::System => actor.spoken_for().is_none(),
+    }
+}
+
+/// The context a refusal suggests for this actor.
+fn natural_context(actor: &Actor) -> &'static str {
+    if actor.spoken_for().is_some() {
+        "patient"
+    } else if actor.role() == Role::System {
+        "system"
+    } else {
+        "user"
+    }
+}
+
+/// The scope decision, made before anything about the record is looked up: may this token
+/// perform `operation` at all, and on which documents? It only narrows: what it permits, the
+/// access rules (`decide`, `authorize`) still decide.
+pub fn permit(actor: &Actor, operation: Operation) -> Result<DocumentScope, ScopeDenied> {
+    let granted = match &actor.scopes {
+        Scopes::RoleOnly => return Ok(DocumentScope { queries: None }),
+        Scopes::Granted(granted) => granted,
+    };
+    let needs = match operation.need() {
+        Need::RoleOnly => return Err(ScopeDenied::AppsMayNot),
+        Need::Scopes(needs) => needs,
+    };
+    let fitting = || {
+        granted.iter().filter_map(|s| match s {
+            SmartScope::Resource { context, resource, permissions, query } if context_fits(*context, actor) => {
+                Some((resource.as_deref(), *permissions, query.as_deref()))
+            }
+            _ => None,
+        })
+    };
+    let grants = |resource: &str, i: Interaction, query: Option<&str>, r: Option<&str>, p: Permissions| {
+        r.is_none_or(|r| r == resource)
+            && p.contains(i.permissions())
+            && match query {
+                None => true,
+                // A query Carnet cannot enforce grants nothing; one it can, on documents only.
+                Some(q) => resource == "DocumentReference" && parse_document_query(q).is_some(),
+            }
+    };
+    for &(resource, interaction) in needs {
+        if !fitting().any(|(r, p, q)| grants(resource, interaction, q, r, p)) {
+            let letter = interaction.permissions().to_string();
+            return Err(ScopeDenied::Insufficient { needed: format!("{}/{resource}.{letter}", natural_context(actor)) });
+        }
+    }
+    let Some(interaction) = operation.document_interaction() else { return Ok(DocumentScope { queries: None }) };
+    let mut queries = Vec::new();
+    for (r, p, q) in fitting() {
+        if !grants("DocumentReference", interaction, q, r, p) {
+            continue;
+        }
+        match q.and_then(parse_document_query) {
+            // One unrestricted scope admits every document.
+            None => return Ok(DocumentScope { queries: None }),
+            Some(query) => queries.push(query),
+        }
+    }
+    Ok(DocumentScope { queries: Some(queries) })
 }
 
 #[cfg(test)]

@@ -53,6 +53,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found")),
             ServiceError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
             ServiceError::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, msg),
+            ServiceError::Scope(denied) => {
+                // RFC 6750 §3.1: `insufficient_scope`, naming a scope that would do.
+                let challenge = match denied.needed() {
+                    Some(needed) => format!("Bearer realm=\"carnet\", error=\"insufficient_scope\", scope=\"{}\"", header_safe(needed)),
+                    None => "Bearer realm=\"carnet\", error=\"insufficient_scope\"".to_owned(),
+                };
+                ApiError { status: StatusCode::FORBIDDEN, detail: denied.to_string(), challenge: Some(challenge) }
+            }
             ServiceError::Throttled => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             ServiceError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             ServiceError::Interrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
@@ -76,6 +84,11 @@ impl From<ServiceError> for ApiError {
             }
         }
     }
+}
+
+/// The characters RFC 6750 allows in a quoted challenge attribute; others become `?`.
+fn header_safe(value: &str) -> String {
+    value.chars().map(|c| if c != '"' && c != '\\' && (' '..='~').contains(&c) { c } else { '?' }).collect()
 }
 
 impl From<AuthError> for ApiError {

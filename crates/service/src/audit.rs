@@ -1,7 +1,7 @@
 //! Every decision and every write becomes a ledger entry before anything is served or changed.
 //! An entry that cannot be appended fails the request: there is no unlogged access.
 
-use carnet_domain::{AccessDecision, Actor, Ins};
+use carnet_domain::{AccessDecision, Actor, DocumentScope, Ins, Operation};
 use carnet_ledger::{EntryActor, LedgerEntry, Outcome};
 
 use crate::{Carnet, Result};
@@ -51,6 +51,19 @@ pub(crate) fn entry_actor(actor: &Actor) -> EntryActor {
 }
 
 impl Carnet {
+    /// The token's scopes for `operation` (`carnet_domain::scope::permit`), checked before
+    /// anything about the record is looked up, so a refusal says nothing of it. A refusal is
+    /// recorded, on the record named by the request when there is one.
+    pub(crate) async fn scoped(&self, actor: &Actor, operation: Operation, ins: Option<&Ins>) -> Result<DocumentScope> {
+        match carnet_domain::scope::permit(actor, operation) {
+            Ok(documents) => Ok(documents),
+            Err(denied) => {
+                self.record_event(actor, Event::deny(operation.as_str(), ins, None, "insufficient_scope")).await?;
+                Err(denied.into())
+            }
+        }
+    }
+
     /// Appends the event; returns its leaf index.
     pub(crate) async fn record_event(&self, actor: &Actor, event: Event<'_>) -> Result<u64> {
         let entry = LedgerEntry {

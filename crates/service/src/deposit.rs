@@ -20,7 +20,7 @@
 
 use bytes::Bytes;
 use carnet_domain::document::{DocumentSubmission, check_metadata};
-use carnet_domain::{Actor, DocumentId, DocumentMeta, DocumentStatus, Record};
+use carnet_domain::{Actor, DocumentId, DocumentMeta, DocumentScope, DocumentStatus, Operation, Record};
 use carnet_store::{DocumentStore, NewSetDocument, RecordStore, StoredSubmissionSet, SubmissionStore};
 use futures::{Stream, StreamExt};
 use time::OffsetDateTime;
@@ -144,6 +144,14 @@ impl Carnet {
         if set.is_none() && documents.len() != 1 {
             return Err(ServiceError::Invalid("several documents are deposited as a submission set".into()));
         }
+        let operation = if set.is_some() { Operation::DepositSet } else { Operation::Deposit };
+        let scope = self.scoped(actor, operation, Some(&ins)).await?;
+        for d in &documents {
+            if let Err(denied) = scope.check_deposit(actor, &d.submission.xds) {
+                self.record_event(actor, Event::deny(operation.as_str(), Some(&ins), None, "insufficient_scope")).await?;
+                return Err(denied.into());
+            }
+        }
         let ids: Vec<DocumentId> = documents.iter().map(|_| DocumentId::from_bytes(*uuid::Uuid::new_v4().as_bytes())).collect();
         let record = self.fed_record(actor, set.as_ref(), &documents, ids[0]).await?;
         if let Some(set) = &set {
@@ -159,7 +167,7 @@ impl Carnet {
                     let fingerprint = self.fingerprint(d.known, d.content).await?;
                     again.push((d.submission.xds.unique_id, fingerprint));
                 }
-                return self.resubmission(actor, &record, Known::Set(existing), &again).await;
+                return self.resubmission(actor, &record, Known::Set(existing), &again, scope).await;
             }
         }
 
@@ -179,7 +187,7 @@ impl Carnet {
                     // A lone document deposited before: the body is read (hashed, not stored) to know.
                     let fingerprint = self.fingerprint(d.known, d.content).await?;
                     let again = [(d.submission.xds.unique_id, fingerprint)];
-                    return self.resubmission(actor, &record, Known::Document(existing), &again).await;
+                    return self.resubmission(actor, &record, Known::Document(existing), &again, scope).await;
                 }
             };
             if prepared.iter().any(|q| q.meta.xds.unique_id == p.meta.xds.unique_id) {
@@ -264,7 +272,7 @@ impl Carnet {
                 };
                 let Some(known) = known else { return Err(e) };
                 let again: Vec<_> = prepared.into_iter().map(|p| (p.meta.xds.unique_id.clone(), Fingerprint::of(&p.meta))).collect();
-                return self.resubmission(actor, &record, known, &again).await;
+                return self.resubmission(actor, &record, known, &again, scope).await;
             }
         };
         if record.first_fed_at.is_none() {
@@ -420,7 +428,14 @@ impl Carnet {
     /// Answers a deposit whose unique id is known: the same documents (unique ids, patient,
     /// sizes, hashes, in order) answer `created: false` with what was stored; anything else is a
     /// conflict.
-    async fn resubmission(&self, actor: &Actor, record: &Record, known: Known, again: &[(String, Fingerprint)]) -> Result<Deposited> {
+    async fn resubmission(
+        &self,
+        actor: &Actor,
+        record: &Record,
+        known: Known,
+        again: &[(String, Fingerprint)],
+        scope: DocumentScope,
+    ) -> Result<Deposited> {
         let (what, set_id, submitted_at, stored) = match known {
             Known::Document(meta) => ("document", None, meta.submitted_at, vec![Some(meta)]),
             Known::Set(set) => {
@@ -445,7 +460,7 @@ impl Carnet {
             if !same {
                 return Err(conflict());
             }
-            documents.push(self.view_unchecked(actor, record, meta).await?);
+            documents.push(self.view_unchecked(actor, record, meta, scope.clone()).await?);
         }
         Ok(Deposited { set_id, documents, created: false, submitted_at })
     }

@@ -1,6 +1,6 @@
 //! Professionals directory use cases.
 
-use carnet_domain::{Action, Actor, Professional, Rpps, authorize};
+use carnet_domain::{Action, Actor, Operation, Professional, Rpps, authorize};
 use carnet_store::DirectoryStore;
 
 use crate::{Carnet, Result, ServiceError};
@@ -9,6 +9,7 @@ impl Carnet {
     /// Upserts professionals, all or none. Operators maintain the directory (from the national
     /// register's extracts).
     pub async fn save_professionals(&self, actor: &Actor, professionals: Vec<Professional>) -> Result<u64> {
+        self.scoped(actor, Operation::WriteDirectory, None).await?;
         authorize(actor, Action::MaintainDirectory)?;
         let professionals = professionals
             .into_iter()
@@ -20,7 +21,8 @@ impl Carnet {
 
     /// The directory is public information (as the national "Annuaire Santé" is): any
     /// authenticated actor may look a professional up.
-    pub async fn find_professional(&self, _actor: &Actor, rpps: &Rpps) -> Result<Professional> {
+    pub async fn find_professional(&self, actor: &Actor, rpps: &Rpps) -> Result<Professional> {
+        self.scoped(actor, Operation::ReadDirectory, None).await?;
         self.db.find_professional_by_rpps(rpps).await?.ok_or(ServiceError::NotFound("professional"))
     }
 }

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use carnet_crypto::{StreamOpener, StreamSealer};
 use carnet_domain::document::{DocumentSubmission, PersonName};
 use carnet_domain::{
-    Action, Actor, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, Record, RecordStatus, SecurityLabel, authorize,
+    Action, Actor, DocumentId, DocumentMeta, DocumentScope, DocumentStatus, IdentityStatus, Ins, Operation, Record, RecordStatus,
+    SecurityLabel, authorize,
 };
 use carnet_store::{DirectoryStore, DocumentStore, KeyStore, RecordStore, StoreError};
 use futures::stream::BoxStream;
@@ -50,6 +51,17 @@ pub enum DocumentAction {
 }
 
 impl DocumentAction {
+    /// What the token's scopes must allow.
+    pub fn operation(self) -> Operation {
+        match self {
+            DocumentAction::Read => Operation::ReadDocument,
+            DocumentAction::Retrieve | DocumentAction::ReadDerived => Operation::ReadContent,
+            DocumentAction::Withdraw | DocumentAction::Archive | DocumentAction::Unarchive | DocumentAction::Label => {
+                Operation::UpdateDocument
+            }
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             DocumentAction::Read => "document.read",
@@ -190,8 +202,15 @@ impl Carnet {
     }
 
     /// The view of a document the caller just deposited (or re-deposited): its own deposit.
-    pub(crate) async fn view_unchecked(&self, actor: &Actor, record: &Record, meta: DocumentMeta) -> Result<DocumentView> {
-        let gate = self.gate(actor, record).await?;
+    /// `documents` is the deposit's scope check.
+    pub(crate) async fn view_unchecked(
+        &self,
+        actor: &Actor,
+        record: &Record,
+        meta: DocumentMeta,
+        documents: DocumentScope,
+    ) -> Result<DocumentView> {
+        let gate = self.gate(actor, record, documents).await?;
         match gate.admit(meta.clone()) {
             Some(visible) => self.view(&visible).await,
             // Deposited, but not readable by the depositor (e.g. labelled INVISIBLE_PATIENT by
@@ -302,14 +321,30 @@ impl Carnet {
     /// A document through the gate, for `action`; the decision goes to the ledger first. A
     /// document the actor may not see answers exactly like a missing one.
     pub async fn visible_document(&self, actor: &Actor, id: DocumentId, action: DocumentAction) -> Result<Visible> {
+        Ok(self.visible_document_scoped(actor, id, action).await?.0)
+    }
+
+    /// `visible_document`, with the scope check's answer for the steps that follow.
+    pub(crate) async fn visible_document_scoped(
+        &self,
+        actor: &Actor,
+        id: DocumentId,
+        action: DocumentAction,
+    ) -> Result<(Visible, DocumentScope)> {
+        let documents = self.scoped(actor, action.operation(), None).await?;
         let found = match self.db.find_document(id).await? {
-            Some((meta, title)) => self.record_and_gate(actor, &meta.ins).await?.map(|(_, gate, _)| (meta, title, gate)),
+            Some((meta, title)) => self.record_and_gate(actor, &meta.ins, documents.clone()).await?.map(|(_, gate, _)| (meta, title, gate)),
             None => None,
         };
         let Some((meta, title, gate)) = found else {
             self.record_event(actor, Event::deny(action.code(), None, Some(id.to_string()), "not_found")).await?;
             return Err(ServiceError::NotFound("document"));
         };
+        if !gate.in_scope(&meta) {
+            // Outside the token's granular scopes: answered like a missing document.
+            self.record_event(actor, Event::deny(action.code(), Some(&meta.ins), Some(id.to_string()), "out_of_scope")).await?;
+            return Err(ServiceError::NotFound("document"));
+        }
         let decision = gate.decide(&meta);
         if decision.is_permit() {
             self.guard_opening(&gate).await?;
@@ -319,7 +354,7 @@ impl Carnet {
         match gate.admit_with_title(meta, title.map(std::sync::Arc::from)) {
             Some(visible) => {
                 self.note_consultation(&gate).await?;
-                Ok(visible)
+                Ok((visible, documents))
             }
             None => Err(ServiceError::NotFound("document")),
         }
@@ -329,7 +364,14 @@ impl Carnet {
     /// document of the record, nothing more, nothing less. One ledger entry for the search, with
     /// the record-level decision and how many documents it returned.
     pub async fn visible_documents(&self, actor: &Actor, ins: &Ins) -> Result<Vec<Visible>> {
-        let Some((_, gate, generation)) = self.record_and_gate(actor, ins).await? else {
+        let documents = self.scoped(actor, Operation::SearchDocuments, Some(ins)).await?;
+        self.documents_through(actor, ins, documents).await
+    }
+
+    /// The documents of `ins` the gate and the token's scopes (`documents`) let through, and
+    /// the search's ledger entry.
+    pub(crate) async fn documents_through(&self, actor: &Actor, ins: &Ins, documents: DocumentScope) -> Result<Vec<Visible>> {
+        let Some((_, gate, generation)) = self.record_and_gate(actor, ins, documents).await? else {
             // A record the actor may not know of lists like an empty one.
             self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
             return Ok(vec![]);
@@ -474,7 +516,7 @@ impl Carnet {
         action: DocumentAction,
         change: impl FnOnce(&mut DocumentMeta) -> std::result::Result<(), carnet_domain::document::DocumentLifecycleError>,
     ) -> Result<DocumentView> {
-        let visible = self.visible_document(actor, id, action).await?;
+        let (visible, documents) = self.visible_document_scoped(actor, id, action).await?;
         let record = self.consulted_record(&visible.meta().ins).await?;
         if record.status != RecordStatus::Active {
             return Err(ServiceError::Conflict(format!("the record is {}", record.status.as_str())));
@@ -487,7 +529,7 @@ impl Carnet {
         let read_as = meta.status;
         change(&mut meta).map_err(|e| ServiceError::Conflict(e.to_string()))?;
         self.db.save_document_state(&meta, read_as).await?;
-        let visible = self.gate(actor, &record).await?.admit(meta.clone());
+        let visible = self.gate(actor, &record, documents).await?.admit(meta.clone());
         match visible {
             Some(v) => self.view(&v).await,
             None => Ok(DocumentView { meta, title: None }),

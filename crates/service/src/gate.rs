@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use carnet_domain::{
-    AccessContext, AccessDecision, Actor, DocumentMeta, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus, decide,
-    decide_record,
+    AccessContext, AccessDecision, Actor, DocumentMeta, DocumentScope, EmergencyAccess, Ins, InsKind, PatientPolicy, Record, RecordStatus,
+    decide, decide_record,
 };
 use carnet_store::{PolicyStore, StoredPolicy};
 
@@ -53,6 +53,8 @@ pub(crate) struct Gate<'a> {
     pub emergency: Option<EmergencyAccess>,
     pub carnet: &'a Carnet,
     pub now: time::OffsetDateTime,
+    /// The documents the token's scopes let the operation touch (made only by the scope check).
+    pub documents: DocumentScope,
 }
 
 impl Gate<'_> {
@@ -79,10 +81,15 @@ impl Gate<'_> {
         decide(self.actor, &self.context(), &self.stored.policy, meta)
     }
 
-    /// Lets the document through if the actor may see it.
+    /// Whether the token's granular scopes let the operation touch the document.
+    pub fn in_scope(&self, meta: &DocumentMeta) -> bool {
+        self.documents.admits(&meta.xds)
+    }
+
+    /// Lets the document through if the actor may see it and the token's scopes reach it.
     pub fn admit(&self, meta: impl Into<Arc<DocumentMeta>>) -> Option<Visible> {
         let meta = meta.into();
-        self.decide(&meta).is_permit().then_some(Visible { meta, ins_kind: self.ins_kind, title_sealed: None })
+        (self.in_scope(&meta) && self.decide(&meta).is_permit()).then_some(Visible { meta, ins_kind: self.ins_kind, title_sealed: None })
     }
 
     /// Lets the document and its sealed title (read with it) through if the actor may see it.
@@ -98,8 +105,9 @@ impl Gate<'_> {
 
 impl Carnet {
     /// Loads what deciding on `record` for `actor` needs: the patient's policy and, for a
-    /// professional or regulator, their latest emergency access to it.
-    pub(crate) async fn gate<'a>(&'a self, actor: &'a Actor, record: &Record) -> Result<Gate<'a>> {
+    /// professional or regulator, their latest emergency access to it. `documents` is what the
+    /// scope check of the operation answered.
+    pub(crate) async fn gate<'a>(&'a self, actor: &'a Actor, record: &Record, documents: DocumentScope) -> Result<Gate<'a>> {
         let stored = self.db.find_policy(&record.ins).await?;
         let emergency =
             if actor.holds_emergency_accesses() { self.db.find_latest_emergency(&actor.reference(), &record.ins).await? } else { None };
@@ -112,13 +120,19 @@ impl Carnet {
             emergency,
             carnet: self,
             now: self.now(),
+            documents,
         })
     }
 
     /// The live record of `ins`, the gate for `actor` on it and the patient's document
     /// generation (for `find_documents_at`), read in one statement (the search and read paths);
     /// `None` when there is no live record.
-    pub(crate) async fn record_and_gate<'a>(&'a self, actor: &'a Actor, ins: &Ins) -> Result<Option<(Record, Gate<'a>, i64)>> {
+    pub(crate) async fn record_and_gate<'a>(
+        &'a self,
+        actor: &'a Actor,
+        ins: &Ins,
+        documents: DocumentScope,
+    ) -> Result<Option<(Record, Gate<'a>, i64)>> {
         let emergency_of = actor.holds_emergency_accesses().then(|| actor.reference());
         let Some(inputs) = self.db.find_gate_inputs(ins, emergency_of.as_deref()).await? else { return Ok(None) };
         let record = inputs.record;
@@ -131,6 +145,7 @@ impl Carnet {
             emergency: inputs.emergency,
             carnet: self,
             now: self.now(),
+            documents,
         };
         Ok(Some((record, gate, inputs.documents_generation)))
     }

@@ -92,6 +92,7 @@ impl Carnet {
     /// Rotates the master key: a new one becomes active, every data key is rewrapped under it
     /// (all or nothing per pass), then the old master keys are deleted. No blob is touched.
     pub async fn rotate_master_key(&self, actor: &Actor) -> Result<RotationReport> {
+        self.scoped(actor, carnet_domain::Operation::RotateKeys, None).await?;
         match authorize(actor, Action::RotateKeys) {
             Ok(grant) => self.record_event(actor, Event::permit("keys.rotate", None, None, grant.code())).await?,
             Err(denied) => {

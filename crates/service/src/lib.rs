@@ -24,7 +24,7 @@ use std::sync::Arc;
 use carnet_crypto::{CryptoError, KeyProvider};
 use carnet_domain::codes::CodeLists;
 use carnet_domain::record::LifecycleError;
-use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy};
+use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy, ScopeDenied};
 use carnet_ledger::{Ledger, LedgerError};
 use carnet_store::{BlobStore, Database, StoreError};
 
@@ -57,6 +57,9 @@ pub enum ServiceError {
     /// Authenticated, but this actor may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The token's scopes do not allow the operation (403 `insufficient_scope`).
+    #[error(transparent)]
+    Scope(#[from] ScopeDenied),
     /// The enumeration guard refused the opening of one more record (429).
     #[error("too many distinct records opened in the last hour; try again later")]
     Throttled,

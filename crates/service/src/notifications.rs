@@ -119,6 +119,7 @@ impl Carnet {
     }
 
     pub async fn notification_preferences(&self, actor: &Actor, ins: &Ins) -> Result<Preferences> {
+        self.scoped(actor, carnet_domain::Operation::ReadNotificationPreferences, Some(ins)).await?;
         self.holder_or_forbidden(actor, ins, "notifications.read").await?;
         let Some(stored) = self.db.find_preferences(ins).await? else { return Ok(Preferences::default()) };
         let key = self.data_key_or_create(ins).await?;
@@ -138,6 +139,7 @@ impl Carnet {
     }
 
     pub async fn set_notification_preferences(&self, actor: &Actor, ins: &Ins, prefs: Preferences) -> Result<Preferences> {
+        self.scoped(actor, carnet_domain::Operation::SetNotificationPreferences, Some(ins)).await?;
         if let Some(e) = prefs.email.as_deref()
             && !carnet_domain::directory::plausible_email(e)
         {

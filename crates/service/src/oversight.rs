@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use carnet_domain::{Action, ActionDenied, Actor, Grant, HolderContext, Ins, authorize};
+use carnet_domain::{Action, ActionDenied, Actor, Grant, HolderContext, Ins, Operation, authorize};
 use carnet_ledger::{ConsistencyProof, EntryQuery, InclusionProof, RecordedEntry, SignedTreeHead};
 use carnet_store::{DocumentStore, PolicyStore, RecordStore, ReviewItem, ReviewStore};
 use time::OffsetDateTime;
@@ -18,6 +18,8 @@ pub struct HistoryPage {
     pub entries: Vec<RecordedEntry>,
     /// Pass as `after` for the next page; `None` when this was the last.
     pub next_after: Option<u64>,
+    /// The record's INS register (what a FHIR reference to the patient needs).
+    pub ins_kind: carnet_domain::InsKind,
 }
 
 /// Filters of the access history.
@@ -41,6 +43,7 @@ impl Carnet {
     /// representative, and the privacy officer. A holder does not see entries about documents
     /// hidden from them (rule 14: a hidden document leaves no trace, not even in the history).
     pub async fn access_history(&self, actor: &Actor, ins: &Ins, query: HistoryQuery) -> Result<HistoryPage> {
+        let scope = self.scoped(actor, Operation::AccessHistory, Some(ins)).await?;
         let found = match self.db.find_record_by_ins(ins).await? {
             Some(record) => {
                 let policy = self.db.find_policy(ins).await?.policy;
@@ -72,7 +75,7 @@ impl Carnet {
         let entries = if officer {
             page
         } else {
-            let gate = self.gate(actor, &record).await?;
+            let gate = self.gate(actor, &record, scope).await?;
             let documents: HashMap<String, std::sync::Arc<carnet_domain::DocumentMeta>> =
                 self.db.find_documents_of(ins).await?.into_iter().map(|(d, _)| (d.id.to_string(), d)).collect();
             page.into_iter()
@@ -85,7 +88,7 @@ impl Carnet {
                 })
                 .collect()
         };
-        Ok(HistoryPage { entries, next_after })
+        Ok(HistoryPage { entries, next_after, ins_kind: record.ins_kind })
     }
 
     pub async fn latest_tree_head(&self) -> Result<SignedTreeHead> {
@@ -110,6 +113,7 @@ impl Carnet {
 
     /// The privacy officer's queue: emergency accesses and enumeration alerts.
     pub async fn review_items(&self, actor: &Actor, status: Option<&str>) -> Result<Vec<ReviewItem>> {
+        self.scoped(actor, Operation::ReviewItems, None).await?;
         let grant = match authorize(actor, Action::ReviewQueue) {
             Ok(grant) => grant,
             Err(denied) => {
@@ -128,6 +132,7 @@ impl Carnet {
 
     /// Acknowledges an item, with an optional note; both are ledger entries.
     pub async fn review(&self, actor: &Actor, id: &str, acknowledge: bool, note: Option<&str>) -> Result<ReviewItem> {
+        self.scoped(actor, Operation::Review, None).await?;
         let action = if acknowledge { "review.acknowledge" } else { "review.annotate" };
         let grant = match authorize(actor, Action::ReviewQueue) {
             Ok(grant) => grant,

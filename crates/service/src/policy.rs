@@ -6,8 +6,8 @@
 
 use carnet_domain::policy::RepresentationKind;
 use carnet_domain::{
-    Action, Actor, DocumentId, EmergencyAccess, EmergencyDenied, EmergencyKind, EmergencyRequest, Grant, HolderContext, Ins, PatientPolicy,
-    PolicyChange, PolicyError, Record, SecurityLabel, authorize, authorize_change, authorize_label_change, open_emergency,
+    Action, Actor, DocumentId, EmergencyAccess, EmergencyDenied, EmergencyKind, EmergencyRequest, Grant, HolderContext, Ins, Operation,
+    PatientPolicy, PolicyChange, PolicyError, Record, SecurityLabel, authorize, authorize_change, authorize_label_change, open_emergency,
 };
 use carnet_store::{DirectoryStore, DocumentStore, OutboxMessage, PolicyStore, RecordStore, ReviewItem, StoreError};
 use serde_json::json;
@@ -91,7 +91,13 @@ impl Carnet {
     /// The patient's current choices: for the holder (patient or current representative) and
     /// the privacy officer.
     pub async fn policy(&self, actor: &Actor, ins: &Ins) -> Result<PatientPolicy> {
-        let Some(_record) = self.db.find_record_by_ins(ins).await? else {
+        Ok(self.policy_and_ins_kind(actor, ins).await?.0)
+    }
+
+    /// `policy`, with the record's INS register (what FHIR `Consent.patient` needs).
+    pub async fn policy_and_ins_kind(&self, actor: &Actor, ins: &Ins) -> Result<(PatientPolicy, carnet_domain::InsKind)> {
+        self.scoped(actor, Operation::ReadPolicy, Some(ins)).await?;
+        let Some(record) = self.db.find_record_by_ins(ins).await? else {
             self.record_event(actor, Event::deny("policy.read", Some(ins), None, "not_found")).await?;
             return Err(ServiceError::NotFound("record"));
         };
@@ -102,11 +108,12 @@ impl Carnet {
         }
         // `holder` for the privacy officer too: the code this entry has always carried.
         self.record_event(actor, Event::permit("policy.read", Some(ins), None, Grant::Holder.code())).await?;
-        Ok(stored.policy)
+        Ok((stored.policy, record.ins_kind))
     }
 
     /// Applies one change to the patient's policy, if this actor may make it.
     pub async fn change_policy(&self, actor: &Actor, ins: &Ins, mut change: PolicyChange) -> Result<PatientPolicy> {
+        self.scoped(actor, Operation::ChangePolicy, Some(ins)).await?;
         let action = change_action(&change);
         let target = change_target(&change);
         let Some(_record) = self.db.find_record_by_ins(ins).await? else {
@@ -186,6 +193,7 @@ impl Carnet {
     /// justification go to the ledger; the access to the privacy officer's queue; the patient
     /// and their médecin traitant are notified.
     pub async fn open_emergency(&self, actor: &Actor, ins: &Ins, kind: EmergencyKind, justification: &str) -> Result<EmergencyAccess> {
+        self.scoped(actor, Operation::OpenEmergency, Some(ins)).await?;
         let action = match kind {
             EmergencyKind::BrisDeGlace => "emergency.bris_de_glace",
             EmergencyKind::Samu => "emergency.samu",
@@ -242,10 +250,10 @@ impl Carnet {
     /// Sets a document's labels to exactly `labels`: each added or lifted label must be the
     /// actor's to change (MASQUE_PS the holder's; INVISIBLE_* the author's).
     pub async fn set_labels(&self, actor: &Actor, id: DocumentId, labels: Vec<SecurityLabel>) -> Result<DocumentView> {
-        let visible = self.visible_document(actor, id, DocumentAction::Label).await?;
+        let (visible, documents) = self.visible_document_scoped(actor, id, DocumentAction::Label).await?;
         let meta = visible.meta().clone();
         let record = self.live_record_or_404(&meta.ins).await?;
-        let gate = self.gate(actor, &record).await?;
+        let gate = self.gate(actor, &record, documents).await?;
         let mut wanted = labels;
         wanted.sort();
         wanted.dedup();
@@ -277,6 +285,7 @@ impl Carnet {
     /// Deletes the reimbursement history (rule 13): every REMB document of the record, bytes
     /// and rows. The holder only.
     pub async fn delete_reimbursement_history(&self, actor: &Actor, ins: &Ins) -> Result<usize> {
+        let scope = self.scoped(actor, Operation::DeleteReimbursement, Some(ins)).await?;
         let Some(_record) = self.db.find_record_by_ins(ins).await? else {
             self.record_event(actor, Event::deny("reimbursement.delete", Some(ins), None, "not_found")).await?;
             return Err(ServiceError::NotFound("record"));
@@ -296,7 +305,7 @@ impl Carnet {
             .await?
             .into_iter()
             .map(|(d, _)| d)
-            .filter(|d| d.xds.type_code.code == REIMBURSEMENT_TYPE)
+            .filter(|d| d.xds.type_code.code == REIMBURSEMENT_TYPE && scope.admits(&d.xds))
             .collect();
         self.record_event(actor, Event::permit("reimbursement.delete", Some(ins), Some(format!("deleted:{}", remb.len())), grant.code()))
             .await?;

@@ -2,8 +2,8 @@
 
 use carnet_domain::record::{LifecycleError, RecordAction, RecordStatistics};
 use carnet_domain::{
-    Action, Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Record, RecordStatus, ReferenceTraits, RetentionPolicy,
-    authorize,
+    Action, Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Operation, Record, RecordStatus, ReferenceTraits,
+    RetentionPolicy, authorize,
 };
 use carnet_store::{DocumentStore, RecordStore, TraitsQuery};
 use serde::Serialize;
@@ -135,6 +135,7 @@ impl Carnet {
     }
 
     pub async fn create_record(&self, actor: &Actor, new: NewRecord) -> Result<RecordView> {
+        self.scoped(actor, Operation::CreateRecord, Some(&new.ins)).await?;
         self.authorize_record(actor, RecordAction::Create, &new.ins).await?;
         let traits = new.traits.validated().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let rec = Record::open(actor, new.ins, new.ins_kind, new.identity_status, traits, self.now())?;
@@ -145,6 +146,7 @@ impl Carnet {
     }
 
     pub async fn record_status(&self, actor: &Actor, ins: &Ins) -> Result<RecordView> {
+        self.scoped(actor, Operation::ReadRecord, Some(ins)).await?;
         self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
         let rec = self.live_record(ins).await?;
         Ok(RecordView::of(rec, actor))
@@ -174,6 +176,7 @@ impl Carnet {
         ins: &Ins,
         transition: impl FnOnce(&mut Record, OffsetDateTime, &RetentionPolicy) -> Result<(), LifecycleError>,
     ) -> Result<RecordView> {
+        self.scoped(actor, Operation::UpdateRecord, Some(ins)).await?;
         self.authorize_record(actor, action, ins).await?;
         let mut rec = self.live_record(ins).await?;
         let read_as = rec.status;
@@ -183,6 +186,7 @@ impl Carnet {
     }
 
     pub async fn record_statistics(&self, actor: &Actor) -> Result<RecordStatistics> {
+        self.scoped(actor, Operation::Statistics, None).await?;
         // Statistics are not about one record: authorize against no INS in particular.
         match authorize(actor, Action::ReadStatistics) {
             Ok(grant) => {
@@ -256,6 +260,18 @@ impl Carnet {
     /// INS only — matching on traits they may not read would reveal them. A record the caller
     /// may not know of is simply not found. One ledger entry per search, with the count.
     pub async fn find_patients(&self, actor: &Actor, query: &PatientQuery, limit: u32) -> Result<Vec<RecordView>> {
+        self.scoped(actor, Operation::FindPatients, query.ins.as_ref()).await?;
+        self.patients_found(actor, query, limit).await
+    }
+
+    /// A patient by INS (FHIR read): found as `find_patients` finds it, under the read scope.
+    pub async fn read_patient(&self, actor: &Actor, ins: &Ins) -> Result<Option<RecordView>> {
+        self.scoped(actor, Operation::ReadRecord, Some(ins)).await?;
+        let query = PatientQuery { ins: Some(ins.clone()), traits: carnet_domain::TraitsQuery::default() };
+        Ok(self.patients_found(actor, &query, 1).await?.into_iter().next())
+    }
+
+    async fn patients_found(&self, actor: &Actor, query: &PatientQuery, limit: u32) -> Result<Vec<RecordView>> {
         if query.has_traits()
             && let Err(denied) = authorize(actor, Action::SeeIdentity)
         {
@@ -296,16 +312,18 @@ impl Carnet {
     /// the documents the gate lets through. Only actors who may consult the record get one:
     /// the summary is clinical content (rule 12: never for insurer agents or operators).
     pub async fn patient_summary(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, Vec<crate::Visible>)> {
-        let view = self.record_status(actor, ins).await?;
+        let documents = self.scoped(actor, Operation::Summary, Some(ins)).await?;
+        self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
         let record = self.live_record(ins).await?;
-        let gate = self.gate(actor, &record).await?;
+        let view = RecordView::of(record.clone(), actor);
+        let gate = self.gate(actor, &record, documents.clone()).await?;
         let standing = gate.record_decision();
         if !standing.is_permit() {
             self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
             return Err(ServiceError::Forbidden("the patient summary is clinical content this actor may not read".into()));
         }
         self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
-        let documents = self.visible_documents(actor, ins).await?;
+        let documents = self.documents_through(actor, ins, documents).await?;
         Ok((view, documents))
     }
 

@@ -107,7 +107,8 @@ impl Carnet {
     /// A patient's submission sets, through the gate: each lists only the documents this actor
     /// may see, and a set with none is absent. One ledger entry (the document search).
     pub async fn visible_submission_sets(&self, actor: &Actor, ins: &Ins) -> Result<Vec<SubmissionSetView>> {
-        let visible = self.visible_documents(actor, ins).await?;
+        let documents = self.scoped(actor, carnet_domain::Operation::SearchSubmissionSets, Some(ins)).await?;
+        let visible = self.documents_through(actor, ins, documents).await?;
         let Some(ins_kind) = visible.first().map(|v| v.ins_kind()) else {
             return Ok(vec![]);
         };

@@ -62,7 +62,7 @@ async fn client_credentials_token(issuer: &str) -> String {
 }
 
 fn trust(issuer: &str, audience: &str) -> TrustedIssuer {
-    TrustedIssuer { issuer: issuer.into(), audience: audience.into(), jwks: JwksSource::Discover }
+    TrustedIssuer { issuer: issuer.into(), audience: audience.into(), jwks: JwksSource::Discover, unscoped_roles: vec![] }
 }
 
 async fn accepted_then_refused(alg: &str) {

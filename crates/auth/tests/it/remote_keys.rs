@@ -16,7 +16,7 @@ async fn new(issuers: Vec<TrustedIssuer>) -> Result<TokenVerifier, AuthError> {
 }
 
 fn file_issuer(path: std::path::PathBuf) -> TrustedIssuer {
-    TrustedIssuer { issuer: ISS.into(), audience: AUD.into(), jwks: JwksSource::File(path) }
+    TrustedIssuer { issuer: ISS.into(), audience: AUD.into(), jwks: JwksSource::File(path), unscoped_roles: vec![] }
 }
 
 // ---------------------------------------------------------------- JWKS file
@@ -72,7 +72,12 @@ async fn an_unusable_jwks_file_fails_at_start() {
 #[tokio::test]
 async fn bad_issuer_entries_fail_at_start() {
     let k = keys();
-    let entry = |issuer: &str, audience: &str, jwks: JwksSource| TrustedIssuer { issuer: issuer.into(), audience: audience.into(), jwks };
+    let entry = |issuer: &str, audience: &str, jwks: JwksSource| TrustedIssuer {
+        issuer: issuer.into(),
+        audience: audience.into(),
+        jwks,
+        unscoped_roles: vec![],
+    };
     let cases = [
         vec![entry("https://idp.example.org", AUD, JwksSource::Url("http://idp.example.org/certs".into()))],
         vec![entry("https://idp.example.org", AUD, JwksSource::Url("file:///etc/jwks.json".into()))],
@@ -196,7 +201,9 @@ async fn an_unreachable_issuer_is_a_server_side_error() {
     // A port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let issuer = format!("http://127.0.0.1:{port}");
-    let v = new(vec![TrustedIssuer { issuer: issuer.clone(), audience: AUD.into(), jwks: JwksSource::Discover }]).await.expect("verifier");
+    let v = new(vec![TrustedIssuer { issuer: issuer.clone(), audience: AUD.into(), jwks: JwksSource::Discover, unscoped_roles: vec![] }])
+        .await
+        .expect("verifier");
     let token = sign(&k.rsa, &pro_with(json!({"iss": issuer})));
     let e = v.verify(&token, NOW).await.expect_err("unreachable");
     assert!(matches!(e, AuthError::Fetch(_)) && e.is_server_side(), "{e:?}");
@@ -272,8 +279,9 @@ async fn a_discovery_document_without_usable_jwks_uri_is_refused() {
     ];
     for (doc, expected) in cases {
         let base = discovery_only(doc).await;
-        let v =
-            new(vec![TrustedIssuer { issuer: base.clone(), audience: AUD.into(), jwks: JwksSource::Discover }]).await.expect("verifier");
+        let v = new(vec![TrustedIssuer { issuer: base.clone(), audience: AUD.into(), jwks: JwksSource::Discover, unscoped_roles: vec![] }])
+            .await
+            .expect("verifier");
         let e = v.verify(&sign(&k.rsa, &pro_with(json!({"iss": base}))), NOW).await.expect_err("refused");
         assert!(matches!(&e, AuthError::Fetch(m) if m.contains(expected)), "{expected}: {e:?}");
     }

@@ -5,9 +5,9 @@ use crate::support;
 
 use std::time::Duration;
 
-use carnet_auth::{AuthError, TokenVerifier};
+use carnet_auth::{AuthError, TokenVerifier, TrustedIssuer};
 use carnet_domain::actor::ProfessionalIdentity;
-use carnet_domain::{ActorKind, Profession, Role, Rpps};
+use carnet_domain::{ActorKind, Profession, Role, Rpps, Scopes};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use support::*;
@@ -402,5 +402,60 @@ async fn a_token_seen_before_is_still_checked_for_dates_and_only_its_exact_bytes
         assert!(matches!(refused(&v, &flipped).await, AuthError::Signature), "{:?}", key.alg);
         let promoted = b64(pro_with(json!({"carnet_role": "operator"})).to_string());
         assert!(matches!(refused(&v, &format!("{}.{promoted}.{}", parts[0], parts[2])).await, AuthError::Signature), "{:?}", key.alg);
+    }
+}
+
+// ---------------------------------------------------------------- tokens without scopes
+
+#[tokio::test]
+async fn without_a_scope_claim_only_the_configured_roles_act_on_their_role() {
+    let k = keys();
+    let only_professionals = TrustedIssuer { unscoped_roles: vec![Role::Professional], ..static_issuer(&[&k.ec]) };
+    let v = verifier(vec![only_professionals]).await;
+    let unscoped_pro = v.verify(&sign(&k.ec, &pro_with(json!({"scope": null}))), NOW).await.expect("accepted");
+    assert_eq!(unscoped_pro.scopes, Scopes::RoleOnly, "a listed role acts on its role");
+    let patient = json!({
+        "iss": ISS, "sub": "p1", "aud": AUD, "iat": now(), "exp": now() + 300, "carnet_role": "patient",
+        "ins": carnet_domain::Ins::from_body("1841276451089").expect("valid").to_string(),
+    });
+    let unscoped_patient = v.verify(&sign(&k.ec, &patient), NOW).await.expect("accepted");
+    assert_eq!(unscoped_patient.scopes, Scopes::Granted(vec![]), "an unlisted role without scopes is granted nothing");
+    // With a scope claim, every role is held to its scopes, listed or not.
+    let scoped_pro = v.verify(&sign(&k.ec, &pro_claims()), NOW).await.expect("accepted");
+    assert!(matches!(scoped_pro.scopes, Scopes::Granted(ref s) if s.len() == 2));
+    // The default is no role.
+    let strict = verifier(vec![TrustedIssuer { unscoped_roles: vec![], ..static_issuer(&[&k.ec]) }]).await;
+    let pro = strict.verify(&sign(&k.ec, &pro_with(json!({"scope": null}))), NOW).await.expect("accepted");
+    assert_eq!(pro.scopes, Scopes::Granted(vec![]));
+}
+
+#[test]
+fn unscoped_roles_are_read_from_configuration_and_unknown_ones_named() {
+    let entry: TrustedIssuer =
+        serde_json::from_value(json!({"issuer": ISS, "audience": AUD, "jwks_url": "https://idp.test/certs"})).expect("valid");
+    assert!(entry.unscoped_roles.is_empty(), "by default no role acts without scopes");
+    let entry: TrustedIssuer = serde_json::from_value(
+        json!({"issuer": ISS, "audience": AUD, "jwks_url": "https://idp.test/certs", "unscoped_roles": ["professional", "system"]}),
+    )
+    .expect("valid");
+    assert_eq!(entry.unscoped_roles, [Role::Professional, Role::System]);
+    let e = serde_json::from_value::<TrustedIssuer>(json!({"issuer": ISS, "audience": AUD, "unscoped_roles": ["doctor"]}))
+        .expect_err("unknown role");
+    assert!(e.to_string().contains("unscoped_roles: unknown role \"doctor\""), "{e}");
+}
+
+#[tokio::test]
+async fn a_bad_scope_is_named_by_its_position_without_echoing_it() {
+    let k = keys();
+    let v = verifier(vec![static_issuer(&[&k.ec])]).await;
+    for (scope, problem) in [
+        ("openid patient/Secretfoo.rs", "scope 2 of 2: FHIR R4 defines no such resource type"),
+        ("nurse/*.r openid", "scope 1 of 2: unknown context"),
+        ("patient/DocumentReference.rx", "scope 1 of 1: the permissions must be"),
+    ] {
+        let e = refused(&v, &sign(&k.ec, &pro_with(json!({"scope": scope})))).await;
+        let text = e.to_string();
+        assert!(text.contains(problem), "{scope}: {text}");
+        assert!(!text.contains("Secretfoo") && !text.contains("nurse") && !text.contains(".rx"), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 //! short, the expected verdict is recomputed here independently of the domain code.
 
 use carnet_domain::identity::{ReferenceTraits, TraitsError};
-use carnet_domain::scope::{Permissions, ScopeContext};
+use carnet_domain::scope::{Permissions, R4_RESOURCE_TYPES, ScopeContext};
 use carnet_domain::{DocumentId, Finess, IdError, Ins, InsError, Rpps, ScopeError, Sex, SmartScope};
 use proptest::prelude::*;
 
@@ -390,7 +390,13 @@ fn expected_scope(ctx: &str, res: &str, perms: &str, query: Option<&str>) -> Res
     };
     let resource = match res {
         "*" => None,
-        r if r.starts_with(|c: char| c.is_ascii_uppercase()) && r.chars().all(|c| c.is_ascii_alphanumeric()) => Some(r.to_owned()),
+        r if r.starts_with(|c: char| c.is_ascii_uppercase()) && r.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            // Shaped like a resource name: it must also be one FHIR R4 defines.
+            if !R4_RESOURCE_TYPES.contains(&r) {
+                return Err(ScopeError::UnknownResource(text));
+            }
+            Some(r.to_owned())
+        }
         _ => return Err(ScopeError::Resource(text)),
     };
     let permissions = expected_permissions(perms).ok_or(ScopeError::Permissions(text))?;

@@ -12,3 +12,4 @@ mod policy_decisions;
 mod policy_props;
 mod policy_scenarios;
 mod rights_decisions;
+mod scope_decisions;

@@ -62,11 +62,10 @@ pub async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, FhirError> {
     let ins = ins_of(&id)?;
-    let query = PatientQuery { ins: Some(ins), traits: TraitsQuery::default() };
-    let found = state.carnet.find_patients(&actor, &query, 1).await?;
+    let found = state.carnet.read_patient(&actor, &ins).await?;
     let _ = base_url(&headers);
-    let view = found.first().ok_or_else(|| FhirError::not_found("Patient"))?;
-    Ok(json(StatusCode::OK, &patient_of(view)))
+    let view = found.ok_or_else(|| FhirError::not_found("Patient"))?;
+    Ok(json(StatusCode::OK, &patient_of(&view)))
 }
 
 /// `$summary`: an IPS document Bundle built from what the gate lets through.

@@ -22,8 +22,7 @@ pub async fn consents(
 ) -> Result<Response, FhirError> {
     let q = PatientScopedQuery::parse("Consent", &params, &[("status", &["active", "inactive"])], false)?;
     let wanted: Vec<&str> = params.iter().filter(|(k, _)| k == "status").flat_map(|(_, v)| v.split(',')).collect();
-    let policy = state.carnet.policy(&actor, &q.patient).await?;
-    let kind = state.carnet.record_status(&actor, &q.patient).await?.ins_kind;
+    let (policy, kind) = state.carnet.policy_and_ins_kind(&actor, &q.patient).await?;
     let all = render_consents(&policy, &q.patient, kind, state.carnet.clock().now());
     let matching: Vec<_> = all.into_iter().filter(|c| wanted.is_empty() || wanted.contains(&c.status.as_str())).collect();
     let base = base_url(&headers);
@@ -65,7 +64,7 @@ pub async fn audit_events(
         }
     }
     let page = state.carnet.access_history(&actor, &q.patient, query).await?;
-    let kind = state.carnet.record_status(&actor, &q.patient).await?.ins_kind;
+    let kind = page.ins_kind;
     let base = base_url(&headers);
     let entries = page
         .entries

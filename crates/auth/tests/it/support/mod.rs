@@ -12,6 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use carnet_auth::{AuthError, JwksSource, TokenVerifier, TrustedIssuer};
+use carnet_domain::Role;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -159,7 +160,7 @@ pub fn jwks_of(keys: &[&Key]) -> Value {
 }
 
 pub fn static_issuer(keys: &[&Key]) -> TrustedIssuer {
-    TrustedIssuer { issuer: ISS.into(), audience: AUD.into(), jwks: JwksSource::Static(jwks_of(keys)) }
+    TrustedIssuer { issuer: ISS.into(), audience: AUD.into(), jwks: JwksSource::Static(jwks_of(keys)), unscoped_roles: Role::ALL.to_vec() }
 }
 
 pub async fn verifier(issuers: Vec<TrustedIssuer>) -> TokenVerifier {
@@ -215,7 +216,7 @@ impl Provider {
     }
 
     pub fn trusted(&self, jwks: JwksSource) -> TrustedIssuer {
-        TrustedIssuer { issuer: self.base.clone(), audience: AUD.into(), jwks }
+        TrustedIssuer { issuer: self.base.clone(), audience: AUD.into(), jwks, unscoped_roles: Role::ALL.to_vec() }
     }
 }
 
