@@ -460,6 +460,9 @@ impl Carnet {
             if !same {
                 return Err(conflict());
             }
+            // The answer carries the stored title: a read, so a ledger entry like any other.
+            self.record_event(actor, Event::permit("document.resubmit", Some(&record.ins), Some(meta.id.to_string()), "same_content"))
+                .await?;
             documents.push(self.view_unchecked(actor, record, meta, scope.clone()).await?);
         }
         Ok(Deposited { set_id, documents, created: false, submitted_at })

@@ -115,6 +115,12 @@ async fn resubmission_is_idempotent_and_other_bytes_conflict(app: TestApp) {
     let again = app.upload(&p, &pro, lab_report(7), b"%PDF-1.7 same bytes").await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.raw);
     assert_eq!(id_of(&again), id_of(&first), "the same document");
+    // The answer carries the stored title: the patient's history shows that read.
+    let history = app.get(&format!("/api/records/{p}/access-history?limit=200"), &app.patient(&p)).await;
+    let resubmits: Vec<&serde_json::Value> =
+        history.body["entries"].as_array().expect("entries").iter().filter(|e| e["action"] == "document.resubmit").collect();
+    assert_eq!(resubmits.len(), 1, "{}", history.raw);
+    assert_eq!(resubmits[0]["target"], id_of(&first).as_str());
     let other = app.upload(&p, &pro, lab_report(7), b"%PDF-1.7 other bytes").await;
     assert_problem(&other, StatusCode::CONFLICT, "unique id");
     let list = app.get(&format!("/api/records/{p}/documents"), &app.patient(&p)).await;
