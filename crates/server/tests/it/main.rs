@@ -15,3 +15,4 @@ mod policy;
 mod policy_props;
 mod records;
 mod s3;
+mod smart_launch;
