@@ -39,12 +39,15 @@ pub struct Discovery {
     pub code_challenge_methods_supported: Vec<String>,
 }
 
-/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+/// An origin as browsers send it: `scheme://host[:port]` in lower case, nothing after (the CORS
+/// check compares it byte for byte with the request's `Origin`).
 pub fn check_origin(origin: &str) -> Result<(), String> {
     let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) => Ok(()),
-        _ => Err(format!("{origin:?} is not an origin (scheme://host[:port], without path or trailing slash)")),
+        Some(host) if !host.is_empty() && host.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.:[]".contains(c)) => {
+            Ok(())
+        }
+        _ => Err(format!("{origin:?} is not an origin (scheme://host[:port] in lower case, without path or trailing slash)")),
     }
 }
 
@@ -203,8 +206,29 @@ mod tests {
         for bad in ["https://app.example/", "app.example", "https://app.example/path", "*", "ftp://x"] {
             assert!(check_origin(bad).is_err(), "{bad}");
         }
+        assert!(check_origin("https://App.example").is_err(), "browsers send it in lower case");
         assert!(check_capabilities(&["sso-openid-connect".into()]).is_ok());
         let e = check_capabilities(&["launch-ehr".into()]).expect_err("Carnet has no EHR launch");
         assert!(e.contains("launch-ehr"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// Whatever follows the host (a path, a query, a trailing slash), it is not an origin;
+        /// `scheme://host[:port]` is.
+        #[test]
+        fn only_bare_origins_are_accepted(
+            scheme in "https?",
+            host in "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\\.[a-z]{2,6}){0,2}",
+            port in proptest::option::of(1u16..),
+            tail in "[/?#][ -~]{0,12}",
+        ) {
+            let origin = match port {
+                Some(port) => format!("{scheme}://{host}:{port}"),
+                None => format!("{scheme}://{host}"),
+            };
+            proptest::prop_assert!(check_origin(&origin).is_ok(), "{origin}");
+            let with_tail = format!("{origin}{tail}");
+            proptest::prop_assert!(check_origin(&with_tail).is_err(), "{with_tail}");
+        }
     }
 }
