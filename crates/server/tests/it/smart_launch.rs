@@ -282,6 +282,10 @@ async fn fhirclient_in_chromium_does_a_standalone_launch_with_pkce() {
     assert!(seen["scope"].as_str().is_some_and(|s| s.split(' ').any(|s| s == "patient/DocumentReference.rs")), "{seen}");
     assert_eq!(seen["documents"]["ok"], true, "{seen}");
     assert_eq!(seen["documents"]["total"], 2, "{seen}");
+    // Refusals reach the app whole: the status, and why a token was refused (an exposed header).
+    assert_eq!(seen["missing"]["status"], 404, "{seen}");
+    assert_eq!(seen["bad_token"]["status"], 401, "{seen}");
+    assert!(seen["bad_token"]["challenge"].as_str().is_some_and(|c| c.starts_with("Bearer")), "{seen}");
     // A page on an origin Carnet does not allow: the browser refuses the call.
     assert_eq!(seen["other_origin"]["ok"], false, "{seen}");
     // A read the scope does not grant: 403 insufficient_scope, readable by the app (exposed header).
