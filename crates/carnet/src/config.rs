@@ -34,6 +34,51 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub notifications: NotificationSettings,
     pub policy: PolicySettings,
+    pub http: HttpSettings,
+    /// The SMART App Launch authorization server published at `/.well-known/smart-configuration`;
+    /// absent: none is published (and the CapabilityStatement claims no SMART-on-FHIR service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smart: Option<SmartSettings>,
+}
+
+/// The HTTP edge's browser-facing settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Origins (`https://app.example`, no path) whose pages may call `/fhir` and the SMART
+    /// well-known (CORS). None by default: browsers refuse every cross-origin call.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+/// Where SMART apps get their tokens: one of the trusted `[[auth.issuers]]`. Endpoints not given
+/// here are read from its OpenID Connect discovery document when Carnet starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmartSettings {
+    /// The `issuer` of one of `[[auth.issuers]]`.
+    pub issuer: String,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+    /// Client authentication at the token endpoint (`none` for public clients,
+    /// `client_secret_basic`…); default: the discovery document's.
+    #[serde(default)]
+    pub token_endpoint_auth_methods: Option<Vec<String>>,
+    /// Published scopes; default: the discovery document's `scopes_supported`.
+    #[serde(default)]
+    pub scopes_supported: Option<Vec<String>>,
+    /// What the authorization server does that Carnet cannot see, e.g.
+    /// `context-standalone-patient` when its token responses carry `patient`.
+    #[serde(default)]
+    pub extra_capabilities: Vec<String>,
 }
 
 /// How notifications leave: an SMTP relay for e-mail, HTTP for webhooks.
@@ -231,13 +276,28 @@ impl Default for Settings {
                 keys_dir: None,
                 chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
             },
+            http: HttpSettings::default(),
+            smart: None,
         }
     }
 }
 
 /// Top-level keys of `Settings`, lower-case as figment folds environment keys.
-const SETTINGS_KEYS: &[&str] =
-    &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage", "notifications", "policy"];
+const SETTINGS_KEYS: &[&str] = &[
+    "bind",
+    "data_dir",
+    "database_url",
+    "ledger_url",
+    "log_format",
+    "auth",
+    "limits",
+    "retention",
+    "storage",
+    "notifications",
+    "policy",
+    "http",
+    "smart",
+];
 
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
@@ -270,6 +330,17 @@ impl Settings {
         anyhow::ensure!(self.policy.enumeration_limit_per_hour >= 1, "policy.enumeration_limit_per_hour must be at least 1");
         anyhow::ensure!(self.notifications.interval_seconds >= 1, "notifications.interval_seconds must be at least 1");
         anyhow::ensure!((1024..=16 << 20).contains(&self.storage.chunk_bytes), "storage.chunk_bytes must be between 1024 and 16777216");
+        for origin in &self.http.cors_origins {
+            crate::smart::check_origin(origin).map_err(|e| anyhow::anyhow!("http.cors_origins: {e}"))?;
+        }
+        if let Some(smart) = &self.smart {
+            anyhow::ensure!(
+                self.auth.issuers.iter().any(|i| i.issuer == smart.issuer),
+                "smart.issuer {:?} is not one of [[auth.issuers]]: Carnet would refuse the tokens it hands out",
+                smart.issuer
+            );
+            crate::smart::check_capabilities(&smart.extra_capabilities).map_err(|e| anyhow::anyhow!("smart.extra_capabilities: {e}"))?;
+        }
         Ok(())
     }
 
@@ -380,6 +451,34 @@ mod tests {
         assert_eq!(settings.limits.document_bytes, 8 << 30);
         assert_eq!(settings.storage.chunk_bytes, 65536);
         assert_eq!(settings.auth.issuers.len(), 1);
+        assert_eq!(settings.smart.map(|s| s.issuer), Some(settings.auth.issuers[0].issuer.clone()));
+        assert_eq!(settings.http.cors_origins, ["https://app.example.org"]);
+    }
+
+    fn load(toml: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("carnet.toml");
+        std::fs::write(&file, toml).expect("write");
+        Settings::load(Some(&file))
+    }
+
+    #[test]
+    fn no_smart_section_no_origin_by_default() {
+        let settings = load("").expect("defaults");
+        assert!(settings.smart.is_none() && settings.http.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn a_smart_issuer_must_be_trusted_and_origins_well_formed() {
+        let trusted = "[[auth.issuers]]\nissuer = \"https://idp.example\"\naudience = \"carnet\"\n";
+        let e = load(&format!("{trusted}[smart]\nissuer = \"https://other.example\"\n")).expect_err("untrusted issuer");
+        assert!(e.to_string().contains("https://other.example"), "{e}");
+        let e = load(&format!("{trusted}[smart]\nissuer = \"https://idp.example\"\nextra_capabilities = [\"launch-ehr\"]\n"))
+            .expect_err("a capability Carnet cannot back");
+        assert!(e.to_string().contains("launch-ehr"), "{e}");
+        let e = load("[http]\ncors_origins = [\"https://app.example/\"]\n").expect_err("not an origin");
+        assert!(e.to_string().contains("https://app.example/"), "{e}");
+        assert!(load(&format!("{trusted}[smart]\nissuer = \"https://idp.example\"\n")).is_ok());
     }
 
     /// Settings carrying credentials everywhere they can: none is shown by `Debug` (what a log

@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod import;
+mod smart;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -333,6 +334,7 @@ impl App {
             verifier: self.verifier.clone(),
             metrics: Metrics::new(),
             dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),
+            browser: Arc::new(smart::browser_access(settings).await.context("configuring SMART discovery and CORS")?),
         };
         let router = carnet_server::router(state, &settings.http_limits());
         let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;

@@ -36,11 +36,23 @@ pub enum Transaction {
     PatientSummary,
 }
 
-/// Where SMART on FHIR clients get tokens.
+/// How clients authenticate, as far as it is true of this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSecurity<'a> {
+    /// Browser apps from configured origins may call (CORS preflight answered, allowed origin sent).
+    pub cors: bool,
+    /// The SMART authorization server, when one is configured; without it, the statement says
+    /// only that bearer tokens of trusted issuers are taken (service `OAuth`), not `SMART-on-FHIR`.
+    pub smart: Option<SmartEndpoints<'a>>,
+}
+
+/// Where SMART on FHIR clients get tokens (the configured authorization server's endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmartEndpoints<'a> {
-    pub authorize: Option<&'a str>,
-    pub token: Option<&'a str>,
+    pub authorize: &'a str,
+    pub token: &'a str,
+    pub revoke: Option<&'a str>,
+    pub introspect: Option<&'a str>,
 }
 
 /// What the server is and serves.
@@ -53,7 +65,7 @@ pub struct ServerDescription<'a> {
     pub date: OffsetDateTime,
     pub transactions: &'a [Transaction],
     /// `None`: the server takes no bearer tokens (no security section is written).
-    pub smart: Option<SmartEndpoints<'a>>,
+    pub security: Option<ServerSecurity<'a>>,
 }
 
 struct Adds {
@@ -167,18 +179,39 @@ pub fn capability_statement(desc: &ServerDescription<'_>) -> CapabilityStatement
     } else {
         vec![]
     };
-    let security = desc.smart.map(|smart| {
-        let mut oauth = Extension::new(systems::SMART_OAUTH_URIS);
-        for (name, url) in [("authorize", smart.authorize), ("token", smart.token)] {
-            if let Some(url) = url {
-                oauth.extension.push(Extension { value_uri: Some(url.to_owned()), ..Extension::new(name) });
+    let security = desc.security.map(|security| {
+        let (extension, service, description) = match security.smart {
+            Some(smart) => {
+                let mut oauth = Extension::new(systems::SMART_OAUTH_URIS);
+                let endpoints = [
+                    ("authorize", Some(smart.authorize)),
+                    ("token", Some(smart.token)),
+                    ("revoke", smart.revoke),
+                    ("introspect", smart.introspect),
+                ];
+                for (name, url) in endpoints {
+                    if let Some(url) = url {
+                        oauth.extension.push(Extension { value_uri: Some(url.to_owned()), ..Extension::new(name) });
+                    }
+                }
+                let service = Coding::new(systems::RESTFUL_SECURITY_SERVICE, "SMART-on-FHIR", Some("SMART-on-FHIR"));
+                let description = "SMART App Launch 2 (standalone launch, PKCE S256) with the authorization server of \
+                                   /.well-known/smart-configuration; bearer tokens (ES256/RS256) from trusted OpenID Connect issuers, \
+                                   SMART v2 scopes";
+                (vec![oauth], service, description)
             }
-        }
+            // Tokens are taken, but no SMART authorization server is published: claim no more.
+            None => (
+                vec![],
+                Coding::new(systems::RESTFUL_SECURITY_SERVICE, "OAuth", Some("OAuth")),
+                "Bearer tokens (ES256/RS256) from trusted OpenID Connect issuers, SMART v2 scopes",
+            ),
+        };
         CapabilitySecurity {
-            extension: if oauth.extension.is_empty() { vec![] } else { vec![oauth] },
-            cors: Some(true),
-            service: vec![CodeableConcept::of(Coding::new(systems::RESTFUL_SECURITY_SERVICE, "SMART-on-FHIR", Some("SMART-on-FHIR")))],
-            description: Some("Bearer tokens (ES256/RS256) from trusted OpenID Connect issuers, SMART on FHIR v2 scopes".into()),
+            extension,
+            cors: Some(security.cors),
+            service: vec![CodeableConcept::of(service)],
+            description: Some(description.into()),
         }
     });
     CapabilityStatement {
@@ -217,7 +250,7 @@ mod tests {
             base_url: "https://carnet.test/fhir/",
             date: time::macros::datetime!(2026-01-01 0:00 UTC),
             transactions,
-            smart: None,
+            security: None,
         })
     }
 
@@ -229,6 +262,34 @@ mod tests {
         assert!(rest.interaction.is_empty(), "no transaction without ITI-65");
         assert!(rest.security.is_none());
         assert_eq!(cs.implementation.and_then(|i| i.url).as_deref(), Some("https://carnet.test/fhir"));
+    }
+
+    fn secured(security: ServerSecurity<'_>) -> CapabilitySecurity {
+        let cs = capability_statement(&ServerDescription {
+            software_name: "carnet",
+            software_version: "0.1.0",
+            base_url: "https://carnet.test/fhir",
+            date: time::macros::datetime!(2026-01-01 0:00 UTC),
+            transactions: &[Transaction::FindDocumentReferences],
+            security: Some(security),
+        });
+        cs.rest.into_iter().next().and_then(|r| r.security).expect("a security section")
+    }
+
+    #[test]
+    fn smart_and_cors_are_claimed_only_when_configured() {
+        let plain = secured(ServerSecurity { cors: false, smart: None });
+        assert_eq!(plain.cors, Some(false));
+        assert_eq!(plain.service[0].coding[0].code.as_deref(), Some("OAuth"));
+        assert!(plain.extension.is_empty(), "no oauth-uris without an authorization server");
+
+        let smart = SmartEndpoints { authorize: "https://idp.test/auth", token: "https://idp.test/token", revoke: None, introspect: None };
+        let full = secured(ServerSecurity { cors: true, smart: Some(smart) });
+        assert_eq!(full.cors, Some(true));
+        assert_eq!(full.service[0].coding[0].code.as_deref(), Some("SMART-on-FHIR"));
+        let uris: Vec<(&str, Option<&str>)> =
+            full.extension[0].extension.iter().map(|e| (e.url.as_str(), e.value_uri.as_deref())).collect();
+        assert_eq!(uris, [("authorize", Some("https://idp.test/auth")), ("token", Some("https://idp.test/token"))]);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod search_page;
 pub mod synthea;
 pub mod systems;
 
-pub use capability::{ServerDescription, SmartEndpoints, Transaction, capability_statement};
+pub use capability::{ServerDescription, ServerSecurity, SmartEndpoints, Transaction, capability_statement};
 pub use labels::{LabelPatch, LabelPut, LabelUpdate, read_label_patch, read_label_put};
 pub use mhd::{EntryRole, MhdError, ProvideBundle, ProvidedDocument, SubmissionSetMeta, parse_provide_bundle};
 pub use render::{

@@ -9,6 +9,7 @@ mod fhir;
 mod metrics;
 mod openapi;
 mod routes;
+mod smart;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use tower_http::trace::TraceLayer;
 pub use error::{ApiError, Problem};
 pub use metrics::Metrics;
 pub use openapi::openapi;
+pub use smart::{BrowserAccess, SmartConfiguration};
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The dev issuer's public keys, served at `/dev-issuer/jwks.json` in demo/dev mode only.
     pub dev_jwks: Option<Arc<serde_json::Value>>,
+    /// SMART discovery and the CORS origins of browser apps.
+    pub browser: Arc<BrowserAccess>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Metrics> {
@@ -116,10 +120,17 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(DefaultBodyLimit::max(limits.json_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.json_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
+    // Browser apps reach `/fhir` and the SMART well-known only, from configured origins.
+    let browser = Router::new().route("/.well-known/smart-configuration", get(smart::configuration)).merge(fhir::router(limits));
+    let browser = match smart::cors_layer(&state.browser.cors_origins) {
+        Some(cors) => browser.layer(cors),
+        None => browser,
+    };
+    let browser = browser.layer(axum::middleware::from_fn_with_state(state.clone(), smart::refuse_unknown_origins));
     Router::new()
         .merge(bounded)
         .merge(transfers)
-        .merge(fhir::router(limits))
+        .merge(browser)
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())

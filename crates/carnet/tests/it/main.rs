@@ -5,3 +5,4 @@
 
 mod cli;
 mod import_synthea;
+mod smart;

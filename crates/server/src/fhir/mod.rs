@@ -23,7 +23,7 @@ use axum::routing::{any, get, post};
 use carnet_domain::Actor;
 use carnet_fhir::model::{BundleLink, OperationOutcome};
 use carnet_fhir::search::{Page, SearchError};
-use carnet_fhir::{IssueSeverity, IssueType, MhdError, ServerDescription, SmartEndpoints, Transaction, operation_outcome};
+use carnet_fhir::{IssueSeverity, IssueType, MhdError, ServerDescription, ServerSecurity, SmartEndpoints, Transaction, operation_outcome};
 use carnet_service::ServiceError;
 use http_body_util::BodyExt;
 use tower_http::timeout::TimeoutLayer;
@@ -247,7 +247,15 @@ async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response
         base_url: &base,
         date: started_at,
         transactions: MOUNTED,
-        smart: Some(SmartEndpoints { authorize: None, token: None }),
+        security: Some(ServerSecurity {
+            cors: !state.browser.cors_origins.is_empty(),
+            smart: state.browser.smart.as_ref().map(|s| SmartEndpoints {
+                authorize: &s.authorization_endpoint,
+                token: &s.token_endpoint,
+                revoke: s.revocation_endpoint.as_deref(),
+                introspect: s.introspection_endpoint.as_deref(),
+            }),
+        }),
     });
     json(StatusCode::OK, &statement)
 }
@@ -265,6 +273,7 @@ async fn method_not_allowed() -> FhirError {
 pub fn router(limits: &HttpLimits) -> Router<AppState> {
     let json_routes = Router::new()
         .route("/fhir/metadata", get(metadata))
+        .route("/fhir/.well-known/smart-configuration", get(crate::smart::fhir_configuration))
         .route("/fhir", post(documents::provide))
         .route("/fhir/", post(documents::provide))
         .route("/fhir/Patient", get(patients::search))

@@ -16,3 +16,4 @@ mod policy_props;
 mod records;
 mod s3;
 mod scopes;
+mod smart_launch;

@@ -11,7 +11,7 @@ use carnet_domain::{
 };
 use carnet_fhir::model::*;
 use carnet_fhir::render::{self, RenderContext, SearchEntry, SearchMode, SubmissionSetView, created};
-use carnet_fhir::{ServerDescription, SmartEndpoints, SubmissionSetMeta, Transaction};
+use carnet_fhir::{ServerDescription, ServerSecurity, SmartEndpoints, SubmissionSetMeta, Transaction};
 use time::macros::{date, datetime};
 
 pub const BASE: &str = "https://carnet.test/fhir";
@@ -154,7 +154,15 @@ pub fn server(transactions: &[Transaction]) -> ServerDescription<'_> {
         base_url: BASE,
         date: datetime!(2026-01-01 0:00 UTC),
         transactions,
-        smart: Some(SmartEndpoints { authorize: Some("https://idp.test/authorize"), token: Some("https://idp.test/token") }),
+        security: Some(ServerSecurity {
+            cors: true,
+            smart: Some(SmartEndpoints {
+                authorize: "https://idp.test/authorize",
+                token: "https://idp.test/token",
+                revoke: Some("https://idp.test/token/revocation"),
+                introspect: None,
+            }),
+        }),
     }
 }
 
@@ -295,6 +303,11 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
         &["Bundle.entry[1].resource.content[0].attachment.size"],
     );
     let capability = carnet_fhir::capability_statement(&server(&ALL_TRANSACTIONS));
+    // The demo's statement: tokens taken, no SMART authorization server, no CORS origin.
+    let plain_capability = carnet_fhir::capability_statement(&ServerDescription {
+        security: Some(ServerSecurity { cors: false, smart: None }),
+        ..server(&ALL_TRANSACTIONS)
+    });
     let fixture: serde_json::Value = serde_json::from_str(include_str!("../../fixtures/provide-bundle.json")).expect("fixture is JSON");
     vec![
         ("patient-qualified-nir.json", json(&qualified)),
@@ -309,6 +322,7 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("bundle-transaction-response.json", json(&response)),
         ("operation-outcome.json", json(&outcome)),
         ("capability-statement.json", json(&capability)),
+        ("capability-statement-without-smart.json", json(&plain_capability)),
         ("consent.json", json(&consent())),
         ("audit-event.json", json(&audit_event())),
         ("provide-bundle-fixture.json", fixture),

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
+use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier, TrustedIssuer};
 use carnet_domain::{Finess, Ins, Profession, Role, Rpps};
-use carnet_server::{AppState, HttpLimits, Metrics};
+use carnet_server::{AppState, BrowserAccess, HttpLimits, Metrics};
 use carnet_service::{Carnet, ManualClock, ServiceConfig, Storage, StorageLocation};
 use carnet_store::Database;
 use http_body_util::BodyExt;
@@ -81,6 +81,22 @@ impl TestApp {
 
     /// The whole stack with blobs in the given store (default: files in the data directory).
     pub async fn build(backend: Backend, limits: HttpLimits, config: ServiceConfig, blobs: Option<carnet_store::BlobStore>) -> TestApp {
+        TestApp::assemble(backend, limits, config, blobs, BrowserAccess::default(), vec![]).await
+    }
+
+    /// The whole stack with SMART discovery and CORS origins, trusting `issuers` besides the dev issuer.
+    pub async fn with_browser(backend: Backend, browser: BrowserAccess, issuers: Vec<TrustedIssuer>) -> TestApp {
+        TestApp::assemble(backend, HttpLimits::default(), ServiceConfig::default(), None, browser, issuers).await
+    }
+
+    async fn assemble(
+        backend: Backend,
+        limits: HttpLimits,
+        config: ServiceConfig,
+        blobs: Option<carnet_store::BlobStore>,
+        browser: BrowserAccess,
+        mut issuers: Vec<TrustedIssuer>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let (database_url, postgres_url) = match backend {
@@ -112,8 +128,15 @@ impl TestApp {
         let db = storage.db.clone();
         let carnet = Carnet::new(storage, clock.clone(), config);
         let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
-        let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60)).await.expect("verifier");
-        let state = AppState { carnet: carnet.clone(), verifier, metrics: Metrics::new(), dev_jwks: Some(Arc::new(dev.jwks())) };
+        issuers.push(dev.trusted_issuer(AUDIENCE));
+        let verifier = TokenVerifier::new(issuers, std::time::Duration::from_secs(60)).await.expect("verifier");
+        let state = AppState {
+            carnet: carnet.clone(),
+            verifier,
+            metrics: Metrics::new(),
+            dev_jwks: Some(Arc::new(dev.jwks())),
+            browser: Arc::new(browser),
+        };
         TestApp { router: carnet_server::router(state, &limits), carnet, db, dev, clock, backend, postgres_url, dir }
     }
 
