@@ -9,6 +9,7 @@ mod documents;
 mod edge;
 mod fhir;
 mod fhir_clients;
+mod fhir_search;
 mod no_clinical_path;
 mod notifications;
 mod policy;
