@@ -9,6 +9,7 @@ mod fhir;
 mod metrics;
 mod openapi;
 mod routes;
+mod unread_body;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,5 +124,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())
+        // Outermost: it sees the body every other layer and handler may leave unread.
+        .layer(axum::middleware::from_fn(unread_body::keep_connection))
         .with_state(state)
 }

@@ -10,6 +10,7 @@ mod edge;
 mod fhir;
 mod fhir_clients;
 mod fhir_search;
+mod keep_alive;
 mod no_clinical_path;
 mod notifications;
 mod policy;
