@@ -10,16 +10,33 @@
 
 use crate::support;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use axum::http::{Method, Request, StatusCode, header};
 use bytes::Bytes;
 use carnet_domain::{Ins, Profession};
 use carnet_server::HttpLimits;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::client::conn::http1::{SendRequest, handshake};
 use hyper_util::rt::TokioIo;
 use support::{Backend, TestApp, ins};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A request body: whole (with its `Content-Length`) or chunked.
+type Payload = BoxBody<Bytes, Infallible>;
+
+fn whole(bytes: Vec<u8>) -> Payload {
+    Full::new(Bytes::from(bytes)).boxed()
+}
+
+/// Sent in 16 KiB chunks without a declared length (`Transfer-Encoding: chunked`).
+fn chunked(bytes: Vec<u8>) -> Payload {
+    let chunks: Vec<Result<hyper::body::Frame<Bytes>, Infallible>> =
+        bytes.chunks(16 * 1024).map(|c| Ok(hyper::body::Frame::data(Bytes::copy_from_slice(c)))).collect();
+    StreamBody::new(futures::stream::iter(chunks)).boxed()
+}
 
 async fn serve(app: &TestApp) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -30,7 +47,7 @@ async fn serve(app: &TestApp) -> SocketAddr {
 }
 
 /// One HTTP/1.1 connection, kept alive between requests.
-async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+async fn connect(addr: SocketAddr) -> SendRequest<Payload> {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (sender, connection) = handshake(TokioIo::new(stream)).await.expect("handshake");
     tokio::spawn(async move {
@@ -46,7 +63,7 @@ struct Answer {
     closes: bool,
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> Result<Answer, String> {
+async fn send(sender: &mut SendRequest<Payload>, request: Request<Payload>) -> Result<Answer, String> {
     sender.ready().await.map_err(|e| format!("connection not ready: {e}"))?;
     let response = sender.send_request(request).await.map_err(|e| format!("no response: {e}"))?;
     let status = response.status();
@@ -78,14 +95,14 @@ fn multipart(first_part: &str, size: usize) -> (String, Vec<u8>) {
 }
 
 /// The `i`-th refused upload of `size` bytes, and the status it must get.
-fn refused(i: usize, size: usize, p: &Ins, token: &str) -> (Request<Full<Bytes>>, StatusCode) {
+fn refused(i: usize, size: usize, p: &Ins, token: &str) -> (Request<Payload>, StatusCode) {
     let request = |uri: String, content_type: &str, body: Vec<u8>, token: Option<&str>| {
         let mut r = Request::builder().method(Method::POST).uri(uri).header(header::HOST, "carnet.test");
         r = r.header(header::CONTENT_TYPE, content_type);
         if let Some(t) = token {
             r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
-        r.body(Full::new(Bytes::from(body))).expect("request")
+        r.body(whole(body)).expect("request")
     };
     let (upload_type, upload) = multipart("content", size);
     match i % 5 {
@@ -123,7 +140,7 @@ async fn a_refused_upload_never_costs_the_next_request(backend: Backend) {
         Request::get(uri)
             .header(header::HOST, "carnet.test")
             .header(header::AUTHORIZATION, format!("Bearer {patient}"))
-            .body(Full::new(Bytes::new()))
+            .body(whole(vec![]))
             .expect("request")
     };
     // Some KB to a few MB, mostly small (as refused uploads are).
@@ -170,6 +187,61 @@ async fn a_refused_upload_never_costs_the_next_request(backend: Backend) {
         let a = send(&mut sender, follow_up(i)).await.unwrap_or_else(|e| panic!("follow-up {i}: {e}"));
         assert_eq!(a.status, StatusCode::OK);
     }
+}
+
+/// Without a declared length, the same: kept within the bound, closed as said beyond it.
+#[tokio::test]
+async fn a_refused_chunked_upload_keeps_its_connection_or_says_it_closes() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let p = ins(82);
+    app.open_record(&p).await;
+    let doctor = app.professional(1, Profession::Medecin);
+    let addr = serve(&app).await;
+    let mut sender = connect(addr).await;
+    let (upload_type, _) = multipart("content", 0);
+    let upload = |size: usize| {
+        Request::post(format!("/api/records/{}/documents", wrong_key(&p)))
+            .header(header::HOST, "carnet.test")
+            .header(header::AUTHORIZATION, format!("Bearer {doctor}"))
+            .header(header::CONTENT_TYPE, &upload_type)
+            .body(chunked(multipart("content", size).1))
+            .expect("request")
+    };
+    let health = || Request::get("/health").header(header::HOST, "carnet.test").body(whole(vec![])).expect("request");
+    for _ in 0..20 {
+        let a = send(&mut sender, upload(300 * 1024)).await.expect("the refusal");
+        assert_eq!((a.status, a.closes), (StatusCode::UNPROCESSABLE_ENTITY, false));
+        assert_eq!(send(&mut sender, health()).await.expect("on the same connection").status, StatusCode::OK);
+    }
+    let a = send(&mut sender, upload(6 * 1024 * 1024)).await.expect("the refusal");
+    assert_eq!((a.status, a.closes), (StatusCode::UNPROCESSABLE_ENTITY, true), "beyond the bound: Connection: close");
+    let mut sender = connect(addr).await;
+    assert_eq!(send(&mut sender, health()).await.expect("on a new connection").status, StatusCode::OK);
+}
+
+/// A client that waits for `100 Continue` is refused without being asked for its body, and told
+/// the connection closes (RFC 9110 §10.1.1): it need not send the body at all.
+#[tokio::test]
+async fn a_client_awaiting_100_continue_gets_the_refusal_instead() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let p = ins(83);
+    let doctor = app.professional(1, Profession::Medecin);
+    let addr = serve(&app).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /api/records/{}/documents HTTP/1.1\r\nHost: carnet.test\r\nAuthorization: Bearer {doctor}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1048576\r\nExpect: 100-continue\r\n\r\n",
+        wrong_key(&p)
+    );
+    stream.write_all(head.as_bytes()).await.expect("the head");
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered, and the connection closed, without the body")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 422"), "{answer}");
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+    assert!(!answer.contains("100 continue"), "{answer}");
 }
 
 #[tokio::test]
