@@ -6,7 +6,9 @@
 //! problem details of `/api`), with the failing element or parameter in `expression`:
 //! authentication, unknown paths and methods, bodies over `limits.fhir_body_bytes` (413),
 //! malformed JSON and search parameters (400), refused content (422), denials (403) and what
-//! the caller may not see (404, exactly as for what does not exist).
+//! the caller may not see (404, exactly as for what does not exist). Under
+//! `Prefer: handling=lenient`, a search ignores the parameters it does not support and names them
+//! in a warning OperationOutcome, the searchset's entry of search mode `outcome`.
 
 mod documents;
 mod lists;
