@@ -105,6 +105,7 @@ impl Transaction {
                     ("type", "token"),
                     ("category", "token"),
                     ("date", "date"),
+                    ("creation", "date"),
                     ("period", "date"),
                     ("author.given", "string"),
                     ("author.family", "string"),

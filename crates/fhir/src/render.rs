@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::datetime;
 use crate::mhd::SubmissionSetMeta;
 use crate::model::*;
+use crate::search::SearchError;
 use crate::systems;
 
 /// What every rendering of a document needs besides the document.
@@ -370,6 +371,36 @@ pub fn bundle_searchset(entries: Vec<SearchEntry>, total: Option<u64>, links: Ve
             .collect(),
         ..Bundle::default()
     }
+}
+
+/// What a lenient search (`Prefer: handling=lenient`) ignored, as FHIR R4's search page asks:
+/// an OperationOutcome with one warning per parameter, naming it; none if nothing was ignored.
+pub fn ignored_parameters(ignored: &[SearchError]) -> Option<OperationOutcome> {
+    (!ignored.is_empty()).then(|| OperationOutcome {
+        issue: ignored
+            .iter()
+            .map(|e| OperationOutcomeIssue {
+                severity: IssueSeverity::Warning.as_str().into(),
+                code: IssueType::NotSupported.as_str().into(),
+                diagnostics: Some(format!("{e}; ignored (Prefer: handling=lenient)")),
+                expression: vec![e.param.clone()],
+                ..OperationOutcomeIssue::default()
+            })
+            .collect(),
+        ..OperationOutcome::default()
+    })
+}
+
+/// A searchset with its search's outcome, if any, as the last entry (search mode `outcome`).
+pub fn with_outcome(mut bundle: Bundle, outcome: Option<OperationOutcome>) -> Bundle {
+    if let Some(outcome) = outcome {
+        bundle.entry.push(BundleEntry {
+            resource: Some(outcome.into()),
+            search: Some(BundleEntrySearch { mode: Some(SearchMode::Outcome.as_str().into()) }),
+            ..BundleEntry::default()
+        });
+    }
+    bundle
 }
 
 /// The answer to a transaction: one response per request entry, in the same order.

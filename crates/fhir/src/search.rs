@@ -3,8 +3,11 @@
 //! Pure: the edge hands over the query's `(name, value)` pairs; a parameter Carnet does not
 //! know, a modifier it does not support, or a value it cannot read is a [`SearchError`] naming
 //! the parameter (FHIR servers may ignore unknown parameters; Carnet refuses them, so a client
-//! never believes a filter was applied when it was not). Matching decides nothing about
-//! visibility: the edge matches only documents the gate already let through.
+//! never believes a filter was applied when it was not). A client that asks for it with
+//! `Prefer: handling=lenient` ([`Handling::Lenient`]) gets unknown parameters and unsupported
+//! modifiers ignored instead, and told which (the edge reports them in the searchset); a value
+//! Carnet cannot read is refused either way. Matching decides nothing about visibility: the
+//! edge matches only documents the gate already let through.
 
 use carnet_domain::document::DocumentMeta;
 use carnet_domain::{DocumentId, DocumentStatus, Ins, InsKind, Sex};
@@ -22,6 +25,84 @@ pub struct SearchError {
 
 fn refuse(param: &str, message: impl Into<String>) -> SearchError {
     SearchError { param: param.to_owned(), message: message.into() }
+}
+
+/// How a search treats a parameter Carnet does not support (FHIR R4 search, `Prefer: handling=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Handling {
+    /// Refused with a [`SearchError`]: the default, so a filter is never silently dropped.
+    #[default]
+    Strict,
+    /// Ignored, and returned with the query so the client is told.
+    Lenient,
+}
+
+impl Handling {
+    /// The `handling` preference of a request's `Prefer` header values (RFC 7240): the first
+    /// `handling` preference counts; a malformed header, an unknown value or none is strict.
+    pub fn from_prefer<'a>(headers: impl IntoIterator<Item = &'a str>) -> Handling {
+        let mut preferences = headers.into_iter().flat_map(split_unquoted);
+        let handling = preferences.find_map(|preference| {
+            // `token [= word] *(; parameter)`: the parameters do not matter here.
+            let head = split_unquoted_on(preference, ';').next().unwrap_or_default();
+            let (name, value) = head.split_once('=').map_or((head, None), |(n, v)| (n, Some(v)));
+            name.trim().eq_ignore_ascii_case("handling").then_some(value)
+        });
+        let value = handling.flatten().map(|v| {
+            let v = v.trim();
+            v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)
+        });
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("lenient") => Handling::Lenient,
+            _ => Handling::Strict,
+        }
+    }
+}
+
+/// Splits a header value on commas outside quoted strings.
+fn split_unquoted(value: &str) -> impl Iterator<Item = &str> {
+    split_unquoted_on(value, ',')
+}
+
+fn split_unquoted_on(value: &str, separator: char) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    value
+        .split(move |c: char| {
+            if escaped {
+                escaped = false;
+            } else if quoted && c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = !quoted;
+            } else if c == separator && !quoted {
+                return true;
+            }
+            false
+        })
+        .filter(|p| !p.trim().is_empty())
+}
+
+/// Parameters a search does not support: refused (strict) or noted and skipped (lenient).
+struct Unsupported {
+    handling: Handling,
+    ignored: Vec<SearchError>,
+}
+
+impl Unsupported {
+    fn new(handling: Handling) -> Unsupported {
+        Unsupported { handling, ignored: vec![] }
+    }
+
+    fn skip(&mut self, e: SearchError) -> Result<(), SearchError> {
+        match self.handling {
+            Handling::Strict => Err(e),
+            Handling::Lenient => {
+                self.ignored.push(e);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Largest page.
@@ -237,6 +318,8 @@ pub struct DocumentQuery {
     pub setting: Vec<Vec<Token>>,
     pub security_label: Vec<Vec<Token>>,
     pub date: Vec<DateParam>,
+    /// `creation` (MHD 4.x): when the author wrote the document (`content.attachment.creation`).
+    pub creation: Vec<DateParam>,
     pub period: Vec<DateParam>,
     pub author_given: Vec<Vec<String>>,
     pub author_family: Vec<Vec<String>>,
@@ -254,7 +337,14 @@ fn prefix_ci(value: Option<&String>, wanted: &[String]) -> bool {
 }
 
 impl DocumentQuery {
+    /// Strict parsing: every parameter must be one Carnet applies.
     pub fn parse(params: &[(String, String)]) -> Result<DocumentQuery, SearchError> {
+        DocumentQuery::parse_with(params, Handling::Strict).map(|(q, _)| q)
+    }
+
+    /// Parsing under `handling`; with the parameters ignored (none when strict).
+    pub fn parse_with(params: &[(String, String)], handling: Handling) -> Result<(DocumentQuery, Vec<SearchError>), SearchError> {
+        let mut unsupported = Unsupported::new(handling);
         let mut patient_seen: Option<(String, Ins)> = None;
         let first_patient = params
             .iter()
@@ -271,6 +361,7 @@ impl DocumentQuery {
             setting: vec![],
             security_label: vec![],
             date: vec![],
+            creation: vec![],
             period: vec![],
             author_given: vec![],
             author_family: vec![],
@@ -283,10 +374,17 @@ impl DocumentQuery {
             if common(key, value, &mut q.page, &mut sort)? {
                 continue;
             }
-            let name = name_of(key, &["exact"])?;
+            let name = match name_of(key, &["exact"]) {
+                Ok(name) => name,
+                Err(e) => {
+                    unsupported.skip(e)?;
+                    continue;
+                }
+            };
             let exact_ok = matches!(name, "author.given" | "author.family");
             if name != key && !exact_ok {
-                return Err(refuse(key, "modifiers are not supported on this parameter"));
+                unsupported.skip(refuse(key, "modifiers are not supported on this parameter"))?;
+                continue;
             }
             match name {
                 "patient" | "patient.identifier" | "subject" | "subject.identifier" => {
@@ -313,6 +411,7 @@ impl DocumentQuery {
                 "setting" => q.setting.push(tokens(key, value)?),
                 "security-label" => q.security_label.push(tokens(key, value)?),
                 "date" => q.date.push(DateParam::parse(key, value)?),
+                "creation" => q.creation.push(DateParam::parse(key, value)?),
                 "period" => q.period.push(DateParam::parse(key, value)?),
                 "author.given" => q.author_given.push(value.split(',').map(str::to_owned).collect()),
                 "author.family" => q.author_family.push(value.split(',').map(str::to_owned).collect()),
@@ -325,14 +424,14 @@ impl DocumentQuery {
                         })
                         .collect::<Result<_, _>>()?,
                 ),
-                other => return Err(refuse(other, "not a search parameter of DocumentReference that Carnet supports")),
+                other => unsupported.skip(refuse(other, "not a search parameter of DocumentReference that Carnet supports"))?,
             }
         }
         if let Some((_, ins)) = patient_seen {
             q.patient = ins;
         }
         q.ascending = sort.unwrap_or(false);
-        Ok(q)
+        Ok((q, unsupported.ignored))
     }
 
     /// Whether a document (already let through by the gate) matches every criterion.
@@ -354,6 +453,8 @@ impl DocumentQuery {
                 m.labels.iter().any(|l| any(alt, &system, l.code()))
             })
             && self.date.iter().all(|d| d.matches_instant(m.submitted_at))
+            // A document declared without a creation time matches no `creation` criterion.
+            && self.creation.iter().all(|d| m.xds.authored_at.is_some_and(|t| d.matches_instant(t)))
             && self.period.iter().all(|d| {
                 (m.xds.service_start.is_some() || m.xds.service_end.is_some()) && d.matches_range(m.xds.service_start, m.xds.service_end)
             })
@@ -375,7 +476,14 @@ pub struct PatientSearch {
 }
 
 impl PatientSearch {
+    /// Strict parsing: every parameter must be one Carnet applies.
     pub fn parse(params: &[(String, String)]) -> Result<PatientSearch, SearchError> {
+        PatientSearch::parse_with(params, Handling::Strict).map(|(q, _)| q)
+    }
+
+    /// Parsing under `handling`; with the parameters ignored (none when strict).
+    pub fn parse_with(params: &[(String, String)], handling: Handling) -> Result<(PatientSearch, Vec<SearchError>), SearchError> {
+        let mut unsupported = Unsupported::new(handling);
         let mut q = PatientSearch::default();
         let mut sort = None;
         let set_ins = |key: &str, ins: Ins, q: &mut PatientSearch| -> Result<(), SearchError> {
@@ -392,9 +500,16 @@ impl PatientSearch {
                 }
                 continue;
             }
-            let name = name_of(key, &["exact"])?;
+            let name = match name_of(key, &["exact"]) {
+                Ok(name) => name,
+                Err(e) => {
+                    unsupported.skip(e)?;
+                    continue;
+                }
+            };
             if name != key && !matches!(name, "family" | "given") {
-                return Err(refuse(key, "modifiers are not supported on this parameter"));
+                unsupported.skip(refuse(key, "modifiers are not supported on this parameter"))?;
+                continue;
             }
             let nonempty = |v: &str| if v.trim().is_empty() { Err(refuse(key, "empty value")) } else { Ok(v.trim().to_owned()) };
             match name {
@@ -430,10 +545,10 @@ impl PatientSearch {
                         v => return Err(refuse(key, format!("{v:?}: male, female or other (INS sex I)"))),
                     })
                 }
-                other => return Err(refuse(other, "not a search parameter of Patient that Carnet supports (ITI-78)")),
+                other => unsupported.skip(refuse(other, "not a search parameter of Patient that Carnet supports (ITI-78)"))?,
             }
         }
-        Ok(q)
+        Ok((q, unsupported.ignored))
     }
 }
 
@@ -455,6 +570,18 @@ impl PatientScopedQuery {
         extra: &[(&str, &[&str])],
         dated: bool,
     ) -> Result<PatientScopedQuery, SearchError> {
+        PatientScopedQuery::parse_with(resource, params, extra, dated, Handling::Strict).map(|(q, _)| q)
+    }
+
+    /// Parsing under `handling`; with the parameters ignored (none when strict).
+    pub fn parse_with(
+        resource: &str,
+        params: &[(String, String)],
+        extra: &[(&str, &[&str])],
+        dated: bool,
+        handling: Handling,
+    ) -> Result<(PatientScopedQuery, Vec<SearchError>), SearchError> {
+        let mut unsupported = Unsupported::new(handling);
         let mut patient_seen: Option<Ins> = None;
         let (first_key, first_value) = params
             .iter()
@@ -467,7 +594,13 @@ impl PatientScopedQuery {
             if common(key, value, &mut q.page, &mut sort)? {
                 continue;
             }
-            let name = name_of(key, &[])?;
+            let name = match name_of(key, &[]) {
+                Ok(name) => name,
+                Err(e) => {
+                    unsupported.skip(e)?;
+                    continue;
+                }
+            };
             match name {
                 "patient" | "patient.identifier" => {
                     let ins = patient(name, value)?;
@@ -489,14 +622,14 @@ impl PatientScopedQuery {
                             }
                         }
                     }
-                    None => return Err(refuse(other, format!("not a search parameter of {resource} that Carnet supports"))),
+                    None => unsupported.skip(refuse(other, format!("not a search parameter of {resource} that Carnet supports")))?,
                 },
             }
         }
         if let Some(ins) = patient_seen {
             q.patient = ins;
         }
-        Ok(q)
+        Ok((q, unsupported.ignored))
     }
 }
 
@@ -544,5 +677,175 @@ mod tests {
             assert_eq!(err.param, named, "{err}");
         }
         assert_eq!(DocumentQuery::parse(&pairs(&[("status", "current")])).expect_err("no patient").param, "patient");
+    }
+
+    fn document(authored_at: Option<OffsetDateTime>) -> DocumentMeta {
+        use carnet_domain::codes::Code;
+        use carnet_domain::document::XdsMetadata;
+        let code = |c: &str| Code { system: "urn:test".into(), code: c.into() };
+        DocumentMeta {
+            id: DocumentId::from_bytes([7; 16]),
+            ins: Ins::from_body("2690549588157").expect("valid"),
+            xds: XdsMetadata {
+                unique_id: "1.2.3".into(),
+                class_code: code("10"),
+                type_code: code("11488-4"),
+                format_code: code("urn:ihe:iti:xds:2017:mimeTypeSufficient"),
+                practice_setting: None,
+                facility_type: None,
+                service_start: None,
+                service_end: None,
+                mime_type: "application/pdf".into(),
+                language: "fr-FR".into(),
+                authored_at,
+            },
+            author: "rpps:10000000019".into(),
+            author_name: None,
+            deposited_by: "rpps:10000000019".into(),
+            submitted_at: datetime!(2026-05-10 12:00 UTC),
+            size: 1,
+            sha256: [0; 32],
+            labels: vec![],
+            status: DocumentStatus::Current,
+            archived: false,
+            replaces: None,
+        }
+    }
+
+    fn document_query(extra: &[(&str, &str)]) -> Result<DocumentQuery, SearchError> {
+        let mut q = pairs(&[("patient", "269054958815780")]);
+        q.extend(pairs(extra));
+        DocumentQuery::parse(&q)
+    }
+
+    #[test]
+    fn creation_matches_when_the_author_wrote_the_document_not_when_it_was_deposited() {
+        let written = document(Some(datetime!(2026-03-02 10:30 UTC)));
+        let matches = |extra: &[(&str, &str)]| document_query(extra).expect("valid").matches(&written);
+        assert!(matches(&[("creation", "2026-03-02")]));
+        assert!(matches(&[("creation", "ge2026-03"), ("creation", "lt2026-04")]), "a range: two prefixed values");
+        assert!(matches(&[("creation", "ne2026-03-03")]));
+        assert!(matches(&[("creation", "sa2026-03-01"), ("creation", "eb2026-03-03")]));
+        assert!(matches(&[("creation", "le2026-03-02T10:30:00Z")]));
+        // Deposited in May: `date` is the deposit, `creation` the writing.
+        assert!(!matches(&[("creation", "2026-05-10")]));
+        assert!(matches(&[("date", "2026-05-10")]));
+        assert!(!matches(&[("creation", "gt2026-03-02")]));
+        assert!(!matches(&[("creation", "ge2026-03"), ("creation", "lt2026-03-02")]), "every value must match");
+        // A document declared without a creation time matches no creation criterion, not even `ne`.
+        let undated = document(None);
+        for c in ["2026-03-02", "ne2026-03-02", "lt2030", "ge1900"] {
+            assert!(!document_query(&[("creation", c)]).expect("valid").matches(&undated), "{c}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_creation_is_refused_naming_the_parameter_even_when_lenient() {
+        for bad in ["tomorrow", "2026-13", "xx2026", "ap2026-03", "2026-03-02T25:00:00Z", ""] {
+            let mut q = pairs(&[("patient", "269054958815780")]);
+            q.push(("creation".into(), bad.into()));
+            for handling in [Handling::Strict, Handling::Lenient] {
+                let err = DocumentQuery::parse_with(&q, handling).expect_err(bad);
+                assert_eq!(err.param, "creation", "{bad}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefer_header_chooses_lenient_only_when_it_says_so() {
+        let lenient = [
+            "handling=lenient",
+            "HANDLING=Lenient",
+            "handling = lenient",
+            "handling=\"lenient\"",
+            "return=minimal, handling=lenient",
+            "handling=lenient; foo=bar",
+            "respond-async, wait=10, handling=lenient",
+            "handling=lenient, handling=strict",
+            "handling=lenient;",
+        ];
+        for h in lenient {
+            assert_eq!(Handling::from_prefer([h]), Handling::Lenient, "{h}");
+        }
+        let strict = [
+            "",
+            "handling=strict",
+            "handling=strict, handling=lenient",
+            "handling",
+            "handling=",
+            "handling=lenientx",
+            "handling=\"lenient",
+            "x-handling=lenient",
+            "foo=\"a,handling=lenient\"",
+            "return=representation",
+        ];
+        for h in strict {
+            assert_eq!(Handling::from_prefer([h]), Handling::Strict, "{h}");
+        }
+        assert_eq!(Handling::from_prefer(["return=minimal", "handling=lenient"]), Handling::Lenient, "several headers");
+        assert_eq!(Handling::from_prefer([]), Handling::Strict, "no header");
+    }
+
+    #[test]
+    fn lenient_handling_ignores_unknown_parameters_and_modifiers_and_names_each() {
+        let base = pairs(&[("patient", "269054958815780"), ("type", "11488-4")]);
+        let mut q = base.clone();
+        q.extend(pairs(&[("_totalMethod", "count"), ("type:text", "x"), ("foo", "1"), ("_elements", "id")]));
+        // Strict: the first unknown parameter is refused, as before.
+        assert_eq!(DocumentQuery::parse(&q).expect_err("strict").param, "_totalMethod");
+        let (lenient, ignored) = DocumentQuery::parse_with(&q, Handling::Lenient).expect("lenient");
+        assert_eq!(lenient, DocumentQuery::parse(&base).expect("valid"), "the known parameters still apply");
+        let names: Vec<&str> = ignored.iter().map(|e| e.param.as_str()).collect();
+        assert_eq!(names, ["_totalMethod", "type:text", "foo", "_elements"]);
+        // Nothing ignored when nothing is unknown.
+        assert!(DocumentQuery::parse_with(&base, Handling::Lenient).expect("valid").1.is_empty());
+
+        let (p, ignored) = PatientSearch::parse_with(
+            &pairs(&[("family", "Martin"), ("_totalMethod", "count"), ("name:contains", "x")]),
+            Handling::Lenient,
+        )
+        .expect("lenient");
+        assert_eq!(p.family.as_deref(), Some("Martin"));
+        assert_eq!(ignored.iter().map(|e| e.param.as_str()).collect::<Vec<_>>(), ["_totalMethod", "name:contains"]);
+        assert!(PatientSearch::parse(&pairs(&[("family", "Martin"), ("_totalMethod", "count")])).is_err());
+
+        let scoped = pairs(&[("patient", "269054958815780"), ("_totalMethod", "count"), ("date:missing", "true")]);
+        let (l, ignored) = PatientScopedQuery::parse_with("List", &scoped, &[], true, Handling::Lenient).expect("lenient");
+        assert_eq!(l.patient, Ins::from_body("2690549588157").expect("valid"));
+        assert_eq!(ignored.len(), 2);
+        assert!(PatientScopedQuery::parse("List", &scoped, &[], true).is_err());
+        // Still required, and still one patient, when lenient.
+        assert_eq!(DocumentQuery::parse_with(&pairs(&[("foo", "1")]), Handling::Lenient).expect_err("no patient").param, "patient");
+    }
+
+    proptest::proptest! {
+        /// Lenient handling only ever drops what strict handling refuses as unsupported: adding
+        /// unknown parameters to a valid search changes nothing but the list of ignored ones.
+        #[test]
+        fn lenient_handling_applies_exactly_the_known_parameters(
+            known in proptest::sample::subsequence(
+                vec![("type", "11488-4"), ("status", "current"), ("date", "ge2026"), ("creation", "lt2026-03"), ("_count", "0"), ("author.family:exact", "Martin")],
+                0..=6,
+            ),
+            unknown in proptest::collection::vec(("_?[a-z]{1,8}(:[a-z]{1,6})?", "[a-z0-9]{0,6}"), 0..4),
+        ) {
+            let mut base = pairs(&[("patient", "269054958815780")]);
+            base.extend(pairs(&known));
+            let strict = DocumentQuery::parse(&base).expect("known parameters");
+            let unknown: Vec<(String, String)> = unknown
+                .into_iter()
+                .filter(|(k, _)| {
+                    let mut q = pairs(&[("patient", "269054958815780")]);
+                    q.push((k.clone(), "x".into()));
+                    DocumentQuery::parse(&q).is_err_and(|e| e.param == *k || e.param == k.split(':').next().unwrap_or_default())
+                        && DocumentQuery::parse_with(&q, Handling::Lenient).is_ok()
+                })
+                .collect();
+            let mut all = base.clone();
+            all.extend(unknown.iter().cloned());
+            let (lenient, ignored) = DocumentQuery::parse_with(&all, Handling::Lenient).expect("lenient");
+            proptest::prop_assert_eq!(lenient, strict);
+            proptest::prop_assert_eq!(ignored.len(), unknown.len());
+        }
     }
 }

@@ -13,7 +13,7 @@ use carnet_domain::{DocumentStatus, Ins, InsKind, Rpps, SecurityLabel};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::datetime;
-use crate::model::BundleLink;
+use crate::model::{BundleLink, OperationOutcome};
 use crate::render::{AUTHOR_ID, RenderContext, author_rpps, is_oid, security_label_display};
 use crate::systems;
 
@@ -24,6 +24,8 @@ pub struct DocumentSearchset<'a> {
     /// Matches the caller may see (see `bundle_searchset`).
     pub total: u64,
     pub links: &'a [BundleLink],
+    /// What a lenient search ignored (`render::ignored_parameters`), the last entry if any.
+    pub outcome: Option<&'a OperationOutcome>,
 }
 
 /// One document as `render::document_reference` renders it.
@@ -43,9 +45,46 @@ impl Serialize for DocumentSearchset<'_> {
         if !self.links.is_empty() {
             map.serialize_entry("link", self.links)?;
         }
-        if !self.documents.is_empty() {
-            map.serialize_entry("entry", &Seq(self.documents.iter().map(Entry)))?;
+        if !self.documents.is_empty() || self.outcome.is_some() {
+            map.serialize_entry("entry", &Entries(self))?;
         }
+        map.end()
+    }
+}
+
+struct Entries<'a>(&'a DocumentSearchset<'a>);
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.documents.len() + usize::from(self.0.outcome.is_some())))?;
+        for d in &self.0.documents {
+            seq.serialize_element(&Entry(d))?;
+        }
+        if let Some(outcome) = self.0.outcome {
+            seq.serialize_element(&OutcomeEntry(outcome))?;
+        }
+        seq.end()
+    }
+}
+
+/// `with_outcome`'s entry: the OperationOutcome of the search, search mode `outcome`.
+struct OutcomeEntry<'a>(&'a OperationOutcome);
+
+impl Serialize for OutcomeEntry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("resource", self.0)?;
+        map.serialize_entry("search", &SearchOutcome)?;
+        map.end()
+    }
+}
+
+struct SearchOutcome;
+
+impl Serialize for SearchOutcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("mode", "outcome")?;
         map.end()
     }
 }
@@ -442,7 +481,8 @@ impl Serialize for Period {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{SearchEntry, SearchMode, bundle_searchset, document_reference};
+    use crate::render::{SearchEntry, SearchMode, bundle_searchset, document_reference, ignored_parameters, with_outcome};
+    use crate::search::SearchError;
     use carnet_domain::codes::{Code, CodeLists};
     use carnet_domain::document::XdsMetadata;
     use carnet_domain::{DocumentId, InsKind};
@@ -544,7 +584,10 @@ mod tests {
             base in prop_oneof![Just("https://carnet.example/fhir"), Just("http://127.0.0.1:8080/fhir/"), Just("")],
             total in 0u64..100,
             links in proptest::collection::vec((text(), text()), 0..3),
+            ignored in proptest::collection::vec((text(), text()), 0..3),
         ) {
+            let ignored: Vec<SearchError> = ignored.into_iter().map(|(param, message)| SearchError { param, message }).collect();
+            let outcome = ignored_parameters(&ignored);
             let codes = CodeLists::dmp_default();
             let ctx = RenderContext { base_url: base, codes: &codes };
             let links: Vec<BundleLink> = links.into_iter().map(|(relation, url)| BundleLink { relation, url }).collect();
@@ -556,11 +599,13 @@ mod tests {
                     mode: SearchMode::Match,
                 })
                 .collect();
-            let model = serde_json::to_string(&bundle_searchset(entries, Some(total), links.clone())).expect("the model serialises");
+            let model = serde_json::to_string(&with_outcome(bundle_searchset(entries, Some(total), links.clone()), outcome.clone()))
+                .expect("the model serialises");
             let page = DocumentSearchset {
                 documents: documents.iter().map(|(meta, title)| DocumentReferenceJson { meta, title: title.as_deref(), ins_kind: kind, ctx: &ctx }).collect(),
                 total,
                 links: &links,
+                outcome: outcome.as_ref(),
             };
             let written = serde_json::to_string(&page).expect("the page serialises");
             prop_assert_eq!(written, model);

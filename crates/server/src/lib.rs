@@ -10,6 +10,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod smart;
+mod unread_body;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,5 +135,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())
+        // Outermost: it sees the body every other layer and handler may leave unread.
+        .layer(axum::middleware::from_fn(unread_body::keep_connection))
         .with_state(state)
 }

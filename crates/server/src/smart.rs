@@ -56,9 +56,15 @@ const ALLOWED_HEADERS: [HeaderName; 6] = [
 ];
 
 /// Response headers a browser app may read: where a created resource is, its version, and why a
-/// token was refused (`insufficient_scope`).
-const EXPOSED_HEADERS: [HeaderName; 5] =
-    [header::LOCATION, header::CONTENT_LOCATION, header::ETAG, header::LAST_MODIFIED, header::WWW_AUTHENTICATE];
+/// token was refused (`insufficient_scope`), and whether a lenient search was honoured.
+const EXPOSED_HEADERS: [HeaderName; 6] = [
+    header::LOCATION,
+    header::CONTENT_LOCATION,
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::WWW_AUTHENTICATE,
+    HeaderName::from_static("preference-applied"),
+];
 
 /// The CORS layer for `origins`; `None` when no origin is configured (no CORS header is ever sent).
 pub fn cors_layer(origins: &[String]) -> Option<CorsLayer> {

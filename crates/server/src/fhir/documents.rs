@@ -18,7 +18,7 @@ use carnet_fhir::{IssueType, parse_provide_bundle, read_label_patch, read_label_
 use carnet_service::{BundleDocument, DocumentAction, DocumentView, NewSubmissionSet, ServiceError};
 use futures::StreamExt;
 
-use super::{FhirActor, FhirError, FhirLimits, FhirQuery, base_url, json, paging_links, read_body};
+use super::{FhirActor, FhirError, FhirLimits, FhirQuery, applied, base_url, handling, json, paging_links, read_body, searchset};
 use crate::AppState;
 use crate::routes::documents::{RangeRequest, content_response, requested_range};
 
@@ -120,7 +120,8 @@ pub async fn search(
     headers: HeaderMap,
     FhirQuery(params): FhirQuery,
 ) -> Result<Response, FhirError> {
-    let query = DocumentQuery::parse(&params)?;
+    let handling = handling(&headers);
+    let (query, ignored) = DocumentQuery::parse_with(&params, handling)?;
     let base = base_url(&headers);
     let mut visible: Vec<_> =
         state.carnet.visible_documents(&actor, &query.patient).await?.into_iter().filter(|v| query.matches(v.meta())).collect();
@@ -137,14 +138,15 @@ pub async fn search(
     let titles = state.carnet.titles(page).await?;
     let ctx = RenderContext { base_url: &base, codes: &state.carnet.config().codes };
     let more = query.page.offset + query.page.count < total;
-    let links = paging_links(&base, "DocumentReference", &params, query.page, more);
+    let links = paging_links(&base, "DocumentReference", &applied(&params, &ignored), query.page, more);
+    let outcome = carnet_fhir::render::ignored_parameters(&ignored);
     // Written from the shared metadata without building the FHIR model (`search_page`).
     let documents = page
         .iter()
         .zip(&titles)
         .map(|(v, title)| DocumentReferenceJson { meta: v.meta(), title: title.as_deref(), ins_kind: kind, ctx: &ctx })
         .collect();
-    Ok(json(StatusCode::OK, &DocumentSearchset { documents, total: total as u64, links: &links }))
+    Ok(searchset(&DocumentSearchset { documents, total: total as u64, links: &links, outcome: outcome.as_ref() }, handling))
 }
 
 /// A DocumentReference by id: one the caller may not see answers exactly like a missing one.

@@ -2,13 +2,15 @@
 //! may see; a set with none is absent.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use carnet_fhir::SubmissionSetMeta;
-use carnet_fhir::render::{SearchEntry, SearchMode, SubmissionSetView, bundle_searchset, list_submission_set, master_identifier};
+use carnet_fhir::render::{
+    SearchEntry, SearchMode, SubmissionSetView, bundle_searchset, ignored_parameters, list_submission_set, master_identifier, with_outcome,
+};
 use carnet_fhir::search::PatientScopedQuery;
 
-use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
+use super::{FhirActor, FhirError, FhirQuery, applied, base_url, handling, paging_links, searchset};
 use crate::AppState;
 
 pub async fn search(
@@ -17,7 +19,9 @@ pub async fn search(
     headers: HeaderMap,
     FhirQuery(params): FhirQuery,
 ) -> Result<Response, FhirError> {
-    let q = PatientScopedQuery::parse("List", &params, &[("code", &["submissionset"]), ("status", &["current"])], true)?;
+    let handling = handling(&headers);
+    let (q, ignored) =
+        PatientScopedQuery::parse_with("List", &params, &[("code", &["submissionset"]), ("status", &["current"])], true, handling)?;
     let sets = state.carnet.visible_submission_sets(&actor, &q.patient).await?;
     let sets: Vec<_> = sets
         .into_iter()
@@ -55,5 +59,6 @@ pub async fn search(
         })
         .collect();
     let more = q.page.offset + q.page.count < total;
-    Ok(json(StatusCode::OK, &bundle_searchset(entries, Some(total as u64), paging_links(&base, "List", &params, q.page, more))))
+    let links = paging_links(&base, "List", &applied(&params, &ignored), q.page, more);
+    Ok(searchset(&with_outcome(bundle_searchset(entries, Some(total as u64), links), ignored_parameters(&ignored)), handling))
 }

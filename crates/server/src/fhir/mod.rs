@@ -6,7 +6,9 @@
 //! problem details of `/api`), with the failing element or parameter in `expression`:
 //! authentication, unknown paths and methods, bodies over `limits.fhir_body_bytes` (413),
 //! malformed JSON and search parameters (400), refused content (422), denials (403) and what
-//! the caller may not see (404, exactly as for what does not exist).
+//! the caller may not see (404, exactly as for what does not exist). Under
+//! `Prefer: handling=lenient`, a search ignores the parameters it does not support and names them
+//! in a warning OperationOutcome, the searchset's entry of search mode `outcome`.
 
 mod documents;
 mod lists;
@@ -22,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use carnet_domain::Actor;
 use carnet_fhir::model::{BundleLink, OperationOutcome};
-use carnet_fhir::search::{Page, SearchError};
+use carnet_fhir::search::{Handling, Page, SearchError};
 use carnet_fhir::{IssueSeverity, IssueType, MhdError, ServerDescription, ServerSecurity, SmartEndpoints, Transaction, operation_outcome};
 use carnet_service::ServiceError;
 use http_body_util::BodyExt;
@@ -213,6 +215,25 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(FhirError::bad_request(format!("the body could not be read: {e}"))),
     }
+}
+
+/// A search's `handling` preference (`Prefer`, RFC 7240); strict unless asked otherwise.
+pub fn handling(headers: &HeaderMap) -> Handling {
+    Handling::from_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))
+}
+
+/// A searchset answer; under lenient handling it says so (`Preference-Applied`, RFC 7240).
+pub fn searchset<T: serde::Serialize>(body: &T, handling: Handling) -> Response {
+    let mut response = json(StatusCode::OK, body);
+    if handling == Handling::Lenient {
+        response.headers_mut().insert("preference-applied", HeaderValue::from_static("handling=lenient"));
+    }
+    response
+}
+
+/// The query's parameters the search applied: the paging links repeat those, not the ignored.
+pub fn applied(params: &[(String, String)], ignored: &[SearchError]) -> Vec<(String, String)> {
+    params.iter().filter(|(k, _)| !ignored.iter().any(|e| e.param == *k)).cloned().collect()
 }
 
 /// `self`, `next` and `previous` links of a searchset page.

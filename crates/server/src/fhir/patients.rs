@@ -6,11 +6,11 @@ use axum::response::Response;
 use carnet_domain::TraitsQuery;
 use carnet_domain::{Ins, RecordStatus};
 use carnet_fhir::model::Patient;
-use carnet_fhir::render::{RenderContext, SearchEntry, SearchMode, bundle_searchset, patient_view};
+use carnet_fhir::render::{RenderContext, SearchEntry, SearchMode, bundle_searchset, ignored_parameters, patient_view, with_outcome};
 use carnet_fhir::search::PatientSearch;
 use carnet_service::{PatientQuery, RecordView};
 
-use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
+use super::{FhirActor, FhirError, FhirQuery, applied, base_url, handling, json, paging_links, searchset};
 use crate::AppState;
 
 /// What the caller may see of a record, as a Patient: roles that see existence and status only
@@ -25,7 +25,8 @@ pub async fn search(
     headers: HeaderMap,
     FhirQuery(params): FhirQuery,
 ) -> Result<Response, FhirError> {
-    let q = PatientSearch::parse(&params)?;
+    let handling = handling(&headers);
+    let (q, ignored) = PatientSearch::parse_with(&params, handling)?;
     let query = PatientQuery {
         ins: q.ins.clone(),
         traits: TraitsQuery { family: q.family.clone(), given: q.given.clone(), birth_date: q.birth_date, sex: q.sex },
@@ -46,8 +47,8 @@ pub async fn search(
         .collect();
     // The total is known only when the search did not stop at its limit.
     let total = (found.len() < limit as usize).then_some(found.len() as u64);
-    let links = paging_links(&base, "Patient", &params, q.page, more);
-    Ok(json(StatusCode::OK, &bundle_searchset(entries, total, links)))
+    let links = paging_links(&base, "Patient", &applied(&params, &ignored), q.page, more);
+    Ok(searchset(&with_outcome(bundle_searchset(entries, total, links), ignored_parameters(&ignored)), handling))
 }
 
 fn ins_of(id: &str) -> Result<Ins, FhirError> {

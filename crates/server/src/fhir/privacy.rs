@@ -3,15 +3,15 @@
 //! as the service decides.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use carnet_fhir::patient_views::{AuditRecord, audit_event, consents as render_consents};
-use carnet_fhir::render::{SearchEntry, SearchMode, bundle_searchset};
+use carnet_fhir::render::{SearchEntry, SearchMode, bundle_searchset, ignored_parameters, with_outcome};
 use carnet_fhir::search::{PatientScopedQuery, Prefix};
 use carnet_service::HistoryQuery;
 use carnet_service::Outcome;
 
-use super::{FhirActor, FhirError, FhirQuery, base_url, json, paging_links};
+use super::{FhirActor, FhirError, FhirQuery, applied, base_url, handling, paging_links, searchset};
 use crate::AppState;
 
 pub async fn consents(
@@ -20,7 +20,8 @@ pub async fn consents(
     headers: HeaderMap,
     FhirQuery(params): FhirQuery,
 ) -> Result<Response, FhirError> {
-    let q = PatientScopedQuery::parse("Consent", &params, &[("status", &["active", "inactive"])], false)?;
+    let handling = handling(&headers);
+    let (q, ignored) = PatientScopedQuery::parse_with("Consent", &params, &[("status", &["active", "inactive"])], false, handling)?;
     let wanted: Vec<&str> = params.iter().filter(|(k, _)| k == "status").flat_map(|(_, v)| v.split(',')).collect();
     let (policy, kind) = state.carnet.policy_and_ins_kind(&actor, &q.patient).await?;
     let all = render_consents(&policy, &q.patient, kind, state.carnet.clock().now());
@@ -38,7 +39,8 @@ pub async fn consents(
         })
         .collect();
     let more = q.page.offset + q.page.count < total;
-    Ok(json(StatusCode::OK, &bundle_searchset(entries, Some(total as u64), paging_links(&base, "Consent", &params, q.page, more))))
+    let links = paging_links(&base, "Consent", &applied(&params, &ignored), q.page, more);
+    Ok(searchset(&with_outcome(bundle_searchset(entries, Some(total as u64), links), ignored_parameters(&ignored)), handling))
 }
 
 /// The access history, oldest first. `_offset` here is the ledger index to start from (the
@@ -49,7 +51,9 @@ pub async fn audit_events(
     headers: HeaderMap,
     FhirQuery(params): FhirQuery,
 ) -> Result<Response, FhirError> {
-    let q = PatientScopedQuery::parse("AuditEvent", &params, &[], true)?;
+    let handling = handling(&headers);
+    let (q, ignored) = PatientScopedQuery::parse_with("AuditEvent", &params, &[], true, handling)?;
+    let params = applied(&params, &ignored);
     let mut query = HistoryQuery {
         limit: u32::try_from(q.page.count.max(1)).unwrap_or(200),
         after: q.page.offset.checked_sub(1).map(|i| i as u64),
@@ -103,5 +107,5 @@ pub async fn audit_events(
         }
     }
     let _ = more;
-    Ok(json(StatusCode::OK, &bundle_searchset(entries, None, links)))
+    Ok(searchset(&with_outcome(bundle_searchset(entries, None, links), ignored_parameters(&ignored)), handling))
 }

@@ -97,6 +97,9 @@ async fn fhirpy_runs_the_whole_flow(app: TestApp) {
     let mut reported: Vec<&str> = seen["documents"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     reported.sort_unstable();
     assert_eq!(ids, reported, "the two documents the client deposited, no more");
+    // `SearchSet.count()` under `Prefer: handling=lenient`, and one document per creation search.
+    assert_eq!(seen["counted"], 2, "{seen}");
+    assert_eq!(seen["by_creation"], seen["documents"], "{seen}");
     let lists = app.fhir_get(&format!("/fhir/List?patient={p}"), &app.patient(&p)).await;
     assert_eq!(lists.body["total"], 1, "one submission set: {}", lists.raw);
 }

@@ -9,6 +9,8 @@ mod documents;
 mod edge;
 mod fhir;
 mod fhir_clients;
+mod fhir_search;
+mod keep_alive;
 mod no_clinical_path;
 mod notifications;
 mod policy;

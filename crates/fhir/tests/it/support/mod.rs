@@ -290,6 +290,15 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ],
     );
     let empty_searchset = render::bundle_searchset(vec![], Some(0), vec![]);
+    // `Prefer: handling=lenient` with two parameters Carnet does not apply: no match, the outcome.
+    let ignored = [
+        carnet_fhir::search::SearchError {
+            param: "_totalMethod".into(),
+            message: "not a search parameter of DocumentReference that Carnet supports".into(),
+        },
+        carnet_fhir::search::SearchError { param: "type:text".into(), message: "modifiers are not supported on this parameter".into() },
+    ];
+    let lenient_searchset = render::with_outcome(render::bundle_searchset(vec![], Some(0), vec![]), render::ignored_parameters(&ignored));
     let at = datetime!(2026-01-02 10:00 UTC);
     let response = render::transaction_response(vec![
         created(format!("List/{}/_history/1", "5d0c7a1e-3b1f-4e0a-9c55-000000000001"), at),
@@ -319,6 +328,7 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("list-submission-set.json", json(&list)),
         ("bundle-searchset.json", json(&searchset)),
         ("bundle-searchset-empty.json", json(&empty_searchset)),
+        ("bundle-searchset-lenient.json", json(&lenient_searchset)),
         ("bundle-transaction-response.json", json(&response)),
         ("operation-outcome.json", json(&outcome)),
         ("capability-statement.json", json(&capability)),
