@@ -34,6 +34,17 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub notifications: NotificationSettings,
     pub policy: PolicySettings,
+    /// The catalogue of apps patients may connect (`[[apps]]`), to show them by name.
+    #[serde(default)]
+    pub apps: Vec<AppSettings>,
+}
+
+/// One app of the catalogue: the OAuth client id its tokens name, and the name patients see.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub client_id: String,
+    pub name: String,
 }
 
 /// How notifications leave: an SMTP relay for e-mail, HTTP for webhooks.
@@ -231,13 +242,26 @@ impl Default for Settings {
                 keys_dir: None,
                 chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
             },
+            apps: vec![],
         }
     }
 }
 
 /// Top-level keys of `Settings`, lower-case as figment folds environment keys.
-const SETTINGS_KEYS: &[&str] =
-    &["bind", "data_dir", "database_url", "ledger_url", "log_format", "auth", "limits", "retention", "storage", "notifications", "policy"];
+const SETTINGS_KEYS: &[&str] = &[
+    "bind",
+    "data_dir",
+    "database_url",
+    "ledger_url",
+    "log_format",
+    "auth",
+    "limits",
+    "retention",
+    "storage",
+    "notifications",
+    "policy",
+    "apps",
+];
 
 impl Settings {
     /// Defaults ← `file` (if given; it must exist) ← `CARNET_*` environment.
@@ -270,7 +294,23 @@ impl Settings {
         anyhow::ensure!(self.policy.enumeration_limit_per_hour >= 1, "policy.enumeration_limit_per_hour must be at least 1");
         anyhow::ensure!(self.notifications.interval_seconds >= 1, "notifications.interval_seconds must be at least 1");
         anyhow::ensure!((1024..=16 << 20).contains(&self.storage.chunk_bytes), "storage.chunk_bytes must be between 1024 and 16777216");
+        self.app_catalogue()?;
         Ok(())
+    }
+
+    /// The `[[apps]]` catalogue by client id: each id once, each with a name.
+    pub fn app_catalogue(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut catalogue = BTreeMap::new();
+        for app in &self.apps {
+            let id = app.client_id.as_str();
+            anyhow::ensure!(
+                !id.is_empty() && id.chars().count() <= 256 && !id.chars().any(char::is_control),
+                "apps: client_id {id:?} must be 1 to 256 characters without control characters"
+            );
+            anyhow::ensure!(!app.name.trim().is_empty(), "apps: the app {id:?} needs a name");
+            anyhow::ensure!(catalogue.insert(app.client_id.clone(), app.name.clone()).is_none(), "apps: client_id {id:?} is listed twice");
+        }
+        Ok(catalogue)
     }
 
     pub fn database_url(&self) -> String {
@@ -380,6 +420,24 @@ mod tests {
         assert_eq!(settings.limits.document_bytes, 8 << 30);
         assert_eq!(settings.storage.chunk_bytes, 65536);
         assert_eq!(settings.auth.issuers.len(), 1);
+    }
+
+    /// `[[apps]]` names the apps patients connect; a catalogue naming one twice is refused.
+    #[test]
+    fn the_app_catalogue_loads_and_names_each_app_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("carnet.toml");
+        let app = |id: &str, name: &str| format!("[[apps]]\nclient_id = \"{id}\"\nname = \"{name}\"\n");
+        std::fs::write(&file, app("agenda", "Agenda santé") + &app("vaccins", "Mes vaccins")).expect("write");
+        let settings = Settings::load(Some(&file)).expect("loads");
+        let catalogue = settings.app_catalogue().expect("catalogue");
+        assert_eq!(catalogue.get("agenda").map(String::as_str), Some("Agenda santé"));
+        assert_eq!(catalogue.len(), 2);
+        std::fs::write(&file, app("agenda", "Agenda santé") + &app("agenda", "Autre")).expect("write");
+        let err = Settings::load(Some(&file)).expect_err("twice").to_string();
+        assert!(err.contains("\"agenda\" is listed twice"), "{err}");
+        std::fs::write(&file, app("agenda", " ")).expect("write");
+        assert!(Settings::load(Some(&file)).expect_err("no name").to_string().contains("needs a name"));
     }
 
     /// Settings carrying credentials everywhere they can: none is shown by `Debug` (what a log
