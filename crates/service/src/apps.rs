@@ -19,6 +19,8 @@ const LAST_USE_PRECISION: time::Duration = time::Duration::minutes(1);
 const MAX_CLIENT_ID: usize = 256;
 
 /// What `admit_app` makes of a request.
+// Built once per request and unpacked at once: boxing the actor would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// The request goes on as this actor: unchanged, or for a representative without the
