@@ -90,7 +90,7 @@ impl Carnet {
 
     /// The apps connected to a record, for its holder.
     pub async fn connected_apps(&self, actor: &Actor, ins: &Ins) -> Result<Vec<ConnectedApp>> {
-        self.holder_of_apps(actor, ins, "apps.list", None).await?;
+        self.holder_of_apps(actor, ins, "apps.read", None).await?;
         Ok(self.db.find_apps_of(ins).await?)
     }
 

@@ -28,6 +28,7 @@ with_a_catalogue!(
     an_app_token_does_not_manage_apps,
     another_patient_neither_lists_nor_revokes,
     the_access_history_and_audit_events_name_the_app,
+    a_client_id_that_cannot_name_an_app_is_refused,
 );
 
 const AGENDA: &str = "agenda";
@@ -338,4 +339,17 @@ async fn the_access_history_and_audit_events_name_the_app(app: TestApp) {
         assert_eq!(agent["requestor"], false);
         assert_eq!(event["resource"]["agent"][0]["requestor"], true, "the patient asked, through the app");
     }
+}
+
+async fn a_client_id_that_cannot_name_an_app_is_refused(app: TestApp) {
+    let p = ins(9);
+    record_with_a_document(&app, &p).await;
+    for client in ["x".repeat(257), "agenda\u{7}".into()] {
+        let token = patient_app(&app, &p, &client, READ_ALL);
+        let reply = app.get(&format!("/api/records/{p}/documents"), &token).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{client:?}: {}", reply.raw);
+        assert!(reply.raw.contains("client_id"), "{}", reply.raw);
+        assert!(!reply.raw.contains(&client), "the claim is not echoed");
+    }
+    assert_eq!(apps_of(&app, &p, &app.patient(&p)).await.body, json!([]), "nothing noted");
 }
