@@ -39,6 +39,9 @@ pub struct Settings {
     /// absent: none is published (and the CapabilityStatement claims no SMART-on-FHIR service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smart: Option<SmartSettings>,
+    /// The catalogue of apps patients may connect (`[[apps]]`), to show them by name.
+    #[serde(default)]
+    pub apps: Vec<AppSettings>,
 }
 
 /// The HTTP edge's browser-facing settings.
@@ -79,6 +82,14 @@ pub struct SmartSettings {
     /// `context-standalone-patient` when its token responses carry `patient`.
     #[serde(default)]
     pub extra_capabilities: Vec<String>,
+}
+
+/// One app of the catalogue: the OAuth client id its tokens name, and the name patients see.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub client_id: String,
+    pub name: String,
 }
 
 /// How notifications leave: an SMTP relay for e-mail, HTTP for webhooks.
@@ -278,6 +289,7 @@ impl Default for Settings {
             },
             http: HttpSettings::default(),
             smart: None,
+            apps: vec![],
         }
     }
 }
@@ -297,6 +309,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "policy",
     "http",
     "smart",
+    "apps",
 ];
 
 impl Settings {
@@ -341,7 +354,23 @@ impl Settings {
             );
             crate::smart::check_capabilities(&smart.extra_capabilities).map_err(|e| anyhow::anyhow!("smart.extra_capabilities: {e}"))?;
         }
+        self.app_catalogue()?;
         Ok(())
+    }
+
+    /// The `[[apps]]` catalogue by client id: each id once, each with a name.
+    pub fn app_catalogue(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut catalogue = BTreeMap::new();
+        for app in &self.apps {
+            let id = app.client_id.as_str();
+            anyhow::ensure!(
+                !id.is_empty() && id.chars().count() <= 256 && !id.chars().any(char::is_control),
+                "apps: client_id {id:?} must be 1 to 256 characters without control characters"
+            );
+            anyhow::ensure!(!app.name.trim().is_empty(), "apps: the app {id:?} needs a name");
+            anyhow::ensure!(catalogue.insert(app.client_id.clone(), app.name.clone()).is_none(), "apps: client_id {id:?} is listed twice");
+        }
+        Ok(catalogue)
     }
 
     pub fn database_url(&self) -> String {
@@ -479,6 +508,24 @@ mod tests {
         let e = load("[http]\ncors_origins = [\"https://app.example/\"]\n").expect_err("not an origin");
         assert!(e.to_string().contains("https://app.example/"), "{e}");
         assert!(load(&format!("{trusted}[smart]\nissuer = \"https://idp.example\"\n")).is_ok());
+    }
+
+    /// `[[apps]]` names the apps patients connect; a catalogue naming one twice is refused.
+    #[test]
+    fn the_app_catalogue_loads_and_names_each_app_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("carnet.toml");
+        let app = |id: &str, name: &str| format!("[[apps]]\nclient_id = \"{id}\"\nname = \"{name}\"\n");
+        std::fs::write(&file, app("agenda", "Agenda santé") + &app("vaccins", "Mes vaccins")).expect("write");
+        let settings = Settings::load(Some(&file)).expect("loads");
+        let catalogue = settings.app_catalogue().expect("catalogue");
+        assert_eq!(catalogue.get("agenda").map(String::as_str), Some("Agenda santé"));
+        assert_eq!(catalogue.len(), 2);
+        std::fs::write(&file, app("agenda", "Agenda santé") + &app("agenda", "Autre")).expect("write");
+        let err = Settings::load(Some(&file)).expect_err("twice").to_string();
+        assert!(err.contains("\"agenda\" is listed twice"), "{err}");
+        std::fs::write(&file, app("agenda", " ")).expect("write");
+        assert!(Settings::load(Some(&file)).expect_err("no name").to_string().contains("needs a name"));
     }
 
     /// Settings carrying credentials everywhere they can: none is shown by `Debug` (what a log

@@ -292,6 +292,7 @@ impl App {
             windows,
             emergency_duration: time::Duration::minutes(settings.policy.emergency_minutes),
             enumeration_limit: settings.policy.enumeration_limit_per_hour,
+            apps: settings.app_catalogue()?,
         };
         let storage = Storage::open(StorageLocation {
             database_url: settings.database_url(),

@@ -15,7 +15,7 @@ use crate::access::REIMBURSEMENT_TYPE;
 use crate::codes::Code;
 use crate::policy::{Holder, PatientPolicy};
 use crate::record::RecordAction;
-use crate::{Actor, ActorKind, Ins, SecurityLabel};
+use crate::{Actor, ActorKind, Ins, Scopes, SecurityLabel};
 
 /// The patient's choices about one record, for the actions only its holder (or a privacy
 /// officer) takes.
@@ -64,6 +64,8 @@ pub enum Action<'a> {
     /// Read or set where the patient's notifications go.
     ManageNotifications(HolderContext<'a>),
     DeleteReimbursementHistory(HolderContext<'a>),
+    /// List the apps connected to the record, revoke one, or allow it again.
+    ManageApps(HolderContext<'a>),
     /// Counts over every record: not about one record.
     ReadStatistics,
     RotateKeys,
@@ -87,6 +89,7 @@ pub enum ActionKind {
     ReadAccessHistory,
     ManageNotifications,
     DeleteReimbursementHistory,
+    ManageApps,
     ReadStatistics,
     RotateKeys,
     MaintainDirectory,
@@ -94,7 +97,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 19] = [
+    pub const ALL: [ActionKind; 20] = [
         ActionKind::Record(RecordAction::Create),
         ActionKind::Record(RecordAction::ReadStatus),
         ActionKind::Record(RecordAction::Close),
@@ -110,6 +113,7 @@ impl ActionKind {
         ActionKind::ReadAccessHistory,
         ActionKind::ManageNotifications,
         ActionKind::DeleteReimbursementHistory,
+        ActionKind::ManageApps,
         ActionKind::ReadStatistics,
         ActionKind::RotateKeys,
         ActionKind::MaintainDirectory,
@@ -131,6 +135,7 @@ impl Action<'_> {
             Action::ReadAccessHistory(_) => ActionKind::ReadAccessHistory,
             Action::ManageNotifications(_) => ActionKind::ManageNotifications,
             Action::DeleteReimbursementHistory(_) => ActionKind::DeleteReimbursementHistory,
+            Action::ManageApps(_) => ActionKind::ManageApps,
             Action::ReadStatistics => ActionKind::ReadStatistics,
             Action::RotateKeys => ActionKind::RotateKeys,
             Action::MaintainDirectory => ActionKind::MaintainDirectory,
@@ -218,6 +223,10 @@ pub enum ActionDenied {
     NotHolder,
     #[error("only the patient or their representative deletes the reimbursement history")]
     NotHolderToDelete,
+    #[error("only the patient or their representative manages the apps connected to the record")]
+    NotHolderForApps,
+    #[error("an app does not manage the apps connected to a record: the patient does, in their own session")]
+    AppManagesNoApps,
     #[error("statistics are for insurer agents, privacy officers and operators")]
     StatisticsRole,
     #[error("only operators rotate keys")]
@@ -229,7 +238,7 @@ pub enum ActionDenied {
 }
 
 impl ActionDenied {
-    pub const ALL: [ActionDenied; 19] = [
+    pub const ALL: [ActionDenied; 21] = [
         ActionDenied::RecordRole,
         ActionDenied::NotTheirRecord,
         ActionDenied::FeedsOwnRecordOnly,
@@ -245,6 +254,8 @@ impl ActionDenied {
         ActionDenied::NotHistoryReader,
         ActionDenied::NotHolder,
         ActionDenied::NotHolderToDelete,
+        ActionDenied::NotHolderForApps,
+        ActionDenied::AppManagesNoApps,
         ActionDenied::StatisticsRole,
         ActionDenied::OperatorsRotateKeys,
         ActionDenied::OperatorsMaintainDirectory,
@@ -266,9 +277,12 @@ impl ActionDenied {
             ActionDenied::IdentityHidden => "traits_not_visible",
             ActionDenied::NotCreatingRepresentative => "not_representative",
             ActionDenied::NotAuthor => "not_author",
-            ActionDenied::NotPolicyReader | ActionDenied::NotHistoryReader | ActionDenied::NotHolder | ActionDenied::NotHolderToDelete => {
-                "not_holder"
-            }
+            ActionDenied::NotPolicyReader
+            | ActionDenied::NotHistoryReader
+            | ActionDenied::NotHolder
+            | ActionDenied::NotHolderToDelete
+            | ActionDenied::NotHolderForApps => "not_holder",
+            ActionDenied::AppManagesNoApps => "app_token",
         }
     }
 
@@ -299,6 +313,9 @@ impl ActionDenied {
 /// - The holder (patient or current representative) reads the policy and the access history,
 ///   manages notifications and deletes the reimbursement history (rule 13); a privacy officer
 ///   reads the policy and the history too.
+/// - The holder manages the apps connected to their record, in a session of their own: never
+///   through an app's token (one with granted SMART scopes), so an app cannot allow itself back
+///   or revoke another.
 /// - Statistics: insurer agents, privacy officers, operators. Keys and the directory: operators.
 ///   The review queue: privacy officers.
 pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<Grant, ActionDenied> {
@@ -341,6 +358,10 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<Grant, ActionDenie
         Action::ReadAccessHistory(ctx) => officer_or_holder(actor, ctx, ActionDenied::NotHistoryReader),
         Action::ManageNotifications(ctx) => only(ctx.holder(actor).is_some(), Grant::Holder, ActionDenied::NotHolder),
         Action::DeleteReimbursementHistory(ctx) => only(ctx.holder(actor).is_some(), Grant::Holder, ActionDenied::NotHolderToDelete),
+        Action::ManageApps(ctx) => match actor.scopes {
+            Scopes::Granted(_) => Err(ActionDenied::AppManagesNoApps),
+            Scopes::RoleOnly => only(ctx.holder(actor).is_some(), Grant::Holder, ActionDenied::NotHolderForApps),
+        },
         Action::ReadStatistics => only(
             matches!(actor.kind, ActorKind::InsurerAgent | ActorKind::Operator | ActorKind::PrivacyOfficer),
             Grant::Role,

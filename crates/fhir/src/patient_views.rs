@@ -190,7 +190,34 @@ pub struct AuditRecord<'a> {
     pub permitted: bool,
     pub reason: &'a str,
     pub justification: Option<&'a str>,
+    /// The app the actor acted through, if any.
+    pub app: Option<AuditApp<'a>>,
 }
+
+/// An app (a SMART on FHIR client) as an audit record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditApp<'a> {
+    pub client_id: &'a str,
+    /// The catalogue's name for it, else its client id.
+    pub name: &'a str,
+}
+
+/// BALP's OAuth client agent (`agent:oClient`): typed DICOM "Application" (DCM 110150), the
+/// client id as `who.identifier.value`.
+fn app_agent(app: &AuditApp<'_>) -> AuditEventAgent {
+    AuditEventAgent {
+        type_: Some(CodeableConcept { coding: vec![Coding::new(DICOM_DCM, "110150", Some("Application"))], text: None }),
+        who: Some(Reference {
+            identifier: Some(Identifier { value: Some(app.client_id.to_owned()), ..Identifier::default() }),
+            display: Some(app.name.to_owned()),
+            ..Reference::default()
+        }),
+        name: Some(app.name.to_owned()),
+        requestor: false,
+    }
+}
+
+const DICOM_DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 
 /// The RESTful interaction closest to a ledger action, and its CRUDE code.
 fn interaction(action: &str) -> (&'static str, &'static str) {
@@ -263,7 +290,10 @@ pub fn audit_event(r: &AuditRecord<'_>) -> AuditEvent {
             who: Some(who),
             name: r.actor_name.map(str::to_owned),
             requestor: true,
-        }],
+        }]
+        .into_iter()
+        .chain(r.app.as_ref().map(app_agent))
+        .collect(),
         source: AuditEventSource {
             site: Some("Carnet".into()),
             observer: Reference { display: Some("Carnet".into()), ..Reference::default() },

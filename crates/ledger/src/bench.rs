@@ -60,6 +60,7 @@ fn typical_entry(n: usize) -> LedgerEntry {
             name: Some("Dr Claire Martin".into()),
             profession: Some("10".into()),
             organisation: Some("750712184".into()),
+            app: None,
         },
         ins: Ins::from_body(&format!("1841276{:06}", n % 1_000_000)).ok(),
         action: "document.read".into(),

@@ -13,6 +13,7 @@ pub const MAX_ENTRY_BYTES: usize = 8 * 1024;
 const MAX_CODE: usize = 64;
 const MAX_REFERENCE: usize = 512;
 const MAX_NAME: usize = 256;
+const MAX_APP: usize = 256;
 const MAX_TARGET: usize = 256;
 const MAX_JUSTIFICATION: usize = 4000;
 
@@ -56,6 +57,10 @@ pub struct EntryActor {
     /// FINESS of the organisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
+    /// The OAuth client id of the app the actor acted through (a token with granted SMART
+    /// scopes). Absent otherwise, so entries written before it existed hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +112,12 @@ impl LedgerEntry {
         }
         if let Some(organisation) = &self.actor.organisation {
             code("actor.organisation", organisation)?;
+        }
+        if let Some(app) = &self.actor.app {
+            text("actor.app", app, MAX_APP, false)?;
+            if app.is_empty() {
+                return Err(invalid("actor.app", "is empty".into()));
+            }
         }
         code("action", &self.action)?;
         if let Some(target) = &self.target {
@@ -177,6 +188,7 @@ mod tests {
                 name: Some("Dr Claire Martin".into()),
                 profession: Some("10".into()),
                 organisation: Some("750712184".into()),
+                app: None,
             },
             ins: Some(Ins::parse("184127645108946").unwrap()),
             action: "document.read".into(),
@@ -198,6 +210,19 @@ mod tests {
     }
 
     #[test]
+    fn the_app_is_written_only_when_there_is_one() {
+        let mut e = sample();
+        e.actor.app = Some("agenda-sante".into());
+        let bytes = String::from_utf8(e.canonical_bytes().unwrap()).unwrap();
+        assert!(bytes.contains(r#""organisation":"750712184","app":"agenda-sante"},"ins""#), "{bytes}");
+        assert_eq!(LedgerEntry::from_canonical_bytes(bytes.as_bytes()).unwrap(), e);
+        // An entry written before the field existed reads back and hashes the same.
+        let before = sample().canonical_bytes().unwrap();
+        assert!(!String::from_utf8_lossy(&before).contains("app"));
+        assert_eq!(LedgerEntry::from_canonical_bytes(&before).unwrap().canonical_bytes().unwrap(), before);
+    }
+
+    #[test]
     fn bad_entries_are_refused_naming_the_field() {
         type Change = Box<dyn Fn(&mut LedgerEntry)>;
         let cases: Vec<(&str, Change)> = vec![
@@ -208,6 +233,9 @@ mod tests {
             ("actor.role", Box::new(|e| e.actor.role = "doctor\n".into())),
             ("actor.reference", Box::new(|e| e.actor.reference = String::new())),
             ("actor.name", Box::new(|e| e.actor.name = Some("a\u{7}b".into()))),
+            ("actor.app", Box::new(|e| e.actor.app = Some(String::new()))),
+            ("actor.app", Box::new(|e| e.actor.app = Some("a".repeat(257)))),
+            ("actor.app", Box::new(|e| e.actor.app = Some("app\nx".into()))),
             ("target", Box::new(|e| e.target = Some("t".repeat(300)))),
             ("justification", Box::new(|e| e.justification = Some("j".repeat(4001)))),
         ];

@@ -13,7 +13,7 @@
 //! **Entries.** An entry is a UTF-8 JSON object; the bytes the ledger stores are the bytes it hashes
 //! (never re-serialise an entry to check it: hash the stored bytes). Carnet writes the fields in
 //! this order, omitting absent optional ones:
-//! `at` (Unix ms), `actor` {`reference`, `role`, `name`?, `profession`?, `organisation`?}, `ins`?,
+//! `at` (Unix ms), `actor` {`reference`, `role`, `name`?, `profession`?, `organisation`?, `app`?}, `ins`?,
 //! `action`, `target`?, `outcome` (`"permit"` or `"deny"`), `reason`, `justification`?.
 //! At most 8 KiB. Entries are numbered from 0 in append order (the *leaf index*).
 //!

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use carnet_domain::{Actor, Ins};
+use carnet_service::Admission;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 pub struct Authenticated(pub Actor);
 
 const CHALLENGE: &str = "Bearer realm=\"carnet\"";
+const APP_REVOKED: &str = "access by this app was revoked by the patient";
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
@@ -36,7 +38,20 @@ impl FromRequestParts<AppState> for Authenticated {
                 )
             })?;
         let actor = state.verifier.verify(token, state.carnet.clock().now()).await?;
-        Ok(Authenticated(actor))
+        // Here rather than in each handler, so no path can forget an app the patient revoked.
+        // 401 `invalid_token` (RFC 6750 §3.1: "revoked"): the token no longer opens this record,
+        // and a client re-authorizing is the way back once the patient allows the app again.
+        match state.carnet.admit_app(actor).await? {
+            Admission::Admitted(actor) => Ok(Authenticated(actor)),
+            Admission::Revoked => Err(ApiError::unauthenticated(
+                format!("{CHALLENGE}, error=\"invalid_token\", error_description=\"{APP_REVOKED}\""),
+                APP_REVOKED,
+            )),
+            Admission::UnusableClientId => Err(ApiError::unauthenticated(
+                format!("{CHALLENGE}, error=\"invalid_token\""),
+                "the token's client_id is not a usable client id (1 to 256 characters, no control character)",
+            )),
+        }
     }
 }
 

@@ -77,7 +77,7 @@ impl axum::extract::FromRef<AppState> for Arc<Metrics> {
 }
 
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
-    use routes::{directory, documents, ledger, ops, policy, records};
+    use routes::{apps, directory, documents, ledger, ops, policy, records};
     // Streams of any size: their own body limit, no total timeout.
     let transfers = Router::new()
         .route("/api/records/{ins}/documents", post(documents::upload).get(documents::list))
@@ -105,6 +105,9 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/reimbursement-history", axum::routing::delete(policy::delete_reimbursement))
         .route("/records/{ins}/notification-preferences", get(policy::preferences).put(policy::set_preferences))
         .route("/records/{ins}/access-history", get(ledger::history))
+        .route("/records/{ins}/apps", get(apps::list))
+        .route("/records/{ins}/apps/{client_id}/revoke", post(apps::revoke))
+        .route("/records/{ins}/apps/{client_id}/allow", post(apps::allow))
         .route("/ledger/tree-head", get(ledger::latest))
         .route("/ledger/tree-heads/{size}", get(ledger::at_size))
         .route("/ledger/inclusion-proof", get(ledger::inclusion))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{directory, documents, ledger, policy, records};
+use crate::routes::{apps, directory, documents, ledger, policy, records};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,12 +14,12 @@ use crate::routes::{directory, documents, ledger, policy, records};
         documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
         documents::archive, documents::unarchive,
         policy::read, policy::change, policy::emergency, policy::labels, policy::delete_reimbursement, policy::preferences,
-        policy::set_preferences, ledger::latest, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history,
+        policy::set_preferences, apps::list, apps::revoke, apps::allow, ledger::latest, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history,
         ledger::review_items, ledger::acknowledge, ledger::annotate,
     ),
     modifiers(&BearerAuth),
     tags((name = "records", description = "Record lifecycle"), (name = "documents", description = "Encrypted documents: deposit, consultation, retrieval, lifecycle"),
-        (name = "policy", description = "The patient's choices: authorizations, blocks, médecin traitant, representatives, oppositions, labels, emergency access, notifications"),
+        (name = "policy", description = "The patient's choices: authorizations, blocks, médecin traitant, representatives, oppositions, labels, emergency access, notifications, the apps connected to the record"),
         (name = "ledger", description = "The access ledger: signed tree heads, proofs, access history, review queue"), (name = "directory", description = "Professionals directory"))
 )]
 struct ApiDoc;

@@ -38,8 +38,9 @@ impl<'a> Event<'a> {
     }
 }
 
-/// How an actor appears in the ledger: references, role, name, profession and organisation —
-/// what the patient's access history shows ("who, by name, profession and organisation").
+/// How an actor appears in the ledger: references, role, name, profession, organisation and the
+/// app acted through — what the patient's access history shows ("who, by name, profession and
+/// organisation, through which app").
 pub(crate) fn entry_actor(actor: &Actor) -> EntryActor {
     EntryActor {
         reference: actor.reference(),
@@ -47,6 +48,7 @@ pub(crate) fn entry_actor(actor: &Actor) -> EntryActor {
         name: actor.name.clone(),
         profession: actor.profession().map(|p| p.code().to_owned()),
         organisation: actor.organisation().map(|f| f.to_string()),
+        app: crate::apps::app_of(actor).map(str::to_owned),
     }
 }
 

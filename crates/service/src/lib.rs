@@ -5,6 +5,7 @@
 //! Architecture invariant: no HTTP here and no SQL; this crate is where the HTTP edge and the CLI
 //! meet the domain and the store.
 
+mod apps;
 mod audit;
 mod clock;
 mod consultation;
@@ -28,6 +29,7 @@ use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, EnumerationGuard,
 use carnet_ledger::{Ledger, LedgerError};
 use carnet_store::{BlobStore, Database, StoreError};
 
+pub use apps::Admission;
 pub use clock::{ManualClock, SystemClock};
 pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted};
 pub use gate::Visible;
@@ -40,7 +42,7 @@ pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, Submiss
 /// The ledger's and the review queue's records as the use cases return them: data only — the
 /// edge never holds a handle on the ledger or the metadata store.
 pub use carnet_ledger::{ConsistencyProof, InclusionProof, Outcome, RecordedEntry, SignedTreeHead};
-pub use carnet_store::{Backend, ReviewItem};
+pub use carnet_store::{Backend, ConnectedApp, ReviewItem, Revocation};
 
 /// The one error type of this crate. Messages are safe to show to the caller.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +152,9 @@ pub struct ServiceConfig {
     pub emergency_duration: time::Duration,
     /// Distinct records a professional may open per hour before being throttled (rule 15).
     pub enumeration_limit: usize,
+    /// The catalogue of apps patients may connect: client id → the name shown to the patient.
+    /// An app outside it is named by its client id.
+    pub apps: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ServiceConfig {
@@ -163,6 +168,7 @@ impl Default for ServiceConfig {
             windows: AuthorizationWindows::default(),
             emergency_duration: time::Duration::hours(4),
             enumeration_limit: 100,
+            apps: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -18,8 +18,9 @@ use carnet_domain::document::XdsMetadata;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
 use crate::{
-    Database, DirectoryStore, DocumentStore, GateInputs, KeyStore, NewSetDocument, NotificationStore, OutboxMessage, PolicyStore,
-    RecordStore, ReviewItem, ReviewStore, StoreError, StoredPreferences, StoredSubmissionSet, SubmissionStore, TraitsQuery,
+    AppStore, AppUse, ConnectedApp, Database, DirectoryStore, DocumentStore, GateInputs, KeyStore, NewSetDocument, NotificationStore,
+    OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore, Revocation, StoreError, StoredPreferences, StoredSubmissionSet,
+    SubmissionStore, TraitsQuery,
 };
 
 /// Declares one `#[tokio::test]` per case of the suite. `$fresh` is an async function returning a
@@ -51,6 +52,7 @@ macro_rules! store_suite {
             large_submission_sets_are_all_or_nothing,
             cancelled_deposits_land_whole_or_not_at_all,
             records_are_found_by_traits,
+            connected_apps_are_noted_revoked_and_allowed,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -860,4 +862,55 @@ pub async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
     destroy(&db, &mut r).await;
     check("a destroyed record").await;
     assert_eq!(db.find_gate_inputs(&p, Some(doctor)).await.expect("read"), None);
+}
+
+pub async fn connected_apps_are_noted_revoked_and_allowed(db: Database) {
+    let (p, q) = (&ins(1), &ins(2));
+    async fn used(db: &Database, ins: &Ins, client_id: &str, scopes: &str, at: OffsetDateTime) {
+        db.note_app_use(&AppUse { ins, client_id, name: "Agenda santé", scopes, at }).await.expect("note")
+    }
+    assert_eq!(db.find_apps_of(p).await.expect("list"), vec![], "none yet");
+    used(&db, p, "agenda", "patient/DocumentReference.rs", T0).await;
+    used(&db, p, "agenda", "patient/DocumentReference.rs patient/Binary.r", T0 + Duration::minutes(5)).await;
+    used(&db, p, "carnet-vaccins", "patient/Immunization.rs", T0 + Duration::minutes(1)).await;
+    used(&db, q, "agenda", "patient/Patient.r", T0 + Duration::minutes(2)).await;
+    let listed = db.find_apps_of(p).await.expect("list");
+    assert_eq!(
+        listed,
+        vec![
+            ConnectedApp {
+                ins: p.clone(),
+                client_id: "agenda".into(),
+                name: "Agenda santé".into(),
+                scopes: "patient/DocumentReference.rs patient/Binary.r".into(),
+                first_used_at: T0,
+                last_used_at: T0 + Duration::minutes(5),
+                revoked: None,
+            },
+            ConnectedApp {
+                ins: p.clone(),
+                client_id: "carnet-vaccins".into(),
+                name: "Agenda santé".into(),
+                scopes: "patient/Immunization.rs".into(),
+                first_used_at: T0 + Duration::minutes(1),
+                last_used_at: T0 + Duration::minutes(1),
+                revoked: None,
+            },
+        ],
+        "by first use, the first use kept and the last one moved"
+    );
+    // Revocation is per record, seen from another node at once, and kept through later uses.
+    let revocation = Revocation { at: T0 + Duration::minutes(6), by: "https://idp#p-1".into() };
+    assert!(db.set_app_revocation(p, "agenda", Some(&revocation)).await.expect("revoke"));
+    assert!(!db.set_app_revocation(p, "never-used", Some(&revocation)).await.expect("revoke"), "an app never used is not there");
+    used(&db, p, "agenda", "patient/DocumentReference.rs", T0 + Duration::minutes(7)).await;
+    let on = db.another_node().find_app_on("agenda", &[p.clone(), q.clone(), ins(3)]).await.expect("find");
+    let revoked: Vec<(&Ins, Option<&Revocation>)> = on.iter().map(|a| (&a.ins, a.revoked.as_ref())).collect();
+    assert_eq!(on.len(), 2, "one row per record used");
+    assert!(revoked.contains(&(p, Some(&revocation))), "{revoked:?}");
+    assert!(revoked.contains(&(q, None)), "the other record keeps the app: {revoked:?}");
+    assert_eq!(db.find_app_on("agenda", &[]).await.expect("find"), vec![]);
+    assert!(db.set_app_revocation(p, "agenda", None).await.expect("allow"));
+    let again = db.find_app_on("agenda", std::slice::from_ref(p)).await.expect("find");
+    assert_eq!(again.iter().map(|a| a.revoked.clone()).collect::<Vec<_>>(), vec![None], "allowed again");
 }

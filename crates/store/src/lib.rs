@@ -8,6 +8,7 @@
 //! Architecture invariant: nothing outside this crate writes SQL; nothing in this crate decides
 //! who may see what (that is `carnet-domain`'s policy, applied by `carnet-service`).
 
+mod apps;
 mod blobs;
 mod bulk;
 mod database;
@@ -30,6 +31,7 @@ use carnet_domain::record::RecordStatistics;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, Professional, Record, RecordStatus, Rpps};
 use time::OffsetDateTime;
 
+pub use apps::{AppStore, AppUse, ConnectedApp, Revocation};
 pub use blobs::{BlobStore, BlobWriter};
 pub use bulk::bench_ins;
 pub use database::{Backend, Database};

@@ -12,7 +12,7 @@ use carnet_domain::codes::Code;
 use carnet_domain::record::RecordAction;
 use carnet_domain::{
     AccessDecision, Action, ActionDenied, ActionKind, Actor, ActorKind, DenyReason, Grant, HolderContext, Ins, PatientPolicy, Profession,
-    RecordStatus, SecurityLabel, authorize, decide_record,
+    RecordStatus, Scopes, SecurityLabel, authorize, decide_record,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -54,12 +54,29 @@ type Build = for<'a> fn(&'a Fixture) -> Action<'a>;
 struct Row {
     what: &'static str,
     who: Who,
+    /// The actor acts through an app: a token with a client and granted SMART scopes.
+    app: bool,
     action: Build,
     expect: Result<Grant, ActionDenied>,
 }
 
 const fn row(what: &'static str, who: Who, action: Build, expect: Result<Grant, ActionDenied>) -> Row {
-    Row { what, who, action, expect }
+    Row { what, who, app: false, action, expect }
+}
+
+const fn app_row(what: &'static str, who: Who, action: Build, expect: Result<Grant, ActionDenied>) -> Row {
+    Row { what, who, app: true, action, expect }
+}
+
+impl Row {
+    fn actor(&self) -> Actor {
+        let mut actor = self.who.actor();
+        if self.app {
+            actor.client = Some("app-agenda".into());
+            actor.scopes = Scopes::Granted(vec![]);
+        }
+        actor
+    }
 }
 
 fn create(f: &Fixture) -> Action<'_> {
@@ -97,6 +114,9 @@ fn notifications(f: &Fixture) -> Action<'_> {
 }
 fn delete_reimbursement(f: &Fixture) -> Action<'_> {
     Action::DeleteReimbursementHistory(f.holder())
+}
+fn manage_apps(f: &Fixture) -> Action<'_> {
+    Action::ManageApps(f.holder())
 }
 
 use ActionDenied as D;
@@ -201,6 +221,15 @@ const TABLE: &[Row] = &[
     row("the insurer agent who fed it does not", Who::Insurer, delete_reimbursement, Err(D::NotHolderToDelete)),
     row("a privacy officer does not", Who::PrivacyOfficer, delete_reimbursement, Err(D::NotHolderToDelete)),
     row("the médecin traitant does not", Who::MedecinTraitant, delete_reimbursement, Err(D::NotHolderToDelete)),
+    row("the patient manages the apps connected to their record", Who::Patient, manage_apps, Ok(G::Holder)),
+    row("a current representative does", Who::Parent, manage_apps, Ok(G::Holder)),
+    row("another patient does not", Who::OtherPatient, manage_apps, Err(D::NotHolderForApps)),
+    row("an ended representative does not", Who::ExParent, manage_apps, Err(D::NotHolderForApps)),
+    row("a privacy officer does not", Who::PrivacyOfficer, manage_apps, Err(D::NotHolderForApps)),
+    row("a doctor does not", Who::Doctor, manage_apps, Err(D::NotHolderForApps)),
+    app_row("an app acting for the patient does not", Who::Patient, manage_apps, Err(D::AppManagesNoApps)),
+    app_row("nor one acting for the representative", Who::Parent, manage_apps, Err(D::AppManagesNoApps)),
+    app_row("an app keeps the rest of its holder's pages to the scopes", Who::Patient, read_history, Ok(G::Holder)),
     // Statistics, keys, directory, review queue.
     row("an insurer agent reads the statistics", Who::Insurer, |_| Action::ReadStatistics, Ok(G::Role)),
     row("an operator reads them", Who::Operator, |_| Action::ReadStatistics, Ok(G::Role)),
@@ -224,7 +253,7 @@ fn the_decision_table() {
     let f = Fixture::new();
     let mut failures = Vec::new();
     for (i, r) in TABLE.iter().enumerate() {
-        let got = authorize(&r.who.actor(), (r.action)(&f));
+        let got = authorize(&r.actor(), (r.action)(&f));
         if got != r.expect {
             failures.push(format!("row {i}: {} — {:?}: expected {:?}, got {got:?}", r.what, r.who, r.expect));
         }
@@ -277,6 +306,8 @@ fn ledger_codes_are_stable() {
         (D::NotHistoryReader, "not_holder"),
         (D::NotHolder, "not_holder"),
         (D::NotHolderToDelete, "not_holder"),
+        (D::NotHolderForApps, "not_holder"),
+        (D::AppManagesNoApps, "app_token"),
         (D::StatisticsRole, "role_not_allowed"),
         (D::OperatorsRotateKeys, "role_not_allowed"),
         (D::OperatorsMaintainDirectory, "role_not_allowed"),
@@ -355,6 +386,7 @@ impl Draw {
             ActionKind::ReadAccessHistory => Action::ReadAccessHistory(holder),
             ActionKind::ManageNotifications => Action::ManageNotifications(holder),
             ActionKind::DeleteReimbursementHistory => Action::DeleteReimbursementHistory(holder),
+            ActionKind::ManageApps => Action::ManageApps(holder),
             ActionKind::ReadStatistics => Action::ReadStatistics,
             ActionKind::RotateKeys => Action::RotateKeys,
             ActionKind::MaintainDirectory => Action::MaintainDirectory,
@@ -432,6 +464,10 @@ proptest! {
         let ctx = HolderContext { ins: &draw.ins, policy: &draw.policy, now: draw.now };
         prop_assert_eq!(authorize(&actor, Action::ManageNotifications(ctx)).is_ok(), holder);
         prop_assert_eq!(authorize(&actor, Action::DeleteReimbursementHistory(ctx)).is_ok(), holder);
+        prop_assert_eq!(authorize(&actor, Action::ManageApps(ctx)).is_ok(), holder && actor.scopes == Scopes::RoleOnly);
+        let mut app = actor.clone();
+        app.scopes = Scopes::Granted(vec![]);
+        prop_assert_eq!(authorize(&app, Action::ManageApps(ctx)), Err(ActionDenied::AppManagesNoApps));
         prop_assert_eq!(authorize(&actor, Action::ReadPolicy(ctx)).is_ok(), holder || officer);
         prop_assert_eq!(authorize(&actor, Action::ReadAccessHistory(ctx)).is_ok(), holder || officer);
         if holder {

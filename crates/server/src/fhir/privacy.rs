@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use carnet_fhir::patient_views::{AuditRecord, audit_event, consents as render_consents};
+use carnet_fhir::patient_views::{AuditApp, AuditRecord, audit_event, consents as render_consents};
 use carnet_fhir::render::{SearchEntry, SearchMode, bundle_searchset, ignored_parameters, with_outcome};
 use carnet_fhir::search::{PatientScopedQuery, Prefix};
 use carnet_service::HistoryQuery;
@@ -91,6 +91,7 @@ pub async fn audit_events(
                 permitted: e.entry.outcome == Outcome::Permit,
                 reason: &e.entry.reason,
                 justification: e.entry.justification.as_deref(),
+                app: e.entry.actor.app.as_deref().map(|client_id| AuditApp { client_id, name: state.carnet.app_name(client_id) }),
             };
             let event = audit_event(&record);
             Some(SearchEntry { full_url: format!("{base}/AuditEvent/ledger-{}", e.index), resource: event.into(), mode: SearchMode::Match })

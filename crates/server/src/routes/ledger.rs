@@ -155,6 +155,16 @@ pub struct HistoryActor {
     pub profession: Option<String>,
     /// FINESS.
     pub organisation: Option<String>,
+    /// The app the actor acted through; absent when they acted themselves.
+    pub app: Option<HistoryApp>,
+}
+
+/// An app (a SMART on FHIR client) as the history names it.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryApp {
+    pub client_id: String,
+    /// The catalogue's name for it, else its client id.
+    pub name: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -181,7 +191,7 @@ pub struct HistoryResponse {
     pub next_after: Option<u64>,
 }
 
-fn history_entry(e: RecordedEntry) -> HistoryEntry {
+fn history_entry(e: RecordedEntry, carnet: &carnet_service::Carnet) -> HistoryEntry {
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.entry.at) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -196,6 +206,7 @@ fn history_entry(e: RecordedEntry) -> HistoryEntry {
             name: e.entry.actor.name,
             profession: e.entry.actor.profession,
             organisation: e.entry.actor.organisation,
+            app: e.entry.actor.app.map(|client_id| HistoryApp { name: carnet.app_name(&client_id).to_owned(), client_id }),
         },
         action: e.entry.action,
         target: e.entry.target,
@@ -236,7 +247,10 @@ pub async fn history(
         limit: q.limit.unwrap_or(50),
     };
     let page = state.carnet.access_history(&actor, &ins, query).await?;
-    Ok(Json(HistoryResponse { entries: page.entries.into_iter().map(history_entry).collect(), next_after: page.next_after }))
+    Ok(Json(HistoryResponse {
+        entries: page.entries.into_iter().map(|e| history_entry(e, &state.carnet)).collect(),
+        next_after: page.next_after,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,3 +1,4 @@
+pub mod apps;
 pub mod directory;
 pub mod documents;
 pub mod ledger;

@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod support;
+mod apps;
 mod documents;
 mod edge;
 mod fhir;

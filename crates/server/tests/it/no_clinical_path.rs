@@ -58,8 +58,12 @@ async fn walk(app: TestApp) {
     for role in [Role::InsurerAgent, Role::Operator] {
         let token = app.role(role);
         for (method, template) in &routes {
-            let path =
-                template.replace("{ins}", p.as_str()).replace("{id}", &id).replace("{rpps}", rpps(1).as_str()).replace("{size}", "1");
+            let path = template
+                .replace("{ins}", p.as_str())
+                .replace("{id}", &id)
+                .replace("{rpps}", rpps(1).as_str())
+                .replace("{size}", "1")
+                .replace("{client_id}", "agenda");
             for body in [None, Some(json!({})), Some(json!({"labels": []}))] {
                 let mut req = Request::builder().method(method.clone()).uri(&path).header("authorization", format!("Bearer {token}"));
                 let body = match body {

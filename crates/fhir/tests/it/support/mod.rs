@@ -238,6 +238,26 @@ pub fn audit_event() -> AuditEvent {
     }
 }
 
+/// A search by the patient through an app they connected: BALP's OAuth client agent beside them.
+pub fn audit_event_by_app() -> AuditEvent {
+    use carnet_fhir::patient_views::{AuditApp, AuditRecord, audit_event};
+    audit_event(&AuditRecord {
+        index: 43,
+        at: datetime!(2026-01-02 10:06 UTC),
+        actor_reference: "https://idp.example#patient-7",
+        actor_role: "patient",
+        actor_name: Some("Jeanne MARTIN"),
+        ins: Some(&ins()),
+        ins_kind: InsKind::Nir,
+        action: "document.search",
+        target: None,
+        permitted: true,
+        reason: "patient",
+        justification: None,
+        app: Some(AuditApp { client_id: "agenda-sante", name: "Agenda santé" }),
+    })
+}
+
 /// The representative set, by file name.
 pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
     let codes = CodeLists::dmp_default();
@@ -335,6 +355,7 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
         ("capability-statement-without-smart.json", json(&plain_capability)),
         ("consent.json", json(&consent())),
         ("audit-event.json", json(&audit_event())),
+        ("audit-event-by-app.json", json(&audit_event_by_app())),
         ("provide-bundle-fixture.json", fixture),
     ]
 }

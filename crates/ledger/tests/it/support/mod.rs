@@ -255,6 +255,7 @@ pub fn entry(n: usize) -> LedgerEntry {
             name: Some(format!("Dr {n}")),
             profession: Some("10".into()),
             organisation: None,
+            app: None,
         },
         ins: Some(ins(n % 4)),
         action: "document.read".into(),
