@@ -8,6 +8,7 @@ mod extract;
 mod fhir;
 mod metrics;
 mod openapi;
+mod portal;
 mod routes;
 mod smart;
 mod unread_body;
@@ -135,6 +136,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(bounded)
         .merge(transfers)
         .merge(browser)
+        .merge(portal::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())

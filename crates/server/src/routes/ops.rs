@@ -38,6 +38,10 @@ pub async fn dev_jwks(State(state): State<AppState>) -> Result<impl IntoResponse
     Ok(Json(jwks.as_ref().clone()))
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found()
+/// Unknown paths: a French page for a browser outside the APIs, problem details otherwise.
+pub async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    if !uri.path().starts_with("/api/") && crate::portal::wants_html(&headers) {
+        return crate::portal::not_found_page();
+    }
+    axum::response::IntoResponse::into_response(ApiError::not_found())
 }
