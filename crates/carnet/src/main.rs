@@ -293,6 +293,7 @@ impl App {
             emergency_duration: time::Duration::minutes(settings.policy.emergency_minutes),
             enumeration_limit: settings.policy.enumeration_limit_per_hour,
             apps: settings.app_catalogue()?,
+            sessions: carnet_domain::SessionLimits::default(),
         };
         let storage = Storage::open(StorageLocation {
             database_url: settings.database_url(),
@@ -336,6 +337,7 @@ impl App {
             metrics: Metrics::new(),
             dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),
             browser: Arc::new(smart::browser_access(settings).await.context("configuring SMART discovery and CORS")?),
+            portal: Arc::new(carnet_server::portal::signin::Portal::default()),
         };
         let router = carnet_server::router(state, &settings.http_limits());
         let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;

@@ -8,6 +8,7 @@ mod extract;
 mod fhir;
 mod metrics;
 mod openapi;
+pub mod portal;
 mod routes;
 mod smart;
 mod unread_body;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub dev_jwks: Option<Arc<serde_json::Value>>,
     /// SMART discovery and the CORS origins of browser apps.
     pub browser: Arc<BrowserAccess>,
+    /// The portal's sign-in: session cookies, its identity provider, the dev provider.
+    pub portal: Arc<portal::signin::Portal>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Metrics> {
@@ -135,6 +138,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(bounded)
         .merge(transfers)
         .merge(browser)
+        .merge(portal::signin::routes())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())

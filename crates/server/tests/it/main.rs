@@ -16,6 +16,7 @@ mod no_clinical_path;
 mod notifications;
 mod policy;
 mod policy_props;
+mod portal_signin;
 mod records;
 mod s3;
 mod scopes;
