@@ -283,3 +283,150 @@ async fn a_form_without_its_csrf_token_or_from_elsewhere_changes_nothing(s: Serv
     assert_eq!(cross_site.send().await.expect("post").status(), StatusCode::FORBIDDEN);
     assert!(s.page(&cookie).await.is_some(), "still signed in");
 }
+
+// ---- Against a real provider: npm oidc-provider (tests/oidc) ----
+
+struct NodeProvider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Drop for NodeProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node_provider(portal_redirect: &str, patient_ins: &str) -> NodeProvider {
+    use std::io::BufRead;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
+    assert!(dir.join("node_modules/oidc-provider").exists(), "oidc-provider is not installed: run scripts/test (npm ci in tests/oidc)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-signin-provider.log");
+    let mut child = std::process::Command::new("node")
+        .arg("provider.mjs")
+        .arg(port.to_string())
+        .env("CARNET_OIDC_PORTAL_REDIRECT", portal_redirect)
+        .env("CARNET_OIDC_PATIENT_INS", patient_ins)
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).map(std::process::Stdio::from).unwrap_or_else(|_| std::process::Stdio::null()))
+        .spawn()
+        .expect("node runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("provider output");
+    let issuer = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
+    // Keep reading: a closed pipe would end the provider at its next warning.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    NodeProvider { child, issuer }
+}
+
+/// A browser's cookie jar for one origin, by hand (names and values only).
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, reply: &reqwest::Response) {
+        for set in reply.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+            if let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) {
+                if value.is_empty() || set.to_ascii_lowercase().contains("expires=thu, 01 jan 1970") {
+                    self.0.remove(name.trim());
+                } else {
+                    self.0.insert(name.trim().to_owned(), value.to_owned());
+                }
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_signs_in_through_oidc_provider() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let redirect_url = format!("{base}/connexion/retour");
+    let patient = ins(7);
+    let provider = start_node_provider(&redirect_url, &patient.to_string());
+    let issuer = provider.issuer.clone();
+    let app = TestApp::with_portal(Backend::Sqlite, ServiceConfig::default(), |_| {
+        let client = PortalClient {
+            issuer,
+            client_id: "carnet-portail".into(),
+            client_secret: Some("carnet-portail-test-secret".into()),
+            redirect_url: redirect_url.clone(),
+            extra_scopes: vec!["carnet".into()],
+        };
+        Portal::new(SessionCookies { secure: false, origin: Some(base.clone()) }, Some(client), None)
+    })
+    .await;
+    // The provider's ID tokens carry the real time.
+    app.clock.set(time::OffsetDateTime::now_utc());
+    let router = app.router.clone().merge(Router::new().route("/espace", get(page)).with_state(app.state.clone()));
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    // Carnet → the provider's login and consent pages (its cookies kept) → back to Carnet.
+    let start = http.get(format!("{base}/connexion")).send().await.expect("start");
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let mut url = location(&start);
+    assert!(url.starts_with(&provider.issuer), "{url}");
+    let mut jar = Jar::default();
+    let (mut logged_in, mut consented) = (false, false);
+    for _ in 0..12 {
+        if url.starts_with(&redirect_url) {
+            break;
+        }
+        let reply = http.get(&url).header(COOKIE, jar.header()).send().await.expect("provider");
+        jar.take(&reply);
+        let next = match reply.status() {
+            StatusCode::SEE_OTHER | StatusCode::FOUND => location(&reply),
+            StatusCode::OK => {
+                let html = reply.text().await.expect("page");
+                let uid = url.rsplit('/').next().expect("interaction uid").to_owned();
+                let (action, form): (_, Vec<(&str, &str)>) = if html.contains("/login\"") {
+                    logged_in = true;
+                    ("login", vec![("login", "patient-demo")])
+                } else {
+                    assert!(html.contains("Ouvrir votre espace Carnet"), "the consent page names the portal's claims: {html}");
+                    consented = true;
+                    ("confirm", vec![])
+                };
+                let posted = http
+                    .post(format!("{}/interaction/{uid}/{action}", provider.issuer))
+                    .header(COOKIE, jar.header())
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("post");
+                jar.take(&posted);
+                assert!(posted.status().is_redirection(), "{action}: {}", posted.status());
+                location(&posted)
+            }
+            other => panic!("provider answered {other} at {url}"),
+        };
+        url = if next.starts_with('/') { format!("{}{next}", provider.issuer) } else { next };
+    }
+    assert!(logged_in && consented && url.starts_with(&redirect_url), "{url}");
+
+    let done = http.get(&url).send().await.expect("callback");
+    assert_eq!(done.status(), StatusCode::SEE_OTHER, "{:?}", done.text().await);
+    assert_eq!(location(&done), "/");
+    let cookie = set_cookie(&done).expect("session cookie").split(';').next().expect("pair").to_owned();
+    let page = http.get(format!("{base}/espace")).header(COOKIE, &cookie).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_str(&page.text().await.expect("body")).expect("json");
+    let actor: carnet_domain::Actor = serde_json::from_value(body["actor"].clone()).expect("actor");
+    assert_eq!(actor.kind, ActorKind::Patient { ins: patient });
+    assert_eq!((actor.issuer.as_str(), actor.subject.as_str()), (provider.issuer.as_str(), "patient-demo"));
+    assert_eq!((actor.scopes, actor.client), (Scopes::RoleOnly, None));
+
+    // The provider's code, replayed through Carnet: refused, no session.
+    let replay = http.get(&url).send().await.expect("replay");
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookie(&replay).is_none());
+}
