@@ -20,10 +20,10 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use carnet_auth::{AuthorizationRequest, DevProvider, TokenRequest};
-use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType};
+use openidconnect::core::{CoreClient, CoreIdToken, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::Deserialize;
 
@@ -59,7 +59,7 @@ pub struct Portal {
     pub dev_provider: Option<Arc<DevProvider>>,
     /// The provider's discovery (and keys), fetched at the first sign-in: the provider may be
     /// this very server (the dev provider), not listening yet at start.
-    discovered: tokio::sync::OnceCell<Client>,
+    discovered: tokio::sync::RwLock<Option<(Arc<Client>, std::time::Instant)>>,
     http: reqwest::Client,
 }
 
@@ -87,33 +87,79 @@ impl Portal {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        Portal { cookies, client, dev_provider, discovered: tokio::sync::OnceCell::new(), http }
+        Portal { cookies, client, dev_provider, discovered: tokio::sync::RwLock::new(None), http }
     }
 
-    async fn client(&self) -> Result<&Client, Response> {
+    /// The client as discovered (fetched at the first sign-in, then kept).
+    async fn client(&self) -> Result<Arc<Client>, Response> {
+        if let Some((client, _)) = self.discovered.read().await.as_ref() {
+            return Ok(client.clone());
+        }
+        let mut cached = self.discovered.write().await;
+        if let Some((client, _)) = cached.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(self.discover().await?);
+        *cached = Some((client.clone(), std::time::Instant::now()));
+        Ok(client)
+    }
+
+    /// Discovery again, when an ID token names a key the kept discovery lacks (the provider
+    /// rotated its keys): at most once a minute, so forged tokens cannot make the portal hammer
+    /// the provider. `None` when the kept one is fresher than that, or discovery failed.
+    async fn rediscover(&self) -> Option<Arc<Client>> {
+        let mut cached = self.discovered.write().await;
+        if cached.as_ref().is_some_and(|(_, at)| at.elapsed() < REDISCOVERY_INTERVAL) {
+            return None;
+        }
+        let client = Arc::new(self.discover().await.ok()?);
+        *cached = Some((client.clone(), std::time::Instant::now()));
+        Some(client)
+    }
+
+    async fn discover(&self) -> Result<Client, Response> {
         let Some(settings) = &self.client else {
             return Err(french_error(StatusCode::SERVICE_UNAVAILABLE, "La connexion n’est pas configurée sur ce serveur."));
         };
-        self.discovered
-            .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| format!("issuer URL: {e}"))?;
-                let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|e| format!("discovery: {e}"))?;
-                let redirect = RedirectUrl::new(settings.redirect_url.clone()).map_err(|e| format!("redirect URL: {e}"))?;
-                Ok::<_, String>(
-                    CoreClient::from_provider_metadata(
-                        metadata,
-                        ClientId::new(settings.client_id.clone()),
-                        settings.client_secret.clone().map(ClientSecret::new),
-                    )
-                    .set_redirect_uri(redirect),
+        let discovered = async {
+            let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| format!("issuer URL: {e}"))?;
+            let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|e| format!("discovery: {e}"))?;
+            let redirect = RedirectUrl::new(settings.redirect_url.clone()).map_err(|e| format!("redirect URL: {e}"))?;
+            Ok::<_, String>(
+                CoreClient::from_provider_metadata(
+                    metadata,
+                    ClientId::new(settings.client_id.clone()),
+                    settings.client_secret.clone().map(ClientSecret::new),
                 )
-            })
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "the portal's identity provider");
-                unavailable()
-            })
+                .set_redirect_uri(redirect),
+            )
+        };
+        discovered.await.map_err(|e| {
+            tracing::error!(error = %e, "the portal's identity provider");
+            unavailable()
+        })
     }
+}
+
+/// How often the provider's discovery and keys may be fetched again.
+const REDISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Checks the ID token: signature (ES256 or RS256) by the provider's keys, issuer, audience =
+/// the portal's client id, expiry by Carnet's clock, and the nonce of this sign-in.
+fn check_id_token(
+    client: &Client,
+    id_token: &CoreIdToken,
+    nonce: &Nonce,
+    carnet: &carnet_service::Carnet,
+) -> Result<(), ClaimsVerificationError> {
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs([CoreJwsSigningAlgorithm::EcdsaP256Sha256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+        .set_time_fn(move || {
+            let now = carnet.clock().now();
+            chrono::DateTime::from_timestamp(now.unix_timestamp(), now.nanosecond()).unwrap_or_default()
+        });
+    id_token.claims(&verifier, nonce).map(|_| ())
 }
 
 fn unavailable() -> Response {
@@ -216,15 +262,14 @@ async fn callback(State(state): State<AppState>, Query(reply): Query<Callback>) 
         tracing::warn!("the provider answered without an ID token");
         return refused_sign_in();
     };
-    let carnet = &state.carnet;
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs([CoreJwsSigningAlgorithm::EcdsaP256Sha256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
-        .set_time_fn(move || {
-            let now = carnet.clock().now();
-            chrono::DateTime::from_timestamp(now.unix_timestamp(), now.nanosecond()).unwrap_or_default()
-        });
-    if let Err(e) = id_token.claims(&verifier, &Nonce::new(taken.nonce)) {
+    let nonce = Nonce::new(taken.nonce);
+    let mut checked = check_id_token(&client, id_token, &nonce, &state.carnet);
+    if matches!(checked, Err(ClaimsVerificationError::SignatureVerification(_)))
+        && let Some(fresh) = state.portal.rediscover().await
+    {
+        checked = check_id_token(&fresh, id_token, &nonce, &state.carnet);
+    }
+    if let Err(e) = checked {
         tracing::warn!(error = %e, "a sign-in's ID token was refused");
         return refused_sign_in();
     }

@@ -33,6 +33,7 @@ with_the_portal!(
     a_used_session_ends_at_its_absolute_limit,
     sign_out_revokes_the_session,
     a_form_without_its_csrf_token_or_from_elsewhere_changes_nothing,
+    a_tampered_authorization_opens_no_session,
 );
 
 /// Carnet on a loopback port, its portal signing in with the dev provider it serves itself.
@@ -96,6 +97,11 @@ impl Served {
     /// Follows the code flow by hand up to the provider's redirect back to the portal: the
     /// callback's URL (not yet visited).
     async fn through_the_provider(&self) -> String {
+        self.through_the_provider_with(|_| {}).await
+    }
+
+    /// `through_the_provider`, the authorization request changed by `tamper` on its way.
+    async fn through_the_provider_with(&self, tamper: impl FnOnce(&mut Vec<(String, String)>)) -> String {
         let start = self.get("/connexion", None).await;
         assert_eq!(start.status(), StatusCode::SEE_OTHER);
         let authorize = location(&start);
@@ -114,6 +120,7 @@ impl Served {
         assert!(html.contains("Marie Dupont (patiente)") && html.contains(r#"lang="fr""#));
 
         let mut form = params.clone();
+        tamper(&mut form);
         form.push(("person".into(), "0".into()));
         let chosen = self.http.post(self.url("/dev-issuer/authorize")).form(&form).send().await.expect("choose");
         assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
@@ -282,6 +289,36 @@ async fn a_form_without_its_csrf_token_or_from_elsewhere_changes_nothing(s: Serv
         s.http.post(s.url("/deconnexion")).header(COOKIE, &cookie).header("sec-fetch-site", "cross-site").form(&[("csrf", &csrf)]);
     assert_eq!(cross_site.send().await.expect("post").status(), StatusCode::FORBIDDEN);
     assert!(s.page(&cookie).await.is_some(), "still signed in");
+}
+
+async fn a_tampered_authorization_opens_no_session(s: Served) {
+    // Another nonce in the ID token than the one this sign-in kept (a token injected from
+    // another sign-in), another PKCE challenge than the verifier kept here (a code stolen).
+    let swap = |name: &'static str, value: &'static str| {
+        move |form: &mut Vec<(String, String)>| {
+            for (k, v) in form.iter_mut() {
+                if k == name {
+                    *v = value.to_owned();
+                }
+            }
+        }
+    };
+    let other_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    for back in [
+        s.through_the_provider_with(swap("nonce", "un-autre-nonce")).await,
+        s.through_the_provider_with(swap("code_challenge", other_challenge)).await,
+    ] {
+        let reply = s.get(&back, None).await;
+        assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+        assert!(set_cookie(&reply).is_none());
+    }
+    assert_eq!(
+        carnet_store::SessionStore::purge_sessions(&s.app.db, carnet_domain::Clock::now(s.app.clock.as_ref()) + Duration::days(1))
+            .await
+            .expect("purge"),
+        0,
+        "no session was opened"
+    );
 }
 
 // ---- Against a real provider: npm oidc-provider (tests/oidc) ----
