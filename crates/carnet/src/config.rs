@@ -638,6 +638,35 @@ mod tests {
         assert!(load(&format!("{trusted}[smart]\nissuer = \"https://idp.example\"\n")).is_ok());
     }
 
+    /// The portal's cookie follows its address: `__Host-` and `Secure` behind https, the plain
+    /// name on loopback http only; its issuer must be trusted or the dev provider.
+    #[test]
+    fn the_portal_needs_https_off_loopback_and_a_trusted_issuer() {
+        let trusted = "[[auth.issuers]]\nissuer = \"https://idp.example\"\naudience = \"carnet\"\n";
+        let local = load("[portal]\nissuer = \"dev\"\n").expect("dev on loopback");
+        assert_eq!(local.portal_origin().expect("origin"), ("http://127.0.0.1:8080".to_owned(), false));
+        let limits = local.portal.as_ref().map(PortalSettings::session_limits).expect("portal");
+        assert_eq!((limits.idle, limits.absolute), (time::Duration::minutes(15), time::Duration::hours(8)));
+        let behind_tls = load(&format!(
+            "bind = \"0.0.0.0:8080\"\n{trusted}[portal]\nissuer = \"https://idp.example\"\npublic_url = \"https://dossier.example/\"\nidle_minutes = 5\n"
+        ))
+        .expect("https");
+        assert_eq!(behind_tls.portal_origin().expect("origin"), ("https://dossier.example".to_owned(), true));
+        assert_eq!(behind_tls.portal.as_ref().map(|p| p.session_limits().idle), Some(time::Duration::minutes(5)));
+        for (toml, says) in [
+            (format!("bind = \"0.0.0.0:8080\"\n{trusted}[portal]\nissuer = \"https://idp.example\"\n"), "public_url is required"),
+            (format!("{trusted}[portal]\nissuer = \"https://idp.example\"\npublic_url = \"http://dossier.example\"\n"), "must be https"),
+            (format!("{trusted}[portal]\nissuer = \"https://idp.example\"\npublic_url = \"https://dossier.example/portail\"\n"), "no path"),
+            (format!("{trusted}[portal]\nissuer = \"https://other.example\"\n"), "neither"),
+            ("[portal]\nissuer = \"dev\"\nidle_minutes = 0\n".to_owned(), "at least 1"),
+        ] {
+            let e = load(&toml).expect_err(says);
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let secret = load("[portal]\nissuer = \"dev\"\nclient_secret = \"s3cr3t\"\n").expect("secret");
+        assert!(!format!("{:?}", secret.portal).contains("s3cr3t"));
+    }
+
     /// `[[apps]]` names the apps patients connect; a catalogue naming one twice is refused.
     #[test]
     fn the_app_catalogue_loads_and_names_each_app_once() {

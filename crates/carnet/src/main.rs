@@ -137,7 +137,9 @@ fn main() -> anyhow::Result<()> {
         settings.data_dir = data_dir.clone();
         settings.bind = *bind;
         settings.auth.dev_issuer = true;
-        if settings.portal.is_none() {
+        // The portal's cookie needs TLS off loopback: elsewhere, `[portal]` with its https
+        // `public_url` must be configured.
+        if settings.portal.is_none() && settings.bind.ip().is_loopback() {
             settings.portal = Some(config::PortalSettings::dev());
         }
     }
