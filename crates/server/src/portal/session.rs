@@ -76,7 +76,7 @@ impl SessionCookies {
     }
 
     /// The origin forms must come from.
-    fn expected_origin(&self, headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn expected_origin(&self, headers: &HeaderMap) -> Option<String> {
         if let Some(origin) = &self.origin {
             return Some(origin.trim_end_matches('/').to_owned());
         }

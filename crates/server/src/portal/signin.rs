@@ -396,8 +396,15 @@ async fn dev_authorize(State(state): State<AppState>, Query(req): Query<Authoriz
     }
 }
 
-async fn dev_choose(State(state): State<AppState>, body: Bytes) -> Response {
+async fn dev_choose(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(provider) = dev(&state) else { return StatusCode::NOT_FOUND.into_response() };
+    // The choice is posted from the provider's own page: another site may not sign a browser in.
+    let expected = state.portal.cookies.expected_origin(&headers);
+    let from_elsewhere = headers.get("sec-fetch-site").is_some_and(|s| s.as_bytes() != b"same-origin")
+        || headers.get(header::ORIGIN).is_some_and(|o| expected.as_deref().is_none_or(|e| o.as_bytes() != e.as_bytes()));
+    if from_elsewhere {
+        return french_error(StatusCode::FORBIDDEN, "Ce formulaire vient d’un autre site : personne n’a été connecté.");
+    }
     let Ok(mut req) = serde_urlencoded::from_bytes::<AuthorizationRequest>(&body) else {
         return french_error(StatusCode::BAD_REQUEST, "Formulaire incomplet.");
     };

@@ -51,6 +51,11 @@ async fn page(session: PortalSession) -> String {
 
 impl Served {
     async fn start(backend: Backend) -> Served {
+        Served::start_with(backend, false).await
+    }
+
+    /// `secure`: the portal as behind TLS (the `__Host-` cookie); plain http here all the same.
+    async fn start_with(backend: Backend, secure: bool) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let config = ServiceConfig { sessions: carnet_domain::SessionLimits::default(), ..ServiceConfig::default() };
@@ -71,7 +76,7 @@ impl Served {
             let provider = DevProvider::new(dev, issuer_url.clone(), people, vec![client]);
             let client =
                 PortalClient { issuer: issuer_url, client_id: CLIENT_ID.into(), client_secret: None, redirect_url, extra_scopes: vec![] };
-            Portal::new(SessionCookies { secure: false, origin: Some(base.clone()) }, Some(client), Some(Arc::new(provider)))
+            Portal::new(SessionCookies { secure, origin: Some(base.clone()) }, Some(client), Some(Arc::new(provider)))
         })
         .await;
         let router = app.router.clone().merge(Router::new().route("/espace", get(page)).with_state(app.state.clone()));
@@ -319,6 +324,38 @@ async fn a_tampered_authorization_opens_no_session(s: Served) {
         0,
         "no session was opened"
     );
+}
+
+#[tokio::test]
+async fn behind_tls_the_cookie_is_host_bound_and_secure() {
+    let s = Served::start_with(Backend::Sqlite, true).await;
+    let back = s.through_the_provider().await;
+    let done = s.get(&back, None).await;
+    let set = set_cookie(&done).expect("cookie");
+    assert!(set.starts_with("__Host-carnet_session="), "{set}");
+    let flags: Vec<&str> = set.split(';').skip(1).map(str::trim).collect();
+    assert_eq!(flags, ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"], "no Domain: bound to this origin");
+    let pair = set.split(';').next().expect("pair");
+    assert!(s.page(pair).await.is_some());
+    let plain = pair.replacen("__Host-carnet_session", PLAIN_COOKIE, 1);
+    assert_eq!(s.page(&plain).await, None, "the plain name is not accepted behind TLS");
+}
+
+#[tokio::test]
+async fn the_dev_provider_takes_no_choice_posted_from_another_site() {
+    let s = Served::start(Backend::Sqlite).await;
+    let start = s.get("/connexion", None).await;
+    let authorize = location(&start);
+    let query = authorize.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
+    let mut form: Vec<(String, String)> = serde_urlencoded::from_str(&query).expect("query");
+    form.push(("person".into(), "0".into()));
+    let forged = s.http.post(s.url("/dev-issuer/authorize")).header(ORIGIN, "http://evil.example").form(&form).send().await.expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(forged.headers().get(LOCATION).is_none(), "no code handed out");
+    let cross = s.http.post(s.url("/dev-issuer/authorize")).header("sec-fetch-site", "cross-site").form(&form).send().await.expect("post");
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let same = s.http.post(s.url("/dev-issuer/authorize")).header(ORIGIN, &s.base).form(&form).send().await.expect("post");
+    assert_eq!(same.status(), StatusCode::SEE_OTHER);
 }
 
 // ---- Against a real provider: npm oidc-provider (tests/oidc) ----
