@@ -216,6 +216,37 @@ impl IntoResponse for CsrfRefusal {
     }
 }
 
+/// A state-changing form of a signed-in person, already checked against CSRF: a handler that
+/// takes it cannot change anything for a forged request. The body is
+/// `application/x-www-form-urlencoded`; the `csrf` field must be the session's, and the browser
+/// must not say it comes from elsewhere (`PortalSession::check_form`). Refusals: no session →
+/// `303 /connexion`; CSRF → 403; a body that is not a form of `T` → 400 (a page that shows
+/// errors next to their fields takes its fields as strings and checks them itself).
+pub struct PortalForm<T> {
+    pub session: PortalSession,
+    pub form: T,
+}
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for PortalForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = PortalSession::from_request_parts(&mut parts, state).await?;
+        let (method, headers) = (parts.method.clone(), parts.headers.clone());
+        let bytes = axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| french_error(StatusCode::BAD_REQUEST, "Ce formulaire est illisible."))?;
+        let token = fields.iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.as_str());
+        session.check_form(&state.portal.cookies, &method, &headers, token).map_err(IntoResponse::into_response)?;
+        let form =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| french_error(StatusCode::BAD_REQUEST, "Ce formulaire est incomplet."))?;
+        Ok(PortalForm { session, form })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

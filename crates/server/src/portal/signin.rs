@@ -14,7 +14,7 @@ use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -27,7 +27,7 @@ use openidconnect::{
 };
 use serde::Deserialize;
 
-use super::session::{CSRF_FIELD, PortalSession, SessionCookies, french_error};
+use super::session::{PortalForm, SessionCookies, french_error};
 use crate::AppState;
 
 /// Forms of these routes are a few hundred bytes.
@@ -305,21 +305,17 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-async fn sign_out(State(state): State<AppState>, session: Result<PortalSession, Response>, headers: HeaderMap, body: Bytes) -> Response {
-    let cookies = &state.portal.cookies;
-    let Ok(session) = session else {
-        // Not signed in (any more): nothing to revoke.
-        return Redirect::to("/").into_response();
-    };
-    if let Err(refusal) = session.check_form(cookies, &Method::POST, &headers, form_field(&body, CSRF_FIELD).as_deref()) {
-        return refusal.into_response();
-    }
-    if let Err(e) = state.carnet.close_session(&session.id).await {
+/// The sign-out form: its CSRF token only.
+#[derive(Deserialize)]
+struct SignOut {}
+
+async fn sign_out(State(state): State<AppState>, signed_out: PortalForm<SignOut>) -> Response {
+    if let Err(e) = state.carnet.close_session(&signed_out.session.id).await {
         tracing::error!(error = %e, "closing a session");
         return unavailable();
     }
     let mut response = Redirect::to("/").into_response();
-    response.headers_mut().append(header::SET_COOKIE, cookies.clear());
+    response.headers_mut().append(header::SET_COOKIE, state.portal.cookies.clear());
     response
 }
 
