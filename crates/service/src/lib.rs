@@ -227,6 +227,8 @@ pub struct Carnet {
     guard: Arc<std::sync::Mutex<EnumerationGuard>>,
     seen: Arc<std::sync::Mutex<consultation::SeenConsultations>>,
     key_cache: Arc<std::sync::Mutex<keys::KeyCache>>,
+    /// When this node last purged expired sessions and sign-ins on the way (Unix seconds).
+    sessions_purged_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Carnet {
@@ -241,6 +243,7 @@ impl Carnet {
             guard: Arc::new(std::sync::Mutex::new(EnumerationGuard::default())),
             seen: Arc::default(),
             key_cache: Arc::default(),
+            sessions_purged_at: Arc::default(),
         }
     }
 

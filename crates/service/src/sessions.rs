@@ -120,6 +120,17 @@ impl Carnet {
     /// [`SIGN_IN_LIFETIME`].
     pub async fn begin_sign_in(&self) -> Result<SignInSecrets> {
         let now = self.now();
+        // Anyone may start a sign-in: abandoned ones are purged here too, at most once a minute
+        // per node, so between sweeps they amount to a few minutes' worth, not an hour's.
+        let last = self.sessions_purged_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now.unix_timestamp() - last >= 60
+            && self
+                .sessions_purged_at
+                .compare_exchange(last, now.unix_timestamp(), std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+                .is_ok()
+        {
+            self.db.purge_sessions(now).await?;
+        }
         let secrets = SignInSecrets { state: random_secret(), nonce: random_secret(), pkce_verifier: random_secret() };
         self.db
             .insert_sign_in(&PendingSignIn {

@@ -34,6 +34,7 @@ with_the_portal!(
     sign_out_revokes_the_session,
     a_form_without_its_csrf_token_or_from_elsewhere_changes_nothing,
     a_tampered_authorization_opens_no_session,
+    abandoned_sign_ins_are_purged_by_later_ones,
 );
 
 /// Carnet on a loopback port, its portal signing in with the dev provider it serves itself.
@@ -356,6 +357,18 @@ async fn the_dev_provider_takes_no_choice_posted_from_another_site() {
     assert_eq!(cross.status(), StatusCode::FORBIDDEN);
     let same = s.http.post(s.url("/dev-issuer/authorize")).header(ORIGIN, &s.base).form(&form).send().await.expect("post");
     assert_eq!(same.status(), StatusCode::SEE_OTHER);
+}
+
+async fn abandoned_sign_ins_are_purged_by_later_ones(s: Served) {
+    let now = || carnet_domain::Clock::now(s.app.clock.as_ref());
+    for _ in 0..3 {
+        assert_eq!(s.get("/connexion", None).await.status(), StatusCode::SEE_OTHER);
+    }
+    s.app.clock.advance(carnet_service::SIGN_IN_LIFETIME + Duration::minutes(1));
+    assert_eq!(s.get("/connexion", None).await.status(), StatusCode::SEE_OTHER);
+    // The three abandoned ones went with that start; only the last remains, not yet expired.
+    assert_eq!(carnet_store::SessionStore::purge_sessions(&s.app.db, now()).await.expect("purge"), 0);
+    assert_eq!(carnet_store::SessionStore::purge_sessions(&s.app.db, now() + carnet_service::SIGN_IN_LIFETIME).await.expect("purge"), 1);
 }
 
 // ---- Against a real provider: npm oidc-provider (tests/oidc) ----
