@@ -35,6 +35,7 @@ with_the_portal!(
     a_form_without_its_csrf_token_or_from_elsewhere_changes_nothing,
     a_tampered_authorization_opens_no_session,
     abandoned_sign_ins_are_purged_by_later_ones,
+    a_sign_in_refused_at_the_provider_opens_no_session,
 );
 
 /// Carnet on a loopback port, its portal signing in with the dev provider it serves itself.
@@ -369,6 +370,22 @@ async fn abandoned_sign_ins_are_purged_by_later_ones(s: Served) {
     // The three abandoned ones went with that start; only the last remains, not yet expired.
     assert_eq!(carnet_store::SessionStore::purge_sessions(&s.app.db, now()).await.expect("purge"), 0);
     assert_eq!(carnet_store::SessionStore::purge_sessions(&s.app.db, now() + carnet_service::SIGN_IN_LIFETIME).await.expect("purge"), 1);
+}
+
+async fn a_sign_in_refused_at_the_provider_opens_no_session(s: Served) {
+    let start = s.get("/connexion", None).await;
+    let authorize = location(&start);
+    let query = authorize.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&query).expect("query");
+    let state = params.into_iter().find(|(k, _)| k == "state").map(|(_, v)| v).expect("state");
+    let refused = format!("/connexion/retour?error=access_denied&state={state}");
+    let reply = s.get(&refused, None).await;
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookie(&reply).is_none());
+    assert!(reply.text().await.expect("page").contains("refusée ou annulée"));
+    // Its state is spent: the same answer again is a replay.
+    let again = s.get(&refused, None).await;
+    assert!(again.text().await.expect("page").contains("a expiré ou a déjà servi"));
 }
 
 // ---- Against a real provider: npm oidc-provider (tests/oidc) ----
