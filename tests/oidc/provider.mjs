@@ -3,9 +3,12 @@
 // - crates/auth/tests/it/oidc_provider.rs: a lab's software by client credentials;
 // - crates/server/tests/it/smart_launch.rs: a browser app (npm fhirclient) doing a SMART App
 //   Launch 2 standalone launch: authorization code + PKCE S256 (required), the patient's login
-//   and a consent page in French listing the requested scopes.
+//   and a consent page in French listing the requested scopes;
+// - crates/server/tests/it/portal_signin.rs: the portal signing a patient in (a confidential
+//   client, code + PKCE; Carnet's claims in the ID token under the `carnet` scope).
 // Usage: node provider.mjs PORT. Environment (all optional): CARNET_OIDC_ALG (ES256|RS256),
-// CARNET_OIDC_APP_REDIRECT (the browser app's redirect URI), CARNET_OIDC_PATIENT_INS and
+// CARNET_OIDC_APP_REDIRECT (the browser app's redirect URI), CARNET_OIDC_PORTAL_REDIRECT (the
+// portal's: client `carnet-portail`, secret `carnet-portail-test-secret`), CARNET_OIDC_PATIENT_INS and
 // CARNET_OIDC_PATIENT_NAME (the demo patient's claims; login "patient-demo").
 // Prints "ready ISSUER" once listening. Keys are generated at start; nothing is persisted.
 import { generateKeyPairSync } from 'node:crypto';
@@ -15,6 +18,7 @@ import Provider from 'oidc-provider';
 const port = Number(process.argv[2]);
 const issuer = `http://127.0.0.1:${port}`;
 const appRedirect = process.env.CARNET_OIDC_APP_REDIRECT;
+const portalRedirect = process.env.CARNET_OIDC_PORTAL_REDIRECT;
 const patient = {
   login: 'patient-demo',
   ins: process.env.CARNET_OIDC_PATIENT_INS || '255081416802538',
@@ -54,6 +58,18 @@ if (appRedirect) {
   });
 }
 
+if (portalRedirect) {
+  clients.push({
+    client_id: 'carnet-portail',
+    client_secret: 'carnet-portail-test-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [portalRedirect],
+    scope: 'openid carnet',
+  });
+}
+
 const provider = new Provider(issuer, {
   jwks: {
     keys: [
@@ -61,13 +77,18 @@ const provider = new Provider(issuer, {
       jwk('ec', { namedCurve: 'P-256' }, 'ES256', 'ec-1'),
     ],
   },
-  scopes: ['openid', 'launch/patient', ...systemScopes.split(' '), ...patientScopes.split(' ')],
+  scopes: ['openid', 'carnet', 'launch/patient', ...systemScopes.split(' '), ...patientScopes.split(' ')],
+  // Carnet's claims contract, released in the ID token (the portal reads no userinfo).
+  claims: { openid: ['sub'], carnet: ['carnet_role', 'ins', 'name'] },
+  conformIdTokenClaims: false,
   clients,
   // PKCE (S256, the only method oidc-provider knows) for every authorization request.
   pkce: { required: () => true },
   // The browser app calls the token endpoint from its own origin.
   clientBasedCORS: (_ctx, origin, client) => client.redirectUris.some((uri) => new URL(uri).origin === origin),
-  findAccount: (_ctx, id) => (id === patient.login ? { accountId: id, claims: () => ({ sub: id, name: patient.name }) } : undefined),
+  findAccount: (_ctx, id) => (id === patient.login
+    ? { accountId: id, claims: () => ({ sub: id, name: patient.name, carnet_role: 'patient', ins: patient.ins }) }
+    : undefined),
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
     devInteractions: { enabled: false },
@@ -105,6 +126,7 @@ const RESOURCES = {
 const VERBS = { c: 'ajouter', r: 'lire', u: 'modifier', d: 'supprimer', s: 'rechercher' };
 function describe(scope) {
   if (scope === 'openid') return 'Vous identifier (openid)';
+  if (scope === 'carnet') return 'Ouvrir votre espace Carnet : votre rôle, votre INS et votre nom (carnet)';
   if (scope === 'launch/patient') return 'Savoir de quel dossier il s’agit : le vôtre (launch/patient)';
   const m = /^(patient|user|system)\/([A-Za-z*]+)\.([cruds]+)$/.exec(scope);
   if (!m) return scope;

@@ -95,9 +95,21 @@ impl DevIssuer {
     /// Signs `claims` as [`DevIssuer::ISSUER`] for `audience`, issued at `now` and expiring
     /// `lifetime` later. The claims are not checked: tests mint broken tokens on purpose.
     pub fn mint(&self, claims: &TokenClaims, audience: &str, lifetime: time::Duration, now: OffsetDateTime) -> Result<String, AuthError> {
-        let mut payload = claims.to_json();
+        self.mint_as(Self::ISSUER, claims.to_json(), audience, lifetime, now)
+    }
+
+    /// Signs `payload` with `iss`, `aud`, `iat` and `exp` added: [`DevIssuer::mint`] for
+    /// bearer tokens, and the dev OpenID provider's ID tokens, whose issuer is an http(s) URL.
+    pub(crate) fn mint_as(
+        &self,
+        issuer: &str,
+        mut payload: serde_json::Map<String, Value>,
+        audience: &str,
+        lifetime: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<String, AuthError> {
         let iat = now.unix_timestamp();
-        payload.insert("iss".into(), json!(Self::ISSUER));
+        payload.insert("iss".into(), json!(issuer));
         payload.insert("aud".into(), json!(audience));
         payload.insert("iat".into(), json!(iat));
         payload.insert("exp".into(), json!(iat.saturating_add(lifetime.whole_seconds())));

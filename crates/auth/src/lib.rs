@@ -10,11 +10,13 @@
 
 mod claims;
 mod dev_issuer;
+mod dev_provider;
 mod jwks;
 mod verifier;
 
 pub use claims::{TokenClaims, actor_from_claims};
 pub use dev_issuer::DevIssuer;
+pub use dev_provider::{AuthorizationRequest, DemoPerson, DevClient, DevProvider, ProviderError, TokenRequest};
 pub use verifier::{JwksSource, TokenVerifier, TrustedIssuer};
 
 /// The one error type of this crate.

@@ -42,6 +42,92 @@ pub struct Settings {
     /// The catalogue of apps patients may connect (`[[apps]]`), to show them by name.
     #[serde(default)]
     pub apps: Vec<AppSettings>,
+    /// How people sign in to the portal (`[portal]`); absent: `/connexion` says sign-in is not
+    /// configured. `carnet demo` signs in with the dev provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<PortalSettings>,
+}
+
+/// The portal as an OpenID Connect client, and its sessions.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// `dev`: the dev issuer's own provider (needs `auth.dev_issuer`, for demo and development);
+    /// otherwise the `issuer` of one of `[[auth.issuers]]`.
+    pub issuer: String,
+    #[serde(default = "PortalSettings::default_client_id")]
+    pub client_id: String,
+    /// For a confidential client; absent: a public client (PKCE alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// The portal's address as browsers see it (`https://dossier.example.fr`). Default:
+    /// `http://<bind>`, allowed only when `bind` is a loopback address (Carnet itself speaks
+    /// plain http; behind a TLS proxy, give the https address). An `https` address gets the
+    /// `__Host-carnet_session` cookie with `Secure`; plain http on loopback gets `carnet_session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Default: `<public_url>/connexion/retour`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// Scopes asked besides `openid`.
+    #[serde(default)]
+    pub extra_scopes: Vec<String>,
+    /// A session unused this long ends.
+    #[serde(default = "PortalSettings::default_idle_minutes")]
+    pub idle_minutes: i64,
+    /// A session ends this long after sign-in, however used.
+    #[serde(default = "PortalSettings::default_absolute_hours")]
+    pub absolute_hours: i64,
+}
+
+impl PortalSettings {
+    pub const DEV: &'static str = "dev";
+
+    fn default_client_id() -> String {
+        "carnet-portail".into()
+    }
+    fn default_idle_minutes() -> i64 {
+        15
+    }
+    fn default_absolute_hours() -> i64 {
+        8
+    }
+
+    /// The dev provider, with the defaults.
+    pub fn dev() -> PortalSettings {
+        PortalSettings {
+            issuer: Self::DEV.into(),
+            client_id: Self::default_client_id(),
+            client_secret: None,
+            public_url: None,
+            redirect_url: None,
+            extra_scopes: vec![],
+            idle_minutes: Self::default_idle_minutes(),
+            absolute_hours: Self::default_absolute_hours(),
+        }
+    }
+
+    pub fn session_limits(&self) -> carnet_domain::SessionLimits {
+        carnet_domain::SessionLimits {
+            idle: time::Duration::minutes(self.idle_minutes),
+            absolute: time::Duration::hours(self.absolute_hours),
+        }
+    }
+}
+
+impl fmt::Debug for PortalSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PortalSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("public_url", &self.public_url)
+            .field("redirect_url", &self.redirect_url)
+            .field("extra_scopes", &self.extra_scopes)
+            .field("idle_minutes", &self.idle_minutes)
+            .field("absolute_hours", &self.absolute_hours)
+            .finish()
+    }
 }
 
 /// The HTTP edge's browser-facing settings.
@@ -290,6 +376,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             smart: None,
             apps: vec![],
+            portal: None,
         }
     }
 }
@@ -310,6 +397,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "http",
     "smart",
     "apps",
+    "portal",
 ];
 
 impl Settings {
@@ -355,7 +443,47 @@ impl Settings {
             crate::smart::check_capabilities(&smart.extra_capabilities).map_err(|e| anyhow::anyhow!("smart.extra_capabilities: {e}"))?;
         }
         self.app_catalogue()?;
+        if let Some(portal) = &self.portal {
+            anyhow::ensure!(
+                portal.idle_minutes >= 1 && portal.absolute_hours >= 1,
+                "portal: idle_minutes and absolute_hours must be at least 1"
+            );
+            anyhow::ensure!(
+                portal.issuer == PortalSettings::DEV || self.auth.issuers.iter().any(|i| i.issuer == portal.issuer),
+                "portal.issuer {:?} is neither \"dev\" nor one of [[auth.issuers]]",
+                portal.issuer
+            );
+            self.portal_origin()?;
+        }
         Ok(())
+    }
+
+    /// The portal's origin (`scheme://host[:port]`) and whether its cookie is `Secure`
+    /// (`https`), from `portal.public_url` or, on loopback only, `http://<bind>`.
+    pub fn portal_origin(&self) -> anyhow::Result<(String, bool)> {
+        let public = self.portal.as_ref().and_then(|p| p.public_url.as_deref());
+        let Some(url) = public else {
+            anyhow::ensure!(
+                self.bind.ip().is_loopback(),
+                "portal.public_url is required when bind is not a loopback address (the portal's https address behind its TLS proxy)"
+            );
+            return Ok((format!("http://{}", self.bind), false));
+        };
+        let url = url.trim_end_matches('/');
+        let (secure, host) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(host), _) => (true, host),
+            (None, Some(host)) => (false, host),
+            _ => anyhow::bail!("portal.public_url must be an http(s) address"),
+        };
+        anyhow::ensure!(!host.is_empty() && !host.contains('/'), "portal.public_url is an origin: scheme, host and port, no path");
+        if !secure {
+            let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            anyhow::ensure!(
+                matches!(name, "localhost" | "127.0.0.1" | "[::1]"),
+                "portal.public_url must be https unless on loopback: the session cookie needs TLS"
+            );
+        }
+        Ok((url.to_owned(), secure))
     }
 
     /// The `[[apps]]` catalogue by client id: each id once, each with a name.
@@ -508,6 +636,35 @@ mod tests {
         let e = load("[http]\ncors_origins = [\"https://app.example/\"]\n").expect_err("not an origin");
         assert!(e.to_string().contains("https://app.example/"), "{e}");
         assert!(load(&format!("{trusted}[smart]\nissuer = \"https://idp.example\"\n")).is_ok());
+    }
+
+    /// The portal's cookie follows its address: `__Host-` and `Secure` behind https, the plain
+    /// name on loopback http only; its issuer must be trusted or the dev provider.
+    #[test]
+    fn the_portal_needs_https_off_loopback_and_a_trusted_issuer() {
+        let trusted = "[[auth.issuers]]\nissuer = \"https://idp.example\"\naudience = \"carnet\"\n";
+        let local = load("[portal]\nissuer = \"dev\"\n").expect("dev on loopback");
+        assert_eq!(local.portal_origin().expect("origin"), ("http://127.0.0.1:8080".to_owned(), false));
+        let limits = local.portal.as_ref().map(PortalSettings::session_limits).expect("portal");
+        assert_eq!((limits.idle, limits.absolute), (time::Duration::minutes(15), time::Duration::hours(8)));
+        let behind_tls = load(&format!(
+            "bind = \"0.0.0.0:8080\"\n{trusted}[portal]\nissuer = \"https://idp.example\"\npublic_url = \"https://dossier.example/\"\nidle_minutes = 5\n"
+        ))
+        .expect("https");
+        assert_eq!(behind_tls.portal_origin().expect("origin"), ("https://dossier.example".to_owned(), true));
+        assert_eq!(behind_tls.portal.as_ref().map(|p| p.session_limits().idle), Some(time::Duration::minutes(5)));
+        for (toml, says) in [
+            (format!("bind = \"0.0.0.0:8080\"\n{trusted}[portal]\nissuer = \"https://idp.example\"\n"), "public_url is required"),
+            (format!("{trusted}[portal]\nissuer = \"https://idp.example\"\npublic_url = \"http://dossier.example\"\n"), "must be https"),
+            (format!("{trusted}[portal]\nissuer = \"https://idp.example\"\npublic_url = \"https://dossier.example/portail\"\n"), "no path"),
+            (format!("{trusted}[portal]\nissuer = \"https://other.example\"\n"), "neither"),
+            ("[portal]\nissuer = \"dev\"\nidle_minutes = 0\n".to_owned(), "at least 1"),
+        ] {
+            let e = load(&toml).expect_err(says);
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let secret = load("[portal]\nissuer = \"dev\"\nclient_secret = \"s3cr3t\"\n").expect("secret");
+        assert!(!format!("{:?}", secret.portal).contains("s3cr3t"));
     }
 
     /// `[[apps]]` names the apps patients connect; a catalogue naming one twice is refused.

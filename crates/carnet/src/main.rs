@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod import;
+mod portal;
 mod smart;
 
 use std::path::PathBuf;
@@ -136,6 +137,11 @@ fn main() -> anyhow::Result<()> {
         settings.data_dir = data_dir.clone();
         settings.bind = *bind;
         settings.auth.dev_issuer = true;
+        // The portal's cookie needs TLS off loopback: elsewhere, `[portal]` with its https
+        // `public_url` must be configured.
+        if settings.portal.is_none() && settings.bind.ip().is_loopback() {
+            settings.portal = Some(config::PortalSettings::dev());
+        }
     }
     init_logging(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -293,6 +299,7 @@ impl App {
             emergency_duration: time::Duration::minutes(settings.policy.emergency_minutes),
             enumeration_limit: settings.policy.enumeration_limit_per_hour,
             apps: settings.app_catalogue()?,
+            sessions: settings.portal.as_ref().map(config::PortalSettings::session_limits).unwrap_or_default(),
         };
         let storage = Storage::open(StorageLocation {
             database_url: settings.database_url(),
@@ -336,6 +343,7 @@ impl App {
             metrics: Metrics::new(),
             dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),
             browser: Arc::new(smart::browser_access(settings).await.context("configuring SMART discovery and CORS")?),
+            portal: Arc::new(portal::portal(settings).context("configuring the portal's sign-in")?),
         };
         let router = carnet_server::router(state, &settings.http_limits());
         let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;

@@ -23,6 +23,7 @@ pub mod record;
 pub mod rights;
 pub mod rpps;
 pub mod scope;
+pub mod session;
 
 pub use access::{AccessContext, AccessDecision, Basis, DenyReason, LabelDenied, authorize_label_change, decide, decide_record};
 pub use actor::{Actor, ActorKind, ProfessionalIdentity, Role, Scopes};
@@ -43,3 +44,4 @@ pub use record::{CreationChannel, Record, RecordAction, RecordStatus, RetentionP
 pub use rights::{Action, ActionDenied, ActionKind, Grant, HolderContext, authorize};
 pub use rpps::{Finess, IdError, Rpps};
 pub use scope::{DocumentScope, Interaction, Need, Operation, ScopeDenied, ScopeError, SmartScope};
+pub use session::{SessionLimits, SessionState, SessionTimes};

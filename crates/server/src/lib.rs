@@ -8,7 +8,7 @@ mod extract;
 mod fhir;
 mod metrics;
 mod openapi;
-mod portal;
+pub mod portal;
 mod routes;
 mod smart;
 mod unread_body;
@@ -69,6 +69,8 @@ pub struct AppState {
     pub dev_jwks: Option<Arc<serde_json::Value>>,
     /// SMART discovery and the CORS origins of browser apps.
     pub browser: Arc<BrowserAccess>,
+    /// The portal's sign-in: session cookies, its identity provider, the dev provider.
+    pub portal: Arc<portal::signin::Portal>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Metrics> {
@@ -137,6 +139,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(transfers)
         .merge(browser)
         .merge(portal::router())
+        .merge(portal::signin::routes().layer(axum::middleware::from_fn(portal::page_headers)))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())

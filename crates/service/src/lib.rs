@@ -18,6 +18,7 @@ mod notifications;
 mod oversight;
 mod policy;
 mod records;
+mod sessions;
 mod submissions;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use keys::{RotationReport, ledger_signer};
 pub use notifications::{Courier, DeliveryReport, Preferences, backoff, render};
 pub use oversight::{HistoryPage, HistoryQuery};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
+pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
 
 /// The ledger's and the review queue's records as the use cases return them: data only — the
@@ -155,6 +157,8 @@ pub struct ServiceConfig {
     /// The catalogue of apps patients may connect: client id → the name shown to the patient.
     /// An app outside it is named by its client id.
     pub apps: std::collections::BTreeMap<String, String>,
+    /// How long a person's portal session lives (idle, absolute).
+    pub sessions: carnet_domain::SessionLimits,
 }
 
 impl Default for ServiceConfig {
@@ -169,6 +173,7 @@ impl Default for ServiceConfig {
             emergency_duration: time::Duration::hours(4),
             enumeration_limit: 100,
             apps: std::collections::BTreeMap::new(),
+            sessions: carnet_domain::SessionLimits::default(),
         }
     }
 }
@@ -222,6 +227,8 @@ pub struct Carnet {
     guard: Arc<std::sync::Mutex<EnumerationGuard>>,
     seen: Arc<std::sync::Mutex<consultation::SeenConsultations>>,
     key_cache: Arc<std::sync::Mutex<keys::KeyCache>>,
+    /// When this node last purged expired sessions and sign-ins on the way (Unix seconds).
+    sessions_purged_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Carnet {
@@ -236,6 +243,7 @@ impl Carnet {
             guard: Arc::new(std::sync::Mutex::new(EnumerationGuard::default())),
             seen: Arc::default(),
             key_cache: Arc::default(),
+            sessions_purged_at: Arc::default(),
         }
     }
 

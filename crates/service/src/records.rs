@@ -95,6 +95,8 @@ pub struct SweepReport {
     pub destroyed: u64,
     /// Destroyed records whose content was crypto-shredded in this sweep.
     pub shredded: u64,
+    /// Portal sessions expired or revoked, and abandoned sign-ins, deleted.
+    pub sessions_purged: u64,
 }
 
 fn action_code(action: RecordAction) -> &'static str {
@@ -248,8 +250,15 @@ impl Carnet {
                 report.shredded += 1;
             }
         }
+        report.sessions_purged = self.purge_sessions().await?;
         if report != SweepReport::default() {
-            tracing::info!(archived = report.archived, destroyed = report.destroyed, shredded = report.shredded, "retention sweep");
+            tracing::info!(
+                archived = report.archived,
+                destroyed = report.destroyed,
+                shredded = report.shredded,
+                sessions_purged = report.sessions_purged,
+                "retention sweep"
+            );
         }
         Ok(report)
     }

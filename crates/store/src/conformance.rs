@@ -22,6 +22,7 @@ use crate::{
     OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore, Revocation, StoreError, StoredPreferences, StoredSubmissionSet,
     SubmissionStore, TraitsQuery,
 };
+use crate::{PendingSignIn, SessionStore, StoredSession};
 
 /// Declares one `#[tokio::test]` per case of the suite. `$fresh` is an async function returning a
 /// fresh, migrated `Database` and a guard kept alive until the case ends (e.g. its temporary
@@ -53,6 +54,8 @@ macro_rules! store_suite {
             cancelled_deposits_land_whole_or_not_at_all,
             records_are_found_by_traits,
             connected_apps_are_noted_revoked_and_allowed,
+            portal_sessions_are_touched_revoked_and_purged,
+            sign_ins_are_taken_once_and_expire,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -913,4 +916,71 @@ pub async fn connected_apps_are_noted_revoked_and_allowed(db: Database) {
     assert!(db.set_app_revocation(p, "agenda", None).await.expect("allow"));
     let again = db.find_app_on("agenda", std::slice::from_ref(p)).await.expect("find");
     assert_eq!(again.iter().map(|a| a.revoked.clone()).collect::<Vec<_>>(), vec![None], "allowed again");
+}
+
+fn session(id_hash: &str, at: OffsetDateTime) -> StoredSession {
+    StoredSession {
+        id_hash: id_hash.to_owned(),
+        actor: r#"{"issuer":"urn:test","subject":"p1"}"#.to_owned(),
+        csrf_token: format!("csrf-{id_hash}"),
+        created_at: at,
+        last_seen_at: at,
+        idle_expires_at: at + Duration::minutes(15),
+        absolute_expires_at: at + Duration::hours(8),
+        revoked_at: None,
+    }
+}
+
+pub async fn portal_sessions_are_touched_revoked_and_purged(db: Database) {
+    let a = session("aa", T0);
+    db.insert_session(&a).await.expect("insert");
+    assert_eq!(db.find_session("aa").await.expect("find"), Some(a.clone()));
+    assert_eq!(db.find_session("ab").await.expect("find"), None, "found by its exact hash only");
+    assert!(matches!(db.insert_session(&a).await, Err(StoreError::Conflict(_))), "one session per id");
+
+    let later = T0 + Duration::minutes(5);
+    assert!(db.touch_session("aa", later, later + Duration::minutes(15)).await.expect("touch"));
+    let touched = db.find_session("aa").await.expect("find").expect("there");
+    assert_eq!((touched.last_seen_at, touched.idle_expires_at, touched.created_at), (later, later + Duration::minutes(15), T0));
+
+    // Sign-out: revoked once; a revoked session is not touched back to life.
+    assert!(db.revoke_session("aa", later).await.expect("revoke"));
+    assert!(!db.revoke_session("aa", later).await.expect("revoke again"));
+    assert!(!db.touch_session("aa", later, later + Duration::hours(1)).await.expect("touch revoked"));
+    assert_eq!(db.find_session("aa").await.expect("find").and_then(|s| s.revoked_at), Some(later));
+    assert!(!db.revoke_session("zz", later).await.expect("revoke unknown"));
+
+    // The purge removes the revoked, the idle and the too old; keeps the live.
+    db.insert_session(&session("idle", T0)).await.expect("insert");
+    db.insert_session(&StoredSession { absolute_expires_at: T0 + Duration::minutes(20), ..session("old", T0) }).await.expect("insert");
+    let live_at = T0 + Duration::minutes(19);
+    db.insert_session(&session("live", live_at)).await.expect("insert");
+    let purged = db.purge_sessions(T0 + Duration::minutes(20)).await.expect("purge");
+    assert_eq!(purged, 3);
+    for gone in ["aa", "idle", "old"] {
+        assert_eq!(db.find_session(gone).await.expect("find"), None, "{gone} purged");
+    }
+    assert!(db.find_session("live").await.expect("find").is_some());
+    db.delete_session("live").await.expect("delete");
+    assert_eq!(db.find_session("live").await.expect("find"), None);
+}
+
+pub async fn sign_ins_are_taken_once_and_expire(db: Database) {
+    let pending = |state: &str, expires_at| PendingSignIn {
+        state_hash: state.to_owned(),
+        nonce: format!("nonce-{state}"),
+        pkce_verifier: format!("verifier-{state}"),
+        created_at: T0,
+        expires_at,
+    };
+    let s1 = pending("s1", T0 + Duration::minutes(10));
+    db.insert_sign_in(&s1).await.expect("insert");
+    db.insert_sign_in(&pending("s2", T0 + Duration::minutes(1))).await.expect("insert");
+    db.insert_sign_in(&pending("s3", T0 + Duration::minutes(1))).await.expect("insert");
+    assert_eq!(db.take_sign_in("s1", T0).await.expect("take"), Some(s1));
+    assert_eq!(db.take_sign_in("s1", T0).await.expect("take again"), None, "a replayed callback finds nothing");
+    assert_eq!(db.take_sign_in("s2", T0 + Duration::minutes(1)).await.expect("take late"), None, "expired");
+    assert_eq!(db.take_sign_in("s2", T0).await.expect("take after"), None, "an expired take still consumes it");
+    assert_eq!(db.purge_sessions(T0 + Duration::minutes(2)).await.expect("purge"), 1);
+    assert_eq!(db.take_sign_in("s3", T0).await.expect("take purged"), None);
 }

@@ -17,6 +17,7 @@ mod documents;
 mod policy;
 mod policy_format;
 mod records;
+mod sessions;
 mod submissions;
 mod time_codec;
 mod writes;
@@ -36,6 +37,7 @@ pub use blobs::{BlobStore, BlobWriter};
 pub use bulk::bench_ins;
 pub use database::{Backend, Database};
 pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
+pub use sessions::{PendingSignIn, SessionStore, StoredSession};
 pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
 
 /// The one error type of this crate.

@@ -15,6 +15,9 @@ use axum::routing::get;
 
 use crate::AppState;
 
+pub mod session;
+pub mod signin;
+
 /// What a page may load: its own stylesheet and images, forms posted to itself; nothing else.
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

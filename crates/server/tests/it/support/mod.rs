@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier, TrustedIssuer};
 use carnet_domain::{Finess, Ins, Profession, Role, Rpps};
+use carnet_server::portal::signin::Portal;
 use carnet_server::{AppState, BrowserAccess, HttpLimits, Metrics};
 use carnet_service::{Carnet, ManualClock, ServiceConfig, Storage, StorageLocation};
 use carnet_store::Database;
@@ -24,6 +25,8 @@ pub const AUDIENCE: &str = "carnet";
 
 pub struct TestApp {
     pub router: Router,
+    /// What the router serves with: extra routes in a test take it too.
+    pub state: AppState,
     pub carnet: Carnet,
     /// The metadata store under the service, for white-box checks (what is left at rest).
     pub db: Database,
@@ -81,12 +84,21 @@ impl TestApp {
 
     /// The whole stack with blobs in the given store (default: files in the data directory).
     pub async fn build(backend: Backend, limits: HttpLimits, config: ServiceConfig, blobs: Option<carnet_store::BlobStore>) -> TestApp {
-        TestApp::assemble(backend, limits, config, blobs, BrowserAccess::default(), vec![]).await
+        TestApp::assemble(backend, limits, config, blobs, BrowserAccess::default(), vec![], Portal::default()).await
     }
 
     /// The whole stack with SMART discovery and CORS origins, trusting `issuers` besides the dev issuer.
     pub async fn with_browser(backend: Backend, browser: BrowserAccess, issuers: Vec<TrustedIssuer>) -> TestApp {
-        TestApp::assemble(backend, HttpLimits::default(), ServiceConfig::default(), None, browser, issuers).await
+        TestApp::assemble(backend, HttpLimits::default(), ServiceConfig::default(), None, browser, issuers, Portal::default()).await
+    }
+
+    /// The whole stack with the portal's sign-in configured by `portal` (given the dev issuer,
+    /// for a dev provider), and `config`.
+    pub async fn with_portal(backend: Backend, config: ServiceConfig, portal: impl FnOnce(Arc<DevIssuer>) -> Portal) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dev = Arc::new(DevIssuer::load_or_create(dir.path()).expect("dev issuer"));
+        let portal = portal(dev);
+        TestApp::assemble_in(dir, backend, HttpLimits::default(), config, None, BrowserAccess::default(), vec![], portal).await
     }
 
     async fn assemble(
@@ -95,9 +107,24 @@ impl TestApp {
         config: ServiceConfig,
         blobs: Option<carnet_store::BlobStore>,
         browser: BrowserAccess,
-        mut issuers: Vec<TrustedIssuer>,
+        issuers: Vec<TrustedIssuer>,
+        portal: Portal,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        TestApp::assemble_in(dir, backend, limits, config, blobs, browser, issuers, portal).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn assemble_in(
+        dir: tempfile::TempDir,
+        backend: Backend,
+        limits: HttpLimits,
+        config: ServiceConfig,
+        blobs: Option<carnet_store::BlobStore>,
+        browser: BrowserAccess,
+        mut issuers: Vec<TrustedIssuer>,
+        portal: Portal,
+    ) -> TestApp {
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let (database_url, postgres_url) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.path().join("carnet.db").display()), None),
@@ -136,8 +163,9 @@ impl TestApp {
             metrics: Metrics::new(),
             dev_jwks: Some(Arc::new(dev.jwks())),
             browser: Arc::new(browser),
+            portal: Arc::new(portal),
         };
-        TestApp { router: carnet_server::router(state, &limits), carnet, db, dev, clock, backend, postgres_url, dir }
+        TestApp { router: carnet_server::router(state.clone(), &limits), state, carnet, db, dev, clock, backend, postgres_url, dir }
     }
 
     /// The data directory: SQLite files, blobs, keys.
