@@ -1,5 +1,8 @@
 // Walks portal pages in Debian's Chromium: runs axe-core (WCAG 2.0/2.1 A and AA rules) on each and
-// takes screenshots at 1280 and 360 px wide. Usage: node check.mjs OUTPUT_DIR URL...
+// takes screenshots at 1280 and 360 px wide. Usage: node check.mjs OUTPUT_DIR STEP...
+// where a STEP is a URL to visit, or `click:LABEL` to press the button named LABEL on the current
+// page (e.g. a person on the demo sign-in page) and check the page it leads to. One browser
+// context for the whole walk: a sign-in's session cookie carries on to the next URLs.
 // Prints one JSON line per page: {"url", "status", "violations": [{id, impact, help, nodes}]}.
 // Exits 0 whatever it finds: the Rust test decides. Never downloads a browser.
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -7,7 +10,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
-const [output, ...urls] = process.argv.slice(2);
+const [output, ...steps] = process.argv.slice(2);
 mkdirSync(output, { recursive: true });
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -21,16 +24,27 @@ const browser = await chromium.launch({
   // playwright gives each launch a fresh, empty profile of its own.
 });
 try {
-  for (const [i, url] of urls.entries()) {
-    // axe is injected as a script: the pages' CSP forbids that, so only this checking context
-    // bypasses it (the pages themselves run no script).
-    const context = await browser.newContext({ bypassCSP: true, locale: 'fr-FR' });
-    const page = await context.newPage();
-    const response = await page.goto(url, { waitUntil: 'load' });
+  // axe is injected as a script: the pages' CSP forbids that, so only this checking context
+  // bypasses it (the pages themselves run no script).
+  const context = await browser.newContext({ bypassCSP: true, locale: 'fr-FR' });
+  const page = await context.newPage();
+  for (const [i, step] of steps.entries()) {
+    let status = 0;
+    if (step.startsWith('click:')) {
+      const [response] = await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        page.getByRole('button', { name: step.slice('click:'.length), exact: true }).click(),
+      ]);
+      status = response ? response.status() : 0;
+    } else {
+      const response = await page.goto(step, { waitUntil: 'load' });
+      status = response ? response.status() : 0;
+    }
     await page.addScriptTag({ content: axeSource });
     const result = await page.evaluate(async () =>
       // eslint-disable-next-line no-undef
       axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
+    const url = page.url();
     const name = String(i).padStart(2, '0') + '-' + new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_');
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.screenshot({ path: join(output, `${name}-1280.png`), fullPage: true });
@@ -38,14 +52,18 @@ try {
     await page.screenshot({ path: join(output, `${name}-360.png`), fullPage: true });
     // At 360 px nothing scrolls sideways (WCAG 1.4.10 reflow).
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    const text = await page.evaluate(() => document.body.innerText);
     console.log(JSON.stringify({
+      step,
       url,
-      status: response ? response.status() : 0,
+      status,
       overflow,
+      text,
       violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })),
     }));
-    await context.close();
+    await page.setViewportSize({ width: 1280, height: 800 });
   }
+  await context.close();
 } finally {
   await browser.close();
 }

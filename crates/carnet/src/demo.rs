@@ -278,6 +278,13 @@ fn print_welcome(
     let doctor = &demo_data::professionals()[0];
     let mut s = String::new();
     let _ = writeln!(s, "\nCarnet demo — synthetic data only, in {}\n", settings.data_dir.display());
+    if settings.portal.is_some() {
+        let _ = writeln!(
+            s,
+            "  Portal:        {url}/   (open it in a browser: « Se connecter », then pick {} or another demo person)",
+            camille.given_names
+        );
+    }
     let _ = writeln!(s, "  Server:        {url}");
     let _ = writeln!(s, "  API document:  {url}/api/openapi.json");
     let _ = writeln!(s, "  Health:        {url}/health   Metrics: {url}/metrics\n");

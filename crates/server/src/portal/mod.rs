@@ -3,11 +3,11 @@
 //! this module renders, it decides nothing.
 //!
 //! Every page answers with the headers of `page_headers`: a Content-Security-Policy that allows
-//! no script at all and no framing, no referrer, no caching of what may be personal.
+//! no script at all and no framing, no referrer to other sites, no caching of what may be personal.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -17,6 +17,8 @@ use crate::AppState;
 
 pub mod session;
 pub mod signin;
+mod space;
+mod words;
 
 /// What a page may load: its own stylesheet and images, forms posted to itself; nothing else.
 pub const CONTENT_SECURITY_POLICY: &str =
@@ -25,7 +27,11 @@ pub const CONTENT_SECURITY_POLICY: &str =
 const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(home)).route("/static/carnet.css", get(stylesheet)).layer(axum::middleware::from_fn(page_headers))
+    Router::new()
+        .route("/", get(home))
+        .route("/historique", get(space::history))
+        .route("/static/carnet.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(page_headers))
 }
 
 /// The security headers of every portal answer (pages, their stylesheet, their 404).
@@ -35,7 +41,9 @@ pub async fn page_headers(request: Request, next: Next) -> Response {
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the pages' own form posts and
+    // the forms' origin check refuses them. `same-origin` still sends nothing to other sites.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -62,8 +70,41 @@ struct PublicHome {
     connexion: bool,
 }
 
-async fn home() -> Response {
-    page(StatusCode::OK, PublicHome { connexion: true }.render())
+/// `/`: the signed-in person's home, or the public page with the way in.
+async fn home(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    match session::PortalSession::from_request_parts(&mut parts, &state).await {
+        Ok(session) => space::home(&state, session).await,
+        Err(_) => page(StatusCode::OK, PublicHome { connexion: state.portal.client.is_some() }.render()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "erreur.html")]
+struct ErrorPage<'a> {
+    heading: &'a str,
+    message: &'a str,
+}
+
+/// A service refusal or failure as a French page (the causes are logged by the service's error).
+fn service_error_page(e: carnet_service::ServiceError) -> Response {
+    use carnet_service::ServiceError;
+    let (status, heading, message) = match &e {
+        ServiceError::NotFound(_) => return not_found_page(),
+        ServiceError::Forbidden(_) | ServiceError::Scope(_) => {
+            (StatusCode::FORBIDDEN, "Action refusée", "Vous n’avez pas accès à cette page ou à cette action.")
+        }
+        ServiceError::Throttled => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Trop de demandes",
+            "Trop de dossiers ont été ouverts en peu de temps. Réessayez dans une heure.",
+        ),
+        _ => {
+            tracing::error!(error = %e, "a page could not be served");
+            (StatusCode::SERVICE_UNAVAILABLE, "Service momentanément indisponible", "Réessayez dans un instant.")
+        }
+    };
+    page(status, ErrorPage { heading, message }.render())
 }
 
 async fn stylesheet() -> Response {

@@ -339,25 +339,7 @@ async fn dev_discovery(State(state): State<AppState>) -> Response {
 }
 
 #[derive(Template)]
-#[template(
-    ext = "html",
-    source = r#"<!doctype html>
-<html lang="fr">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Démonstration — choisir une personne</title></head>
-<body>
-<p role="note"><strong>DÉMONSTRATION</strong> — fournisseur d’identité de démonstration : personne n’est authentifié ici, ne saisissez aucune donnée réelle.</p>
-<main>
-<h1>Choisissez une personne de démonstration</h1>
-<ul>
-{% for person in people %}<li><form method="post" action="/dev-issuer/authorize">
-{% for (name, value) in fields %}<input type="hidden" name="{{ name }}" value="{{ value }}">
-{% endfor %}<button type="submit" name="person" value="{{ loop.index0 }}">{{ person }}</button>
-</form></li>
-{% endfor %}</ul>
-</main>
-</body>
-</html>"#
-)]
+#[template(path = "demo_choix.html")]
 struct ChoosePage<'a> {
     people: Vec<&'a str>,
     fields: Vec<(&'static str, String)>,

@@ -6,9 +6,16 @@ use crate::support;
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use support::{Backend, Reply, TestApp};
+use carnet_auth::{DemoPerson, DevClient, DevProvider, TokenClaims};
+use carnet_domain::Role;
+use carnet_server::portal::session::SessionCookies;
+use carnet_server::portal::signin::{Portal, PortalClient};
+use carnet_service::ServiceConfig;
+use support::{Backend, Reply, TestApp, ins};
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -31,7 +38,7 @@ async fn pages_are_french_scriptless_and_carry_strict_headers() {
     assert_eq!(header(&home, "content-type"), "text/html; charset=utf-8");
     assert_eq!(header(&home, "content-security-policy"), CSP);
     assert_eq!(header(&home, "x-frame-options"), "DENY");
-    assert_eq!(header(&home, "referrer-policy"), "no-referrer");
+    assert_eq!(header(&home, "referrer-policy"), "same-origin");
     assert_eq!(header(&home, "cache-control"), "no-store");
     assert!(home.raw.contains("<html lang=\"fr\">"), "{}", home.raw);
     assert!(home.raw.contains("Votre dossier médical, entre vos mains"));
@@ -57,43 +64,108 @@ async fn pages_are_french_scriptless_and_carry_strict_headers() {
 
 #[derive(serde::Deserialize, Debug)]
 struct Checked {
+    step: String,
     url: String,
     status: u16,
     overflow: bool,
+    text: String,
     violations: Vec<serde_json::Value>,
+}
+
+/// A portal on a loopback port signing people in through the dev provider, with one patient
+/// whose record a doctor fed and read; its origin.
+async fn served_portal() -> (TestApp, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("address"));
+    let (issuer, redirect) = (format!("{origin}/dev-issuer"), format!("{origin}/connexion/retour"));
+    let app = TestApp::with_portal(Backend::Sqlite, ServiceConfig::default(), |dev| {
+        let people = vec![DemoPerson {
+            label: "Marie Dupont (patiente)".into(),
+            claims: TokenClaims {
+                name: Some("Marie Dupont".into()),
+                ins: Some(ins(77).to_string()),
+                ..TokenClaims::new("marie", Role::Patient)
+            },
+        }];
+        let client = DevClient { client_id: "carnet-portail".into(), redirect_uri: redirect.clone() };
+        let provider = DevProvider::new(dev, issuer.clone(), people, vec![client]);
+        let client =
+            PortalClient { issuer, client_id: "carnet-portail".into(), client_secret: None, redirect_url: redirect, extra_scopes: vec![] };
+        Portal::new(SessionCookies { secure: false, origin: Some(origin.clone()) }, Some(client), Some(Arc::new(provider)))
+    })
+    .await;
+    let p = ins(77);
+    app.open_record(&p).await;
+    let doctor = app.token(TokenClaims {
+        name: Some("Dr Paul Bernard".into()),
+        rpps: Some(support::rpps(77).to_string()),
+        profession: Some("10".into()),
+        ..TokenClaims::new("dr-bernard", Role::Professional)
+    });
+    let mut first = None;
+    for (n, title) in [(1, "Bilan sanguin de mars"), (2, "Compte rendu de consultation")] {
+        let mut meta = support::lab_report(7700 + n);
+        meta["title"] = serde_json::json!(title);
+        let reply = app.upload(&p, &doctor, meta, b"%PDF-1.7 demo").await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+        first.get_or_insert(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    // The doctor reads a document: an access the patient sees.
+    let read = app.get(&format!("/api/documents/{}", first.expect("a document")), &doctor).await;
+    assert_eq!(read.status, StatusCode::OK);
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serves") });
+    (app, origin)
 }
 
 #[tokio::test]
 async fn every_page_passes_axe_core_in_chromium() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/portal");
     assert!(dir.join("node_modules/axe-core").exists(), "axe-core is not installed: run scripts/test (npm ci in tests/portal)");
-    let app = TestApp::new(Backend::Sqlite).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let origin = format!("http://{}", listener.local_addr().expect("address"));
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("serves") });
+    let (_app, origin) = served_portal().await;
     let output = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/portal");
-    let pages = [("/", 200), ("/une-page-qui-n-existe-pas", 404)];
+    let _ = std::fs::remove_dir_all(&output);
+    // Signed out, then signed in through the demo provider's page, then the patient's pages.
+    let steps = [
+        (format!("{origin}/"), 200, "Se connecter"),
+        (format!("{origin}/une-page-qui-n-existe-pas"), 404, "Page introuvable"),
+        (format!("{origin}/connexion"), 200, "Choisissez une personne de démonstration"),
+        ("click:Marie Dupont (patiente)".to_owned(), 200, "Mon dossier médical"),
+        (format!("{origin}/historique"), 200, "Historique des accès"),
+        (format!("{origin}/historique?moi=1"), 200, "Vous"),
+    ];
     let mut run = tokio::process::Command::new("node");
     run.arg("check.mjs").arg(&output).current_dir(&dir).kill_on_drop(true);
-    for (path, _) in pages {
-        run.arg(format!("{origin}{path}"));
+    for (step, _, _) in &steps {
+        run.arg(step);
     }
     let out =
         tokio::time::timeout(std::time::Duration::from_secs(120), run.output()).await.expect("the browser run ends").expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "check.mjs failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let checked: Vec<Checked> = stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
-    assert_eq!(checked.len(), pages.len(), "{stdout}");
-    for (c, (path, status)) in checked.iter().zip(pages) {
-        assert!(c.url.ends_with(path), "{c:?}");
-        assert_eq!(c.status, status, "{c:?}");
-        assert!(c.violations.is_empty(), "axe-core on {path}: {:#?}", c.violations);
-        assert!(!c.overflow, "{path} scrolls sideways at 360 px");
+    assert_eq!(checked.len(), steps.len(), "{stdout}");
+    for (c, (step, status, shows)) in checked.iter().zip(&steps) {
+        assert_eq!(&c.step, step);
+        assert_eq!(c.status, *status, "{} ({})", c.url, c.text);
+        assert!(c.text.contains(shows), "{} should show {shows:?}: {}", c.url, c.text);
+        assert!(c.violations.is_empty(), "axe-core on {}: {:#?}", c.url, c.violations);
+        assert!(!c.overflow, "{} scrolls sideways at 360 px", c.url);
     }
+    // What the signed-in home says: the documents, and the doctor's reading — in words.
+    let home = &checked[3];
+    assert!(home.url.ends_with('/'), "{}", home.url);
+    assert!(home.text.contains("Connecté en tant que Marie Dupont"), "{}", home.text);
+    assert!(home.text.contains("2\u{a0}documents dans votre dossier"), "{}", home.text);
+    assert!(home.text.contains("Compte rendu de consultation") && home.text.contains("Bilan sanguin de mars"), "{}", home.text);
+    assert!(home.text.contains("Dr Paul Bernard (Médecin") && home.text.contains("a consulté un document"), "{}", home.text);
+    assert!(!home.text.contains("document.read"), "no raw code on a page");
+    // The history, newest first, hides the patient's own consultations unless asked.
+    assert!(!checked[4].text.contains("Vous avez consulté"), "{}", checked[4].text);
+    assert!(checked[5].text.contains("Vous avez consulté la liste de vos documents"), "{}", checked[5].text);
     let shots = std::fs::read_dir(&output)
         .expect("screenshots")
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"));
-    assert!(shots.count() >= 2 * pages.len(), "a screenshot per page and width");
+    assert_eq!(shots.count(), 2 * steps.len(), "a screenshot per page and width");
 }

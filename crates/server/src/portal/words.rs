@@ -1,0 +1,236 @@
+//! What the pages say, in French: dates and times in Paris time, numbers, and the plain words for
+//! Carnet's codes (labels, statuses, roles, what the ledger recorded and on what basis). Pages
+//! show these, never a raw code.
+
+use carnet_domain::{DocumentStatus, Role, SecurityLabel};
+use time::OffsetDateTime;
+
+const MONTHS: [&str; 12] =
+    ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"];
+
+/// A no-break space, as French typography puts between a number and its unit or thousands.
+const NBSP: char = '\u{a0}';
+
+/// The instant as a Paris wall-clock (winter and summer time), via the bundled tz database.
+fn paris(at: OffsetDateTime) -> Option<jiff::civil::DateTime> {
+    let tz = jiff::tz::TimeZone::get("Europe/Paris").ok()?;
+    let ts = jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()).ok()?;
+    Some(ts.to_zoned(tz).datetime())
+}
+
+/// `12 mars 2026` (Paris time); `1er` for the first of the month.
+pub fn date(at: OffsetDateTime) -> String {
+    match paris(at) {
+        Some(d) => {
+            let day = if d.day() == 1 { "1er".to_owned() } else { d.day().to_string() };
+            let month = MONTHS.get(usize::try_from(d.month() - 1).unwrap_or(0)).copied().unwrap_or_default();
+            format!("{day}{NBSP}{month}{NBSP}{}", d.year())
+        }
+        None => at.date().to_string(),
+    }
+}
+
+/// `14 h 05` (Paris time).
+pub fn time_of_day(at: OffsetDateTime) -> String {
+    match paris(at) {
+        Some(d) => format!("{}{NBSP}h{NBSP}{:02}", d.hour(), d.minute()),
+        None => at.time().to_string(),
+    }
+}
+
+/// `12 mars 2026 à 14 h 05` (Paris time).
+pub fn date_time(at: OffsetDateTime) -> String {
+    format!("{} à {}", date(at), time_of_day(at))
+}
+
+/// `1 234` — thousands separated by a no-break space.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 2);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(NBSP);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A number of things, agreed: `aucun document`, `1 document`, `12 documents`.
+pub fn counted(n: u64, one: &str, many: &str, none: &str) -> String {
+    match n {
+        0 => none.to_owned(),
+        1 => format!("1{NBSP}{one}"),
+        _ => format!("{}{NBSP}{many}", count(n)),
+    }
+}
+
+pub fn label(label: SecurityLabel) -> &'static str {
+    match label {
+        SecurityLabel::MasquePs => "Masqué aux professionnels",
+        SecurityLabel::InvisiblePatient => "Pas encore visible par le patient",
+        SecurityLabel::InvisibleRepresentantsLegaux => "Non visible par les représentants légaux",
+    }
+}
+
+pub fn status(status: DocumentStatus) -> &'static str {
+    match status {
+        DocumentStatus::Current => "Version en vigueur",
+        DocumentStatus::Superseded => "Remplacé par une version plus récente",
+        DocumentStatus::EnteredInError => "Retiré par son auteur (erreur)",
+    }
+}
+
+pub fn role(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "Patient",
+        Role::Representative => "Représentant légal",
+        Role::Professional => "Professionnel de santé",
+        Role::Regulator => "Médecin régulateur du SAMU (centre 15)",
+        Role::System => "Logiciel d’un établissement",
+        Role::InsurerAgent => "Agent de l’Assurance maladie",
+        Role::PrivacyOfficer => "Délégué à la protection des données",
+        Role::Operator => "Exploitant de Carnet",
+    }
+}
+
+/// What an access-history entry says was done, as a verb phrase after the actor's name
+/// (`Dr Martin a consulté un document`); `None` for a code the pages do not know (shown as such).
+pub fn action(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "document.read" => "a consulté un document",
+        "document.retrieve" => "a ouvert le contenu d’un document",
+        "document.read_derived" => "a lu le texte extrait d’un document",
+        "document.search" => "a consulté la liste de vos documents",
+        "document.submit" | "document.submit_set" => "a déposé un document",
+        "document.replace" => "a déposé une nouvelle version d’un document",
+        "document.resubmit" => "a déposé à nouveau un document déjà présent",
+        "document.withdraw" => "a retiré un document déposé par erreur",
+        "document.archive" => "a archivé un document",
+        "document.unarchive" => "a désarchivé un document",
+        "document.label" => "a changé la visibilité d’un document",
+        "emergency.bris_de_glace" => "a ouvert un accès en urgence (bris de glace)",
+        "emergency.samu" => "a ouvert un accès par le SAMU (centre 15)",
+        "emergency.document" => "a consulté un document en urgence",
+        "history.read" => "a consulté l’historique des accès",
+        "policy.read" => "a consulté vos choix de confidentialité",
+        "policy.authorize" => "a autorisé un professionnel",
+        "policy.declare_authorization" => "a déclaré votre autorisation lors d’une consultation",
+        "policy.revoke" => "a retiré une autorisation",
+        "policy.block" => "a bloqué un professionnel",
+        "policy.unblock" => "a débloqué un professionnel",
+        "policy.set_medecin_traitant" => "a désigné le médecin traitant",
+        "policy.set_bris_de_glace_opposition" => "a changé l’opposition à l’accès en urgence",
+        "policy.set_samu_opposition" => "a changé l’opposition à l’accès par le SAMU",
+        "policy.add_representative" => "a enregistré un représentant légal",
+        "policy.end_representative" => "a mis fin à une représentation légale",
+        "policy.grant_extended_rights" => "a accordé des droits étendus",
+        "policy.revoke_extended_rights" => "a retiré des droits étendus",
+        "policy.hide_reimbursement" => "a changé la visibilité des remboursements",
+        "reimbursement.delete" => "a supprimé l’historique des remboursements",
+        "notifications.read" => "a consulté les préférences de notification",
+        "notifications.set" => "a changé les préférences de notification",
+        "record.create" | "record.open" => "a créé le dossier",
+        "record.read_status" => "a consulté l’état du dossier",
+        "record.search" => "a recherché le dossier",
+        "record.summary" => "a consulté la synthèse du dossier",
+        "record.close" => "a fermé le dossier",
+        "record.reopen" => "a rouvert le dossier",
+        "record.request_destruction" => "a demandé la suppression du dossier",
+        "record.archive" => "a archivé le dossier (délai de conservation)",
+        "record.destroy" | "record.shred" => "a supprimé le dossier (délai de conservation)",
+        "apps.read" => "a consulté les applications connectées",
+        "app.revoke" => "a retiré l’accès d’une application",
+        "app.allow" => "a rétabli l’accès d’une application",
+        "app.access" => "a tenté d’accéder au dossier par une application révoquée",
+        _ => return None,
+    })
+}
+
+/// On what basis an access was permitted (the ledger's reason code for a permit).
+pub fn basis(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "patient" | "holder" => "vous-même",
+        "representative" => "en tant que représentant légal",
+        "author" => "en tant qu’auteur du document",
+        "medecin_traitant" => "en tant que médecin traitant",
+        "extended_rights" => "avec des droits étendus que vous avez accordés",
+        "authorization" => "avec votre autorisation",
+        "bris_de_glace" | "emergency" => "en urgence (bris de glace)",
+        "samu" => "par le SAMU (centre 15)",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn dates_and_times_are_french_and_in_paris_time() {
+        // Winter: UTC+1.
+        assert_eq!(date_time(datetime!(2026-03-12 13:05 UTC)), "12\u{a0}mars\u{a0}2026 à 14\u{a0}h\u{a0}05");
+        // Summer: UTC+2, and the date follows Paris, not UTC.
+        assert_eq!(date_time(datetime!(2026-07-31 22:30 UTC)), "1er\u{a0}août\u{a0}2026 à 0\u{a0}h\u{a0}30");
+        // The switch to summer time (29 March 2026, 01:00 UTC).
+        assert_eq!(time_of_day(datetime!(2026-03-29 00:59 UTC)), "1\u{a0}h\u{a0}59");
+        assert_eq!(time_of_day(datetime!(2026-03-29 01:00 UTC)), "3\u{a0}h\u{a0}00");
+        assert_eq!(date(datetime!(2026-12-31 23:30 UTC)), "1er\u{a0}janvier\u{a0}2027");
+    }
+
+    #[test]
+    fn counts_group_thousands_and_agree() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_234), "1\u{a0}234");
+        assert_eq!(count(12_345_678), "12\u{a0}345\u{a0}678");
+        assert_eq!(counted(0, "document", "documents", "aucun document"), "aucun document");
+        assert_eq!(counted(1, "document", "documents", "aucun document"), "1\u{a0}document");
+        assert_eq!(counted(1_200, "document", "documents", "aucun document"), "1\u{a0}200\u{a0}documents");
+    }
+
+    #[test]
+    fn every_code_the_ledger_writes_has_words() {
+        // The action codes the service records (kept in step by this list).
+        for code in [
+            "document.read",
+            "document.retrieve",
+            "document.search",
+            "document.submit",
+            "document.submit_set",
+            "document.replace",
+            "document.resubmit",
+            "document.withdraw",
+            "document.archive",
+            "document.unarchive",
+            "document.label",
+            "emergency.bris_de_glace",
+            "emergency.samu",
+            "emergency.document",
+            "history.read",
+            "policy.read",
+            "policy.authorize",
+            "policy.revoke",
+            "policy.block",
+            "policy.unblock",
+            "record.close",
+            "record.reopen",
+            "app.revoke",
+            "app.allow",
+        ] {
+            assert!(action(code).is_some(), "{code}");
+        }
+        for code in ["patient", "representative", "author", "medecin_traitant", "extended_rights", "authorization", "bris_de_glace", "samu"]
+        {
+            assert!(basis(code).is_some(), "{code}");
+        }
+        for l in SecurityLabel::ALL {
+            assert!(!label(l).is_empty());
+        }
+        for r in Role::ALL {
+            assert!(!role(r).is_empty());
+        }
+    }
+}
