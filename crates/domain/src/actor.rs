@@ -132,11 +132,13 @@ impl Actor {
         }
     }
 
-    /// A stable reference to this actor for records and logs: the RPPS for professionals
-    /// (the same person across issuers), `iss#sub` otherwise.
+    /// A stable reference to this actor for records and logs: the same person across issuers
+    /// (the portal's provider, an app's, practice software's) — the RPPS for professionals, the
+    /// INS for a patient acting for themselves; `iss#sub` otherwise.
     pub fn reference(&self) -> String {
         match &self.kind {
             ActorKind::Professional(p) | ActorKind::Regulator(p) => format!("rpps:{}", p.rpps),
+            ActorKind::Patient { ins } => format!("ins:{ins}"),
             _ => format!("{}#{}", self.issuer, self.subject),
         }
     }
@@ -146,6 +148,7 @@ impl Actor {
     pub fn has_reference(&self, reference: &str) -> bool {
         match &self.kind {
             ActorKind::Professional(p) | ActorKind::Regulator(p) => reference.strip_prefix("rpps:") == Some(p.rpps.as_str()),
+            ActorKind::Patient { ins } => reference.strip_prefix("ins:") == Some(ins.as_str()),
             _ => {
                 reference.strip_prefix(self.issuer.as_str()).and_then(|rest| rest.strip_prefix('#')).is_some_and(|sub| sub == self.subject)
             }
@@ -212,6 +215,7 @@ mod tests {
     #[test]
     fn has_reference_agrees_with_reference() {
         let rpps = Rpps::from_body("1000000001").expect("digits");
+        let ins = Ins::from_body("1841276451089").expect("valid");
         let pro = ProfessionalIdentity { rpps: rpps.clone(), profession: Profession::Medecin, specialty: None, organisation: None };
         let actors = [
             actor("https://idp", "42", ActorKind::Professional(pro.clone())),
@@ -220,8 +224,12 @@ mod tests {
             actor("https://idp#x", "y", ActorKind::Operator),
             actor("https://idp", "x#y", ActorKind::Operator),
             actor("", "", ActorKind::PrivacyOfficer),
+            actor("https://idp", "42", ActorKind::Patient { ins: ins.clone() }),
         ];
         let candidates = [
+            format!("ins:{ins}"),
+            format!("ins:{ins}0"),
+            ins.to_string(),
             format!("rpps:{rpps}"),
             format!("rpps:{rpps}0"),
             rpps.to_string(),

@@ -165,7 +165,7 @@ async fn a_revoked_app_is_refused_on_every_path_until_allowed(app: TestApp) {
     let revoked = app.post(&format!("/api/records/{p}/apps/{AGENDA}/revoke"), &patient, json!({})).await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.raw);
     assert_eq!(revoked.body["revoked_at"], "2026-03-02T09:00:00Z");
-    assert_eq!(revoked.body["revoked_by"], format!("{}#p-{p}", carnet_auth::DevIssuer::ISSUER));
+    assert_eq!(revoked.body["revoked_by"], format!("ins:{p}"));
 
     // Every path that takes a token refuses the app's, its new tokens too (the app is refused,
     // not a token), whatever the path asks.
@@ -328,7 +328,7 @@ async fn the_access_history_and_audit_events_name_the_app(app: TestApp) {
         history.body["entries"].as_array().expect("entries").iter().filter(|e| e["action"] == "document.search").collect();
     assert_eq!(searches.len(), 2, "{}", history.raw);
     assert_eq!(searches[0]["actor"]["app"], json!({"client_id": AGENDA, "name": AGENDA_NAME}));
-    assert_eq!(searches[0]["actor"]["reference"], format!("{}#p-{p}", carnet_auth::DevIssuer::ISSUER), "acting for the patient");
+    assert_eq!(searches[0]["actor"]["reference"], format!("ins:{p}"), "acting for the patient");
     assert!(searches[0]["entry_json"].as_str().is_some_and(|j| j.contains(r#""app":"agenda""#)), "the client id is in the hashed entry");
     assert_eq!(searches[1]["actor"]["app"], Value::Null, "the patient's own session names no app");
     assert!(searches[1]["entry_json"].as_str().is_some_and(|j| !j.contains("\"app\"")));

@@ -47,7 +47,7 @@ async fn an_authorization_lets_a_professional_read_and_a_revocation_stops_it(app
 
     let r = change(&app, &p, &patient, json!({"change": "authorize", "rpps": rpps(2).to_string()})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
-    assert_eq!(r.body["authorizations"][0]["granted_by"], format!("{}#p-{p}", carnet_auth::DevIssuer::ISSUER).as_str());
+    assert_eq!(r.body["authorizations"][0]["granted_by"], format!("ins:{p}").as_str());
     assert_eq!(titles(&app, &p, &nurse).await, vec!["Bilan"]);
 
     let r = change(&app, &p, &patient, json!({"change": "revoke", "rpps": rpps(2).to_string()})).await;
@@ -471,7 +471,7 @@ async fn every_change_reads_as_clients_send_it_and_the_policy_answers_in_its_sha
         let reply = change(&app, &p, token, body.clone()).await;
         assert_eq!(reply.status, StatusCode::OK, "{body}: {}", reply.raw);
     }
-    let by_patient = format!("{}#p-{p}", carnet_auth::DevIssuer::ISSUER);
+    let by_patient = format!("ins:{p}");
     let now = "2026-03-02T09:00:00Z";
     let expected = json!({
         "authorizations": [
