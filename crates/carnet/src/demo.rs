@@ -17,9 +17,20 @@ const TOKEN_LIFETIME_HOURS: i64 = 12;
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let app = App::open(settings).await?;
     let dev = app.dev_issuer.as_ref().context("the demo needs the dev issuer")?;
-    seed(&app).await?;
-    let documents = seed_documents(&app).await?;
-    seed_policies(&app).await?;
+    // Seeded once: every deposit and choice is a ledger entry, and a restart re-applying them
+    // would fill the demo patients' access history with the demo's own replays.
+    let seeded = settings.data_dir.join("seeded-documents.txt");
+    let documents = match std::fs::read_to_string(&seeded) {
+        Ok(ids) => ids.lines().filter_map(|l| carnet_domain::DocumentId::parse(l.trim()).ok()).collect(),
+        Err(_) => {
+            seed(&app).await?;
+            let documents = seed_documents(&app).await?;
+            seed_policies(&app).await?;
+            let ids: String = documents.iter().map(|id| format!("{id}\n")).collect();
+            std::fs::write(&seeded, ids).with_context(|| format!("writing {}", seeded.display()))?;
+            documents
+        }
+    };
     let sample = settings.data_dir.join("sample.pdf");
     std::fs::write(&sample, demo_data::pdf(&["Document d'exemple a deposer (fictif)"]))
         .with_context(|| format!("writing {}", sample.display()))?;
