@@ -86,6 +86,11 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
+/// A French page saying why something was refused or failed, in the portal's layout.
+pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
+    page(status, ErrorPage { heading, message }.render())
+}
+
 /// A service refusal or failure as a French page (the causes are logged by the service's error).
 fn service_error_page(e: carnet_service::ServiceError) -> Response {
     use carnet_service::ServiceError;

@@ -125,13 +125,7 @@ fn to_sign_in(clear: Option<HeaderValue>) -> Response {
 
 /// A short French page for a refusal (the lead's layout replaces it when pages land).
 pub fn french_error(status: StatusCode, message: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Carnet</title></head><body><main><h1>{}</h1><p>{}</p>\
-         <p><a href=\"/\">Retour à l’accueil</a></p></main></body></html>",
-        escape(status.canonical_reason().map_or("Erreur", french_reason)),
-        escape(message)
-    );
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    super::error_page(status, status.canonical_reason().map_or("Erreur", french_reason), message)
 }
 
 fn french_reason(reason: &str) -> &'static str {
@@ -141,21 +135,6 @@ fn french_reason(reason: &str) -> &'static str {
         "Service Unavailable" => "Service indisponible",
         _ => "Erreur",
     }
-}
-
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Equal without telling how much is equal: the time taken depends on the lengths only.

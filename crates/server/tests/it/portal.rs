@@ -60,6 +60,13 @@ async fn pages_are_french_scriptless_and_carry_strict_headers() {
     assert_eq!(header(&api_client, "content-type"), "application/problem+json");
     let under_api = get_as(&app, "/api/nothing-here", BROWSER).await;
     assert_eq!(header(&under_api, "content-type"), "application/problem+json");
+
+    // A sign-in refusal (here: none configured) is a page of the portal too, with its headers.
+    let refused = get_as(&app, "/connexion", BROWSER).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.raw.contains("<link rel=\"stylesheet\" href=\"/static/carnet.css\">"), "{}", refused.raw);
+    assert!(refused.raw.contains("La connexion n’est pas configurée sur ce serveur."), "{}", refused.raw);
+    assert_eq!(header(&refused, "content-security-policy"), CSP);
 }
 
 #[derive(serde::Deserialize, Debug)]
@@ -129,6 +136,7 @@ async fn every_page_passes_axe_core_in_chromium() {
     let steps = [
         (format!("{origin}/"), 200, "Se connecter"),
         (format!("{origin}/une-page-qui-n-existe-pas"), 404, "Page introuvable"),
+        (format!("{origin}/connexion/retour?code=x&state=inconnu"), 400, "vous n’êtes pas connecté"),
         (format!("{origin}/connexion"), 200, "Choisissez une personne de démonstration"),
         ("click:Marie Dupont (patiente)".to_owned(), 200, "Mon dossier médical"),
         (format!("{origin}/historique"), 200, "Historique des accès"),
@@ -153,7 +161,7 @@ async fn every_page_passes_axe_core_in_chromium() {
         assert!(!c.overflow, "{} scrolls sideways at 360 px", c.url);
     }
     // What the signed-in home says: the documents, and the doctor's reading — in words.
-    let home = &checked[3];
+    let home = &checked[4];
     assert!(home.url.ends_with('/'), "{}", home.url);
     assert!(home.text.contains("Connecté en tant que Marie Dupont"), "{}", home.text);
     assert!(home.text.contains("2\u{a0}documents dans votre dossier"), "{}", home.text);
@@ -161,8 +169,8 @@ async fn every_page_passes_axe_core_in_chromium() {
     assert!(home.text.contains("Dr Paul Bernard (Médecin") && home.text.contains("a consulté un document"), "{}", home.text);
     assert!(!home.text.contains("document.read"), "no raw code on a page");
     // The history, newest first, hides the patient's own consultations unless asked.
-    assert!(!checked[4].text.contains("Vous avez consulté"), "{}", checked[4].text);
-    assert!(checked[5].text.contains("Vous avez consulté la liste de vos documents"), "{}", checked[5].text);
+    assert!(!checked[5].text.contains("Vous avez consulté"), "{}", checked[5].text);
+    assert!(checked[6].text.contains("Vous avez consulté la liste de vos documents"), "{}", checked[6].text);
     let shots = std::fs::read_dir(&output)
         .expect("screenshots")
         .filter_map(Result::ok)
