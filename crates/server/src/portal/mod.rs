@@ -26,6 +26,10 @@ pub const CONTENT_SECURITY_POLICY: &str =
 
 const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
+/// The pages of a signed-in person (each walked by the tests that look for leaks: a new page
+/// goes here too).
+pub const PAGES: &[&str] = &["/", "/historique", "/historique?moi=1"];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))

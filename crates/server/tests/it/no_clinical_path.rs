@@ -85,6 +85,30 @@ async fn walk(app: TestApp) {
                 }
             }
         }
+        // The portal's pages, through a session of the same person.
+        let person = carnet_domain::Actor {
+            issuer: carnet_auth::DevIssuer::ISSUER.into(),
+            subject: format!("{role:?}"),
+            name: None,
+            kind: if role == Role::InsurerAgent { carnet_domain::ActorKind::InsurerAgent } else { carnet_domain::ActorKind::Operator },
+            scopes: carnet_domain::Scopes::RoleOnly,
+            client: None,
+        };
+        let session = app.carnet.open_session(&person).await.expect("a session");
+        let cookie = format!("{}={}", app.state.portal.cookies.name(), session.id);
+        for page in carnet_server::portal::PAGES {
+            let req =
+                Request::builder().uri(*page).header("cookie", &cookie).header("accept", "text/html").body(Body::empty()).expect("request");
+            let reply = app.send(req).await;
+            calls += 1;
+            assert!(reply.status.is_success() || reply.status == axum::http::StatusCode::NOT_FOUND, "{role:?} {page}: {}", reply.status);
+            if *page == "/" {
+                assert!(reply.raw.contains("Mon espace"), "signed in, without a record of their own: {}", reply.raw);
+            }
+            for needle in forbidden_strings {
+                assert!(!reply.raw.contains(needle), "{role:?} page {page} answered {} with {needle:?}: {}", reply.status, reply.raw);
+            }
+        }
         // Their deposits are refused unless it is the reimbursement history, and they never read it back.
         let remb = json!({"unique_id": format!("1.2.250.1.999.3.{}", role as u8), "type_code": "REMB", "title": TITLE_MARKER, "mime_type": "application/pdf"});
         let r = app.upload(&p, &token, remb, CONTENT_MARKER.as_bytes()).await;
