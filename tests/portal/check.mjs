@@ -1,9 +1,17 @@
 // Walks portal pages in Debian's Chromium: runs axe-core (WCAG 2.0/2.1 A and AA rules) on each and
 // takes screenshots at 1280 and 360 px wide. Usage: node check.mjs OUTPUT_DIR STEP...
-// where a STEP is a URL to visit, or `click:LABEL` to press the button named LABEL on the current
-// page (e.g. a person on the demo sign-in page) and check the page it leads to. One browser
-// context for the whole walk: a sign-in's session cookie carries on to the next URLs.
-// Prints one JSON line per page: {"url", "status", "violations": [{id, impact, help, nodes}]}.
+// where a STEP is one of
+//   URL                 visit it, and check the page;
+//   click:NAME          press the button named NAME (e.g. a person on the demo sign-in page) and
+//                       check the page it leads to;
+//   link:NAME           follow the link named NAME, and check the page it leads to;
+//   fill:LABEL=VALUE    type VALUE into the field labelled LABEL (no page to check);
+//   check:LABEL, uncheck:LABEL   tick or untick the box labelled LABEL;
+//   select:LABEL=OPTION choose OPTION (its visible text) in the list labelled LABEL;
+//   upload:LABEL=PATH   give the file at PATH to the file field labelled LABEL.
+// One browser context for the whole walk: a sign-in's session cookie carries on to the next steps.
+// Prints one JSON line per step: {"step", "url", "status", "overflow", "text", "violations":
+// [{id, impact, help, nodes}]} for a page, {"step", "action": true} for an action.
 // Exits 0 whatever it finds: the Rust test decides. Never downloads a browser.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,17 +37,30 @@ try {
   const context = await browser.newContext({ bypassCSP: true, locale: 'fr-FR' });
   const page = await context.newPage();
   for (const [i, step] of steps.entries()) {
-    let status = 0;
-    if (step.startsWith('click:')) {
-      const [response] = await Promise.all([
-        page.waitForNavigation({ waitUntil: 'load' }),
-        page.getByRole('button', { name: step.slice('click:'.length), exact: true }).click(),
-      ]);
-      status = response ? response.status() : 0;
-    } else {
-      const response = await page.goto(step, { waitUntil: 'load' });
-      status = response ? response.status() : 0;
+    const [kind, rest] = step.includes(':') && !/^https?:/.test(step) ? [step.slice(0, step.indexOf(':')), step.slice(step.indexOf(':') + 1)] : ['goto', step];
+    const [label, value] = rest.includes('=') ? [rest.slice(0, rest.indexOf('=')), rest.slice(rest.indexOf('=') + 1)] : [rest, ''];
+    if (kind === 'fill') { await page.getByLabel(label, { exact: true }).fill(value); }
+    else if (kind === 'check') { await page.getByLabel(label, { exact: true }).check(); }
+    else if (kind === 'uncheck') { await page.getByLabel(label, { exact: true }).uncheck(); }
+    else if (kind === 'select') { await page.getByLabel(label, { exact: true }).selectOption({ label: value }); }
+    else if (kind === 'upload') { await page.getByLabel(label, { exact: true }).setInputFiles(value); }
+    if (['fill', 'check', 'uncheck', 'select', 'upload'].includes(kind)) {
+      console.log(JSON.stringify({ step, action: true }));
+      continue;
     }
+    let response;
+    if (kind === 'click' || kind === 'link') {
+      const role = kind === 'click' ? 'button' : 'link';
+      [response] = await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        page.getByRole(role, { name: rest, exact: true }).first().click(),
+      ]);
+    } else if (kind === 'goto') {
+      response = await page.goto(step, { waitUntil: 'load' });
+    } else {
+      throw new Error(`unknown step ${step}`);
+    }
+    const status = response ? response.status() : 0;
     await page.addScriptTag({ content: axeSource });
     const result = await page.evaluate(async () =>
       // eslint-disable-next-line no-undef

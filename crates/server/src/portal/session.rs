@@ -19,6 +19,10 @@ use crate::AppState;
 pub const SECURE_COOKIE: &str = "__Host-carnet_session";
 /// The cookie's name on plain-http loopback (local demo only).
 pub const PLAIN_COOKIE: &str = "carnet_session";
+/// The cookie naming which of the records a person speaks for their pages are about (an index
+/// into the list the session's identity carries: never an INS).
+pub const SECURE_RECORD_COOKIE: &str = "__Host-carnet_dossier";
+pub const PLAIN_RECORD_COOKIE: &str = "carnet_dossier";
 /// Where a page sends a person without a live session.
 pub const SIGN_IN_PATH: &str = "/connexion";
 /// The hidden field every state-changing form carries.
@@ -61,18 +65,23 @@ impl SessionCookies {
             .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
+    /// `Set-Cookie` choosing the `index`-th record the person speaks for (a representative's
+    /// switch between the records of the minors they represent).
+    pub fn set_record(&self, index: usize) -> HeaderValue {
+        let (name, secure) = if self.secure { (SECURE_RECORD_COOKIE, "; Secure") } else { (PLAIN_RECORD_COOKIE, "") };
+        HeaderValue::from_str(&format!("{name}={index}; Path=/; HttpOnly; SameSite=Lax{secure}"))
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The record index the request's cookies choose (0 when none or unreadable).
+    pub fn record_index(&self, headers: &HeaderMap) -> usize {
+        let name = if self.secure { SECURE_RECORD_COOKIE } else { PLAIN_RECORD_COOKIE };
+        cookie(headers, name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
     /// The session id the request's cookies carry, if any.
     pub fn session_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        let name = self.name();
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
+        cookie(headers, self.name())
     }
 
     /// The origin forms must come from.
@@ -85,6 +94,19 @@ impl SessionCookies {
     }
 }
 
+/// The value of the cookie `name` among the request's, if any and not empty.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
 /// A person signed in to the portal: a handler that takes it runs only for a live session
 /// (absent, expired or revoked → a redirect to `/connexion`).
 #[derive(Debug, Clone)]
@@ -95,6 +117,17 @@ pub struct PortalSession {
     pub csrf_token: String,
     /// The cookie's value (sign-out revokes it).
     pub(crate) id: String,
+    /// Which of the records the person speaks for the pages are about (see `record`).
+    pub(crate) record_index: usize,
+}
+
+impl PortalSession {
+    /// The record the person's pages are about: their own, or the one of the minors they
+    /// represent they chose (the first until they choose). `None`: they speak for no record.
+    pub fn record(&self) -> Option<&carnet_domain::Ins> {
+        let records = self.actor.spoken_for()?;
+        records.get(self.record_index).or_else(|| records.first())
+    }
 }
 
 impl FromRequestParts<AppState> for PortalSession {
@@ -104,7 +137,12 @@ impl FromRequestParts<AppState> for PortalSession {
         let cookies = &state.portal.cookies;
         let Some(id) = cookies.session_id(&parts.headers) else { return Err(to_sign_in(None)) };
         match state.carnet.session(id).await {
-            Ok(Some(signed_in)) => Ok(PortalSession { actor: signed_in.actor, csrf_token: signed_in.csrf_token, id: id.to_owned() }),
+            Ok(Some(signed_in)) => Ok(PortalSession {
+                actor: signed_in.actor,
+                csrf_token: signed_in.csrf_token,
+                id: id.to_owned(),
+                record_index: cookies.record_index(&parts.headers),
+            }),
             // Over: the stale cookie goes too.
             Ok(None) => Err(to_sign_in(Some(cookies.clear()))),
             Err(e) => {
@@ -239,7 +277,7 @@ mod tests {
             scopes: carnet_domain::Scopes::RoleOnly,
             client: None,
         };
-        PortalSession { actor, csrf_token: "le-jeton".into(), id: "id".into() }
+        PortalSession { actor, csrf_token: "le-jeton".into(), id: "id".into(), record_index: 0 }
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -287,6 +325,29 @@ mod tests {
         assert_eq!(s.check_form(&by_host, &Method::POST, &local, Some("le-jeton")), Ok(()));
         let other_port = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:9999")]);
         assert_eq!(s.check_form(&by_host, &Method::POST, &other_port, Some("le-jeton")), Err(CsrfRefusal::Origin));
+    }
+
+    #[test]
+    fn the_chosen_record_is_one_the_person_speaks_for() {
+        let a = carnet_domain::Ins::parse("1850375123456 41").expect("a valid INS");
+        let b = carnet_domain::Ins::parse("2890612345678 94").expect("a valid INS");
+        let mut s = session();
+        assert_eq!(s.record(), None, "an insurer agent speaks for no record");
+        s.actor.kind = carnet_domain::ActorKind::Representative { represents: vec![a.clone(), b.clone()] };
+        assert_eq!(s.record(), Some(&a), "the first until they choose");
+        s.record_index = 1;
+        assert_eq!(s.record(), Some(&b));
+        s.record_index = 7;
+        assert_eq!(s.record(), Some(&a), "an index the identity does not carry falls back to the first");
+        let c = SessionCookies { secure: false, origin: None };
+        assert_eq!(c.record_index(&headers(&[("cookie", "carnet_dossier=1")])), 1);
+        assert_eq!(c.record_index(&headers(&[("cookie", "carnet_dossier=x")])), 0);
+        assert_eq!(
+            SessionCookies::default().record_index(&headers(&[("cookie", "carnet_dossier=1")])),
+            0,
+            "behind TLS only the __Host- one"
+        );
+        assert_eq!(c.set_record(2).to_str().ok(), Some("carnet_dossier=2; Path=/; HttpOnly; SameSite=Lax"));
     }
 
     #[test]

@@ -64,11 +64,6 @@ fn person_name(actor: &Actor) -> String {
     actor.name.clone().unwrap_or_else(|| words::role(actor.role()).to_owned())
 }
 
-/// The record the person's pages are about: their own, or the first they represent.
-fn own_record(actor: &Actor) -> Option<&Ins> {
-    actor.spoken_for().and_then(<[Ins]>::first)
-}
-
 fn record_status(status: RecordStatus) -> &'static str {
     match status {
         RecordStatus::Active => "ouvert",
@@ -117,7 +112,7 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
 /// `/` for a signed-in person.
 pub async fn home(state: &AppState, session: PortalSession) -> Response {
     let actor = &session.actor;
-    let record = match own_record(actor) {
+    let record = match session.record() {
         None => None,
         Some(ins) => match glance(state, actor, ins).await {
             Ok(r) => Some(r),
@@ -182,7 +177,7 @@ pub async fn history(
     _headers: HeaderMap,
 ) -> Response {
     let actor = &session.actor;
-    let Some(ins) = own_record(actor) else { return super::not_found_page() };
+    let Some(ins) = session.record() else { return super::not_found_page() };
     let own_included = filter.moi.is_some();
     let page_of = state.carnet.access_history(actor, ins, HistoryQuery { limit: 200, ..HistoryQuery::default() }).await;
     let entries = match page_of {

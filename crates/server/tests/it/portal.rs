@@ -69,31 +69,51 @@ async fn pages_are_french_scriptless_and_carry_strict_headers() {
     assert_eq!(header(&refused, "content-security-policy"), CSP);
 }
 
+/// What `tests/portal/check.mjs` saw of one step.
 #[derive(serde::Deserialize, Debug)]
-struct Checked {
-    step: String,
-    url: String,
-    status: u16,
-    overflow: bool,
-    text: String,
-    violations: Vec<serde_json::Value>,
+pub struct Checked {
+    pub step: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub status: u16,
+    #[serde(default)]
+    pub overflow: bool,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub violations: Vec<serde_json::Value>,
 }
 
-/// A portal on a loopback port signing people in through the dev provider, with one patient
-/// whose record a doctor fed and read; its origin.
-async fn served_portal() -> (TestApp, String) {
+/// A demo person the portal's dev provider offers (`label` is the button to click).
+pub fn demo_person(label: &str, claims: TokenClaims) -> DemoPerson {
+    DemoPerson { label: label.into(), claims }
+}
+
+/// Marie Dupont, patient (INS `ins(77)`), as the dev provider offers her.
+pub fn marie() -> DemoPerson {
+    demo_person(
+        "Marie Dupont (patiente)",
+        TokenClaims { name: Some("Marie Dupont".into()), ins: Some(ins(77).to_string()), ..TokenClaims::new("marie", Role::Patient) },
+    )
+}
+
+/// Dr Paul Bernard, general practitioner (`rpps(77)`).
+pub fn dr_bernard() -> TokenClaims {
+    TokenClaims {
+        name: Some("Dr Paul Bernard".into()),
+        rpps: Some(support::rpps(77).to_string()),
+        profession: Some("10".into()),
+        ..TokenClaims::new("dr-bernard", Role::Professional)
+    }
+}
+
+/// A portal on a loopback port whose dev provider offers `people`; its origin. Nothing seeded.
+pub async fn portal_offering(people: Vec<DemoPerson>) -> (TestApp, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let origin = format!("http://{}", listener.local_addr().expect("address"));
     let (issuer, redirect) = (format!("{origin}/dev-issuer"), format!("{origin}/connexion/retour"));
     let app = TestApp::with_portal(Backend::Sqlite, ServiceConfig::default(), |dev| {
-        let people = vec![DemoPerson {
-            label: "Marie Dupont (patiente)".into(),
-            claims: TokenClaims {
-                name: Some("Marie Dupont".into()),
-                ins: Some(ins(77).to_string()),
-                ..TokenClaims::new("marie", Role::Patient)
-            },
-        }];
         let client = DevClient { client_id: "carnet-portail".into(), redirect_uri: redirect.clone() };
         let provider = DevProvider::new(dev, issuer.clone(), people, vec![client]);
         let client =
@@ -101,14 +121,18 @@ async fn served_portal() -> (TestApp, String) {
         Portal::new(SessionCookies { secure: false, origin: Some(origin.clone()) }, Some(client), Some(Arc::new(provider)))
     })
     .await;
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serves") });
+    (app, origin)
+}
+
+/// A portal offering Marie, whose record Dr Bernard fed with two documents and read one of; its
+/// origin.
+async fn served_portal() -> (TestApp, String) {
+    let (app, origin) = portal_offering(vec![marie()]).await;
     let p = ins(77);
     app.open_record(&p).await;
-    let doctor = app.token(TokenClaims {
-        name: Some("Dr Paul Bernard".into()),
-        rpps: Some(support::rpps(77).to_string()),
-        profession: Some("10".into()),
-        ..TokenClaims::new("dr-bernard", Role::Professional)
-    });
+    let doctor = app.token(dr_bernard());
     let mut first = None;
     for (n, title) in [(1, "Bilan sanguin de mars"), (2, "Compte rendu de consultation")] {
         let mut meta = support::lab_report(7700 + n);
@@ -120,18 +144,55 @@ async fn served_portal() -> (TestApp, String) {
     // The doctor reads a document: an access the patient sees.
     let read = app.get(&format!("/api/documents/{}", first.expect("a document")), &doctor).await;
     assert_eq!(read.status, StatusCode::OK);
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("serves") });
     (app, origin)
+}
+
+/// Whether a step acts on the current page without leading to another (nothing to check).
+fn is_action(step: &str) -> bool {
+    ["fill:", "check:", "uncheck:", "select:", "upload:"].iter().any(|p| step.starts_with(p))
+}
+
+/// Walks `steps` (see `tests/portal/check.mjs`) in one Chromium context and checks each page
+/// reached: its status, a text it shows, zero axe-core violations, no sideways scrolling at
+/// 360 px. Screenshots go to `target/tmp/portal/<name>/`. Returns what was seen, one per step.
+pub async fn walk(name: &str, steps: &[(String, u16, &str)]) -> Vec<Checked> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/portal");
+    assert!(dir.join("node_modules/axe-core").exists(), "axe-core is not installed: run scripts/test (npm ci in tests/portal)");
+    let output = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/portal").join(name);
+    let _ = std::fs::remove_dir_all(&output);
+    let mut run = tokio::process::Command::new("node");
+    run.arg("check.mjs").arg(&output).current_dir(&dir).kill_on_drop(true);
+    for (step, _, _) in steps {
+        run.arg(step);
+    }
+    let out =
+        tokio::time::timeout(std::time::Duration::from_secs(180), run.output()).await.expect("the browser run ends").expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "check.mjs failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let checked: Vec<Checked> = stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(checked.len(), steps.len(), "{stdout}");
+    for (c, (step, status, shows)) in checked.iter().zip(steps) {
+        assert_eq!(&c.step, step);
+        if is_action(step) {
+            continue;
+        }
+        assert_eq!(c.status, *status, "{} ({})", c.url, c.text);
+        assert!(c.text.contains(shows), "{} should show {shows:?}: {}", c.url, c.text);
+        assert!(c.violations.is_empty(), "axe-core on {}: {:#?}", c.url, c.violations);
+        assert!(!c.overflow, "{} scrolls sideways at 360 px", c.url);
+    }
+    let pages = steps.iter().filter(|(s, _, _)| !is_action(s)).count();
+    let shots = std::fs::read_dir(&output)
+        .expect("screenshots")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "png"));
+    assert_eq!(shots.count(), 2 * pages, "a screenshot per page and width");
+    checked
 }
 
 #[tokio::test]
 async fn every_page_passes_axe_core_in_chromium() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/portal");
-    assert!(dir.join("node_modules/axe-core").exists(), "axe-core is not installed: run scripts/test (npm ci in tests/portal)");
     let (_app, origin) = served_portal().await;
-    let output = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/portal");
-    let _ = std::fs::remove_dir_all(&output);
     // Signed out, then signed in through the demo provider's page, then the patient's pages.
     let steps = [
         (format!("{origin}/"), 200, "Se connecter"),
@@ -142,24 +203,7 @@ async fn every_page_passes_axe_core_in_chromium() {
         (format!("{origin}/historique"), 200, "Historique des accès"),
         (format!("{origin}/historique?moi=1"), 200, "Vous"),
     ];
-    let mut run = tokio::process::Command::new("node");
-    run.arg("check.mjs").arg(&output).current_dir(&dir).kill_on_drop(true);
-    for (step, _, _) in &steps {
-        run.arg(step);
-    }
-    let out =
-        tokio::time::timeout(std::time::Duration::from_secs(120), run.output()).await.expect("the browser run ends").expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "check.mjs failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let checked: Vec<Checked> = stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
-    assert_eq!(checked.len(), steps.len(), "{stdout}");
-    for (c, (step, status, shows)) in checked.iter().zip(&steps) {
-        assert_eq!(&c.step, step);
-        assert_eq!(c.status, *status, "{} ({})", c.url, c.text);
-        assert!(c.text.contains(shows), "{} should show {shows:?}: {}", c.url, c.text);
-        assert!(c.violations.is_empty(), "axe-core on {}: {:#?}", c.url, c.violations);
-        assert!(!c.overflow, "{} scrolls sideways at 360 px", c.url);
-    }
+    let checked = walk("accueil", &steps).await;
     // What the signed-in home says: the documents, and the doctor's reading — in words.
     let home = &checked[4];
     assert!(home.url.ends_with('/'), "{}", home.url);
@@ -171,9 +215,4 @@ async fn every_page_passes_axe_core_in_chromium() {
     // The history, newest first, hides the patient's own consultations unless asked.
     assert!(!checked[5].text.contains("Vous avez consulté"), "{}", checked[5].text);
     assert!(checked[6].text.contains("Vous avez consulté la liste de vos documents"), "{}", checked[6].text);
-    let shots = std::fs::read_dir(&output)
-        .expect("screenshots")
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "png"));
-    assert_eq!(shots.count(), 2 * steps.len(), "a screenshot per page and width");
 }

@@ -39,6 +39,12 @@ pub struct TestApp {
 }
 
 /// A response whose body is kept as bytes (documents).
+/// A signed-in browser: its session cookie and the token its forms carry.
+pub struct PortalVisit {
+    pub cookie: String,
+    pub csrf: String,
+}
+
 pub struct RawReply {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -166,6 +172,41 @@ impl TestApp {
             portal: Arc::new(portal),
         };
         TestApp { router: carnet_server::router(state.clone(), &limits), state, carnet, db, dev, clock, backend, postgres_url, dir }
+    }
+
+    /// A portal session of `person` (opened through the service, as the sign-in does): what
+    /// its requests carry.
+    pub async fn portal_session(&self, person: &carnet_domain::Actor) -> PortalVisit {
+        let opened = self.carnet.open_session(person).await.expect("a session");
+        PortalVisit { cookie: format!("{}={}", self.state.portal.cookies.name(), opened.id), csrf: opened.csrf_token }
+    }
+
+    /// A page as a browser asks for it, with `visit`'s cookie.
+    pub async fn page(&self, path: &str, visit: &PortalVisit) -> Reply {
+        let req = Request::builder()
+            .uri(path)
+            .header("cookie", &visit.cookie)
+            .header("accept", "text/html")
+            .body(Body::empty())
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// A form posted from one of the portal's own pages (its CSRF token added).
+    pub async fn submit(&self, path: &str, visit: &PortalVisit, fields: &[(&str, &str)]) -> Reply {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", visit.csrf.as_str())];
+        all.extend_from_slice(fields);
+        let body = serde_urlencoded::to_string(&all).expect("a form");
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("cookie", &visit.cookie)
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
     }
 
     /// The data directory: SQLite files, blobs, keys.
