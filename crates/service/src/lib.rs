@@ -36,7 +36,7 @@ pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitt
 pub use gate::Visible;
 pub use keys::{RotationReport, ledger_signer};
 pub use notifications::{Courier, DeliveryReport, Preferences, backoff, render};
-pub use oversight::{HistoryPage, HistoryQuery};
+pub use oversight::{HistoryPage, HistoryQuery, ProvenEntries};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};

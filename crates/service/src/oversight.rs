@@ -16,7 +16,8 @@ use crate::{Carnet, Result, ServiceError};
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
     pub entries: Vec<RecordedEntry>,
-    /// Pass as `after` for the next page; `None` when this was the last.
+    /// Pass as `after` (oldest first) or `before` (newest first) for the next page; `None` when
+    /// this was the last.
     pub next_after: Option<u64>,
     /// The record's INS register (what a FHIR reference to the patient needs).
     pub ins_kind: carnet_domain::InsKind,
@@ -29,7 +30,22 @@ pub struct HistoryQuery {
     pub to: Option<OffsetDateTime>,
     pub actor: Option<String>,
     pub after: Option<u64>,
+    pub before: Option<u64>,
+    /// From the latest entry back (the person's history page); oldest first otherwise.
+    pub newest_first: bool,
     pub limit: u32,
+}
+
+/// What a history page shows of the ledger's proofs: the latest signed tree head, whether its
+/// signature checks against the ledger's public key, and for each entry whether its inclusion
+/// proof in that head checks (the same computation `carnet ledger verify` and any third party
+/// with the published heads make).
+#[derive(Debug, Clone)]
+pub struct ProvenEntries {
+    pub head: SignedTreeHead,
+    pub head_signed: bool,
+    /// One per entry, in the order given.
+    pub included: Vec<bool>,
 }
 
 const MAX_NOTE: usize = 2000;
@@ -68,6 +84,8 @@ impl Carnet {
             to_ms: query.to.map(millis),
             actor_ref: query.actor,
             after_index: query.after,
+            before_index: query.before,
+            newest_first: query.newest_first,
             limit,
         };
         let page = self.ledger.find_entries(&ledger_query).await?;
@@ -89,6 +107,20 @@ impl Carnet {
                 .collect()
         };
         Ok(HistoryPage { entries, next_after, ins_kind: record.ins_kind })
+    }
+
+    /// Checks `entries` (already read through `access_history`) against the latest signed tree
+    /// head. Proofs are public: this reads nothing the entries did not already show.
+    pub async fn prove_entries(&self, entries: &[RecordedEntry]) -> Result<ProvenEntries> {
+        let head = self.ledger.latest_tree_head().await?;
+        let head_signed = carnet_ledger::verify_tree_head(&head, &self.ledger.public_key());
+        let mut included = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let proven = entry.index < head.head.tree_size
+                && self.ledger.inclusion_proof(entry.index, head.head.tree_size).await?.verify(&entry.leaf_hash(), &head.head.root_hash);
+            included.push(proven);
+        }
+        Ok(ProvenEntries { head, head_signed, included })
     }
 
     pub async fn latest_tree_head(&self) -> Result<SignedTreeHead> {

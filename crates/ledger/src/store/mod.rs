@@ -47,9 +47,10 @@ macro_rules! dispatch {
     };
 }
 
-/// Search of the ledger, oldest first (ascending leaf index): pages stay stable while entries are
-/// appended. All filters are optional and combined; `from_ms` is inclusive, `to_ms` exclusive;
-/// the next page is `after_index = last index returned`.
+/// Search of the ledger, oldest first (ascending leaf index) unless `newest_first`: pages stay
+/// stable while entries are appended. All filters are optional and combined; `from_ms` is
+/// inclusive, `to_ms` exclusive; the next page is `after_index = last index returned` (oldest
+/// first) or `before_index = last index returned` (newest first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntryQuery {
     pub ins: Option<Ins>,
@@ -57,6 +58,9 @@ pub struct EntryQuery {
     pub to_ms: Option<i64>,
     pub actor_ref: Option<String>,
     pub after_index: Option<u64>,
+    pub before_index: Option<u64>,
+    /// Descending leaf index (a history read from the latest).
+    pub newest_first: bool,
     /// 1 to `MAX_PAGE` (0 means `MAX_PAGE`).
     pub limit: u32,
 }
@@ -242,9 +246,13 @@ fn find_sql(q: &EntryQuery) -> (String, Vec<Bind>) {
     if let Some(after) = q.after_index {
         filter("idx >", Bind::Int(db_int(after)));
     }
+    if let Some(before) = q.before_index {
+        filter("idx <", Bind::Int(db_int(before)));
+    }
     let limit = if q.limit == 0 { MAX_PAGE } else { q.limit.min(MAX_PAGE) };
     binds.push(Bind::Int(i64::from(limit)));
-    sql.push_str(&format!(" ORDER BY idx LIMIT ${}", binds.len()));
+    let order = if q.newest_first { "DESC" } else { "ASC" };
+    sql.push_str(&format!(" ORDER BY idx {order} LIMIT ${}", binds.len()));
     (sql, binds)
 }
 
@@ -634,7 +642,7 @@ mod tests {
     #[test]
     fn the_search_binds_only_the_filters_given() {
         let (sql, binds) = find_sql(&EntryQuery { after_index: Some(3), limit: 5000, ..Default::default() });
-        assert_eq!(sql, "SELECT idx, entry FROM entries WHERE TRUE AND idx > $1 ORDER BY idx LIMIT $2");
+        assert_eq!(sql, "SELECT idx, entry FROM entries WHERE TRUE AND idx > $1 ORDER BY idx ASC LIMIT $2");
         assert!(matches!(binds[..], [Bind::Int(3), Bind::Int(1000)]));
     }
 }

@@ -32,6 +32,10 @@ pub struct AccessLine {
     pub what: String,
     pub basis: String,
     pub refused: bool,
+    /// An emergency access's written justification.
+    pub justification: Option<String>,
+    /// Whether its inclusion proof in the latest signed tree head checked (history page only).
+    pub proven: Option<bool>,
 }
 
 /// The record part of the home page.
@@ -57,7 +61,43 @@ struct History {
     page: &'static str,
     csrf: String,
     entries: Vec<AccessLine>,
-    own_included: bool,
+    filter: HistoryFilter,
+    /// Messages of invalid filter fields, by field.
+    errors: FieldErrors,
+    /// The link to older entries (its query string), when there are more.
+    older: Option<String>,
+    ledger: Option<LedgerCheck>,
+}
+
+/// What the page says of the ledger's proofs.
+pub struct LedgerCheck {
+    /// The head's signature and every proof of the page checked.
+    pub sound: bool,
+    pub head_signed: bool,
+    pub size: String,
+    pub signed_at: String,
+    /// The root hash's first 16 hex digits, in groups of four (to compare with a published head).
+    pub fingerprint: String,
+    pub unproven: usize,
+}
+
+/// Invalid fields of a form, each with its message (shown next to the field).
+#[derive(Default)]
+pub struct FieldErrors(Vec<(&'static str, &'static str)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: &'static str) {
+        self.0.push((field, message));
+    }
+    pub fn of(&self, field: &str) -> Option<&'static str> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| *m)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn all(&self) -> &[(&'static str, &'static str)] {
+        &self.0
+    }
 }
 
 fn person_name(actor: &Actor) -> String {
@@ -106,7 +146,7 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
         (false, true) => String::new(),
         (false, false) => words::basis(&e.reason).unwrap_or_default().to_owned(),
     };
-    AccessLine { when: words::date_time(at), who, what, basis, refused }
+    AccessLine { when: words::date_time(at), who, what, basis, refused, justification: e.justification.clone(), proven: None }
 }
 
 /// `/` for a signed-in person.
@@ -162,14 +202,54 @@ async fn glance(state: &AppState, actor: &Actor, ins: &Ins) -> Result<RecordAtAG
     })
 }
 
-#[derive(serde::Deserialize, Default)]
+/// Entries per history page.
+const HISTORY_PAGE: u32 = 50;
+
+#[derive(serde::Deserialize, Default, Clone)]
 pub struct HistoryFilter {
     /// Show the person's own consultations too.
     #[serde(default)]
     moi: Option<String>,
+    /// From this Paris day (`AAAA-MM-JJ`), inclusive.
+    #[serde(default)]
+    du: Option<String>,
+    /// To this Paris day, inclusive.
+    #[serde(default)]
+    au: Option<String>,
+    /// Entries older than this leaf index (the "older" link).
+    #[serde(default)]
+    avant: Option<u64>,
 }
 
-/// *Historique des accès*, newest first.
+impl HistoryFilter {
+    fn own_included(&self) -> bool {
+        self.moi.is_some()
+    }
+    fn du(&self) -> &str {
+        self.du.as_deref().unwrap_or_default()
+    }
+    fn au(&self) -> &str {
+        self.au.as_deref().unwrap_or_default()
+    }
+    /// The query string of the next page back from `before`.
+    fn older(&self, before: u64) -> String {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if self.own_included() {
+            q.push(("moi", "1".into()));
+        }
+        if !self.du().is_empty() {
+            q.push(("du", self.du().into()));
+        }
+        if !self.au().is_empty() {
+            q.push(("au", self.au().into()));
+        }
+        q.push(("avant", before.to_string()));
+        serde_urlencoded::to_string(&q).unwrap_or_default()
+    }
+}
+
+/// *Historique des accès*, newest first, fifty at a time, each entry checked against the latest
+/// signed tree head.
 pub async fn history(
     State(state): State<AppState>,
     session: PortalSession,
@@ -178,17 +258,62 @@ pub async fn history(
 ) -> Response {
     let actor = &session.actor;
     let Some(ins) = session.record() else { return super::not_found_page() };
-    let own_included = filter.moi.is_some();
-    let page_of = state.carnet.access_history(actor, ins, HistoryQuery { limit: 200, ..HistoryQuery::default() }).await;
-    let entries = match page_of {
-        Ok(p) => p
-            .entries
-            .iter()
-            .rev()
-            .filter(|e| own_included || !actor.has_reference(&e.entry.actor.reference))
-            .map(|e| access_line(e, actor))
-            .collect(),
+    let mut errors = FieldErrors::default();
+    let from = match filter.du() {
+        "" => None,
+        day => words::paris_day_start(day).or_else(|| {
+            errors.add("du", "Date invalide : choisissez un jour du calendrier.");
+            None
+        }),
+    };
+    // Inclusive: up to the start of the next day.
+    let to = match filter.au() {
+        "" => None,
+        day => words::paris_day_end(day),
+    };
+    if !filter.au().is_empty() && to.is_none() {
+        errors.add("au", "Date invalide : choisissez un jour du calendrier.");
+    }
+    if let (Some(f), Some(t)) = (from, to)
+        && t <= f
+    {
+        errors.add("au", "Cette date est avant la date de début.");
+    }
+    if !errors.is_empty() {
+        let page_of =
+            History { page: "historique", csrf: session.csrf_token.clone(), entries: vec![], filter, errors, older: None, ledger: None };
+        return page(StatusCode::BAD_REQUEST, page_of.render());
+    }
+    let query = HistoryQuery { from, to, before: filter.avant, newest_first: true, limit: HISTORY_PAGE, ..HistoryQuery::default() };
+    let found = match state.carnet.access_history(actor, ins, query).await {
+        Ok(p) => p,
         Err(e) => return super::service_error_page(e),
     };
-    page(StatusCode::OK, History { page: "historique", csrf: session.csrf_token.clone(), entries, own_included }.render())
+    let shown: Vec<_> =
+        found.entries.iter().filter(|e| filter.own_included() || !actor.has_reference(&e.entry.actor.reference)).cloned().collect();
+    let proofs = match state.carnet.prove_entries(&shown).await {
+        Ok(p) => p,
+        Err(e) => return super::service_error_page(e),
+    };
+    let unproven = proofs.included.iter().filter(|ok| !**ok).count();
+    let root: String = proofs.head.head.root_hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let fingerprint = root.as_bytes().chunks(4).filter_map(|c| std::str::from_utf8(c).ok()).collect::<Vec<_>>().join(" ");
+    let signed_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(proofs.head.head.timestamp_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let ledger = LedgerCheck {
+        sound: proofs.head_signed && unproven == 0,
+        head_signed: proofs.head_signed,
+        size: words::counted(proofs.head.head.tree_size, "entrée", "entrées", "aucune entrée"),
+        signed_at: words::date_time(signed_at),
+        fingerprint,
+        unproven,
+    };
+    let entries = shown
+        .iter()
+        .zip(&proofs.included)
+        .map(|(e, proven)| AccessLine { proven: Some(*proven && proofs.head_signed), ..access_line(e, actor) })
+        .collect();
+    let older = found.next_after.map(|before| filter.older(before));
+    let page_of = History { page: "historique", csrf: session.csrf_token.clone(), entries, filter, errors, older, ledger: Some(ledger) };
+    page(StatusCode::OK, page_of.render())
 }

@@ -43,6 +43,32 @@ pub fn date_time(at: OffsetDateTime) -> String {
     format!("{} à {}", date(at), time_of_day(at))
 }
 
+/// The first instant of the Paris calendar day `AAAA-MM-JJ` (what `<input type="date">` sends);
+/// `None` for anything else.
+pub fn paris_day_start(day: &str) -> Option<OffsetDateTime> {
+    start_of(form_day(day)?)
+}
+
+/// A day as `<input type="date">` sends it: `AAAA-MM-JJ` exactly, a day of the calendar.
+fn form_day(day: &str) -> Option<jiff::civil::Date> {
+    let day = day.trim();
+    if day.len() != 10 {
+        return None;
+    }
+    day.parse().ok()
+}
+
+/// The first instant after the Paris calendar day `AAAA-MM-JJ` (an inclusive "to" day's end).
+pub fn paris_day_end(day: &str) -> Option<OffsetDateTime> {
+    start_of(form_day(day)?.tomorrow().ok()?)
+}
+
+fn start_of(date: jiff::civil::Date) -> Option<OffsetDateTime> {
+    let tz = jiff::tz::TimeZone::get("Europe/Paris").ok()?;
+    let start = date.to_zoned(tz).ok()?.start_of_day().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(start.timestamp().as_nanosecond()).ok()
+}
+
 /// `1 234` — thousands separated by a no-break space.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -178,6 +204,18 @@ mod tests {
         assert_eq!(time_of_day(datetime!(2026-03-29 00:59 UTC)), "1\u{a0}h\u{a0}59");
         assert_eq!(time_of_day(datetime!(2026-03-29 01:00 UTC)), "3\u{a0}h\u{a0}00");
         assert_eq!(date(datetime!(2026-12-31 23:30 UTC)), "1er\u{a0}janvier\u{a0}2027");
+    }
+
+    #[test]
+    fn a_form_day_is_a_paris_day() {
+        assert_eq!(paris_day_start("2026-03-12"), Some(datetime!(2026-03-11 23:00 UTC)));
+        assert_eq!(paris_day_start("2026-07-01"), Some(datetime!(2026-06-30 22:00 UTC)));
+        // The day summer time starts has 23 hours.
+        assert_eq!(paris_day_end("2026-03-29"), Some(datetime!(2026-03-29 22:00 UTC)));
+        assert_eq!(paris_day_end("2026-12-31"), Some(datetime!(2026-12-31 23:00 UTC)));
+        for bad in ["", "12/03/2026", "2026-02-30", "2026-13-01", "demain", "2026-03-12T10:00"] {
+            assert_eq!(paris_day_start(bad), None, "{bad}");
+        }
     }
 
     #[test]

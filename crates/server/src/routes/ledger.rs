@@ -245,6 +245,7 @@ pub async fn history(
         actor: q.actor,
         after: q.after,
         limit: q.limit.unwrap_or(50),
+        ..HistoryQuery::default()
     };
     let page = state.carnet.access_history(&actor, &ins, query).await?;
     Ok(Json(HistoryResponse {

@@ -216,3 +216,96 @@ async fn every_page_passes_axe_core_in_chromium() {
     assert!(!checked[5].text.contains("Vous avez consulté"), "{}", checked[5].text);
     assert!(checked[6].text.contains("Vous avez consulté la liste de vos documents"), "{}", checked[6].text);
 }
+
+/// Marie, a session of hers, and Dr Bernard's token after he fed her record two documents.
+async fn marie_with_documents(app: &TestApp) -> (support::PortalVisit, String, Vec<String>) {
+    let p = ins(77);
+    app.open_record(&p).await;
+    let doctor = app.token(dr_bernard());
+    let mut ids = Vec::new();
+    for n in 1..=2 {
+        let reply = app.upload(&p, &doctor, support::lab_report(7800 + n), b"%PDF-1.7 demo").await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
+        ids.push(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    let marie = carnet_domain::Actor {
+        issuer: carnet_auth::DevIssuer::ISSUER.into(),
+        subject: "marie".into(),
+        name: Some("Marie Dupont".into()),
+        kind: carnet_domain::ActorKind::Patient { ins: p },
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
+    };
+    (app.portal_session(&marie).await, doctor, ids)
+}
+
+#[tokio::test]
+async fn each_history_entry_is_checked_against_the_signed_tree_head() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let (marie, doctor, ids) = marie_with_documents(&app).await;
+    assert_eq!(app.get(&format!("/api/documents/{}", ids[0]), &doctor).await.status, StatusCode::OK);
+    let page = app.page("/historique", &marie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+    assert!(page.raw.contains("dont la signature est valide"), "{}", page.raw);
+    assert!(page.raw.contains("Preuve vérifiée") && !page.raw.contains("Preuve non vérifiée"), "{}", page.raw);
+    assert!(page.raw.contains("Empreinte du registre"), "{}", page.raw);
+
+    // An insider with write access to the files drops the append-only trigger and rewrites the
+    // doctor's name in the stored entries: their proofs no longer check.
+    let ledger = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir().join("ledger.db").display())).await.expect("ledger.db");
+    sqlx::query("DROP TRIGGER entries_no_update").execute(&ledger).await.expect("drop the trigger");
+    let changed =
+        sqlx::query("UPDATE entries SET entry = CAST(replace(CAST(entry AS TEXT), 'Dr Paul Bernard', 'Dr Paul Bernarf') AS BLOB)")
+            .execute(&ledger)
+            .await
+            .expect("tamper")
+            .rows_affected();
+    assert!(changed > 0);
+    let page = app.page("/historique", &marie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+    assert!(page.raw.contains("Preuve non vérifiée"), "{}", page.raw);
+    assert!(page.raw.contains("Attention") && page.raw.contains("n’ont pas pu être vérifiées"), "{}", page.raw);
+    assert!(!page.raw.contains("dont la signature est valide"), "{}", page.raw);
+}
+
+#[tokio::test]
+async fn the_history_pages_back_fifty_at_a_time_and_filters_by_day() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let (marie, doctor, ids) = marie_with_documents(&app).await;
+    for _ in 0..60 {
+        assert_eq!(app.get(&format!("/api/documents/{}", ids[1]), &doctor).await.status, StatusCode::OK);
+    }
+    // Her own consultations included, so that every entry of the ledger about her is listed.
+    let first = app.page("/historique?moi=1", &marie).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let count = |raw: &str| raw.matches("<span class=\"quand\">").count();
+    assert_eq!(count(&first.raw), 50, "fifty per page");
+    let older = first.raw.split("href=\"/historique?").nth(1).and_then(|r| r.split('"').next()).expect("a link to older entries");
+    assert!(older.starts_with("moi=1&#38;avant="), "{older}");
+    let second = app.page(&format!("/historique?{}", older.replace("&#38;", "&")), &marie).await;
+    assert_eq!(second.status, StatusCode::OK);
+    // The record's creation, 2 deposits, 60 readings, the first page's own reading: 64.
+    assert_eq!(count(&second.raw), 14, "{}", second.raw);
+    assert!(second.raw.contains("a déposé un document"), "the oldest are on the last page");
+    assert!(!second.raw.contains("Voir les accès plus anciens"));
+
+    // A day filter in Paris time: the test clock is 2 March 2026.
+    let that_day = app.page("/historique?moi=1&du=2026-03-02&au=2026-03-02", &marie).await;
+    assert_eq!(count(&that_day.raw), 50);
+    let day_before = app.page("/historique?au=2026-03-01", &marie).await;
+    assert_eq!(day_before.status, StatusCode::OK);
+    assert!(day_before.raw.contains("Aucun accès à afficher"), "{}", day_before.raw);
+    // Invalid filters: said next to their field, nothing listed.
+    let bad = app.page("/historique?du=2026-03-05&au=2026-03-01", &marie).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.raw.contains("aria-describedby=\"au-erreur\"") && bad.raw.contains("Cette date est avant la date de début."),
+        "{}",
+        bad.raw
+    );
+    assert_eq!(count(&bad.raw), 0);
+    let unreadable = app.page("/historique?du=31%2F02%2F2026", &marie).await;
+    assert_eq!(unreadable.status, StatusCode::BAD_REQUEST);
+    assert!(unreadable.raw.contains("id=\"du-erreur\""), "{}", unreadable.raw);
+    assert!(unreadable.raw.contains("value=\"31/02/2026\""), "the entered value is kept: {}", unreadable.raw);
+}

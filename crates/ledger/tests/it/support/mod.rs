@@ -471,6 +471,16 @@ pub async fn find_entries_pages_oldest_first(s: Scratch) {
         pages.extend(page.iter().map(|e| e.index));
     }
     assert_eq!(pages, expected, "pages of 3, oldest first, nothing skipped or repeated");
+    // And from the latest back, as a history page reads it.
+    let (mut pages, mut before) = (Vec::new(), None);
+    loop {
+        let q = EntryQuery { ins: Some(patient.clone()), before_index: before, newest_first: true, limit: 4, ..Default::default() };
+        let page = ledger.find_entries(&q).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.index);
+        pages.extend(page.iter().map(|e| e.index));
+    }
+    assert_eq!(pages, expected.iter().rev().copied().collect::<Vec<_>>(), "pages of 4, newest first, nothing skipped or repeated");
 
     // Time window [from, to) and actor, combined.
     let from = all[10].entry.at;
