@@ -77,14 +77,7 @@ async fn seed(app: &App) -> anyhow::Result<()> {
     app.carnet.save_professionals(&local_operator(), entries).await?;
 
     let by_key = |key: &str| pros.iter().find(|p| p.key == key).map(actor_of);
-    let insurer = Actor {
-        issuer: DevIssuer::ISSUER.into(),
-        subject: "insurer".into(),
-        name: Some("Agent CPAM".into()),
-        kind: ActorKind::InsurerAgent,
-        scopes: carnet_domain::Scopes::RoleOnly,
-        client: None,
-    };
+    let insurer = insurer();
     for (i, patient) in demo_data::patients().iter().enumerate() {
         // Records come through every channel, as they would in life.
         let creator = match i % 4 {
@@ -119,9 +112,19 @@ async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::Document
     let pros = demo_data::professionals();
     let patients = demo_data::patients();
     let codes = carnet_domain::codes::CodeLists::dmp_default();
-    let mut ids = Vec::new();
+    let now = time::OffsetDateTime::now_utc();
+    let mut ids: Vec<carnet_domain::DocumentId> = Vec::new();
+    let mut by_unique_id = std::collections::HashMap::new();
     for doc in demo_data::documents() {
-        let author = pros.iter().find(|p| p.key == doc.author).map(actor_of).context("demo author")?;
+        let author = if doc.author == "insurer" {
+            insurer()
+        } else {
+            pros.iter().find(|p| p.key == doc.author).map(actor_of).context("demo author")?
+        };
+        let replaces = match doc.replaces {
+            Some(earlier) => Some(*by_unique_id.get(earlier).context("a demo document replaces one deposited before it")?),
+            None => None,
+        };
         let patient = patients.iter().find(|p| p.key == doc.patient).context("demo patient")?;
         let type_code = codes.find_type_by_code(doc.type_code).context("demo type code")?;
         let submission = carnet_domain::document::DocumentSubmission {
@@ -137,14 +140,14 @@ async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::Document
                 service_end: None,
                 mime_type: "application/pdf".into(),
                 language: "fr-FR".into(),
-                authored_at: None,
+                authored_at: Some(now - time::Duration::days(doc.days_ago)),
             },
             title: Some(doc.title.into()),
             declared_author: None,
             labels: doc.labels.to_vec(),
             declared_size: None,
             declared_sha256: None,
-            replaces: None,
+            replaces,
         };
         let bytes = bytes::Bytes::from(demo_data::pdf(doc.lines));
         let content = futures::stream::iter([Ok::<_, carnet_service::ContentError>(bytes)]);
@@ -152,14 +155,29 @@ async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::Document
             Ok(carnet_service::Submitted::Created(v) | carnet_service::Submitted::Unchanged(v)) => v,
             Err(e) => return Err(e).context(format!("depositing the demo document {}", doc.unique_id)),
         };
+        by_unique_id.insert(doc.unique_id, view.meta.id);
         ids.push(view.meta.id);
     }
     Ok(ids)
 }
 
-/// The patients' choices: Camille's médecin traitant is Dr Bernard and she authorized her nurse;
-/// Lucas authorized his pharmacist (for the pharmacy's three days); Chloé's father is registered
-/// as her legal representative at the insurer's desk. Re-applying them is harmless.
+/// The insurer's agent of the demo (records opened at the desk, the reimbursement history).
+fn insurer() -> Actor {
+    Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: "insurer".into(),
+        name: Some("Agent CPAM".into()),
+        kind: ActorKind::InsurerAgent,
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
+    }
+}
+
+/// The patients' choices: Camille's médecin traitant is Dr Bernard, she authorized her nurse
+/// for a month and blocked her former dentist; Lucas authorized his pharmacist (for the
+/// pharmacy's three days); Chloé's father is registered as her legal representative at the
+/// insurer's desk. Then what others did: the SAMU regulator opened Camille's record after a call
+/// to the 15 and read her latest lab report.
 async fn seed_policies(app: &App) -> anyhow::Result<()> {
     use carnet_domain::PolicyChange;
     use carnet_domain::policy::RepresentationKind;
@@ -172,21 +190,23 @@ async fn seed_policies(app: &App) -> anyhow::Result<()> {
     let chloe = patient("chloe")?;
     let changes = [
         (patient_actor(camille), camille.ins.clone(), PolicyChange::SetMedecinTraitant { rpps: Some(rpps("doctor")?) }),
-        (patient_actor(camille), camille.ins.clone(), PolicyChange::Authorize { rpps: rpps("nurse")?, profession: None, expires_at: None }),
+        (
+            patient_actor(camille),
+            camille.ins.clone(),
+            PolicyChange::Authorize {
+                rpps: rpps("nurse")?,
+                profession: None,
+                expires_at: Some(time::OffsetDateTime::now_utc() + time::Duration::days(30)),
+            },
+        ),
+        (patient_actor(camille), camille.ins.clone(), PolicyChange::Block { rpps: rpps("dentist")? }),
         (
             patient_actor(lucas),
             lucas.ins.clone(),
             PolicyChange::Authorize { rpps: rpps("pharmacist")?, profession: None, expires_at: None },
         ),
         (
-            Actor {
-                issuer: DevIssuer::ISSUER.into(),
-                subject: "insurer".into(),
-                name: Some("Agent CPAM".into()),
-                kind: ActorKind::InsurerAgent,
-                scopes: carnet_domain::Scopes::RoleOnly,
-                client: None,
-            },
+            insurer(),
             chloe.ins.clone(),
             PolicyChange::AddRepresentative {
                 representative: format!("{}#parent-of-chloe", DevIssuer::ISSUER),
@@ -198,6 +218,14 @@ async fn seed_policies(app: &App) -> anyhow::Result<()> {
     ];
     for (actor, ins, change) in changes {
         app.carnet.change_policy(&actor, &ins, change).await.with_context(|| format!("seeding the policy of {ins}"))?;
+    }
+    let samu = pros.iter().find(|p| p.key == "samu").map(actor_of).context("demo regulator")?;
+    app.carnet
+        .open_emergency(&samu, &camille.ins, carnet_domain::EmergencyKind::Samu, "Appel au 15 : malaise à domicile (démonstration)")
+        .await
+        .context("seeding an emergency access")?;
+    if let Some(latest) = app.carnet.visible_documents(&samu, &camille.ins).await.context("the regulator's list")?.first() {
+        app.carnet.document(&samu, latest.meta().id).await.context("the regulator's reading")?;
     }
     Ok(())
 }

@@ -110,10 +110,16 @@ pub struct DemoDocument {
     pub title: &'static str,
     pub lines: &'static [&'static str],
     pub labels: &'static [carnet_domain::SecurityLabel],
+    /// How long before the demo starts the act took place (the date documents are grouped by).
+    pub days_ago: i64,
+    /// The `unique_id` of the earlier demo document this one is a new version of.
+    pub replaces: Option<&'static str>,
 }
 
+/// The demo's documents, in deposit order (a new version after the one it replaces). `author` is
+/// a professional's key, or `insurer` for the reimbursement history.
 pub fn documents() -> Vec<DemoDocument> {
-    use carnet_domain::SecurityLabel::MasquePs;
+    use carnet_domain::SecurityLabel::{InvisibleRepresentantsLegaux, MasquePs};
     vec![
         DemoDocument {
             unique_id: "1.2.250.1.213.1.1.9.1001",
@@ -127,6 +133,8 @@ pub fn documents() -> Vec<DemoDocument> {
                 "Glycémie à jeun : 0,92 g/L",
             ],
             labels: &[],
+            days_ago: 12,
+            replaces: None,
         },
         DemoDocument {
             unique_id: "1.2.250.1.213.1.1.9.1002",
@@ -136,6 +144,8 @@ pub fn documents() -> Vec<DemoDocument> {
             title: "Consultation de suivi",
             lines: &["Compte rendu de consultation (document de démonstration, fictif)", "Patiente vue pour un suivi annuel."],
             labels: &[],
+            days_ago: 40,
+            replaces: None,
         },
         DemoDocument {
             unique_id: "1.2.250.1.213.1.1.9.1003",
@@ -145,6 +155,8 @@ pub fn documents() -> Vec<DemoDocument> {
             title: "Consultation masquée aux professionnels",
             lines: &["Compte rendu masqué à la demande de la patiente (fictif)"],
             labels: &[MasquePs],
+            days_ago: 95,
+            replaces: None,
         },
         DemoDocument {
             unique_id: "1.2.250.1.213.1.1.9.1004",
@@ -154,6 +166,88 @@ pub fn documents() -> Vec<DemoDocument> {
             title: "Ordonnance",
             lines: &["Prescription (document de démonstration, fictif)", "Paracétamol 1 g, 3 fois par jour, 5 jours"],
             labels: &[],
+            days_ago: 3,
+            replaces: None,
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1005",
+            patient: "camille",
+            author: "doctor",
+            type_code: "18748-4",
+            title: "Échographie abdominale",
+            lines: &["Compte rendu d'imagerie (document de démonstration, fictif)", "Foie, vésicule et reins sans particularité."],
+            labels: &[],
+            days_ago: 70,
+            replaces: None,
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1006",
+            patient: "camille",
+            author: "doctor",
+            type_code: "57833-6",
+            title: "Ordonnance de kinésithérapie",
+            lines: &["Prescription (document de démonstration, fictif)", "10 séances de rééducation du genou droit."],
+            labels: &[],
+            days_ago: 40,
+            replaces: None,
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1007",
+            patient: "camille",
+            author: "doctor",
+            type_code: "57833-6",
+            title: "Ordonnance de kinésithérapie (corrigée)",
+            lines: &["Prescription corrigée (document de démonstration, fictif)", "15 séances de rééducation du genou droit."],
+            labels: &[],
+            days_ago: 39,
+            replaces: Some("1.2.250.1.213.1.1.9.1006"),
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1008",
+            patient: "camille",
+            author: "nurse",
+            type_code: "87273-9",
+            title: "Vaccination contre la grippe saisonnière",
+            lines: &["Note de vaccination (document de démonstration, fictif)", "Vaccin antigrippal, injection intramusculaire."],
+            labels: &[],
+            days_ago: 60,
+            replaces: None,
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1009",
+            patient: "camille",
+            author: "insurer",
+            type_code: "REMB",
+            title: "Historique des remboursements",
+            lines: &[
+                "Données de remboursement (document de démonstration, fictif)",
+                "Consultations, biologie et pharmacie des 12 derniers mois.",
+            ],
+            labels: &[],
+            days_ago: 1,
+            replaces: None,
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1010",
+            patient: "chloe",
+            author: "doctor",
+            type_code: "87273-9",
+            title: "Rappel de vaccination DTP",
+            lines: &["Note de vaccination (document de démonstration, fictif)", "Rappel diphtérie, tétanos, poliomyélite."],
+            labels: &[],
+            days_ago: 20,
+            replaces: None,
+        },
+        DemoDocument {
+            unique_id: "1.2.250.1.213.1.1.9.1011",
+            patient: "chloe",
+            author: "midwife",
+            type_code: "11488-4",
+            title: "Consultation confidentielle",
+            lines: &["Consultation que la patiente mineure a demandé de garder secrète (fictif)"],
+            labels: &[InvisibleRepresentantsLegaux],
+            days_ago: 8,
+            replaces: None,
         },
     ]
 }

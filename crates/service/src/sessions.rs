@@ -42,6 +42,8 @@ pub struct SignedIn {
     pub actor: Actor,
     /// The token every state-changing form of this session must post back.
     pub csrf_token: String,
+    /// When the person signed in (what "since your last visit" counts from).
+    pub signed_in_at: time::OffsetDateTime,
 }
 
 /// The secrets of a sign-in under way: `state` travels through the identity provider and back,
@@ -108,7 +110,7 @@ impl Carnet {
         }
         let actor = serde_json::from_str(&stored.actor)
             .map_err(|e| ServiceError::Store(carnet_store::StoreError::Corrupt { what: "session's person", detail: e.to_string() }))?;
-        Ok(Some(SignedIn { actor, csrf_token: stored.csrf_token }))
+        Ok(Some(SignedIn { actor, csrf_token: stored.csrf_token, signed_in_at: stored.created_at }))
     }
 
     /// Sign-out: the session is revoked, on every node at once. `false` if there was none.

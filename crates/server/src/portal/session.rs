@@ -119,6 +119,8 @@ pub struct PortalSession {
     pub(crate) id: String,
     /// Which of the records the person speaks for the pages are about (see `record`).
     pub(crate) record_index: usize,
+    /// When this session began.
+    pub signed_in_at: time::OffsetDateTime,
 }
 
 impl PortalSession {
@@ -142,6 +144,7 @@ impl FromRequestParts<AppState> for PortalSession {
                 csrf_token: signed_in.csrf_token,
                 id: id.to_owned(),
                 record_index: cookies.record_index(&parts.headers),
+                signed_in_at: signed_in.signed_in_at,
             }),
             // Over: the stale cookie goes too.
             Ok(None) => Err(to_sign_in(Some(cookies.clear()))),
@@ -277,7 +280,13 @@ mod tests {
             scopes: carnet_domain::Scopes::RoleOnly,
             client: None,
         };
-        PortalSession { actor, csrf_token: "le-jeton".into(), id: "id".into(), record_index: 0 }
+        PortalSession {
+            actor,
+            csrf_token: "le-jeton".into(),
+            id: "id".into(),
+            record_index: 0,
+            signed_in_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -41,6 +41,12 @@ pub struct AccessLine {
 /// The record part of the home page.
 pub struct RecordAtAGlance {
     pub status: &'static str,
+    /// Closed: professionals neither read nor feed it.
+    pub closed: bool,
+    /// Emergency accesses opened since the person's previous visit (all, on a first visit).
+    pub emergencies: Vec<AccessLine>,
+    /// "3 nouveaux documents" since the previous visit; `None` on a first visit or when none.
+    pub new_documents: Option<String>,
     pub documents_count: String,
     pub latest: Vec<DocumentLine>,
     pub accesses: Vec<AccessLine>,
@@ -117,6 +123,10 @@ fn own_entry(entry: &RecordedEntry, actor: &Actor) -> bool {
     actor.has_reference(&entry.entry.actor.reference)
 }
 
+fn millis(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// An access-history entry in words; the person's own actions are "vous".
 fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
     let e = &entry.entry;
@@ -154,7 +164,7 @@ pub async fn home(state: &AppState, session: PortalSession) -> Response {
     let actor = &session.actor;
     let record = match session.record() {
         None => None,
-        Some(ins) => match glance(state, actor, ins).await {
+        Some(ins) => match glance(state, actor, ins, session.signed_in_at).await {
             Ok(r) => Some(r),
             Err(e) => return super::service_error_page(e),
         },
@@ -162,11 +172,36 @@ pub async fn home(state: &AppState, session: PortalSession) -> Response {
     page(StatusCode::OK, Home { page: "accueil", csrf: session.csrf_token.clone(), person: person_name(actor), record }.render())
 }
 
-async fn glance(state: &AppState, actor: &Actor, ins: &Ins) -> Result<RecordAtAGlance, carnet_service::ServiceError> {
+/// The emergency openings the ledger records (not the readings under them).
+const EMERGENCY_OPENINGS: [&str; 2] = ["emergency.bris_de_glace", "emergency.samu"];
+
+async fn glance(
+    state: &AppState,
+    actor: &Actor,
+    ins: &Ins,
+    signed_in_at: time::OffsetDateTime,
+) -> Result<RecordAtAGlance, carnet_service::ServiceError> {
     let carnet = &state.carnet;
     let status = carnet.record_status(actor, ins).await?;
+    let history = carnet.access_history(actor, ins, HistoryQuery { limit: 200, newest_first: true, ..HistoryQuery::default() }).await?;
+    // The previous visit: the person's latest action before this session began.
+    let session_start_ms = millis(signed_in_at);
+    let last_visit_ms =
+        history.entries.iter().find(|e| e.entry.at < session_start_ms && actor.has_reference(&e.entry.actor.reference)).map(|e| e.entry.at);
+    let emergencies = history
+        .entries
+        .iter()
+        .filter(|e| EMERGENCY_OPENINGS.contains(&e.entry.action.as_str()) && e.entry.outcome == carnet_service::Outcome::Permit)
+        .filter(|e| last_visit_ms.is_none_or(|last| e.entry.at > last))
+        .take(LATEST)
+        .map(|e| access_line(e, actor))
+        .collect();
     let visible = carnet.visible_documents(actor, ins).await?;
     let count = visible.len() as u64;
+    let new_documents = last_visit_ms
+        .map(|last| visible.iter().filter(|v| millis(v.meta().submitted_at) > last).count() as u64)
+        .filter(|n| *n > 0)
+        .map(|n| words::counted(n, "nouveau document", "nouveaux documents", ""));
     let latest: Vec<_> = visible.into_iter().take(LATEST).collect();
     let codes = &carnet.config().codes;
     let views = carnet.views(&latest).await?;
@@ -185,17 +220,18 @@ async fn glance(state: &AppState, actor: &Actor, ins: &Ins) -> Result<RecordAtAG
             title: v.title.unwrap_or_else(|| "Document sans titre".to_owned()),
         })
         .collect();
-    let page = carnet.access_history(actor, ins, HistoryQuery { limit: 200, ..HistoryQuery::default() }).await?;
-    let accesses = page
+    let accesses = history
         .entries
         .iter()
-        .rev()
         .filter(|e| !actor.has_reference(&e.entry.actor.reference))
         .take(LATEST)
         .map(|e| access_line(e, actor))
         .collect();
     Ok(RecordAtAGlance {
         status: record_status(status.status),
+        closed: status.status == RecordStatus::Closed,
+        emergencies,
+        new_documents,
         documents_count: words::counted(count, "document", "documents", "aucun document"),
         latest,
         accesses,

@@ -228,15 +228,19 @@ async fn marie_with_documents(app: &TestApp) -> (support::PortalVisit, String, V
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.raw);
         ids.push(reply.body["id"].as_str().expect("id").to_owned());
     }
-    let marie = carnet_domain::Actor {
+    (app.portal_session(&marie_actor()).await, doctor, ids)
+}
+
+/// Marie as her portal session carries her.
+pub fn marie_actor() -> carnet_domain::Actor {
+    carnet_domain::Actor {
         issuer: carnet_auth::DevIssuer::ISSUER.into(),
         subject: "marie".into(),
         name: Some("Marie Dupont".into()),
-        kind: carnet_domain::ActorKind::Patient { ins: p },
+        kind: carnet_domain::ActorKind::Patient { ins: ins(77) },
         scopes: carnet_domain::Scopes::RoleOnly,
         client: None,
-    };
-    (app.portal_session(&marie).await, doctor, ids)
+    }
 }
 
 #[tokio::test]
@@ -308,4 +312,42 @@ async fn the_history_pages_back_fifty_at_a_time_and_filters_by_day() {
     assert_eq!(unreadable.status, StatusCode::BAD_REQUEST);
     assert!(unreadable.raw.contains("id=\"du-erreur\""), "{}", unreadable.raw);
     assert!(unreadable.raw.contains("value=\"31/02/2026\""), "the entered value is kept: {}", unreadable.raw);
+}
+
+#[tokio::test]
+async fn the_home_says_what_happened_since_the_last_visit() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let (marie, _, _) = marie_with_documents(&app).await;
+    // A first visit: nothing "new" to point at (everything is), no emergency.
+    let first = app.page("/", &marie).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(!first.raw.contains("À voir"), "{}", first.raw);
+
+    // The next day, a SAMU regulator opens her record, and the doctor deposits a third document.
+    app.clock.advance(time::Duration::days(1));
+    let doctor = app.token(dr_bernard());
+    let regulator = app.token(TokenClaims {
+        name: Some("Dr Élodie Garnier".into()),
+        rpps: Some(support::rpps(20).to_string()),
+        profession: Some("10".into()),
+        ..TokenClaims::new("samu-1", Role::Regulator)
+    });
+    let url = format!("/api/records/{}/emergency-access", ins(77));
+    let opened = app.post(&url, &regulator, serde_json::json!({"kind": "samu", "justification": "Appel au 15 : malaise"})).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.raw);
+    assert_eq!(app.upload(&ins(77), &doctor, support::lab_report(7803), b"%PDF-1.7 demo").await.status, StatusCode::CREATED);
+    app.clock.advance(time::Duration::hours(1));
+    let later = app.portal_session(&marie_actor()).await;
+    let home = app.page("/", &later).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.raw.contains("À voir"), "{}", home.raw);
+    assert!(home.raw.contains("1\u{a0}nouveau document depuis votre dernière visite"), "{}", home.raw);
+    assert!(home.raw.contains("Accès en urgence") && home.raw.contains("Dr Élodie Garnier"), "{}", home.raw);
+    assert!(home.raw.contains("Appel au 15 : malaise"), "the justification: {}", home.raw);
+
+    // Seen: on the following visit, neither is new any more.
+    app.clock.advance(time::Duration::hours(1));
+    let next = app.portal_session(&marie_actor()).await;
+    let home = app.page("/", &next).await;
+    assert!(!home.raw.contains("À voir"), "{}", home.raw);
 }
