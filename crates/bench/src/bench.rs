@@ -53,13 +53,25 @@ impl Drop for ServerUnderTest {
 
 impl ServerUnderTest {
     pub async fn start(data_dir: &Path, extra_env: &[(&str, String)]) -> anyhow::Result<ServerUnderTest> {
+        ServerUnderTest::launch(data_dir, extra_env, false).await
+    }
+
+    /// `carnet demo` in `dir` (its data in `dir/carnet-demo`): the demo's data, its portal and
+    /// dev sign-in, as a newcomer gets them.
+    pub async fn start_demo(dir: &Path, extra_env: &[(&str, String)]) -> anyhow::Result<ServerUnderTest> {
+        ServerUnderTest::launch(dir, extra_env, true).await
+    }
+
+    async fn launch(data_dir: &Path, extra_env: &[(&str, String)], demo: bool) -> anyhow::Result<ServerUnderTest> {
         std::fs::create_dir_all(data_dir)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut cmd = Command::new(carnet_binary()?);
-        cmd.arg("serve")
-            .env_remove("CARNET_CONFIG")
-            .env("CARNET_DATA_DIR", data_dir)
-            .env("CARNET_BIND", format!("127.0.0.1:{port}"))
+        if demo {
+            cmd.args(["demo", "--bind", &format!("127.0.0.1:{port}")]).current_dir(data_dir);
+        } else {
+            cmd.arg("serve").env("CARNET_DATA_DIR", data_dir).env("CARNET_BIND", format!("127.0.0.1:{port}"));
+        }
+        cmd.env_remove("CARNET_CONFIG")
             .env("CARNET_AUTH__DEV_ISSUER", "true")
             // The server's own log level: warnings, unless a profiling session asks for more
             // (e.g. CARNET_BENCH_SERVER_LOG=sqlx::query=debug for each statement's time).
@@ -69,11 +81,18 @@ impl ServerUnderTest {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().context("starting carnet serve")?;
-        let dev = DevIssuer::load_or_create(data_dir)?;
-        let server = ServerUnderTest { child, url: format!("http://127.0.0.1:{port}"), dev };
+        let child = cmd.spawn().context("starting carnet")?;
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
+        // The demo creates its data directory (and the dev issuer's key) itself.
+        let keys = if demo { data_dir.join("carnet-demo") } else { data_dir.to_owned() };
+        if demo {
+            while Instant::now() < deadline && !keys.join("seeded-documents.txt").exists() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let dev = DevIssuer::load_or_create(&keys)?;
+        let server = ServerUnderTest { child, url: format!("http://127.0.0.1:{port}"), dev };
         while Instant::now() < deadline {
             if client.get(format!("{}/ready", server.url)).send().await.is_ok_and(|r| r.status().is_success()) {
                 return Ok(server);

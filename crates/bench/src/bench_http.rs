@@ -105,17 +105,17 @@ pub fn parse_wrk(output: &str) -> anyhow::Result<Load> {
 }
 
 #[derive(Clone, Copy)]
-struct Wrk<'a> {
-    bin: &'a Path,
-    seconds: u64,
-    connections: u32,
-    threads: u32,
-    scripts: &'a Path,
+pub(crate) struct Wrk<'a> {
+    pub bin: &'a Path,
+    pub seconds: u64,
+    pub connections: u32,
+    pub threads: u32,
+    pub scripts: &'a Path,
 }
 
 impl Wrk<'_> {
     /// Runs wrk on `url`; `script` is Lua (headers, bodies, pacing).
-    fn run(&self, url: &str, script: &str, connections: Option<u32>) -> anyhow::Result<Load> {
+    pub(crate) fn run(&self, url: &str, script: &str, connections: Option<u32>) -> anyhow::Result<Load> {
         let path = self.scripts.join(format!("s{}.lua", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()));
         std::fs::write(&path, script)?;
         let c = connections.unwrap_or(self.connections).max(self.threads);
@@ -135,6 +135,24 @@ impl Wrk<'_> {
         }
         Ok(load)
     }
+}
+
+/// `url` at half the throughput `full` measured: each connection waits between its requests. A
+/// short paced run measures the latency at that load, which the final pause then leaves room for.
+/// `script` gives the Lua for a mean pause between a connection's requests.
+pub(crate) fn half_load(
+    wrk: &Wrk<'_>,
+    url: &str,
+    full: &Load,
+    connections: u32,
+    script: &dyn Fn(Option<f64>) -> String,
+) -> anyhow::Result<Load> {
+    let target = full.requests_per_second / 2.0;
+    let cycle_ms = f64::from(connections) / target * 1000.0;
+    let calibration = Wrk { seconds: (wrk.seconds / 3).max(2), ..*wrk };
+    let probe = calibration.run(url, &script(Some(cycle_ms)), None)?;
+    let latency_ms = (f64::from(connections) / probe.requests_per_second * 1000.0 - cycle_ms).max(0.0);
+    wrk.run(url, &script(Some((cycle_ms - latency_ms).max(0.0))), None)
 }
 
 /// Lua: one GET with a bearer token, optionally paced: `delay_ms` is the mean pause between a
@@ -264,14 +282,7 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
     if runs(Workload::Search) {
         let full = wrk.run(&search_url, &get_script(&doctor, None), None)?;
         rss.push(format!("search {:.1}", mib(server.peak_rss()?)));
-        // Half the measured load: each connection waits between its requests. A short paced run
-        // measures the latency at that load, which the final pause then leaves room for.
-        let target = full.requests_per_second / 2.0;
-        let cycle_ms = f64::from(connections) / target * 1000.0;
-        let calibration = Wrk { seconds: (seconds / 3).max(2), ..wrk };
-        let probe = calibration.run(&search_url, &get_script(&doctor, Some(cycle_ms)), None)?;
-        let latency_ms = (f64::from(connections) / probe.requests_per_second * 1000.0 - cycle_ms).max(0.0);
-        half = Some(wrk.run(&search_url, &get_script(&doctor, Some((cycle_ms - latency_ms).max(0.0))), None)?);
+        half = Some(half_load(&wrk, &search_url, &full, connections, &|delay| get_script(&doctor, delay))?);
         search = Some(full);
     }
     if runs(Workload::Retrieve) {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_portal;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,10 @@ enum BenchCommand {
     /// ITI-67 search latency as the store grows (10k then 1M patients by default), the other
     /// patients' metadata bulk-generated in the store.
     Growth(bench_http::GrowthArgs),
+    /// The patient's portal pages (Accueil, Mes documents, Historique) for a record of 200
+    /// documents, through `carnet demo` and a real sign-in, with wrk: throughput, p50/p99 at full
+    /// and half load against the hello-world ceiling, page weights, sign-in to first page.
+    Portal(bench_portal::PortalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Ledger(args) => bench::ledger(args).await,
             BenchCommand::Http(args) => bench_http::http(args).await,
             BenchCommand::Growth(args) => bench_http::growth(args).await,
+            BenchCommand::Portal(args) => bench_portal::portal(args).await,
         }
     })
 }
