@@ -47,6 +47,7 @@ pub struct RecordAtAGlance {
 struct Home {
     page: &'static str,
     csrf: String,
+    represented: Option<super::record::Represented>,
     person: String,
     record: Option<RecordAtAGlance>,
 }
@@ -56,6 +57,7 @@ struct Home {
 struct History {
     page: &'static str,
     csrf: String,
+    represented: Option<super::record::Represented>,
     entries: Vec<AccessLine>,
     own_included: bool,
 }
@@ -119,7 +121,11 @@ pub async fn home(state: &AppState, session: PortalSession) -> Response {
             Err(e) => return super::service_error_page(e),
         },
     };
-    page(StatusCode::OK, Home { page: "accueil", csrf: session.csrf_token.clone(), person: person_name(actor), record }.render())
+    let represented = super::record::represented(state, &session).await;
+    page(
+        StatusCode::OK,
+        Home { page: "accueil", csrf: session.csrf_token.clone(), represented, person: person_name(actor), record }.render(),
+    )
 }
 
 async fn glance(state: &AppState, actor: &Actor, ins: &Ins) -> Result<RecordAtAGlance, carnet_service::ServiceError> {
@@ -190,5 +196,6 @@ pub async fn history(
             .collect(),
         Err(e) => return super::service_error_page(e),
     };
-    page(StatusCode::OK, History { page: "historique", csrf: session.csrf_token.clone(), entries, own_included }.render())
+    let represented = super::record::represented(&state, &session).await;
+    page(StatusCode::OK, History { page: "historique", csrf: session.csrf_token.clone(), represented, entries, own_included }.render())
 }
