@@ -215,7 +215,7 @@ fn checked_reason(reason: &str, missing: &'static str) -> Result<(), &'static st
     if r.is_empty() {
         Err(missing)
     } else if r.chars().count() > MAX_REASON {
-        Err("Le motif est trop long : 500 caractères au plus.")
+        Err("Le motif est trop long\u{a0}: 500 caractères au plus.")
     } else {
         Ok(())
     }
@@ -228,7 +228,7 @@ fn lifecycle_error(e: ServiceError) -> Response {
         ServiceError::Conflict(_) => error_page(
             StatusCode::CONFLICT,
             "Action impossible pour l’instant",
-            "L’état de votre dossier a changé entre-temps : rien n’a été modifié. Revenez à la page « Mon dossier » pour voir son état actuel.",
+            "L’état de votre dossier a changé entre-temps\u{a0}: rien n’a été modifié. Revenez à la page «\u{a0}Mon dossier\u{a0}» pour voir son état actuel.",
         ),
         e => service_error_page(e),
     }
@@ -310,7 +310,7 @@ pub async fn download(State(state): State<AppState>, headers: HeaderMap, PortalF
             return error_page(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Dossier trop volumineux",
-                "Votre dossier dépasse 4 Go : il ne tient pas dans un seul fichier. Téléchargez vos documents un par un depuis la liste de vos documents.",
+                "Votre dossier dépasse 4\u{a0}Go\u{a0}: il ne tient pas dans un seul fichier. Téléchargez vos documents un par un depuis la liste de vos documents.",
             );
         }
     };
@@ -346,7 +346,9 @@ struct ReimbursementsPage {
 fn reimbursements_done(flag: Option<&str>) -> Option<&'static str> {
     Some(match flag? {
         "masque" => "L’historique des remboursements est maintenant masqué aux professionnels de santé.",
-        "affiche" => "L’historique des remboursements n’est plus masqué : les professionnels autorisés peuvent de nouveau le consulter.",
+        "affiche" => {
+            "L’historique des remboursements n’est plus masqué\u{a0}: les professionnels autorisés peuvent de nouveau le consulter."
+        }
         "supprime" => "L’historique des remboursements a été supprimé.",
         _ => return None,
     })

@@ -89,19 +89,25 @@ async fn marie_closes_her_record_with_a_reason_and_reopens_it_in_chromium() {
     app.open_record(&p).await;
     let doctor = app.token(dr_bernard());
     id_of(&app.upload(&p, &doctor, support::lab_report(7801), b"%PDF-1.7 bilan").await);
+    let remb =
+        json!({"unique_id": "1.2.250.1.999.9.77", "type_code": "REMB", "title": "Remboursements 2026", "mime_type": "application/pdf"});
+    id_of(&app.upload(&p, &app.role(Role::InsurerAgent), remb, b"%PDF remboursements").await);
     let close = [
         (format!("{origin}/connexion"), 200, "Choisissez une personne de démonstration"),
         ("click:Marie Dupont (patiente)".to_owned(), 200, "Mon dossier médical"),
+        (format!("{origin}/remboursements"), 200, "Remboursements 2026"),
+        ("click:Masquer".to_owned(), 200, "L’historique des remboursements est maintenant masqué aux professionnels de santé."),
+        ("click:Supprimer l’historique des remboursements".to_owned(), 400, "Cochez la case pour confirmer la suppression définitive."),
         (format!("{origin}/dossier"), 200, "Fermer mon dossier"),
         // No reason: the error next to the field, nothing changed.
         ("click:Fermer mon dossier".to_owned(), 400, "Indiquez le motif de la fermeture."),
         ("fill:Motif de la fermeture (obligatoire)=Je déménage à l’étranger".to_owned(), 0, ""),
         ("click:Fermer mon dossier".to_owned(), 200, "Votre dossier est fermé."),
-        (format!("{origin}/remboursements"), 200, "Historique des remboursements"),
     ];
     let seen = walk("dossier-fermer", &close).await;
-    assert!(seen[3].text.contains("Votre dossier est ouvert"), "the refused close changed nothing: {}", seen[3].text);
-    let closed = &seen[5];
+    assert!(seen[4].text.contains("Remboursements 2026"), "nothing deleted without the confirmation: {}", seen[4].text);
+    assert!(seen[6].text.contains("Votre dossier est ouvert"), "the refused close changed nothing: {}", seen[6].text);
+    let closed = &seen[8];
     assert!(closed.url.ends_with("/dossier?fait=ferme"), "{}", closed.url);
     assert!(closed.text.contains("Votre dossier est fermé.") && closed.text.contains("Je déménage à l’étranger"), "{}", closed.text);
     assert!(closed.text.contains("Rouvrir mon dossier") && !closed.text.contains("Motif de la fermeture"), "{}", closed.text);
