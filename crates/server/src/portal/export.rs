@@ -33,6 +33,9 @@ const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 pub enum ExportError {
     /// The archive would exceed what a ZIP without ZIP64 holds.
     TooLarge,
+    /// The Bundle did not serialize (it cannot with owned, checked data; serializing is
+    /// fallible by type).
+    Unrenderable,
 }
 
 /// The file name of a document inside the archive: `documents/NNN-title.ext`. Only ASCII
@@ -235,7 +238,7 @@ pub fn archive(export: RecordExport, base_url: &str, carnet: &Carnet, at: Offset
     }
     let bundle =
         Bundle { type_: "collection".into(), timestamp: Some(carnet_fhir::datetime::instant(at)), entry: entries, ..Bundle::default() };
-    let bundle = serde_json::to_vec_pretty(&bundle).map_err(|_| ExportError::TooLarge)?;
+    let bundle = serde_json::to_vec_pretty(&bundle).map_err(|_| ExportError::Unrenderable)?;
     let readme = readme(&documents, export.history.len(), export.history_complete, at);
     let small = vec![("LISEZMOI.txt".to_owned(), Bytes::from(readme)), ("dossier.fhir.json".to_owned(), Bytes::from(bundle))];
     let sizes = small.iter().map(|(n, b)| (n.len(), b.len() as u64)).chain(documents.iter().map(|(n, v)| (n.len(), v.meta().size)));

@@ -313,6 +313,14 @@ pub async fn download(State(state): State<AppState>, headers: HeaderMap, PortalF
                 "Votre dossier dépasse 4\u{a0}Go\u{a0}: il ne tient pas dans un seul fichier. Téléchargez vos documents un par un depuis la liste de vos documents.",
             );
         }
+        Err(export::ExportError::Unrenderable) => {
+            tracing::error!("an export's FHIR Bundle did not serialize");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Erreur interne",
+                "Le téléchargement a échoué. Réessayez dans un instant.",
+            );
+        }
     };
     let body = Body::from_stream(export::stream(state.carnet.clone(), archive, now));
     let mut response = Response::new(body);
