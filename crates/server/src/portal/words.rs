@@ -218,6 +218,7 @@ mod tests {
             "policy.unblock",
             "record.close",
             "record.reopen",
+            "record.export",
             "app.revoke",
             "app.allow",
         ] {
