@@ -117,6 +117,8 @@ pub enum RecordAction {
     Close,
     Reopen,
     RequestDestruction,
+    /// Take a copy of everything in the record (the holder's right to their data).
+    Export,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

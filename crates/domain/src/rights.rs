@@ -97,12 +97,13 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 20] = [
+    pub const ALL: [ActionKind; 21] = [
         ActionKind::Record(RecordAction::Create),
         ActionKind::Record(RecordAction::ReadStatus),
         ActionKind::Record(RecordAction::Close),
         ActionKind::Record(RecordAction::Reopen),
         ActionKind::Record(RecordAction::RequestDestruction),
+        ActionKind::Record(RecordAction::Export),
         ActionKind::Feed,
         ActionKind::SetDepositLabels,
         ActionKind::NameAuthor,

@@ -106,6 +106,7 @@ fn action_code(action: RecordAction) -> &'static str {
         RecordAction::Close => "record.close",
         RecordAction::Reopen => "record.reopen",
         RecordAction::RequestDestruction => "record.request_destruction",
+        RecordAction::Export => "record.export",
     }
 }
 
@@ -123,7 +124,7 @@ pub(crate) fn sweeper() -> Actor {
 
 impl Carnet {
     /// The record rule, with its decision in the ledger either way.
-    async fn authorize_record(&self, actor: &Actor, action: RecordAction, ins: &Ins) -> Result<()> {
+    pub(crate) async fn authorize_record(&self, actor: &Actor, action: RecordAction, ins: &Ins) -> Result<()> {
         match authorize(actor, Action::Record { action, ins }) {
             Ok(grant) => {
                 self.record_event(actor, Event::permit(action_code(action), Some(ins), None, grant.code())).await?;
@@ -336,7 +337,7 @@ impl Carnet {
         Ok((view, documents))
     }
 
-    async fn live_record(&self, ins: &Ins) -> Result<Record> {
+    pub(crate) async fn live_record(&self, ins: &Ins) -> Result<Record> {
         self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))
     }
 }

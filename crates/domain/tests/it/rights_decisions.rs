@@ -94,6 +94,9 @@ fn reopen(f: &Fixture) -> Action<'_> {
 fn request_destruction(f: &Fixture) -> Action<'_> {
     Action::Record { action: RecordAction::RequestDestruction, ins: &f.ins }
 }
+fn export(f: &Fixture) -> Action<'_> {
+    Action::Record { action: RecordAction::Export, ins: &f.ins }
+}
 fn feed_consultation(f: &Fixture) -> Action<'_> {
     Action::Feed { ins: &f.ins, type_code: &f.consultation }
 }
@@ -153,6 +156,12 @@ const TABLE: &[Row] = &[
     row("an insurer agent does not ask for destruction", Who::Insurer, request_destruction, Err(D::RecordRole)),
     row("a doctor does not ask for destruction", Who::Doctor, request_destruction, Err(D::RecordRole)),
     row("a patient does not ask for another's destruction", Who::OtherPatient, request_destruction, Err(D::NotTheirRecord)),
+    row("the patient takes a copy of their record", Who::Patient, export, Ok(G::RecordRule)),
+    row("a parent takes a copy of the record their token represents", Who::UnregisteredParent, export, Ok(G::RecordRule)),
+    row("a patient does not take a copy of another's record", Who::OtherPatient, export, Err(D::NotTheirRecord)),
+    row("a doctor does not take a copy of a whole record", Who::Doctor, export, Err(D::RecordRole)),
+    row("an insurer agent does not take a copy of a record", Who::Insurer, export, Err(D::RecordRole)),
+    row("an operator does not take a copy of a record", Who::Operator, export, Err(D::RecordRole)),
     // Feeding.
     row("the patient feeds their own record", Who::Patient, feed_consultation, Ok(G::MayFeed)),
     row("a representative feeds the represented record", Who::Parent, feed_consultation, Ok(G::MayFeed)),
@@ -471,7 +480,7 @@ proptest! {
         prop_assert_eq!(authorize(&actor, Action::ReadPolicy(ctx)).is_ok(), holder || officer);
         prop_assert_eq!(authorize(&actor, Action::ReadAccessHistory(ctx)).is_ok(), holder || officer);
         if holder {
-            for action in [RecordAction::ReadStatus, RecordAction::Close, RecordAction::Reopen, RecordAction::RequestDestruction] {
+            for action in [RecordAction::ReadStatus, RecordAction::Close, RecordAction::Reopen, RecordAction::RequestDestruction, RecordAction::Export] {
                 prop_assert_eq!(authorize(&actor, Action::Record { action, ins: &draw.ins }), Ok(Grant::RecordRule));
             }
         }

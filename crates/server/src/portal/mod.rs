@@ -11,10 +11,12 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::AppState;
 
+mod export;
+mod record;
 pub mod session;
 pub mod signin;
 mod space;
@@ -28,12 +30,21 @@ const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
 /// The pages of a signed-in person (each walked by the tests that look for leaks: a new page
 /// goes here too).
-pub const PAGES: &[&str] = &["/", "/historique", "/historique?moi=1"];
+pub const PAGES: &[&str] = &["/", "/historique", "/historique?moi=1", "/dossier", "/remboursements"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/historique", get(space::history))
+        .route("/dossier", get(record::record))
+        .route("/dossier/fermer", post(record::close))
+        .route("/dossier/rouvrir", post(record::reopen))
+        .route("/dossier/supprimer", post(record::destroy))
+        .route("/dossier/export", post(record::download))
+        .route("/dossier/choisir", post(record::choose))
+        .route("/remboursements", get(record::reimbursements))
+        .route("/remboursements/masquer", post(record::hide_reimbursements))
+        .route("/remboursements/supprimer", post(record::delete_reimbursements))
         .route("/static/carnet.css", get(stylesheet))
         .layer(axum::middleware::from_fn(page_headers))
 }

@@ -57,6 +57,7 @@ pub struct RecordAtAGlance {
 struct Home {
     page: &'static str,
     csrf: String,
+    represented: Option<super::record::Represented>,
     person: String,
     record: Option<RecordAtAGlance>,
 }
@@ -66,6 +67,7 @@ struct Home {
 struct History {
     page: &'static str,
     csrf: String,
+    represented: Option<super::record::Represented>,
     entries: Vec<AccessLine>,
     filter: HistoryFilter,
     /// Messages of invalid filter fields, by field.
@@ -169,7 +171,11 @@ pub async fn home(state: &AppState, session: PortalSession) -> Response {
             Err(e) => return super::service_error_page(e),
         },
     };
-    page(StatusCode::OK, Home { page: "accueil", csrf: session.csrf_token.clone(), person: person_name(actor), record }.render())
+    let represented = super::record::represented(state, &session).await;
+    page(
+        StatusCode::OK,
+        Home { page: "accueil", csrf: session.csrf_token.clone(), represented, person: person_name(actor), record }.render(),
+    )
 }
 
 /// The emergency openings the ledger records (not the readings under them).
@@ -316,8 +322,17 @@ pub async fn history(
         errors.add("au", "Cette date est avant la date de début.");
     }
     if !errors.is_empty() {
-        let page_of =
-            History { page: "historique", csrf: session.csrf_token.clone(), entries: vec![], filter, errors, older: None, ledger: None };
+        let represented = super::record::represented(&state, &session).await;
+        let page_of = History {
+            page: "historique",
+            csrf: session.csrf_token.clone(),
+            represented,
+            entries: vec![],
+            filter,
+            errors,
+            older: None,
+            ledger: None,
+        };
         return page(StatusCode::BAD_REQUEST, page_of.render());
     }
     let query = HistoryQuery { from, to, before: filter.avant, newest_first: true, limit: HISTORY_PAGE, ..HistoryQuery::default() };
@@ -350,6 +365,8 @@ pub async fn history(
         .map(|(e, proven)| AccessLine { proven: Some(*proven && proofs.head_signed), ..access_line(e, actor) })
         .collect();
     let older = found.next_after.map(|before| filter.older(before));
-    let page_of = History { page: "historique", csrf: session.csrf_token.clone(), entries, filter, errors, older, ledger: Some(ledger) };
+    let represented = super::record::represented(&state, &session).await;
+    let page_of =
+        History { page: "historique", csrf: session.csrf_token.clone(), represented, entries, filter, errors, older, ledger: Some(ledger) };
     page(StatusCode::OK, page_of.render())
 }

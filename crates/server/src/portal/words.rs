@@ -163,6 +163,7 @@ pub fn action(code: &str) -> Option<&'static str> {
         "record.close" => "a fermé le dossier",
         "record.reopen" => "a rouvert le dossier",
         "record.request_destruction" => "a demandé la suppression du dossier",
+        "record.export" => "a téléchargé une copie du dossier",
         "record.archive" => "a archivé le dossier (délai de conservation)",
         "record.destroy" | "record.shred" => "a supprimé le dossier (délai de conservation)",
         "apps.read" => "a consulté les applications connectées",
@@ -255,6 +256,7 @@ mod tests {
             "policy.unblock",
             "record.close",
             "record.reopen",
+            "record.export",
             "app.revoke",
             "app.allow",
         ] {

@@ -139,6 +139,15 @@ impl Validated {
         reply.body.clone()
     }
 
+    /// Keeps a FHIR JSON resource that did not come as an HTTP answer (a file of an export).
+    pub fn keep_bytes(&mut self, name: &str, json: &[u8]) -> Value {
+        let body: Value = serde_json::from_slice(json).expect("FHIR JSON");
+        assert!(body.get("resourceType").is_some(), "{name}: not a resource");
+        self.n += 1;
+        std::fs::write(self.dir.path().join(format!("{:03}-{name}.json", self.n)), json).expect("write");
+        body
+    }
+
     /// Runs FHIR.js and Medplum over everything kept: zero errors, or the test fails (also
     /// when node or the packages are missing).
     pub fn check(self) {
