@@ -15,6 +15,7 @@ use axum::routing::get;
 
 use crate::AppState;
 
+mod access;
 pub mod session;
 pub mod signin;
 mod space;
@@ -28,12 +29,19 @@ const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
 /// The pages of a signed-in person (each walked by the tests that look for leaks: a new page
 /// goes here too).
-pub const PAGES: &[&str] = &["/", "/historique", "/historique?moi=1"];
+pub const PAGES: &[&str] = &["/", "/historique", "/historique?moi=1", "/acces", "/acces?fait=bloque", "/notifications", "/applications"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/historique", get(space::history))
+        .route("/acces", get(access::access))
+        .route("/acces/rechercher", axum::routing::post(access::search))
+        .route("/acces/modifier", axum::routing::post(access::change))
+        .route("/notifications", get(access::notifications).post(access::save_notifications))
+        .route("/applications", get(access::applications))
+        .route("/applications/revoquer", axum::routing::post(access::revoke_app))
+        .route("/applications/autoriser", axum::routing::post(access::allow_app))
         .route("/static/carnet.css", get(stylesheet))
         .layer(axum::middleware::from_fn(page_headers))
 }
