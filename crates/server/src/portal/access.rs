@@ -112,7 +112,9 @@ struct AccessPage {
     medecin: Option<Person>,
     extended: Vec<Person>,
     authorized: Vec<Authorized>,
+    authorized_count: String,
     blocked: Vec<Person>,
+    blocked_count: String,
     opposes_bris_de_glace: bool,
     opposes_samu: bool,
     representatives: Vec<RepresentativeLine>,
@@ -215,6 +217,7 @@ async fn access_page(
             }
         })
         .collect::<Vec<_>>();
+    let blocked = people(carnet, actor, &policy.blocked).await?;
     let page = AccessPage {
         page: "acces",
         csrf: session.csrf_token.clone(),
@@ -222,8 +225,10 @@ async fn access_page(
         errors: Vec::new(),
         medecin,
         extended: people(carnet, actor, &policy.extended_rights).await?,
+        authorized_count: words::counted(authorized.len() as u64, "professionnel", "professionnels", "aucun"),
         authorized,
-        blocked: people(carnet, actor, &policy.blocked).await?,
+        blocked_count: words::counted(blocked.len() as u64, "professionnel", "professionnels", "aucun"),
+        blocked,
         opposes_bris_de_glace: policy.opposes_bris_de_glace,
         opposes_samu: policy.opposes_samu,
         show_representatives: !representatives.is_empty() || matches!(actor.kind, carnet_domain::ActorKind::Representative { .. }),
@@ -459,7 +464,7 @@ async fn choose_again(state: &AppState, session: &PortalSession, purpose: &'stat
                 _ => &mut p.authorize,
             };
             search.choice_error = Some(message);
-            p.errors.push((format!("choix-{purpose}"), message.to_owned()));
+            p.errors.push((format!("trouves-{purpose}"), message.to_owned()));
             page(StatusCode::BAD_REQUEST, p.render())
         }
         Err(e) => super::service_error_page(e),
