@@ -1,14 +1,14 @@
 //! `/api/professionals`: the professionals directory.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use carnet_domain::{Finess, Profession, Professional, Rpps};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated};
 
 /// A directory entry.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -105,6 +105,7 @@ pub struct NameSearchResponse {
 #[utoipa::path(get, path = "/api/professionals", tag = "directory", params(NameQuery),
     responses(
         (status = 200, description = "Found (perhaps none)", body = NameSearchResponse),
+        (status = 400, description = "No `name`", body = crate::Problem),
         (status = 403, description = "The token's scopes do not allow reading the directory", body = crate::Problem),
         (status = 422, description = "Fewer than two letters", body = crate::Problem),
     ),
@@ -112,7 +113,7 @@ pub struct NameSearchResponse {
 pub async fn search(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<NameQuery>,
+    ApiQuery(query): ApiQuery<NameQuery>,
 ) -> Result<Json<NameSearchResponse>, ApiError> {
     let found = state.carnet.find_professionals_by_name(&actor, &query.name).await?;
     Ok(Json(NameSearchResponse { professionals: found.found.into_iter().map(Into::into).collect(), more: found.more }))

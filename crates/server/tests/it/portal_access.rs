@@ -122,6 +122,8 @@ async fn marie_blocks_unblocks_authorizes_revokes_and_opposes_in_the_browser() {
     walk_steps.extend(steps(
         &origin,
         &[
+            ("fill:Nom de famille ou numéro RPPS du professionnel à bloquer=B", 0, ""),
+            ("click:Rechercher un professionnel à bloquer", 400, "Saisissez au moins 2 lettres du nom de famille"),
             ("fill:Nom de famille ou numéro RPPS du professionnel à bloquer=BERNARD", 0, ""),
             ("click:Rechercher un professionnel à bloquer", 200, "Professionnels trouvés pour « BERNARD »"),
             ("check:Paul Bernard", 0, ""),
@@ -131,9 +133,10 @@ async fn marie_blocks_unblocks_authorizes_revokes_and_opposes_in_the_browser() {
     let seen = walk("acces-bloquer", &walk_steps).await;
     let before = &seen[2].text;
     assert!(before.contains("Paul Bernard") && before.contains("Autorisé sans date de fin"), "{before}");
-    let results = &seen[4].text;
+    assert!(seen[4].text.contains("Votre demande n’a pas abouti"), "a summary at the top: {}", seen[4].text);
+    let results = &seen[6].text;
     assert!(results.contains("Luc Bernardin") && results.contains("Infirmier"), "a prefix of the name: {results}");
-    let after = &seen[6].text;
+    let after = &seen[8].text;
     let blocked_section = after.split("Professionnels bloqués").last().unwrap_or_default();
     assert!(blocked_section.contains("Paul Bernard"), "{after}");
     assert!(after.contains("Vous n’avez autorisé aucun professionnel"), "blocking revoked the authorization: {after}");
@@ -165,13 +168,26 @@ async fn marie_blocks_unblocks_authorizes_revokes_and_opposes_in_the_browser() {
     assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.raw);
     assert!(sees(&app, &p, &lefevre, &id).await);
 
-    // Revoked; opposed to emergencies; notifications set, a wrong address first.
+    // An app Marie connected reads her documents.
+    let agenda = app.token(TokenClaims {
+        sub: "marie".into(),
+        role: Role::Patient,
+        ins: Some(p.to_string()),
+        scope: Some("patient/DocumentReference.rs".into()),
+        client_id: Some("agenda-sante".into()),
+        ..Default::default()
+    });
+    assert_eq!(app.get(&format!("/api/documents/{id}"), &agenda).await.status, StatusCode::OK);
+
+    // Revoked; opposed to emergencies; the app revoked; notifications set, a wrong address first.
     let mut walk_steps = sign_in(&origin);
     walk_steps.extend(steps(
         &origin,
         &[
             ("click:Retirer l’autorisation de Paul Bernard", 200, "Autorisation retirée"),
             ("click:Je m’oppose à l’accès en urgence (bris de glace)", 200, "Votre opposition à l’accès en urgence est enregistrée."),
+            ("link:Voir les applications connectées", 200, "Cette application peut :"),
+            ("click:Révoquer agenda-sante", 200, "L’application est révoquée"),
             ("link:Notifications", 200, "Ce qui vous sera envoyé"),
             ("fill:Adresse électronique (facultative)=marie.dupont@", 0, ""),
             ("check:Me prévenir par courriel", 0, ""),
@@ -182,7 +198,10 @@ async fn marie_blocks_unblocks_authorizes_revokes_and_opposes_in_the_browser() {
     ));
     let seen = walk("acces-retirer", &walk_steps).await;
     assert!(seen[4].text.contains("Vous vous opposez à l’accès en urgence."), "{}", seen[4].text);
-    assert!(seen[5].text.contains("jamais le contenu de vos documents"), "{}", seen[5].text);
+    assert!(seen[5].text.contains("lire vos documents"), "scopes in words: {}", seen[5].text);
+    assert!(seen[6].text.contains("Autoriser à nouveau"), "{}", seen[6].text);
+    assert!(seen[7].text.contains("jamais le contenu de vos documents"), "{}", seen[7].text);
+    assert_eq!(app.get(&format!("/api/documents/{id}"), &agenda).await.status, StatusCode::UNAUTHORIZED, "the app is revoked");
     assert!(!sees(&app, &p, &bernard, &id).await, "revoked, he sees nothing");
     assert!(!sees(&app, &p, &lefevre, &id).await, "an opposition ends an emergency access already open");
     let refused = app.post(&format!("/api/records/{p}/emergency-access"), &bernard, emergency).await;
@@ -261,6 +280,7 @@ async fn the_directory_is_searched_by_name_bounded_and_tells_nothing_of_records(
     let bounded = app.get("/api/professionals?name=bernard", &patient).await;
     assert_eq!(bounded.body["professionals"].as_array().map(Vec::len), Some(20), "{}", bounded.raw);
     assert_eq!(bounded.body["more"], true);
+    support::assert_problem(&app.get("/api/professionals", &patient).await, StatusCode::BAD_REQUEST, "name");
     // Too short to be a look-up.
     assert_eq!(app.get("/api/professionals?name=b", &patient).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     // An app whose scopes do not include the directory is refused.
@@ -415,7 +435,42 @@ async fn a_representative_sees_themselves_and_may_end_only_their_own(app: TestAp
     assert!(app.get(&format!("/api/records/{child}/policy"), &parent).await.raw.contains("autre-parent"));
 }
 
+async fn the_medecin_traitant_is_named_changed_and_removed(app: TestApp) {
+    let p = ins(47);
+    app.open_record(&p).await;
+    directory(&app, &[(11, "Lefèvre", "Anne", Profession::Medecin), (12, "Moreau", "Jean", Profession::Medecin)]).await;
+    let visit = patient_visit(&app, &p).await;
+    let found = app.submit("/acces/rechercher", &visit, &[("pour", "medecin"), ("recherche", "lefevre")]).await;
+    assert!(found.raw.contains("Désigner comme médecin traitant") && found.raw.contains(" checked>"), "one answer, already chosen");
+    let r11 = rpps(11).to_string();
+    let named = app.submit("/acces/modifier", &visit, &[("action", "medecin"), ("rpps", &r11)]).await;
+    assert_eq!(named.status, StatusCode::SEE_OTHER);
+    let page = app.page("/acces?fait=medecin", &visit).await;
+    assert!(
+        page.raw.contains("Votre médecin traitant est enregistré.") && page.raw.contains("Médecin traitant</a> : Anne Lefèvre"),
+        "{}",
+        page.raw
+    );
+    assert!(page.raw.contains("Changer de médecin traitant") && page.raw.contains("Ne plus déclarer de médecin traitant"));
+    assert_eq!(app.carnet.policy(&marie_actor(&p), &p).await.expect("policy").medecin_traitant, Some(rpps(11)));
+    // A blocked professional may be granted nothing: said, and nothing changes.
+    let r12 = rpps(12).to_string();
+    assert_eq!(app.submit("/acces/modifier", &visit, &[("action", "bloquer"), ("rpps", &r12)]).await.status, StatusCode::SEE_OTHER);
+    let refused = app.submit("/acces/modifier", &visit, &[("action", "autoriser"), ("rpps", &r12), ("duree", "un-mois")]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.raw.contains("Débloquez-le d’abord"), "{}", refused.raw);
+    assert!(app.carnet.policy(&marie_actor(&p), &p).await.expect("policy").authorizations.is_empty());
+    let removed = app.submit("/acces/modifier", &visit, &[("action", "sans-medecin")]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.carnet.policy(&marie_actor(&p), &p).await.expect("policy").medecin_traitant, None);
+    // A tampered form changes nothing either.
+    for fields in [vec![("action", "promouvoir")], vec![("action", "bloquer"), ("rpps", "123")]] {
+        assert_eq!(app.submit("/acces/modifier", &visit, &fields).await.status, StatusCode::BAD_REQUEST);
+    }
+}
+
 on_both_backends!(
+    the_medecin_traitant_is_named_changed_and_removed,
     forms_without_their_token_change_nothing,
     the_directory_is_searched_by_name_bounded_and_tells_nothing_of_records,
     notifications_errors_are_shown_next_to_their_field_and_save_nothing,
