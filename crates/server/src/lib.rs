@@ -95,7 +95,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/reopen", post(records::reopen))
         .route("/records/{ins}/destruction-request", post(records::request_destruction))
         .route("/statistics/records", get(records::statistics))
-        .route("/professionals", post(directory::import))
+        .route("/professionals", post(directory::import).get(directory::search))
         .route("/professionals/{rpps}", get(directory::find).put(directory::upsert))
         .route("/documents/{id}", get(documents::read))
         .route("/documents/{id}/withdraw", post(documents::withdraw))

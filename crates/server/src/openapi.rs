@@ -10,7 +10,7 @@ use crate::routes::{apps, directory, documents, ledger, policy, records};
     info(title = "Carnet API", description = "Record management and directory of the Carnet shared medical record. Documents are also exchanged over FHIR (IHE MHD) at /fhir."),
     paths(
         records::create, records::status, records::close, records::reopen, records::request_destruction,
-        records::statistics, directory::find, directory::upsert, directory::import,
+        records::statistics, directory::find, directory::search, directory::upsert, directory::import,
         documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
         documents::archive, documents::unarchive,
         policy::read, policy::change, policy::emergency, policy::labels, policy::delete_reimbursement, policy::preferences,

@@ -33,11 +33,12 @@ use carnet_store::{BlobStore, Database, StoreError};
 
 pub use apps::Admission;
 pub use clock::{ManualClock, SystemClock};
+pub use directory::{NAME_SEARCH_LIMIT, NAME_SEARCH_MIN, NameSearch};
 pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted};
 pub use export::{EXPORT_HISTORY_LIMIT, RecordExport};
 pub use gate::Visible;
 pub use keys::{RotationReport, ledger_signer};
-pub use notifications::{Courier, DeliveryReport, Preferences, backoff, render};
+pub use notifications::{Courier, DeliveryReport, NOTIFICATION_KINDS, Preferences, backoff, render};
 pub use oversight::{HistoryPage, HistoryQuery, ProvenEntries};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};

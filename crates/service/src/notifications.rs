@@ -49,6 +49,11 @@ fn plausible_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 2000 && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// The kinds of message the patient is sent (the outbox's `kind`s addressed to the patient):
+/// a new document, a professional's first consultation, an emergency access, a change of their
+/// choices of who may read.
+pub const NOTIFICATION_KINDS: [&str; 4] = ["new_document", "first_access", "emergency_access", "policy_change"];
+
 /// Subject and body (French, the patients' language) of a message. Names of professionals and
 /// codes only.
 pub fn render(message: &OutboxMessage) -> (String, String) {

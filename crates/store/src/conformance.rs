@@ -38,6 +38,7 @@ macro_rules! store_suite {
             first_feed_is_kept,
             statistics_count_channels_and_organisations,
             directory_upserts,
+            the_directory_is_searched_by_family_name,
             patient_keys_are_kept_once_and_rewrapped_atomically,
             documents_round_trip_and_keep_unique_ids,
             replacement_supersedes_atomically,
@@ -223,6 +224,52 @@ pub async fn directory_upserts(db: Database) {
     assert_eq!(db.find_professional_by_rpps(&p.rpps).await.expect("find"), Some(p.clone()));
     let unknown = Rpps::from_body("1000000002").expect("digits");
     assert_eq!(db.find_professional_by_rpps(&unknown).await.expect("find"), None);
+}
+
+/// By the folded family name's prefix (case, accents, spaces and hyphens aside), in name order,
+/// at most `limit`; a renamed professional is found by the new name only.
+pub async fn the_directory_is_searched_by_family_name(db: Database) {
+    let professional = |n: u64, family: &str, given: &str| Professional {
+        rpps: Rpps::from_body(&format!("10000{n:05}")).expect("digits"),
+        family_name: family.into(),
+        given_name: given.into(),
+        profession: Profession::Medecin,
+        specialty: None,
+        organisation: None,
+        email: None,
+    };
+    let people = [
+        professional(1, "Lefèvre", "Anne"),
+        professional(2, "LEFEVRE", "Bruno"),
+        professional(3, "Le Febvre", "Chloé"),
+        professional(4, "Lefort", "Denis"),
+        professional(5, "Martin", "Élise"),
+    ];
+    db.save_professionals(&people, T0).await.expect("save");
+    let names = |found: Vec<Professional>| found.into_iter().map(|p| p.given_name).collect::<Vec<_>>();
+    let search = |prefix: &'static str, limit| {
+        let db = db.clone();
+        async move { names(db.find_professionals_by_name(prefix, limit).await.expect("search")) }
+    };
+    assert_eq!(search("lefevre", 10).await, ["Anne", "Bruno"], "accents and case folded, ties by given name");
+    assert_eq!(search("lef", 10).await, ["Chloé", "Anne", "Bruno", "Denis"], "in key order: lefebvre, lefevre, lefort");
+    assert_eq!(search("lef", 2).await, ["Chloé", "Anne"], "never more than the limit");
+    assert_eq!(search("martin", 10).await, ["Élise"]);
+    assert!(search("", 10).await.is_empty(), "an empty prefix lists nothing");
+    assert!(search("le%", 10).await.is_empty(), "a wildcard is no key");
+    assert!(search("l_f", 10).await.is_empty(), "a wildcard is no key");
+    assert!(search("dupont", 10).await.is_empty());
+    let mut renamed = people[4].clone();
+    renamed.family_name = "Dupré".into();
+    db.save_professionals(&[renamed], T0).await.expect("update");
+    assert!(search("martin", 10).await.is_empty(), "the old name no longer finds her");
+    assert_eq!(search("dupre", 10).await, ["Élise"]);
+
+    // Rows written before the key existed get it when the store opens.
+    db.forget_name_keys().await;
+    assert!(search("lef", 10).await.is_empty());
+    db.fill_name_keys().await.expect("fill");
+    assert_eq!(search("lef", 10).await, ["Chloé", "Anne", "Bruno", "Denis"]);
 }
 
 fn wrapped(id: &str, byte: u8) -> WrappedKey {

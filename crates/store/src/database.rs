@@ -145,7 +145,7 @@ impl Database {
             Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
-        Ok(())
+        self.fill_name_keys().await
     }
 
     /// The same database seen by another node: its own caches, the same pool. For tests that

@@ -105,6 +105,10 @@ pub trait DirectoryStore {
     /// Inserts or updates the professionals, all or none.
     fn save_professionals(&self, professionals: &[Professional], now: OffsetDateTime) -> impl Future<Output = Result<u64>> + Send;
     fn find_professional_by_rpps(&self, rpps: &Rpps) -> impl Future<Output = Result<Option<Professional>>> + Send;
+    /// At most `limit` professionals whose family name's key (`carnet_domain::directory::name_key`)
+    /// starts with `key_prefix`, ordered by that key, given name and RPPS. An empty prefix finds
+    /// nothing (the directory is not for listing whole).
+    fn find_professionals_by_name(&self, key_prefix: &str, limit: u32) -> impl Future<Output = Result<Vec<Professional>>> + Send;
 }
 
 /// Patients' data keys, stored only wrapped.

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
+mod access;
 mod export;
 mod record;
 pub mod session;
@@ -30,7 +31,17 @@ const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
 /// The pages of a signed-in person (each walked by the tests that look for leaks: a new page
 /// goes here too).
-pub const PAGES: &[&str] = &["/", "/historique", "/historique?moi=1", "/dossier", "/remboursements"];
+pub const PAGES: &[&str] = &[
+    "/",
+    "/historique",
+    "/historique?moi=1",
+    "/acces",
+    "/acces?fait=bloque",
+    "/notifications",
+    "/applications",
+    "/dossier",
+    "/remboursements",
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,6 +56,13 @@ pub fn router() -> Router<AppState> {
         .route("/remboursements", get(record::reimbursements))
         .route("/remboursements/masquer", post(record::hide_reimbursements))
         .route("/remboursements/supprimer", post(record::delete_reimbursements))
+        .route("/acces", get(access::access))
+        .route("/acces/rechercher", axum::routing::post(access::search))
+        .route("/acces/modifier", axum::routing::post(access::change))
+        .route("/notifications", get(access::notifications).post(access::save_notifications))
+        .route("/applications", get(access::applications))
+        .route("/applications/revoquer", axum::routing::post(access::revoke_app))
+        .route("/applications/autoriser", axum::routing::post(access::allow_app))
         .route("/static/carnet.css", get(stylesheet))
         .layer(axum::middleware::from_fn(page_headers))
 }

@@ -274,3 +274,91 @@ mod tests {
         }
     }
 }
+
+/// What a notification of this kind (`carnet_service::NOTIFICATION_KINDS`) tells the patient.
+pub fn notification_kind(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "new_document" => "quand un nouveau document est ajouté à votre dossier",
+        "first_access" => "quand un professionnel consulte votre dossier pour la première fois",
+        "emergency_access" => "quand quelqu’un ouvre votre dossier en urgence (bris de glace ou SAMU)",
+        "policy_change" => "quand quelqu’un autorise, bloque ou débloque un professionnel, ou change votre médecin traitant",
+        _ => return None,
+    })
+}
+
+/// Why a legal representative represents the patient.
+pub fn representation(kind: carnet_domain::policy::RepresentationKind) -> &'static str {
+    match kind {
+        carnet_domain::policy::RepresentationKind::Minor => "parent ou tuteur d’un mineur",
+        carnet_domain::policy::RepresentationKind::ProtectedAdult => "tuteur d’un majeur protégé",
+    }
+}
+
+/// What a SMART scope granted to an app lets it do, as a verb phrase (`lire vos documents`);
+/// `None` for a scope that grants nothing to tell (sign-in, launch context) or one the pages do
+/// not know.
+pub fn scope(scope: &str) -> Option<&'static str> {
+    if matches!(scope, "openid" | "fhirUser" | "profile" | "launch" | "launch/patient") {
+        return None;
+    }
+    if scope == "offline_access" {
+        return Some("rester connectée quand vous n’utilisez pas l’application");
+    }
+    let (_, rest) = scope.split_once('/')?;
+    let (resource, permissions) = rest.split_once('.')?;
+    // A granular scope (`?category=…`) narrows to some documents; said as "certains".
+    let (permissions, narrowed) = match permissions.split_once('?') {
+        Some((p, _)) => (p, true),
+        None => (permissions, false),
+    };
+    // SMART v1 (`read`, `write`, `*`) or v2 (letters of `cruds`).
+    let (reads, writes) = match permissions {
+        "read" => (true, false),
+        "write" => (false, true),
+        "*" => (true, true),
+        letters => (letters.contains(['r', 's']), letters.contains(['c', 'u', 'd'])),
+    };
+    Some(match (resource, reads, writes, narrowed) {
+        ("*", true, true, _) => "lire tout votre dossier et y ajouter des documents",
+        ("*", true, false, _) => "lire tout votre dossier",
+        ("*", false, true, _) => "ajouter des documents à votre dossier",
+        ("DocumentReference" | "Binary" | "List", true, true, _) => "lire vos documents et en ajouter",
+        ("DocumentReference" | "Binary" | "List", true, false, true) => "lire certains de vos documents",
+        ("DocumentReference" | "Binary" | "List", true, false, false) => "lire vos documents",
+        ("DocumentReference" | "Binary" | "List", false, true, _) => "ajouter des documents à votre dossier",
+        ("Patient", true, false, _) => "lire votre identité et l’état de votre dossier",
+        ("Patient", _, true, _) => "modifier l’état de votre dossier",
+        ("Consent", true, false, _) => "lire vos choix de qui peut voir votre dossier",
+        ("Consent", _, true, _) => "modifier vos choix de qui peut voir votre dossier",
+        ("AuditEvent", _, _, _) => "lire l’historique des accès à votre dossier",
+        ("Practitioner", _, _, _) => "consulter l’annuaire des professionnels",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod access_words {
+    use super::*;
+
+    #[test]
+    fn every_notification_kind_has_words() {
+        for kind in carnet_service::NOTIFICATION_KINDS {
+            assert!(notification_kind(kind).is_some(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn scopes_read_as_what_the_app_may_do() {
+        assert_eq!(scope("patient/DocumentReference.rs"), Some("lire vos documents"));
+        assert_eq!(scope("patient/DocumentReference.read"), Some("lire vos documents"));
+        assert_eq!(scope("patient/DocumentReference.rs?category=11"), Some("lire certains de vos documents"));
+        assert_eq!(scope("patient/DocumentReference.c"), Some("ajouter des documents à votre dossier"));
+        assert_eq!(scope("patient/*.rs"), Some("lire tout votre dossier"));
+        assert_eq!(scope("patient/Patient.r"), Some("lire votre identité et l’état de votre dossier"));
+        assert_eq!(scope("patient/AuditEvent.s"), Some("lire l’historique des accès à votre dossier"));
+        assert_eq!(scope("launch/patient"), None, "a launch context grants nothing to tell");
+        assert_eq!(scope("openid"), None);
+        assert_eq!(scope("patient/Observation.rs"), None, "unknown to the pages: not shown as a code");
+        assert_eq!(scope("n’importe quoi"), None);
+    }
+}

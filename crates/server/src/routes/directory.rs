@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated};
 
 /// A directory entry.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -81,6 +81,42 @@ pub async fn find(
 ) -> Result<Json<ProfessionalEntry>, ApiError> {
     let rpps = Rpps::parse(&rpps).map_err(|e| ApiError::unprocessable(format!("rpps: {e}")))?;
     Ok(Json(state.carnet.find_professional(&actor, &rpps).await?.into()))
+}
+
+/// What a search of the directory by name asks.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct NameQuery {
+    /// The start of the family name (case, accents, spaces and hyphens do not matter); at least
+    /// two letters.
+    pub name: String,
+}
+
+/// What a search of the directory by name found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NameSearchResponse {
+    /// In name order; at most 20.
+    pub professionals: Vec<ProfessionalEntry>,
+    /// More professionals matched: type more of the name.
+    pub more: bool,
+}
+
+/// Find professionals by the start of their family name: the same public directory, for the same
+/// callers, as the look-up by RPPS; never more than 20 answers.
+#[utoipa::path(get, path = "/api/professionals", tag = "directory", params(NameQuery),
+    responses(
+        (status = 200, description = "Found (perhaps none)", body = NameSearchResponse),
+        (status = 400, description = "No `name`", body = crate::Problem),
+        (status = 403, description = "The token's scopes do not allow reading the directory", body = crate::Problem),
+        (status = 422, description = "Fewer than two letters", body = crate::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn search(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(query): ApiQuery<NameQuery>,
+) -> Result<Json<NameSearchResponse>, ApiError> {
+    let found = state.carnet.find_professionals_by_name(&actor, &query.name).await?;
+    Ok(Json(NameSearchResponse { professionals: found.found.into_iter().map(Into::into).collect(), more: found.more }))
 }
 
 /// Create or update one professional (operators).

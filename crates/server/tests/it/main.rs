@@ -17,6 +17,7 @@ mod notifications;
 mod policy;
 mod policy_props;
 mod portal;
+mod portal_access;
 mod portal_record;
 mod portal_signin;
 mod records;
