@@ -17,6 +17,7 @@ mod notifications;
 mod policy;
 mod policy_props;
 mod portal;
+mod portal_documents;
 mod portal_signin;
 mod records;
 mod s3;
