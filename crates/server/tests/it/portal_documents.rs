@@ -531,7 +531,9 @@ async fn marie_finds_hides_and_adds_documents_in_chromium() {
     sign_in(&mut steps);
     steps.extend([
         ("link:Mes documents".to_owned(), 200, "2\u{a0}documents."),
-        ("select:Type=CR d'examens biologiques".to_owned(), 0, ""),
+        // What the filter form sends (it is folded away until used).
+        (format!("{origin}/documents?classe=&type=11502-2&auteur=&du=&au="), 200, "Bilan sanguin de février"),
+        ("select:Auteur=Un professionnel de santé".to_owned(), 0, ""),
         ("click:Rechercher".to_owned(), 200, "Bilan sanguin de février"),
         ("link:Afficher tous les documents".to_owned(), 200, "Compte rendu de consultation"),
         ("link:Compte rendu de consultation".to_owned(), 200, "Versions de ce document"),
@@ -543,13 +545,15 @@ async fn marie_finds_hides_and_adds_documents_in_chromium() {
     assert!(list.contains("Mars\u{a0}2026") && list.contains("Février\u{a0}2026"), "grouped by month: {list}");
     assert!(list.find("Mars").expect("March") < list.find("Février\u{a0}2026").expect("February"), "newest first");
     assert!(list.contains("CR d'examens biologiques") && list.contains("2 versions"), "{list}");
-    assert!(!seen[4].text.contains("Compte rendu de consultation"), "the filter narrows: {}", seen[4].text);
-    let page = &seen[6];
+    for narrowed in [&seen[3], &seen[5]] {
+        assert!(!narrowed.text.contains("Compte rendu de consultation"), "the filter narrows: {}", narrowed.text);
+    }
+    let page = &seen[7];
     assert!(page.url.ends_with(&format!("/documents/{report}")), "{}", page.url);
     let frame = page.frames.iter().find(|f| f.url.ends_with("/contenu")).expect("the viewer's frame");
     assert!(frame.text.contains("Tension artérielle normale, revoir dans six mois."), "the frame shows the text: {frame:?}");
-    assert!(seen[7].text.contains("Ne plus masquer"), "{}", seen[7].text);
-    assert!(!seen[8].frames.is_empty(), "a PDF is framed too");
+    assert!(seen[8].text.contains("Ne plus masquer"), "{}", seen[8].text);
+    assert!(!seen[9].frames.is_empty(), "a PDF is framed too");
     assert!(!doctor_sees(report.clone()).await, "hidden from Dr Bernard");
 
     // She shows it again, then adds a PDF of her own; a file that is not a PDF is refused.
