@@ -403,19 +403,8 @@ async fn document_of(state: &AppState, session: &PortalSession, raw_id: &str, ac
     Ok(visible)
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct Done {
-    #[serde(default)]
-    fait: Option<String>,
-}
-
 /// `/documents/{id}`.
-pub async fn show(
-    State(state): State<AppState>,
-    session: PortalSession,
-    Path(id): Path<String>,
-    axum::extract::Query(done): axum::extract::Query<Done>,
-) -> Response {
+pub async fn show(State(state): State<AppState>, session: PortalSession, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
     let visible = match document_of(&state, &session, &id, DocumentAction::Read).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -458,7 +447,9 @@ pub async fn show(
         m.labels.iter().map(|l| words::label(*l)).collect::<Vec<_>>().join(", ")
     };
     facts.push(Fact { name: "Visibilité", value: labels });
-    let done = match done.fait.as_deref() {
+    // What was just done: a fixed flag of the redirect after a form (anything else is ignored).
+    let pairs: Vec<(String, String)> = query.as_deref().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    let done = match pairs.iter().find(|(k, _)| k == "fait").map(|(_, v)| v.as_str()) {
         Some("masque") => Some("Document masqué aux professionnels. Votre médecin traitant et l’auteur du document le voient toujours."),
         Some("visible") => Some("Le document n’est plus masqué\u{a0}: les professionnels que vous autorisez peuvent de nouveau le voir."),
         Some("ajoute") => Some("Document ajouté."),
@@ -638,6 +629,8 @@ struct AddPage {
 /// What is wrong with a deposit, by field.
 #[derive(Default)]
 pub struct AddErrors {
+    /// Not about one field: the record refused the deposit.
+    pub general: Option<&'static str>,
     pub title: Option<&'static str>,
     pub date: Option<&'static str>,
     pub kind: Option<&'static str>,
@@ -646,7 +639,7 @@ pub struct AddErrors {
 
 impl AddErrors {
     fn any(&self) -> bool {
-        self.title.is_some() || self.date.is_some() || self.kind.is_some() || self.file.is_some()
+        self.general.is_some() || self.title.is_some() || self.date.is_some() || self.kind.is_some() || self.file.is_some()
     }
 }
 
@@ -1012,6 +1005,16 @@ async fn deposit(
         }
         Err(ServiceError::Interrupted(_)) => {
             errors.file = Some("L’envoi du fichier a été interrompu\u{a0}: rien n’a été ajouté. Réessayez.".to_owned());
+            add_page(state, session, StatusCode::BAD_REQUEST, values, errors, limit)
+        }
+        Err(ServiceError::Conflict(_)) => {
+            errors.general =
+                Some("Votre dossier n’accepte pas de nouveau document pour l’instant (il est peut-être fermé). Rien n’a été ajouté.");
+            add_page(state, session, StatusCode::CONFLICT, values, errors, limit)
+        }
+        Err(ServiceError::Invalid(reason)) => {
+            tracing::warn!(%reason, "a deposit from the portal was refused as invalid");
+            errors.general = Some("Ce document n’a pas pu être ajouté. Rien n’a été enregistré. Réessayez.");
             add_page(state, session, StatusCode::BAD_REQUEST, values, errors, limit)
         }
         Err(e) => super::service_error_page(e),

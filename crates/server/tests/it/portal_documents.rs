@@ -429,6 +429,15 @@ async fn a_deposit_is_checked_field_by_field_and_nothing_refused_is_stored(app: 
     assert_eq!(content.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("text/plain; charset=utf-8"));
     assert_eq!(content.raw.as_bytes(), text);
     assert_eq!(titles(&app, &p).await.len(), 2);
+
+    // A closed record takes no deposit: said in French, on the form.
+    let closed = app.post(&format!("/api/records/{p}/close"), &app.patient(&p), json!({"reason": "je déménage"})).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.raw);
+    let fields = [("csrf", csrf.as_str()), ("titre", "Après fermeture"), ("type", "EXPPAT_2")];
+    let r = post_deposit(&app, &visit, &fields, Some(("note.txt", "text/plain", b"note"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.raw);
+    assert!(r.raw.contains("Votre dossier n’accepte pas de nouveau document") && r.raw.contains("value=\"Après fermeture\""), "{}", r.raw);
+    assert_eq!(titles(&app, &p).await.len(), 2);
 }
 
 #[tokio::test]
