@@ -774,6 +774,15 @@ const MAX_FIELDS: usize = 16;
 /// A pause this long in the middle of an upload ends it (as on `/api`).
 const UPLOAD_IDLE: Duration = Duration::from_secs(60);
 
+/// A deposit whose body is not the form's: nothing was stored.
+fn unreadable() -> Response {
+    super::error_page(
+        StatusCode::BAD_REQUEST,
+        "Envoi illisible",
+        "Ce formulaire n’a pas pu être lu\u{a0}: rien n’a été ajouté. Revenez à la page précédente et recommencez.",
+    )
+}
+
 fn too_large(limit: u64) -> String {
     format!(
         "Ce fichier est trop volumineux\u{a0}: la taille maximale est de {}. Réduisez-le (par exemple en le numérisant en qualité moindre) puis réessayez.",
@@ -794,13 +803,6 @@ pub async fn add(
     let limit = max_deposit(&state, http_limit);
     let (method, headers) = (request.method().clone(), request.headers().clone());
     let declared_length: Option<u64> = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let unreadable = || {
-        super::error_page(
-            StatusCode::BAD_REQUEST,
-            "Envoi illisible",
-            "Ce formulaire n’a pas pu être lu\u{a0}: rien n’a été ajouté. Revenez à la page précédente et recommencez.",
-        )
-    };
     let Ok(mut multipart) = Multipart::from_request(request, &state).await else { return unreadable() };
 
     let mut values = AddValues::default();
@@ -865,13 +867,6 @@ async fn deposit(
     file: Option<axum::extract::multipart::Field<'_>>,
 ) -> Response {
     let Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit } = leading;
-    let unreadable = || {
-        super::error_page(
-            StatusCode::BAD_REQUEST,
-            "Envoi illisible",
-            "Ce formulaire n’a pas pu être lu\u{a0}: rien n’a été ajouté. Revenez à la page précédente et recommencez.",
-        )
-    };
     // Before anything is looked at further, let alone stored.
     if let Err(refusal) = session.check_form(&state.portal.cookies, &method, &headers, csrf.as_deref()) {
         return refusal.into_response();
