@@ -5,13 +5,17 @@
 //   click:NAME          press the button named NAME (e.g. a person on the demo sign-in page) and
 //                       check the page it leads to;
 //   link:NAME           follow the link named NAME, and check the page it leads to;
+//   press:NAME          press the button named NAME with the keyboard (focus, Enter) and check the
+//                       page it leads to (a page framing a sandboxed document: the frame lives in
+//                       a process of its own, and a mouse click right after scrolling can miss);
 //   fill:LABEL=VALUE    type VALUE into the field labelled LABEL (no page to check);
 //   check:LABEL, uncheck:LABEL   tick or untick the box labelled LABEL;
 //   select:LABEL=OPTION choose OPTION (its visible text) in the list labelled LABEL;
 //   upload:LABEL=PATH   give the file at PATH to the file field labelled LABEL.
 // One browser context for the whole walk: a sign-in's session cookie carries on to the next steps.
-// Prints one JSON line per step: {"step", "url", "status", "overflow", "text", "violations":
-// [{id, impact, help, nodes}]} for a page, {"step", "action": true} for an action.
+// Prints one JSON line per step: {"step", "url", "status", "overflow", "text", "frames":
+// [{url, text}], "violations": [{id, impact, help, nodes}]} for a page (frames: what each frame
+// of the page shows), {"step", "action": true} for an action.
 // Exits 0 whatever it finds: the Rust test decides. Never downloads a browser.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,7 +53,11 @@ try {
       continue;
     }
     let response;
-    if (kind === 'click' || kind === 'link') {
+    if (kind === 'press') {
+      const button = page.getByRole('button', { name: rest, exact: true }).first();
+      await button.focus();
+      [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), button.press('Enter')]);
+    } else if (kind === 'click' || kind === 'link') {
       const role = kind === 'click' ? 'button' : 'link';
       [response] = await Promise.all([
         page.waitForNavigation({ waitUntil: 'load' }),
@@ -74,12 +82,19 @@ try {
     // At 360 px nothing scrolls sideways (WCAG 1.4.10 reflow).
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
     const text = await page.evaluate(() => document.body.innerText);
+    const frames = [];
+    for (const frame of page.frames().filter((f) => f !== page.mainFrame())) {
+      const shown = frame.evaluate(() => (document.body ? document.body.innerText : ''));
+      const late = new Promise((resolve) => { setTimeout(() => resolve(''), 5000); });
+      frames.push({ url: frame.url(), text: await Promise.race([shown, late]).catch(() => '') });
+    }
     console.log(JSON.stringify({
       step,
       url,
       status,
       overflow,
       text,
+      frames,
       violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })),
     }));
     await page.setViewportSize({ width: 1280, height: 800 });

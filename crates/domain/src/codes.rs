@@ -40,6 +40,14 @@ pub struct FormatCode {
 pub const CLASS_SYSTEM: &str = "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument";
 pub const FORMAT_SYSTEM_IHE: &str = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode";
 
+/// The types a patient (or their representative) deposits from their own space, in the order
+/// a form offers them: the DMP's "déposé par le patient" types (TRE_A05 `DOCPATxx`) and the
+/// patient's own expression (`EXPPAT_x`). Not `DOCPAT08`, the medical profile: it is written
+/// from the profile's pages, not uploaded. The rights let a patient feed any type of their own
+/// record (`rights::authorize`); this is the list their forms offer.
+pub const PATIENT_DEPOSIT_TYPES: [&str; 11] =
+    ["DOCPAT03", "DOCPAT05", "DOCPAT04", "DOCPAT02", "DOCPAT07", "DOCPAT06", "DOCPAT01", "DOCPAT09", "EXPPAT_3", "EXPPAT_1", "EXPPAT_2"];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeListError {
     #[error("code list line {line}: {problem}")]
@@ -103,6 +111,11 @@ impl CodeLists {
         self.types.iter().find(|t| t.code.code == code)
     }
 
+    /// The types of `PATIENT_DEPOSIT_TYPES` these lists hold, in that order.
+    pub fn patient_deposit_types(&self) -> impl Iterator<Item = &TypeCode> {
+        PATIENT_DEPOSIT_TYPES.iter().filter_map(|c| self.find_type_by_code(c))
+    }
+
     pub fn find_class(&self, code: &Code) -> Option<&ClassCode> {
         self.classes.iter().find(|c| &c.code == code)
     }
@@ -153,6 +166,15 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), lists.types.len(), "type codes are unique across systems");
+    }
+
+    #[test]
+    fn a_patient_deposits_the_patients_types_of_the_shipped_lists() {
+        let lists = CodeLists::dmp_default();
+        let offered: Vec<&str> = lists.patient_deposit_types().map(|t| t.code.code.as_str()).collect();
+        assert_eq!(offered, PATIENT_DEPOSIT_TYPES, "every one is shipped");
+        assert!(!offered.contains(&"DOCPAT08"), "the profile is not uploaded");
+        assert!(!offered.contains(&"REMB") && !offered.contains(&"11502-2"), "nor the insurer's or a professional's types");
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(bounded)
         .merge(transfers)
         .merge(browser)
-        .merge(portal::router())
+        .merge(portal::router(limits))
         .merge(portal::signin::routes().layer(axum::middleware::from_fn(portal::page_headers)))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))

@@ -4,6 +4,7 @@
 //!
 //! Every page answers with the headers of `page_headers`: a Content-Security-Policy that allows
 //! no script at all and no framing, no referrer to other sites, no caching of what may be personal.
+//! A page that needs more sets its own policy first (the document page frames its content).
 
 use askama::Template;
 use axum::Router;
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use crate::AppState;
 
 mod access;
+mod documents;
 mod export;
 mod record;
 pub mod session;
@@ -31,10 +33,17 @@ const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
 /// The pages of a signed-in person (each walked by the tests that look for leaks: a new page
 /// goes here too).
+/// `{id}` stands for a document id of the walked record.
 pub const PAGES: &[&str] = &[
     "/",
     "/historique",
     "/historique?moi=1",
+    "/documents",
+    "/documents?masques=1",
+    "/documents/ajouter",
+    "/documents/{id}",
+    "/documents/{id}/contenu",
+    "/documents/{id}/telecharger",
     "/acces",
     "/acces?fait=bloque",
     "/notifications",
@@ -43,10 +52,25 @@ pub const PAGES: &[&str] = &[
     "/remboursements",
 ];
 
-pub fn router() -> Router<AppState> {
+/// The portal's routes; `limits` bound what a person deposits as they bound `/api`'s uploads.
+pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
+    let upload = documents::UploadLimit(limits.document_body_bytes);
     Router::new()
         .route("/", get(home))
         .route("/historique", get(space::history))
+        .route("/documents", get(documents::list))
+        .route(
+            "/documents/ajouter",
+            get(documents::add_form)
+                .post(documents::add)
+                // The handler counts the bytes itself, so that a body over the limit still gets its page.
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::disable())
+                .layer::<_, std::convert::Infallible>(axum::Extension(upload)),
+        )
+        .route("/documents/{id}", get(documents::show))
+        .route("/documents/{id}/contenu", get(documents::content))
+        .route("/documents/{id}/telecharger", get(documents::download))
+        .route("/documents/{id}/visibilite", axum::routing::post(documents::visibility))
         .route("/dossier", get(record::record))
         .route("/dossier/fermer", post(record::close))
         .route("/dossier/rouvrir", post(record::reopen))
@@ -71,9 +95,14 @@ pub fn router() -> Router<AppState> {
 pub async fn page_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    // A page that needs more (the document page frames its content) sets its own policy.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::X_FRAME_OPTIONS) {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     // Not `no-referrer`: with it, browsers send `Origin: null` on the pages' own form posts and
     // the forms' origin check refuses them. `same-origin` still sends nothing to other sites.
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

@@ -18,6 +18,8 @@ const LATEST: usize = 5;
 
 /// A document line of a page.
 pub struct DocumentLine {
+    /// Its opaque id, for the link to its page.
+    pub id: String,
     pub title: String,
     pub kind: String,
     pub date: String,
@@ -214,6 +216,7 @@ async fn glance(
     let latest = views
         .into_iter()
         .map(|v| DocumentLine {
+            id: v.meta.id.to_string(),
             kind: codes.find_type(&v.meta.xds.type_code).map_or_else(|| v.meta.xds.type_code.code.clone(), |t| t.display.clone()),
             date: words::date(v.meta.xds.authored_at.unwrap_or(v.meta.submitted_at)),
             notes: v

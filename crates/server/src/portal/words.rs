@@ -189,6 +189,60 @@ pub fn basis(code: &str) -> Option<&'static str> {
     })
 }
 
+/// The day the instant falls on in Paris: what "the date of the act" means to a person.
+pub fn day_in_paris(at: OffsetDateTime) -> time::Date {
+    paris(at)
+        .and_then(|d| {
+            let month = time::Month::try_from(u8::try_from(d.month()).ok()?).ok()?;
+            time::Date::from_calendar_date(i32::from(d.year()), month, u8::try_from(d.day()).ok()?).ok()
+        })
+        .unwrap_or_else(|| at.date())
+}
+
+/// `mars 2026` (Paris time): the heading of a month's documents.
+pub fn month(at: OffsetDateTime) -> String {
+    let day = day_in_paris(at);
+    let month = MONTHS.get(usize::from(u8::from(day.month())) - 1).copied().unwrap_or_default();
+    format!("{month}{NBSP}{}", day.year())
+}
+
+/// A document's size: `820 octets`, `35 ko`, `1,2 Mo`, `8 Go`.
+pub fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let tenths = |unit: u64, name: &str| {
+        let tenths = bytes.saturating_mul(10).div_ceil(unit);
+        match tenths % 10 {
+            0 => format!("{}{NBSP}{name}", count(tenths / 10)),
+            t => format!("{},{t}{NBSP}{name}", count(tenths / 10)),
+        }
+    };
+    match bytes {
+        0..KIB => counted(bytes, "octet", "octets", "0 octet"),
+        KIB..MIB => format!("{}{NBSP}ko", count(bytes.div_ceil(KIB))),
+        MIB..GIB => tenths(MIB, "Mo"),
+        _ => tenths(GIB, "Go"),
+    }
+}
+
+/// What a document's MIME type is, in words.
+pub fn format(mime: &str) -> &'static str {
+    let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/pdf" => "PDF",
+        "image/jpeg" => "Image JPEG",
+        "image/png" => "Image PNG",
+        "text/plain" => "Texte",
+        "text/xml" | "application/xml" | "application/hl7-cda+xml" => "Document structuré (XML)",
+        "application/dicom" => "Imagerie (DICOM)",
+        _ => "Autre format",
+    }
+}
+
+/// An archived document, in words (its status says whether it is the version in force).
+pub const ARCHIVED: &str = "Archivé";
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -228,6 +282,20 @@ mod tests {
         assert_eq!(counted(0, "document", "documents", "aucun document"), "aucun document");
         assert_eq!(counted(1, "document", "documents", "aucun document"), "1\u{a0}document");
         assert_eq!(counted(1_200, "document", "documents", "aucun document"), "1\u{a0}200\u{a0}documents");
+    }
+
+    #[test]
+    fn months_sizes_and_formats_read_as_words() {
+        assert_eq!(month(datetime!(2026-02-28 23:30 UTC)), "mars\u{a0}2026", "the month follows Paris");
+        assert_eq!(day_in_paris(datetime!(2026-07-31 22:30 UTC)), time::macros::date!(2026 - 08 - 01));
+        assert_eq!(size(1), "1\u{a0}octet");
+        assert_eq!(size(820), "820\u{a0}octets");
+        assert_eq!(size(35 * 1024), "35\u{a0}ko");
+        assert_eq!(size(1_258_291), "1,2\u{a0}Mo");
+        assert_eq!(size(8 << 30), "8\u{a0}Go");
+        assert_eq!(format("application/pdf"), "PDF");
+        assert_eq!(format("text/plain; charset=utf-8"), "Texte");
+        assert_eq!(format("application/x-unknown"), "Autre format");
     }
 
     #[test]

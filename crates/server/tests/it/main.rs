@@ -18,6 +18,7 @@ mod policy;
 mod policy_props;
 mod portal;
 mod portal_access;
+mod portal_documents;
 mod portal_record;
 mod portal_signin;
 mod records;

@@ -97,8 +97,9 @@ async fn walk(app: TestApp) {
         let session = app.carnet.open_session(&person).await.expect("a session");
         let cookie = format!("{}={}", app.state.portal.cookies.name(), session.id);
         for page in carnet_server::portal::PAGES {
+            let path = page.replace("{id}", &id);
             let req =
-                Request::builder().uri(*page).header("cookie", &cookie).header("accept", "text/html").body(Body::empty()).expect("request");
+                Request::builder().uri(&path).header("cookie", &cookie).header("accept", "text/html").body(Body::empty()).expect("request");
             let reply = app.send(req).await;
             calls += 1;
             assert!(reply.status.is_success() || reply.status == axum::http::StatusCode::NOT_FOUND, "{role:?} {page}: {}", reply.status);

@@ -81,8 +81,18 @@ pub struct Checked {
     pub overflow: bool,
     #[serde(default)]
     pub text: String,
+    /// What each frame of the page shows.
+    #[serde(default)]
+    pub frames: Vec<Frame>,
     #[serde(default)]
     pub violations: Vec<serde_json::Value>,
+}
+
+/// A frame of a page, as `check.mjs` saw it.
+#[derive(serde::Deserialize, Debug)]
+pub struct Frame {
+    pub url: String,
+    pub text: String,
 }
 
 /// A demo person the portal's dev provider offers (`label` is the button to click).
