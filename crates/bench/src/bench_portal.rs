@@ -29,7 +29,7 @@ pub struct PortalArgs {
     #[arg(long, default_value_t = 200)]
     pub documents: usize,
     /// The pages to load (paths of the portal).
-    #[arg(long, value_delimiter = ',', default_value = "/,/historique")]
+    #[arg(long, value_delimiter = ',', default_value = "/,/documents,/historique")]
     pub pages: Vec<String>,
     /// The wrk binary.
     #[arg(long, default_value = "wrk")]

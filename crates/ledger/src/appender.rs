@@ -142,6 +142,10 @@ impl Ledger {
         self.store.inclusion_proof(index, tree_size).await
     }
 
+    pub async fn inclusion_proofs(&self, indices: &[u64], tree_size: u64) -> Result<Vec<InclusionProof>> {
+        self.store.inclusion_proofs(indices, tree_size).await
+    }
+
     pub async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<ConsistencyProof> {
         self.store.consistency_proof(old_size, new_size).await
     }

@@ -114,12 +114,14 @@ impl Carnet {
     pub async fn prove_entries(&self, entries: &[RecordedEntry]) -> Result<ProvenEntries> {
         let head = self.ledger.latest_tree_head().await?;
         let head_signed = carnet_ledger::verify_tree_head(&head, &self.ledger.public_key());
-        let mut included = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let proven = entry.index < head.head.tree_size
-                && self.ledger.inclusion_proof(entry.index, head.head.tree_size).await?.verify(&entry.leaf_hash(), &head.head.root_hash);
-            included.push(proven);
-        }
+        let size = head.head.tree_size;
+        let covered: Vec<u64> = entries.iter().map(|e| e.index).filter(|&i| i < size).collect();
+        let proofs = self.ledger.inclusion_proofs(&covered, size).await?;
+        let mut proofs = proofs.iter();
+        let included = entries
+            .iter()
+            .map(|entry| entry.index < size && proofs.next().is_some_and(|proof| proof.verify(&entry.leaf_hash(), &head.head.root_hash)))
+            .collect();
         Ok(ProvenEntries { head, head_signed, included })
     }
 

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_carnet");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// A running `carnet demo`, killed on drop.
-struct Demo {
+pub(crate) struct Demo {
     child: Child,
-    printed: String,
+    pub(crate) printed: String,
 }
 
 impl Drop for Demo {
@@ -25,7 +25,7 @@ impl Drop for Demo {
     }
 }
 
-fn start_demo(dir: &Path, port: u16) -> Demo {
+pub(crate) fn start_demo(dir: &Path, port: u16) -> Demo {
     let child = Command::new(BIN)
         .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
         .current_dir(dir)

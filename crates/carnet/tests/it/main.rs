@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod demo_portal;
 mod import_synthea;
 mod smart;

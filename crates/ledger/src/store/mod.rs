@@ -508,6 +508,38 @@ impl LedgerStore {
         Ok(InclusionProof { leaf_index: index, tree_size, path })
     }
 
+    /// Inclusion proofs of several entries in the same tree (a page of a history), their nodes
+    /// read together. In the order of `indices`.
+    pub async fn inclusion_proofs(&self, indices: &[u64], tree_size: u64) -> Result<Vec<InclusionProof>> {
+        let current = self.size().await?;
+        if tree_size > current {
+            return Err(LedgerError::BeyondTree { what: "tree size", requested: tree_size, size: current });
+        }
+        if let Some(&index) = indices.iter().find(|&&i| i >= tree_size) {
+            return Err(LedgerError::BeyondTree { what: "leaf index", requested: index, size: tree_size });
+        }
+        let plans: Vec<_> = indices.iter().map(|&i| inclusion_plan(i, tree_size)).collect();
+        let mut ids: Vec<NodeId> = plans.iter().flat_map(|p| p.nodes()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        // Bounded statements: a page's proofs share most of their upper nodes anyway.
+        for chunk in ids.chunks(1000) {
+            let rows = dispatch!(self, nodes_of_pool(chunk))?;
+            found.extend(rows.iter().filter_map(|r| Some((r.id()?, r.hash_array()?))));
+        }
+        plans
+            .iter()
+            .zip(indices)
+            .map(|(plan, &leaf_index)| {
+                let path = plan
+                    .assemble(|id| found.get(&id).copied())
+                    .map_err(|id| LedgerError::Corrupt(format!("subtree node {id:?} is missing or malformed")))?;
+                Ok(InclusionProof { leaf_index, tree_size, path })
+            })
+            .collect()
+    }
+
     /// Proof that the tree of `old` is a prefix of the tree of `new`.
     pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof> {
         if old > new {

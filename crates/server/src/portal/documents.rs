@@ -165,7 +165,15 @@ struct ListPage {
     from_error: Option<&'static str>,
     to_error: Option<&'static str>,
     hidden_only: bool,
+    /// "Documents 51 à 100 sur 200", when the list takes several pages.
+    range: Option<String>,
+    /// Query strings of the newer and older pages.
+    newer: Option<String>,
+    older: Option<String>,
 }
+
+/// Documents per page of the list (the page stays light, and readable on a phone).
+const PER_PAGE: usize = 50;
 
 /// The list's filters as typed (kept as such to be shown again).
 #[derive(Default)]
@@ -176,6 +184,8 @@ struct Filters {
     from: String,
     to: String,
     hidden_only: bool,
+    /// From 1.
+    page: usize,
 }
 
 impl Filters {
@@ -191,10 +201,28 @@ impl Filters {
                 "du" => f.from = v,
                 "au" => f.to = v,
                 "masques" => f.hidden_only = !v.is_empty(),
+                "page" => f.page = v.parse().unwrap_or(1),
                 _ => {}
             }
         }
+        f.page = f.page.max(1);
         f
+    }
+
+    /// The query string of page `page` with the same filters.
+    fn page_query(&self, page: usize) -> String {
+        let mut q: Vec<(&str, &str)> = Vec::new();
+        for (k, v) in [("classe", &self.class), ("type", &self.kind), ("auteur", &self.author), ("du", &self.from), ("au", &self.to)] {
+            if !v.is_empty() {
+                q.push((k, v));
+            }
+        }
+        if self.hidden_only {
+            q.push(("masques", "1"));
+        }
+        let page = page.to_string();
+        q.push(("page", &page));
+        serde_urlencoded::to_string(&q).unwrap_or_default()
     }
 
     fn any(&self) -> bool {
@@ -328,8 +356,22 @@ pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuer
     }
     summary.push('.');
 
+    // The newest first, a page at a time (a page past the end shows the last).
+    let pages = shown.len().div_ceil(PER_PAGE).max(1);
+    let at = filters.page.min(pages);
+    let range = (pages > 1).then(|| {
+        let last = (at * PER_PAGE).min(shown.len());
+        format!(
+            "Documents {} à {} sur {}",
+            words::count(((at - 1) * PER_PAGE + 1) as u64),
+            words::count(last as u64),
+            words::count(shown.len() as u64)
+        )
+    });
+    let newer = (at > 1).then(|| filters.page_query(at - 1));
+    let older_page = (at < pages).then(|| filters.page_query(at + 1));
     let mut groups: Vec<MonthGroup> = Vec::new();
-    for (head, older) in shown {
+    for (head, older) in shown.into_iter().skip((at - 1) * PER_PAGE).take(PER_PAGE) {
         let month = capitalized(&words::month(act_date(&head.meta)));
         let line = Line {
             id: head.meta.id.to_string(),
@@ -362,6 +404,9 @@ pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuer
         from_error,
         to_error,
         hidden_only: filters.hidden_only,
+        range,
+        newer,
+        older: older_page,
     }
     .render();
     let status = if from_error.is_some() || to_error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };

@@ -275,13 +275,19 @@ async fn callback(State(state): State<AppState>, Query(reply): Query<Callback>) 
     }
     // Verified above; the claims contract reads Carnet's claims from the same payload.
     let Some(claims) = payload(&id_token.to_string()) else { return refused_sign_in() };
-    let actor = match carnet_auth::actor_from_claims(&claims) {
+    let mut actor = match carnet_auth::actor_from_claims(&claims) {
         Ok(actor) => actor,
         Err(e) => {
             tracing::warn!(error = %e, "a sign-in's claims break the claims contract");
             return french_error(StatusCode::FORBIDDEN, "Votre identité ne permet pas d’ouvrir un espace sur ce serveur.");
         }
     };
+    // The dev provider is the dev issuer answering the code flow: the same people, whose
+    // references (`iss#sub`, e.g. a representative's in a record's policy) must not change with
+    // the address the server happens to listen on.
+    if state.portal.dev_provider.as_ref().is_some_and(|dev| dev.issuer_url() == actor.issuer) {
+        actor.issuer = carnet_auth::DevIssuer::ISSUER.to_owned();
+    }
     let opened = match state.carnet.open_session(&actor).await {
         Ok(opened) => opened,
         Err(e) => {

@@ -142,7 +142,7 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
         let profession = e.actor.profession.as_deref().and_then(|c| carnet_domain::Profession::from_code(c).ok()).map(|p| p.label_fr());
         let name = e.actor.name.clone().unwrap_or_else(|| role.to_owned());
         match (profession, &e.actor.organisation) {
-            (Some(p), Some(o)) => format!("{name} ({p}, établissement {o})"),
+            (Some(p), Some(o)) => format!("{name} ({p}, établissement n°\u{a0}FINESS {o})"),
             (Some(p), None) => format!("{name} ({p})"),
             _ => name,
         }
@@ -157,7 +157,9 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
     };
     let basis = match (refused, own) {
         (true, _) => "refusé".to_owned(),
+        // "a ouvert un accès en urgence (bris de glace)" says its basis already.
         (false, true) => String::new(),
+        (false, false) if e.action.starts_with("emergency.") && e.action != "emergency.document" => String::new(),
         (false, false) => words::basis(&e.reason).unwrap_or_default().to_owned(),
     };
     AccessLine { when: words::date_time(at), who, what, basis, refused, justification: e.justification.clone(), proven: None }
@@ -204,7 +206,15 @@ async fn glance(
         .take(LATEST)
         .map(|e| access_line(e, actor))
         .collect();
-    let visible = carnet.visible_documents(actor, ins).await?;
+    // Replaced versions are folded under the current one (as on Mes documents): not counted,
+    // not listed; the latest are by date of the act, as the person thinks of them.
+    let mut visible: Vec<_> = carnet
+        .visible_documents(actor, ins)
+        .await?
+        .into_iter()
+        .filter(|v| v.meta().status != carnet_domain::DocumentStatus::Superseded)
+        .collect();
+    visible.sort_by_key(|v| std::cmp::Reverse(v.meta().xds.authored_at.unwrap_or(v.meta().submitted_at)));
     let count = visible.len() as u64;
     let new_documents = last_visit_ms
         .map(|last| visible.iter().filter(|v| millis(v.meta().submitted_at) > last).count() as u64)

@@ -23,7 +23,46 @@ on_both_backends!(
     hiding_from_professionals_is_said_before_and_after,
     a_deposit_is_checked_field_by_field_and_nothing_refused_is_stored,
     a_representative_sees_what_is_visible_to_them_only,
+    a_long_list_is_read_fifty_at_a_time,
 );
+
+async fn a_long_list_is_read_fifty_at_a_time(app: TestApp) {
+    let p = ins(69);
+    app.open_record(&p).await;
+    let author = app.professional(1, Profession::Medecin);
+    for n in 0..60u32 {
+        let (kind, day) = if n % 2 == 0 { ("11502-2", 1 + n / 2) } else { ("11488-4", 1 + n / 2) };
+        let authored = format!("2025-{:02}-{:02}T08:00:00Z", 1 + (n % 12), 1 + (day % 28));
+        deposit(&app, &p, &author, meta(6900 + n, kind, &format!("Document n° {n}"), &authored), b"%PDF-1.7").await;
+    }
+    let visit = app.portal_session(&patient(&p)).await;
+    let lines = |r: &Reply| r.raw.matches("class=\"doc-titre\"").count();
+    let first = app.page("/documents", &visit).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(lines(&first), 50, "a page of fifty");
+    assert!(first.raw.contains("Documents 1 à 50 sur 60") && first.raw.contains("href=\"/documents?page=2\""), "{}", first.raw);
+    assert!(!first.raw.contains("Documents plus récents"));
+    let second = app.page("/documents?page=2", &visit).await;
+    assert_eq!(lines(&second), 10);
+    assert!(second.raw.contains("Documents 51 à 60 sur 60") && second.raw.contains("href=\"/documents?page=1\""), "{}", second.raw);
+    assert!(!second.raw.contains("Documents plus anciens"));
+    // The two pages together: every document once.
+    let ids = |r: &Reply| -> Vec<String> {
+        r.raw.split("class=\"doc-titre\" href=\"/documents/").skip(1).filter_map(|t| t.split('"').next()).map(str::to_owned).collect()
+    };
+    let mut all: Vec<String> = ids(&first).into_iter().chain(ids(&second)).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 60);
+    // A filter is kept from page to page; past the end is the last page.
+    let labs = app.page("/documents?type=11502-2", &visit).await;
+    assert_eq!(lines(&labs), 30, "one page: {}", labs.raw);
+    assert!(!labs.raw.contains("Documents plus anciens"));
+    let beyond = app.page("/documents?page=9", &visit).await;
+    assert_eq!(lines(&beyond), 10);
+    let filtered = app.page("/documents?masques=&type=11488-4&page=1", &visit).await;
+    assert_eq!(lines(&filtered), 30);
+}
 
 /// A patient acting for themselves in the portal (the same person as `app.patient(ins)`).
 fn patient(ins: &Ins) -> Actor {

@@ -130,9 +130,9 @@ async fn marie_closes_her_record_with_a_reason_and_reopens_it_in_chromium() {
 #[tokio::test]
 async fn a_representative_switches_between_two_minors_in_chromium() {
     let (app, origin) = portal_offering(vec![crate::portal::demo_person("Sophie Petit (mère de Léa et Hugo)", parent_claims())]).await;
-    // Signed in through the portal's provider: the issuer is the portal's.
-    let signed_in = Actor { issuer: format!("{origin}/dev-issuer"), ..parent() };
-    let (lea, hugo) = children_of(&app, &signed_in).await;
+    // Signed in through the dev provider, she is the dev issuer's `parent`: the reference her
+    // records registered.
+    let (lea, hugo) = children_of(&app, &parent()).await;
     let doctor = app.professional(1, Profession::Medecin);
     id_of(&app.upload(&lea, &doctor, doc(1, "11488-4", "Consultation de Léa", &[]), b"%PDF lea").await);
     id_of(&app.upload(&hugo, &doctor, doc(2, "11488-4", "Consultation de Hugo", &[]), b"%PDF hugo").await);

@@ -192,7 +192,9 @@ async fn a_person_signs_in_through_the_dev_provider(s: Served) {
     let actor: carnet_domain::Actor = serde_json::from_value(page["actor"].clone()).expect("actor");
     assert_eq!(actor.kind, ActorKind::Patient { ins: ins(1) });
     assert_eq!((actor.subject.as_str(), actor.name.as_deref()), ("marie", Some("Marie Dupont")));
-    assert_eq!(actor.issuer, format!("{}/dev-issuer", s.base));
+    // The dev provider is the dev issuer: the same references whatever port the server is on
+    // (a representative's `iss#sub` in a policy, an app's or the CLI's tokens).
+    assert_eq!(actor.issuer, carnet_auth::DevIssuer::ISSUER);
     assert_eq!((actor.scopes, actor.client), (Scopes::RoleOnly, None), "the person themselves, not an app");
 
     // At rest: the id's hash only.

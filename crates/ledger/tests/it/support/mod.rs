@@ -352,6 +352,13 @@ pub async fn appends_are_numbered_and_every_proof_verifies(s: Scratch) {
             assert!(proof.verify(&leaves[index as usize], &sth.head.root_hash), "inclusion {index} in {size}");
             assert!(!verify_inclusion(&leaves[(index as usize + 1) % 100], index, size, &proof.path, &sth.head.root_hash));
         }
+        // Read together (a history page), newest first and with a repeat: the same proofs.
+        let indices: Vec<u64> = (0..size).rev().chain((0..size).take(1)).collect();
+        let together = ledger.inclusion_proofs(&indices, size).await.unwrap();
+        assert_eq!(together.len(), indices.len());
+        for (proof, &index) in together.iter().zip(&indices) {
+            assert_eq!(proof, &ledger.inclusion_proof(index, size).await.unwrap());
+        }
         heads.push(sth);
     }
     for old in &heads {
@@ -420,6 +427,9 @@ pub async fn queries_refuse_what_is_beyond_the_tree(s: Scratch) {
     beyond(ledger.entry(100).await.map(|_| ()), "leaf index", 100, 100);
     beyond(ledger.entry(u64::MAX).await.map(|_| ()), "leaf index", u64::MAX, 100);
     beyond(ledger.inclusion_proof(u64::MAX - 1, u64::MAX).await.map(|_| ()), "tree size", u64::MAX, 100);
+    beyond(ledger.inclusion_proofs(&[3, 100], 100).await.map(|_| ()), "leaf index", 100, 100);
+    beyond(ledger.inclusion_proofs(&[3], 101).await.map(|_| ()), "tree size", 101, 100);
+    assert!(ledger.inclusion_proofs(&[], 100).await.unwrap().is_empty());
     assert!(matches!(ledger.consistency_proof(4, 3).await, Err(LedgerError::InvalidRange { old: 4, new: 3 })));
     assert!(ledger.consistency_proof(0, 0).await.unwrap().path.is_empty());
     assert!(ledger.consistency_proof(100, 100).await.unwrap().path.is_empty());
