@@ -217,17 +217,7 @@ async fn patient_visit(app: &TestApp, p: &Ins) -> PortalVisit {
 
 /// A form posted without its token (or with another), from the portal's own origin.
 async fn forged(app: &TestApp, path: &str, visit: &PortalVisit, fields: &[(&str, &str)]) -> support::Reply {
-    let body = serde_urlencoded::to_string(fields).expect("a form");
-    let req = axum::http::Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("cookie", &visit.cookie)
-        .header("accept", "text/html")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("sec-fetch-site", "same-origin")
-        .body(axum::body::Body::from(body))
-        .expect("request");
-    app.send(req).await
+    app.post_form(path, visit, fields).await
 }
 
 async fn forms_without_their_token_change_nothing(app: TestApp) {

@@ -196,7 +196,12 @@ impl TestApp {
     pub async fn submit(&self, path: &str, visit: &PortalVisit, fields: &[(&str, &str)]) -> Reply {
         let mut all: Vec<(&str, &str)> = vec![("csrf", visit.csrf.as_str())];
         all.extend_from_slice(fields);
-        let body = serde_urlencoded::to_string(&all).expect("a form");
+        self.post_form(path, visit, &all).await
+    }
+
+    /// A form posted from the portal's own origin with exactly `fields` (no token added).
+    pub async fn post_form(&self, path: &str, visit: &PortalVisit, fields: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded::to_string(fields).expect("a form");
         let req = Request::builder()
             .method(Method::POST)
             .uri(path)
