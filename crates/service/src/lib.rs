@@ -38,7 +38,7 @@ pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitt
 pub use export::{EXPORT_HISTORY_LIMIT, RecordExport};
 pub use gate::Visible;
 pub use keys::{RotationReport, ledger_signer};
-pub use notifications::{Courier, DeliveryReport, NOTIFICATION_KINDS, Preferences, backoff, render};
+pub use notifications::{Courier, DeliveryReport, MUTABLE_KINDS, NOTIFICATION_KINDS, Preferences, backoff, render};
 pub use oversight::{HistoryPage, HistoryQuery, ProvenEntries};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};

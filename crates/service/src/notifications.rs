@@ -25,6 +25,8 @@ pub struct Preferences {
     pub email: Option<String>,
     pub email_enabled: bool,
     pub webhook_url: Option<String>,
+    /// The kinds of message the holder does not want (codes of [`MUTABLE_KINDS`]).
+    pub muted: Vec<String>,
 }
 
 /// What one delivery round did.
@@ -53,6 +55,10 @@ fn plausible_url(u: &str) -> bool {
 /// a new document, a professional's first consultation, an emergency access, a change of their
 /// choices of who may read.
 pub const NOTIFICATION_KINDS: [&str; 4] = ["new_document", "first_access", "emergency_access", "policy_change"];
+
+/// The kinds a holder may choose not to receive. An emergency access is always notified: that
+/// the patient learns of it is what lets the emergency rules stand (and why it is reviewed).
+pub const MUTABLE_KINDS: [&str; 3] = ["new_document", "first_access", "policy_change"];
 
 /// Subject and body (French, the patients' language) of a message. Names of professionals and
 /// codes only.
@@ -101,6 +107,11 @@ pub fn render(message: &OutboxMessage) -> (String, String) {
     }
 }
 
+/// The stored list of kinds not wanted.
+fn muted_kinds(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect()
+}
+
 impl Carnet {
     async fn holder_or_forbidden(&self, actor: &Actor, ins: &Ins, action: &'static str) -> Result<()> {
         let decision = match self.db.find_record_by_ins(ins).await? {
@@ -140,6 +151,7 @@ impl Carnet {
             email: open(stored.email_sealed, EMAIL_CONTEXT)?,
             email_enabled: stored.email_enabled,
             webhook_url: open(stored.webhook_sealed, WEBHOOK_CONTEXT)?,
+            muted: muted_kinds(&stored.muted_kinds),
         })
     }
 
@@ -158,15 +170,26 @@ impl Carnet {
         {
             return Err(ServiceError::Invalid("webhook_url: an http(s) URL of at most 2000 characters".into()));
         }
+        if let Some(kind) = prefs.muted.iter().find(|k| !MUTABLE_KINDS.contains(&k.as_str())) {
+            return Err(ServiceError::Invalid(if kind == "emergency_access" {
+                "muted: emergency accesses are always notified".into()
+            } else {
+                format!("muted: one of {}", MUTABLE_KINDS.join(", "))
+            }));
+        }
         self.holder_or_forbidden(actor, ins, "notifications.set").await?;
         let key = self.data_key_or_create(ins).await?;
+        let mut muted: Vec<String> =
+            MUTABLE_KINDS.iter().filter(|k| prefs.muted.iter().any(|m| m == *k)).map(|k| (*k).to_owned()).collect();
+        muted.dedup();
         let stored = StoredPreferences {
             email_sealed: prefs.email.as_deref().map(|e| carnet_crypto::seal(&key, EMAIL_CONTEXT, e.as_bytes())),
             email_enabled: prefs.email_enabled,
             webhook_sealed: prefs.webhook_url.as_deref().map(|u| carnet_crypto::seal(&key, WEBHOOK_CONTEXT, u.as_bytes())),
+            muted_kinds: muted.join(","),
         };
         self.db.save_preferences(ins, &stored, self.now()).await?;
-        Ok(prefs)
+        Ok(Preferences { muted, ..prefs })
     }
 
     /// Delivers what is due, each message at most once per round; failures are retried later
@@ -208,6 +231,10 @@ impl Carnet {
         }
         let prefs = self.db.find_preferences(&message.ins).await.map_err(|e| e.to_string())?;
         let Some(prefs) = prefs else { return Ok(false) };
+        // Not wanted: done, without a channel (emergencies cannot be muted).
+        if message.kind != "emergency_access" && muted_kinds(&prefs.muted_kinds).contains(&message.kind) {
+            return Ok(false);
+        }
         // The record may have been destroyed since (its key shredded): nothing to send then.
         let Ok(Some(key)) = self.data_key(&message.ins).await else { return Ok(false) };
         let mut sent = false;

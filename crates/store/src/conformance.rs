@@ -630,9 +630,10 @@ pub async fn emergencies_review_items_and_first_accesses(db: Database) {
 pub async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
     let p = ins(1);
     assert_eq!(db.find_preferences(&p).await.expect("find"), None);
-    let prefs = StoredPreferences { email_sealed: Some(vec![1, 2, 3]), email_enabled: true, webhook_sealed: None };
+    let prefs =
+        StoredPreferences { email_sealed: Some(vec![1, 2, 3]), email_enabled: true, webhook_sealed: None, muted_kinds: String::new() };
     db.save_preferences(&p, &prefs, T0).await.expect("save");
-    let changed = StoredPreferences { email_enabled: false, ..prefs };
+    let changed = StoredPreferences { email_enabled: false, muted_kinds: "new_document,policy_change".into(), ..prefs };
     db.save_preferences(&p, &changed, T0).await.expect("save again");
     assert_eq!(db.find_preferences(&p).await.expect("find"), Some(changed));
 

@@ -72,6 +72,8 @@ pub struct StoredPreferences {
     pub email_sealed: Option<Vec<u8>>,
     pub email_enabled: bool,
     pub webhook_sealed: Option<Vec<u8>>,
+    /// Codes of the kinds not wanted, comma-separated (not clinical, not sealed).
+    pub muted_kinds: String,
 }
 
 /// The patient's access choices and emergency accesses.
@@ -467,31 +469,38 @@ struct OutboxRow {
 
 impl NotificationStore for Database {
     async fn find_preferences(&self, ins: &Ins) -> Result<Option<StoredPreferences>> {
-        type Row = (Option<Vec<u8>>, bool, Option<Vec<u8>>);
+        type Row = (Option<Vec<u8>>, bool, Option<Vec<u8>>, String);
         let row: Option<Row> = on_pool!(self, |pool| sqlx::query_as(
-            "SELECT email_sealed, email_enabled, webhook_sealed FROM notification_preferences WHERE ins = $1"
+            "SELECT email_sealed, email_enabled, webhook_sealed, muted_kinds FROM notification_preferences WHERE ins = $1"
         )
         .bind(ins.as_str())
         .fetch_optional(pool)
         .await)?;
-        Ok(row.map(|(email_sealed, email_enabled, webhook_sealed)| StoredPreferences { email_sealed, email_enabled, webhook_sealed }))
+        Ok(row.map(|(email_sealed, email_enabled, webhook_sealed, muted_kinds)| StoredPreferences {
+            email_sealed,
+            email_enabled,
+            webhook_sealed,
+            muted_kinds,
+        }))
     }
 
     async fn save_preferences(&self, ins: &Ins, prefs: &StoredPreferences, now: OffsetDateTime) -> Result<()> {
         on_writer!(self, |pool| {
             sqlx::query(
-            "INSERT INTO notification_preferences (ins, email_sealed, email_enabled, webhook_sealed, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO notification_preferences (ins, email_sealed, email_enabled, webhook_sealed, updated_at, muted_kinds) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (ins) DO UPDATE SET email_sealed = excluded.email_sealed, email_enabled = excluded.email_enabled, \
-             webhook_sealed = excluded.webhook_sealed, updated_at = excluded.updated_at"
-        )
-        .bind(ins.as_str())
-        .bind(prefs.email_sealed.as_deref())
-        .bind(prefs.email_enabled)
-        .bind(prefs.webhook_sealed.as_deref())
-        .bind(to_millis(now))
-        .execute(pool)
-        .await
-        .map(|_| ())
+             webhook_sealed = excluded.webhook_sealed, updated_at = excluded.updated_at, muted_kinds = excluded.muted_kinds",
+            )
+            .bind(ins.as_str())
+            .bind(prefs.email_sealed.as_deref())
+            .bind(prefs.email_enabled)
+            .bind(prefs.webhook_sealed.as_deref())
+            .bind(to_millis(now))
+            .bind(&prefs.muted_kinds)
+            .execute(pool)
+            .await
+            .map(|_| ())
         })?;
         Ok(())
     }

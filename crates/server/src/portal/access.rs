@@ -488,7 +488,10 @@ struct NotificationsPage {
     webhook_url: String,
     email_error: Option<String>,
     webhook_error: Option<String>,
-    kinds: Vec<&'static str>,
+    /// The kinds the person chooses: (code, words, wanted).
+    choices: Vec<(&'static str, &'static str, bool)>,
+    /// What is always sent.
+    always: &'static str,
 }
 
 impl NotificationsPage {
@@ -504,7 +507,11 @@ impl NotificationsPage {
             webhook_url: prefs.webhook_url.clone().unwrap_or_default(),
             email_error: None,
             webhook_error: None,
-            kinds: carnet_service::NOTIFICATION_KINDS.iter().filter_map(|k| words::notification_kind(k)).collect(),
+            choices: carnet_service::MUTABLE_KINDS
+                .iter()
+                .filter_map(|k| Some((*k, words::notification_kind(k)?, !prefs.muted.iter().any(|m| m == k))))
+                .collect(),
+            always: words::notification_kind("emergency_access").unwrap_or_default(),
         }
     }
 }
@@ -535,14 +542,31 @@ pub struct PreferencesForm {
     courriel_actif: Option<String>,
     #[serde(default)]
     webhook: String,
+    /// Ticked: the person wants this kind (one field per kind: a form's repeated keys do not
+    /// deserialize).
+    #[serde(default)]
+    voulu_new_document: Option<String>,
+    #[serde(default)]
+    voulu_first_access: Option<String>,
+    #[serde(default)]
+    voulu_policy_change: Option<String>,
 }
 
 /// `POST /notifications`: saved through the service, whose refusals are shown next to their field.
 pub async fn save_notifications(State(state): State<AppState>, PortalForm { session, form }: PortalForm<PreferencesForm>) -> Response {
     let Some(ins) = session.record() else { return super::not_found_page() };
     let filled = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let prefs =
-        Preferences { email: filled(&form.courriel), email_enabled: form.courriel_actif.is_some(), webhook_url: filled(&form.webhook) };
+    let wanted = [
+        ("new_document", form.voulu_new_document.is_some()),
+        ("first_access", form.voulu_first_access.is_some()),
+        ("policy_change", form.voulu_policy_change.is_some()),
+    ];
+    let prefs = Preferences {
+        email: filled(&form.courriel),
+        email_enabled: form.courriel_actif.is_some(),
+        webhook_url: filled(&form.webhook),
+        muted: wanted.iter().filter(|(_, on)| !on).map(|(k, _)| (*k).to_owned()).collect(),
+    };
     match state.carnet.set_notification_preferences(&session.actor, ins, prefs.clone()).await {
         Ok(_) => Redirect::to("/notifications?fait=enregistre").into_response(),
         Err(ServiceError::Invalid(message)) => {

@@ -450,11 +450,15 @@ pub struct PreferencesBody {
     pub email_enabled: bool,
     /// Called with a JSON body for each notification (e.g. an SMS gateway).
     pub webhook_url: Option<String>,
+    /// Kinds not wanted: `new_document`, `first_access`, `policy_change` (an `emergency_access`
+    /// is always notified). Absent: all wanted.
+    #[serde(default)]
+    pub muted_kinds: Vec<String>,
 }
 
 impl From<Preferences> for PreferencesBody {
     fn from(p: Preferences) -> Self {
-        PreferencesBody { email: p.email, email_enabled: p.email_enabled, webhook_url: p.webhook_url }
+        PreferencesBody { email: p.email, email_enabled: p.email_enabled, webhook_url: p.webhook_url, muted_kinds: p.muted }
     }
 }
 
@@ -474,7 +478,7 @@ pub async fn preferences(
 /// Set the notification preferences (the holder).
 #[utoipa::path(put, path = "/api/records/{ins}/notification-preferences", tag = "policy", request_body = PreferencesBody,
     params(("ins" = String, Path, description = "The patient's INS")),
-    responses((status = 200, description = "Saved", body = PreferencesBody), (status = 422, description = "Bad address or URL", body = crate::Problem)),
+    responses((status = 200, description = "Saved", body = PreferencesBody), (status = 422, description = "Bad address, URL or kind", body = crate::Problem)),
     security(("bearer" = [])))]
 pub async fn set_preferences(
     State(state): State<AppState>,
@@ -482,7 +486,8 @@ pub async fn set_preferences(
     InsPath(ins): InsPath,
     ApiJson(body): ApiJson<PreferencesBody>,
 ) -> Result<Json<PreferencesBody>, ApiError> {
-    let prefs = Preferences { email: body.email, email_enabled: body.email_enabled, webhook_url: body.webhook_url };
+    let prefs =
+        Preferences { email: body.email, email_enabled: body.email_enabled, webhook_url: body.webhook_url, muted: body.muted_kinds };
     Ok(Json(state.carnet.set_notification_preferences(&actor, &ins, prefs).await?.into()))
 }
 

@@ -179,6 +179,61 @@ async fn the_patient_and_the_medecin_traitant_are_told_by_email_and_webhook() {
 }
 
 #[tokio::test]
+async fn the_kinds_a_patient_mutes_are_not_sent_but_an_emergency_always_is() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let hooks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hook_url = format!("http://{}/sms", listener.local_addr().expect("addr"));
+    let sink = hooks.clone();
+    let receiver = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("lock").push(v);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let p = ins(1);
+    app.open_record(&p).await;
+    let patient = app.patient(&p);
+    let url = format!("/api/records/{p}/notification-preferences");
+    // An emergency cannot be muted; an unknown kind is named.
+    for refused in [json!(["emergency_access"]), json!(["new_document", "weather"])] {
+        let body = json!({"webhook_url": hook_url, "muted_kinds": refused});
+        let r = app.call(axum::http::Method::PUT, &url, Some(&patient), Some(body)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
+    }
+    assert_eq!(app.get(&url, &patient).await.body["webhook_url"], serde_json::Value::Null, "nothing saved");
+    let body = json!({"webhook_url": hook_url, "muted_kinds": ["first_access", "new_document", "new_document"]});
+    let r = app.call(axum::http::Method::PUT, &url, Some(&patient), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(app.get(&url, &patient).await.body["muted_kinds"], json!(["new_document", "first_access"]));
+
+    // A new document, a first access, an emergency access.
+    app.upload(&p, &app.professional(1, Profession::Medecin), lab_report(1), b"%PDF").await;
+    app.post(&format!("/api/records/{p}/policy/changes"), &patient, json!({"change": "authorize", "rpps": rpps(3).to_string()})).await;
+    app.get(&format!("/api/records/{p}/documents"), &app.professional(3, Profession::Infirmier)).await;
+    let e = app
+        .post(
+            &format!("/api/records/{p}/emergency-access"),
+            &app.professional(9, Profession::Medecin),
+            json!({"kind": "bris_de_glace", "justification": "urgence vitale"}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.raw);
+    let report = app.carnet.deliver_notifications(&courier(free_port())).await.expect("deliver");
+    assert_eq!(report.failed, 0, "{report:?}");
+    let kinds: Vec<String> = hooks.lock().expect("lock").iter().filter_map(|h| h["kind"].as_str().map(str::to_owned)).collect();
+    assert!(kinds.contains(&"emergency_access".to_owned()), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k == "new_document" || k == "first_access"), "muted: {kinds:?}");
+    assert!(report.skipped >= 2, "the muted ones are done with, not retried: {report:?}");
+}
+
+#[tokio::test]
 async fn the_outbox_keeps_what_could_not_be_sent_across_a_restart() {
     let app = TestApp::new(Backend::Sqlite).await;
     let tmp = tempfile::tempdir().expect("temp dir");

@@ -188,7 +188,7 @@ async fn marie_blocks_unblocks_authorizes_revokes_and_opposes_in_the_browser() {
             ("click:Je m’oppose à l’accès en urgence (bris de glace)", 200, "Votre opposition à l’accès en urgence est enregistrée."),
             ("link:Voir les applications connectées", 200, "Cette application peut :"),
             ("click:Révoquer agenda-sante", 200, "L’application est révoquée"),
-            ("link:Notifications", 200, "Ce qui vous sera envoyé"),
+            ("link:Notifications", 200, "De quoi vous prévenir"),
             ("fill:Adresse électronique (facultative)=marie.dupont@", 0, ""),
             ("check:Me prévenir par courriel", 0, ""),
             ("click:Enregistrer mes préférences", 400, "Cette adresse électronique n’est pas valide"),
@@ -207,7 +207,11 @@ async fn marie_blocks_unblocks_authorizes_revokes_and_opposes_in_the_browser() {
     let refused = app.post(&format!("/api/records/{p}/emergency-access"), &bernard, emergency).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.raw);
     let prefs = app.carnet.notification_preferences(&marie_actor(&p), &p).await.expect("preferences");
-    assert_eq!(prefs, Preferences { email: Some("marie.dupont@example.org".into()), email_enabled: true, webhook_url: None });
+    assert_eq!(
+        prefs,
+        Preferences { email: Some("marie.dupont@example.org".into()), email_enabled: true, webhook_url: None, muted: vec![] },
+        "every kind stays ticked by default"
+    );
 }
 
 /// A patient's session and the record it is about.
@@ -331,7 +335,7 @@ async fn notifications_errors_are_shown_next_to_their_field_and_save_nothing(app
     let visit = patient_visit(&app, &p).await;
     let page = app.page("/notifications", &visit).await;
     assert_eq!(page.status, StatusCode::OK);
-    for words in ["quand un nouveau document est ajouté", "pour la première fois", "en urgence", "Il ne contient jamais le contenu"] {
+    for words in ["Quand un nouveau document est ajouté", "pour la première fois", "en urgence", "Il ne contient jamais le contenu"] {
         assert!(page.raw.contains(words), "{words}: {}", page.raw);
     }
     let bad = app.submit("/notifications", &visit, &[("courriel", "marie@"), ("courriel_actif", "1"), ("webhook", "")]).await;
@@ -348,17 +352,32 @@ async fn notifications_errors_are_shown_next_to_their_field_and_save_nothing(app
         .submit(
             "/notifications",
             &visit,
-            &[("courriel", " marie@example.org "), ("courriel_actif", "1"), ("webhook", "https://sms.example.org/h")],
+            &[
+                ("courriel", " marie@example.org "),
+                ("courriel_actif", "1"),
+                ("webhook", "https://sms.example.org/h"),
+                ("voulu_new_document", "1"),
+                ("voulu_policy_change", "1"),
+            ],
         )
         .await;
     assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.raw);
     let saved = app.carnet.notification_preferences(&marie_actor(&p), &p).await.expect("prefs");
     assert_eq!(
         saved,
-        Preferences { email: Some("marie@example.org".into()), email_enabled: true, webhook_url: Some("https://sms.example.org/h".into()) }
+        Preferences {
+            email: Some("marie@example.org".into()),
+            email_enabled: true,
+            webhook_url: Some("https://sms.example.org/h".into()),
+            muted: vec!["first_access".into()],
+        },
+        "an unticked kind is muted"
     );
     let shown = app.page("/notifications?fait=enregistre", &visit).await;
     assert!(shown.raw.contains("Vos préférences de notification sont enregistrées.") && shown.raw.contains("value=\"marie@example.org\""));
+    assert!(shown.raw.contains("name=\"voulu_new_document\" value=\"1\" checked"), "{}", shown.raw);
+    assert!(shown.raw.contains("name=\"voulu_first_access\" value=\"1\">"), "unticked as saved: {}", shown.raw);
+    assert!(shown.raw.contains("sans possibilité de le désactiver"), "emergencies are always sent");
 }
 
 async fn connected_apps_are_listed_in_words_revoked_and_allowed(app: TestApp) {
