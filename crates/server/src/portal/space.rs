@@ -62,6 +62,8 @@ struct Home {
     represented: Option<super::record::Represented>,
     person: String,
     record: Option<RecordAtAGlance>,
+    /// Why there is no record to show (none yet, or not this person's to open).
+    unavailable: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -168,17 +170,34 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
 /// `/` for a signed-in person.
 pub async fn home(state: &AppState, session: PortalSession) -> Response {
     let actor = &session.actor;
+    let mut unavailable = None;
     let record = match session.record() {
         None => None,
         Some(ins) => match glance(state, actor, ins, session.signed_in_at).await {
             Ok(r) => Some(r),
+            // No record, or none this person may open (a representation ended, a minor come of
+            // age): said on the home page rather than as a missing page.
+            Err(carnet_service::ServiceError::NotFound(_)) => {
+                unavailable = Some(match actor.kind {
+                    carnet_domain::ActorKind::Representative { .. } => {
+                        "Vous n’êtes pas, ou plus, enregistré comme représentant légal de la personne dont vous demandez le dossier. Si vous pensez que c’est une erreur, adressez-vous à votre caisse d’Assurance maladie."
+                    }
+                    _ => {
+                        "Vous n’avez pas encore de dossier médical partagé dans Carnet. Il est créé par votre caisse d’Assurance maladie, votre pharmacien ou votre médecin, à votre demande."
+                    }
+                });
+                None
+            }
             Err(e) => return super::service_error_page(e),
         },
     };
-    let represented = super::record::represented(state, &session).await;
+    let represented = match unavailable {
+        Some(_) => None,
+        None => super::record::represented(state, &session).await,
+    };
     page(
         StatusCode::OK,
-        Home { page: "accueil", csrf: session.csrf_token.clone(), represented, person: person_name(actor), record }.render(),
+        Home { page: "accueil", csrf: session.csrf_token.clone(), represented, person: person_name(actor), record, unavailable }.render(),
     )
 }
 

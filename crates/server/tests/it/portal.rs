@@ -361,3 +361,28 @@ async fn the_home_says_what_happened_since_the_last_visit() {
     let home = app.page("/", &next).await;
     assert!(!home.raw.contains("À voir"), "{}", home.raw);
 }
+
+#[tokio::test]
+async fn a_person_without_a_record_to_open_is_told_why_on_the_home_page() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    // A patient whose record was never created.
+    let visit = app.portal_session(&marie_actor()).await;
+    let home = app.page("/", &visit).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.raw);
+    assert!(home.raw.contains("Vous n’avez pas encore de dossier médical partagé dans Carnet."), "{}", home.raw);
+    // A parent whose representation is not (or no longer) registered on the child's record.
+    app.open_record(&ins(78)).await;
+    let parent = carnet_domain::Actor {
+        issuer: carnet_auth::DevIssuer::ISSUER.into(),
+        subject: "not-a-parent".into(),
+        name: Some("Paul Martin".into()),
+        kind: carnet_domain::ActorKind::Representative { represents: vec![ins(78)] },
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
+    };
+    let visit = app.portal_session(&parent).await;
+    let home = app.page("/", &visit).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.raw);
+    assert!(home.raw.contains("Vous n’êtes pas, ou plus, enregistré comme représentant légal"), "{}", home.raw);
+    assert!(!home.raw.contains("Vous consultez le dossier de"), "no record named: {}", home.raw);
+}
