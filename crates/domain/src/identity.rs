@@ -100,6 +100,8 @@ pub enum TraitsError {
     Empty { field: &'static str },
     #[error("{field} is longer than {max} characters")]
     TooLong { field: &'static str, max: usize },
+    #[error("{field} contains a control character (position {position})")]
+    Control { field: &'static str, position: usize },
     #[error("birthplace must be a 5-character INSEE code (digits, or 2A/2B for Corsica), found {0:?}")]
     Birthplace(String),
 }
@@ -117,6 +119,11 @@ impl ReferenceTraits {
             }
             if value.chars().count() > Self::MAX_NAME {
                 return Err(TraitsError::TooLong { field, max: Self::MAX_NAME });
+            }
+            // A NUL, a line break or an escape in a name breaks whatever prints or matches it
+            // later (the INS service, a label, a search); no civil-registry name has one.
+            if let Some(position) = value.chars().position(char::is_control) {
+                return Err(TraitsError::Control { field, position });
             }
         }
         if let Some(place) = &self.birthplace {
@@ -144,6 +151,23 @@ mod tests {
             sex: Sex::Female,
             birthplace: Some("76451".into()),
         }
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        for bad in ["DUP\0ONT", "DUPONT\nX", "DU\u{1b}[31mPONT", "DUPONT\u{7f}"] {
+            let t = ReferenceTraits { birth_name: bad.into(), ..traits() };
+            assert!(matches!(t.validated(), Err(TraitsError::Control { field: "birth_name", .. })), "{bad:?}");
+        }
+        // Given names are split on white space (a line break or a tab between two is a space);
+        // any other control character is refused.
+        for bad in ["Marie\0Claire", "Marie \u{1b}Claire", "Marie\u{7f}"] {
+            let t = ReferenceTraits { birth_given_names: bad.into(), ..traits() };
+            assert!(matches!(t.validated(), Err(TraitsError::Control { field: "birth_given_names", .. })), "{bad:?}");
+        }
+        // Accents, apostrophes, hyphens and spaces are names.
+        let t = ReferenceTraits { birth_name: "D’ALEMBERT-LÉGER".into(), birth_given_names: "Zoé Anne-Sophie".into(), ..traits() };
+        assert!(t.validated().is_ok());
     }
 
     #[test]

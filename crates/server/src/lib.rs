@@ -9,6 +9,7 @@ mod fhir;
 mod metrics;
 mod openapi;
 pub mod portal;
+mod refusals;
 mod routes;
 mod smart;
 mod unread_body;
@@ -141,6 +142,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(portal::router(limits))
         .merge(portal::signin::routes().layer(axum::middleware::from_fn(portal::page_headers)))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(refusals::as_problems))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())
         // Outermost: it sees the body every other layer and handler may leave unread.

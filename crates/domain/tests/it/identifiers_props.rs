@@ -474,6 +474,10 @@ fn expected_traits(t: &ReferenceTraits) -> Result<ReferenceTraits, TraitsError> 
         if value.chars().count() > ReferenceTraits::MAX_NAME {
             return Err(TraitsError::TooLong { field, max: ReferenceTraits::MAX_NAME });
         }
+        let mut chars = value.chars().enumerate();
+        if let Some((position, _)) = chars.find(|(_, c)| c.is_control()) {
+            return Err(TraitsError::Control { field, position });
+        }
     }
     if let Some(place) = &t.birthplace {
         let c: Vec<char> = place.chars().collect();
@@ -487,7 +491,7 @@ fn expected_traits(t: &ReferenceTraits) -> Result<ReferenceTraits, TraitsError> 
 }
 
 fn name() -> impl Strategy<Value = String> {
-    prop_oneof![any::<String>(), "[ \t]{0,2}[A-Za-zÀ-ÿ' -]{0,110}[ \n]{0,2}", "\\PC{95,105}"]
+    prop_oneof![any::<String>(), "[ \t]{0,2}[A-Za-zÀ-ÿ' -]{0,110}[ \n]{0,2}", "\\PC{95,105}", "[A-Z]{1,5}[\x00-\x1f\x7f][A-Z]{1,5}"]
 }
 
 proptest! {

@@ -126,7 +126,62 @@ async fn oversized_bodies_are_refused_with_413() {
     body["birth_name"] = json!("A".repeat(4096));
     let r = app.post("/api/records", &app.patient(&me), body).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.raw);
+    assert_eq!(r.headers["content-type"], "application/problem+json", "{}", r.raw);
     assert_eq!(app.get(&format!("/api/records/{me}"), &app.patient(&me)).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The refusals axum and tower-http produce themselves (not a handler's) come out in the edge's
+/// format: problem details on `/api`, an OperationOutcome on `/fhir`, the French page for a
+/// browser on a portal path — never `text/plain` or an empty body.
+#[tokio::test]
+async fn the_stacks_own_refusals_are_problem_details_too() {
+    let app = TestApp::with_limits(Backend::Sqlite, HttpLimits { fhir_body_bytes: 4096, ..HttpLimits::default() }).await;
+    let me = ins(1);
+    app.open_record(&me).await;
+    let doctor = app.professional(1, Profession::Medecin);
+    let send = |method: Method, uri: String, headers: Vec<(&'static str, String)>, body: Vec<u8>| {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        app.send(req.body(Body::from(body)).expect("request"))
+    };
+    let auth = || ("authorization", format!("Bearer {doctor}"));
+    // A multipart deposit without its boundary.
+    let r = send(
+        Method::POST,
+        format!("/api/records/{me}/documents"),
+        vec![auth(), ("content-type", "multipart/form-data".into())],
+        b"--x\r\n".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.raw);
+    assert_eq!(r.headers["content-type"], "application/problem+json", "{}", r.raw);
+    // A path that does not decode (`%ff` is no UTF-8).
+    let r = send(Method::GET, "/api/documents/%ff/content".into(), vec![auth()], vec![]).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert_eq!(r.headers["content-type"], "application/problem+json", "{}", r.raw);
+    assert!(!r.raw.contains("%ff") && !r.raw.contains('\u{fffd}'), "the input is not echoed: {}", r.raw);
+    // A method the path does not have: 405, its Allow kept.
+    let r = send(Method::DELETE, "/api/records".into(), vec![auth()], vec![]).await;
+    assert_problem(&r, StatusCode::METHOD_NOT_ALLOWED, "not allowed");
+    assert!(r.headers.contains_key("allow"), "{:?}", r.headers);
+    // A JSON body that is not JSON.
+    let r = send(Method::POST, "/api/records".into(), vec![auth(), ("content-type", "application/json".into())], b"{".to_vec()).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert_eq!(r.headers["content-type"], "application/problem+json", "{}", r.raw);
+    // Under /fhir: an OperationOutcome, whatever refused.
+    let r = send(Method::POST, "/fhir".into(), vec![auth(), ("content-type", "application/fhir+json".into())], vec![b' '; 8192]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.raw);
+    assert_eq!(r.headers["content-type"], "application/fhir+json", "{}", r.raw);
+    assert_eq!(r.body["resourceType"], "OperationOutcome", "{}", r.raw);
+    // A browser on a portal path: the French page.
+    let r = send(Method::GET, "/documents/%ff".into(), vec![("accept", "text/html".into())], vec![]).await;
+    assert!(r.status.is_client_error() || r.status == StatusCode::SEE_OTHER, "{}", r.status);
+    if r.status.is_client_error() {
+        assert!(r.headers["content-type"].to_str().unwrap_or_default().starts_with("text/html"), "{}", r.raw);
+        assert!(r.raw.contains("<html lang=\"fr\">"), "{}", r.raw);
+    }
 }
 
 on_both_backends!(

@@ -119,6 +119,8 @@ async fn bad_input_gets_a_precise_error_and_changes_nothing(app: TestApp) {
         ("sex", json!("X"), "sex"),
         ("birthplace", json!("7505"), "birthplace"),
         ("birth_name", json!("   "), "birth_name"),
+        ("birth_name", json!("DUP\u{0}ONT"), "control character"),
+        ("birth_given_names", json!("Marie\u{1b}[2J"), "control character"),
         ("unexpected", json!(1), "unknown field"),
     ];
     for (field, value, needle) in cases {

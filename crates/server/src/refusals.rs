@@ -1,0 +1,92 @@
+//! Refusals the HTTP stack produces itself — a body over its limit (413), a malformed multipart
+//! or query (400), an undecodable path (`%ff`), a timeout (408) — come out of axum and tower-http
+//! as `text/plain` or with no body at all. This outermost layer gives them the edge's one format:
+//! problem details on `/api` and elsewhere, an `OperationOutcome` under `/fhir`, the French error
+//! page for a browser asking for a portal page. The stack's own message is not echoed (it may
+//! quote the input); the detail says what kind of refusal it is.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::ApiError;
+
+/// Whether the response is one of the stack's bare refusals (a handler's have a typed body).
+fn is_bare_refusal(status: StatusCode, headers: &HeaderMap) -> bool {
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(kind) => kind.starts_with("text/plain"),
+    }
+}
+
+/// What a bare refusal of `status` means, in the words of a problem's detail.
+fn detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this endpoint accepts",
+        StatusCode::BAD_REQUEST => "the request is malformed (its path, query, headers or body could not be read)",
+        StatusCode::REQUEST_TIMEOUT => "the request took too long to arrive or to answer",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "the request body's Content-Type is not one this endpoint accepts",
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path",
+        StatusCode::NOT_FOUND => "no such resource",
+        StatusCode::UNPROCESSABLE_ENTITY => "the request body could not be understood",
+        s if s.is_server_error() => "the server could not answer; retry later",
+        _ => "the request was refused",
+    }
+}
+
+pub async fn as_problems(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let browser = crate::portal::wants_html(request.headers());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !is_bare_refusal(status, response.headers()) {
+        return response;
+    }
+    let mut kept = HeaderMap::new();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER, header::CONNECTION] {
+        if let Some(v) = response.headers().get(&name) {
+            kept.insert(name, v.clone());
+        }
+    }
+    let mut replaced = if path == "/fhir" || path.starts_with("/fhir/") {
+        crate::fhir::FhirError::from(ApiError::new(status, detail(status))).into_response()
+    } else if browser && !path.starts_with("/api/") && !path.starts_with("/fhir") {
+        let message = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "Ce que vous avez envoyé est trop volumineux.",
+            s if s.is_server_error() => "Le service est momentanément indisponible. Réessayez dans un instant.",
+            _ => "Cette demande n’a pas pu être lue. Revenez à la page précédente et recommencez.",
+        };
+        crate::portal::session::french_error(status, message)
+    } else {
+        ApiError::new(status, detail(status)).into_response()
+    };
+    *replaced.status_mut() = status;
+    replaced.headers_mut().extend(kept);
+    if method == axum::http::Method::HEAD {
+        *replaced.body_mut() = axum::body::Body::empty();
+    }
+    replaced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bare_refusals_are_replaced() {
+        let mut typed = HeaderMap::new();
+        typed.insert(header::CONTENT_TYPE, "application/problem+json".parse().expect("value"));
+        assert!(!is_bare_refusal(StatusCode::BAD_REQUEST, &typed));
+        let mut plain = HeaderMap::new();
+        plain.insert(header::CONTENT_TYPE, "text/plain; charset=utf-8".parse().expect("value"));
+        assert!(is_bare_refusal(StatusCode::PAYLOAD_TOO_LARGE, &plain));
+        assert!(is_bare_refusal(StatusCode::REQUEST_TIMEOUT, &HeaderMap::new()));
+        assert!(!is_bare_refusal(StatusCode::OK, &plain), "a text document is an answer, not a refusal");
+        assert!(!is_bare_refusal(StatusCode::SEE_OTHER, &HeaderMap::new()));
+    }
+}
