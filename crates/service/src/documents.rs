@@ -32,6 +32,9 @@ pub enum ContentError {
     TooLarge,
     /// The client went away or sent a malformed body.
     Interrupted(String),
+    /// The body was whole but is not what the deposit allows (e.g. a second document part):
+    /// nothing is stored.
+    Invalid(String),
 }
 
 /// What is done with a document: each is its own action in the ledger.
@@ -240,6 +243,7 @@ impl Carnet {
         match e {
             ContentError::TooLarge => ServiceError::TooLarge { limit: self.config.max_document_bytes },
             ContentError::Interrupted(why) => ServiceError::Interrupted(why),
+            ContentError::Invalid(why) => ServiceError::Invalid(why),
         }
     }
 

@@ -301,22 +301,61 @@ pub async fn upload(
     // multer hands out one field at a time: the metadata part must be released first.
     drop(first);
     let metadata: UploadMetadata = serde_json::from_slice(&raw).map_err(|e| ApiError::unprocessable(format!("metadata: {e}")))?;
-    let content = multipart.next_field().await.map_err(multipart_error)?;
-    let Some(content) = content.filter(|f| f.name() == Some("content")) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the second part must be `content` (the document's bytes)"));
-    };
-    let content_type = content.content_type().map(str::to_owned);
-    let submission = metadata.parse(ins, content_type, &state.carnet.config().codes)?;
-    let stream = futures::stream::unfold(content, |mut field| async move {
-        match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
-            Err(_) => Some((Err(ContentError::Interrupted("no data for 60 s".into())), field)),
-            Ok(Ok(Some(bytes))) => Some((Ok(bytes), field)),
-            Ok(Ok(None)) => None,
-            Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Some((Err(ContentError::TooLarge), field)),
-            Ok(Err(e)) => Some((Err(ContentError::Interrupted(e.body_text())), field)),
+    // The `content` part is read by one future and deposited by another, so that what follows
+    // it can be checked before the deposit commits: a deposit is one `metadata` and one
+    // `content`, and a part after them (a second document) refuses the whole deposit.
+    let (kind_tx, kind_rx) = futures::channel::oneshot::channel::<Result<Option<String>, ApiError>>();
+    let (mut bytes_tx, bytes_rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, ContentError>>(1);
+    let read = async move {
+        let content = match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("content") => field,
+            Ok(_) => {
+                let _ =
+                    kind_tx.send(Err(ApiError::new(StatusCode::BAD_REQUEST, "the second part must be `content` (the document's bytes)")));
+                return;
+            }
+            Err(e) => {
+                let _ = kind_tx.send(Err(multipart_error(e)));
+                return;
+            }
+        };
+        if kind_tx.send(Ok(content.content_type().map(str::to_owned))).is_err() {
+            return;
         }
-    });
-    let submitted = state.carnet.submit_document(&actor, submission, Box::pin(stream)).await?;
+        let mut field = content;
+        loop {
+            let piece = match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
+                Err(_) => Err(ContentError::Interrupted("no data for 60 s".into())),
+                Ok(Ok(Some(bytes))) => Ok(bytes),
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ContentError::TooLarge),
+                Ok(Err(e)) => Err(ContentError::Interrupted(e.body_text())),
+            };
+            let failed = piece.is_err();
+            // The depositor gone (refused, failed): nothing more to read for it.
+            if futures::SinkExt::send(&mut bytes_tx, piece).await.is_err() || failed {
+                return;
+            }
+        }
+        drop(field);
+        let after = match multipart.next_field().await {
+            Ok(None) => return,
+            Ok(Some(extra)) => ContentError::Invalid(format!(
+                "a deposit has one `metadata` part and one `content` part; found another part ({}) after `content`: nothing was stored",
+                extra.name().map_or_else(|| "unnamed".to_owned(), |n| format!("`{}`", n.chars().take(40).collect::<String>()))
+            )),
+            Err(e) => ContentError::Interrupted(e.body_text()),
+        };
+        let _ = futures::SinkExt::send(&mut bytes_tx, Err(after)).await;
+    };
+    let deposit = async {
+        let content_type =
+            kind_rx.await.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body ended before the `content` part"))??;
+        let submission = metadata.parse(ins, content_type, &state.carnet.config().codes)?;
+        Ok::<_, ApiError>(state.carnet.submit_document(&actor, submission, bytes_rx).await?)
+    };
+    let ((), submitted) = futures::join!(read, deposit);
+    let submitted = submitted?;
     let codes = &state.carnet.config().codes;
     Ok(match submitted {
         Submitted::Created(view) => {

@@ -163,6 +163,39 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
     assert_eq!(app.upload(&p, &pro, lab_report(1), &bytes).await.status, StatusCode::CREATED);
 }
 
+/// A deposit is one `metadata` part and one `content` part: a second `content` (or any part
+/// after it) is refused with 422 and nothing is stored — not the first document silently kept.
+async fn a_second_document_part_refuses_the_whole_deposit(app: TestApp) {
+    let p = ins(5);
+    app.open_record(&p).await;
+    let pro = app.professional(1, Profession::Medecin);
+    for extra in ["content", "metadata"] {
+        let (boundary, mut body) = multipart(&lab_report(1), &pdf(50_000, 2), "application/pdf");
+        // Reopen the closing delimiter into one more part.
+        body.truncate(body.len() - format!("--{boundary}--\r\n").len());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{extra}\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7 two\r\n--{boundary}--\r\n").as_bytes(),
+        );
+        let req = Request::post(format!("/api/records/{p}/documents"))
+            .header("authorization", format!("Bearer {pro}"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request");
+        let r = app.send(req).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, &format!("found another part (`{extra}`) after `content`"));
+    }
+    assert_eq!(app.get(&format!("/api/records/{p}/documents"), &app.patient(&p)).await.body["total"], 0, "nothing stored");
+    for _ in 0..50 {
+        if blob_files(&app).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(blob_files(&app).is_empty(), "no blob left: {:?}", blob_files(&app));
+    // The well-formed deposit of the same document then goes through.
+    assert_eq!(app.upload(&p, &pro, lab_report(1), &pdf(50_000, 2)).await.status, StatusCode::CREATED);
+}
+
 async fn bad_metadata_gets_a_precise_error(app: TestApp) {
     let p = ins(5);
     app.open_record(&p).await;
@@ -622,6 +655,7 @@ async fn a_killed_process_leaves_what_the_next_start_cleans(app: TestApp) {
 }
 
 on_both_backends!(
+    a_second_document_part_refuses_the_whole_deposit,
     a_professional_deposits_and_the_patient_reads_it_back,
     an_empty_document_round_trips,
     resubmission_is_idempotent_and_other_bytes_conflict,
