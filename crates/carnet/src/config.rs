@@ -325,6 +325,10 @@ pub struct LimitSettings {
     pub fhir_body_bytes: usize,
     /// Largest document served as a JSON `Binary`; larger ones must be fetched as raw bytes.
     pub fhir_binary_json_bytes: u64,
+    /// Largest request header (name and value), and all of a request's headers together:
+    /// beyond, 431.
+    pub header_bytes: usize,
+    pub headers_total_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -353,6 +357,8 @@ impl Default for Settings {
                 request_timeout_seconds: 30,
                 fhir_body_bytes: 64 << 20,
                 fhir_binary_json_bytes: 16 << 20,
+                header_bytes: 16 * 1024,
+                headers_total_bytes: 64 * 1024,
             },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
@@ -536,6 +542,8 @@ impl Settings {
             request_timeout: Duration::from_secs(self.limits.request_timeout_seconds),
             fhir_body_bytes: self.limits.fhir_body_bytes,
             fhir_binary_json_bytes: self.limits.fhir_binary_json_bytes,
+            header_bytes: self.limits.header_bytes,
+            headers_total_bytes: self.limits.headers_total_bytes,
         }
     }
 

@@ -46,6 +46,10 @@ pub struct HttpLimits {
     /// Largest document served as a JSON `Binary` (base64 in memory); larger ones are
     /// answered 413 and must be fetched as raw bytes.
     pub fhir_binary_json_bytes: u64,
+    /// Largest request header (name and value), in bytes: beyond, 431.
+    pub header_bytes: usize,
+    /// Largest sum of a request's headers, in bytes: beyond, 431.
+    pub headers_total_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -56,6 +60,8 @@ impl Default for HttpLimits {
             request_timeout: Duration::from_secs(30),
             fhir_body_bytes: 64 << 20,
             fhir_binary_json_bytes: 16 << 20,
+            header_bytes: 16 * 1024,
+            headers_total_bytes: 64 * 1024,
         }
     }
 }
@@ -142,7 +148,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(portal::router(limits))
         .merge(portal::signin::routes().layer(axum::middleware::from_fn(portal::page_headers)))
         .fallback(ops::not_found)
-        .layer(axum::middleware::from_fn(refusals::as_problems))
+        .layer(axum::middleware::from_fn_with_state(refusals::HeaderLimits::of(limits), refusals::as_problems))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())
         // Outermost: it sees the body every other layer and handler may leave unread.

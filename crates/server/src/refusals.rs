@@ -5,7 +5,7 @@
 //! page for a browser asking for a portal page. The stack's own message is not echoed (it may
 //! quote the input); the detail says what kind of refusal it is.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -32,16 +32,49 @@ fn detail(status: StatusCode) -> &'static str {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "the request body's Content-Type is not one this endpoint accepts",
         StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path",
         StatusCode::NOT_FOUND => "no such resource",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "a request header, or all of them together, is larger than this server accepts",
         StatusCode::UNPROCESSABLE_ENTITY => "the request body could not be understood",
         s if s.is_server_error() => "the server could not answer; retry later",
         _ => "the request was refused",
     }
 }
 
-pub async fn as_problems(request: Request, next: Next) -> Response {
+/// How large a request's headers may be (`HttpLimits`).
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderLimits {
+    one: usize,
+    total: usize,
+}
+
+impl HeaderLimits {
+    pub fn of(limits: &crate::HttpLimits) -> HeaderLimits {
+        HeaderLimits { one: limits.header_bytes, total: limits.headers_total_bytes }
+    }
+
+    /// Whether `headers` stay within the limits (a header counts its name and its value).
+    fn admit(&self, headers: &HeaderMap) -> bool {
+        let mut total = 0usize;
+        for (name, value) in headers {
+            let size = name.as_str().len() + value.len();
+            total = total.saturating_add(size);
+            if size > self.one || total > self.total {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+pub async fn as_problems(State(limits): State<HeaderLimits>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let browser = crate::portal::wants_html(request.headers());
     let method = request.method().clone();
+    if !limits.admit(request.headers()) {
+        // The body is left unread: the connection closes after this answer.
+        let mut refused = refusal(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &path, browser, &method);
+        refused.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return refused;
+    }
     let response = next.run(request).await;
     let status = response.status();
     if !is_bare_refusal(status, response.headers()) {
@@ -53,9 +86,16 @@ pub async fn as_problems(request: Request, next: Next) -> Response {
             kept.insert(name, v.clone());
         }
     }
-    let mut replaced = if path == "/fhir" || path.starts_with("/fhir/") {
+    let mut replaced = refusal(status, &path, browser, &method);
+    replaced.headers_mut().extend(kept);
+    replaced
+}
+
+/// A refusal of `status` in the edge's format for `path`.
+fn refusal(status: StatusCode, path: &str, browser: bool, method: &axum::http::Method) -> Response {
+    let mut response = if path == "/fhir" || path.starts_with("/fhir/") {
         crate::fhir::FhirError::from(ApiError::new(status, detail(status))).into_response()
-    } else if browser && !path.starts_with("/api/") && !path.starts_with("/fhir") {
+    } else if browser && !path.starts_with("/api/") {
         let message = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "Ce que vous avez envoyé est trop volumineux.",
             s if s.is_server_error() => "Le service est momentanément indisponible. Réessayez dans un instant.",
@@ -65,17 +105,29 @@ pub async fn as_problems(request: Request, next: Next) -> Response {
     } else {
         ApiError::new(status, detail(status)).into_response()
     };
-    *replaced.status_mut() = status;
-    replaced.headers_mut().extend(kept);
+    *response.status_mut() = status;
     if method == axum::http::Method::HEAD {
-        *replaced.body_mut() = axum::body::Body::empty();
+        *response.body_mut() = axum::body::Body::empty();
     }
-    replaced
+    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_are_limited_one_by_one_and_together() {
+        let limits = HeaderLimits { one: 100, total: 250 };
+        let mut h = HeaderMap::new();
+        h.insert("x-a", "a".repeat(90).parse().expect("value"));
+        assert!(limits.admit(&h));
+        h.insert("x-b", "b".repeat(98).parse().expect("value"));
+        assert!(!limits.admit(&h), "x-b is 101 bytes with its name");
+        h.insert("x-b", "b".repeat(90).parse().expect("value"));
+        h.insert("x-c", "c".repeat(90).parse().expect("value"));
+        assert!(!limits.admit(&h), "279 bytes in all");
+    }
 
     #[test]
     fn only_bare_refusals_are_replaced() {

@@ -175,6 +175,19 @@ async fn the_stacks_own_refusals_are_problem_details_too() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.raw);
     assert_eq!(r.headers["content-type"], "application/fhir+json", "{}", r.raw);
     assert_eq!(r.body["resourceType"], "OperationOutcome", "{}", r.raw);
+    // Headers beyond their limits (16 KB one, 64 KB in all): 431, before anything is read.
+    let big = "a".repeat(100 * 1024);
+    let r = send(Method::GET, format!("/api/records/{me}"), vec![auth(), ("x-filler", big)], vec![]).await;
+    assert_problem(&r, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "larger than this server accepts");
+    let many: Vec<(&'static str, String)> =
+        ["x-a", "x-b", "x-c", "x-d", "x-e"].into_iter().map(|n| (n, "b".repeat(15 * 1024))).chain([auth()]).collect();
+    let r = send(Method::GET, format!("/api/records/{me}"), many, vec![]).await;
+    assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "75 KB in all: {}", r.raw);
+    let r = send(Method::GET, format!("/fhir/Patient?identifier={me}"), vec![auth(), ("x-filler", "c".repeat(20 * 1024))], vec![]).await;
+    assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(r.body["resourceType"], "OperationOutcome", "{}", r.raw);
+    let fine = send(Method::GET, format!("/api/records/{me}"), vec![auth(), ("x-filler", "d".repeat(8 * 1024))], vec![]).await;
+    assert_eq!(fine.status, StatusCode::OK, "an 8 KB header is fine: {}", fine.raw);
     // A browser on a portal path: the French page.
     let r = send(Method::GET, "/documents/%ff".into(), vec![("accept", "text/html".into())], vec![]).await;
     assert!(r.status.is_client_error() || r.status == StatusCode::SEE_OTHER, "{}", r.status);
