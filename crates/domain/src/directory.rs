@@ -22,6 +22,8 @@ pub struct Professional {
 pub enum ProfessionalError {
     #[error("{field} must be 1 to {max} characters")]
     Name { field: &'static str, max: usize },
+    #[error("{field} contains a control character")]
+    Control { field: &'static str },
     #[error("email must look like name@domain (at most 254 characters)")]
     Email,
 }
@@ -44,6 +46,9 @@ impl Professional {
         for (field, v) in [("family_name", &self.family_name), ("given_name", &self.given_name)] {
             if v.is_empty() || v.chars().count() > Self::MAX_NAME {
                 return Err(ProfessionalError::Name { field, max: Self::MAX_NAME });
+            }
+            if v.chars().any(char::is_control) {
+                return Err(ProfessionalError::Control { field });
             }
         }
         self.specialty = self.specialty.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -111,6 +116,22 @@ fn fold(c: char) -> Option<&'static str> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_name_with_a_control_character_is_refused() {
+        let pro = |family: &str, given: &str| Professional {
+            rpps: crate::Rpps::from_body("1000000101").expect("rpps"),
+            family_name: family.into(),
+            given_name: given.into(),
+            profession: crate::Profession::Medecin,
+            specialty: None,
+            organisation: None,
+            email: None,
+        };
+        assert!(matches!(pro("BER\0NARD", "Paul").validated(), Err(ProfessionalError::Control { field: "family_name" })));
+        assert!(matches!(pro("BERNARD", "Paul\nX").validated(), Err(ProfessionalError::Control { field: "given_name" })));
+        assert!(pro("D’ALEMBERT-LÉGER", "Anne Sophie").validated().is_ok());
+    }
 
     #[test]
     fn accents_case_ligatures_and_separators_fold_away() {
