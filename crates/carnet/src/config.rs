@@ -329,6 +329,10 @@ pub struct LimitSettings {
     /// beyond, 431.
     pub header_bytes: usize,
     pub headers_total_bytes: usize,
+    /// A request's head must arrive within this; a kept-alive connection idle this long closes.
+    pub header_read_timeout_seconds: u64,
+    /// Connections served at once; beyond, 503 and closed.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -359,6 +363,8 @@ impl Default for Settings {
                 fhir_binary_json_bytes: 16 << 20,
                 header_bytes: 16 * 1024,
                 headers_total_bytes: 64 * 1024,
+                header_read_timeout_seconds: 10,
+                max_connections: 1024,
             },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
@@ -530,6 +536,13 @@ impl Settings {
             archive_after_closure: time::Duration::days(r.archive_after_closure_days),
             destroy_after_closure: time::Duration::days(r.destroy_after_closure_days),
             early_destruction_delay: time::Duration::days(r.early_destruction_delay_days),
+        }
+    }
+
+    pub fn connection_limits(&self) -> carnet_server::serve::ConnectionLimits {
+        carnet_server::serve::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.limits.header_read_timeout_seconds.max(1)),
+            max_connections: self.limits.max_connections.max(1),
         }
     }
 

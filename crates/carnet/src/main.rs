@@ -355,12 +355,11 @@ impl App {
         let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), settings.retention.sweep_interval_seconds));
         let courier = settings.courier().context("configuring notifications")?;
         let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("shutting down");
-            })
-            .await?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        carnet_server::serve::serve(listener, router, settings.connection_limits(), shutdown, std::time::Duration::from_secs(30)).await?;
         sweeper.abort();
         notifier.abort();
         self.carnet.close().await;

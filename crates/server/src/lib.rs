@@ -11,6 +11,7 @@ mod openapi;
 pub mod portal;
 mod refusals;
 mod routes;
+pub mod serve;
 mod smart;
 mod unread_body;
 
