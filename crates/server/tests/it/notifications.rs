@@ -88,22 +88,7 @@ async fn the_patient_and_the_medecin_traitant_are_told_by_email_and_webhook() {
     let smtp = start_smtp(tmp.path(), port);
     let courier = courier(smtp.port);
 
-    // A webhook receiver (an SMS gateway, say).
-    let hooks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let hook_url = format!("http://{}/sms", listener.local_addr().expect("addr"));
-    let sink = hooks.clone();
-    let receiver = axum::Router::new().route(
-        "/sms",
-        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().expect("lock").push(v);
-                StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (hook_url, hooks) = webhook_receiver().await;
 
     let p = ins(1);
     app.open_record(&p).await;
@@ -178,9 +163,8 @@ async fn the_patient_and_the_medecin_traitant_are_told_by_email_and_webhook() {
     assert_eq!(app.carnet.deliver_notifications(&courier).await.expect("again").delivered, 0);
 }
 
-#[tokio::test]
-async fn the_kinds_a_patient_mutes_are_not_sent_but_an_emergency_always_is() {
-    let app = TestApp::new(Backend::Sqlite).await;
+/// A webhook receiver (an SMS gateway, say) on loopback: its URL, and what it received.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
     let hooks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let hook_url = format!("http://{}/sms", listener.local_addr().expect("addr"));
@@ -196,6 +180,13 @@ async fn the_kinds_a_patient_mutes_are_not_sent_but_an_emergency_always_is() {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, receiver).await });
+    (hook_url, hooks)
+}
+
+#[tokio::test]
+async fn the_kinds_a_patient_mutes_are_not_sent_but_an_emergency_always_is() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let (hook_url, hooks) = webhook_receiver().await;
 
     let p = ins(1);
     app.open_record(&p).await;
