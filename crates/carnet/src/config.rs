@@ -333,6 +333,9 @@ pub struct LimitSettings {
     pub header_read_timeout_seconds: u64,
     /// Connections served at once; beyond, 503 and closed.
     pub max_connections: usize,
+    /// A deposit slower than this mean rate, once the grace has passed, is ended (408).
+    pub min_upload_bytes_per_second: u64,
+    pub upload_grace_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -365,6 +368,8 @@ impl Default for Settings {
                 headers_total_bytes: 64 * 1024,
                 header_read_timeout_seconds: 10,
                 max_connections: 1024,
+                min_upload_bytes_per_second: 1024,
+                upload_grace_seconds: 30,
             },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
@@ -557,6 +562,8 @@ impl Settings {
             fhir_binary_json_bytes: self.limits.fhir_binary_json_bytes,
             header_bytes: self.limits.header_bytes,
             headers_total_bytes: self.limits.headers_total_bytes,
+            min_upload_bytes_per_second: self.limits.min_upload_bytes_per_second,
+            upload_grace: Duration::from_secs(self.limits.upload_grace_seconds),
         }
     }
 

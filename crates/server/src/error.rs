@@ -64,6 +64,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Throttled => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             ServiceError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             ServiceError::Interrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            ServiceError::TooSlow(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
             ServiceError::Store(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "storage failure");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable; retry later")

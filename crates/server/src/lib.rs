@@ -10,7 +10,7 @@ mod metrics;
 mod openapi;
 pub mod portal;
 mod refusals;
-mod routes;
+pub(crate) mod routes;
 pub mod serve;
 mod smart;
 mod unread_body;
@@ -47,6 +47,10 @@ pub struct HttpLimits {
     /// Largest document served as a JSON `Binary` (base64 in memory); larger ones are
     /// answered 413 and must be fetched as raw bytes.
     pub fhir_binary_json_bytes: u64,
+    /// A deposit must arrive at this mean rate at least, once `upload_grace` has passed: a
+    /// slower one is ended (408), nothing stored.
+    pub min_upload_bytes_per_second: u64,
+    pub upload_grace: Duration,
     /// Largest request header (name and value), in bytes: beyond, 431.
     pub header_bytes: usize,
     /// Largest sum of a request's headers, in bytes: beyond, 431.
@@ -63,6 +67,8 @@ impl Default for HttpLimits {
             fhir_binary_json_bytes: 16 << 20,
             header_bytes: 16 * 1024,
             headers_total_bytes: 64 * 1024,
+            min_upload_bytes_per_second: 1024,
+            upload_grace: Duration::from_secs(30),
         }
     }
 }
@@ -94,7 +100,11 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/records/{ins}/documents", post(documents::upload).get(documents::list))
         .route("/api/documents/{id}/content", get(documents::content))
         .layer(DefaultBodyLimit::max(limits.document_body_bytes))
-        .layer(RequestBodyLimitLayer::new(limits.document_body_bytes));
+        .layer(RequestBodyLimitLayer::new(limits.document_body_bytes))
+        .layer(axum::Extension(routes::documents::UploadPace {
+            min_bytes_per_second: limits.min_upload_bytes_per_second,
+            grace: limits.upload_grace,
+        }));
     let api = Router::new()
         .route("/openapi.json", get(ops::openapi_document))
         .route("/records", post(records::create))

@@ -35,6 +35,8 @@ pub enum ContentError {
     /// The body was whole but is not what the deposit allows (e.g. a second document part):
     /// nothing is stored.
     Invalid(String),
+    /// The body arrives slower than the server waits for.
+    TooSlow(String),
 }
 
 /// What is done with a document: each is its own action in the ledger.
@@ -244,6 +246,7 @@ impl Carnet {
             ContentError::TooLarge => ServiceError::TooLarge { limit: self.config.max_document_bytes },
             ContentError::Interrupted(why) => ServiceError::Interrupted(why),
             ContentError::Invalid(why) => ServiceError::Invalid(why),
+            ContentError::TooSlow(why) => ServiceError::TooSlow(why),
         }
     }
 

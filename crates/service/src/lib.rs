@@ -76,6 +76,9 @@ pub enum ServiceError {
     /// The client stopped sending before the end (nothing was stored).
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
+    /// The client sent too slowly to be waited for (nothing was stored).
+    #[error("the upload was too slow: {0}")]
+    TooSlow(String),
     /// A storage failure: logged with its cause, shown as a generic 500/503.
     #[error("storage failure")]
     Store(#[source] StoreError),

@@ -254,6 +254,21 @@ impl UploadMetadata {
 
 /// A pause this long in the middle of an upload ends it (a stalled client holds no resources).
 const UPLOAD_IDLE: Duration = Duration::from_secs(60);
+
+/// How slowly a deposit may arrive (`HttpLimits`): a client trickling bytes would otherwise hold
+/// a connection, a task and a half-written blob for as long as it likes.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadPace {
+    pub min_bytes_per_second: u64,
+    pub grace: Duration,
+}
+
+impl UploadPace {
+    /// Whether `received` bytes after `elapsed` are too few.
+    pub fn too_slow(&self, received: u64, elapsed: Duration) -> bool {
+        elapsed > self.grace && (received as f64) < self.min_bytes_per_second as f64 * elapsed.as_secs_f64()
+    }
+}
 /// The `metadata` part is small JSON.
 const METADATA_LIMIT: usize = 64 * 1024;
 
@@ -284,8 +299,10 @@ pub async fn upload(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     InsPath(ins): InsPath,
+    axum::Extension(pace): axum::Extension<UploadPace>,
     mut multipart: Multipart,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let first = multipart.next_field().await.map_err(multipart_error)?;
     let Some(first) = first.filter(|f| f.name() == Some("metadata")) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "the first part must be `metadata` (JSON), then `content`"));
@@ -323,10 +340,22 @@ pub async fn upload(
             return;
         }
         let mut field = content;
+        let mut received = 0u64;
         loop {
             let piece = match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
                 Err(_) => Err(ContentError::Interrupted("no data for 60 s".into())),
-                Ok(Ok(Some(bytes))) => Ok(bytes),
+                Ok(Ok(Some(bytes))) => {
+                    received += bytes.len() as u64;
+                    if pace.too_slow(received, started.elapsed()) {
+                        Err(ContentError::TooSlow(format!(
+                            "{received} bytes in {} s, less than {} bytes/s: nothing was stored",
+                            started.elapsed().as_secs(),
+                            pace.min_bytes_per_second
+                        )))
+                    } else {
+                        Ok(bytes)
+                    }
+                }
                 Ok(Ok(None)) => break,
                 Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ContentError::TooLarge),
                 Ok(Err(e)) => Err(ContentError::Interrupted(e.body_text())),
@@ -546,4 +575,18 @@ pub async fn unarchive(
 ) -> Result<Json<DocumentResponse>, ApiError> {
     let id = parse_document_id(&id)?;
     lifecycle(&state, state.carnet.archive_document(&actor, id, false).await).await
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_applies_after_the_grace_only() {
+        let pace = UploadPace { min_bytes_per_second: 1000, grace: Duration::from_secs(30) };
+        assert!(!pace.too_slow(0, Duration::from_secs(29)), "within the grace, anything goes");
+        assert!(pace.too_slow(29_999, Duration::from_secs(30) + Duration::from_millis(1)));
+        assert!(!pace.too_slow(31_000, Duration::from_secs(31)));
+        assert!(pace.too_slow(60, Duration::from_secs(60)), "a byte a second");
+    }
 }

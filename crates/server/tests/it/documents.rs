@@ -10,6 +10,7 @@ use carnet_domain::{Actor, ActorKind, DocumentId, Profession, Role};
 use carnet_server::HttpLimits;
 use carnet_service::ServiceConfig;
 use carnet_store::{DocumentStore, KeyStore};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{TestApp, assert_problem, ins, lab_report, multipart, sha256_hex};
 
@@ -161,6 +162,42 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
     assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1)).await.expect("pending").is_empty());
     // The same unique id is still free.
     assert_eq!(app.upload(&p, &pro, lab_report(1), &bytes).await.status, StatusCode::CREATED);
+}
+
+/// A deposit trickling in (50 bytes/s against a floor of 1,000 once half a second has passed) is
+/// ended with 408 and nothing stored, instead of holding its connection for as long as it likes.
+#[tokio::test]
+async fn a_deposit_slower_than_the_floor_is_ended() {
+    let limits =
+        HttpLimits { min_upload_bytes_per_second: 1000, upload_grace: std::time::Duration::from_millis(500), ..HttpLimits::default() };
+    let app = TestApp::with_limits(support::Backend::Sqlite, limits).await;
+    let p = ins(6);
+    app.open_record(&p).await;
+    let pro = app.professional(1, Profession::Medecin);
+    let (boundary, body) = multipart(&lab_report(1), &pdf(4000, 3), "application/pdf");
+    // Everything up to the content's first bytes at once, then 10 bytes every 200 ms.
+    let start = body.windows(4).position(|w| w == b"%PDF").expect("the content") + 4;
+    let (head, rest) = body.split_at(start);
+    let mut pieces: Vec<bytes::Bytes> = vec![bytes::Bytes::copy_from_slice(head)];
+    pieces.extend(rest.chunks(10).map(bytes::Bytes::copy_from_slice));
+    let slow = futures::stream::iter(pieces).then(|piece| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok::<_, std::io::Error>(piece)
+    });
+    let req = Request::post(format!("/api/records/{p}/documents"))
+        .header("authorization", format!("Bearer {pro}"))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from_stream(slow))
+        .expect("request");
+    let started = std::time::Instant::now();
+    let r = app.send(req).await;
+    assert_problem(&r, StatusCode::REQUEST_TIMEOUT, "less than 1000 bytes/s");
+    // The whole body would take 80 s; the refusal comes after the floor is crossed and what is
+    // left has been drained for at most 10 s (the connection-keeping layer), then closes.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "ended early, not after the whole body: {:?}", started.elapsed());
+    assert_eq!(app.get(&format!("/api/records/{p}/documents"), &app.patient(&p)).await.body["total"], 0, "nothing stored");
+    // The same document at full speed goes through.
+    assert_eq!(app.upload(&p, &pro, lab_report(1), &pdf(4000, 3)).await.status, StatusCode::CREATED);
 }
 
 /// A deposit is one `metadata` part and one `content` part: a second `content` (or any part
