@@ -26,7 +26,7 @@ pub struct DocumentsArgs {
 }
 
 /// The server under test: `CARNET_BIN`, or the `carnet` binary built beside this one.
-fn carnet_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn carnet_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("CARNET_BIN") {
         return Ok(PathBuf::from(path));
     }

@@ -329,14 +329,19 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
 }
 
 /// The bench patient's doctor (authorized by the patient) and the first document's id.
-struct Seeded {
-    doctor: String,
-    first_id: String,
+pub(crate) struct Seeded {
+    pub(crate) doctor: String,
+    pub(crate) first_id: String,
 }
 
 /// Creates `ins`'s record (as the insurer), has the patient authorize a doctor, and has the
 /// doctor deposit `documents` documents of 100 KB through `/api`.
-async fn seed_patient(server: &ServerUnderTest, client: &reqwest::Client, ins: &Ins, documents: usize) -> anyhow::Result<Seeded> {
+pub(crate) async fn seed_patient(
+    server: &ServerUnderTest,
+    client: &reqwest::Client,
+    ins: &Ins,
+    documents: usize,
+) -> anyhow::Result<Seeded> {
     let insurer = server.token(&TokenClaims { sub: "bench-insurer".into(), role: Role::InsurerAgent, ..TokenClaims::default() })?;
     let doctor_rpps = "10000001015";
     let doctor = server.token(&TokenClaims {

@@ -3,6 +3,7 @@
 //! prints its figures and never fails on time (BENCHMARKS.md records them).
 
 mod bench;
+mod bench_crash;
 mod bench_http;
 mod bench_portal;
 
@@ -33,6 +34,10 @@ enum BenchCommand {
     /// documents, through `carnet demo` and a real sign-in, with wrk: throughput, p50/p99 at full
     /// and half load against the hello-world ceiling, page weights, sign-in to first page.
     Portal(bench_portal::PortalArgs),
+    /// Acknowledged means kept: depositors on `/api` and ITI-65, the server killed at random
+    /// points (`kill -9`, or a simulated power cut with --power-loss), restarted, and every
+    /// acknowledged document read back byte-identical, the ledger verified. Fails on any loss.
+    Crash(bench_crash::CrashArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Http(args) => bench_http::http(args).await,
             BenchCommand::Growth(args) => bench_http::growth(args).await,
             BenchCommand::Portal(args) => bench_portal::portal(args).await,
+            BenchCommand::Crash(args) => bench_crash::crash(args).await,
         }
     })
 }

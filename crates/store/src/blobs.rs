@@ -227,31 +227,58 @@ impl BlobWriter {
     }
 }
 
-/// Makes finished local blobs durable, many per disk flush: a group commit for files.
+/// Makes what was written durable, many writes per disk flush: a group commit for files.
 ///
 /// Two fsyncs per blob (its data, then its name in the directory) were two of the three disk
 /// flushes of an ITI-65 deposit, and the virtual disk performs flushes one at a time
 /// (BENCHMARKS.md). On Linux, one `syncfs` of the blob directory's filesystem makes durable
-/// every blob finished before it started: its data, and the rename that named it. A caller
-/// waits for the first `syncfs` that starts after its call; callers arriving while one runs
-/// share the next. Elsewhere, each blob gets its two fsyncs.
-struct GroupSync {
-    /// The blob directory, open for as long as the store: `syncfs` reports a writeback error
-    /// to every descriptor open when it happened, so one opened per round could miss it.
-    dir: std::fs::File,
+/// every blob finished before it started: its data, and the rename that named it. The metadata
+/// database's write-ahead log is flushed the same way (one `fdatasync` for every commit before
+/// it). A caller waits for the first flush that starts after its call; callers arriving while
+/// one runs share the next. Elsewhere, each blob gets its two fsyncs.
+pub(crate) struct GroupSync {
+    /// The blob directory or the file, open for as long as the store: a flush reports a
+    /// writeback error to every descriptor open when it happened, so one opened per round
+    /// could miss it.
+    target: std::fs::File,
+    /// `syncfs` of the target's filesystem (blobs) or `fdatasync` of the target (a log file).
+    whole_filesystem: bool,
     /// Rounds started, then completed; one round at a time, under the lock.
     started: std::sync::atomic::AtomicU64,
     completed: tokio::sync::Mutex<u64>,
 }
 
+impl std::fmt::Debug for GroupSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupSync").field("whole_filesystem", &self.whole_filesystem).finish_non_exhaustive()
+    }
+}
+
 impl GroupSync {
     fn new(dir: &FsPath) -> std::io::Result<GroupSync> {
-        Ok(GroupSync { dir: std::fs::File::open(dir)?, started: Default::default(), completed: tokio::sync::Mutex::new(0) })
+        Ok(GroupSync {
+            target: std::fs::File::open(dir)?,
+            whole_filesystem: true,
+            started: Default::default(),
+            completed: tokio::sync::Mutex::new(0),
+        })
     }
 
-    /// Returns once `file` (written, closed and renamed into the directory) is durable.
+    /// Flushes started so far.
+    #[cfg(test)]
+    pub(crate) fn rounds(&self) -> u64 {
+        self.started.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Group flushes of one file's data (e.g. SQLite's write-ahead log).
+    pub(crate) fn of_file(file: &FsPath) -> std::io::Result<GroupSync> {
+        Ok(GroupSync { whole_filesystem: false, ..GroupSync::new(file)? })
+    }
+
+    /// Returns once `file` (written, closed and renamed into the directory) is durable, or, for
+    /// a group of one file, once everything written to it before the call is.
     #[cfg(target_os = "linux")]
-    async fn sync(self: Arc<Self>, _file: PathBuf) -> std::io::Result<()> {
+    pub(crate) async fn sync(self: Arc<Self>, _file: PathBuf) -> std::io::Result<()> {
         use std::sync::atomic::Ordering;
         let arrived = self.started.load(Ordering::Acquire);
         let mut completed = self.completed.lock().await;
@@ -262,16 +289,25 @@ impl GroupSync {
         }
         let round = self.started.fetch_add(1, Ordering::AcqRel);
         let me = Arc::clone(&self);
-        tokio::task::spawn_blocking(move || rustix::fs::syncfs(&me.dir)).await.map_err(std::io::Error::other)??;
+        tokio::task::spawn_blocking(
+            move || {
+                if me.whole_filesystem { rustix::fs::syncfs(&me.target) } else { rustix::fs::fdatasync(&me.target) }
+            },
+        )
+        .await
+        .map_err(std::io::Error::other)??;
         *completed = round + 1;
         Ok(())
     }
 
     #[cfg(not(target_os = "linux"))]
-    async fn sync(self: Arc<Self>, file: PathBuf) -> std::io::Result<()> {
+    pub(crate) async fn sync(self: Arc<Self>, file: PathBuf) -> std::io::Result<()> {
         tokio::task::spawn_blocking(move || {
+            if !self.whole_filesystem {
+                return self.target.sync_data();
+            }
             std::fs::File::open(&file)?.sync_all()?;
-            self.dir.sync_all()
+            self.target.sync_all()
         })
         .await
         .map_err(std::io::Error::other)?

@@ -61,6 +61,9 @@ pub enum StoreError {
     /// A document's blob is missing from the blob store.
     #[error("a document's blob is missing")]
     BlobMissing,
+    /// Committed writes could not be flushed to disk: they may not survive a power loss.
+    #[error("flushing the database to disk: {0}")]
+    Durability(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

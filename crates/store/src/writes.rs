@@ -191,7 +191,9 @@ impl Database {
                     return result;
                 }
                 writer.in_doubt = false;
-                result
+                drop(writer);
+                result?;
+                self.flush_log().await
             }
             Writer::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
