@@ -187,16 +187,24 @@ async fn a_backup_taken_under_load_restores_every_document_it_counts() {
     let stop = Arc::new(AtomicBool::new(false));
     let during = Arc::new(AtomicUsize::new(0));
     let backing_up = Arc::new(AtomicBool::new(false));
+    // How many documents are deposited so far, for waiting on the load without sleeping.
+    let (count_tx, mut count) = tokio::sync::watch::channel(deposited.lock().unwrap().len());
+    let count_tx = Arc::new(count_tx);
     let mut load = Vec::new();
     for worker in 0..2u64 {
-        let (client, url, stop, during, backing_up, deposited) =
-            (client.clone(), server.url.clone(), stop.clone(), during.clone(), backing_up.clone(), deposited.clone());
+        let (client, url, stop, during, backing_up, deposited, count_tx) =
+            (client.clone(), server.url.clone(), stop.clone(), during.clone(), backing_up.clone(), deposited.clone(), count_tx.clone());
         let p = People { ins: p.ins.clone(), insurer: p.insurer.clone(), doctor: p.doctor.clone(), patient: p.patient.clone() };
         load.push(tokio::spawn(async move {
             let mut n = 100 + worker * 100_000;
             while !stop.load(Ordering::SeqCst) {
                 let (id, bytes) = deposit(&client, &url, &p, n).await;
-                deposited.lock().unwrap().insert(id, bytes);
+                let total = {
+                    let mut deposited = deposited.lock().unwrap();
+                    deposited.insert(id, bytes);
+                    deposited.len()
+                };
+                count_tx.send_replace(total);
                 if backing_up.load(Ordering::SeqCst) {
                     during.fetch_add(1, Ordering::SeqCst);
                 }
@@ -205,10 +213,7 @@ async fn a_backup_taken_under_load_restores_every_document_it_counts() {
         }));
     }
     // Under load from the start: wait for a few deposits of the load itself.
-    while deposited.lock().unwrap().len() < 8 {
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    count.wait_for(|n| *n >= 8).await.expect("the load runs");
     let backup = dir.path().join("backup");
     let keys = dir.path().join("offline-keys");
     backing_up.store(true, Ordering::SeqCst);
@@ -222,10 +227,8 @@ async fn a_backup_taken_under_load_restores_every_document_it_counts() {
     let printed = succeeded(&out);
     assert!(text(&out.stderr).contains("WARNING") && text(&out.stderr).contains("can read every record"), "{}", text(&out.stderr));
     // A few more after it, then the load stops.
-    let after = deposited.lock().unwrap().len() + 2;
-    while deposited.lock().unwrap().len() < after {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let after = *count.borrow_and_update() + 2;
+    count.wait_for(|n| *n >= after).await.expect("the load runs");
     stop.store(true, Ordering::SeqCst);
     for task in load {
         task.await.expect("load task");
