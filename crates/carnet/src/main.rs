@@ -1,5 +1,6 @@
 //! The `carnet` binary: one entry point for serving, the demo, tokens, imports and administration.
 
+mod backup;
 mod config;
 mod demo;
 mod demo_data;
@@ -128,6 +129,16 @@ enum AdminCommand {
     /// Import professionals from a CSV file with header
     /// `rpps,family_name,given_name,profession,specialty,finess[,email]` (all or nothing).
     ImportProfessionals { file: PathBuf },
+    /// Back up the embedded default while `carnet serve` runs: the database, then the ledger
+    /// (online snapshots), then the blobs, then a manifest. Never the master keys, unless asked
+    /// (`--keys-to`). PostgreSQL and S3: docs/backup.md.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an EMPTY data directory, after checking it whole; the ledger then
+    /// records the restore in a signed entry.
+    Restore(backup::RestoreArgs),
+    /// Check a backup: every file's hash, the counts, the ledger, and with `--keys` every blob
+    /// decrypted. Exits 1, naming each problem, if anything is missing or changed.
+    VerifyBackup(backup::VerifyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -204,6 +215,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Admin(AdminCommand::Backup(args)) => backup::backup(&settings, &args).await,
+        Command::Admin(AdminCommand::Restore(args)) => backup::restore(&settings, &args).await,
+        Command::Admin(AdminCommand::VerifyBackup(args)) => backup::verify(&args).await,
         Command::Admin(AdminCommand::ImportProfessionals { file }) => {
             let app = App::open(&settings).await?;
             let professionals = read_professionals_csv(&file)?;

@@ -31,6 +31,16 @@ pub async fn ledger_signer(db: &Database, keys: &dyn KeyProvider) -> Result<Ed25
     Ok(Ed25519Signer::from_seed(seed.expose()))
 }
 
+/// The ledger's public key, read only (nothing created): `None` if the database holds no
+/// signing key yet. For checking a backup's ledger against the keys kept with it.
+pub async fn ledger_public_key(db: &Database, keys: &dyn KeyProvider) -> Result<Option<[u8; 32]>> {
+    let Some((_, wrapped)) = db.all_service_keys().await?.into_iter().find(|(name, _)| name == LEDGER_SIGNING) else {
+        return Ok(None);
+    };
+    let seed = ServiceSecret::unwrap(keys, &wrapped, LEDGER_SIGNING)?;
+    Ok(Some(carnet_ledger::TreeHeadSigner::public_key(&Ed25519Signer::from_seed(seed.expose()))))
+}
+
 /// A rotation waits this long between its last rewrap pass and retiring the old keys, so that a
 /// wrap a running server made just before the switch is caught by the final pass.
 const ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

@@ -19,6 +19,7 @@ mod notifications;
 mod oversight;
 mod policy;
 mod records;
+mod restore;
 mod sessions;
 mod submissions;
 
@@ -37,10 +38,11 @@ pub use directory::{NAME_SEARCH_LIMIT, NAME_SEARCH_MIN, NameSearch};
 pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted};
 pub use export::{EXPORT_HISTORY_LIMIT, RecordExport};
 pub use gate::Visible;
-pub use keys::{RotationReport, ledger_signer};
+pub use keys::{RotationReport, ledger_public_key, ledger_signer};
 pub use notifications::{Courier, DeliveryReport, MUTABLE_KINDS, NOTIFICATION_KINDS, Preferences, backoff, render};
 pub use oversight::{HistoryPage, HistoryQuery, ProvenEntries};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
+pub use restore::RESTORE_ACTION;
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
 

@@ -18,6 +18,7 @@ mod policy;
 mod policy_format;
 mod records;
 mod sessions;
+mod snapshot;
 mod submissions;
 mod time_codec;
 mod writes;
@@ -38,6 +39,7 @@ pub use bulk::bench_ins;
 pub use database::{Backend, Database};
 pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
 pub use sessions::{PendingSignIn, SessionStore, StoredSession};
+pub use snapshot::Inventory;
 pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};
 
 /// The one error type of this crate.
@@ -64,6 +66,9 @@ pub enum StoreError {
     /// Committed writes could not be flushed to disk: they may not survive a power loss.
     #[error("flushing the database to disk: {0}")]
     Durability(String),
+    /// Something this backend does not do; the message says what to use instead.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -3,6 +3,7 @@
 // A test reports a failure by panicking: unwrap is how its helpers say "this cannot fail here".
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod cli;
 mod demo_portal;
 mod import_synthea;

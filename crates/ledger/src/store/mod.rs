@@ -5,6 +5,7 @@
 //! bulk insert) sits side by side in `sqlite.rs` and `postgres.rs`.
 
 mod postgres;
+mod snapshot;
 mod sqlite;
 
 use carnet_domain::Ins;
