@@ -219,6 +219,8 @@ pub struct StorageSettings {
     pub keys_dir: Option<PathBuf>,
     /// Chunk size of the encrypted blob format, in bytes (1 KiB to 16 MiB).
     pub chunk_bytes: u32,
+    /// How often `serve` removes interrupted uploads and orphan blobs (`Carnet::sweep_uploads`).
+    pub upload_sweep_interval_seconds: u64,
 }
 
 /// A URL that may carry credentials (`postgres://user:password@host/db`, `smtps://user:pass@host`,
@@ -336,6 +338,10 @@ pub struct LimitSettings {
     /// A deposit slower than this mean rate, once the grace has passed, is ended (408).
     pub min_upload_bytes_per_second: u64,
     pub upload_grace_seconds: u64,
+    /// A deposit still arriving after this long is ended (408). Every node sharing a database
+    /// must use the same value: the upload sweep removes a pending upload older than it (plus a
+    /// margin) whichever node started it.
+    pub max_upload_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -370,6 +376,7 @@ impl Default for Settings {
                 max_connections: 1024,
                 min_upload_bytes_per_second: 1024,
                 upload_grace_seconds: 30,
+                max_upload_seconds: 3600,
             },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
@@ -389,6 +396,7 @@ impl Default for Settings {
                 blob_options: Default::default(),
                 keys_dir: None,
                 chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
+                upload_sweep_interval_seconds: 600,
             },
             http: HttpSettings::default(),
             smart: None,
@@ -444,6 +452,11 @@ impl Settings {
         anyhow::ensure!(self.limits.json_body_bytes >= 1024, "limits.json_body_bytes must be at least 1024");
         anyhow::ensure!(self.limits.request_timeout_seconds >= 1, "limits.request_timeout_seconds must be at least 1");
         anyhow::ensure!(self.limits.document_bytes >= 1024, "limits.document_bytes must be at least 1024");
+        anyhow::ensure!(
+            (1..=30 * 86_400).contains(&self.limits.max_upload_seconds),
+            "limits.max_upload_seconds must be between 1 and 2592000 (30 days)"
+        );
+        anyhow::ensure!(self.storage.upload_sweep_interval_seconds >= 1, "storage.upload_sweep_interval_seconds must be at least 1");
         anyhow::ensure!(self.policy.emergency_minutes >= 1, "policy.emergency_minutes must be at least 1");
         anyhow::ensure!(self.policy.enumeration_limit_per_hour >= 1, "policy.enumeration_limit_per_hour must be at least 1");
         anyhow::ensure!(self.notifications.interval_seconds >= 1, "notifications.interval_seconds must be at least 1");
@@ -551,6 +564,13 @@ impl Settings {
         }
     }
 
+    /// When a pending upload or an unclaimed blob is certainly abandoned: the longest an upload
+    /// may take, plus a margin.
+    pub fn upload_deadline(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.limits.max_upload_seconds).unwrap_or(30 * 86_400))
+            + carnet_service::UPLOAD_DEADLINE_MARGIN
+    }
+
     pub fn http_limits(&self) -> carnet_server::HttpLimits {
         // The multipart framing and the metadata part ride on top of the document itself.
         let framing = 128 * 1024;
@@ -564,6 +584,7 @@ impl Settings {
             headers_total_bytes: self.limits.headers_total_bytes,
             min_upload_bytes_per_second: self.limits.min_upload_bytes_per_second,
             upload_grace: Duration::from_secs(self.limits.upload_grace_seconds),
+            max_upload: Duration::from_secs(self.limits.max_upload_seconds),
         }
     }
 

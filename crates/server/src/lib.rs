@@ -51,6 +51,9 @@ pub struct HttpLimits {
     /// slower one is ended (408), nothing stored.
     pub min_upload_bytes_per_second: u64,
     pub upload_grace: Duration,
+    /// A deposit still arriving after this long is ended (408), however fast: the upload
+    /// sweep counts on it to know an old pending upload is abandoned.
+    pub max_upload: Duration,
     /// Largest request header (name and value), in bytes: beyond, 431.
     pub header_bytes: usize,
     /// Largest sum of a request's headers, in bytes: beyond, 431.
@@ -69,6 +72,7 @@ impl Default for HttpLimits {
             headers_total_bytes: 64 * 1024,
             min_upload_bytes_per_second: 1024,
             upload_grace: Duration::from_secs(30),
+            max_upload: Duration::from_secs(3600),
         }
     }
 }
@@ -104,6 +108,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(axum::Extension(routes::documents::UploadPace {
             min_bytes_per_second: limits.min_upload_bytes_per_second,
             grace: limits.upload_grace,
+            max_duration: limits.max_upload,
         }));
     let api = Router::new()
         .route("/openapi.json", get(ops::openapi_document))
