@@ -331,6 +331,8 @@ pub struct LimitSettings {
     /// beyond, 431.
     pub header_bytes: usize,
     pub headers_total_bytes: usize,
+    /// Longest request URI: beyond, 414 (at most 65534; hyper refuses longer ones itself).
+    pub uri_bytes: usize,
     /// A request's head must arrive within this; a kept-alive connection idle this long closes.
     pub header_read_timeout_seconds: u64,
     /// Connections served at once; beyond, 503 and closed.
@@ -372,6 +374,7 @@ impl Default for Settings {
                 fhir_binary_json_bytes: 16 << 20,
                 header_bytes: 16 * 1024,
                 headers_total_bytes: 64 * 1024,
+                uri_bytes: 16 * 1024,
                 header_read_timeout_seconds: 10,
                 max_connections: 1024,
                 min_upload_bytes_per_second: 1024,
@@ -452,6 +455,7 @@ impl Settings {
         anyhow::ensure!(self.limits.json_body_bytes >= 1024, "limits.json_body_bytes must be at least 1024");
         anyhow::ensure!(self.limits.request_timeout_seconds >= 1, "limits.request_timeout_seconds must be at least 1");
         anyhow::ensure!(self.limits.document_bytes >= 1024, "limits.document_bytes must be at least 1024");
+        anyhow::ensure!((256..=65_534).contains(&self.limits.uri_bytes), "limits.uri_bytes must be between 256 and 65534");
         anyhow::ensure!(
             (1..=30 * 86_400).contains(&self.limits.max_upload_seconds),
             "limits.max_upload_seconds must be between 1 and 2592000 (30 days)"
@@ -561,6 +565,7 @@ impl Settings {
         carnet_server::serve::ConnectionLimits {
             header_read_timeout: Duration::from_secs(self.limits.header_read_timeout_seconds.max(1)),
             max_connections: self.limits.max_connections.max(1),
+            head_buffer_bytes: carnet_server::serve::ConnectionLimits::head_buffer_for(&self.http_limits()),
         }
     }
 
@@ -582,6 +587,7 @@ impl Settings {
             fhir_binary_json_bytes: self.limits.fhir_binary_json_bytes,
             header_bytes: self.limits.header_bytes,
             headers_total_bytes: self.limits.headers_total_bytes,
+            uri_bytes: self.limits.uri_bytes,
             min_upload_bytes_per_second: self.limits.min_upload_bytes_per_second,
             upload_grace: Duration::from_secs(self.limits.upload_grace_seconds),
             max_upload: Duration::from_secs(self.limits.max_upload_seconds),

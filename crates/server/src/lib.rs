@@ -58,6 +58,9 @@ pub struct HttpLimits {
     pub header_bytes: usize,
     /// Largest sum of a request's headers, in bytes: beyond, 431.
     pub headers_total_bytes: usize,
+    /// Longest request target (the URI as sent), in bytes: beyond, 414. At most 65,534: hyper
+    /// refuses a longer one itself (see `serve::ConnectionLimits::head_buffer_bytes`).
+    pub uri_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -70,6 +73,7 @@ impl Default for HttpLimits {
             fhir_binary_json_bytes: 16 << 20,
             header_bytes: 16 * 1024,
             headers_total_bytes: 64 * 1024,
+            uri_bytes: 16 * 1024,
             min_upload_bytes_per_second: 1024,
             upload_grace: Duration::from_secs(30),
             max_upload: Duration::from_secs(3600),
