@@ -675,6 +675,27 @@ mod tests {
     }
 
     #[test]
+    fn the_upload_sweep_follows_the_longest_upload_and_heads_stay_within_hyper() {
+        let settings = load("").expect("defaults");
+        assert_eq!(settings.upload_deadline(), time::Duration::minutes(65), "an hour, and the margin");
+        assert_eq!(settings.storage.upload_sweep_interval_seconds, 600);
+        assert_eq!(settings.http_limits().max_upload, Duration::from_secs(3600));
+        let longer = load("[limits]\nmax_upload_seconds = 7200\n").expect("two hours");
+        assert_eq!(longer.upload_deadline(), time::Duration::minutes(125));
+        for bad in [
+            "[limits]\nmax_upload_seconds = 0\n",
+            "[limits]\nmax_upload_seconds = 99999999999\n",
+            "[storage]\nupload_sweep_interval_seconds = 0\n",
+        ] {
+            assert!(load(bad).is_err(), "{bad} is refused");
+        }
+        let e = load("[limits]\nuri_bytes = 70000\n").expect_err("beyond what hyper reads");
+        assert!(e.to_string().contains("uri_bytes"), "{e}");
+        let large = load("[limits]\nheaders_total_bytes = 1048576\n").expect("large headers");
+        assert!(large.connection_limits().head_buffer_bytes > 2 << 20, "the read buffer follows the header limits");
+    }
+
+    #[test]
     fn no_smart_section_no_origin_by_default() {
         let settings = load("").expect("defaults");
         assert!(settings.smart.is_none() && settings.http.cors_origins.is_empty());
