@@ -129,15 +129,32 @@ impl BlobStore {
     /// deletion. Memory is bounded by `limit` whatever the number of blobs.
     pub async fn list_page(&self, after: Option<&BlobCursor>, limit: usize) -> Result<BlobPage> {
         let limit = limit.max(1);
-        let listing = match after {
-            Some(BlobCursor(offset)) => self.store.list_with_offset(Some(&self.prefix), offset),
+        let after = after.map(|BlobCursor(name)| name.clone());
+        let page: Vec<(String, Option<time::OffsetDateTime>)> = match &self.local_root {
+            Some(root) => {
+                let dir = root.join("documents");
+                tokio::task::spawn_blocking(move || local_page(&dir, after.as_deref(), limit))
+                    .await
+                    .map_err(|e| StoreError::Blob(format!("listing blobs: {e}")))??
+            }
+            None => self.ordered_page(after.as_deref(), limit).await?,
+        };
+        let next = (page.len() == limit).then(|| page.last().map(|(name, _)| BlobCursor(name.clone()))).flatten();
+        let blobs = page
+            .into_iter()
+            .filter_map(|(name, last_modified)| Some(StoredBlob { id: DocumentId::parse(&name).ok()?, last_modified: last_modified? }))
+            .collect();
+        Ok(BlobPage { blobs, next })
+    }
+
+    /// An object store's listing comes in name order (S3 lists so): the first `limit` names
+    /// after `after` are the page.
+    async fn ordered_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, Option<time::OffsetDateTime>)>> {
+        let mut listing = match after {
+            Some(name) => self.store.list_with_offset(Some(&self.prefix), &self.prefix.child(name)),
             None => self.store.list(Some(&self.prefix)),
         };
-        // S3-style stores list in name order, so the first `limit` are the page; a local
-        // directory walk comes in no order, so the `limit` smallest names are kept on the way.
-        let ordered = self.local_root.is_none();
-        let mut page: std::collections::BinaryHeap<(String, i64)> = std::collections::BinaryHeap::new();
-        let mut listing = listing;
+        let mut page = Vec::with_capacity(limit);
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(blob_error)?;
             // Only direct children of the prefix: `documents/<id>`.
@@ -147,25 +164,13 @@ impl BlobStore {
             }) else {
                 continue;
             };
-            page.push((name, meta.last_modified.timestamp_millis()));
-            if page.len() > limit {
-                page.pop();
-            }
-            if ordered && page.len() == limit {
+            let millis = i128::from(meta.last_modified.timestamp_millis());
+            page.push((name, time::OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()));
+            if page.len() == limit {
                 break;
             }
         }
-        let names = page.into_sorted_vec();
-        let next = (names.len() == limit).then(|| names.last().map(|(name, _)| BlobCursor(self.prefix.child(name.as_str())))).flatten();
-        let blobs = names
-            .into_iter()
-            .filter_map(|(name, millis)| {
-                let id = DocumentId::parse(&name).ok()?;
-                let last_modified = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;
-                Some(StoredBlob { id, last_modified })
-            })
-            .collect();
-        Ok(BlobPage { blobs, next })
+        Ok(page)
     }
 
     /// Removes the staging files a killed process left behind (local backend: `<id>#<n>`).
@@ -201,13 +206,48 @@ pub struct StoredBlob {
 
 /// Where a listing resumes: after this name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobCursor(Path);
+pub struct BlobCursor(String);
 
 /// One page of `BlobStore::list_page`; `next` is `None` once the listing reached its end.
 #[derive(Debug)]
 pub struct BlobPage {
     pub blobs: Vec<StoredBlob>,
     pub next: Option<BlobCursor>,
+}
+
+/// A page of the local blob directory: its entries come in no order, so the `limit` smallest
+/// names after `after` are kept on the way (memory bounded by `limit`), and only they are asked
+/// their last write. Staging files (`<id>#<n>`) are never listed; a file gone meanwhile neither.
+fn local_page(dir: &FsPath, after: Option<&str>, limit: usize) -> Result<Vec<(String, Option<time::OffsetDateTime>)>> {
+    let io = |e: std::io::Error| StoreError::Blob(format!("{}: {e}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(io(e)),
+    };
+    let mut smallest = std::collections::BinaryHeap::new();
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if name.contains('#') || after.is_some_and(|a| name.as_str() <= a) {
+            continue;
+        }
+        smallest.push(name);
+        if smallest.len() > limit {
+            smallest.pop();
+        }
+    }
+    let mut page = Vec::with_capacity(smallest.len());
+    for name in smallest.into_sorted_vec() {
+        let modified = match std::fs::metadata(dir.join(&name)) {
+            Ok(meta) if meta.is_file() => meta.modified().ok().map(time::OffsetDateTime::from),
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(e)),
+        };
+        page.push((name, modified));
+    }
+    Ok(page)
 }
 
 /// Local files are read by one blocking task in 1 MiB pieces, two pieces ahead of the reader:
