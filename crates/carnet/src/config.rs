@@ -219,6 +219,8 @@ pub struct StorageSettings {
     pub keys_dir: Option<PathBuf>,
     /// Chunk size of the encrypted blob format, in bytes (1 KiB to 16 MiB).
     pub chunk_bytes: u32,
+    /// How often `serve` removes interrupted uploads and orphan blobs (`Carnet::sweep_uploads`).
+    pub upload_sweep_interval_seconds: u64,
 }
 
 /// A URL that may carry credentials (`postgres://user:password@host/db`, `smtps://user:pass@host`,
@@ -329,6 +331,8 @@ pub struct LimitSettings {
     /// beyond, 431.
     pub header_bytes: usize,
     pub headers_total_bytes: usize,
+    /// Longest request URI: beyond, 414 (at most 65534; hyper refuses longer ones itself).
+    pub uri_bytes: usize,
     /// A request's head must arrive within this; a kept-alive connection idle this long closes.
     pub header_read_timeout_seconds: u64,
     /// Connections served at once; beyond, 503 and closed.
@@ -336,6 +340,10 @@ pub struct LimitSettings {
     /// A deposit slower than this mean rate, once the grace has passed, is ended (408).
     pub min_upload_bytes_per_second: u64,
     pub upload_grace_seconds: u64,
+    /// A deposit still arriving after this long is ended (408). Every node sharing a database
+    /// must use the same value: the upload sweep removes a pending upload older than it (plus a
+    /// margin) whichever node started it.
+    pub max_upload_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -366,10 +374,12 @@ impl Default for Settings {
                 fhir_binary_json_bytes: 16 << 20,
                 header_bytes: 16 * 1024,
                 headers_total_bytes: 64 * 1024,
+                uri_bytes: 16 * 1024,
                 header_read_timeout_seconds: 10,
                 max_connections: 1024,
                 min_upload_bytes_per_second: 1024,
                 upload_grace_seconds: 30,
+                max_upload_seconds: 3600,
             },
             retention: RetentionSettings {
                 archive_after_closure_days: retention.archive_after_closure.whole_days(),
@@ -389,6 +399,7 @@ impl Default for Settings {
                 blob_options: Default::default(),
                 keys_dir: None,
                 chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
+                upload_sweep_interval_seconds: 600,
             },
             http: HttpSettings::default(),
             smart: None,
@@ -444,6 +455,12 @@ impl Settings {
         anyhow::ensure!(self.limits.json_body_bytes >= 1024, "limits.json_body_bytes must be at least 1024");
         anyhow::ensure!(self.limits.request_timeout_seconds >= 1, "limits.request_timeout_seconds must be at least 1");
         anyhow::ensure!(self.limits.document_bytes >= 1024, "limits.document_bytes must be at least 1024");
+        anyhow::ensure!((256..=65_534).contains(&self.limits.uri_bytes), "limits.uri_bytes must be between 256 and 65534");
+        anyhow::ensure!(
+            (1..=30 * 86_400).contains(&self.limits.max_upload_seconds),
+            "limits.max_upload_seconds must be between 1 and 2592000 (30 days)"
+        );
+        anyhow::ensure!(self.storage.upload_sweep_interval_seconds >= 1, "storage.upload_sweep_interval_seconds must be at least 1");
         anyhow::ensure!(self.policy.emergency_minutes >= 1, "policy.emergency_minutes must be at least 1");
         anyhow::ensure!(self.policy.enumeration_limit_per_hour >= 1, "policy.enumeration_limit_per_hour must be at least 1");
         anyhow::ensure!(self.notifications.interval_seconds >= 1, "notifications.interval_seconds must be at least 1");
@@ -548,7 +565,15 @@ impl Settings {
         carnet_server::serve::ConnectionLimits {
             header_read_timeout: Duration::from_secs(self.limits.header_read_timeout_seconds.max(1)),
             max_connections: self.limits.max_connections.max(1),
+            head_buffer_bytes: carnet_server::serve::ConnectionLimits::head_buffer_for(&self.http_limits()),
         }
+    }
+
+    /// When a pending upload or an unclaimed blob is certainly abandoned: the longest an upload
+    /// may take, plus a margin.
+    pub fn upload_deadline(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.limits.max_upload_seconds).unwrap_or(30 * 86_400))
+            + carnet_service::UPLOAD_DEADLINE_MARGIN
     }
 
     pub fn http_limits(&self) -> carnet_server::HttpLimits {
@@ -562,8 +587,10 @@ impl Settings {
             fhir_binary_json_bytes: self.limits.fhir_binary_json_bytes,
             header_bytes: self.limits.header_bytes,
             headers_total_bytes: self.limits.headers_total_bytes,
+            uri_bytes: self.limits.uri_bytes,
             min_upload_bytes_per_second: self.limits.min_upload_bytes_per_second,
             upload_grace: Duration::from_secs(self.limits.upload_grace_seconds),
+            max_upload: Duration::from_secs(self.limits.max_upload_seconds),
         }
     }
 
@@ -645,6 +672,27 @@ mod tests {
         let file = dir.path().join("carnet.toml");
         std::fs::write(&file, toml).expect("write");
         Settings::load(Some(&file))
+    }
+
+    #[test]
+    fn the_upload_sweep_follows_the_longest_upload_and_heads_stay_within_hyper() {
+        let settings = load("").expect("defaults");
+        assert_eq!(settings.upload_deadline(), time::Duration::minutes(65), "an hour, and the margin");
+        assert_eq!(settings.storage.upload_sweep_interval_seconds, 600);
+        assert_eq!(settings.http_limits().max_upload, Duration::from_secs(3600));
+        let longer = load("[limits]\nmax_upload_seconds = 7200\n").expect("two hours");
+        assert_eq!(longer.upload_deadline(), time::Duration::minutes(125));
+        for bad in [
+            "[limits]\nmax_upload_seconds = 0\n",
+            "[limits]\nmax_upload_seconds = 99999999999\n",
+            "[storage]\nupload_sweep_interval_seconds = 0\n",
+        ] {
+            assert!(load(bad).is_err(), "{bad} is refused");
+        }
+        let e = load("[limits]\nuri_bytes = 70000\n").expect_err("beyond what hyper reads");
+        assert!(e.to_string().contains("uri_bytes"), "{e}");
+        let large = load("[limits]\nheaders_total_bytes = 1048576\n").expect("large headers");
+        assert!(large.connection_limits().head_buffer_bytes > 2 << 20, "the read buffer follows the header limits");
     }
 
     #[test]

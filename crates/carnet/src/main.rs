@@ -314,6 +314,7 @@ impl App {
             enumeration_limit: settings.policy.enumeration_limit_per_hour,
             apps: settings.app_catalogue()?,
             sessions: settings.portal.as_ref().map(config::PortalSettings::session_limits).unwrap_or_default(),
+            upload_deadline: settings.upload_deadline(),
         };
         let storage = Storage::open(StorageLocation {
             database_url: settings.database_url(),
@@ -343,18 +344,20 @@ impl App {
         if settings.auth.issuers.is_empty() && self.dev_issuer.is_none() {
             tracing::warn!("no trusted token issuer configured: every authenticated call will be refused");
         }
-        // This server owns the embedded database alone; nodes sharing PostgreSQL leave a day
-        // to uploads that may still be running elsewhere.
+        // This server owns the embedded database alone; nodes sharing PostgreSQL leave uploads
+        // that may still be running elsewhere to the periodic sweep, which removes them once
+        // they are older than any upload may be.
         let now = time::OffsetDateTime::now_utc();
         let cutoff = match self.carnet.backend() {
             carnet_store::Backend::Sqlite => now,
-            carnet_store::Backend::Postgres => now - time::Duration::days(1),
+            carnet_store::Backend::Postgres => now - self.carnet.config().upload_deadline,
         };
         self.carnet.clean_interrupted_uploads(cutoff).await.context("cleaning interrupted uploads")?;
+        let metrics = Metrics::new();
         let state = AppState {
             carnet: self.carnet.clone(),
             verifier: self.verifier.clone(),
-            metrics: Metrics::new(),
+            metrics: metrics.clone(),
             dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),
             browser: Arc::new(smart::browser_access(settings).await.context("configuring SMART discovery and CORS")?),
             portal: Arc::new(portal::portal(settings).context("configuring the portal's sign-in")?),
@@ -367,6 +370,8 @@ impl App {
             let _ = tx.send(addr);
         }
         let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), settings.retention.sweep_interval_seconds));
+        let upload_sweeper =
+            tokio::spawn(sweep_uploads_forever(self.carnet.clone(), metrics, settings.storage.upload_sweep_interval_seconds));
         let courier = settings.courier().context("configuring notifications")?;
         let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
         let shutdown = async {
@@ -375,6 +380,7 @@ impl App {
         };
         carnet_server::serve::serve(listener, router, settings.connection_limits(), shutdown, std::time::Duration::from_secs(30)).await?;
         sweeper.abort();
+        upload_sweeper.abort();
         notifier.abort();
         self.carnet.close().await;
         Ok(())
@@ -429,6 +435,22 @@ async fn sweep_forever(carnet: Carnet, every_seconds: u64) {
         interval.tick().await;
         if let Err(e) = carnet.sweep().await {
             tracing::error!(error = %e, "retention sweep failed");
+        }
+    }
+}
+
+/// Removes interrupted uploads and orphan blobs, round after round, counting them in the
+/// metrics; a failed round is counted, logged and tried again at the next tick.
+async fn sweep_uploads_forever(carnet: Carnet, metrics: Arc<Metrics>, every_seconds: u64) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds.max(1)));
+    loop {
+        interval.tick().await;
+        match carnet.sweep_uploads().await {
+            Ok(round) => metrics.upload_sweep(&round),
+            Err(e) => {
+                metrics.upload_sweep_failed();
+                tracing::error!(error = %e, "upload sweep failed");
+            }
         }
     }
 }

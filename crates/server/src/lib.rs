@@ -51,10 +51,16 @@ pub struct HttpLimits {
     /// slower one is ended (408), nothing stored.
     pub min_upload_bytes_per_second: u64,
     pub upload_grace: Duration,
+    /// A deposit still arriving after this long is ended (408), however fast: the upload
+    /// sweep counts on it to know an old pending upload is abandoned.
+    pub max_upload: Duration,
     /// Largest request header (name and value), in bytes: beyond, 431.
     pub header_bytes: usize,
     /// Largest sum of a request's headers, in bytes: beyond, 431.
     pub headers_total_bytes: usize,
+    /// Longest request target (the URI as sent), in bytes: beyond, 414. At most 65,534: hyper
+    /// refuses a longer one itself (see `serve::ConnectionLimits::head_buffer_bytes`).
+    pub uri_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -67,8 +73,10 @@ impl Default for HttpLimits {
             fhir_binary_json_bytes: 16 << 20,
             header_bytes: 16 * 1024,
             headers_total_bytes: 64 * 1024,
+            uri_bytes: 16 * 1024,
             min_upload_bytes_per_second: 1024,
             upload_grace: Duration::from_secs(30),
+            max_upload: Duration::from_secs(3600),
         }
     }
 }
@@ -104,6 +112,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(axum::Extension(routes::documents::UploadPace {
             min_bytes_per_second: limits.min_upload_bytes_per_second,
             grace: limits.upload_grace,
+            max_duration: limits.max_upload,
         }));
     let api = Router::new()
         .route("/openapi.json", get(ops::openapi_document))

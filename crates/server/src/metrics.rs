@@ -1,4 +1,5 @@
-//! Prometheus metrics: request counts and latencies per route, served at `/metrics`.
+//! Prometheus metrics: request counts and latencies per route, and what the upload sweep
+//! removed, served at `/metrics`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +25,10 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
+    /// Counted by `carnet serve`'s upload sweep (`Carnet::sweep_uploads`), round after round.
+    swept_uploads: Counter,
+    swept_orphan_blobs: Counter,
+    upload_sweep_failures: Counter,
 }
 
 impl Metrics {
@@ -33,7 +38,21 @@ impl Metrics {
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_25, 2.0, 16)));
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        Arc::new(Metrics { registry, requests, latency })
+        let (swept_uploads, swept_orphan_blobs, upload_sweep_failures) = (Counter::default(), Counter::default(), Counter::default());
+        registry.register("swept_interrupted_uploads", "Interrupted uploads removed (pending note and blob)", swept_uploads.clone());
+        registry.register("swept_orphan_blobs", "Blobs claimed by neither a document nor an upload, deleted", swept_orphan_blobs.clone());
+        registry.register("upload_sweep_failures", "Rounds of the upload sweep that failed", upload_sweep_failures.clone());
+        Arc::new(Metrics { registry, requests, latency, swept_uploads, swept_orphan_blobs, upload_sweep_failures })
+    }
+
+    /// Counts a round of the upload sweep.
+    pub fn upload_sweep(&self, round: &carnet_service::UploadSweep) {
+        self.swept_uploads.inc_by(round.interrupted_uploads as u64);
+        self.swept_orphan_blobs.inc_by(round.orphan_blobs as u64);
+    }
+
+    pub fn upload_sweep_failed(&self) {
+        self.upload_sweep_failures.inc();
     }
 
     pub fn render(&self) -> String {

@@ -33,22 +33,32 @@ fn detail(status: StatusCode) -> &'static str {
         StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path",
         StatusCode::NOT_FOUND => "no such resource",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "a request header, or all of them together, is larger than this server accepts",
+        StatusCode::URI_TOO_LONG => "the request's URI is longer than this server accepts",
         StatusCode::UNPROCESSABLE_ENTITY => "the request body could not be understood",
         s if s.is_server_error() => "the server could not answer; retry later",
         _ => "the request was refused",
     }
 }
 
-/// How large a request's headers may be (`HttpLimits`).
+/// How large a request's head may be (`HttpLimits`): its headers, and its URI.
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderLimits {
     one: usize,
     total: usize,
+    uri: usize,
 }
 
 impl HeaderLimits {
     pub fn of(limits: &crate::HttpLimits) -> HeaderLimits {
-        HeaderLimits { one: limits.header_bytes, total: limits.headers_total_bytes }
+        HeaderLimits { one: limits.header_bytes, total: limits.headers_total_bytes, uri: limits.uri_bytes }
+    }
+
+    /// Whether the request target stays within the limit (as sent: origin form, or absolute).
+    fn admit_uri(&self, uri: &axum::http::Uri) -> bool {
+        let scheme = uri.scheme_str().map_or(0, |s| s.len() + 3);
+        let authority = uri.authority().map_or(0, |a| a.as_str().len());
+        let target = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+        scheme + authority + target <= self.uri
     }
 
     /// Whether `headers` stay within the limits (a header counts its name and its value).
@@ -69,9 +79,16 @@ pub async fn as_problems(State(limits): State<HeaderLimits>, request: Request, n
     let path = request.uri().path().to_owned();
     let browser = crate::portal::wants_html(request.headers());
     let method = request.method().clone();
-    if !limits.admit(request.headers()) {
+    let too_large = if !limits.admit_uri(request.uri()) {
+        Some(StatusCode::URI_TOO_LONG)
+    } else if !limits.admit(request.headers()) {
+        Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+    } else {
+        None
+    };
+    if let Some(status) = too_large {
         // The body is left unread: the connection closes after this answer.
-        let mut refused = refusal(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &path, browser, &method);
+        let mut refused = refusal(status, &path, browser, &method);
         refused.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         return refused;
     }
@@ -118,7 +135,7 @@ mod tests {
 
     #[test]
     fn headers_are_limited_one_by_one_and_together() {
-        let limits = HeaderLimits { one: 100, total: 250 };
+        let limits = HeaderLimits { one: 100, total: 250, uri: 1024 };
         let mut h = HeaderMap::new();
         h.insert("x-a", "a".repeat(90).parse().expect("value"));
         assert!(limits.admit(&h));
@@ -127,6 +144,15 @@ mod tests {
         h.insert("x-b", "b".repeat(90).parse().expect("value"));
         h.insert("x-c", "c".repeat(90).parse().expect("value"));
         assert!(!limits.admit(&h), "279 bytes in all");
+    }
+
+    #[test]
+    fn the_uri_is_limited_as_sent() {
+        let limits = HeaderLimits { one: 100, total: 250, uri: 30 };
+        let uri = |s: &str| s.parse::<axum::http::Uri>().expect("uri");
+        assert!(limits.admit_uri(&uri(&format!("/p?q={}", "x".repeat(25)))), "30 bytes");
+        assert!(!limits.admit_uri(&uri(&format!("/p?q={}", "x".repeat(26)))), "31 bytes");
+        assert!(!limits.admit_uri(&uri(&format!("http://carnet.example/p?q={}", "x".repeat(20)))), "the scheme and host count when sent");
     }
 
     #[test]

@@ -26,11 +26,35 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// hyper's read buffer, which a request's head must fit in: a larger head is refused by
+    /// hyper itself, with a bare 431 (no body) and the connection closed, before any layer of
+    /// ours sees it. Larger than `HttpLimits`' header and URI limits (`head_buffer_for`), so
+    /// every head up to well beyond them gets our refusal, with problem details. (hyper also
+    /// refuses a URI over 65,534 bytes with a bare 414, and more than 100 header fields with a
+    /// bare 431, whatever this buffer.)
+    pub head_buffer_bytes: usize,
+}
+
+/// hyper's own default read buffer (8 KiB + 400 KiB), and its floor.
+const HYPER_BUFFER: usize = 8192 + 4096 * 100;
+const HYPER_MIN_BUFFER: usize = 8192;
+
+impl ConnectionLimits {
+    /// A read buffer in which every head our limits refuse (and a good deal beyond) fits, so
+    /// that our layer answers it: hyper's default, or more when the limits are larger.
+    pub fn head_buffer_for(limits: &crate::HttpLimits) -> usize {
+        let ours = limits.headers_total_bytes.saturating_add(limits.uri_bytes);
+        HYPER_BUFFER.max(ours.saturating_mul(2).saturating_add(64 * 1024))
+    }
 }
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits { header_read_timeout: Duration::from_secs(10), max_connections: 1024 }
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            head_buffer_bytes: ConnectionLimits::head_buffer_for(&crate::HttpLimits::default()),
+        }
     }
 }
 
@@ -78,10 +102,12 @@ pub async fn serve(
         let service = TowerToHyperService::new(router.clone());
         let mut closed = closed.clone();
         let header_read_timeout = limits.header_read_timeout;
+        // hyper panics below its floor.
+        let head_buffer = limits.head_buffer_bytes.max(HYPER_MIN_BUFFER);
         connections.spawn(async move {
             let _permit = permit;
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true).max_buf_size(head_buffer);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             loop {

@@ -120,6 +120,22 @@ fn derived_context(id: DocumentId, kind: &str) -> Vec<u8> {
     c
 }
 
+/// Pending notes read per statement by the upload sweep.
+const PENDING_PAGE: u32 = 500;
+/// Blobs listed per page, and pages per round of the upload sweep: a round checks at most
+/// 10 000 blobs, then the next round goes on from there.
+const BLOB_PAGE: usize = 1000;
+const BLOB_PAGES_PER_ROUND: usize = 10;
+
+/// What a round of `Carnet::sweep_uploads` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadSweep {
+    /// Pending notes of interrupted uploads, each with its blob.
+    pub interrupted_uploads: usize,
+    /// Blobs claimed by neither a document nor an upload.
+    pub orphan_blobs: usize,
+}
+
 /// Deletes the blob and the pending note of an upload that did not complete, even when the
 /// request's future is dropped mid-way (client gone, timeout, shutdown).
 pub(crate) struct UploadGuard {
@@ -305,18 +321,69 @@ impl Carnet {
 
     /// At start: removes what interrupted uploads left (pending notes, partial blobs, staging
     /// files) among uploads started before `started_before`. A server sharing its database with
-    /// other nodes passes an instant older than any upload still running elsewhere.
+    /// other nodes passes an instant older than any upload still running elsewhere (see
+    /// `ServiceConfig::upload_deadline`).
     pub async fn clean_interrupted_uploads(&self, started_before: time::OffsetDateTime) -> Result<usize> {
-        let pending = self.db.pending_uploads(started_before).await?;
-        for id in &pending {
-            self.blobs.delete(*id).await?;
-            self.db.end_upload(*id).await?;
-        }
+        let uploads = self.clean_pending_uploads(started_before).await?;
         let staged = self.blobs.remove_staging_leftovers()?;
-        if !pending.is_empty() || staged > 0 {
-            tracing::info!(uploads = pending.len(), staging_files = staged, "cleaned interrupted uploads");
+        if uploads > 0 || staged > 0 {
+            tracing::info!(uploads, staging_files = staged, "cleaned interrupted uploads");
         }
-        Ok(pending.len() + staged)
+        Ok(uploads + staged)
+    }
+
+    /// One round of the periodic upload sweep, safe on every node at once: the pending notes
+    /// older than `ServiceConfig::upload_deadline` (an upload that old was ended by whichever
+    /// node ran it, or that node died) go with their blobs; then the next pages of the blob
+    /// listing are checked, and a blob older than the deadline that has neither a document row
+    /// nor a pending note is deleted. The listing resumes where the previous round stopped, so
+    /// a round does bounded work however many blobs there are.
+    pub async fn sweep_uploads(&self) -> Result<UploadSweep> {
+        // One round at a time on this node; it also holds where the listing resumes.
+        let mut cursor = self.blob_cursor.lock().await;
+        // Nothing is older than the epoch: a deadline beyond it sweeps nothing.
+        let cutoff = self.now().checked_sub(self.config.upload_deadline).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let interrupted_uploads = self.clean_pending_uploads(cutoff).await?;
+        let mut orphan_blobs = 0;
+        for _ in 0..BLOB_PAGES_PER_ROUND {
+            let page = self.blobs.list_page(cursor.as_ref(), BLOB_PAGE).await?;
+            let old: Vec<DocumentId> = page.blobs.iter().filter(|b| b.last_modified < cutoff).map(|b| b.id).collect();
+            // Checked after the listing, never before: a listed blob exists, so its upload's
+            // note was written before it (`begin_upload` precedes the first byte), and a note
+            // goes only with its row's insertion (one transaction, which `unclaimed_ids` sees
+            // whole) or after its blob was deleted. An id with neither, now, belongs to nobody:
+            // no row can appear for it later. Another node deleting it too is harmless.
+            for id in self.db.unclaimed_ids(&old).await? {
+                self.blobs.delete(id).await?;
+                tracing::info!(document = %id, "deleted an orphan blob");
+                orphan_blobs += 1;
+            }
+            *cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if interrupted_uploads + orphan_blobs > 0 {
+            tracing::info!(interrupted_uploads, orphan_blobs, "upload sweep");
+        }
+        Ok(UploadSweep { interrupted_uploads, orphan_blobs })
+    }
+
+    /// Deletes the blobs, then the notes, of uploads begun before `started_before`, a page at
+    /// a time. Deleting the blob first: a failure in between leaves a note, found again.
+    async fn clean_pending_uploads(&self, started_before: time::OffsetDateTime) -> Result<usize> {
+        let mut cleaned = 0;
+        loop {
+            let pending = self.db.pending_uploads(started_before, PENDING_PAGE).await?;
+            for id in &pending {
+                self.blobs.delete(*id).await?;
+                self.db.end_upload(*id).await?;
+            }
+            cleaned += pending.len();
+            if pending.len() < PENDING_PAGE as usize {
+                return Ok(cleaned);
+            }
+        }
     }
 
     /// The record a consultation reads, or 404 for anyone who may not know of it.

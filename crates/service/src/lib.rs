@@ -35,7 +35,7 @@ use carnet_store::{BlobStore, Database, StoreError};
 pub use apps::Admission;
 pub use clock::{ManualClock, SystemClock};
 pub use directory::{NAME_SEARCH_LIMIT, NAME_SEARCH_MIN, NameSearch};
-pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted};
+pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted, UploadSweep};
 pub use export::{EXPORT_HISTORY_LIMIT, RecordExport};
 pub use gate::Visible;
 pub use keys::{RotationReport, ledger_public_key, ledger_signer};
@@ -167,7 +167,15 @@ pub struct ServiceConfig {
     pub apps: std::collections::BTreeMap<String, String>,
     /// How long a person's portal session lives (idle, absolute).
     pub sessions: carnet_domain::SessionLimits,
+    /// A pending upload note, or an unclaimed blob, older than this is certainly abandoned,
+    /// whichever node started it: the edge ends an upload running longer than
+    /// `[limits] max_upload_seconds`, and this adds a margin for the upload's last idle wait,
+    /// its final write and clocks that differ between nodes.
+    pub upload_deadline: time::Duration,
 }
+
+/// Added to `[limits] max_upload_seconds` to make `ServiceConfig::upload_deadline`.
+pub const UPLOAD_DEADLINE_MARGIN: time::Duration = time::Duration::minutes(5);
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -182,6 +190,7 @@ impl Default for ServiceConfig {
             enumeration_limit: 100,
             apps: std::collections::BTreeMap::new(),
             sessions: carnet_domain::SessionLimits::default(),
+            upload_deadline: time::Duration::hours(1) + UPLOAD_DEADLINE_MARGIN,
         }
     }
 }
@@ -237,6 +246,8 @@ pub struct Carnet {
     key_cache: Arc<std::sync::Mutex<keys::KeyCache>>,
     /// When this node last purged expired sessions and sign-ins on the way (Unix seconds).
     sessions_purged_at: Arc<std::sync::atomic::AtomicI64>,
+    /// Where this node's upload sweep resumes the blob listing (a restart begins again).
+    blob_cursor: Arc<tokio::sync::Mutex<Option<carnet_store::BlobCursor>>>,
 }
 
 impl Carnet {
@@ -252,6 +263,7 @@ impl Carnet {
             seen: Arc::default(),
             key_cache: Arc::default(),
             sessions_purged_at: Arc::default(),
+            blob_cursor: Arc::default(),
         }
     }
 

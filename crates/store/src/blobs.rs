@@ -123,6 +123,56 @@ impl BlobStore {
         }
     }
 
+    /// A page of the stored blobs: at most `limit`, in name order, after `after` (the `next` of
+    /// the previous page; `None`: from the start). Objects whose name is not a document id are
+    /// passed over, never returned, so nothing but Carnet's own blobs is ever offered for
+    /// deletion. Memory is bounded by `limit` whatever the number of blobs.
+    pub async fn list_page(&self, after: Option<&BlobCursor>, limit: usize) -> Result<BlobPage> {
+        let limit = limit.max(1);
+        let after = after.map(|BlobCursor(name)| name.clone());
+        let page: Vec<(String, Option<time::OffsetDateTime>)> = match &self.local_root {
+            Some(root) => {
+                let dir = root.join("documents");
+                tokio::task::spawn_blocking(move || local_page(&dir, after.as_deref(), limit))
+                    .await
+                    .map_err(|e| StoreError::Blob(format!("listing blobs: {e}")))??
+            }
+            None => self.ordered_page(after.as_deref(), limit).await?,
+        };
+        let next = (page.len() == limit).then(|| page.last().map(|(name, _)| BlobCursor(name.clone()))).flatten();
+        let blobs = page
+            .into_iter()
+            .filter_map(|(name, last_modified)| Some(StoredBlob { id: DocumentId::parse(&name).ok()?, last_modified: last_modified? }))
+            .collect();
+        Ok(BlobPage { blobs, next })
+    }
+
+    /// An object store's listing comes in name order (S3 lists so): the first `limit` names
+    /// after `after` are the page.
+    async fn ordered_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, Option<time::OffsetDateTime>)>> {
+        let mut listing = match after {
+            Some(name) => self.store.list_with_offset(Some(&self.prefix), &self.prefix.child(name)),
+            None => self.store.list(Some(&self.prefix)),
+        };
+        let mut page = Vec::with_capacity(limit);
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(blob_error)?;
+            // Only direct children of the prefix: `documents/<id>`.
+            let Some(name) = meta.location.prefix_match(&self.prefix).and_then(|mut parts| {
+                let first = parts.next()?;
+                parts.next().is_none().then(|| first.as_ref().to_owned())
+            }) else {
+                continue;
+            };
+            let millis = i128::from(meta.last_modified.timestamp_millis());
+            page.push((name, time::OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()));
+            if page.len() == limit {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
     /// Removes the staging files a killed process left behind (local backend: `<id>#<n>`).
     /// Returns how many were removed. An S3 bucket expires incomplete multipart uploads by
     /// its own lifecycle rule.
@@ -144,6 +194,60 @@ impl BlobStore {
         }
         Ok(removed)
     }
+}
+
+/// A blob as the store lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub id: DocumentId,
+    /// When the store last wrote it (its own clock: the local disk's, or the bucket's).
+    pub last_modified: time::OffsetDateTime,
+}
+
+/// Where a listing resumes: after this name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobCursor(String);
+
+/// One page of `BlobStore::list_page`; `next` is `None` once the listing reached its end.
+#[derive(Debug)]
+pub struct BlobPage {
+    pub blobs: Vec<StoredBlob>,
+    pub next: Option<BlobCursor>,
+}
+
+/// A page of the local blob directory: its entries come in no order, so the `limit` smallest
+/// names after `after` are kept on the way (memory bounded by `limit`), and only they are asked
+/// their last write. Staging files (`<id>#<n>`) are never listed; a file gone meanwhile neither.
+fn local_page(dir: &FsPath, after: Option<&str>, limit: usize) -> Result<Vec<(String, Option<time::OffsetDateTime>)>> {
+    let io = |e: std::io::Error| StoreError::Blob(format!("{}: {e}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(io(e)),
+    };
+    let mut smallest = std::collections::BinaryHeap::new();
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if name.contains('#') || after.is_some_and(|a| name.as_str() <= a) {
+            continue;
+        }
+        smallest.push(name);
+        if smallest.len() > limit {
+            smallest.pop();
+        }
+    }
+    let mut page = Vec::with_capacity(smallest.len());
+    for name in smallest.into_sorted_vec() {
+        let modified = match std::fs::metadata(dir.join(&name)) {
+            Ok(meta) if meta.is_file() => meta.modified().ok().map(time::OffsetDateTime::from),
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(e)),
+        };
+        page.push((name, modified));
+    }
+    Ok(page)
 }
 
 /// Local files are read by one blocking task in 1 MiB pieces, two pieces ahead of the reader:
@@ -346,6 +450,42 @@ mod tests {
         let rounds = rounds(&sync);
         assert!(rounds >= 1 && rounds < calls, "{rounds} rounds for {calls} calls");
         assert_eq!(*sync.completed.lock().await, rounds, "every round started was completed");
+    }
+
+    #[tokio::test]
+    async fn blobs_are_listed_page_by_page_in_name_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::local(dir.path()).expect("store");
+        let mut ids: Vec<DocumentId> = [9u8, 3, 7, 1, 5].iter().map(|n| DocumentId::from_bytes([*n; 16])).collect();
+        for id in &ids {
+            let mut w = store.writer(*id).await.expect("writer");
+            w.write(Bytes::from_static(b"sealed")).await.expect("write");
+            w.finish().await.expect("finish");
+        }
+        // Neither a staging file nor a foreign name is ever offered.
+        std::fs::write(dir.path().join("documents").join("not-a-document"), b"x").expect("foreign file");
+        std::fs::write(dir.path().join("documents").join(format!("{}#3", DocumentId::from_bytes([2; 16]))), b"x").expect("staging");
+        let in_flight = store.writer(DocumentId::from_bytes([4; 16])).await.expect("an upload in flight");
+        let mut listed = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = store.list_page(cursor.as_ref(), 2).await.expect("page");
+            assert!(page.blobs.len() <= 2);
+            listed.extend(page.blobs.iter().map(|b| b.id));
+            pages += 1;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        ids.sort();
+        assert_eq!(listed, ids, "every finished blob once, in order");
+        assert!(pages >= 3);
+        let blob = store.list_page(None, 1).await.expect("page").blobs[0];
+        let age = time::OffsetDateTime::now_utc() - blob.last_modified;
+        assert!(age >= time::Duration::ZERO && age < time::Duration::minutes(5), "{age}");
+        drop(in_flight);
     }
 
     #[tokio::test]

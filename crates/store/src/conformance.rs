@@ -45,6 +45,7 @@ macro_rules! store_suite {
             a_patients_document_list_follows_every_change_on_every_node,
             shredding_deletes_documents_and_derived_artifacts,
             interrupted_uploads_are_remembered_until_ended,
+            ids_without_row_or_note_are_unclaimed,
             policies_are_saved_optimistically_with_their_notifications,
             policies_written_before_versions_read_and_save,
             emergencies_review_items_and_first_accesses,
@@ -488,9 +489,39 @@ pub async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
     }
     db.insert_document(&done, None, None, &[]).await.expect("insert ends the upload");
     db.end_upload(abandoned.id).await.expect("abandon");
-    assert_eq!(db.pending_uploads(T0 + Duration::seconds(1)).await.expect("pending"), vec![interrupted.id]);
-    assert_eq!(db.pending_uploads(T0).await.expect("pending"), vec![], "only uploads started before the given instant");
+    assert_eq!(db.pending_uploads(T0 + Duration::seconds(1), 10).await.expect("pending"), vec![interrupted.id]);
+    assert_eq!(db.pending_uploads(T0, 10).await.expect("pending"), vec![], "only uploads started before the given instant");
     assert!(db.begin_upload(interrupted.id, T0).await.is_err(), "an id is uploaded once");
+
+    let later = document(4, &p);
+    db.begin_upload(later.id, T0 + Duration::seconds(5)).await.expect("begin");
+    let cutoff = T0 + Duration::seconds(10);
+    assert_eq!(db.pending_uploads(cutoff, 1).await.expect("page"), vec![interrupted.id], "the oldest first, at most the limit");
+    assert_eq!(db.pending_uploads(cutoff, 10).await.expect("all"), vec![interrupted.id, later.id]);
+}
+
+pub async fn ids_without_row_or_note_are_unclaimed(db: Database) {
+    let p = ins(1);
+    let (stored, uploading, abandoned, unknown) = (document(1, &p), document(2, &p), document(3, &p), document(4, &p));
+    for d in [&stored, &uploading, &abandoned] {
+        db.begin_upload(d.id, T0).await.expect("begin");
+    }
+    db.insert_document(&stored, None, None, &[]).await.expect("insert");
+    db.end_upload(abandoned.id).await.expect("abandon");
+    let ids = [stored.id, uploading.id, abandoned.id, unknown.id];
+    let mut unclaimed = db.unclaimed_ids(&ids).await.expect("unclaimed");
+    unclaimed.sort();
+    let mut expected = vec![abandoned.id, unknown.id];
+    expected.sort();
+    assert_eq!(unclaimed, expected, "a row or a pending note claims an id");
+    assert_eq!(db.unclaimed_ids(&[]).await.expect("none"), vec![]);
+
+    // More ids than one statement binds: checked in batches, all answered.
+    let many: Vec<DocumentId> =
+        (0..1_200u32).map(|n| DocumentId::from_bytes([(n >> 8) as u8, n as u8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9])).collect();
+    let mut with_stored = many.clone();
+    with_stored.push(stored.id);
+    assert_eq!(db.unclaimed_ids(&with_stored).await.expect("many").len(), many.len());
 }
 
 fn message(n: u8, patient: &Ins, kind: &str) -> OutboxMessage {
@@ -711,7 +742,7 @@ pub async fn submission_sets_are_all_or_nothing(db: Database) {
     assert_eq!(db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find"), Some(set.clone()));
     assert_eq!(db.find_submission_sets_of(&p).await.expect("list"), vec![set.clone()]);
     assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").1.as_deref(), Some(&b"t1"[..]));
-    assert_eq!(db.pending_uploads(T0 + Duration::seconds(1)).await.expect("pending"), vec![], "the uploads ended with the rows");
+    assert_eq!(db.pending_uploads(T0 + Duration::seconds(1), 10).await.expect("pending"), vec![], "the uploads ended with the rows");
     assert_eq!(db.outbox_counts().await.expect("counts"), (0, 1), "the notification was queued in the same transaction");
 
     // A set whose second document's unique id is taken: nothing of it is written.

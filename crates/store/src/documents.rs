@@ -414,13 +414,41 @@ impl DocumentStore for Database {
         Ok(())
     }
 
-    async fn pending_uploads(&self, started_before: OffsetDateTime) -> Result<Vec<DocumentId>> {
-        let ids: Vec<(String,)> =
-            on_pool!(self, |pool| sqlx::query_as("SELECT document_id FROM pending_uploads WHERE started_at < $1 ORDER BY started_at")
-                .bind(to_millis(started_before))
-                .fetch_all(pool)
-                .await)?;
+    async fn pending_uploads(&self, started_before: OffsetDateTime, limit: u32) -> Result<Vec<DocumentId>> {
+        let ids: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT document_id FROM pending_uploads WHERE started_at < $1 ORDER BY started_at, document_id LIMIT $2"
+        )
+        .bind(to_millis(started_before))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
         ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
+    }
+
+    async fn unclaimed_ids(&self, ids: &[DocumentId]) -> Result<Vec<DocumentId>> {
+        let mut unclaimed = Vec::new();
+        // Well under SQLite's and PostgreSQL's limits on bound parameters.
+        for batch in ids.chunks(500) {
+            let values: Vec<String> = (1..=batch.len()).map(|n| format!("(${n})")).collect();
+            let sql = format!(
+                "WITH candidates(id) AS (VALUES {}) SELECT id FROM candidates c \
+                 WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = c.id) \
+                 AND NOT EXISTS (SELECT 1 FROM pending_uploads p WHERE p.document_id = c.id)",
+                values.join(", ")
+            );
+            let found: Vec<(String,)> = on_pool!(self, |pool| {
+                // Not kept prepared: the text varies with the batch's length.
+                let mut query = sqlx::query_as(&sql).persistent(false);
+                for id in batch {
+                    query = query.bind(id.to_string());
+                }
+                query.fetch_all(pool).await
+            })?;
+            for (id,) in found {
+                unclaimed.push(DocumentId::parse(&id).map_err(|e| corrupt("document id", e))?);
+            }
+        }
+        Ok(unclaimed)
     }
 
     async fn insert_document(

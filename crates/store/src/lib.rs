@@ -34,7 +34,7 @@ use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, Professional,
 use time::OffsetDateTime;
 
 pub use apps::{AppStore, AppUse, ConnectedApp, Revocation};
-pub use blobs::{BlobStore, BlobWriter};
+pub use blobs::{BlobCursor, BlobPage, BlobStore, BlobWriter, StoredBlob};
 pub use bulk::bench_ins;
 pub use database::{Backend, Database};
 pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
@@ -156,7 +156,12 @@ pub trait DocumentStore {
     /// Forgets an upload that was abandoned (its blob already deleted).
     fn end_upload(&self, id: DocumentId) -> impl Future<Output = Result<()>> + Send;
     /// Uploads begun before `started_before` and neither inserted nor abandoned: interrupted.
-    fn pending_uploads(&self, started_before: OffsetDateTime) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
+    /// The oldest first, at most `limit`.
+    fn pending_uploads(&self, started_before: OffsetDateTime, limit: u32) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
+    /// Those of `ids` that have neither a document row nor a pending upload note: the blobs of
+    /// these ids belong to nobody. Both tables are read in one statement, so a row inserted
+    /// with its note's removal is seen as one or the other, never as neither.
+    fn unclaimed_ids(&self, ids: &[DocumentId]) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     /// Inserts a document and ends its upload; `Conflict` if its unique id is taken. With
     /// `supersedes`, the old version (read as current) becomes superseded in the same transaction.
     fn insert_document(

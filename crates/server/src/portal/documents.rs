@@ -21,6 +21,8 @@ use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
 use carnet_domain::document::{DocumentSubmission, XdsMetadata};
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, Ins, SecurityLabel};
 use carnet_service::{ContentError, DocumentAction, DocumentView, ServiceError, Submitted, Visible};
+
+use crate::routes::documents::UploadPace;
 use sha2::Digest;
 use time::OffsetDateTime;
 
@@ -851,6 +853,15 @@ fn unreadable() -> Response {
     )
 }
 
+/// A deposit arriving too slowly, or for too long (`UploadPace`): nothing was stored.
+fn too_slow() -> Response {
+    super::error_page(
+        StatusCode::REQUEST_TIMEOUT,
+        "Envoi trop lent",
+        "Le fichier arrivait trop lentement\u{a0}: l’envoi a été arrêté et rien n’a été ajouté. Réessayez avec une meilleure connexion, ou un fichier plus petit.",
+    )
+}
+
 fn too_large(limit: u64) -> String {
     format!(
         "Ce fichier est trop volumineux\u{a0}: la taille maximale est de {}. Réduisez-le (par exemple en le numérisant en qualité moindre) puis réessayez.",
@@ -864,9 +875,13 @@ fn too_large(limit: u64) -> String {
 pub async fn add(
     State(state): State<AppState>,
     Extension(UploadLimit(http_limit)): Extension<UploadLimit>,
+    Extension(pace): Extension<UploadPace>,
     session: PortalSession,
     request: Request,
 ) -> Response {
+    // The whole body, the fields before the file included, is held to the pace of `/api`.
+    let started = std::time::Instant::now();
+    let mut fields_bytes = 0u64;
     let Some(ins) = record_of(&session) else { return super::not_found_page() };
     let limit = max_deposit(&state, http_limit);
     let (method, headers) = (request.method().clone(), request.headers().clone());
@@ -884,21 +899,26 @@ pub async fn add(
         let name = field.name().unwrap_or_default().to_owned();
         if name == "fichier" {
             // Handled here: the field borrows the body, which the loop borrows again.
-            let leading = Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit };
+            let pace = Paced { pace, started, fields_bytes };
+            let leading = Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit, pace };
             return deposit(&state, &session, leading, Some(field)).await;
         }
         let mut field = field;
         let mut raw = Vec::new();
         loop {
-            match field.chunk().await {
-                Ok(Some(piece)) => {
+            match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
+                Ok(Ok(Some(piece))) => {
                     raw.extend_from_slice(&piece);
+                    fields_bytes += piece.len() as u64;
                     if raw.len() > FIELD_LIMIT {
                         return unreadable();
                     }
+                    if pace.check(fields_bytes, started.elapsed()).is_err() {
+                        return too_slow();
+                    }
                 }
-                Ok(None) => break,
-                Err(_) => return unreadable(),
+                Ok(Ok(None)) => break,
+                Ok(Err(_)) | Err(_) => return unreadable(),
             }
         }
         let text = String::from_utf8_lossy(&raw).into_owned();
@@ -910,8 +930,24 @@ pub async fn add(
             _ => {}
         }
     }
-    let leading = Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit };
+    let pace = Paced { pace, started, fields_bytes };
+    let leading = Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit, pace };
     deposit(&state, &session, leading, None).await
+}
+
+/// The pace a deposit is held to, since the body began: `fields_bytes` arrived before the file.
+#[derive(Clone, Copy)]
+struct Paced {
+    pace: UploadPace,
+    started: std::time::Instant,
+    fields_bytes: u64,
+}
+
+impl Paced {
+    /// Whether the body is too slow (or too long) with `file_bytes` of the file received.
+    fn check(&self, file_bytes: u64) -> Result<(), ContentError> {
+        self.pace.check(self.fields_bytes + file_bytes, self.started.elapsed())
+    }
 }
 
 /// The form's fields before the file, and what the request said of itself.
@@ -924,6 +960,7 @@ struct Leading {
     declared_length: Option<u64>,
     http_limit: usize,
     limit: u64,
+    pace: Paced,
 }
 
 /// The deposit once the fields before the file are read: the CSRF check, the fields' checks,
@@ -934,7 +971,7 @@ async fn deposit(
     leading: Leading,
     file: Option<axum::extract::multipart::Field<'_>>,
 ) -> Response {
-    let Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit } = leading;
+    let Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit, pace } = leading;
     // Before anything is looked at further, let alone stored.
     if let Err(refusal) = session.check_form(&state.portal.cookies, &method, &headers, csrf.as_deref()) {
         return refusal.into_response();
@@ -995,6 +1032,9 @@ async fn deposit(
             Ok(Ok(None)) => ended = true,
             Ok(Err(_)) | Err(_) => return unreadable(),
         }
+        if pace.check(head.len() as u64).is_err() {
+            return too_slow();
+        }
     }
     if head.len() as u64 > limit {
         errors.file = Some(too_large(limit));
@@ -1049,6 +1089,8 @@ async fn deposit(
                 let received = received + bytes.len() as u64;
                 if received > limit {
                     Some((Err(ContentError::TooLarge), (field, true, received)))
+                } else if let Err(slow) = pace.check(received) {
+                    Some((Err(slow), (field, true, received)))
                 } else {
                     Some((Ok(bytes), (field, false, received)))
                 }
@@ -1066,6 +1108,7 @@ async fn deposit(
             errors.file = Some(too_large(limit));
             add_page(state, session, StatusCode::PAYLOAD_TOO_LARGE, values, errors, limit).await
         }
+        Err(ServiceError::TooSlow(_)) => too_slow(),
         Err(ServiceError::Interrupted(_)) => {
             errors.file = Some("L’envoi du fichier a été interrompu\u{a0}: rien n’a été ajouté. Réessayez.".to_owned());
             add_page(state, session, StatusCode::BAD_REQUEST, values, errors, limit).await

@@ -55,6 +55,11 @@ pub const PAGES: &[&str] = &[
 /// The portal's routes; `limits` bound what a person deposits as they bound `/api`'s uploads.
 pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
     let upload = documents::UploadLimit(limits.document_body_bytes);
+    let pace = crate::routes::documents::UploadPace {
+        min_bytes_per_second: limits.min_upload_bytes_per_second,
+        grace: limits.upload_grace,
+        max_duration: limits.max_upload,
+    };
     Router::new()
         .route("/", get(home))
         .route("/historique", get(space::history))
@@ -65,7 +70,8 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
                 .post(documents::add)
                 // The handler counts the bytes itself, so that a body over the limit still gets its page.
                 .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::disable())
-                .layer::<_, std::convert::Infallible>(axum::Extension(upload)),
+                .layer::<_, std::convert::Infallible>(axum::Extension(upload))
+                .layer::<_, std::convert::Infallible>(axum::Extension(pace)),
         )
         .route("/documents/{id}", get(documents::show))
         .route("/documents/{id}/contenu", get(documents::content))

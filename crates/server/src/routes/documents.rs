@@ -255,18 +255,40 @@ impl UploadMetadata {
 /// A pause this long in the middle of an upload ends it (a stalled client holds no resources).
 const UPLOAD_IDLE: Duration = Duration::from_secs(60);
 
-/// How slowly a deposit may arrive (`HttpLimits`): a client trickling bytes would otherwise hold
-/// a connection, a task and a half-written blob for as long as it likes.
+/// How slowly a deposit may arrive, and for how long (`HttpLimits`): a client trickling bytes
+/// would otherwise hold a connection, a task and a half-written blob for as long as it likes.
+/// The longest an upload may take also tells the upload sweep when a pending note is certainly
+/// abandoned (`ServiceConfig::upload_deadline`).
 #[derive(Debug, Clone, Copy)]
 pub struct UploadPace {
     pub min_bytes_per_second: u64,
     pub grace: Duration,
+    pub max_duration: Duration,
 }
 
 impl UploadPace {
     /// Whether `received` bytes after `elapsed` are too few.
     pub fn too_slow(&self, received: u64, elapsed: Duration) -> bool {
         elapsed > self.grace && (received as f64) < self.min_bytes_per_second as f64 * elapsed.as_secs_f64()
+    }
+
+    /// What ends an upload that has received `received` bytes after `elapsed`, if anything:
+    /// too slow, or running longer than an upload may.
+    pub fn check(&self, received: u64, elapsed: Duration) -> Result<(), ContentError> {
+        if elapsed > self.max_duration {
+            return Err(ContentError::TooSlow(format!(
+                "still arriving after {} s, the longest an upload may take: nothing was stored",
+                self.max_duration.as_secs()
+            )));
+        }
+        if self.too_slow(received, elapsed) {
+            return Err(ContentError::TooSlow(format!(
+                "{received} bytes in {} s, less than {} bytes/s: nothing was stored",
+                elapsed.as_secs(),
+                self.min_bytes_per_second
+            )));
+        }
+        Ok(())
     }
 }
 /// The `metadata` part is small JSON.
@@ -346,15 +368,7 @@ pub async fn upload(
                 Err(_) => Err(ContentError::Interrupted("no data for 60 s".into())),
                 Ok(Ok(Some(bytes))) => {
                     received += bytes.len() as u64;
-                    if pace.too_slow(received, started.elapsed()) {
-                        Err(ContentError::TooSlow(format!(
-                            "{received} bytes in {} s, less than {} bytes/s: nothing was stored",
-                            started.elapsed().as_secs(),
-                            pace.min_bytes_per_second
-                        )))
-                    } else {
-                        Ok(bytes)
-                    }
+                    pace.check(received, started.elapsed()).map(|()| bytes)
                 }
                 Ok(Ok(None)) => break,
                 Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ContentError::TooLarge),
@@ -583,10 +597,22 @@ mod pace_tests {
 
     #[test]
     fn the_floor_applies_after_the_grace_only() {
-        let pace = UploadPace { min_bytes_per_second: 1000, grace: Duration::from_secs(30) };
+        let pace = UploadPace { min_bytes_per_second: 1000, grace: Duration::from_secs(30), max_duration: Duration::from_secs(3600) };
         assert!(!pace.too_slow(0, Duration::from_secs(29)), "within the grace, anything goes");
         assert!(pace.too_slow(29_999, Duration::from_secs(30) + Duration::from_millis(1)));
         assert!(!pace.too_slow(31_000, Duration::from_secs(31)));
         assert!(pace.too_slow(60, Duration::from_secs(60)), "a byte a second");
+    }
+
+    #[test]
+    fn an_upload_ends_past_the_longest_duration_however_fast() {
+        let pace = UploadPace { min_bytes_per_second: 1000, grace: Duration::from_secs(30), max_duration: Duration::from_secs(3600) };
+        assert!(pace.check(u64::MAX / 2, Duration::from_secs(3600)).is_ok(), "up to the bound, a fast upload goes on");
+        let ended = pace.check(u64::MAX / 2, Duration::from_secs(3601));
+        assert!(matches!(&ended, Err(ContentError::TooSlow(why)) if why.contains("3600 s")), "{ended:?}");
+        assert!(
+            matches!(pace.check(10, Duration::from_secs(60)), Err(ContentError::TooSlow(why)) if why.contains("less than 1000 bytes/s"))
+        );
+        assert!(pace.check(0, Duration::from_secs(1)).is_ok());
     }
 }

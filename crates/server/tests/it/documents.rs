@@ -159,7 +159,7 @@ async fn declared_size_and_hash_are_checked_and_nothing_is_stored(app: TestApp) 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(blob_files(&app).is_empty(), "no blob left: {:?}", blob_files(&app));
-    assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1)).await.expect("pending").is_empty());
+    assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc() + time::Duration::days(1), 10).await.expect("pending").is_empty());
     // The same unique id is still free.
     assert_eq!(app.upload(&p, &pro, lab_report(1), &bytes).await.status, StatusCode::CREATED);
 }
@@ -665,7 +665,7 @@ async fn an_interrupted_upload_leaves_nothing(app: TestApp) {
     }
     assert!(blob_files(&app).is_empty(), "{:?}", blob_files(&app));
     let later = time::OffsetDateTime::now_utc() + time::Duration::days(1);
-    assert!(app.db.pending_uploads(later).await.expect("pending").is_empty());
+    assert!(app.db.pending_uploads(later, 10).await.expect("pending").is_empty());
     // The unique id was not taken.
     assert_eq!(app.upload(&p, &pro, lab_report(1), b"%PDF").await.status, StatusCode::CREATED);
 }
@@ -688,7 +688,7 @@ async fn a_killed_process_leaves_what_the_next_start_cleans(app: TestApp) {
     assert_eq!(cleaned, 2);
     let names: Vec<String> = blob_files(&app).iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     assert_eq!(names, vec![kept], "only the complete deposit remains");
-    assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc()).await.expect("pending").is_empty());
+    assert!(app.db.pending_uploads(time::OffsetDateTime::now_utc(), 10).await.expect("pending").is_empty());
 }
 
 on_both_backends!(

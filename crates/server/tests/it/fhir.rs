@@ -271,7 +271,7 @@ async fn bad_input_is_an_operation_outcome_and_stores_nothing(app: TestApp) {
     assert_eq!(lists.body["total"], 1);
     let blobs = std::fs::read_dir(app.data_dir().join("blobs/documents")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(blobs, 1, "no blob of a refused bundle is left");
-    let pending = carnet_store::DocumentStore::pending_uploads(&app.db, time::macros::datetime!(2100-01-01 0:00 UTC)).await;
+    let pending = carnet_store::DocumentStore::pending_uploads(&app.db, time::macros::datetime!(2100-01-01 0:00 UTC), 10).await;
     assert_eq!(pending.expect("pending"), vec![], "no upload left pending");
     v.check();
 }

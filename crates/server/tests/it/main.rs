@@ -26,3 +26,4 @@ mod records;
 mod s3;
 mod scopes;
 mod smart_launch;
+mod upload_sweep;

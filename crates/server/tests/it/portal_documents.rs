@@ -520,6 +520,61 @@ async fn a_body_over_the_limit_gets_a_french_page_and_nothing_is_stored() {
     assert_eq!(titles(&app, &p).await, Vec::<String>::new());
 }
 
+/// The portal's deposit is held to the pace of `/api`: a file trickling in (50 bytes/s against
+/// a floor of 1,000 once half a second has passed) is ended with a French 408 page, nothing
+/// stored; the same file at full speed is added.
+#[tokio::test]
+async fn a_deposit_slower_than_the_floor_gets_a_french_page_and_nothing_is_stored() {
+    let limits =
+        HttpLimits { min_upload_bytes_per_second: 1000, upload_grace: std::time::Duration::from_millis(500), ..HttpLimits::default() };
+    let app = TestApp::with_limits(Backend::Sqlite, limits).await;
+    let p = ins(72);
+    app.open_record(&p).await;
+    let visit = app.portal_session(&patient(&p)).await;
+    let mut file = b"%PDF-1.7 ".to_vec();
+    file.resize(4000, b'x');
+    let fields = [("csrf", visit.csrf.as_str()), ("titre", "Radio lente"), ("type", "DOCPAT04")];
+    let (boundary, body) = deposit_form(&fields, Some(("radio.pdf", "application/pdf", &file)));
+    // Everything up to the file's first kilobyte at once, then 10 bytes every 200 ms.
+    let start = body.windows(4).position(|w| w == b"%PDF").expect("the file") + 1024;
+    let (head, rest) = body.split_at(start);
+    let mut pieces: Vec<bytes::Bytes> = vec![bytes::Bytes::copy_from_slice(head)];
+    pieces.extend(rest.chunks(10).map(bytes::Bytes::copy_from_slice));
+    let slow = futures::StreamExt::then(futures::stream::iter(pieces), |piece| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok::<_, std::io::Error>(piece)
+    });
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/documents/ajouter")
+        .header("cookie", &visit.cookie)
+        .header("accept", "text/html")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from_stream(slow))
+        .expect("request");
+    let started = std::time::Instant::now();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT, "{}", r.raw);
+    assert!(r.raw.contains("Envoi trop lent") && r.raw.contains("rien n’a été ajouté"), "{}", r.raw);
+    assert_eq!(r.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("text/html; charset=utf-8"));
+    // The whole body would take a minute; the page comes once the floor is crossed.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "ended early: {:?}", started.elapsed());
+    assert_eq!(titles(&app, &p).await, Vec::<String>::new(), "nothing stored");
+    let blobs = app.data_dir().join("blobs/documents");
+    for _ in 0..50 {
+        if std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0) == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0), 0, "no blob left");
+
+    let r = post_deposit(&app, &visit, &fields, Some(("radio.pdf", "application/pdf", &file))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
+    assert_eq!(titles(&app, &p).await, vec!["Radio lente".to_owned()]);
+}
+
 async fn a_representative_sees_what_is_visible_to_them_only(app: TestApp) {
     let minor = ins(71);
     let parent = app.representative(&minor);

@@ -78,9 +78,8 @@ fn start_s3() -> S3Server {
     server
 }
 
-#[tokio::test]
-async fn documents_round_trip_through_s3_sealed() {
-    let s3 = start_s3();
+/// The bucket `carnet-test`, created, as a blob store under the prefix `region-1`.
+fn bucket(s3: &S3Server) -> carnet_store::BlobStore {
     let (status, _) = http(s3.port, "PUT", "/carnet-test");
     assert_eq!(status, 200, "bucket created");
     let options: Vec<(String, String)> = [
@@ -93,7 +92,51 @@ async fn documents_round_trip_through_s3_sealed() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let blobs = carnet_store::BlobStore::from_url("s3://carnet-test/region-1", &options).expect("S3 blob store");
+    carnet_store::BlobStore::from_url("s3://carnet-test/region-1", &options).expect("S3 blob store")
+}
+
+/// The upload sweep lists the bucket: an object no document or upload claims goes once it is
+/// older than the longest upload; a document's object, and anything not named like a blob, stay.
+#[tokio::test]
+async fn orphan_objects_are_swept_from_the_bucket() {
+    let s3 = start_s3();
+    let blobs = bucket(&s3);
+    let app = TestApp::build(Backend::Sqlite, HttpLimits::default(), ServiceConfig::default(), Some(blobs)).await;
+    // The bucket's clock is the wall clock: the service's runs two hours ahead, so what is
+    // written now is older than the deadline (65 minutes) by its reckoning.
+    app.clock.set(time::OffsetDateTime::now_utc() + time::Duration::hours(2));
+    let p = ins(41);
+    app.open_record(&p).await;
+    let pro = app.professional(1, Profession::Medecin);
+    let created = app.upload(&p, &pro, lab_report(1), b"%PDF kept in the bucket").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.raw);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let kept = format!("/carnet-test/region-1/documents/{id}");
+    let orphan = format!("/carnet-test/region-1/documents/{}", uuid::Uuid::new_v4());
+    let foreign = "/carnet-test/region-1/documents/notes.txt";
+    for key in [orphan.as_str(), foreign] {
+        assert_eq!(http(s3.port, "PUT", key).0, 200, "{key} written");
+    }
+
+    let round = app.carnet.sweep_uploads().await.expect("sweep");
+    assert_eq!((round.interrupted_uploads, round.orphan_blobs), (0, 1));
+    // Objects written without a signature are not readable by GET here: the bucket's listing
+    // tells what remains.
+    let (status, listing) = http(s3.port, "GET", "/carnet-test?list-type=2&prefix=region-1/documents/");
+    let listing = String::from_utf8_lossy(&listing);
+    assert_eq!(status, 200, "{listing}");
+    let key = |path: &str| path.trim_start_matches("/carnet-test/").to_owned();
+    assert!(!listing.contains(&key(&orphan)), "the orphan is gone: {listing}");
+    assert!(listing.contains(&key(&kept)), "the document's object stays: {listing}");
+    assert!(listing.contains(&key(foreign)), "a name that is no document id is never touched: {listing}");
+    let read = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;
+    assert_eq!((read.status, read.bytes.as_slice()), (StatusCode::OK, &b"%PDF kept in the bucket"[..]));
+}
+
+#[tokio::test]
+async fn documents_round_trip_through_s3_sealed() {
+    let s3 = start_s3();
+    let blobs = bucket(&s3);
     let app = TestApp::build(Backend::Sqlite, HttpLimits::default(), ServiceConfig::default(), Some(blobs)).await;
     let p = ins(40);
     app.open_record(&p).await;
