@@ -220,6 +220,7 @@ impl Carnet {
             let set = match (&set, prepared.as_slice(), titles.as_slice()) {
                 (Some(set), ..) => set,
                 (None, [p], [title]) => {
+                    guard.committing();
                     self.db.insert_document(&p.meta, title.as_deref(), p.supersedes, &notify).await?;
                     return Ok(None);
                 }
@@ -246,6 +247,7 @@ impl Carnet {
                 .zip(&titles)
                 .map(|(p, t)| NewSetDocument { meta: &p.meta, title_sealed: t.as_deref(), supersedes: p.supersedes })
                 .collect();
+            guard.committing();
             self.db.insert_submission(&stored_set, &rows, &notify).await?;
             Ok(Some(stored_set.id))
         }
@@ -256,8 +258,15 @@ impl Carnet {
         let set_id = match stored {
             Ok(set_id) => set_id,
             Err(e) => {
-                for id in &ids {
-                    self.abandon_upload(*id).await;
+                // A refused commit (a unique id or a replaced version taken meanwhile) rolled
+                // back; any other failure of the commit (a lost connection, a failed flush) may
+                // have left the rows in place: the pending notes decide (the upload sweep).
+                if !guard.was_committing() || matches!(e, ServiceError::Conflict(_)) {
+                    for id in &ids {
+                        self.abandon_upload(*id).await;
+                    }
+                } else {
+                    tracing::warn!(error = %e, "a deposit's commit failed: its blobs are left to the upload sweep");
                 }
                 if !matches!(e, ServiceError::Conflict(_)) {
                     return Err(e);

@@ -137,15 +137,28 @@ pub struct UploadSweep {
 }
 
 /// Deletes the blob and the pending note of an upload that did not complete, even when the
-/// request's future is dropped mid-way (client gone, timeout, shutdown).
+/// request's future is dropped mid-way (client gone, timeout, shutdown). Once the rows' commit
+/// has been sent it does nothing: the commit may have happened, and deleting the blob would
+/// leave a row without content. Its pending note decides instead — ended by the commit, or left
+/// for the upload sweep, which deletes the blob with it.
 pub(crate) struct UploadGuard {
     carnet: Option<Carnet>,
     ids: Vec<DocumentId>,
+    committing: bool,
 }
 
 impl UploadGuard {
     pub(crate) fn new(carnet: Carnet, ids: Vec<DocumentId>) -> UploadGuard {
-        UploadGuard { carnet: Some(carnet), ids }
+        UploadGuard { carnet: Some(carnet), ids, committing: false }
+    }
+
+    /// The rows' commit is about to be sent.
+    pub(crate) fn committing(&mut self) {
+        self.committing = true;
+    }
+
+    pub(crate) fn was_committing(&self) -> bool {
+        self.committing
     }
 
     pub(crate) fn disarm(&mut self) {
@@ -155,6 +168,9 @@ impl UploadGuard {
 
 impl Drop for UploadGuard {
     fn drop(&mut self) {
+        if self.committing {
+            return;
+        }
         if let Some(carnet) = self.carnet.take() {
             let ids = std::mem::take(&mut self.ids);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {

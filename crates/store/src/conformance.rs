@@ -73,6 +73,21 @@ macro_rules! store_suite {
 
 const T0: OffsetDateTime = datetime!(2026-01-15 10:00 UTC);
 
+/// A document row goes in only while its upload is noted, as a deposit notes it first. Noted
+/// already (a retried insert of the same document) is fine.
+async fn noted<'m>(db: &Database, meta: &'m DocumentMeta) -> &'m DocumentMeta {
+    let _ = db.begin_upload(meta.id, T0).await;
+    meta
+}
+
+/// `noted` for each document of a submission set.
+async fn noted_rows<'r, 'm>(db: &Database, rows: &'r [NewSetDocument<'m>]) -> &'r [NewSetDocument<'m>] {
+    for r in rows {
+        let _ = db.begin_upload(r.meta.id, T0).await;
+    }
+    rows
+}
+
 fn ins(n: u64) -> Ins {
     let body = format!("1{:02}{:02}75{:06}", 80 + n % 20, 1 + n % 12, n % 1_000_000);
     Ins::from_body(&body[..13]).expect("a valid generated INS")
@@ -349,19 +364,19 @@ fn document(n: u8, patient: &Ins) -> DocumentMeta {
 pub async fn documents_round_trip_and_keep_unique_ids(db: Database) {
     let p = ins(1);
     let d1 = document(1, &p);
-    db.insert_document(&d1, Some(b"sealed title"), None, &[]).await.expect("insert");
+    db.insert_document(noted(&db, &d1).await, Some(b"sealed title"), None, &[]).await.expect("insert");
     let (found, title) = db.find_document(d1.id).await.expect("find").expect("present");
     assert_eq!(found, d1);
     assert_eq!(title.as_deref(), Some(&b"sealed title"[..]));
     assert_eq!(db.find_document_by_unique_id(&d1.xds.unique_id).await.expect("find"), Some(d1.clone()));
 
     let same_uid = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d1.clone() };
-    assert!(matches!(db.insert_document(&same_uid, None, None, &[]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(db.insert_document(noted(&db, &same_uid).await, None, None, &[]).await, Err(StoreError::Conflict(_))));
     assert!(db.find_document(same_uid.id).await.expect("find").is_none(), "nothing half-written");
 
     let d2 = document(2, &p);
-    db.insert_document(&d2, None, None, &[]).await.expect("insert");
-    db.insert_document(&document(3, &ins(2)), None, None, &[]).await.expect("another patient");
+    db.insert_document(noted(&db, &d2).await, None, None, &[]).await.expect("insert");
+    db.insert_document(noted(&db, &document(3, &ins(2))).await, None, None, &[]).await.expect("another patient");
     // The record's list carries every field and the sealed title, byte for byte.
     let mine = owned(db.find_documents_of(&p).await.expect("list"));
     assert_eq!(mine, vec![(d2.clone(), None), (d1.clone(), Some(b"sealed title".to_vec()))], "newest first, this patient only");
@@ -403,11 +418,11 @@ pub async fn a_patients_document_list_follows_every_change_on_every_node(a: Data
     };
     read_both(vec![], "no documents").await;
     let d1 = document(1, &p);
-    a.insert_document(&d1, Some(b"t1"), None, &[]).await.expect("insert");
+    a.insert_document(noted(&a, &d1).await, Some(b"t1"), None, &[]).await.expect("insert");
     read_both(vec![(d1.clone(), Some(b"t1".to_vec()))], "insert on a").await;
 
     let d2 = document(2, &p);
-    b.insert_document(&d2, None, None, &[]).await.expect("insert");
+    b.insert_document(noted(&b, &d2).await, None, None, &[]).await.expect("insert");
     read_both(vec![(d2.clone(), None), (d1.clone(), Some(b"t1".to_vec()))], "insert on b").await;
 
     let mut archived = d1.clone();
@@ -417,12 +432,12 @@ pub async fn a_patients_document_list_follows_every_change_on_every_node(a: Data
     read_both(vec![(d2.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "labels and archive on a").await;
 
     // Another patient's change leaves this list as it is, and theirs is their own.
-    b.insert_document(&document(7, &other), None, None, &[]).await.expect("other patient");
+    b.insert_document(noted(&b, &document(7, &other)).await, None, None, &[]).await.expect("other patient");
     read_both(vec![(d2.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "another patient's deposit").await;
     assert_eq!(ids(owned(a.find_documents_of(&other).await.expect("list"))).len(), 1);
 
     let v3 = DocumentMeta { replaces: Some(d2.id), ..document(3, &p) };
-    b.insert_document(&v3, None, Some(d2.id), &[]).await.expect("replace");
+    b.insert_document(noted(&b, &v3).await, None, Some(d2.id), &[]).await.expect("replace");
     let superseded = DocumentMeta { status: DocumentStatus::Superseded, ..d2.clone() };
     read_both(vec![(v3.clone(), None), (superseded.clone(), None), (archived.clone(), Some(b"t1".to_vec()))], "replacement on b").await;
 
@@ -441,7 +456,9 @@ pub async fn a_patients_document_list_follows_every_change_on_every_node(a: Data
         title_sealed: None,
         documents: vec![d4.id],
     };
-    a.insert_submission(&set, &[NewSetDocument { meta: &d4, title_sealed: None, supersedes: None }], &[]).await.expect("set");
+    a.insert_submission(&set, noted_rows(&a, &[NewSetDocument { meta: &d4, title_sealed: None, supersedes: None }]).await, &[])
+        .await
+        .expect("set");
     let expected = vec![(d4.clone(), None), (v3.clone(), None), (superseded.clone(), None), (archived.clone(), Some(b"t1".to_vec()))];
     read_both(expected, "submission set on a").await;
 
@@ -456,25 +473,25 @@ pub async fn a_patients_document_list_follows_every_change_on_every_node(a: Data
 pub async fn replacement_supersedes_atomically(db: Database) {
     let p = ins(1);
     let v1 = document(1, &p);
-    db.insert_document(&v1, None, None, &[]).await.expect("insert");
+    db.insert_document(noted(&db, &v1).await, None, None, &[]).await.expect("insert");
     let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
-    db.insert_document(&v2, None, Some(v1.id), &[]).await.expect("replace");
+    db.insert_document(noted(&db, &v2).await, None, Some(v1.id), &[]).await.expect("replace");
     assert_eq!(db.find_document(v1.id).await.expect("find").expect("present").0.status, DocumentStatus::Superseded);
     // Replacing a version that is no longer current fails and inserts nothing.
     let v3 = DocumentMeta { replaces: Some(v1.id), ..document(3, &p) };
-    assert!(matches!(db.insert_document(&v3, None, Some(v1.id), &[]).await, Err(StoreError::Stale(_))));
+    assert!(matches!(db.insert_document(noted(&db, &v3).await, None, Some(v1.id), &[]).await, Err(StoreError::Stale(_))));
     assert!(db.find_document(v3.id).await.expect("find").is_none());
 }
 
 pub async fn shredding_deletes_documents_and_derived_artifacts(db: Database) {
     let p = ins(1);
     let d = document(1, &p);
-    db.insert_document(&d, None, None, &[]).await.expect("insert");
+    db.insert_document(noted(&db, &d).await, None, None, &[]).await.expect("insert");
     db.save_derived(d.id, "text", b"sealed text").await.expect("derived");
     db.save_derived(d.id, "text", b"sealed text v2").await.expect("derived again");
     assert_eq!(db.find_derived(d.id, "text").await.expect("find").as_deref(), Some(&b"sealed text v2"[..]));
     assert_eq!(db.find_derived(d.id, "entries").await.expect("find"), None);
-    db.insert_document(&document(2, &ins(2)), None, None, &[]).await.expect("other patient");
+    db.insert_document(noted(&db, &document(2, &ins(2))).await, None, None, &[]).await.expect("other patient");
     assert_eq!(db.delete_documents_of(&p).await.expect("delete"), vec![d.id]);
     assert!(db.find_document(d.id).await.expect("find").is_none());
     assert_eq!(db.find_derived(d.id, "text").await.expect("find"), None, "derived artifacts go with their document");
@@ -487,7 +504,7 @@ pub async fn interrupted_uploads_are_remembered_until_ended(db: Database) {
     for d in [&done, &interrupted, &abandoned] {
         db.begin_upload(d.id, T0).await.expect("begin");
     }
-    db.insert_document(&done, None, None, &[]).await.expect("insert ends the upload");
+    db.insert_document(noted(&db, &done).await, None, None, &[]).await.expect("insert ends the upload");
     db.end_upload(abandoned.id).await.expect("abandon");
     assert_eq!(db.pending_uploads(T0 + Duration::seconds(1), 10).await.expect("pending"), vec![interrupted.id]);
     assert_eq!(db.pending_uploads(T0, 10).await.expect("pending"), vec![], "only uploads started before the given instant");
@@ -506,7 +523,7 @@ pub async fn ids_without_row_or_note_are_unclaimed(db: Database) {
     for d in [&stored, &uploading, &abandoned] {
         db.begin_upload(d.id, T0).await.expect("begin");
     }
-    db.insert_document(&stored, None, None, &[]).await.expect("insert");
+    db.insert_document(noted(&db, &stored).await, None, None, &[]).await.expect("insert");
     db.end_upload(abandoned.id).await.expect("abandon");
     let ids = [stored.id, uploading.id, abandoned.id, unknown.id];
     let mut unclaimed = db.unclaimed_ids(&ids).await.expect("unclaimed");
@@ -556,9 +573,9 @@ pub async fn policies_are_saved_optimistically_with_their_notifications(db: Data
 
     // A document's notification is queued with it, and not when the insert fails.
     let d = document(1, &p);
-    db.insert_document(&d, None, None, &[message(3, &p, "new_document")]).await.expect("insert");
+    db.insert_document(noted(&db, &d).await, None, None, &[message(3, &p, "new_document")]).await.expect("insert");
     let dup = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d.clone() };
-    assert!(db.insert_document(&dup, None, None, &[message(4, &p, "new_document")]).await.is_err());
+    assert!(db.insert_document(noted(&db, &dup).await, None, None, &[message(4, &p, "new_document")]).await.is_err());
     let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
     assert_eq!(queued, vec!["msg-1", "msg-3"]);
 }
@@ -738,7 +755,7 @@ pub async fn submission_sets_are_all_or_nothing(db: Database) {
         NewSetDocument { meta: &d1, title_sealed: Some(b"t1"), supersedes: None },
         NewSetDocument { meta: &d2, title_sealed: None, supersedes: None },
     ];
-    db.insert_submission(&set, &docs, &notify).await.expect("insert");
+    db.insert_submission(&set, noted_rows(&db, &docs).await, &notify).await.expect("insert");
     assert_eq!(db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find"), Some(set.clone()));
     assert_eq!(db.find_submission_sets_of(&p).await.expect("list"), vec![set.clone()]);
     assert_eq!(db.find_document(d1.id).await.expect("find").expect("present").1.as_deref(), Some(&b"t1"[..]));
@@ -753,23 +770,26 @@ pub async fn submission_sets_are_all_or_nothing(db: Database) {
         NewSetDocument { meta: &d3, title_sealed: None, supersedes: None },
         NewSetDocument { meta: &clash, title_sealed: None, supersedes: None },
     ];
-    assert!(matches!(db.insert_submission(&bad, &docs, &notify[..0]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(db.insert_submission(&bad, noted_rows(&db, &docs).await, &notify[..0]).await, Err(StoreError::Conflict(_))));
     assert!(db.find_document(d3.id).await.expect("find").is_none(), "no document of a failed set");
     assert!(db.find_submission_set_by_unique_id(&bad.unique_id).await.expect("find").is_none());
 
     // A set replacing a version that is no longer current: nothing written either.
     let v2 = DocumentMeta { replaces: Some(d1.id), ..document(5, &p) };
     let once = submission_set(3, &p, &[&v2]);
-    db.insert_submission(&once, &[NewSetDocument { meta: &v2, title_sealed: None, supersedes: Some(d1.id) }], &[]).await.expect("replace");
+    db.insert_submission(&once, noted_rows(&db, &[NewSetDocument { meta: &v2, title_sealed: None, supersedes: Some(d1.id) }]).await, &[])
+        .await
+        .expect("replace");
     let v3 = DocumentMeta { replaces: Some(d1.id), ..document(6, &p) };
     let twice = submission_set(4, &p, &[&v3]);
-    let replaced_again =
-        db.insert_submission(&twice, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }], &[]).await;
+    let replaced_again = db
+        .insert_submission(&twice, noted_rows(&db, &[NewSetDocument { meta: &v3, title_sealed: None, supersedes: Some(d1.id) }]).await, &[])
+        .await;
     assert!(matches!(replaced_again, Err(StoreError::Stale(_))));
     assert!(db.find_document(v3.id).await.expect("find").is_none());
     let mut after = v3.clone();
     after.xds.unique_id = "1.2.250.1.999.after-stale".into();
-    db.insert_document(&after, None, None, &[]).await.expect("writes go on after a refused one");
+    db.insert_document(noted(&db, &after).await, None, None, &[]).await.expect("writes go on after a refused one");
     db.delete_document(after.id).await.expect("delete");
     let sets: Vec<String> = db.find_submission_sets_of(&p).await.expect("list").into_iter().map(|s| s.id).collect();
     assert_eq!(sets, ["set-3", "set-1"], "newest first");
@@ -806,11 +826,11 @@ pub async fn large_submission_sets_are_all_or_nothing(db: Database) {
     let bad = submission_set(10, &p, &with_clash);
     let rows: Vec<NewSetDocument> = with_clash.iter().map(|d| NewSetDocument { meta: d, title_sealed: None, supersedes: None }).collect();
     // The clash is with a document of the same bundle: refused as a whole.
-    assert!(matches!(db.insert_submission(&bad, &rows, &[]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(db.insert_submission(&bad, noted_rows(&db, &rows).await, &[]).await, Err(StoreError::Conflict(_))));
     assert!(db.find_documents_of(&p).await.expect("list").is_empty(), "nothing of the refused bundle");
 
     let good = submission_set(11, &p, &docs.iter().collect::<Vec<_>>());
-    db.insert_submission(&good, &rows[..400], &[]).await.expect("insert");
+    db.insert_submission(&good, noted_rows(&db, &rows[..400]).await, &[]).await.expect("insert");
     assert_eq!(db.find_documents_of(&p).await.expect("list").len(), 400);
     assert_eq!(db.find_submission_set_by_unique_id(&good.unique_id).await.expect("find").map(|s| s.documents.len()), Some(400));
 }
@@ -824,13 +844,15 @@ pub async fn cancelled_deposits_land_whole_or_not_at_all(db: Database) {
         let docs = many_documents(1_000 + u16::from(round) * 100, 60, &p);
         let set = submission_set(20 + round, &p, &docs.iter().collect::<Vec<_>>());
         let rows: Vec<NewSetDocument> = docs.iter().map(|d| NewSetDocument { meta: d, title_sealed: None, supersedes: None }).collect();
-        let cut = tokio::time::timeout(std::time::Duration::from_micros(micros), db.insert_submission(&set, &rows, &[])).await;
-        if let Ok(result) = cut {
-            result.expect("an uncancelled deposit lands");
+        let cut =
+            tokio::time::timeout(std::time::Duration::from_micros(micros), db.insert_submission(&set, noted_rows(&db, &rows).await, &[]))
+                .await;
+        if let Ok(Err(e)) = cut {
+            panic!("round {round}: an uncancelled deposit lands: {e:?}")
         }
         // The next write on the same connection(s), then a look at what the cut one left.
         let probe = many_documents(9_000 + u16::from(round), 1, &p);
-        db.insert_document(&probe[0], None, None, &[]).await.expect("the next write goes through");
+        db.insert_document(noted(&db, &probe[0]).await, None, None, &[]).await.expect("the next write goes through");
         let mine = db.find_documents_of(&p).await.expect("list").iter().filter(|(d, _)| docs.iter().any(|x| x.id == d.id)).count();
         let set_found = db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find").is_some();
         assert!(mine == 0 && !set_found || mine == 60 && set_found, "round {round}: {mine} of 60 documents, set found: {set_found}");
@@ -931,14 +953,14 @@ pub async fn gate_inputs_are_the_three_reads_in_one(db: Database) {
     let (g0, none) = at(db.clone(), p.clone()).await;
     assert_eq!((g0, none.len()), (0, 0), "no document yet");
     let d1 = document(1, &p);
-    db.insert_document(&d1, None, None, &[]).await.expect("insert");
+    db.insert_document(noted(&db, &d1).await, None, None, &[]).await.expect("insert");
     let (g1, one) = at(db.clone(), p.clone()).await;
     assert!(g1 > g0 && one == vec![d1.id], "a deposit moves the generation: {g0} → {g1}");
     let other = db.another_node();
-    other.insert_document(&document(2, &p), None, None, &[]).await.expect("insert elsewhere");
+    other.insert_document(noted(&other, &document(2, &p)).await, None, None, &[]).await.expect("insert elsewhere");
     let (g2, two) = at(db.clone(), p.clone()).await;
     assert!(g2 > g1 && two.len() == 2, "another node's deposit too: {g1} → {g2}");
-    db.insert_document(&document(3, &second.ins), None, None, &[]).await.expect("another patient");
+    db.insert_document(noted(&db, &document(3, &second.ins)).await, None, None, &[]).await.expect("another patient");
     assert_eq!(at(db.clone(), p.clone()).await.0, g2, "another patient's deposit does not");
     // A destroyed record is not there, as for `find_record_by_ins`.
     destroy(&db, &mut r).await;

@@ -48,6 +48,17 @@ impl SqliteWriter {
     }
 }
 
+/// Whether a PostgreSQL connection given back to the pool is outside any transaction (else the
+/// pool closes it). A future dropped while its `BEGIN` was answered but before sqlx counted the
+/// transaction (a request cancelled at that instant) gave back a connection inside a
+/// transaction nobody would end: the next statements run on it — acknowledged writes — joined
+/// it and were never committed (the store's conformance test of cancelled deposits found notes
+/// written and answered, yet invisible to every other connection). In an implicit transaction
+/// of one statement, both timestamps are that statement's.
+pub async fn outside_any_transaction(connection: &mut sqlx::PgConnection) -> std::result::Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT transaction_timestamp() = statement_timestamp()").fetch_one(connection).await
+}
+
 /// `ROLLBACK`, and no error if there was nothing to roll back (the transaction had ended).
 pub(crate) async fn rollback_if_open(connection: &mut SqliteConnection) -> std::result::Result<(), sqlx::Error> {
     match sqlx::query("ROLLBACK").persistent(false).execute(connection).await {
@@ -139,7 +150,12 @@ impl Database {
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("database URL: {e}")))?;
-            let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_release(|connection, _| Box::pin(outside_any_transaction(connection)))
+                .connect_with(options)
+                .await?;
             // A PostgreSQL commit is on disk when it returns (`synchronous_commit` on, its default).
             Database {
                 pool: Pool::Postgres(pool.clone()),

@@ -78,7 +78,10 @@ pub(crate) fn document_writes<'a>(
             .opt_text(meta.replaces.map(|r| r.to_string()))
             .opt_bytes(title_sealed),
     );
-    writes.push(Statement::new("DELETE FROM pending_uploads WHERE document_id = $1").text(meta.id.to_string()));
+    // The row goes in only while its upload is noted: an upload abandoned meanwhile (its blob
+    // deleted by a cut request's cleanup or the upload sweep) can no longer be inserted by a
+    // commit that arrives late, so no row is ever left without its blob.
+    writes.guard(Statement::new("DELETE FROM pending_uploads WHERE document_id = $1").text(meta.id.to_string()), "upload");
     Ok(())
 }
 

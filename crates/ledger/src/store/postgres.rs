@@ -22,7 +22,18 @@ const WRITER_LOCK: i64 = 0x6361_726e_6574_4c47; // "carnetLG"
 
 pub(super) async fn connect(url: &str) -> Result<PgPool> {
     let options = PgConnectOptions::from_str(url).map_err(|e| LedgerError::Url(e.to_string()))?.options([("search_path", "ledger")]);
-    let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
+    // As the metadata store's pool: a connection given back inside a transaction (its
+    // future cancelled just after `BEGIN`) is closed, not reused.
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_release(|connection, _| {
+            Box::pin(async move {
+                sqlx::query_scalar::<_, bool>("SELECT transaction_timestamp() = statement_timestamp()").fetch_one(connection).await
+            })
+        })
+        .connect_with(options)
+        .await?;
     // The schema must exist before sqlx creates its migrations table in it. Two nodes starting
     // together may race on it; what matters is that it exists afterwards.
     if let Err(e) = sqlx::query("CREATE SCHEMA IF NOT EXISTS ledger").execute(&pool).await {

@@ -600,6 +600,8 @@ async fn destruction_shreds_and_old_blobs_stay_noise(app: TestApp) {
         std::fs::write(path, bytes).expect("restore");
         assert!(!bytes.windows(marker.len()).any(|w| w == marker), "a blob never held plaintext");
     }
+    // (A row goes in only while its upload is noted, as a deposit does.)
+    app.db.begin_upload(old_meta.id, old_meta.submitted_at).await.expect("note the row's upload");
     app.db.insert_document(&old_meta, None, None, &[]).await.expect("restore the row");
     app.open_record(&p).await;
     assert_eq!(app.upload(&p, &pro, lab_report(2), b"%PDF new life").await.status, StatusCode::CREATED);

@@ -171,7 +171,50 @@ async fn an_upload_in_flight_survives_the_sweep(app: TestApp) {
     assert_eq!(app.carnet.sweep_uploads().await.expect("sweep"), UploadSweep::default(), "nothing to sweep after it either");
 }
 
-on_both_backends!(old_leftovers_are_swept_and_nothing_owned_is_touched, two_nodes_sweep_at_once, an_upload_in_flight_survives_the_sweep);
+/// A deposit cut off at any point (its client gone, the request dropped — also while its rows'
+/// commit is in flight) leaves a readable document or, once the sweep has run, nothing: never a
+/// row without its content, never a blob without its row.
+async fn a_deposit_cut_at_any_point_leaves_a_document_or_nothing(app: TestApp) {
+    let p = ins(33);
+    app.open_record(&p).await;
+    let pro = app.professional(1, Profession::Medecin);
+    for step in 0..100u32 {
+        let content = format!("%PDF cut at step {step}");
+        let (boundary, body) = multipart(&lab_report(500 + step), content.as_bytes(), "application/pdf");
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/records/{p}/documents"))
+            .header("authorization", format!("Bearer {pro}"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request");
+        let cut = std::time::Duration::from_micros(u64::from(step) * 600);
+        let _ = tokio::time::timeout(cut, app.router.clone().oneshot(req)).await;
+    }
+    // What the cut requests left, the sweep takes once it is older than the deadline.
+    two_hours_on(&app);
+    app.carnet.sweep_uploads().await.expect("sweep");
+    // A token of the service's new time.
+    let pro = app.professional(1, Profession::Medecin);
+    let rows: Vec<String> = app.db.find_documents_of(&p).await.expect("documents").iter().map(|(m, _)| m.id.to_string()).collect();
+    assert!(!rows.is_empty(), "some deposits finished before their cut");
+    for id in &rows {
+        let read = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;
+        assert_eq!(read.status, StatusCode::OK, "document {id} has its content");
+        assert!(read.bytes.starts_with(b"%PDF cut at step"));
+    }
+    let mut rows = rows;
+    rows.sort();
+    assert_eq!(blob_names(&app), rows, "every blob is a document's");
+    assert!(app.db.pending_uploads(OffsetDateTime::now_utc() + Duration::days(1), 10).await.expect("pending").is_empty());
+}
+
+on_both_backends!(
+    old_leftovers_are_swept_and_nothing_owned_is_touched,
+    two_nodes_sweep_at_once,
+    an_upload_in_flight_survives_the_sweep,
+    a_deposit_cut_at_any_point_leaves_a_document_or_nothing
+);
 
 /// What the sweep removed is counted on `/metrics`, failures too.
 #[tokio::test]
