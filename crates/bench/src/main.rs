@@ -5,6 +5,7 @@
 mod bench;
 mod bench_http;
 mod bench_portal;
+mod bench_soak;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,10 @@ enum BenchCommand {
     /// documents, through `carnet demo` and a real sign-in, with wrk: throughput, p50/p99 at full
     /// and half load against the hello-world ceiling, page weights, sign-in to first page.
     Portal(bench_portal::PortalArgs),
+    /// A long run (10 min by default) of ITI-67, ITI-68, ITI-65 and policy changes all at once,
+    /// each at half its capacity measured first: errors, latency per period, the server's RSS
+    /// over time and its growth after warm-up, the data left on disk.
+    Soak(bench_soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Http(args) => bench_http::http(args).await,
             BenchCommand::Growth(args) => bench_http::growth(args).await,
             BenchCommand::Portal(args) => bench_portal::portal(args).await,
+            BenchCommand::Soak(args) => bench_soak::soak(args).await,
         }
     })
 }
