@@ -62,8 +62,10 @@ pub struct Load {
     pub p99_ms: f64,
     pub non_2xx: u64,
     pub requests: u64,
-    /// wrk's transport errors: connect, read, write and timeout (no answer within 2 s) together.
+    /// wrk's transport errors: connect, read, write and timeout together.
     pub socket_errors: u64,
+    /// Of those, the answers that took longer than wrk's timeout (2 s), late rather than lost.
+    pub timeouts: u64,
 }
 
 fn parse_duration_ms(s: &str) -> Option<f64> {
@@ -94,7 +96,14 @@ pub fn parse_wrk(output: &str) -> anyhow::Result<Load> {
             (Some("Non-2xx"), _) => load.non_2xx = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
             // `Socket errors: connect 0, read 0, write 0, timeout 0`
             (Some("Socket"), Some("errors:")) => {
-                load.socket_errors = line.split(',').filter_map(|part| part.rsplit(' ').next()?.parse::<u64>().ok()).sum();
+                let counts =
+                    line.split(',').filter_map(|part| part.trim().rsplit_once(' ')).filter_map(|(k, n)| Some((k, n.parse::<u64>().ok()?)));
+                for (kind, n) in counts {
+                    load.socket_errors += n;
+                    if kind.ends_with("timeout") {
+                        load.timeouts = n;
+                    }
+                }
             }
             _ => {}
         }
@@ -564,6 +573,7 @@ mod tests {
         assert!((l.p99_ms - 1.2).abs() < 1e-9);
         assert_eq!(l.non_2xx, 3);
         assert_eq!(l.socket_errors, 7);
+        assert_eq!(l.timeouts, 5);
         assert!(parse_wrk("nothing").is_err());
         assert_eq!(parse_duration_ms("1.5s"), Some(1500.0));
     }

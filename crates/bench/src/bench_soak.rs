@@ -350,10 +350,14 @@ fn report_periods(workloads: &[Workload], capacity: &[(Load, Load)], periods: &[
     println!("\nerrors over the whole mix (goal: 0):");
     for (w, runs) in workloads.iter().zip(periods) {
         let loads = runs.iter().filter_map(|p| p.outcome.as_ref().ok());
-        let (requests, non_2xx, socket) = loads.fold((0, 0, 0), |(r, n, s), l| (r + l.requests, n + l.non_2xx, s + l.socket_errors));
+        let (requests, non_2xx, socket, late) =
+            loads.fold((0, 0, 0, 0), |(r, n, s, t), l| (r + l.requests, n + l.non_2xx, s + l.socket_errors, t + l.timeouts));
         let failed = runs.iter().filter(|p| p.outcome.is_err()).count();
         let failed = if failed > 0 { format!(", {failed} period(s) without figures") } else { String::new() };
-        println!("  {:<44} {requests:>9} requests, {non_2xx} non-2xx/3xx, {socket} transport errors{failed}", w.name);
+        println!(
+            "  {:<44} {requests:>9} requests, {non_2xx} non-2xx/3xx, {socket} transport errors ({late} of them answers later than 2 s){failed}",
+            w.name
+        );
     }
 }
 
