@@ -216,15 +216,29 @@ pub(crate) fn pacing_lua(delay_ms: Option<f64>) -> String {
 
 /// Lua: ITI-65 provide bundles, each with its own unique ids, around one 100 KB Binary.
 pub(crate) fn provide_script(token: &str, ins: &Ins, binary_b64: &str, size: usize, sha256_b64: &str) -> String {
+    provide_script_numbered(token, ins, binary_b64, size, sha256_b64, None)
+}
+
+/// `provide_script` whose unique ids start with `run` (`run.thread.n`): runs numbered apart never
+/// repeat each other's ids (a repeated id with the same content is a resubmission, answered
+/// without storing anything). Without `run`, a random number per wrk thread.
+pub(crate) fn provide_script_numbered(token: &str, ins: &Ins, binary_b64: &str, size: usize, sha256_b64: &str, run: Option<u64>) -> String {
     let bundle = provide_bundle(ins, "@ID@", binary_b64, size, sha256_b64).to_string();
     let (head, rest) = bundle.split_once("@ID@").unwrap_or((&bundle, ""));
     let parts: Vec<String> = std::iter::once(head.to_owned()).chain(rest.split("@ID@").map(str::to_owned)).collect();
     let lua_parts: Vec<String> = parts.iter().map(|p| format!("[==[{p}]==]")).collect();
+    let prefix = run.map_or_else(|| "math.random(1, 1000000000)".to_owned(), |r| r.to_string());
+    // `thread_id` is a global: `thread:set` writes the thread's globals (a `local` would shadow
+    // it and every thread's ids would start with 0).
     format!(
         r#"local parts = {{ {} }}
 local counter = 0
-local thread_id = 0
-function setup(thread) thread:set("thread_id", math.random(1, 1000000000)) end
+local threads = 0
+thread_id = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", {prefix} .. "." .. threads)
+end
 function request()
   counter = counter + 1
   local id = thread_id .. "." .. counter

@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 
 use crate::bench::ServerUnderTest;
 use crate::bench_http::{
-    Load, Seeded, Wrk, checked_search_url, get_script, half_load_pause, pacing_lua, provide_script, pseudo_pdf, seed_patient,
+    Load, Seeded, Wrk, checked_search_url, get_script, half_load_pause, pacing_lua, provide_script_numbered, pseudo_pdf, seed_patient,
 };
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -62,7 +62,7 @@ struct Workload {
 }
 
 /// Where the next run of a workload starts, after one that started at `start` and answered
-/// `requests`. Deposits take it as their ids' seed (each run's must differ from every other's);
+/// `requests`. Deposits take it as their ids' first number (each run's must differ from every other's);
 /// policy changes as their first patient, past the ones the last run may have left in flight.
 fn next_start(start: u64, requests: u64, patients: usize) -> u64 {
     start + requests + patients as u64 / 2
@@ -258,15 +258,9 @@ async fn workloads(
         base64::engine::general_purpose::STANDARD.encode(&binary)
     };
     let deposited = deposited.clone();
-    // Each run seeds Lua's generator afresh: the deposits' ids come from it, and every run's
-    // must be new (LuaJIT starts from the same seed in every process).
+    // Every run's ids start with its own number: a repeated id would be a resubmission.
     let provide = move |pause: Option<f64>, start: u64| {
-        format!(
-            "{}{}math.randomseed({})\n",
-            provide_script(&provide_token, &deposited, &b64, binary.len(), &sha),
-            pacing_lua(pause),
-            start % (1 << 31)
-        )
+        format!("{}{}", provide_script_numbered(&provide_token, &deposited, &b64, binary.len(), &sha, Some(start)), pacing_lua(pause))
     };
     let authorized = Rpps::from_body("1000000200").context("bench RPPS")?;
     let blocked = Rpps::from_body("1000000300").context("bench RPPS")?;
@@ -396,12 +390,12 @@ fn report_rss(rss: &[(Duration, u64)], server: &ServerUnderTest, total: Duration
 /// add to both all along: this grows by design, unlike the RSS.
 fn report_disk(data_dir: &Path, postgres_url: Option<&str>, provide: &[Period]) {
     let deposits: u64 = provide.iter().filter_map(|p| p.outcome.as_ref().ok()).map(|l| l.requests.saturating_sub(l.non_2xx)).sum();
-    let blobs = dir_size(&data_dir.join("blobs"));
-    let everything = dir_size(data_dir);
+    let (blobs, blob_files) = dir_size(&data_dir.join("blobs"));
+    let (everything, _) = dir_size(data_dir);
     println!(
         "\non disk at the end (the mix deposited ~{deposits} documents of 100 KB; deposits keep adding data, so these grow by design):"
     );
-    println!("  blobs       {:>10.1} MiB  ({})", blobs as f64 / MIB, data_dir.join("blobs").display());
+    println!("  blobs       {:>10.1} MiB  ({blob_files} files in {})", blobs as f64 / MIB, data_dir.join("blobs").display());
     match postgres_url {
         None => println!("  databases   {:>10.1} MiB  (SQLite files: metadata, ledger, their WAL)", (everything - blobs) as f64 / MIB),
         Some(url) => match postgres_size(url) {
@@ -411,17 +405,17 @@ fn report_disk(data_dir: &Path, postgres_url: Option<&str>, provide: &[Period]) 
     }
 }
 
-/// Bytes of the files under `dir` (0 for what cannot be read).
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
+/// Bytes and number of the files under `dir` (nothing for what cannot be read).
+fn dir_size(dir: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
+    entries.filter_map(Result::ok).fold((0, 0), |(bytes, files), e| match e.file_type() {
+        Ok(t) if t.is_dir() => {
+            let (b, f) = dir_size(&e.path());
+            (bytes + b, files + f)
+        }
+        Ok(_) => (bytes + e.metadata().map(|m| m.len()).unwrap_or(0), files + 1),
+        Err(_) => (bytes, files),
+    })
 }
 
 /// The database's size, through `psql` (installed beside PostgreSQL by `scripts/bench`).
