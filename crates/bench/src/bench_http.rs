@@ -62,6 +62,10 @@ pub struct Load {
     pub p99_ms: f64,
     pub non_2xx: u64,
     pub requests: u64,
+    /// wrk's transport errors: connect, read, write and timeout together.
+    pub socket_errors: u64,
+    /// Of those, the answers that took longer than wrk's timeout (2 s), late rather than lost.
+    pub timeouts: u64,
 }
 
 fn parse_duration_ms(s: &str) -> Option<f64> {
@@ -90,6 +94,17 @@ pub fn parse_wrk(output: &str) -> anyhow::Result<Load> {
             (Some("50%"), Some(v)) => load.p50_ms = parse_duration_ms(v).context("p50")?,
             (Some("99%"), Some(v)) => load.p99_ms = parse_duration_ms(v).context("p99")?,
             (Some("Non-2xx"), _) => load.non_2xx = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            // `Socket errors: connect 0, read 0, write 0, timeout 0`
+            (Some("Socket"), Some("errors:")) => {
+                let counts =
+                    line.split(',').filter_map(|part| part.trim().rsplit_once(' ')).filter_map(|(k, n)| Some((k, n.parse::<u64>().ok()?)));
+                for (kind, n) in counts {
+                    load.socket_errors += n;
+                    if kind.ends_with("timeout") {
+                        load.timeouts = n;
+                    }
+                }
+            }
             _ => {}
         }
         if let Some(rest) = line.split(" requests in ").next()
@@ -114,9 +129,21 @@ pub(crate) struct Wrk<'a> {
 }
 
 impl Wrk<'_> {
-    /// Runs wrk on `url`; `script` is Lua (headers, bodies, pacing).
+    /// Runs wrk on `url`; `script` is Lua (headers, bodies, pacing). Fails on any non-2xx answer.
     pub(crate) fn run(&self, url: &str, script: &str, connections: Option<u32>) -> anyhow::Result<Load> {
-        let path = self.scripts.join(format!("s{}.lua", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()));
+        let (load, text) = self.measure(url, script, connections)?;
+        if load.non_2xx > 0 {
+            bail!("{} of {} responses were not 2xx for {url}:\n{text}", load.non_2xx, load.requests);
+        }
+        Ok(load)
+    }
+
+    /// Runs wrk on `url` and returns what it measured, errors counted (not refused), with wrk's
+    /// report.
+    pub(crate) fn measure(&self, url: &str, script: &str, connections: Option<u32>) -> anyhow::Result<(Load, String)> {
+        // Numbered: several wrk may start at once (`bench soak`), each with its own script.
+        static SCRIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = self.scripts.join(format!("s{}.lua", SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         std::fs::write(&path, script)?;
         let c = connections.unwrap_or(self.connections).max(self.threads);
         let out = Command::new(self.bin)
@@ -129,11 +156,7 @@ impl Wrk<'_> {
         if !out.status.success() {
             bail!("wrk failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
         }
-        let load = parse_wrk(&text)?;
-        if load.non_2xx > 0 {
-            bail!("{} of {} responses were not 2xx for {url}:\n{text}", load.non_2xx, load.requests);
-        }
-        Ok(load)
+        Ok((parse_wrk(&text)?, text))
     }
 }
 
@@ -147,38 +170,75 @@ pub(crate) fn half_load(
     connections: u32,
     script: &dyn Fn(Option<f64>) -> String,
 ) -> anyhow::Result<Load> {
+    let (pause_ms, probe) = half_load_pause(wrk, url, full, connections, script)?;
+    if probe.non_2xx > 0 {
+        bail!("{} of {} responses were not 2xx for {url} (half-load probe)", probe.non_2xx, probe.requests);
+    }
+    wrk.run(url, &script(Some(pause_ms)), None)
+}
+
+/// The mean pause between a connection's requests that brings `url` to half the throughput
+/// `full` measured, from a short probe paced at the bare cycle (whose answer time the pause then
+/// leaves room for); with the probe's figures, errors counted.
+pub(crate) fn half_load_pause(
+    wrk: &Wrk<'_>,
+    url: &str,
+    full: &Load,
+    connections: u32,
+    script: &dyn Fn(Option<f64>) -> String,
+) -> anyhow::Result<(f64, Load)> {
     let target = full.requests_per_second / 2.0;
     let cycle_ms = f64::from(connections) / target * 1000.0;
     let calibration = Wrk { seconds: (wrk.seconds / 3).max(2), ..*wrk };
-    let probe = calibration.run(url, &script(Some(cycle_ms)), None)?;
+    let (probe, _) = calibration.measure(url, &script(Some(cycle_ms)), None)?;
     let latency_ms = (f64::from(connections) / probe.requests_per_second * 1000.0 - cycle_ms).max(0.0);
-    wrk.run(url, &script(Some((cycle_ms - latency_ms).max(0.0))), None)
+    Ok(((cycle_ms - latency_ms).max(0.0), probe))
 }
 
 /// Lua: one GET with a bearer token, optionally paced: `delay_ms` is the mean pause between a
 /// connection's requests, drawn from an exponential distribution so that the connections'
 /// requests arrive at random (as independent users' do). A fixed pause keeps all connections in
 /// step and turns a steady load into bursts of one request per connection.
-fn get_script(token: &str, delay_ms: Option<f64>) -> String {
-    let delay = delay_ms
-        .map(|d| format!("math.randomseed(os.time() + math.floor(os.clock() * 1e6))\nfunction delay() return -{d:.3} * math.log(1 - math.random()) end\n"))
-        .unwrap_or_default();
+pub(crate) fn get_script(token: &str, delay_ms: Option<f64>) -> String {
+    let delay = pacing_lua(delay_ms);
     format!(
         "wrk.method = \"GET\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\nwrk.headers[\"Accept\"] = \"application/fhir+json\"\n{delay}"
     )
 }
 
+/// Lua: wrk's `delay()` for a mean pause of `delay_ms` between a connection's requests, drawn at
+/// random (see `get_script`); nothing without one.
+pub(crate) fn pacing_lua(delay_ms: Option<f64>) -> String {
+    delay_ms
+        .map(|d| format!("math.randomseed(os.time() + math.floor(os.clock() * 1e6))\nfunction delay() return -{d:.3} * math.log(1 - math.random()) end\n"))
+        .unwrap_or_default()
+}
+
 /// Lua: ITI-65 provide bundles, each with its own unique ids, around one 100 KB Binary.
-fn provide_script(token: &str, ins: &Ins, binary_b64: &str, size: usize, sha256_b64: &str) -> String {
+pub(crate) fn provide_script(token: &str, ins: &Ins, binary_b64: &str, size: usize, sha256_b64: &str) -> String {
+    provide_script_numbered(token, ins, binary_b64, size, sha256_b64, None)
+}
+
+/// `provide_script` whose unique ids start with `run` (`run.thread.n`): runs numbered apart never
+/// repeat each other's ids (a repeated id with the same content is a resubmission, answered
+/// without storing anything). Without `run`, a random number per wrk thread.
+pub(crate) fn provide_script_numbered(token: &str, ins: &Ins, binary_b64: &str, size: usize, sha256_b64: &str, run: Option<u64>) -> String {
     let bundle = provide_bundle(ins, "@ID@", binary_b64, size, sha256_b64).to_string();
     let (head, rest) = bundle.split_once("@ID@").unwrap_or((&bundle, ""));
     let parts: Vec<String> = std::iter::once(head.to_owned()).chain(rest.split("@ID@").map(str::to_owned)).collect();
     let lua_parts: Vec<String> = parts.iter().map(|p| format!("[==[{p}]==]")).collect();
+    let prefix = run.map_or_else(|| "math.random(1, 1000000000)".to_owned(), |r| r.to_string());
+    // `thread_id` is a global: `thread:set` writes the thread's globals (a `local` would shadow
+    // it and every thread's ids would start with 0).
     format!(
         r#"local parts = {{ {} }}
 local counter = 0
-local thread_id = 0
-function setup(thread) thread:set("thread_id", math.random(1, 1000000000)) end
+local threads = 0
+thread_id = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", {prefix} .. "." .. threads)
+end
 function request()
   counter = counter + 1
   local id = thread_id .. "." .. counter
@@ -241,7 +301,7 @@ pub fn provide_bundle(ins: &Ins, id: &str, binary_b64: &str, size: usize, sha256
     })
 }
 
-fn pseudo_pdf(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn pseudo_pdf(len: usize, seed: u64) -> Vec<u8> {
     let mut v = b"%PDF-1.7\n".to_vec();
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     while v.len() < len {
@@ -387,7 +447,7 @@ pub(crate) async fn seed_patient(
 
 /// The ITI-67 search of `ins`'s documents, checked to answer all `documents` of them (or the
 /// figures would measure something else).
-async fn checked_search_url(
+pub(crate) async fn checked_search_url(
     server: &ServerUnderTest,
     client: &reqwest::Client,
     doctor: &str,
@@ -519,13 +579,15 @@ mod tests {
 
     #[test]
     fn wrk_reports_are_read() {
-        let out = "Running 2s test @ http://127.0.0.1:1/health\n  1 threads and 4 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   210.53us  100.00us   2.10ms   90.00%\n  Latency Distribution\n     50%  190.00us\n     75%  220.00us\n     90%  300.00us\n     99%    1.20ms\n  35000 requests in 2.00s, 5.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  17500.12\nTransfer/sec:      2.50MB\n";
+        let out = "Running 2s test @ http://127.0.0.1:1/health\n  1 threads and 4 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   210.53us  100.00us   2.10ms   90.00%\n  Latency Distribution\n     50%  190.00us\n     75%  220.00us\n     90%  300.00us\n     99%    1.20ms\n  35000 requests in 2.00s, 5.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 5\n  Non-2xx or 3xx responses: 3\nRequests/sec:  17500.12\nTransfer/sec:      2.50MB\n";
         let l = parse_wrk(out).expect("parsed");
         assert_eq!(l.requests, 35000);
         assert!((l.requests_per_second - 17500.12).abs() < 1e-6);
         assert!((l.p50_ms - 0.19).abs() < 1e-9);
         assert!((l.p99_ms - 1.2).abs() < 1e-9);
         assert_eq!(l.non_2xx, 3);
+        assert_eq!(l.socket_errors, 7);
+        assert_eq!(l.timeouts, 5);
         assert!(parse_wrk("nothing").is_err());
         assert_eq!(parse_duration_ms("1.5s"), Some(1500.0));
     }

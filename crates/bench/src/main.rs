@@ -6,6 +6,7 @@ mod bench;
 mod bench_crash;
 mod bench_http;
 mod bench_portal;
+mod bench_soak;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,10 @@ enum BenchCommand {
     /// points (`kill -9`, or a simulated power cut with --power-loss), restarted, and every
     /// acknowledged document read back byte-identical, the ledger verified. Fails on any loss.
     Crash(bench_crash::CrashArgs),
+    /// A long run (10 min by default) of ITI-67, ITI-68, ITI-65 and policy changes all at once,
+    /// each at half its capacity measured first: errors, latency per period, the server's RSS
+    /// over time and its growth after warm-up, the data left on disk.
+    Soak(bench_soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Growth(args) => bench_http::growth(args).await,
             BenchCommand::Portal(args) => bench_portal::portal(args).await,
             BenchCommand::Crash(args) => bench_crash::crash(args).await,
+            BenchCommand::Soak(args) => bench_soak::soak(args).await,
         }
     })
 }
