@@ -139,6 +139,15 @@ enum AdminCommand {
     /// Check a backup: every file's hash, the counts, the ledger, and with `--keys` every blob
     /// decrypted. Exits 1, naming each problem, if anything is missing or changed.
     VerifyBackup(backup::VerifyArgs),
+    /// Record in the ledger that this installation was just restored from a backup by other
+    /// means (PostgreSQL's `pg_restore`, docs/backup.md): a signed entry naming the backup and
+    /// the tree head restored, so that a ledger rolled back reads as a deliberate restore, not a
+    /// silent fork. `carnet admin restore` records its own.
+    RecordRestore {
+        /// What the backup is called where it is kept (e.g. the dump's file name).
+        #[arg(long)]
+        backup: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -218,6 +227,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Backup(args)) => backup::backup(&settings, &args).await,
         Command::Admin(AdminCommand::Restore(args)) => backup::restore(&settings, &args).await,
         Command::Admin(AdminCommand::VerifyBackup(args)) => backup::verify(&args).await,
+        Command::Admin(AdminCommand::RecordRestore { backup }) => {
+            let name = backup.trim();
+            if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                anyhow::bail!("--backup: a name without spaces or control characters (e.g. the dump's file name)");
+            }
+            let app = App::open(&settings).await?;
+            // The head in force now is the one the restore brought back.
+            let head = app.carnet.latest_tree_head().await.ok();
+            let index = app.carnet.record_restore(&local_operator(), name, head.as_ref()).await?;
+            let size = head.map_or(0, |h| h.head.tree_size);
+            println!("recorded in the ledger (entry {index}): a deliberate restore of backup {name}, its tree of {size} entries");
+            app.carnet.close().await;
+            Ok(())
+        }
         Command::Admin(AdminCommand::ImportProfessionals { file }) => {
             let app = App::open(&settings).await?;
             let professionals = read_professionals_csv(&file)?;

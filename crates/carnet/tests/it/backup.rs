@@ -536,7 +536,20 @@ async fn postgres_and_s3_restore_by_the_documented_procedure() {
     );
     assert_eq!(listed.trim(), deposited.len().to_string(), "every blob copied");
     let restored_env = env(&target_url, "carnet-restored");
-    assert!(succeeded(&carnet(&restored, &["ledger", "verify"], &restored_env)).starts_with("ledger ok"));
+    let verified = succeeded(&carnet(&restored, &["ledger", "verify"], &restored_env));
+    assert!(verified.starts_with("ledger ok"), "{verified}");
+    let entries: u64 = verified.split_whitespace().nth(2).and_then(|n| n.parse().ok()).expect("the entry count");
+    // The documented last step: the restore recorded in the restored ledger, a signed entry.
+    let refused = carnet(&restored, &["admin", "record-restore", "--backup", "two words"], &restored_env);
+    assert!(!refused.status.success(), "a backup name with a space is refused");
+    let printed = succeeded(&carnet(&restored, &["admin", "record-restore", "--backup", "carnet-2026-05-01.dump"], &restored_env));
+    assert!(
+        printed
+            .contains(&format!("(entry {entries}): a deliberate restore of backup carnet-2026-05-01.dump, its tree of {entries} entries")),
+        "{printed}"
+    );
+    let verified = succeeded(&carnet(&restored, &["ledger", "verify"], &restored_env));
+    assert!(verified.starts_with(&format!("ledger ok: {} entries", entries + 1)), "{verified}");
     let patient = token(&restored, &["--role", "patient", "--sub", "patient", "--ins", &p.ins]);
     let server = Serve::start(&restored, &restored_env);
     for (id, sent) in &deposited {
