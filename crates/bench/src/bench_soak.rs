@@ -153,7 +153,7 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     // thread samples the server's RSS meanwhile.
     let total = Duration::from_secs(minutes_s);
     let mix_started = Instant::now();
-    let mut rss: Vec<(Duration, u64)> = Vec::new();
+    let mut rss: Vec<(Duration, u64, u64)> = Vec::new();
     let periods: Vec<Vec<Period>> = std::thread::scope(|scope| {
         let handles: Vec<_> = workloads
             .iter()
@@ -181,8 +181,8 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
             })
             .collect();
         loop {
-            if let Ok(bytes) = vm_rss(server.pid()) {
-                rss.push((mix_started.elapsed(), bytes));
+            if let Ok((bytes, anonymous)) = vm_rss(server.pid()) {
+                rss.push((mix_started.elapsed(), bytes, anonymous));
             }
             if handles.iter().all(|h| h.is_finished()) {
                 break;
@@ -307,12 +307,16 @@ end
     )
 }
 
-/// The server's resident memory now (Linux `VmRSS`), in bytes.
-fn vm_rss(pid: u32) -> anyhow::Result<u64> {
+/// The server's resident memory now (Linux `VmRSS`), and the anonymous part of it (`RssAnon`:
+/// the heap, SQLite's page caches — what a leak would grow, unlike mapped files), in bytes.
+fn vm_rss(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS not reported")?;
-    let kib: u64 = line.split_whitespace().nth(1).context("VmRSS value")?.parse()?;
-    Ok(kib * 1024)
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status.lines().find(|l| l.starts_with(name)).with_context(|| format!("{name} not reported"))?;
+        let kib: u64 = line.split_whitespace().nth(1).with_context(|| format!("{name} value"))?.parse()?;
+        Ok(kib * 1024)
+    };
+    Ok((field("VmRSS:")?, field("RssAnon:")?))
 }
 
 fn report_periods(workloads: &[Workload], capacity: &[(Load, Load)], periods: &[Vec<Period>], period_s: u64) {
@@ -357,19 +361,19 @@ fn report_periods(workloads: &[Workload], capacity: &[(Load, Load)], periods: &[
 
 /// The RSS samples as a table (a row per minute, a column per 10 s), and the growth after
 /// warm-up: the first 2 minutes, or the first fifth of a shorter run.
-fn report_rss(rss: &[(Duration, u64)], server: &ServerUnderTest, total: Duration) -> anyhow::Result<()> {
+fn report_rss(rss: &[(Duration, u64, u64)], server: &ServerUnderTest, total: Duration) -> anyhow::Result<()> {
     println!("\nserver RSS (VmRSS, MiB) during the mix, sampled every 10 s (every second in a smoke run, a row per 6):");
     // A row per minute (a row per 6 samples in a smoke run), a column per sample.
     let per_row = 6;
-    let step = rss.get(1).map_or(10, |(t, _)| t.as_secs_f64().round() as u64).max(1);
+    let step = rss.get(1).map_or(10, |(t, ..)| t.as_secs_f64().round() as u64).max(1);
     let offsets: Vec<String> = (0..per_row).map(|n| format!("{:>7}", format!("+{} s", n as u64 * step))).collect();
     println!("  {:>6}  {}", "minute", offsets.join(" "));
     for (row, samples) in rss.chunks(per_row).enumerate() {
-        let cells: Vec<String> = samples.iter().map(|(_, b)| format!("{:>7.1}", *b as f64 / MIB)).collect();
+        let cells: Vec<String> = samples.iter().map(|(_, b, _)| format!("{:>7.1}", *b as f64 / MIB)).collect();
         println!("  {row:>6}  {}", cells.join(" "));
     }
     let warm = (total / 5).min(Duration::from_secs(120));
-    let (Some(after_warmup), Some(end)) = (rss.iter().find(|(t, _)| *t >= warm), rss.last()) else {
+    let (Some(after_warmup), Some(end)) = (rss.iter().find(|(t, ..)| *t >= warm), rss.last()) else {
         println!("too few samples for a growth figure");
         return Ok(());
     };
@@ -382,6 +386,14 @@ fn report_rss(rss: &[(Duration, u64)], server: &ServerUnderTest, total: Duration
         end_mib / warm_mib,
         end_mib - warm_mib,
         server.peak_rss()? as f64 / MIB
+    );
+    println!(
+        "of which anonymous (RssAnon: heap, SQLite's page caches) {:.1} → {:.1} MiB ({:+.1} MiB); file-backed and shared {:.1} → {:.1} MiB",
+        after_warmup.2 as f64 / MIB,
+        end.2 as f64 / MIB,
+        (end.2 as f64 - after_warmup.2 as f64) / MIB,
+        (after_warmup.1 - after_warmup.2.min(after_warmup.1)) as f64 / MIB,
+        (end.1 - end.2.min(end.1)) as f64 / MIB
     );
     Ok(())
 }
