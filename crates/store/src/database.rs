@@ -54,9 +54,15 @@ impl SqliteWriter {
 /// transaction nobody would end: the next statements run on it — acknowledged writes — joined
 /// it and were never committed (the store's conformance test of cancelled deposits found notes
 /// written and answered, yet invisible to every other connection). In an implicit transaction
-/// of one statement, both timestamps are that statement's.
+/// of one statement, both timestamps are that statement's — in ONE protocol message: the simple
+/// query protocol (a bare string, no arguments). A prepared statement's Parse, Bind and Execute are messages of
+/// their own, each restamping the statement, so the two always differed and every connection was
+/// closed (ITI-65 on PostgreSQL fell from ~720 to ~45 deposits/s).
 pub async fn outside_any_transaction(connection: &mut sqlx::PgConnection) -> std::result::Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT transaction_timestamp() = statement_timestamp()").fetch_one(connection).await
+    use sqlx::Row as _;
+    // A bare string has no arguments: sqlx sends it as one simple Query message.
+    let row = sqlx::Executor::fetch_one(connection, "SELECT transaction_timestamp() = statement_timestamp()").await?;
+    row.try_get(0)
 }
 
 /// `ROLLBACK`, and no error if there was nothing to roll back (the transaction had ended).

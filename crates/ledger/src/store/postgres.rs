@@ -27,11 +27,7 @@ pub(super) async fn connect(url: &str) -> Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(5))
-        .after_release(|connection, _| {
-            Box::pin(async move {
-                sqlx::query_scalar::<_, bool>("SELECT transaction_timestamp() = statement_timestamp()").fetch_one(connection).await
-            })
-        })
+        .after_release(|connection, _| Box::pin(outside_any_transaction(connection)))
         .connect_with(options)
         .await?;
     // The schema must exist before sqlx creates its migrations table in it. Two nodes starting
@@ -107,4 +103,15 @@ pub(super) async fn storage_bytes(pool: &PgPool) -> Result<i64> {
     .fetch_one(pool)
     .await?;
     Ok(row.try_get("bytes")?)
+}
+
+/// Whether a connection given back to the pool is outside any transaction (else the pool closes
+/// it): as the metadata store's pool does, and for the same reason (a future cancelled just after
+/// `BEGIN` left one open that the next statements would join). One simple-protocol message, so
+/// both timestamps are this statement's when no transaction is open.
+async fn outside_any_transaction(connection: &mut sqlx::PgConnection) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Row as _;
+    // A bare string has no arguments: sqlx sends it as one simple Query message.
+    let row = sqlx::Executor::fetch_one(connection, "SELECT transaction_timestamp() = statement_timestamp()").await?;
+    row.try_get(0)
 }
