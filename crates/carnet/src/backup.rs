@@ -188,26 +188,18 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Copies `from` to `to` (created 0600), hashing on the way and syncing the copy.
 fn copy_hashed(from: &Path, to: &Path) -> std::io::Result<FileEntry> {
-    let mut input = std::fs::File::open(from)?;
     let mut output = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = input.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        output.write_all(&buffer[..n])?;
-        bytes += n as u64;
-    }
+    let entry = hash_stream(std::fs::File::open(from)?, Some(&mut output))?;
     output.sync_all()?;
-    Ok(FileEntry { sha256: hex(&hasher.finalize()), bytes })
+    Ok(entry)
 }
 
 fn hash_file(path: &Path) -> std::io::Result<FileEntry> {
-    let mut input = std::fs::File::open(path)?;
+    hash_stream(std::fs::File::open(path)?, None)
+}
+
+/// Reads `input` to its end, hashing it, and writing it to `copy` if there is one.
+fn hash_stream(mut input: std::fs::File, mut copy: Option<&mut std::fs::File>) -> std::io::Result<FileEntry> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
@@ -217,6 +209,9 @@ fn hash_file(path: &Path) -> std::io::Result<FileEntry> {
             break;
         }
         hasher.update(&buffer[..n]);
+        if let Some(output) = copy.as_mut() {
+            output.write_all(&buffer[..n])?;
+        }
         bytes += n as u64;
     }
     Ok(FileEntry { sha256: hex(&hasher.finalize()), bytes })
