@@ -6,7 +6,8 @@
 //   and a consent page in French listing the requested scopes;
 // - crates/server/tests/it/portal_signin.rs: the portal signing a patient in (a confidential
 //   client, code + PKCE; Carnet's claims in the ID token under the `carnet` scope).
-// Usage: node provider.mjs PORT. Environment (all optional): CARNET_OIDC_ALG (ES256|RS256),
+// Usage: node provider.mjs [PORT] (0 or none: a free port, chosen by the system while listening,
+// so that no other process can take it between choice and use). Environment (all optional): CARNET_OIDC_ALG (ES256|RS256),
 // CARNET_OIDC_APP_REDIRECT (the browser app's redirect URI), CARNET_OIDC_PORTAL_REDIRECT (the
 // portal's: client `carnet-portail`, secret `carnet-portail-test-secret`), CARNET_OIDC_PATIENT_INS and
 // CARNET_OIDC_PATIENT_NAME (the demo patient's claims; login "patient-demo").
@@ -15,8 +16,15 @@ import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
-const port = Number(process.argv[2]);
-const issuer = `http://127.0.0.1:${port}`;
+// Listening first: the issuer names the port the system gave. Requests wait for `route`, which is
+// set before "ready" is printed.
+let route = (_req, res) => { res.statusCode = 503; res.end(); };
+const server = http.createServer((req, res) => route(req, res));
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(Number(process.argv[2] || 0), '127.0.0.1', resolve);
+});
+const issuer = `http://127.0.0.1:${server.address().port}`;
 const appRedirect = process.env.CARNET_OIDC_APP_REDIRECT;
 const portalRedirect = process.env.CARNET_OIDC_PORTAL_REDIRECT;
 const patient = {
@@ -204,10 +212,11 @@ async function interaction(req, res) {
 }
 
 const handle = provider.callback();
-http.createServer((req, res) => {
+route = (req, res) => {
   if (req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((e) => send(res, 400, page('Erreur', `<h1>Erreur</h1><p>${escape(e.message)}</p>`)));
   } else {
     handle(req, res);
   }
-}).listen(port, '127.0.0.1', () => console.log(`ready ${issuer}`));
+};
+console.log(`ready ${issuer}`);

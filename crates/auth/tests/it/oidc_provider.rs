@@ -29,10 +29,8 @@ fn start_provider(alg: &str) -> Provider {
         dir.join("node_modules/oidc-provider").exists(),
         "oidc-provider is not installed: run scripts/test (it runs `npm ci` in tests/oidc)"
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let mut child = Command::new("node")
         .arg("provider.mjs")
-        .arg(port.to_string())
         .env("CARNET_OIDC_ALG", alg)
         .current_dir(&dir)
         .stdout(Stdio::piped())
@@ -40,8 +38,7 @@ fn start_provider(alg: &str) -> Provider {
         .spawn()
         .expect("node runs");
     let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("provider output");
+    let (line, _stdout) = ready_line(stdout);
     let issuer = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
     Provider { child, issuer }
 }
@@ -98,4 +95,18 @@ async fn es256_access_tokens_from_oidc_provider() {
 #[tokio::test]
 async fn rs256_access_tokens_from_oidc_provider() {
     accepted_then_refused("RS256").await;
+}
+
+/// The provider's "ready" line, read within 60 s (a provider that never starts fails the test
+/// instead of hanging it), and its output to keep draining.
+fn ready_line(stdout: std::process::ChildStdout) -> (String, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send((line, stdout));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the OpenID provider said ready within 60 s")
 }

@@ -68,7 +68,7 @@ impl Serve {
         let serve = Serve { child: cmd.spawn().expect("carnet serve starts"), url: format!("http://127.0.0.1:{port}") };
         let health = format!("{}/health", serve.url);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !Command::new("curl").args(["-sf", &health]).output().is_ok_and(|o| o.status.success()) {
+        while !Command::new("curl").args(["-sf", "--max-time", "10", &health]).output().is_ok_and(|o| o.status.success()) {
             assert!(Instant::now() < deadline, "carnet serve never answered {health}");
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -54,7 +54,7 @@ pub(crate) fn start_demo(dir: &Path, port: u16) -> Demo {
     let health = format!("http://127.0.0.1:{port}/health");
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let ok = Command::new("curl").args(["-sf", &health]).output().map(|o| o.status.success()).unwrap_or(false);
+        let ok = Command::new("curl").args(["-sf", "--max-time", "10", &health]).output().map(|o| o.status.success()).unwrap_or(false);
         if ok {
             demo.printed = printed;
             return demo;

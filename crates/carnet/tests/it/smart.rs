@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_carnet");
 
@@ -28,17 +28,16 @@ fn start_provider() -> (Running, String) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
     assert!(dir.join("node_modules/oidc-provider").exists(), "oidc-provider is not installed: run scripts/test (npm ci in tests/oidc)");
     let mut child = Command::new("node")
-        .args(["provider.mjs", &free_port().to_string()])
+        .arg("provider.mjs")
         .env("CARNET_OIDC_APP_REDIRECT", "http://127.0.0.1:9/callback.html")
         .current_dir(&dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("node runs");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let stdout = child.stdout.take().expect("stdout");
     let running = Running(child);
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("provider output");
+    let (line, mut stdout) = ready_line(stdout);
     let issuer = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
     // Keep reading: a closed pipe would end the provider at its next warning.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -57,7 +56,7 @@ fn config(dir: &Path, port: u16, issuer: &str) -> PathBuf {
 }
 
 fn curl(url: &str) -> Option<serde_json::Value> {
-    let out = Command::new("curl").args(["-sf", url]).output().ok().filter(|o| o.status.success())?;
+    let out = Command::new("curl").args(["-sf", "--max-time", "10", url]).output().ok().filter(|o| o.status.success())?;
     serde_json::from_slice(&out.stdout).ok()
 }
 
@@ -65,25 +64,22 @@ fn curl(url: &str) -> Option<serde_json::Value> {
 fn serve_publishes_the_smart_configuration_discovered_from_its_issuer() {
     let (_provider, issuer) = start_provider();
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let file = config(dir.path(), port, &issuer);
-    let serve = Command::new(BIN)
+    // Port 0: the system chooses while binding, so no other process can take it meanwhile.
+    let file = config(dir.path(), 0, &issuer);
+    let mut serve = Command::new(BIN)
         .args(["--config", &file.display().to_string(), "serve"])
         .env_remove("CARNET_CONFIG")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("carnet serve starts");
+    let stderr = serve.stderr.take().expect("stderr");
     let _serve = Running(serve);
+    let port = listening_port(stderr);
     let url = format!("http://127.0.0.1:{port}/.well-known/smart-configuration");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let smart = loop {
-        if let Some(v) = curl(&url) {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "carnet serve never answered {url}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let smart = curl(&url).expect("carnet serve answers once listening");
     assert_eq!(smart["issuer"], issuer.as_str());
     assert_eq!(smart["authorization_endpoint"], format!("{issuer}/auth"));
     assert_eq!(smart["token_endpoint"], format!("{issuer}/token"));
@@ -113,4 +109,48 @@ fn a_smart_issuer_that_cannot_be_read_stops_the_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("the SMART issuer's discovery document {issuer}/")), "names what it could not read: {stderr}");
+}
+
+/// The provider's "ready" line, read within 60 s (a provider that never starts fails the test
+/// instead of hanging it), and its output to keep draining.
+fn ready_line(stdout: std::process::ChildStdout) -> (String, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send((line, stdout));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the OpenID provider said ready within 60 s")
+}
+
+/// The port `carnet serve` says it listens on (its "carnet listening" log line), read within
+/// 60 s; its log goes on being drained.
+fn listening_port(stderr: std::process::ChildStderr) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            let port = line
+                .contains("carnet listening")
+                .then(|| line.split("127.0.0.1:").nth(1))
+                .flatten()
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u16>().ok());
+            if let Some(port) = port {
+                let _ = tx.send(Ok(port));
+                lines.for_each(drop);
+                return;
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let _ = tx.send(Err(seen));
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(port)) => port,
+        Ok(Err(log)) => panic!("carnet serve ended without listening:\n{log}"),
+        Err(_) => panic!("carnet serve did not listen within 60 s"),
+    }
 }

@@ -408,11 +408,9 @@ fn start_node_provider(portal_redirect: &str, patient_ins: &str) -> NodeProvider
     use std::io::BufRead;
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
     assert!(dir.join("node_modules/oidc-provider").exists(), "oidc-provider is not installed: run scripts/test (npm ci in tests/oidc)");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-signin-provider.log");
     let mut child = std::process::Command::new("node")
         .arg("provider.mjs")
-        .arg(port.to_string())
         .env("CARNET_OIDC_PORTAL_REDIRECT", portal_redirect)
         .env("CARNET_OIDC_PATIENT_INS", patient_ins)
         .current_dir(&dir)
@@ -420,9 +418,7 @@ fn start_node_provider(portal_redirect: &str, patient_ins: &str) -> NodeProvider
         .stderr(std::fs::File::create(log).map(std::process::Stdio::from).unwrap_or_else(|_| std::process::Stdio::null()))
         .spawn()
         .expect("node runs");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("provider output");
+    let (line, mut stdout) = ready_line(child.stdout.take().expect("stdout"));
     let issuer = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
     // Keep reading: a closed pipe would end the provider at its next warning.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -535,4 +531,18 @@ async fn a_patient_signs_in_through_oidc_provider() {
     let replay = http.get(&url).send().await.expect("replay");
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookie(&replay).is_none());
+}
+
+/// The provider's "ready" line, read within 60 s (a provider that never starts fails the test
+/// instead of hanging it), and its output to keep draining.
+fn ready_line(stdout: std::process::ChildStdout) -> (String, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send((line, stdout));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the OpenID provider said ready within 60 s")
 }

@@ -179,10 +179,8 @@ impl Drop for Provider {
 fn start_provider(redirect: &str, patient_ins: &str, log: &std::path::Path) -> Provider {
     let dir = tests_dir("oidc");
     assert!(dir.join("node_modules/oidc-provider").exists(), "oidc-provider is not installed: run scripts/test (npm ci in tests/oidc)");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let mut child = Command::new("node")
         .arg("provider.mjs")
-        .arg(port.to_string())
         .env("CARNET_OIDC_APP_REDIRECT", redirect)
         .env("CARNET_OIDC_PATIENT_INS", patient_ins)
         .current_dir(&dir)
@@ -190,10 +188,7 @@ fn start_provider(redirect: &str, patient_ins: &str, log: &std::path::Path) -> P
         .stderr(std::fs::File::create(log).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
         .spawn()
         .expect("node runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut stdout = BufReader::new(stdout);
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("provider output");
+    let (line, mut stdout) = ready_line(child.stdout.take().expect("stdout"));
     let issuer = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("provider did not start: {line:?}")).to_owned();
     // Keep reading: a closed pipe would end the provider at its next warning.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -296,4 +291,18 @@ async fn fhirclient_in_chromium_does_a_standalone_launch_with_pkce() {
     // A read the scope does not grant: 403 insufficient_scope, readable by the app (exposed header).
     assert_eq!(seen["outside"]["status"], 403, "{seen}");
     assert!(seen["outside"]["challenge"].as_str().is_some_and(|c| c.contains("insufficient_scope")), "{seen}");
+}
+
+/// The provider's "ready" line, read within 60 s (a provider that never starts fails the test
+/// instead of hanging it), and its output to keep draining.
+fn ready_line(stdout: std::process::ChildStdout) -> (String, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send((line, stdout));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the OpenID provider said ready within 60 s")
 }
