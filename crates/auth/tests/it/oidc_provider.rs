@@ -3,7 +3,6 @@
 //! accepts it through OIDC discovery — for ES256 and RS256 — and refuses it when tampered with or
 //! meant for another audience. `scripts/test` installs the provider (`npm ci`).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

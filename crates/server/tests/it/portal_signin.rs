@@ -405,7 +405,6 @@ impl Drop for NodeProvider {
 }
 
 fn start_node_provider(portal_redirect: &str, patient_ins: &str) -> NodeProvider {
-    use std::io::BufRead;
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
     assert!(dir.join("node_modules/oidc-provider").exists(), "oidc-provider is not installed: run scripts/test (npm ci in tests/oidc)");
     let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-signin-provider.log");
