@@ -50,6 +50,18 @@ impl DataKey {
         DataKey(k)
     }
 
+    /// A key for one `purpose`, derived from a secret of at least 256 random bits (e.g. a portal
+    /// session's id → the key of the patient handles in that session's URLs): SHA-256 of the
+    /// purpose and the secret, which is a sound derivation for a uniformly random secret.
+    pub fn derive(purpose: &str, secret: &[u8]) -> DataKey {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update((purpose.len() as u64).to_be_bytes());
+        hasher.update(purpose.as_bytes());
+        hasher.update(secret);
+        DataKey(hasher.finalize().into())
+    }
+
     pub(crate) fn from_bytes(bytes: [u8; 32]) -> DataKey {
         DataKey(bytes)
     }

@@ -19,6 +19,7 @@ use crate::AppState;
 mod access;
 mod documents;
 mod export;
+pub mod patients;
 mod record;
 pub mod session;
 pub mod signin;
