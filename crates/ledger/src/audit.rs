@@ -15,7 +15,9 @@ const PAGE: i64 = 1000;
 ///
 /// `first_bad_index` is the first leaf index that cannot be trusted:
 /// - an entry whose bytes no longer hash to its stored leaf hash, a missing index (deleted or
-///   shifted entries), or an entry with no stored leaf hash: that entry's index, exactly;
+///   shifted entries), an entry with no stored leaf hash, or an indexed column (`at`, `ins`,
+///   `actor_ref`, `action`, `outcome`) that disagrees with the hashed bytes: that entry's index,
+///   exactly;
 /// - a stored subtree node that does not match its leaves: the first leaf it covers;
 /// - a signed tree head whose signature or root does not match (e.g. entries and nodes rewritten
 ///   together): the first index that head covers beyond the previous, verified head — the change
@@ -39,7 +41,8 @@ impl VerifyReport {
 }
 
 /// Recomputes the tree from the stored entries, in pages (memory stays bounded), and checks:
-/// indices contiguous from 0; each leaf and subtree hash against the stored nodes; every signed
+/// indices contiguous from 0; each leaf and subtree hash against the stored nodes; each entry's
+/// indexed columns against its hashed bytes; every signed
 /// tree head (signature under one of `public_keys`, root equal to the recomputed root at its size);
 /// and that the latest signed head covers every entry. Stops at the first problem.
 /// `Err` only if the store cannot be read at all; damage is reported, never a panic.
@@ -100,6 +103,19 @@ pub async fn verify_store(store: &LedgerStore, public_keys: &[[u8; 32]]) -> Resu
                     (_, false) => format!("subtree node {id:?} does not match the entries it covers"),
                 };
                 return Ok(audit.fail(if id.level == 0 { expected } else { id.first_leaf() }, problem));
+            }
+            // The hash covers the bytes only; the columns searches select by must say the same.
+            match crate::entry::LedgerEntry::from_canonical_bytes(&row.bytes) {
+                Err(e) => return Ok(audit.fail(expected, format!("entry {expected} hashes correctly but cannot be read: {e}"))),
+                Ok(entry) => {
+                    if let Some(column) = row.columns.disagreement(&entry) {
+                        let problem = format!(
+                            "entry {expected}'s indexed column `{column}` does not say what its hashed bytes say (changed outside Carnet: \
+                             searches by patient or actor would misplace it)"
+                        );
+                        return Ok(audit.fail(expected, problem));
+                    }
+                }
             }
             audit.report.entries += 1;
             after = row.idx;

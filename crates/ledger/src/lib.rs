@@ -112,6 +112,10 @@ pub enum LedgerError {
     /// The writer task is gone: the access must be refused.
     #[error("the ledger is closed")]
     Closed,
+    /// An entry's indexed column (what searches select by) says something its hashed bytes do
+    /// not: the column was changed behind the ledger's back.
+    #[error("corrupt ledger: entry {index}'s `{column}` column disagrees with its hashed bytes")]
+    ColumnsDisagree { index: u64, column: &'static str },
     /// The store contradicts itself (run `verify_store` for the details).
     #[error("corrupt ledger: {0}")]
     Corrupt(String),

@@ -172,6 +172,47 @@ pub(crate) struct Committed {
 pub(crate) struct EntryRow {
     pub idx: i64,
     pub bytes: Vec<u8>,
+    /// The columns searches select by, which the hash does not cover: each must say what the
+    /// hashed bytes say (`IndexedColumns::disagreement`).
+    pub columns: IndexedColumns,
+}
+
+/// An entry's indexed columns, as stored beside its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexedColumns {
+    pub at: i64,
+    pub ins: Option<String>,
+    pub actor_ref: String,
+    pub action: String,
+    pub outcome: String,
+}
+
+impl IndexedColumns {
+    /// The columns `entry` must be stored with.
+    pub(crate) fn of(entry: &LedgerEntry) -> IndexedColumns {
+        IndexedColumns {
+            at: entry.at,
+            ins: entry.ins.as_ref().map(|i| i.as_str().to_owned()),
+            actor_ref: entry.actor.reference.clone(),
+            action: entry.action.clone(),
+            outcome: entry.outcome.as_str().to_owned(),
+        }
+    }
+
+    /// The first column that does not say what `entry`'s hashed bytes say (a column changed
+    /// behind the ledger's back would move an entry into, or out of, someone's history).
+    pub(crate) fn disagreement(&self, entry: &LedgerEntry) -> Option<&'static str> {
+        let expected = IndexedColumns::of(entry);
+        [
+            ("at", self.at == expected.at),
+            ("ins", self.ins == expected.ins),
+            ("actor_ref", self.actor_ref == expected.actor_ref),
+            ("action", self.action == expected.action),
+            ("outcome", self.outcome == expected.outcome),
+        ]
+        .into_iter()
+        .find_map(|(name, agrees)| (!agrees).then_some(name))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -225,8 +266,11 @@ pub(crate) fn db_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// What every read of entries selects: the bytes and the columns to check them against.
+const ENTRY_COLUMNS: &str = "SELECT idx, entry, at, ins, actor_ref, action, outcome FROM entries";
+
 fn find_sql(q: &EntryQuery) -> (String, Vec<Bind>) {
-    let mut sql = String::from("SELECT idx, entry FROM entries WHERE TRUE");
+    let mut sql = format!("{ENTRY_COLUMNS} WHERE TRUE");
     let mut binds = Vec::new();
     let mut filter = |condition: &str, bind: Bind| {
         binds.push(bind);
@@ -310,7 +354,17 @@ macro_rules! shared_queries {
         }
 
         fn entry_row(row: &<$db as sqlx::Database>::Row) -> std::result::Result<EntryRow, sqlx::Error> {
-            Ok(EntryRow { idx: row.try_get("idx")?, bytes: row.try_get("entry")? })
+            Ok(EntryRow {
+                idx: row.try_get("idx")?,
+                bytes: row.try_get("entry")?,
+                columns: IndexedColumns {
+                    at: row.try_get("at")?,
+                    ins: row.try_get("ins")?,
+                    actor_ref: row.try_get("actor_ref")?,
+                    action: row.try_get("action")?,
+                    outcome: row.try_get("outcome")?,
+                },
+            })
         }
 
         const HEAD_COLUMNS: &str = "SELECT tree_size, root, timestamp_ms, signature FROM tree_heads";
@@ -389,7 +443,8 @@ macro_rules! shared_queries {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            let row = sqlx::query("SELECT idx, entry FROM entries WHERE idx = $1").bind(index).fetch_optional(e).await?;
+            let sql = format!("{ENTRY_COLUMNS} WHERE idx = $1");
+            let row = sqlx::query(&sql).bind(index).fetch_optional(e).await?;
             Ok(row.as_ref().map(entry_row).transpose()?)
         }
 
@@ -397,11 +452,8 @@ macro_rules! shared_queries {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            let rows = sqlx::query("SELECT idx, entry FROM entries WHERE idx > $1 ORDER BY idx LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(e)
-                .await?;
+            let sql = format!("{ENTRY_COLUMNS} WHERE idx > $1 ORDER BY idx LIMIT $2");
+            let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(e).await?;
             Ok(rows.iter().map(|r| entry_row(r).map_err(|e| e.to_string())).collect())
         }
 
@@ -575,9 +627,26 @@ impl LedgerStore {
         recorded(row)
     }
 
-    /// A page of entries matching `query`, oldest first (see `EntryQuery`).
+    /// A page of entries matching `query`, oldest first (see `EntryQuery`). The search runs on
+    /// the indexed columns, which the hash does not cover: an entry whose columns disagree with
+    /// its hashed bytes (changed behind the ledger's back) is left out and logged, never served
+    /// under a patient or an actor its bytes do not name. `carnet ledger verify` reports it.
     pub async fn find_entries(&self, query: &EntryQuery) -> Result<Vec<RecordedEntry>> {
-        dispatch!(self, find(query))?.into_iter().map(recorded).collect()
+        let mut found = Vec::new();
+        for row in dispatch!(self, find(query))? {
+            match recorded(row) {
+                Ok(entry) => found.push(entry),
+                Err(LedgerError::ColumnsDisagree { index, column }) => {
+                    tracing::error!(
+                        index,
+                        column,
+                        "a ledger entry's indexed column disagrees with its hashed bytes: left out (run `carnet ledger verify`)"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
     }
 
     /// Bytes the ledger's tables occupy (SQLite: the database's pages; PostgreSQL: the three
@@ -612,6 +681,9 @@ impl LedgerStore {
 fn recorded(row: EntryRow) -> Result<RecordedEntry> {
     let index = u64::try_from(row.idx).map_err(|_| LedgerError::Corrupt(format!("negative leaf index {}", row.idx)))?;
     let entry = LedgerEntry::from_canonical_bytes(&row.bytes)?;
+    if let Some(column) = row.columns.disagreement(&entry) {
+        return Err(LedgerError::ColumnsDisagree { index, column });
+    }
     Ok(RecordedEntry { index, entry, bytes: row.bytes })
 }
 
@@ -675,7 +747,10 @@ mod tests {
     #[test]
     fn the_search_binds_only_the_filters_given() {
         let (sql, binds) = find_sql(&EntryQuery { after_index: Some(3), limit: 5000, ..Default::default() });
-        assert_eq!(sql, "SELECT idx, entry FROM entries WHERE TRUE AND idx > $1 ORDER BY idx ASC LIMIT $2");
+        assert_eq!(
+            sql,
+            "SELECT idx, entry, at, ins, actor_ref, action, outcome FROM entries WHERE TRUE AND idx > $1 ORDER BY idx ASC LIMIT $2"
+        );
         assert!(matches!(binds[..], [Bind::Int(3), Bind::Int(1000)]));
     }
 }

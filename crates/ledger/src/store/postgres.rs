@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
-    Bind, Commit, Committed, EntryQuery, EntryRow, HeadRow, NodeRow, PendingEntry, PreparedBatch, TreeState, commit_body,
-    completed_nodes_sql, db_int, find_sql, nodes_sql, shared_queries,
+    Bind, Commit, Committed, ENTRY_COLUMNS, EntryQuery, EntryRow, HeadRow, IndexedColumns, NodeRow, PendingEntry, PreparedBatch, TreeState,
+    commit_body, completed_nodes_sql, db_int, find_sql, nodes_sql, shared_queries,
 };
 use crate::merkle::{CompactRange, NodeId};
 use crate::{LedgerError, Result};

@@ -29,6 +29,7 @@ macro_rules! ledger_suite {
             reopening_resumes_from_the_stored_border,
             the_tables_refuse_updates_and_deletes,
             detects_a_changed_entry,
+            detects_changed_indexed_columns_and_never_serves_them,
             detects_a_deleted_entry,
             detects_swapped_entries,
             detects_a_truncated_tail,
@@ -194,12 +195,19 @@ impl Raw {
             .unwrap();
     }
 
+    /// Inserts an entry as a careful insider would: its indexed columns say what its bytes say.
     pub async fn insert_entry(&self, idx: i64, bytes: &[u8]) {
+        let entry = LedgerEntry::from_canonical_bytes(bytes).unwrap();
+        let ins = entry.ins.as_ref().map(|i| i.as_str().to_owned());
         on_raw!(self, |p| sqlx::query(
-            "INSERT INTO entries (idx, at, ins, actor_ref, action, outcome, entry) \
-             VALUES ($1, 0, NULL, 'rpps:10003456789', 'document.read', 'permit', $2)"
+            "INSERT INTO entries (idx, at, ins, actor_ref, action, outcome, entry) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(idx)
+        .bind(entry.at)
+        .bind(ins.clone())
+        .bind(entry.actor.reference.clone())
+        .bind(entry.action.clone())
+        .bind(entry.outcome.as_str())
         .bind(bytes)
         .execute(p)
         .await
@@ -568,6 +576,40 @@ pub async fn detects_a_changed_entry(s: Scratch) {
     assert!(bytes.contains(r#""outcome":"deny""#));
     s.raw.set_entry_bytes(35, bytes.replace(r#""outcome":"deny""#, r#""outcome":"permit""#).as_bytes()).await;
     assert_bad(&verify(&s).await, 35, "does not hash to its stored leaf hash");
+}
+
+/// The columns searches select by are not hashed: an insider changing them would move an entry
+/// into another patient's history, or out of its own. Each is checked against the hashed bytes.
+pub async fn detects_changed_indexed_columns_and_never_serves_them(s: Scratch) {
+    let _ledger = hundred(&s).await;
+    s.raw.drop_guards().await;
+    let store = LedgerStore::open(&s.url).await.unwrap();
+    let history = |ins: Ins| EntryQuery { ins: Some(ins), ..EntryQuery::default() };
+    let before = store.find_entries(&history(ins(2))).await.unwrap().len();
+    // Entry 41 is patient 1's (41 % 4): moved into patient 2's history.
+    let mutations = [
+        (41, "ins", format!("ins = '{}'", ins(2).as_str()), format!("ins = '{}'", ins(1).as_str())),
+        (42, "actor_ref", "actor_ref = 'rpps:10003456781'".to_owned(), "actor_ref = 'rpps:10003456780'".to_owned()),
+        (43, "at", "at = at + 1".to_owned(), "at = at - 1".to_owned()),
+        (44, "action", "action = 'document.list'".to_owned(), "action = 'document.read'".to_owned()),
+        (46, "outcome", "outcome = 'deny'".to_owned(), "outcome = 'permit'".to_owned()),
+    ];
+    for (idx, column, change, undo) in mutations {
+        s.raw.exec(&format!("UPDATE entries SET {change} WHERE idx = {idx}")).await;
+        assert_bad(&verify(&s).await, idx, &format!("`{column}`"));
+        let all = store.find_entries(&EntryQuery::default()).await.unwrap();
+        assert!(!all.iter().any(|e| e.index == idx), "entry {idx} with a changed `{column}` is never served");
+        assert_eq!(all.len(), 99, "every other entry still is");
+        s.raw.exec(&format!("UPDATE entries SET {undo} WHERE idx = {idx}")).await;
+        assert!(verify(&s).await.is_clean(), "undone: clean again");
+    }
+    s.raw.exec(&format!("UPDATE entries SET ins = '{}' WHERE idx = 41", ins(2).as_str())).await;
+    let moved = store.find_entries(&history(ins(2))).await.unwrap();
+    assert_eq!(moved.len(), before, "patient 2's history does not gain patient 1's entry");
+    assert!(moved.iter().all(|e| e.entry.ins == Some(ins(2))));
+    let by_actor = store.find_entries(&EntryQuery { actor_ref: Some("rpps:10003456782".into()), ..EntryQuery::default() }).await.unwrap();
+    assert!(by_actor.iter().all(|e| e.entry.actor.reference == "rpps:10003456782"));
+    store.close().await;
 }
 
 pub async fn detects_a_deleted_entry(s: Scratch) {
