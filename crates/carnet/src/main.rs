@@ -151,6 +151,9 @@ enum AdminCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Databases, blobs, keys, backups: owner-only (0600 files, 0700 directories) whatever the
+    // umask Carnet was started with — a 0644 `carnet.db` is readable by every local account.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Command::Demo { data_dir, bind } = &cli.command {

@@ -144,6 +144,42 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn what_carnet_creates_is_readable_by_its_own_user_only_whatever_the_umask() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    // Started as a default shell starts it: umask 022.
+    let out = Command::new("sh")
+        .args(["-c", &format!("umask 022 && exec {BIN} admin sweep")])
+        .current_dir(dir.path())
+        .env_remove("CARNET_CONFIG")
+        .env("CARNET_DATA_DIR", &data)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let mut seen = 0;
+    let mut pending = vec![data];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").map(|e| e.expect("entry").path()) {
+            if entry.is_dir() {
+                assert_eq!(mode(&entry), 0o700, "{}", entry.display());
+                pending.push(entry);
+            } else {
+                assert_eq!(mode(&entry) & 0o077, 0, "{} is {:o}", entry.display(), mode(&entry));
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 3, "the databases and keys were created: {seen} files");
+}
+
 #[test]
 fn bad_configuration_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
