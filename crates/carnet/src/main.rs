@@ -199,6 +199,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let app = App::open(&settings).await?;
             let report = app.carnet.sweep().await?;
             println!("archived: {}, destroyed: {}, shredded: {}", report.archived, report.destroyed, report.shredded);
+            app.carnet.close().await;
             Ok(())
         }
         Command::Ledger(LedgerCommand::Verify { public_key }) => verify_ledger(&settings, public_key.as_deref()).await,
@@ -211,6 +212,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 report.rewrapped,
                 if report.retired.is_empty() { "none".to_owned() } else { report.retired.join(", ") }
             );
+            app.carnet.close().await;
             Ok(())
         }
         Command::Import(ImportCommand::Synthea(args)) => {
@@ -249,6 +251,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let professionals = read_professionals_csv(&file)?;
             let saved = app.carnet.save_professionals(&local_operator(), professionals).await?;
             println!("imported {saved} professionals from {}", file.display());
+            app.carnet.close().await;
             Ok(())
         }
     }
@@ -352,6 +355,10 @@ impl App {
         .await
         .context("opening the stores (database, master keys, ledger)")?;
         let carnet = Carnet::new(storage, Arc::new(SystemClock), config);
+        // A ledger that fails its checks is reported (log, /health, /ready) and every clinical
+        // read and write is refused from then on; the server still starts and commands still
+        // run, so the damage can be examined and a deliberate restore acknowledged.
+        carnet.check_ledger().await.context("checking the ledger against the metadata store")?;
         let mut issuers = settings.auth.issuers.clone();
         let dev_issuer = if settings.auth.dev_issuer {
             let dev = DevIssuer::load_or_create(&settings.data_dir)?;
@@ -400,6 +407,7 @@ impl App {
             tokio::spawn(sweep_uploads_forever(self.carnet.clone(), metrics, settings.storage.upload_sweep_interval_seconds));
         let courier = settings.courier().context("configuring notifications")?;
         let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
+        let checkpointer = tokio::spawn(checkpoint_forever(self.carnet.clone()));
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
@@ -408,37 +416,57 @@ impl App {
         sweeper.abort();
         upload_sweeper.abort();
         notifier.abort();
+        checkpointer.abort();
         self.carnet.close().await;
         Ok(())
+    }
+}
+
+/// Keeps the metadata store's checkpoint of the ledger close to its latest head, so that a
+/// ledger rolled back past it is caught at the next start.
+async fn checkpoint_forever(carnet: Carnet) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = carnet.checkpoint_ledger().await {
+            tracing::warn!(error = %e, "keeping the ledger's checkpoint");
+        }
     }
 }
 
 /// `carnet ledger verify`: reads the store directly — a tampered ledger must be reportable even
 /// though the server would refuse to start on it.
 async fn verify_ledger(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<()> {
-    let key: [u8; 32] = match public_key {
+    // With a key given, a third party may hold the ledger alone: the metadata store's checkpoint
+    // is checked only when the key comes from this installation.
+    let (key, db): ([u8; 32], Option<Database>) = match public_key {
         // Folded: a key given to compare with, never stored or used as a name.
-        Some(hex) => carnet_domain::hex::decode_array(&hex.to_ascii_lowercase()).context("--public-key: 64 hexadecimal digits")?,
+        Some(hex) => (carnet_domain::hex::decode_array(&hex.to_ascii_lowercase()).context("--public-key: 64 hexadecimal digits")?, None),
         None => {
             let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
             let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
             let signer = carnet_service::ledger_signer(&db, &keys).await.context("opening the ledger's signing key")?;
-            carnet_ledger::TreeHeadSigner::public_key(&signer)
+            (carnet_ledger::TreeHeadSigner::public_key(&signer), Some(db))
         }
     };
     let store = carnet_ledger::LedgerStore::open(&settings.ledger_url()).await.context("opening the ledger")?;
     let report = carnet_ledger::verify_store(&store, &[key]).await.context("reading the ledger")?;
-    match (&report.problem, report.first_bad_index) {
-        (None, _) => {
-            println!("ledger ok: {} entries, {} signed tree heads verified", report.entries, report.tree_heads_checked);
-            Ok(())
-        }
-        (Some(problem), index) => {
-            let at = index.map(|i| format!("first bad index {i}: ")).unwrap_or_default();
-            println!("ledger CORRUPT: {at}{problem} ({} entries verified before it)", report.entries);
-            std::process::exit(1)
-        }
+    if let Some(problem) = &report.problem {
+        let at = report.first_bad_index.map(|i| format!("first bad index {i}: ")).unwrap_or_default();
+        println!("ledger CORRUPT: {at}{problem} ({} entries verified before it)", report.entries);
+        std::process::exit(1)
     }
+    if let Some(db) = &db
+        && let Some(problem) =
+            carnet_service::ledger_against_checkpoint(db, &store, &key).await.context("comparing the ledger with the metadata store")?
+    {
+        println!("ledger CORRUPT: {problem} ({} entries, each verified, remain)", report.entries);
+        std::process::exit(1)
+    }
+    let checkpoint = if db.is_some() { ", consistent with the metadata store" } else { "" };
+    println!("ledger ok: {} entries, {} signed tree heads verified{checkpoint}", report.entries, report.tree_heads_checked);
+    Ok(())
 }
 
 /// Delivers due notifications, round after round; a failed round is retried at the next tick

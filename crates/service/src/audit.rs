@@ -68,6 +68,13 @@ impl Carnet {
 
     /// Appends the event; returns its leaf index.
     pub(crate) async fn record_event(&self, actor: &Actor, event: Event<'_>) -> Result<u64> {
+        self.ledger_trusted()?;
+        self.append_event(actor, event).await
+    }
+
+    /// Appends the event whatever the ledger's state: only for the entry that acknowledges a
+    /// deliberate restore, which is what lifts the refusal.
+    pub(crate) async fn append_event(&self, actor: &Actor, event: Event<'_>) -> Result<u64> {
         let entry = LedgerEntry {
             at: (self.now().unix_timestamp_nanos() / 1_000_000) as i64,
             actor: entry_actor(actor),

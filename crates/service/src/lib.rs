@@ -15,6 +15,7 @@ mod documents;
 mod export;
 mod gate;
 mod keys;
+mod ledger_trust;
 mod notifications;
 mod oversight;
 mod policy;
@@ -39,6 +40,7 @@ pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitt
 pub use export::{EXPORT_HISTORY_LIMIT, RecordExport};
 pub use gate::Visible;
 pub use keys::{RotationReport, ledger_public_key, ledger_signer};
+pub use ledger_trust::ledger_against_checkpoint;
 pub use notifications::{Courier, DeliveryReport, MUTABLE_KINDS, NOTIFICATION_KINDS, Preferences, backoff, render};
 pub use oversight::{HistoryPage, HistoryQuery, ProvenEntries};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
@@ -248,6 +250,9 @@ pub struct Carnet {
     sessions_purged_at: Arc<std::sync::atomic::AtomicI64>,
     /// Where this node's upload sweep resumes the blob listing (a restart begins again).
     blob_cursor: Arc<tokio::sync::Mutex<Option<carnet_store::BlobCursor>>>,
+    /// Why the ledger failed its checks, if it did (`ledger_trust`): every recorded access is
+    /// refused meanwhile.
+    ledger_problem: Arc<std::sync::RwLock<Option<String>>>,
 }
 
 impl Carnet {
@@ -264,6 +269,7 @@ impl Carnet {
             key_cache: Arc::default(),
             sessions_purged_at: Arc::default(),
             blob_cursor: Arc::default(),
+            ledger_problem: Arc::default(),
         }
     }
 
@@ -286,7 +292,12 @@ impl Carnet {
     }
 
     /// Closes the metadata store's connections (at shutdown).
+    /// Keeps the ledger's checkpoint at its latest head (`ledger_trust`), then closes the
+    /// metadata store.
     pub async fn close(&self) {
+        if let Err(e) = self.checkpoint_ledger().await {
+            tracing::warn!(error = %e, "keeping the ledger's checkpoint before closing");
+        }
         self.db.close().await;
     }
 

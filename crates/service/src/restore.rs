@@ -19,10 +19,15 @@ impl Carnet {
     /// backup's latest signed head), reason `deliberate_restore`. Returns its leaf index.
     ///
     /// Not an access decision: no record is read or changed, and whoever could run the restore
-    /// already held the backup and the master keys; the entry records what they did.
+    /// already held the backup and the master keys; the entry records what they did. It is
+    /// also the acknowledgement that lifts a ledger check's refusal (`ledger_trust`): the
+    /// metadata store's checkpoint becomes the ledger's latest head.
     pub async fn record_restore(&self, actor: &Actor, backup_id: &str, head: Option<&SignedTreeHead>) -> Result<u64> {
         let (size, root) = head.map_or((0, carnet_ledger::empty_root()), |h| (h.head.tree_size, h.head.root_hash));
         let target = format!("backup:{backup_id} size:{size} root:{}", carnet_domain::hex::encode(&root));
-        self.record_event(actor, Event::permit(RESTORE_ACTION, None, Some(target), "deliberate_restore")).await
+        let index = self.append_event(actor, Event::permit(RESTORE_ACTION, None, Some(target), "deliberate_restore")).await?;
+        // The ledger as it now stands is the one this installation vouches for.
+        self.accept_ledger().await?;
+        Ok(index)
     }
 }

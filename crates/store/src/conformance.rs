@@ -58,6 +58,7 @@ macro_rules! store_suite {
             connected_apps_are_noted_revoked_and_allowed,
             portal_sessions_are_touched_revoked_and_purged,
             sign_ins_are_taken_once_and_expire,
+            the_ledger_checkpoint_only_advances_unless_reset,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -1084,4 +1085,22 @@ pub async fn sign_ins_are_taken_once_and_expire(db: Database) {
     assert_eq!(db.take_sign_in("s2", T0).await.expect("take after"), None, "an expired take still consumes it");
     assert_eq!(db.purge_sessions(T0 + Duration::minutes(2)).await.expect("purge"), 1);
     assert_eq!(db.take_sign_in("s3", T0).await.expect("take purged"), None);
+}
+
+pub async fn the_ledger_checkpoint_only_advances_unless_reset(db: Database) {
+    use crate::{LedgerCheckpoint, LedgerCheckpointStore};
+    let head = |size: u64, byte: u8| LedgerCheckpoint {
+        tree_size: size,
+        root: vec![byte; 32],
+        timestamp_ms: size * 10,
+        signature: vec![byte; 64],
+    };
+    assert_eq!(db.ledger_checkpoint().await.expect("read"), None, "a new store has seen no ledger");
+    assert!(db.advance_ledger_checkpoint(&head(5, 1)).await.expect("advance"));
+    assert!(db.advance_ledger_checkpoint(&head(9, 2)).await.expect("advance"));
+    assert!(!db.advance_ledger_checkpoint(&head(7, 3)).await.expect("advance"), "never backwards");
+    assert!(!db.advance_ledger_checkpoint(&head(9, 4)).await.expect("advance"), "nor sideways at the same size");
+    assert_eq!(db.ledger_checkpoint().await.expect("read"), Some(head(9, 2)));
+    db.reset_ledger_checkpoint(&head(3, 5)).await.expect("reset");
+    assert_eq!(db.ledger_checkpoint().await.expect("read"), Some(head(3, 5)), "an acknowledged restore moves it anywhere");
 }

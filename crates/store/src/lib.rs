@@ -11,6 +11,7 @@
 mod apps;
 mod blobs;
 mod bulk;
+mod checkpoint;
 mod database;
 mod directory;
 mod documents;
@@ -36,6 +37,7 @@ use time::OffsetDateTime;
 pub use apps::{AppStore, AppUse, ConnectedApp, Revocation};
 pub use blobs::{BlobCursor, BlobPage, BlobStore, BlobWriter, StoredBlob};
 pub use bulk::bench_ins;
+pub use checkpoint::{LedgerCheckpoint, LedgerCheckpointStore};
 pub use database::{Backend, Database};
 pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
 pub use sessions::{PendingSignIn, SessionStore, StoredSession};

@@ -556,3 +556,95 @@ async fn postgres_and_s3_restore_by_the_documented_procedure() {
         assert!(content(&client, &server.url, &patient, id).await == *sent, "document {id} read back byte-identical");
     }
 }
+
+/// The ledger's files in `data` (the database and its write-ahead log, if any).
+fn ledger_files(data: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(data)
+        .expect("read data dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ledger.db")))
+        .collect()
+}
+
+/// An insider swaps the ledger for an older copy of itself, then deletes it: each time
+/// `ledger verify` says so, and `serve` refuses every clinical read and write (503) while health
+/// says why — until an operator records a deliberate restore, itself a ledger entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_replaced_by_an_older_copy_or_deleted_stops_clinical_work_until_acknowledged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let p = people(&data);
+    let client = reqwest::Client::new();
+    let server = Serve::start(&data, &[]);
+    open_record(&client, &server.url, &p).await;
+    let (first, first_bytes) = deposit(&client, &server.url, &p, 1).await;
+    drop(server);
+    // A command that opens the installation keeps the checkpoint at the latest head on closing.
+    succeeded(&carnet(&data, &["admin", "sweep"], &[]));
+    let older = dir.path().join("older");
+    std::fs::create_dir_all(&older).expect("mkdir");
+    for file in ledger_files(&data) {
+        std::fs::copy(&file, older.join(file.file_name().expect("name"))).expect("copy");
+    }
+    let server = Serve::start(&data, &[]);
+    deposit(&client, &server.url, &p, 2).await;
+    drop(server);
+    succeeded(&carnet(&data, &["admin", "sweep"], &[]));
+    assert!(succeeded(&carnet(&data, &["ledger", "verify"], &[])).contains("consistent with the metadata store"));
+
+    // The older copy: every entry in it verifies, but this installation has seen more.
+    for file in ledger_files(&data) {
+        std::fs::remove_file(file).expect("remove");
+    }
+    for file in std::fs::read_dir(&older).expect("read").map(|e| e.expect("entry").path()) {
+        std::fs::copy(&file, data.join(file.file_name().expect("name"))).expect("copy back");
+    }
+    let out = carnet(&data, &["ledger", "verify"], &[]);
+    assert!(!out.status.success(), "an older ledger is caught: {}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("replaced by an older copy"), "{}", text(&out.stdout));
+
+    let server = Serve::start(&data, &[]);
+    let health: Value = client.get(format!("{}/health", server.url)).send().await.expect("health").json().await.expect("JSON");
+    assert_eq!(health["status"], "ledger untrusted", "{health}");
+    assert!(health["ledger"].as_str().is_some_and(|why| why.contains("older copy")), "{health}");
+    let ready = client.get(format!("{}/ready", server.url)).send().await.expect("ready");
+    assert_eq!(ready.status(), 503);
+    let read = client.get(format!("{}/api/documents/{first}/content", server.url)).bearer_auth(&p.doctor).send().await.expect("read");
+    assert_eq!(read.status(), 503, "no clinical read the ledger cannot prove");
+    let meta = json!({"unique_id": "1.2.250.1.999.42.3", "type_code": "11502-2", "title": "Bilan 3", "mime_type": "application/pdf"});
+    let form = reqwest::multipart::Form::new()
+        .part("metadata", reqwest::multipart::Part::text(meta.to_string()).mime_str("application/json").expect("mime"))
+        .part("content", reqwest::multipart::Part::bytes(document_bytes(3)).mime_str("application/pdf").expect("mime"));
+    let write = client
+        .post(format!("{}/api/records/{}/documents", server.url, p.ins))
+        .bearer_auth(&p.doctor)
+        .multipart(form)
+        .send()
+        .await
+        .expect("deposit");
+    assert_eq!(write.status(), 503, "no clinical write either");
+    let heads = client.get(format!("{}/api/ledger/tree-head", server.url)).bearer_auth(&p.insurer).send().await.expect("tree head");
+    assert_eq!(heads.status(), 200, "the published heads stay readable, to examine the damage");
+    drop(server);
+
+    // The operator acknowledges: a signed entry, and clinical work resumes on this ledger.
+    let printed = succeeded(&carnet(&data, &["admin", "record-restore", "--backup", "ledger-copy-of-yesterday"], &[]));
+    assert!(printed.contains("recorded in the ledger"), "{printed}");
+    assert!(succeeded(&carnet(&data, &["ledger", "verify"], &[])).contains("ledger ok"));
+    let server = Serve::start(&data, &[]);
+    assert_eq!(content(&client, &server.url, &p.doctor, &first).await, first_bytes);
+    drop(server);
+
+    // Deleted outright: a fresh, empty ledger is no ledger this installation has seen.
+    for file in ledger_files(&data) {
+        std::fs::remove_file(file).expect("remove");
+    }
+    let out = carnet(&data, &["ledger", "verify"], &[]);
+    assert!(!out.status.success(), "a deleted ledger is caught: {}", text(&out.stdout));
+    let server = Serve::start(&data, &[]);
+    let read = client.get(format!("{}/api/documents/{first}/content", server.url)).bearer_auth(&p.doctor).send().await.expect("read");
+    assert_eq!(read.status(), 503);
+    let health: Value = client.get(format!("{}/health", server.url)).send().await.expect("health").json().await.expect("JSON");
+    assert!(health["ledger"].as_str().is_some_and(|why| why.contains("deleted")), "{health}");
+}

@@ -10,12 +10,19 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Liveness: the process answers.
-pub async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    match state.carnet.ledger_problem() {
+        None => Json(json!({ "status": "ok" })),
+        // Alive, but refusing clinical work: restarting would not help, an operator must act.
+        Some(problem) => Json(json!({ "status": "ledger untrusted", "ledger": problem })),
+    }
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and the ledger passed its checks.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(problem) = state.carnet.ledger_problem() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "ledger untrusted", "ledger": problem })));
+    }
     match state.carnet.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {

@@ -1,0 +1,73 @@
+//! `LedgerCheckpointStore` on both backends: the latest signed tree head of the ledger the
+//! metadata store has seen, so that the two stores vouch for each other — a ledger deleted,
+//! emptied, replaced by an older copy or rewritten no longer matches what this store saw.
+
+use crate::Result;
+use crate::database::{Database, on_pool, on_writer};
+
+/// A signed tree head as the metadata store keeps it (the ledger crate checks signatures).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerCheckpoint {
+    pub tree_size: u64,
+    pub root: Vec<u8>,
+    pub timestamp_ms: u64,
+    pub signature: Vec<u8>,
+}
+
+pub trait LedgerCheckpointStore {
+    fn ledger_checkpoint(&self) -> impl Future<Output = Result<Option<LedgerCheckpoint>>> + Send;
+    /// Keeps `head` if it is larger than the checkpoint (or there is none); `true` if kept.
+    /// Nodes advancing it concurrently never move it back.
+    fn advance_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> impl Future<Output = Result<bool>> + Send;
+    /// Keeps `head` whatever the checkpoint was: only for a deliberate restore an operator
+    /// acknowledged (recorded in the ledger first).
+    fn reset_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> impl Future<Output = Result<()>> + Send;
+}
+
+fn db_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const UPSERT: &str = "INSERT INTO ledger_checkpoint (id, tree_size, root, timestamp_ms, signature) VALUES (1, $1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET tree_size = excluded.tree_size, root = excluded.root, \
+     timestamp_ms = excluded.timestamp_ms, signature = excluded.signature";
+
+impl LedgerCheckpointStore for Database {
+    async fn ledger_checkpoint(&self) -> Result<Option<LedgerCheckpoint>> {
+        let row: Option<(i64, Vec<u8>, i64, Vec<u8>)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT tree_size, root, timestamp_ms, signature FROM ledger_checkpoint WHERE id = 1")
+                .fetch_optional(pool)
+                .await)?;
+        Ok(row.map(|(size, root, ts, signature)| LedgerCheckpoint {
+            tree_size: u64::try_from(size).unwrap_or(0),
+            root,
+            timestamp_ms: u64::try_from(ts).unwrap_or(0),
+            signature,
+        }))
+    }
+
+    async fn advance_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> Result<bool> {
+        let sql = format!("{UPSERT} WHERE excluded.tree_size > ledger_checkpoint.tree_size");
+        let done = on_writer!(self, |pool| sqlx::query(&sql)
+            .bind(db_int(head.tree_size))
+            .bind(&head.root)
+            .bind(db_int(head.timestamp_ms))
+            .bind(&head.signature)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn reset_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> Result<()> {
+        on_writer!(self, |pool| sqlx::query(UPSERT)
+            .bind(db_int(head.tree_size))
+            .bind(&head.root)
+            .bind(db_int(head.timestamp_ms))
+            .bind(&head.signature)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
