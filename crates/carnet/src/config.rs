@@ -35,6 +35,9 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub policy: PolicySettings,
     pub http: HttpSettings,
+    /// The ledger's own checks (`[ledger]`).
+    #[serde(default)]
+    pub ledger: LedgerSettings,
     /// The SMART App Launch authorization server published at `/.well-known/smart-configuration`;
     /// absent: none is published (and the CapabilityStatement claims no SMART-on-FHIR service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +130,25 @@ impl fmt::Debug for PortalSettings {
             .field("idle_minutes", &self.idle_minutes)
             .field("absolute_hours", &self.absolute_hours)
             .finish()
+    }
+}
+
+/// How often `serve` verifies the whole ledger, and how gently.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSettings {
+    /// Hours between two full verifications of the ledger (as `carnet ledger verify` does) while
+    /// serving; the first runs one interval after start (the start itself checks the latest head
+    /// and the metadata store's checkpoint). 0: never.
+    pub verify_interval_hours: u64,
+    /// Pause after each page of 1,000 entries, so that a verification never takes the disk
+    /// from the requests being served.
+    pub verify_pause_ms: u64,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        LedgerSettings { verify_interval_hours: 24, verify_pause_ms: 10 }
     }
 }
 
@@ -402,6 +424,7 @@ impl Default for Settings {
                 upload_sweep_interval_seconds: 600,
             },
             http: HttpSettings::default(),
+            ledger: LedgerSettings::default(),
             smart: None,
             apps: vec![],
             portal: None,
@@ -423,6 +446,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "notifications",
     "policy",
     "http",
+    "ledger",
     "smart",
     "apps",
     "portal",

@@ -404,10 +404,11 @@ impl App {
         }
         let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), settings.retention.sweep_interval_seconds));
         let upload_sweeper =
-            tokio::spawn(sweep_uploads_forever(self.carnet.clone(), metrics, settings.storage.upload_sweep_interval_seconds));
+            tokio::spawn(sweep_uploads_forever(self.carnet.clone(), metrics.clone(), settings.storage.upload_sweep_interval_seconds));
         let courier = settings.courier().context("configuring notifications")?;
         let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
         let checkpointer = tokio::spawn(checkpoint_forever(self.carnet.clone()));
+        let verifier = tokio::spawn(verify_ledger_forever(self.carnet.clone(), metrics.clone(), settings.ledger.clone()));
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
@@ -417,8 +418,28 @@ impl App {
         upload_sweeper.abort();
         notifier.abort();
         checkpointer.abort();
+        verifier.abort();
         self.carnet.close().await;
         Ok(())
+    }
+}
+
+/// Verifies the whole ledger every `verify_interval_hours` (never when 0), paced; a failure
+/// stops clinical work and reaches the privacy officer's queue (`Carnet::verify_ledger_now`).
+async fn verify_ledger_forever(carnet: Carnet, metrics: Arc<Metrics>, settings: config::LedgerSettings) {
+    if settings.verify_interval_hours == 0 {
+        return;
+    }
+    let every = std::time::Duration::from_secs(settings.verify_interval_hours.saturating_mul(3600));
+    let pause = std::time::Duration::from_millis(settings.verify_pause_ms);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match carnet.verify_ledger_now(pause).await {
+            Ok(problem) => metrics.ledger_verified(problem.is_some()),
+            Err(e) => tracing::error!(error = %e, "the periodic verification of the ledger could not read it"),
+        }
     }
 }
 

@@ -47,6 +47,12 @@ impl VerifyReport {
 /// and that the latest signed head covers every entry. Stops at the first problem.
 /// `Err` only if the store cannot be read at all; damage is reported, never a panic.
 pub async fn verify_store(store: &LedgerStore, public_keys: &[[u8; 32]]) -> Result<VerifyReport> {
+    verify_store_paced(store, public_keys, std::time::Duration::ZERO).await
+}
+
+/// `verify_store`, pausing `pause` after each page of entries: a running server's periodic
+/// verification leaves the disk to the requests it serves.
+pub async fn verify_store_paced(store: &LedgerStore, public_keys: &[[u8; 32]], pause: std::time::Duration) -> Result<VerifyReport> {
     let mut audit = Audit { report: VerifyReport::default(), range: CompactRange::new(), last_good_head: 0 };
     let mut heads = Heads { store, buffer: VecDeque::new(), after: -1, exhausted: false };
     if let Some(bad) = audit.check_heads(&mut heads, public_keys).await? {
@@ -57,6 +63,9 @@ pub async fn verify_store(store: &LedgerStore, public_keys: &[[u8; 32]]) -> Resu
         let page = store.entries_page(after, PAGE).await?;
         if page.is_empty() {
             break;
+        }
+        if !pause.is_zero() && after >= 0 {
+            tokio::time::sleep(pause).await;
         }
         let first = audit.range.size();
         let end = first + page.len() as u64;

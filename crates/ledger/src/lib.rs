@@ -81,7 +81,7 @@ mod tree_head;
 pub mod verify;
 
 pub use appender::{AppendReceipt, GroupCommit, Ledger, LedgerConfig};
-pub use audit::{VerifyReport, verify_store};
+pub use audit::{VerifyReport, verify_store, verify_store_paced};
 pub use bench::{BenchFigures, bench_appends};
 pub use entry::{EntryActor, LedgerEntry, MAX_ENTRY_BYTES, Outcome, RecordedEntry};
 pub use merkle::{Hash, NodeId, empty_root, leaf_hash, node_hash};

@@ -29,6 +29,9 @@ pub struct Metrics {
     swept_uploads: Counter,
     swept_orphan_blobs: Counter,
     upload_sweep_failures: Counter,
+    /// Full verifications of the ledger by `carnet serve`, and those that found a problem.
+    ledger_verifications: Counter,
+    ledger_verification_failures: Counter,
 }
 
 impl Metrics {
@@ -42,7 +45,23 @@ impl Metrics {
         registry.register("swept_interrupted_uploads", "Interrupted uploads removed (pending note and blob)", swept_uploads.clone());
         registry.register("swept_orphan_blobs", "Blobs claimed by neither a document nor an upload, deleted", swept_orphan_blobs.clone());
         registry.register("upload_sweep_failures", "Rounds of the upload sweep that failed", upload_sweep_failures.clone());
-        Arc::new(Metrics { registry, requests, latency, swept_uploads, swept_orphan_blobs, upload_sweep_failures })
+        let (ledger_verifications, ledger_verification_failures) = (Counter::default(), Counter::default());
+        registry.register("ledger_verifications", "Full verifications of the ledger while serving", ledger_verifications.clone());
+        registry.register(
+            "ledger_verification_failures",
+            "Full verifications of the ledger that found it corrupt or inconsistent with the metadata store",
+            ledger_verification_failures.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            requests,
+            latency,
+            swept_uploads,
+            swept_orphan_blobs,
+            upload_sweep_failures,
+            ledger_verifications,
+            ledger_verification_failures,
+        })
     }
 
     /// Counts a round of the upload sweep.
@@ -53,6 +72,14 @@ impl Metrics {
 
     pub fn upload_sweep_failed(&self) {
         self.upload_sweep_failures.inc();
+    }
+
+    /// Counts a full verification of the ledger, failed or not.
+    pub fn ledger_verified(&self, failed: bool) {
+        self.ledger_verifications.inc();
+        if failed {
+            self.ledger_verification_failures.inc();
+        }
     }
 
     pub fn render(&self) -> String {

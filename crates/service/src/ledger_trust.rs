@@ -67,6 +67,40 @@ impl Carnet {
         ledger_against_checkpoint(&self.db, self.ledger.store(), &self.ledger.public_key()).await
     }
 
+    /// The periodic full verification (`verify_store`, paced) and the checkpoint check. A
+    /// failure distrusts the ledger (clinical work refused, as at start) and puts an item in
+    /// the privacy officer's queue — once, when the ledger turns untrusted. Returns the problem.
+    pub async fn verify_ledger_now(&self, pause: std::time::Duration) -> Result<Option<String>> {
+        let key = self.ledger.public_key();
+        let report = carnet_ledger::verify_store_paced(self.ledger.store(), &[key], pause).await?;
+        let problem = match report.problem {
+            Some(problem) => Some(match report.first_bad_index {
+                Some(index) => format!("the ledger fails verification at entry {index}: {problem}"),
+                None => format!("the ledger fails verification: {problem}"),
+            }),
+            None => self.ledger_check().await?,
+        };
+        if let Some(problem) = &problem
+            && self.ledger_problem().is_none()
+        {
+            self.distrust_ledger(problem.clone());
+            let item = carnet_store::ReviewItem {
+                id: uuid::Uuid::new_v4().to_string(),
+                kind: "ledger".into(),
+                ins: None,
+                actor_ref: "system:carnet".into(),
+                summary: problem.clone(),
+                ledger_index: report.first_bad_index,
+                opened_at: self.now(),
+                status: "open".into(),
+                notes: "[]".into(),
+                version: 0,
+            };
+            carnet_store::ReviewStore::insert_review_item(&self.db, &item).await?;
+        }
+        Ok(problem)
+    }
+
     /// Advances the checkpoint to the ledger's latest head (periodic, and at shutdown). Nothing
     /// while the ledger is untrusted.
     pub async fn checkpoint_ledger(&self) -> Result<()> {

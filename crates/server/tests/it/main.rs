@@ -13,6 +13,7 @@ mod fhir;
 mod fhir_clients;
 mod fhir_search;
 mod keep_alive;
+mod ledger_trust;
 mod no_clinical_path;
 mod notifications;
 mod policy;
