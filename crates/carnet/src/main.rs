@@ -7,8 +7,9 @@ mod demo_data;
 mod import;
 mod portal;
 mod smart;
+mod witness;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -77,6 +78,32 @@ enum LedgerCommand {
         /// from its wrapped signing key). An outside auditor passes the published key.
         #[arg(long)]
         public_key: Option<String>,
+        /// A signed tree head kept outside the installation (JSON as `GET /api/ledger/tree-head`
+        /// answers it, or a line of a witness's heads.jsonl): the ledger must still hold it —
+        /// which catches a rollback of the ledger and the metadata store together.
+        #[arg(long, value_name = "FILE")]
+        trusted_head: Option<PathBuf>,
+    },
+    /// Watch a Carnet's published tree heads from outside: keep the last one, check each new one
+    /// against it with a consistency proof, alarm (exit 2) on a rollback or a fork.
+    Witness {
+        /// The Carnet's base URL (https://dossier.example.fr).
+        #[arg(long)]
+        url: String,
+        /// Where the witness keeps its state and the heads it saw.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// A bearer token for the ledger's endpoints (or CARNET_WITNESS_TOKEN).
+        #[arg(long, env = "CARNET_WITNESS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Hex Ed25519 key to pin at the first run (default: the one the server publishes).
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Observe once and exit (for cron); otherwise every `--interval-seconds`.
+        #[arg(long)]
+        once: bool,
+        #[arg(long, default_value_t = 300)]
+        interval_seconds: u64,
     },
 }
 
@@ -202,7 +229,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.carnet.close().await;
             Ok(())
         }
-        Command::Ledger(LedgerCommand::Verify { public_key }) => verify_ledger(&settings, public_key.as_deref()).await,
+        Command::Ledger(LedgerCommand::Verify { public_key, trusted_head }) => {
+            verify_ledger(&settings, public_key.as_deref(), trusted_head.as_deref()).await
+        }
+        Command::Ledger(LedgerCommand::Witness { url, dir, token, public_key, once, interval_seconds }) => loop {
+            match witness::observe(&url, token.as_deref(), &dir, public_key.as_deref()).await? {
+                witness::Verdict::Alarm(why) => {
+                    println!("ALARM: {why}");
+                    std::process::exit(2)
+                }
+                verdict => println!("{verdict:?}"),
+            }
+            if once {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(interval_seconds.max(1))).await;
+        },
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;
             let report = app.carnet.rotate_master_key(&local_operator()).await?;
@@ -458,7 +500,7 @@ async fn checkpoint_forever(carnet: Carnet) {
 
 /// `carnet ledger verify`: reads the store directly — a tampered ledger must be reportable even
 /// though the server would refuse to start on it.
-async fn verify_ledger(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<()> {
+async fn verify_ledger(settings: &Settings, public_key: Option<&str>, trusted_head: Option<&Path>) -> anyhow::Result<()> {
     // With a key given, a third party may hold the ledger alone: the metadata store's checkpoint
     // is checked only when the key comes from this installation.
     let (key, db): ([u8; 32], Option<Database>) = match public_key {
@@ -485,8 +527,33 @@ async fn verify_ledger(settings: &Settings, public_key: Option<&str>) -> anyhow:
         println!("ledger CORRUPT: {problem} ({} entries, each verified, remain)", report.entries);
         std::process::exit(1)
     }
+    let mut kept = String::new();
+    if let Some(file) = trusted_head {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        // A witness's heads.jsonl: its last line.
+        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let head: carnet_ledger::SignedTreeHead =
+            serde_json::from_str(last).with_context(|| format!("{}: not a signed tree head", file.display()))?;
+        anyhow::ensure!(carnet_ledger::verify_tree_head(&head, &key), "{}: not signed by the ledger's key", file.display());
+        let size = head.head.tree_size;
+        let held = match store.tree_head_at(size).await {
+            Ok(h) => h.head.root_hash == head.head.root_hash,
+            Err(carnet_ledger::LedgerError::UnknownTreeHead { .. } | carnet_ledger::LedgerError::BeyondTree { .. }) => false,
+            Err(e) => return Err(e).context("reading the ledger's heads"),
+        };
+        if !held {
+            println!(
+                "ledger CORRUPT: it no longer holds the trusted tree head of size {size} from {}: rolled back or rewritten \
+                 ({} entries, each verified, remain)",
+                file.display(),
+                report.entries
+            );
+            std::process::exit(1)
+        }
+        kept = format!(", holds the trusted head of size {size}");
+    }
     let checkpoint = if db.is_some() { ", consistent with the metadata store" } else { "" };
-    println!("ledger ok: {} entries, {} signed tree heads verified{checkpoint}", report.entries, report.tree_heads_checked);
+    println!("ledger ok: {} entries, {} signed tree heads verified{checkpoint}{kept}", report.entries, report.tree_heads_checked);
     Ok(())
 }
 

@@ -139,6 +139,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/apps/{client_id}/revoke", post(apps::revoke))
         .route("/records/{ins}/apps/{client_id}/allow", post(apps::allow))
         .route("/ledger/tree-head", get(ledger::latest))
+        .route("/ledger/public-key", get(ledger::public_key))
         .route("/ledger/tree-heads/{size}", get(ledger::at_size))
         .route("/ledger/inclusion-proof", get(ledger::inclusion))
         .route("/ledger/consistency-proof", get(ledger::consistency))

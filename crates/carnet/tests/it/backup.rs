@@ -648,3 +648,59 @@ async fn a_ledger_replaced_by_an_older_copy_or_deleted_stops_clinical_work_until
     let health: Value = client.get(format!("{}/health", server.url)).send().await.expect("health").json().await.expect("JSON");
     assert!(health["ledger"].as_str().is_some_and(|why| why.contains("deleted")), "{health}");
 }
+
+/// `carnet ledger witness` from outside: it keeps extensions, and alarms when the operator rolls
+/// the whole installation back (ledger, nodes, heads and the metadata store's checkpoint
+/// together, which no check inside can see), and again when the rolled-back ledger grows into a
+/// fork; `ledger verify --trusted-head` on the witness's receipts says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_catches_a_rollback_of_the_whole_installation_and_the_fork_after_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (data, witness) = (dir.path().join("data"), dir.path().join("witness"));
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let p = people(&data);
+    let client = reqwest::Client::new();
+    let watch = |url: &str, key: &str| {
+        let w = witness.to_str().expect("UTF-8").to_owned();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["ledger", "witness", "--url", url, "--dir", &w, "--public-key", key, "--once"])
+            .env_remove("CARNET_CONFIG")
+            .env("CARNET_WITNESS_TOKEN", &p.insurer);
+        cmd.output().expect("carnet runs")
+    };
+
+    let server = Serve::start(&data, &[]);
+    let key: Value = client.get(format!("{}/api/ledger/public-key", server.url)).send().await.expect("key").json().await.expect("JSON");
+    let key = key["public_key"].as_str().expect("published without a token").to_owned();
+    open_record(&client, &server.url, &p).await;
+    deposit(&client, &server.url, &p, 1).await;
+    assert_eq!(text(&watch(&server.url, &key).stdout).trim(), "First");
+    drop(server);
+    let earlier = dir.path().join("earlier");
+    copy_dir(&data, &earlier);
+
+    let server = Serve::start(&data, &[]);
+    deposit(&client, &server.url, &p, 2).await;
+    let out = watch(&server.url, &key);
+    assert_eq!(text(&out.stdout).trim(), "Extended", "{}", text(&out.stderr));
+    drop(server);
+
+    // The operator puts the whole earlier installation back: it checks out clean inside.
+    std::fs::remove_dir_all(&data).expect("remove");
+    copy_dir(&earlier, &data);
+    assert!(succeeded(&carnet(&data, &["ledger", "verify"], &[])).contains("ledger ok"));
+    let out = carnet(&data, &["ledger", "verify", "--trusted-head", witness.join("heads.jsonl").to_str().expect("UTF-8")], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("no longer holds the trusted tree head"), "{}", text(&out.stdout));
+    let server = Serve::start(&data, &[]);
+    let out = watch(&server.url, &key);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("ALARM: rollback"), "{}", text(&out.stdout));
+    // Grown past what the witness saw, the rolled-back ledger is a fork of it.
+    for n in 3..6 {
+        deposit(&client, &server.url, &p, n).await;
+    }
+    let out = watch(&server.url, &key);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("ALARM: fork"), "{}", text(&out.stdout));
+}

@@ -52,6 +52,23 @@ pub async fn latest(State(state): State<AppState>, Authenticated(_): Authenticat
     Ok(Json(tree_head(sth, state.carnet.ledger_public_key())))
 }
 
+/// The key every tree head is signed with.
+#[derive(Serialize, ToSchema)]
+pub struct PublicKeyResponse {
+    /// `Ed25519`.
+    pub algorithm: &'static str,
+    /// Hex Ed25519 public key.
+    pub public_key: String,
+}
+
+/// The ledger's signing key, at a URL of its own and without authentication: whoever keeps
+/// Carnet's tree heads (a witness, a patient's receipt) pins it once and checks every head with it.
+#[utoipa::path(get, path = "/api/ledger/public-key", tag = "ledger",
+    responses((status = 200, description = "The ledger's Ed25519 public key", body = PublicKeyResponse)))]
+pub async fn public_key(State(state): State<AppState>) -> Json<PublicKeyResponse> {
+    Json(PublicKeyResponse { algorithm: "Ed25519", public_key: hex(&state.carnet.ledger_public_key()) })
+}
+
 /// The tree head signed at a given size (tree heads are signed at every group commit).
 #[utoipa::path(get, path = "/api/ledger/tree-heads/{size}", tag = "ledger",
     params(("size" = u64, Path, description = "Tree size")),
