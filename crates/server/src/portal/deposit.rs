@@ -123,6 +123,8 @@ struct DepositPage {
     handle: String,
     /// *Prénom NOM*.
     patient: String,
+    /// *née le 1er décembre 1984*: the doctor checks whom they deposit for.
+    born: String,
     /// Why the record takes no deposit now (closed, identity not qualified): then no form.
     closed: Option<&'static str>,
     title: String,
@@ -141,6 +143,13 @@ fn patient_name(view: &RecordView) -> Option<String> {
     let traits = view.traits.as_ref()?;
     let given = traits.birth_given_names.split_whitespace().next().unwrap_or_default();
     Some(format!("{given} {}", traits.birth_name.to_uppercase()).trim().to_owned()).filter(|n| !n.is_empty())
+}
+
+/// *né le …* / *née le …*, as the record's identity says.
+fn born(view: &RecordView) -> String {
+    let Some(traits) = view.traits.as_ref() else { return String::new() };
+    let word = if traits.sex == carnet_domain::Sex::Female { "née" } else { "né" };
+    format!("{word} le {}", words::date(traits.birth_date.midnight().assume_utc().saturating_add(time::Duration::hours(12))))
 }
 
 /// Why a record takes no deposit, in words (`None`: it takes them).
@@ -245,6 +254,7 @@ async fn form_page(
         csrf: session.csrf_token.clone(),
         represented: None,
         handle: handle.to_owned(),
+        born: born(&record),
         patient,
         closed,
         title: values.title,

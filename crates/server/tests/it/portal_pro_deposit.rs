@@ -145,6 +145,7 @@ async fn the_form_offers_the_professionals_types_labels_and_own_current_document
     assert_eq!(form.status, StatusCode::OK, "{}", form.raw);
     let raw = &form.raw;
     assert!(raw.contains("<title>Déposer un document – Dossier de Jeanne MARTIN – Carnet</title>"), "{raw}");
+    assert!(raw.contains("dans le dossier de Jeanne MARTIN (née le 1er\u{a0}décembre\u{a0}1984)"), "whom the doctor deposits for: {raw}");
     assert!(raw.contains("enctype=\"multipart/form-data\"") && raw.contains(&format!("action=\"/patients/{h}/deposer\"")), "{raw}");
     assert!(!raw.contains(p.as_str()), "no INS on the page");
     // The types, grouped under their class; none of the patient's or the insurer's.
@@ -364,15 +365,17 @@ async fn a_deposit_is_stored_as_the_api_stores_it_and_a_new_version_folds_the_ol
     let page = app.page(&to, &visit).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
     let raw = &page.raw;
-    assert!(raw.contains("<div role=\"status\" class=\"statut\"><p>Document déposé dans le dossier de Jeanne MARTIN.</p></div>"), "{raw}");
+    let status = raw.split("<div role=\"status\" class=\"statut\">").nth(1).and_then(|r| r.split("</div>\n<p class=\"actions\">").next());
+    let status = status.expect("a status region");
+    assert!(status.contains("<p>Document déposé dans le dossier de Jeanne MARTIN.</p>"), "{raw}");
     for fact in [
-        "<h1>Compte rendu de consultation</h1>",
+        "<dt>Titre</dt><dd>Compte rendu de consultation</dd>",
         "<dt>Type</dt><dd>CR ou fiche de consultation ou de visite</dd>",
         "<dt>Classe</dt><dd>Compte rendu</dd>",
         "<dt>Date de l’acte</dt><dd>27\u{a0}février\u{a0}2026</dd>",
         "<dt>Visibilité</dt><dd>Pas encore visible par le patient</dd>",
     ] {
-        assert!(raw.contains(fact), "{fact}: {raw}");
+        assert!(status.contains(fact), "{fact}, in the status region: {raw}");
     }
     assert!(!raw.contains("INVISIBLE_PATIENT") && !raw.contains(p.as_str()), "no raw code, no INS: {raw}");
 
