@@ -11,7 +11,8 @@
 //   fill:LABEL=VALUE    type VALUE into the field labelled LABEL (no page to check);
 //   check:LABEL, uncheck:LABEL   tick or untick the box labelled LABEL;
 //   select:LABEL=OPTION choose OPTION (its visible text) in the list labelled LABEL;
-//   upload:LABEL=PATH   give the file at PATH to the file field labelled LABEL.
+//   upload:LABEL=PATH   give the file at PATH to the file field labelled LABEL;
+//   cookie:NAME=VALUE@ORIGIN  give the browser a cookie for ORIGIN (a session the test opened).
 // One browser context for the whole walk: a sign-in's session cookie carries on to the next steps.
 // Prints one JSON line per step: {"step", "url", "status", "overflow", "text", "frames":
 // [{url, text}], "violations": [{id, impact, help, nodes}]} for a page (frames: what each frame
@@ -48,7 +49,11 @@ try {
     else if (kind === 'uncheck') { await page.getByLabel(label, { exact: true }).uncheck(); }
     else if (kind === 'select') { await page.getByLabel(label, { exact: true }).selectOption({ label: value }); }
     else if (kind === 'upload') { await page.getByLabel(label, { exact: true }).setInputFiles(value); }
-    if (['fill', 'check', 'uncheck', 'select', 'upload'].includes(kind)) {
+    else if (kind === 'cookie') {
+      const at = value.lastIndexOf('@');
+      await context.addCookies([{ name: label, value: value.slice(0, at), url: value.slice(at + 1) }]);
+    }
+    if (['fill', 'check', 'uncheck', 'select', 'upload', 'cookie'].includes(kind)) {
       console.log(JSON.stringify({ step, action: true }));
       continue;
     }

@@ -4,7 +4,10 @@
 //! provider, PKCE and all, timed from the first request to the first page); then wrk loads each
 //! page with that session's cookie, at full load and at half of it, against the hello-world
 //! ceiling measured in the same run. Each page's weight (HTML and the stylesheet it loads) is
-//! printed too.
+//! printed too. Then a professional (the demo's doctor, signed in the same way) deposits a
+//! document into that record through the portal's form (`POST /patients/{handle}/deposer`,
+//! multipart, CSRF token and all), each request a real deposit: ledger, encryption, blob, row,
+//! notification.
 
 use std::time::Instant;
 
@@ -96,7 +99,7 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
     let mut cookie = String::new();
     for _ in 0..5 {
         let started = Instant::now();
-        cookie = sign_in(&client, &server.url).await?;
+        cookie = sign_in(&client, &server.url, None).await?;
         let home = client.get(format!("{}/", server.url)).header("cookie", &cookie).send().await?;
         if !home.status().is_success() || !home.text().await?.contains("Mon dossier médical") {
             bail!("the first page after sign-in is not the patient's home");
@@ -126,6 +129,31 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
         rows.push((page.clone(), full, half));
     }
 
+    // A deposit through the professional's form, as the demo's doctor.
+    let doctor_cookie = sign_in(&client, &server.url, Some("BERNARD")).await?;
+    let session_id = doctor_cookie.split_once('=').map(|(_, id)| id).context("the doctor's session cookie")?;
+    let patient_ins: carnet_domain::Ins = ins.parse().map_err(|e| anyhow::anyhow!("the demo patient's INS: {e}"))?;
+    let form_url = format!("{}/patients/{}/deposer", server.url, carnet_server::portal::patients::handle_in(session_id, &patient_ins));
+    let form = client.get(&form_url).header("cookie", &doctor_cookie).send().await?;
+    if !form.status().is_success() {
+        bail!("the deposit form answered {} to the demo's doctor", form.status());
+    }
+    let form = form.text().await?;
+    let csrf = form.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).context("the form's CSRF token")?;
+    let (boundary, body) = deposit_form(csrf, DEPOSIT_BYTES);
+    let probe = client
+        .post(&form_url)
+        .header("cookie", &doctor_cookie)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body.clone())
+        .send()
+        .await?;
+    if probe.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("a deposit through the form answered {}: {}", probe.status(), probe.text().await.unwrap_or_default());
+    }
+    let deposit = wrk.run(&form_url, &deposit_script(&doctor_cookie, &boundary, &body), None)?;
+    let after = listed(&client).await?.unwrap_or_default();
+
     let ratio = |l: &Load| 100.0 * l.requests_per_second / hello.requests_per_second;
     println!(
         "\n{:<40} {:>10} {:>9} {:>9} {:>8} {:>13}",
@@ -146,6 +174,15 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
             half.p99_ms
         );
     }
+    println!(
+        "{:<40} {:>10.0} {:>9.2} {:>9.2} {:>7.0}%",
+        format!("deposit through the form ({} KiB PDF)", DEPOSIT_BYTES / 1024),
+        deposit.requests_per_second,
+        deposit.p50_ms,
+        deposit.p99_ms,
+        ratio(&deposit)
+    );
+    println!("  the record went from {total} to {after} documents (wrk counted {} answers, all 303)", deposit.requests);
     println!("\npage weights (HTML + the stylesheet, {stylesheet} B, uncompressed):");
     for (page, bytes) in &weights {
         println!("  {page:<20} {:>7} B + {stylesheet} B = {:.1} KB", bytes, (bytes + stylesheet) as f64 / 1024.0);
@@ -188,14 +225,64 @@ fn location(base: &str, r: &reqwest::Response) -> anyhow::Result<String> {
     Ok(if to.starts_with('/') { format!("{base}{to}") } else { to.to_owned() })
 }
 
-/// Signs the demo's first person in through `/connexion`, the demo provider's page and the
-/// callback, as a browser would; returns the session's `Cookie` header.
-async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+/// The size of the document each deposit of the benchmark sends.
+const DEPOSIT_BYTES: usize = 16 * 1024;
+
+/// The deposit form's body as a browser sends it: the token, the fields, then a PDF of `size`
+/// bytes; its boundary and bytes.
+fn deposit_form(csrf: &str, size: usize) -> (String, Vec<u8>) {
+    let boundary = "----carnet-bench-depot-5e21";
+    let mut body = Vec::new();
+    for (name, value) in
+        [("csrf", csrf), ("titre", "Compte rendu de consultation"), ("type", "11488-4"), ("date", "2024-01-15"), ("remplace", "")]
+    {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"cr.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let mut pdf = b"%PDF-1.7\n% carnet-bench deposit\n".to_vec();
+    pdf.resize(size, b'x');
+    body.extend_from_slice(&pdf);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary.to_owned(), body)
+}
+
+/// Lua: the form's POST with the session cookie, the same body every time (each is a new
+/// document: the unique id is the server's).
+fn deposit_script(cookie: &str, boundary: &str, body: &[u8]) -> String {
+    let mut quoted = String::with_capacity(body.len() + 64);
+    for b in body {
+        match b {
+            b'\\' => quoted.push_str("\\\\"),
+            b'"' => quoted.push_str("\\\""),
+            b'\r' => quoted.push_str("\\r"),
+            b'\n' => quoted.push_str("\\n"),
+            0x20..=0x7e => quoted.push(*b as char),
+            other => quoted.push_str(&format!("\\{other:03}")),
+        }
+    }
+    format!(
+        "wrk.method = \"POST\"\nwrk.headers[\"Cookie\"] = \"{cookie}\"\nwrk.headers[\"Accept\"] = \"text/html\"\nwrk.headers[\"Content-Type\"] = \"multipart/form-data; boundary={boundary}\"\nwrk.body = \"{quoted}\"\n"
+    )
+}
+
+/// Signs a demo person in through `/connexion`, the demo provider's page and the callback, as a
+/// browser would: the first person, or the first whose name contains `who`; returns the
+/// session's `Cookie` header.
+async fn sign_in(client: &reqwest::Client, base: &str, who: Option<&str>) -> anyhow::Result<String> {
     let start = client.get(format!("{base}/connexion")).send().await?;
     let authorize = location(base, &start)?;
     let page = client.get(&authorize).send().await?.text().await?;
-    // The first form: the first demo person's choice, with the request's hidden fields.
-    let form = page.split("<form").nth(1).context("the provider's choice form")?;
+    // The person's form: their choice, with the request's hidden fields.
+    let form = page
+        .split("<form")
+        .skip(1)
+        .find(|f| who.is_none_or(|w| f.split("</form>").next().is_some_and(|f| f.contains(w))))
+        .context("the provider's choice form")?;
     let mut fields: Vec<(String, String)> = form
         .split("<input type=\"hidden\" ")
         .skip(1)
@@ -205,7 +292,8 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String>
             Some((unescape(name), unescape(value)))
         })
         .collect();
-    fields.push(("person".into(), "0".into()));
+    let person = form.split("name=\"person\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("0");
+    fields.push(("person".into(), person.to_owned()));
     let chosen = client.post(format!("{base}/dev-issuer/authorize")).form(&fields).send().await?;
     let callback = location(base, &chosen)?;
     let back = client.get(&callback).send().await?;
@@ -229,6 +317,12 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deposit_body_is_quoted_for_lua_byte_for_byte() {
+        let script = deposit_script("c=1", "b", b"a\r\n\"\\\x01z");
+        assert!(script.contains(r#"wrk.body = "a\r\n\"\\\001z""#), "{script}");
+    }
 
     #[test]
     fn attribute_escapes_are_undone() {

@@ -37,6 +37,22 @@ pub fn demo_people() -> Vec<DemoPerson> {
             },
         });
     }
+    // The professionals, as `carnet demo`'s tokens carry them (their deposit form is reached
+    // from a patient's record).
+    for pro in demo_data::professionals() {
+        let what = if pro.regulator { "médecin régulateur du SAMU".to_owned() } else { pro.profession.label_fr().to_lowercase() };
+        people.push(DemoPerson {
+            label: format!("{} {}, {what}", pro.given_name, pro.family_name),
+            claims: TokenClaims {
+                name: Some(format!("{} {}", pro.given_name, pro.family_name)),
+                rpps: Some(pro.rpps.to_string()),
+                profession: Some(pro.profession.code().into()),
+                specialty: pro.specialty.map(str::to_owned),
+                finess: Some(pro.finess.to_string()),
+                ..TokenClaims::new(pro.key, if pro.regulator { Role::Regulator } else { Role::Professional })
+            },
+        });
+    }
     people
 }
 

@@ -233,11 +233,11 @@ impl Filters {
     }
 }
 
-const DATE_HELP: &str = "Cette date n’existe pas. Écrivez-la sous la forme 12/03/2026.";
+pub(super) const DATE_HELP: &str = "Cette date n’existe pas. Écrivez-la sous la forme 12/03/2026.";
 const RANGE_HELP: &str = "Cette date est avant la date «\u{a0}Du\u{a0}». Choisissez une date après celle-ci.";
 
 /// A date as a browser's date field sends it (`2026-03-12`) or as a person types it (`12/03/2026`).
-fn parse_day(raw: &str) -> Option<time::Date> {
+pub(super) fn parse_day(raw: &str) -> Option<time::Date> {
     let (y, m, d) = if let Some((y, rest)) = raw.split_once('-') {
         let (m, d) = rest.split_once('-')?;
         (y, m, d)
@@ -716,7 +716,7 @@ struct AddValues {
     kind: String,
 }
 
-fn max_deposit(state: &AppState, http_limit: usize) -> u64 {
+pub(super) fn max_deposit(state: &AppState, http_limit: usize) -> u64 {
     state.carnet.config().max_document_bytes.min(http_limit as u64)
 }
 
@@ -772,7 +772,7 @@ pub async fn add_form(
 
 /// What a file is, by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Pdf,
     Jpeg,
     Png,
@@ -780,7 +780,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn mime(self) -> &'static str {
+    pub(super) fn mime(self) -> &'static str {
         match self {
             Kind::Pdf => "application/pdf",
             Kind::Jpeg => "image/jpeg",
@@ -789,7 +789,7 @@ impl Kind {
         }
     }
 
-    fn words(self) -> &'static str {
+    pub(super) fn words(self) -> &'static str {
         match self {
             Kind::Pdf => "un PDF",
             Kind::Jpeg => "une image JPEG",
@@ -799,7 +799,7 @@ impl Kind {
     }
 
     /// What the file says it is: its name's extension, else the type the browser sent.
-    fn declared(file_name: &str, content_type: Option<&str>) -> Option<Kind> {
+    pub(super) fn declared(file_name: &str, content_type: Option<&str>) -> Option<Kind> {
         let extension = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
         match extension.as_deref() {
             Some("pdf") => Some(Kind::Pdf),
@@ -819,7 +819,7 @@ impl Kind {
 
     /// Whether the bytes begin as this kind's do. Text: UTF-8 without control characters other
     /// than line breaks and tabs (a cut multi-byte character at the end of the sample is fine).
-    fn matches(self, head: &[u8]) -> bool {
+    pub(super) fn matches(self, head: &[u8]) -> bool {
         match self {
             Kind::Pdf => head.starts_with(b"%PDF-"),
             Kind::Jpeg => head.starts_with(&[0xFF, 0xD8, 0xFF]),
@@ -837,15 +837,15 @@ impl Kind {
 }
 
 /// How much of the file is looked at to tell its kind.
-const SNIFF_BYTES: usize = 1024;
+pub(super) const SNIFF_BYTES: usize = 1024;
 /// A text field of the form is short, and the form has few.
 const FIELD_LIMIT: usize = 8 * 1024;
-const MAX_FIELDS: usize = 16;
+pub(super) const MAX_FIELDS: usize = 16;
 /// A pause this long in the middle of an upload ends it (as on `/api`).
 const UPLOAD_IDLE: Duration = Duration::from_secs(60);
 
 /// A deposit whose body is not the form's: nothing was stored.
-fn unreadable() -> Response {
+pub(super) fn unreadable() -> Response {
     super::error_page(
         StatusCode::BAD_REQUEST,
         "Envoi illisible",
@@ -854,7 +854,7 @@ fn unreadable() -> Response {
 }
 
 /// A deposit arriving too slowly, or for too long (`UploadPace`): nothing was stored.
-fn too_slow() -> Response {
+pub(super) fn too_slow() -> Response {
     super::error_page(
         StatusCode::REQUEST_TIMEOUT,
         "Envoi trop lent",
@@ -862,11 +862,105 @@ fn too_slow() -> Response {
     )
 }
 
-fn too_large(limit: u64) -> String {
+pub(super) fn too_large(limit: u64) -> String {
     format!(
         "Ce fichier est trop volumineux\u{a0}: la taille maximale est de {}. Réduisez-le (par exemple en le numérisant en qualité moindre) puis réessayez.",
         words::size(limit)
     )
+}
+
+/// What a deposit request said of itself before its body is read.
+pub(super) struct FormRequest {
+    pub method: axum::http::Method,
+    pub headers: HeaderMap,
+    /// The body's `Content-Length`, if the browser sent one.
+    pub declared_length: Option<u64>,
+}
+
+/// The body of a deposit form as `multipart/form-data`, and what the request said of itself
+/// (for the CSRF check and the size limit); a body that is not a form answers `unreadable`.
+pub(super) async fn open_form(state: &AppState, request: Request) -> Result<(Multipart, FormRequest), Response> {
+    let (method, headers) = (request.method().clone(), request.headers().clone());
+    let declared_length: Option<u64> = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let multipart = Multipart::from_request(request, state).await.map_err(|_| unreadable())?;
+    Ok((multipart, FormRequest { method, headers, declared_length }))
+}
+
+/// A text field of a deposit form, held to the pace of the whole body: a field longer than a
+/// text field may be, or an interrupted one, answers `unreadable`; a slow one `too_slow`.
+pub(super) async fn read_text(field: &mut axum::extract::multipart::Field<'_>, pace: &mut Paced) -> Result<String, Response> {
+    let mut raw = Vec::new();
+    loop {
+        match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
+            Ok(Ok(Some(piece))) => {
+                raw.extend_from_slice(&piece);
+                pace.fields_bytes += piece.len() as u64;
+                if raw.len() > FIELD_LIMIT {
+                    return Err(unreadable());
+                }
+                if pace.check(0).is_err() {
+                    return Err(too_slow());
+                }
+            }
+            Ok(Ok(None)) => break,
+            Ok(Err(_)) | Err(_) => return Err(unreadable()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+/// The first bytes of the file (up to `SNIFF_BYTES`; `true`: that was all of it), which tell
+/// what it is.
+pub(super) async fn sniff(file: &mut axum::extract::multipart::Field<'_>, pace: &Paced) -> Result<(Vec<u8>, bool), Response> {
+    let mut head = Vec::new();
+    let mut ended = false;
+    while head.len() < SNIFF_BYTES && !ended {
+        match tokio::time::timeout(UPLOAD_IDLE, file.chunk()).await {
+            Ok(Ok(Some(piece))) => head.extend_from_slice(&piece),
+            Ok(Ok(None)) => ended = true,
+            Ok(Err(_)) | Err(_) => return Err(unreadable()),
+        }
+        if pace.check(head.len() as u64).is_err() {
+            return Err(too_slow());
+        }
+    }
+    Ok((head, ended))
+}
+
+/// The file's bytes for `submit_document`: the sniffed `head`, then the rest as it arrives,
+/// ended by a pause of 60 s, more than `limit` bytes, or a pace below the floor. The routes take
+/// no default body limit (a body over it would end before the form's fields are read): the
+/// file's bytes are counted here instead.
+pub(super) fn file_stream<'a>(
+    file: axum::extract::multipart::Field<'a>,
+    head: Vec<u8>,
+    ended: bool,
+    limit: u64,
+    pace: Paced,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, ContentError>> + Send + Sync + 'a>> {
+    let received = head.len() as u64;
+    let first = futures::stream::iter([Ok(Bytes::from(head))]);
+    let rest = futures::stream::unfold((file, ended, received), move |(mut field, ended, received)| async move {
+        if ended {
+            return None;
+        }
+        match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
+            Err(_) => Some((Err(ContentError::Interrupted("no data for 60 s".into())), (field, true, received))),
+            Ok(Ok(Some(bytes))) => {
+                let received = received + bytes.len() as u64;
+                if received > limit {
+                    Some((Err(ContentError::TooLarge), (field, true, received)))
+                } else if let Err(slow) = pace.check(received) {
+                    Some((Err(slow), (field, true, received)))
+                } else {
+                    Some((Ok(bytes), (field, false, received)))
+                }
+            }
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => Some((Err(ContentError::Interrupted(e.body_text())), (field, true, received))),
+        }
+    });
+    Box::pin(futures::StreamExt::chain(first, rest))
 }
 
 /// `POST /documents/ajouter`: `multipart/form-data`, the CSRF token first, then the title, the
@@ -880,18 +974,18 @@ pub async fn add(
     request: Request,
 ) -> Response {
     // The whole body, the fields before the file included, is held to the pace of `/api`.
-    let started = std::time::Instant::now();
-    let mut fields_bytes = 0u64;
+    let mut paced = Paced::start(pace);
     let Some(ins) = record_of(&session) else { return super::not_found_page() };
     let limit = max_deposit(&state, http_limit);
-    let (method, headers) = (request.method().clone(), request.headers().clone());
-    let declared_length: Option<u64> = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let Ok(mut multipart) = Multipart::from_request(request, &state).await else { return unreadable() };
+    let (mut multipart, form) = match open_form(&state, request).await {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal,
+    };
 
     let mut values = AddValues::default();
     let mut csrf: Option<String> = None;
     for _ in 0..MAX_FIELDS {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(_) => return unreadable(),
@@ -899,29 +993,13 @@ pub async fn add(
         let name = field.name().unwrap_or_default().to_owned();
         if name == "fichier" {
             // Handled here: the field borrows the body, which the loop borrows again.
-            let pace = Paced { pace, started, fields_bytes };
-            let leading = Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit, pace };
+            let leading = Leading { ins, values, csrf, form, http_limit, limit, pace: paced };
             return deposit(&state, &session, leading, Some(field)).await;
         }
-        let mut field = field;
-        let mut raw = Vec::new();
-        loop {
-            match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
-                Ok(Ok(Some(piece))) => {
-                    raw.extend_from_slice(&piece);
-                    fields_bytes += piece.len() as u64;
-                    if raw.len() > FIELD_LIMIT {
-                        return unreadable();
-                    }
-                    if pace.check(fields_bytes, started.elapsed()).is_err() {
-                        return too_slow();
-                    }
-                }
-                Ok(Ok(None)) => break,
-                Ok(Err(_)) | Err(_) => return unreadable(),
-            }
-        }
-        let text = String::from_utf8_lossy(&raw).into_owned();
+        let text = match read_text(&mut field, &mut paced).await {
+            Ok(text) => text,
+            Err(refusal) => return refusal,
+        };
         match name.as_str() {
             CSRF_FIELD => csrf = Some(text),
             "titre" => values.title = text,
@@ -930,20 +1008,24 @@ pub async fn add(
             _ => {}
         }
     }
-    let pace = Paced { pace, started, fields_bytes };
-    let leading = Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit, pace };
+    let leading = Leading { ins, values, csrf, form, http_limit, limit, pace: paced };
     deposit(&state, &session, leading, None).await
 }
 
 /// The pace a deposit is held to, since the body began: `fields_bytes` arrived before the file.
 #[derive(Clone, Copy)]
-struct Paced {
+pub(super) struct Paced {
     pace: UploadPace,
     started: std::time::Instant,
     fields_bytes: u64,
 }
 
 impl Paced {
+    /// From now: taken before the body is read.
+    pub(super) fn start(pace: UploadPace) -> Paced {
+        Paced { pace, started: std::time::Instant::now(), fields_bytes: 0 }
+    }
+
     /// Whether the body is too slow (or too long) with `file_bytes` of the file received.
     fn check(&self, file_bytes: u64) -> Result<(), ContentError> {
         self.pace.check(self.fields_bytes + file_bytes, self.started.elapsed())
@@ -955,9 +1037,7 @@ struct Leading {
     ins: Ins,
     values: AddValues,
     csrf: Option<String>,
-    method: axum::http::Method,
-    headers: HeaderMap,
-    declared_length: Option<u64>,
+    form: FormRequest,
     http_limit: usize,
     limit: u64,
     pace: Paced,
@@ -971,9 +1051,9 @@ async fn deposit(
     leading: Leading,
     file: Option<axum::extract::multipart::Field<'_>>,
 ) -> Response {
-    let Leading { ins, values, csrf, method, headers, declared_length, http_limit, limit, pace } = leading;
+    let Leading { ins, values, csrf, form, http_limit, limit, pace } = leading;
     // Before anything is looked at further, let alone stored.
-    if let Err(refusal) = session.check_form(&state.portal.cookies, &method, &headers, csrf.as_deref()) {
+    if let Err(refusal) = session.check_form(&state.portal.cookies, &form.method, &form.headers, csrf.as_deref()) {
         return refusal.into_response();
     }
 
@@ -1011,7 +1091,7 @@ async fn deposit(
         errors.file = Some("Choisissez le fichier à ajouter.".to_owned());
         return add_page(state, session, StatusCode::BAD_REQUEST, values, errors, limit).await;
     };
-    if declared_length.is_some_and(|n| n > http_limit as u64) {
+    if form.declared_length.is_some_and(|n| n > http_limit as u64) {
         errors.file = Some(too_large(limit));
         return add_page(state, session, StatusCode::PAYLOAD_TOO_LARGE, values, errors, limit).await;
     }
@@ -1024,18 +1104,10 @@ async fn deposit(
         return add_page(state, session, StatusCode::BAD_REQUEST, values, errors, limit).await;
     }
     // The first bytes say what the file is; its name only what it claims to be.
-    let mut head = Vec::new();
-    let mut ended = false;
-    while head.len() < SNIFF_BYTES && !ended {
-        match tokio::time::timeout(UPLOAD_IDLE, file.chunk()).await {
-            Ok(Ok(Some(piece))) => head.extend_from_slice(&piece),
-            Ok(Ok(None)) => ended = true,
-            Ok(Err(_)) | Err(_) => return unreadable(),
-        }
-        if pace.check(head.len() as u64).is_err() {
-            return too_slow();
-        }
-    }
+    let (head, ended) = match sniff(&mut file, &pace).await {
+        Ok(sniffed) => sniffed,
+        Err(refusal) => return refusal,
+    };
     if head.len() as u64 > limit {
         errors.file = Some(too_large(limit));
         return add_page(state, session, StatusCode::PAYLOAD_TOO_LARGE, values, errors, limit).await;
@@ -1075,32 +1147,8 @@ async fn deposit(
         declared_sha256: None,
         replaces: None,
     };
-    let received = head.len() as u64;
-    let first = futures::stream::iter([Ok(Bytes::from(head))]);
-    // The route takes no default body limit (a body over it would end before the form's fields
-    // are read): the file's bytes are counted here instead.
-    let rest = futures::stream::unfold((file, ended, received), move |(mut field, ended, received)| async move {
-        if ended {
-            return None;
-        }
-        match tokio::time::timeout(UPLOAD_IDLE, field.chunk()).await {
-            Err(_) => Some((Err(ContentError::Interrupted("no data for 60 s".into())), (field, true, received))),
-            Ok(Ok(Some(bytes))) => {
-                let received = received + bytes.len() as u64;
-                if received > limit {
-                    Some((Err(ContentError::TooLarge), (field, true, received)))
-                } else if let Err(slow) = pace.check(received) {
-                    Some((Err(slow), (field, true, received)))
-                } else {
-                    Some((Ok(bytes), (field, false, received)))
-                }
-            }
-            Ok(Ok(None)) => None,
-            Ok(Err(e)) => Some((Err(ContentError::Interrupted(e.body_text())), (field, true, received))),
-        }
-    });
-    let stream = futures::StreamExt::chain(first, rest);
-    match state.carnet.submit_document(&session.actor, submission, Box::pin(stream)).await {
+    let stream = file_stream(file, head, ended, limit, pace);
+    match state.carnet.submit_document(&session.actor, submission, stream).await {
         Ok(Submitted::Created(view) | Submitted::Unchanged(view)) => {
             Redirect::to(&format!("/documents/{}?fait=ajoute", view.meta.id)).into_response()
         }

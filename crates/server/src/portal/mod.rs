@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use crate::AppState;
 
 mod access;
+mod deposit;
 mod documents;
 mod export;
 pub mod patients;
@@ -51,6 +52,8 @@ pub const PAGES: &[&str] = &[
     "/applications",
     "/dossier",
     "/remboursements",
+    "/patients/{handle}/deposer",
+    "/patients/{handle}/deposer/{id}",
 ];
 
 /// The portal's routes; `limits` bound what a person deposits as they bound `/api`'s uploads.
@@ -94,6 +97,16 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/applications", get(access::applications))
         .route("/applications/revoquer", axum::routing::post(access::revoke_app))
         .route("/applications/autoriser", axum::routing::post(access::allow_app))
+        .route(
+            "/patients/{handle}/deposer",
+            get(deposit::form)
+                .post(deposit::deposit)
+                // As `/documents/ajouter`: the handler counts the bytes itself.
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::disable())
+                .layer::<_, std::convert::Infallible>(axum::Extension(upload))
+                .layer::<_, std::convert::Infallible>(axum::Extension(pace)),
+        )
+        .route("/patients/{handle}/deposer/{id}", get(deposit::done))
         .route("/static/carnet.css", get(stylesheet))
         .layer(axum::middleware::from_fn(page_headers))
 }

@@ -23,7 +23,13 @@ fn key(session: &PortalSession) -> DataKey {
 
 /// The handle naming `ins` in this session's URLs (a new one each call: the nonce is random).
 pub fn handle(session: &PortalSession, ins: &Ins) -> String {
-    URL_SAFE_NO_PAD.encode(carnet_crypto::seal(&key(session), CONTEXT, ins.as_str().as_bytes()))
+    handle_in(&session.id, ins)
+}
+
+/// The handle naming `ins` in the URLs of the session whose cookie carries `session_id` (for
+/// tools and tests that hold a session's cookie, as a browser does).
+pub fn handle_in(session_id: &str, ins: &Ins) -> String {
+    URL_SAFE_NO_PAD.encode(carnet_crypto::seal(&DataKey::derive(PURPOSE, session_id.as_bytes()), CONTEXT, ins.as_str().as_bytes()))
 }
 
 /// The INS a handle of this session names; `None` for anything else (another session's handle,

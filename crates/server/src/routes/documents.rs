@@ -201,7 +201,7 @@ pub fn parse_document_id(raw: &str) -> Result<DocumentId, ApiError> {
 }
 
 impl UploadMetadata {
-    fn parse(self, ins: Ins, content_type: Option<String>, codes: &CodeLists) -> Result<DocumentSubmission, ApiError> {
+    pub(crate) fn parse(self, ins: Ins, content_type: Option<String>, codes: &CodeLists) -> Result<DocumentSubmission, ApiError> {
         let type_code = codes.find_type_by_code(&self.type_code).ok_or_else(|| {
             let examples: Vec<&str> = codes.types.iter().take(8).map(|t| t.code.code.as_str()).collect();
             invalid("type_code", format!("{:?} is not a DMP type code (JDV_J66, e.g. {}…)", self.type_code, examples.join(", ")))

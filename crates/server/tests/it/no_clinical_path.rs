@@ -97,7 +97,7 @@ async fn walk(app: TestApp) {
         let session = app.carnet.open_session(&person).await.expect("a session");
         let cookie = format!("{}={}", app.state.portal.cookies.name(), session.id);
         for page in carnet_server::portal::PAGES {
-            let path = page.replace("{id}", &id);
+            let path = page.replace("{id}", &id).replace("{handle}", &carnet_server::portal::patients::handle_in(&session.id, &p));
             let req =
                 Request::builder().uri(&path).header("cookie", &cookie).header("accept", "text/html").body(Body::empty()).expect("request");
             let reply = app.send(req).await;

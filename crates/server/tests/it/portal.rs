@@ -159,7 +159,7 @@ async fn served_portal() -> (TestApp, String) {
 
 /// Whether a step acts on the current page without leading to another (nothing to check).
 fn is_action(step: &str) -> bool {
-    ["fill:", "check:", "uncheck:", "select:", "upload:"].iter().any(|p| step.starts_with(p))
+    ["fill:", "check:", "uncheck:", "select:", "upload:", "cookie:"].iter().any(|p| step.starts_with(p))
 }
 
 /// Walks `steps` (see `tests/portal/check.mjs`) in one Chromium context and checks each page
