@@ -23,7 +23,14 @@ fn key(session: &PortalSession) -> DataKey {
 
 /// The handle naming `ins` in this session's URLs (a new one each call: the nonce is random).
 pub fn handle(session: &PortalSession, ins: &Ins) -> String {
-    URL_SAFE_NO_PAD.encode(carnet_crypto::seal(&key(session), CONTEXT, ins.as_str().as_bytes()))
+    handle_in_session(&session.id, ins)
+}
+
+/// `handle` for the session whose cookie carries `session_id` (for tests that walk the pages
+/// with sessions they opened themselves).
+pub fn handle_in_session(session_id: &str, ins: &Ins) -> String {
+    let key = DataKey::derive(PURPOSE, session_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(carnet_crypto::seal(&key, CONTEXT, ins.as_str().as_bytes()))
 }
 
 /// The INS a handle of this session names; `None` for anything else (another session's handle,

@@ -20,6 +20,7 @@ mod policy_props;
 mod portal;
 mod portal_access;
 mod portal_documents;
+mod portal_pro;
 mod portal_record;
 mod portal_signin;
 mod records;
