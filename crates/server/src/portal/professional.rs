@@ -277,12 +277,34 @@ fn found_patient(session: &PortalSession, view: &RecordView) -> FoundPatient {
 // ---------------------------------------------------------------------------------------------
 // A patient's record
 
-/// The identity block of the record page.
+/// The identity block of the record page: one line to check at a glance, the whole below.
 pub struct Identity {
+    /// "Née le 1er décembre 1984 (41 ans) · INS 2970… (NIR) · identité qualifiée".
+    pub line: String,
     pub facts: Vec<Fact>,
 }
 
-fn identity(view: &RecordView) -> Identity {
+/// Whole years from `born` to `today`.
+fn age(born: time::Date, today: time::Date) -> i32 {
+    let had_birthday = (today.month() as u8, today.day()) >= (born.month() as u8, born.day());
+    today.year() - born.year() - i32::from(!had_birthday)
+}
+
+fn identity(view: &RecordView, today: time::Date) -> Identity {
+    let mut line = Vec::new();
+    if let Some(t) = &view.traits {
+        let born = if t.sex == Sex::Female { "Née" } else { "Né" };
+        let years = age(t.birth_date, today);
+        line.push(format!(
+            "{born} le {} ({})",
+            birth_words(t.birth_date),
+            words::counted(u64::try_from(years).unwrap_or(0), "an", "ans", "moins d’un an")
+        ));
+    }
+    line.push(format!("INS {}", view.ins));
+    if let Some(status) = view.identity_status {
+        line.push(format!("identité {}", words::identity_status(status).split(' ').next().unwrap_or_default().to_lowercase()));
+    }
     let mut facts = Vec::new();
     if let Some(t) = &view.traits {
         facts.push(Fact { name: "Nom de naissance", value: t.birth_name.clone() });
@@ -300,7 +322,7 @@ fn identity(view: &RecordView) -> Identity {
         facts.push(Fact { name: "Identité", value: words::identity_status(status).to_owned() });
     }
     facts.push(Fact { name: "État du dossier", value: words::record_status(view.status).to_owned() });
-    Identity { facts }
+    Identity { line: line.join(" · "), facts }
 }
 
 /// One line of the summary: a type of documents, how many, the latest.
@@ -414,7 +436,7 @@ async fn with_access(
         represented: None,
         handle,
         name: short_name(&view),
-        identity: identity(&view),
+        identity: identity(&view, words::day_in_paris(state.carnet.clock().now())),
         done,
         access: Some(WithAccess { summary, list }),
         without: None,
@@ -472,7 +494,7 @@ async fn without_access(
         represented: None,
         handle,
         name: short_name(&view),
-        identity: identity(&view),
+        identity: identity(&view, words::day_in_paris(state.carnet.clock().now())),
         done,
         access: None,
         without: Some(without),
