@@ -3,8 +3,9 @@
 //! documents; a session is opened through the real sign-in (the code flow against the demo's
 //! provider, PKCE and all, timed from the first request to the first page); then wrk loads each
 //! page with that session's cookie, at full load and at half of it, against the hello-world
-//! ceiling measured in the same run. Each page's weight (HTML and the stylesheet it loads) is
-//! printed too.
+//! ceiling measured in the same run. The same record's page as its médecin traitant opens it in
+//! the professional's space (`/patients/{handle}`, found by INS in her own session) is loaded
+//! last. Each page's weight (HTML and the stylesheet it loads) is printed too.
 
 use std::time::Instant;
 
@@ -96,7 +97,7 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
     let mut cookie = String::new();
     for _ in 0..5 {
         let started = Instant::now();
-        cookie = sign_in(&client, &server.url).await?;
+        cookie = sign_in(&client, &server.url, "Camille").await?;
         let home = client.get(format!("{}/", server.url)).header("cookie", &cookie).send().await?;
         if !home.status().is_success() || !home.text().await?.contains("Mon dossier médical") {
             bail!("the first page after sign-in is not the patient's home");
@@ -115,22 +116,45 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
         weights.push((page.clone(), r.bytes().await?.len()));
     }
 
+    // The médecin traitant's view of the same record: her session, the search by INS, the handle.
+    let doctor_cookie = sign_in(&client, &server.url, "Sophie BERNARD").await?;
+    let home = client.get(format!("{}/", server.url)).header("cookie", &doctor_cookie).send().await?.text().await?;
+    let csrf = home.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).context("the doctor's CSRF token")?;
+    let found = client
+        .post(format!("{}/patients/rechercher", server.url))
+        .header("cookie", &doctor_cookie)
+        .header("origin", &server.url)
+        .form(&[("csrf", csrf), ("par", "ins"), ("ins", ins.as_str())])
+        .send()
+        .await?
+        .text()
+        .await?;
+    let handle = found.split("href=\"/patients/").nth(1).and_then(|r| r.split('"').next()).context("the patient found by the doctor")?;
+    let record_page = format!("/patients/{handle}");
+    let r = client.get(format!("{}{record_page}", server.url)).header("cookie", &doctor_cookie).send().await?;
+    if !r.status().is_success() {
+        bail!("the record page answered {} to the médecin traitant", r.status());
+    }
+    weights.push(("/patients/{handle}".to_owned(), r.bytes().await?.len()));
+
     let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
-    let page_script = |delay_ms: Option<f64>| page_script(&cookie, delay_ms);
-    let hello = wrk.run(&format!("{}/health", server.url), &page_script(None), None)?;
+    let patient_script = |delay_ms: Option<f64>| page_script(&cookie, delay_ms);
+    let hello = wrk.run(&format!("{}/health", server.url), &patient_script(None), None)?;
     let mut rows: Vec<(String, Load, Load)> = Vec::new();
     for page in &args.pages {
         let url = format!("{}{page}", server.url);
-        let full = wrk.run(&url, &page_script(None), None)?;
-        let half = half_load(&wrk, &url, &full, connections, &page_script)?;
+        let full = wrk.run(&url, &patient_script(None), None)?;
+        let half = half_load(&wrk, &url, &full, connections, &patient_script)?;
         rows.push((page.clone(), full, half));
     }
+    let url = format!("{}{record_page}", server.url);
+    let doctor_script = |delay_ms: Option<f64>| page_script(&doctor_cookie, delay_ms);
+    let full = wrk.run(&url, &doctor_script(None), None)?;
+    let half = half_load(&wrk, &url, &full, connections, &doctor_script)?;
+    rows.push(("/patients/{handle} (médecin traitant)".to_owned(), full, half));
 
     let ratio = |l: &Load| 100.0 * l.requests_per_second / hello.requests_per_second;
-    println!(
-        "\n{:<40} {:>10} {:>9} {:>9} {:>8} {:>13}",
-        "page (signed-in patient)", "req/s", "p50 ms", "p99 ms", "vs hello", "p99 ms at ½"
-    );
+    println!("\n{:<40} {:>10} {:>9} {:>9} {:>8} {:>13}", "page (signed-in person)", "req/s", "p50 ms", "p99 ms", "vs hello", "p99 ms at ½");
     println!(
         "{:<40} {:>10.0} {:>9.2} {:>9.2} {:>7.0}%",
         "hello world (GET /health, same stack)", hello.requests_per_second, hello.p50_ms, hello.p99_ms, 100.0
@@ -188,14 +212,15 @@ fn location(base: &str, r: &reqwest::Response) -> anyhow::Result<String> {
     Ok(if to.starts_with('/') { format!("{base}{to}") } else { to.to_owned() })
 }
 
-/// Signs the demo's first person in through `/connexion`, the demo provider's page and the
-/// callback, as a browser would; returns the session's `Cookie` header.
-async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+/// Signs the demo person whose button names `who` in through `/connexion`, the demo provider's
+/// page and the callback, as a browser would; returns the session's `Cookie` header.
+async fn sign_in(client: &reqwest::Client, base: &str, who: &str) -> anyhow::Result<String> {
     let start = client.get(format!("{base}/connexion")).send().await?;
     let authorize = location(base, &start)?;
     let page = client.get(&authorize).send().await?.text().await?;
-    // The first form: the first demo person's choice, with the request's hidden fields.
-    let form = page.split("<form").nth(1).context("the provider's choice form")?;
+    // The form of the person's button, with the request's hidden fields.
+    let form = page.split("<form").skip(1).find(|f| f.contains(who)).context("the provider's choice form")?;
+    let person = form.split("name=\"person\" value=\"").nth(1).and_then(|r| r.split('"').next()).context("the person's index")?;
     let mut fields: Vec<(String, String)> = form
         .split("<input type=\"hidden\" ")
         .skip(1)
@@ -205,7 +230,7 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String>
             Some((unescape(name), unescape(value)))
         })
         .collect();
-    fields.push(("person".into(), "0".into()));
+    fields.push(("person".into(), person.to_owned()));
     let chosen = client.post(format!("{base}/dev-issuer/authorize")).form(&fields).send().await?;
     let callback = location(base, &chosen)?;
     let back = client.get(&callback).send().await?;
