@@ -4,10 +4,11 @@
 //! provider, PKCE and all, timed from the first request to the first page); then wrk loads each
 //! page with that session's cookie, at full load and at half of it, against the hello-world
 //! ceiling measured in the same run. Each page's weight (HTML and the stylesheet it loads) is
-//! printed too. Then a professional (the demo's doctor, signed in the same way) deposits a
-//! document into that record through the portal's form (`POST /patients/{handle}/deposer`,
-//! multipart, CSRF token and all), each request a real deposit: ledger, encryption, blob, row,
-//! notification.
+//! printed too. The same record's page as its médecin traitant opens it in the professional's
+//! space (`/patients/{handle}`, found by INS in her own session) is loaded next. Then that
+//! professional (the demo's doctor, signed in the same way) deposits a document into the record
+//! through the portal's form (`POST /patients/{handle}/deposer`, multipart, CSRF token and all),
+//! each request a real deposit: ledger, encryption, blob, row, notification.
 
 use std::time::Instant;
 
@@ -99,7 +100,7 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
     let mut cookie = String::new();
     for _ in 0..5 {
         let started = Instant::now();
-        cookie = sign_in(&client, &server.url, None).await?;
+        cookie = sign_in(&client, &server.url, "Camille").await?;
         let home = client.get(format!("{}/", server.url)).header("cookie", &cookie).send().await?;
         if !home.status().is_success() || !home.text().await?.contains("Mon dossier médical") {
             bail!("the first page after sign-in is not the patient's home");
@@ -118,22 +119,49 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
         weights.push((page.clone(), r.bytes().await?.len()));
     }
 
+    // The médecin traitant's view of the same record: her session, the search by INS, the handle.
+    let doctor_cookie = sign_in(&client, &server.url, "Sophie BERNARD").await?;
+    let home = client.get(format!("{}/", server.url)).header("cookie", &doctor_cookie).send().await?.text().await?;
+    let csrf = home.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).context("the doctor's CSRF token")?;
+    let found = client
+        .post(format!("{}/patients/rechercher", server.url))
+        .header("cookie", &doctor_cookie)
+        .header("origin", &server.url)
+        .form(&[("csrf", csrf), ("par", "ins"), ("ins", ins.as_str())])
+        .send()
+        .await?
+        .text()
+        .await?;
+    let handle = found.split("href=\"/patients/").nth(1).and_then(|r| r.split('"').next()).context("the patient found by the doctor")?;
+    let record_page = format!("/patients/{handle}");
+    let r = client.get(format!("{}{record_page}", server.url)).header("cookie", &doctor_cookie).send().await?;
+    if !r.status().is_success() {
+        bail!("the record page answered {} to the médecin traitant", r.status());
+    }
+    weights.push(("/patients/{handle}".to_owned(), r.bytes().await?.len()));
+
     let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
-    let page_script = |delay_ms: Option<f64>| page_script(&cookie, delay_ms);
-    let hello = wrk.run(&format!("{}/health", server.url), &page_script(None), None)?;
+    let patient_script = |delay_ms: Option<f64>| page_script(&cookie, delay_ms);
+    let hello = wrk.run(&format!("{}/health", server.url), &patient_script(None), None)?;
     let mut rows: Vec<(String, Load, Load)> = Vec::new();
     for page in &args.pages {
         let url = format!("{}{page}", server.url);
-        let full = wrk.run(&url, &page_script(None), None)?;
-        let half = half_load(&wrk, &url, &full, connections, &page_script)?;
+        let full = wrk.run(&url, &patient_script(None), None)?;
+        let half = half_load(&wrk, &url, &full, connections, &patient_script)?;
         rows.push((page.clone(), full, half));
     }
+    let url = format!("{}{record_page}", server.url);
+    let doctor_script = |delay_ms: Option<f64>| page_script(&doctor_cookie, delay_ms);
+    let full = wrk.run(&url, &doctor_script(None), None)?;
+    let half = half_load(&wrk, &url, &full, connections, &doctor_script)?;
+    rows.push(("/patients/{handle} (médecin traitant)".to_owned(), full, half));
 
     // A deposit through the professional's form, as the demo's doctor.
-    let doctor_cookie = sign_in(&client, &server.url, Some("BERNARD")).await?;
+    let doctor_cookie = sign_in(&client, &server.url, "Sophie BERNARD").await?;
     let session_id = doctor_cookie.split_once('=').map(|(_, id)| id).context("the doctor's session cookie")?;
     let patient_ins: carnet_domain::Ins = ins.parse().map_err(|e| anyhow::anyhow!("the demo patient's INS: {e}"))?;
-    let form_url = format!("{}/patients/{}/deposer", server.url, carnet_server::portal::patients::handle_in(session_id, &patient_ins));
+    let form_url =
+        format!("{}/patients/{}/deposer", server.url, carnet_server::portal::patients::handle_in_session(session_id, &patient_ins));
     let form = client.get(&form_url).header("cookie", &doctor_cookie).send().await?;
     if !form.status().is_success() {
         bail!("the deposit form answered {} to the demo's doctor", form.status());
@@ -155,10 +183,7 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
     let after = listed(&client).await?.unwrap_or_default();
 
     let ratio = |l: &Load| 100.0 * l.requests_per_second / hello.requests_per_second;
-    println!(
-        "\n{:<40} {:>10} {:>9} {:>9} {:>8} {:>13}",
-        "page (signed-in patient)", "req/s", "p50 ms", "p99 ms", "vs hello", "p99 ms at ½"
-    );
+    println!("\n{:<40} {:>10} {:>9} {:>9} {:>8} {:>13}", "page (signed-in person)", "req/s", "p50 ms", "p99 ms", "vs hello", "p99 ms at ½");
     println!(
         "{:<40} {:>10.0} {:>9.2} {:>9.2} {:>7.0}%",
         "hello world (GET /health, same stack)", hello.requests_per_second, hello.p50_ms, hello.p99_ms, 100.0
@@ -270,19 +295,15 @@ fn deposit_script(cookie: &str, boundary: &str, body: &[u8]) -> String {
     )
 }
 
-/// Signs a demo person in through `/connexion`, the demo provider's page and the callback, as a
-/// browser would: the first person, or the first whose name contains `who`; returns the
-/// session's `Cookie` header.
-async fn sign_in(client: &reqwest::Client, base: &str, who: Option<&str>) -> anyhow::Result<String> {
+/// Signs the demo person whose button names `who` in through `/connexion`, the demo provider's
+/// page and the callback, as a browser would; returns the session's `Cookie` header.
+async fn sign_in(client: &reqwest::Client, base: &str, who: &str) -> anyhow::Result<String> {
     let start = client.get(format!("{base}/connexion")).send().await?;
     let authorize = location(base, &start)?;
     let page = client.get(&authorize).send().await?.text().await?;
-    // The person's form: their choice, with the request's hidden fields.
-    let form = page
-        .split("<form")
-        .skip(1)
-        .find(|f| who.is_none_or(|w| f.split("</form>").next().is_some_and(|f| f.contains(w))))
-        .context("the provider's choice form")?;
+    // The form of the person's button, with the request's hidden fields.
+    let form = page.split("<form").skip(1).find(|f| f.contains(who)).context("the provider's choice form")?;
+    let person = form.split("name=\"person\" value=\"").nth(1).and_then(|r| r.split('"').next()).context("the person's index")?;
     let mut fields: Vec<(String, String)> = form
         .split("<input type=\"hidden\" ")
         .skip(1)
@@ -292,7 +313,6 @@ async fn sign_in(client: &reqwest::Client, base: &str, who: Option<&str>) -> any
             Some((unescape(name), unescape(value)))
         })
         .collect();
-    let person = form.split("name=\"person\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("0");
     fields.push(("person".into(), person.to_owned()));
     let chosen = client.post(format!("{base}/dev-issuer/authorize")).form(&fields).send().await?;
     let callback = location(base, &chosen)?;

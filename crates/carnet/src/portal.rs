@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use carnet_auth::{DemoPerson, DevClient, DevIssuer, DevProvider, TokenClaims};
-use carnet_domain::Role;
+use carnet_domain::{Profession, Role};
 use carnet_server::portal::session::SessionCookies;
 use carnet_server::portal::signin::{Portal, PortalClient};
 
 use crate::config::{PortalSettings, Settings};
 use crate::demo_data;
 
-/// The people of the demo data one may sign in as: each patient, and the parent of the minor.
+/// The people of the demo data one may sign in as: each patient, the parent of the minor, each
+/// professional (the SAMU regulator among them) and the privacy officer.
 pub fn demo_people() -> Vec<DemoPerson> {
     let patients = demo_data::patients();
     let mut people: Vec<DemoPerson> = patients
@@ -37,14 +38,24 @@ pub fn demo_people() -> Vec<DemoPerson> {
             },
         });
     }
-    // The professionals, as `carnet demo`'s tokens carry them (their deposit form is reached
-    // from a patient's record).
     for pro in demo_data::professionals() {
-        let what = if pro.regulator { "médecin régulateur du SAMU".to_owned() } else { pro.profession.label_fr().to_lowercase() };
+        let name = format!("{} {}", pro.given_name, pro.family_name);
+        let what = match pro.key {
+            "doctor" => "médecin généraliste",
+            "pharmacist" => "pharmacien",
+            "nurse" => "infirmière",
+            "dentist" => "chirurgien-dentiste",
+            "midwife" => "sage-femme",
+            "physio" => "masseur-kinésithérapeute",
+            "samu" => "médecin régulatrice du SAMU (centre 15)",
+            _ => pro.profession.label_fr(),
+        };
+        let title = if matches!(pro.profession, Profession::Medecin | Profession::ChirurgienDentiste) { "Dr " } else { "" };
         people.push(DemoPerson {
-            label: format!("{} {}, {what}", pro.given_name, pro.family_name),
+            label: format!("{title}{name}, {what}"),
+            // The claims `carnet demo` mints for them (`carnet token` takes the same).
             claims: TokenClaims {
-                name: Some(format!("{} {}", pro.given_name, pro.family_name)),
+                name: Some(name),
                 rpps: Some(pro.rpps.to_string()),
                 profession: Some(pro.profession.code().into()),
                 specialty: pro.specialty.map(str::to_owned),
@@ -53,6 +64,10 @@ pub fn demo_people() -> Vec<DemoPerson> {
             },
         });
     }
+    people.push(DemoPerson {
+        label: "Hélène ROUX, déléguée à la protection des données".into(),
+        claims: TokenClaims { name: Some("Hélène ROUX".into()), ..TokenClaims::new("privacy", Role::PrivacyOfficer) },
+    });
     people
 }
 

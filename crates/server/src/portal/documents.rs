@@ -46,9 +46,9 @@ pub const CONTENT_CSP: &str = "sandbox; default-src 'none'; img-src 'self' data:
 pub const PDF_CONTENT_CSP: &str = "default-src 'none'; object-src 'self'; frame-ancestors 'self'";
 
 /// The formats the viewer shows in the page (the others are downloaded).
-const VIEWABLE: [&str; 4] = ["application/pdf", "image/jpeg", "image/png", "text/plain"];
+pub const VIEWABLE: [&str; 4] = ["application/pdf", "image/jpeg", "image/png", "text/plain"];
 
-fn essence(mime: &str) -> String {
+pub fn essence(mime: &str) -> String {
     mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
@@ -97,7 +97,7 @@ fn author_key(reference: &str) -> String {
 }
 
 /// The notes of a line: labels and, unless in force, the status, in words.
-fn notes(meta: &DocumentMeta) -> Vec<&'static str> {
+pub fn notes(meta: &DocumentMeta) -> Vec<&'static str> {
     let mut notes: Vec<&'static str> = meta.labels.iter().map(|l| words::label(*l)).collect();
     if meta.status != DocumentStatus::Current {
         notes.push(words::status(meta.status));
@@ -237,7 +237,7 @@ pub(super) const DATE_HELP: &str = "Cette date n’existe pas. Écrivez-la sous 
 const RANGE_HELP: &str = "Cette date est avant la date «\u{a0}Du\u{a0}». Choisissez une date après celle-ci.";
 
 /// A date as a browser's date field sends it (`2026-03-12`) or as a person types it (`12/03/2026`).
-pub(super) fn parse_day(raw: &str) -> Option<time::Date> {
+pub fn parse_day(raw: &str) -> Option<time::Date> {
     let (y, m, d) = if let Some((y, rest)) = raw.split_once('-') {
         let (m, d) = rest.split_once('-')?;
         (y, m, d)
@@ -291,14 +291,67 @@ fn version_label(meta: &DocumentMeta) -> String {
     format!("Version déposée le {}", words::date_time(meta.submitted_at))
 }
 
+/// A list of documents as the pages show it: grouped by month of the act, replaced versions
+/// folded, filtered and paged as `query` asks (the patient's *Mes documents*, a professional's
+/// view of a record).
+pub struct DocumentList {
+    pub groups: Vec<MonthGroup>,
+    /// "12 documents, dont 1 masqué aux professionnels".
+    pub summary: String,
+    /// No document at all (not: none matching the filters).
+    pub empty_record: bool,
+    pub filtered: bool,
+    pub classes: Vec<Choice>,
+    pub types: Vec<Choice>,
+    pub authors: Vec<Choice>,
+    pub from: String,
+    pub to: String,
+    pub from_error: Option<&'static str>,
+    pub to_error: Option<&'static str>,
+    pub hidden_only: bool,
+    /// "Documents 51 à 100 sur 200", when the list takes several pages.
+    pub range: Option<String>,
+    /// Query strings of the newer and older pages.
+    pub newer: Option<String>,
+    pub older: Option<String>,
+}
+
 /// `/documents`: the documents of the record the person may see.
 pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuery(query): RawQuery) -> Response {
     let Some(ins) = record_of(&session) else { return super::not_found_page() };
-    let filters = Filters::of(query.as_deref());
     let views = match visible_views(&state, &session, &ins).await {
         Ok(v) => v,
         Err(e) => return super::service_error_page(e),
     };
+    let list = document_list(&state, &session, views, query.as_deref());
+    let status = if list.from_error.is_some() || list.to_error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let rendered = ListPage {
+        page: "documents",
+        csrf: session.csrf_token.clone(),
+        represented: super::record::represented(&state, &session).await,
+        groups: list.groups,
+        summary: list.summary,
+        empty_record: list.empty_record,
+        filtered: list.filtered,
+        classes: list.classes,
+        types: list.types,
+        authors: list.authors,
+        from: list.from,
+        to: list.to,
+        from_error: list.from_error,
+        to_error: list.to_error,
+        hidden_only: list.hidden_only,
+        range: list.range,
+        newer: list.newer,
+        older: list.older,
+    }
+    .render();
+    page(status, rendered)
+}
+
+/// The list of `views` (the documents the gate let through) as the pages show it.
+pub fn document_list(state: &AppState, session: &PortalSession, views: Vec<DocumentView>, query: Option<&str>) -> DocumentList {
+    let filters = Filters::of(query);
     let empty_record = views.is_empty();
     let mut chains = fold_versions(views);
     chains.sort_by_key(|(head, _)| std::cmp::Reverse((act_date(&head.meta), head.meta.submitted_at)));
@@ -321,16 +374,16 @@ pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuer
         let m = &head.meta;
         if !classes.iter().any(|c| c.value == m.xds.class_code.code) {
             let selected = filters.class == m.xds.class_code.code;
-            classes.push(Choice { value: m.xds.class_code.code.clone(), label: class_words(&state, m), selected });
+            classes.push(Choice { value: m.xds.class_code.code.clone(), label: class_words(state, m), selected });
         }
         if !types.iter().any(|c| c.value == m.xds.type_code.code) {
             let selected = filters.kind == m.xds.type_code.code;
-            types.push(Choice { value: m.xds.type_code.code.clone(), label: type_words(&state, m), selected });
+            types.push(Choice { value: m.xds.type_code.code.clone(), label: type_words(state, m), selected });
         }
         let key = author_key(&m.author);
         if !authors.iter().any(|c| c.value == key) {
             let selected = filters.author == key;
-            authors.push(Choice { label: person_words(&session, &m.author, m.author_name.as_ref()), value: key, selected });
+            authors.push(Choice { label: person_words(session, &m.author, m.author_name.as_ref()), value: key, selected });
         }
     }
     for list in [&mut classes, &mut types, &mut authors] {
@@ -378,9 +431,9 @@ pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuer
         let line = Line {
             id: head.meta.id.to_string(),
             title: head.title.clone().unwrap_or_else(|| "Document sans titre".to_owned()),
-            kind: type_words(&state, &head.meta),
+            kind: type_words(state, &head.meta),
             date: words::date(act_date(&head.meta)),
-            author: person_words(&session, &head.meta.author, head.meta.author_name.as_ref()),
+            author: person_words(session, &head.meta.author, head.meta.author_name.as_ref()),
             notes: notes(&head.meta),
             older: older.iter().map(|v| VersionLink { id: v.meta.id.to_string(), label: version_label(&v.meta), current: false }).collect(),
         };
@@ -389,15 +442,11 @@ pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuer
             _ => groups.push(MonthGroup { month, lines: vec![line] }),
         }
     }
-    let filtered = filters.any();
-    let rendered = ListPage {
-        page: "documents",
-        csrf: session.csrf_token.clone(),
-        represented: super::record::represented(&state, &session).await,
+    DocumentList {
         groups,
         summary,
         empty_record,
-        filtered,
+        filtered: filters.any(),
         classes,
         types,
         authors,
@@ -410,9 +459,6 @@ pub async fn list(State(state): State<AppState>, session: PortalSession, RawQuer
         newer,
         older: older_page,
     }
-    .render();
-    let status = if from_error.is_some() || to_error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    page(status, rendered)
 }
 
 async fn visible_views(state: &AppState, session: &PortalSession, ins: &Ins) -> Result<Vec<DocumentView>, ServiceError> {
@@ -453,9 +499,21 @@ struct DocumentPage {
 /// with: another record's document is answered like a missing one.
 async fn document_of(state: &AppState, session: &PortalSession, raw_id: &str, action: DocumentAction) -> Result<Visible, Response> {
     let ins = record_of(session).ok_or_else(super::not_found_page)?;
+    document_in(state, session, &ins, raw_id, action).await
+}
+
+/// A document of the record `ins` through the gate for `action`, or the page to answer with: a
+/// document of another record is answered like a missing one.
+pub async fn document_in(
+    state: &AppState,
+    session: &PortalSession,
+    ins: &Ins,
+    raw_id: &str,
+    action: DocumentAction,
+) -> Result<Visible, Response> {
     let Ok(id) = DocumentId::parse(raw_id) else { return Err(super::not_found_page()) };
     let visible = state.carnet.visible_document(&session.actor, id, action).await.map_err(super::service_error_page)?;
-    if visible.meta().ins != ins {
+    if visible.meta().ins != *ins {
         return Err(super::not_found_page());
     }
     Ok(visible)
@@ -472,33 +530,11 @@ pub async fn show(State(state): State<AppState>, session: PortalSession, Path(id
         Err(e) => return super::service_error_page(e),
     };
     let m = &view.meta;
-    let versions = if m.replaces.is_some() || m.status == DocumentStatus::Superseded {
-        match versions_of(&state, &session, m).await {
-            Ok(v) => v,
-            Err(e) => return super::service_error_page(e),
-        }
-    } else {
-        vec![]
+    let versions = match versions_of(&state, &session, m).await {
+        Ok(v) => v,
+        Err(e) => return super::service_error_page(e),
     };
-    let mut facts = vec![
-        Fact { name: "Type", value: type_words(&state, m) },
-        Fact { name: "Classe", value: class_words(&state, m) },
-        Fact { name: "Date de l’acte", value: m.xds.authored_at.map_or_else(|| "Non précisée".to_owned(), words::date) },
-        Fact { name: "Déposé le", value: words::date_time(m.submitted_at) },
-        Fact { name: "Déposé par", value: person_words(&session, &m.deposited_by, None) },
-        Fact { name: "Auteur", value: person_words(&session, &m.author, m.author_name.as_ref()) },
-    ];
-    if let Some(organisation) = organisation_of(&state, &session, &m.author).await {
-        facts.push(Fact { name: "Établissement", value: organisation });
-    }
-    facts.push(Fact { name: "Format", value: words::format(&m.xds.mime_type).to_owned() });
-    facts.push(Fact { name: "Taille", value: words::size(m.size) });
-    let status = if m.archived {
-        format!("{}, {}", words::status(m.status), words::ARCHIVED.to_lowercase())
-    } else {
-        words::status(m.status).to_owned()
-    };
-    facts.push(Fact { name: "État", value: status });
+    let mut facts = document_facts(&state, &session, m).await;
     let labels = if m.labels.is_empty() {
         "Visible par vous et par les professionnels que vous autorisez".to_owned()
     } else {
@@ -535,8 +571,37 @@ pub async fn show(State(state): State<AppState>, session: PortalSession, Path(id
     response
 }
 
-/// The versions of the chain `meta` belongs to that the person may see, newest first.
-async fn versions_of(state: &AppState, session: &PortalSession, meta: &DocumentMeta) -> Result<Vec<VersionLink>, ServiceError> {
+/// What the document page tells of a document, in words (its visibility aside: said to each
+/// reader in their own words).
+pub async fn document_facts(state: &AppState, session: &PortalSession, m: &DocumentMeta) -> Vec<Fact> {
+    let mut facts = vec![
+        Fact { name: "Type", value: type_words(state, m) },
+        Fact { name: "Classe", value: class_words(state, m) },
+        Fact { name: "Date de l’acte", value: m.xds.authored_at.map_or_else(|| "Non précisée".to_owned(), words::date) },
+        Fact { name: "Déposé le", value: words::date_time(m.submitted_at) },
+        Fact { name: "Déposé par", value: person_words(session, &m.deposited_by, None) },
+        Fact { name: "Auteur", value: person_words(session, &m.author, m.author_name.as_ref()) },
+    ];
+    if let Some(organisation) = organisation_of(state, session, &m.author).await {
+        facts.push(Fact { name: "Établissement", value: organisation });
+    }
+    facts.push(Fact { name: "Format", value: words::format(&m.xds.mime_type).to_owned() });
+    facts.push(Fact { name: "Taille", value: words::size(m.size) });
+    let status = if m.archived {
+        format!("{}, {}", words::status(m.status), words::ARCHIVED.to_lowercase())
+    } else {
+        words::status(m.status).to_owned()
+    };
+    facts.push(Fact { name: "État", value: status });
+    facts
+}
+
+/// The versions of the chain `meta` belongs to that the person may see, newest first (none
+/// asked for a document that neither replaces nor was replaced).
+pub async fn versions_of(state: &AppState, session: &PortalSession, meta: &DocumentMeta) -> Result<Vec<VersionLink>, ServiceError> {
+    if meta.replaces.is_none() && meta.status != DocumentStatus::Superseded {
+        return Ok(vec![]);
+    }
     let views = visible_views(state, session, &meta.ins).await?;
     let chain =
         fold_versions(views).into_iter().find(|(head, older)| head.meta.id == meta.id || older.iter().any(|v| v.meta.id == meta.id));
@@ -601,7 +666,13 @@ fn file_name(title: Option<&str>, mime: &str) -> String {
 /// The bytes of a document of the session's record, with `/api`'s protective headers and a
 /// `Content-Disposition` of `disposition`.
 async fn bytes_of(state: &AppState, session: &PortalSession, id: &str, headers: &HeaderMap, disposition: &str) -> Response {
-    let visible = match document_of(state, session, id, DocumentAction::Retrieve).await {
+    let Some(ins) = record_of(session) else { return super::not_found_page() };
+    bytes_in(state, session, &ins, id, headers, disposition).await
+}
+
+/// The bytes of a document of the record `ins` (see `bytes_of`).
+pub async fn bytes_in(state: &AppState, session: &PortalSession, ins: &Ins, id: &str, headers: &HeaderMap, disposition: &str) -> Response {
+    let visible = match document_in(state, session, ins, id, DocumentAction::Retrieve).await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -21,6 +21,7 @@ mod deposit;
 mod documents;
 mod export;
 pub mod patients;
+mod professional;
 mod record;
 pub mod session;
 pub mod signin;
@@ -35,7 +36,8 @@ const STYLESHEET: &str = include_str!("../../static/carnet.css");
 
 /// The pages of a signed-in person (each walked by the tests that look for leaks: a new page
 /// goes here too).
-/// `{id}` stands for a document id of the walked record.
+/// `{id}` stands for a document id of the walked record, `{handle}` for a patient handle of the
+/// walking session naming that record.
 pub const PAGES: &[&str] = &[
     "/",
     "/historique",
@@ -52,6 +54,12 @@ pub const PAGES: &[&str] = &[
     "/applications",
     "/dossier",
     "/remboursements",
+    "/patients",
+    "/patients/{handle}",
+    "/patients/{handle}?fait=urgence",
+    "/patients/{handle}/documents/{id}",
+    "/patients/{handle}/documents/{id}/contenu",
+    "/patients/{handle}/documents/{id}/telecharger",
     "/patients/{handle}/deposer",
     "/patients/{handle}/deposer/{id}",
 ];
@@ -97,6 +105,14 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/applications", get(access::applications))
         .route("/applications/revoquer", axum::routing::post(access::revoke_app))
         .route("/applications/autoriser", axum::routing::post(access::allow_app))
+        .route("/patients", get(professional::search_form))
+        .route("/patients/rechercher", post(professional::search))
+        .route("/patients/{handle}", get(professional::record))
+        .route("/patients/{handle}/autorisation", post(professional::declare))
+        .route("/patients/{handle}/urgence", post(professional::emergency))
+        .route("/patients/{handle}/documents/{id}", get(professional::document))
+        .route("/patients/{handle}/documents/{id}/contenu", get(professional::content))
+        .route("/patients/{handle}/documents/{id}/telecharger", get(professional::download))
         .route(
             "/patients/{handle}/deposer",
             get(deposit::form)

@@ -23,13 +23,14 @@ fn key(session: &PortalSession) -> DataKey {
 
 /// The handle naming `ins` in this session's URLs (a new one each call: the nonce is random).
 pub fn handle(session: &PortalSession, ins: &Ins) -> String {
-    handle_in(&session.id, ins)
+    handle_in_session(&session.id, ins)
 }
 
-/// The handle naming `ins` in the URLs of the session whose cookie carries `session_id` (for
-/// tools and tests that hold a session's cookie, as a browser does).
-pub fn handle_in(session_id: &str, ins: &Ins) -> String {
-    URL_SAFE_NO_PAD.encode(carnet_crypto::seal(&DataKey::derive(PURPOSE, session_id.as_bytes()), CONTEXT, ins.as_str().as_bytes()))
+/// `handle` for the session whose cookie carries `session_id` (for tests that walk the pages
+/// with sessions they opened themselves).
+pub fn handle_in_session(session_id: &str, ins: &Ins) -> String {
+    let key = DataKey::derive(PURPOSE, session_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(carnet_crypto::seal(&key, CONTEXT, ins.as_str().as_bytes()))
 }
 
 /// The INS a handle of this session names; `None` for anything else (another session's handle,

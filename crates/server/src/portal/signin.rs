@@ -347,8 +347,27 @@ async fn dev_discovery(State(state): State<AppState>) -> Response {
 #[derive(Template)]
 #[template(path = "demo_choix.html")]
 struct ChoosePage<'a> {
-    people: Vec<&'a str>,
+    /// The people by kind (patients and their relatives, professionals, others), each with
+    /// their index in the provider's list (what the form posts).
+    groups: Vec<(&'static str, Vec<(usize, &'a str)>)>,
     fields: Vec<(&'static str, String)>,
+}
+
+/// The demo people grouped as the choice page lists them, empty groups left out.
+fn grouped(people: &[carnet_auth::DemoPerson]) -> Vec<(&'static str, Vec<(usize, &str)>)> {
+    use carnet_domain::Role;
+    let mut groups: Vec<(&'static str, Vec<(usize, &str)>)> =
+        vec![("Patients et proches", vec![]), ("Professionnels de santé", vec![]), ("Autres rôles", vec![])];
+    for (index, person) in people.iter().enumerate() {
+        let group = match person.claims.role {
+            Role::Patient | Role::Representative => 0,
+            Role::Professional | Role::Regulator => 1,
+            _ => 2,
+        };
+        groups[group].1.push((index, person.label.as_str()));
+    }
+    groups.retain(|(_, people)| !people.is_empty());
+    groups
 }
 
 fn provider_refusal(e: &carnet_auth::ProviderError) -> Response {
@@ -370,7 +389,7 @@ async fn dev_authorize(State(state): State<AppState>, Query(req): Query<Authoriz
         ("code_challenge", req.code_challenge.clone()),
         ("code_challenge_method", req.code_challenge_method.clone()),
     ];
-    let page = ChoosePage { people: provider.people().iter().map(|p| p.label.as_str()).collect(), fields };
+    let page = ChoosePage { groups: grouped(provider.people()), fields };
     match page.render() {
         Ok(html) => no_store(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()),
         Err(e) => {

@@ -169,6 +169,10 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
 
 /// `/` for a signed-in person.
 pub async fn home(state: &AppState, session: PortalSession) -> Response {
+    // Professionals and SAMU regulators have a space of their own.
+    if session.actor.professional().is_some() {
+        return super::professional::home(session).await;
+    }
     let actor = &session.actor;
     let mut unavailable = None;
     let record = match session.record() {

@@ -430,3 +430,33 @@ mod access_words {
         assert_eq!(scope("n’importe quoi"), None);
     }
 }
+
+/// A medical specialty (TRE_R38) in words, for the few the pages name; `None` for the others
+/// (not shown rather than shown as a code).
+pub fn specialty(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "SM54" => "médecine générale",
+        "SM53" => "spécialiste en médecine générale",
+        _ => return None,
+    })
+}
+
+/// A record's status, as a professional reads it on the record page.
+pub fn record_status(status: carnet_domain::RecordStatus) -> &'static str {
+    match status {
+        carnet_domain::RecordStatus::Active => "Ouvert",
+        carnet_domain::RecordStatus::Closed => "Fermé par le patient",
+        carnet_domain::RecordStatus::Archived => "Archivé",
+        carnet_domain::RecordStatus::Destroyed => "Supprimé",
+    }
+}
+
+/// How sure the identity is (the INS identity status).
+pub fn identity_status(status: carnet_domain::IdentityStatus) -> &'static str {
+    match status {
+        carnet_domain::IdentityStatus::Provisoire => "Provisoire",
+        carnet_domain::IdentityStatus::Recuperee => "Récupérée (non vérifiée sur pièce d’identité)",
+        carnet_domain::IdentityStatus::Validee => "Validée (vérifiée sur pièce d’identité)",
+        carnet_domain::IdentityStatus::Qualifiee => "Qualifiée (vérifiée et confirmée par le téléservice INSi)",
+    }
+}

@@ -21,6 +21,7 @@ mod policy_props;
 mod portal;
 mod portal_access;
 mod portal_documents;
+mod portal_pro;
 mod portal_pro_deposit;
 mod portal_record;
 mod portal_signin;

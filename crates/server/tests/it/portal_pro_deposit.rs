@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use carnet_domain::{Actor, ActorKind, Ins, Profession, ProfessionalIdentity, Scopes};
 use carnet_server::HttpLimits;
-use carnet_server::portal::patients::handle_in;
+use carnet_server::portal::patients::handle_in_session;
 use serde_json::{Value, json};
 use support::{PortalVisit, Reply, TestApp, ins, rpps};
 
@@ -45,7 +45,7 @@ fn doctor(n: u32) -> Actor {
 /// The handle naming `p` in `visit`'s URLs, as the professional's pages make it.
 fn handle(visit: &PortalVisit, p: &Ins) -> String {
     let id = visit.cookie.split_once('=').map(|(_, id)| id).expect("a session cookie");
-    handle_in(id, p)
+    handle_in_session(id, p)
 }
 
 /// A file of the form: its name, its type as the browser says, its bytes.
@@ -461,7 +461,7 @@ async fn dr_bernard_deposits_then_replaces_in_chromium_and_a_fhir_client_finds_t
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     let visit = app.portal_session(&doctor(77)).await;
     let (cookie_name, session_id) = visit.cookie.split_once('=').expect("a cookie");
-    let form = format!("{origin}/patients/{}/deposer", handle_in(session_id, &p));
+    let form = format!("{origin}/patients/{}/deposer", handle_in_session(session_id, &p));
 
     let dir = tempfile::tempdir().expect("temp dir");
     let report = dir.path().join("compte-rendu.pdf");
