@@ -58,6 +58,9 @@ pub struct EntryQuery {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub actor_ref: Option<String>,
+    /// Only entries about a record (with an INS): what an actor did in records, without their
+    /// other entries (e.g. reading their own activity).
+    pub about_a_record: bool,
     pub after_index: Option<u64>,
     pub before_index: Option<u64>,
     /// Descending leaf index (a history read from the latest).
@@ -228,6 +231,9 @@ pub(crate) fn db_int(v: u64) -> i64 {
 fn find_sql(q: &EntryQuery) -> (String, Vec<Bind>) {
     let mut sql = String::from("SELECT idx, entry FROM entries WHERE TRUE");
     let mut binds = Vec::new();
+    if q.about_a_record {
+        sql.push_str(" AND ins IS NOT NULL");
+    }
     let mut filter = |condition: &str, bind: Bind| {
         binds.push(bind);
         sql.push_str(&format!(" AND {condition} ${}", binds.len()));
@@ -391,6 +397,20 @@ macro_rules! shared_queries {
         {
             let row = sqlx::query("SELECT idx, entry FROM entries WHERE idx = $1").bind(index).fetch_optional(e).await?;
             Ok(row.as_ref().map(entry_row).transpose()?)
+        }
+
+        pub(super) async fn entries_at<'e, E>(e: E, indices: &[i64]) -> Result<Vec<EntryRow>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let list: Vec<String> = (1..=indices.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT idx, entry FROM entries WHERE idx IN ({}) ORDER BY idx", list.join(", "));
+            let mut query = sqlx::query(&sql);
+            for i in indices {
+                query = query.bind(*i);
+            }
+            let rows = query.fetch_all(e).await?;
+            Ok(rows.iter().map(entry_row).collect::<std::result::Result<_, _>>()?)
         }
 
         pub(super) async fn entries_page<'e, E>(e: E, after: i64, limit: i64) -> Result<Vec<std::result::Result<EntryRow, String>>>
@@ -573,6 +593,16 @@ impl LedgerStore {
         }
         let row = dispatch!(self, entry(db_int(index)))?.ok_or_else(|| LedgerError::Corrupt(format!("entry {index} is missing")))?;
         recorded(row)
+    }
+
+    /// The entries at these leaf indices, in index order (an index beyond the tree is left out).
+    /// At most `MAX_PAGE` indices are read: a caller shows one page of them.
+    pub async fn entries_at(&self, indices: &[u64]) -> Result<Vec<RecordedEntry>> {
+        let indices: Vec<i64> = indices.iter().take(MAX_PAGE as usize).map(|&i| db_int(i)).collect();
+        if indices.is_empty() {
+            return Ok(vec![]);
+        }
+        dispatch!(self, entries_at(&indices))?.into_iter().map(recorded).collect()
     }
 
     /// A page of entries matching `query`, oldest first (see `EntryQuery`).
