@@ -17,8 +17,10 @@ use axum::routing::{get, post};
 use crate::AppState;
 
 mod access;
+mod activity;
 mod documents;
 mod export;
+mod oversight;
 pub mod patients;
 mod record;
 pub mod session;
@@ -51,6 +53,10 @@ pub const PAGES: &[&str] = &[
     "/applications",
     "/dossier",
     "/remboursements",
+    "/activite",
+    "/activite?avant=1",
+    "/revue",
+    "/revue?vue=examines&fait=examine",
 ];
 
 /// The portal's routes; `limits` bound what a person deposits as they bound `/api`'s uploads.
@@ -94,6 +100,10 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/applications", get(access::applications))
         .route("/applications/revoquer", axum::routing::post(access::revoke_app))
         .route("/applications/autoriser", axum::routing::post(access::allow_app))
+        .route("/activite", get(activity::activity))
+        .route("/revue", get(oversight::queue))
+        .route("/revue/{id}/examiner", post(oversight::acknowledge))
+        .route("/revue/{id}/note", post(oversight::annotate))
         .route("/static/carnet.css", get(stylesheet))
         .layer(axum::middleware::from_fn(page_headers))
 }

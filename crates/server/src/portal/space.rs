@@ -169,6 +169,10 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
 
 /// `/` for a signed-in person.
 pub async fn home(state: &AppState, session: PortalSession) -> Response {
+    // The privacy officer's space is the review queue.
+    if matches!(session.actor.kind, carnet_domain::ActorKind::PrivacyOfficer) {
+        return axum::response::IntoResponse::into_response(axum::response::Redirect::to("/revue"));
+    }
     let actor = &session.actor;
     let mut unavailable = None;
     let record = match session.record() {

@@ -20,6 +20,8 @@ mod policy_props;
 mod portal;
 mod portal_access;
 mod portal_documents;
+mod portal_oversight;
+mod portal_pro_activity;
 mod portal_record;
 mod portal_signin;
 mod records;
