@@ -89,6 +89,8 @@ struct ReviewPage {
     errors: Vec<(String, &'static str)>,
     items: Vec<ReviewLine>,
     max_note: usize,
+    /// `2 000`, as the help text says it.
+    max_note_words: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -103,7 +105,7 @@ fn done_sentence(flag: Option<&str>) -> Option<&'static str> {
     Some(match flag? {
         "examine" => "L’élément est marqué comme examiné. Il figure désormais dans la liste « Examinés ».",
         "note" => "Votre note est ajoutée à l’élément.",
-        "deja" => "Cet élément avait déjà été marqué comme examiné : rien n’a été modifié.",
+        "deja" => "Cet élément avait déjà été marqué comme examiné\u{a0}: rien n’a été modifié.",
         _ => return None,
     })
 }
@@ -113,7 +115,7 @@ fn kind_words(item: &ReviewQueueItem) -> &'static str {
     match (item.item.kind.as_str(), action) {
         ("emergency", Some("emergency.samu")) => "Accès par le médecin régulateur du SAMU (centre 15)",
         ("emergency", _) => "Accès en urgence (bris de glace)",
-        ("enumeration", _) => "Alerte : nombreux dossiers ouverts",
+        ("enumeration", _) => "Alerte\u{a0}: nombreux dossiers ouverts",
         _ => "Élément à examiner",
     }
 }
@@ -135,7 +137,7 @@ fn line(session: &PortalSession, item: ReviewQueueItem, enumeration_limit: usize
     };
     let what = match item.item.kind.as_str() {
         "enumeration" => format!(
-            "a ouvert plus de {} dossiers différents en moins d’une heure ; les ouvertures suivantes ont été refusées pendant une heure",
+            "a ouvert plus de {} dossiers différents en moins d’une heure\u{a0}; les ouvertures suivantes ont été refusées pendant une heure",
             words::count(enumeration_limit as u64)
         ),
         _ => entry.and_then(|e| words::action(&e.action)).unwrap_or("a ouvert un accès en urgence").to_owned(),
@@ -199,8 +201,17 @@ async fn review_page(
         }
         status = StatusCode::BAD_REQUEST;
     }
-    let page_of =
-        ReviewPage { page: "revue", csrf: session.csrf_token.clone(), represented: None, view, done, errors, items, max_note: MAX_NOTE };
+    let page_of = ReviewPage {
+        page: "revue",
+        csrf: session.csrf_token.clone(),
+        represented: None,
+        view,
+        done,
+        errors,
+        items,
+        max_note: MAX_NOTE,
+        max_note_words: words::count(MAX_NOTE as u64),
+    };
     page(status, page_of.render())
 }
 
@@ -225,7 +236,7 @@ fn checked_note(note: &str, required: bool) -> Result<(), &'static str> {
     if n.is_empty() && required {
         Err("Écrivez la note avant de l’ajouter.")
     } else if n.chars().count() > MAX_NOTE {
-        Err("La note est trop longue : 2\u{a0}000 caractères au plus.")
+        Err("La note est trop longue\u{a0}: 2\u{a0}000 caractères au plus.")
     } else {
         Ok(())
     }
