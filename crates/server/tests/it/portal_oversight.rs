@@ -154,3 +154,28 @@ async fn the_queue_is_reviewed_in_chromium() {
     assert_eq!(acknowledged.len(), 1);
     assert_eq!(acknowledged[0].entry.actor.name.as_deref(), Some("Claire Delorme"));
 }
+
+#[tokio::test]
+async fn an_enumeration_alert_says_who_and_what_without_a_record() {
+    let config = carnet_service::ServiceConfig { enumeration_limit: 2, ..carnet_service::ServiceConfig::default() };
+    let app = TestApp::with_config(support::Backend::Sqlite, carnet_server::HttpLimits::default(), config).await;
+    let scanner = app.token(TokenClaims {
+        name: Some("Dr Jean Curieux".into()),
+        rpps: Some(support::rpps(60).to_string()),
+        profession: Some("10".into()),
+        ..TokenClaims::new("curieux", Role::Professional)
+    });
+    for n in 70..74 {
+        app.open_record(&ins(n)).await;
+        let authorize = json!({"change": "authorize", "rpps": support::rpps(60).to_string()});
+        let allowed = app.post(&format!("/api/records/{}/policy/changes", ins(n)), &app.patient(&ins(n)), authorize).await;
+        assert!(allowed.status.is_success(), "{}", allowed.raw);
+        let _ = app.get(&format!("/api/records/{}/documents", ins(n)), &scanner).await;
+    }
+    let queue = app.page("/revue", &app.portal_session(&officer()).await).await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.raw);
+    assert!(queue.raw.contains("Alerte\u{a0}: nombreux dossiers ouverts"), "{}", queue.raw);
+    assert!(queue.raw.contains("Dr Jean Curieux (Médecin, RPPS"), "{}", queue.raw);
+    assert!(queue.raw.contains("a ouvert plus de 2 dossiers différents en moins d’une heure"), "{}", queue.raw);
+    assert!(!queue.raw.contains("<dt>Dossier</dt>"), "an alert names no record: {}", queue.raw);
+}
