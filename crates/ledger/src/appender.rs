@@ -154,6 +154,10 @@ impl Ledger {
         self.store.entry(index).await
     }
 
+    pub async fn entries_at(&self, indices: &[u64]) -> Result<Vec<RecordedEntry>> {
+        self.store.entries_at(indices).await
+    }
+
     pub async fn find_entries(&self, query: &EntryQuery) -> Result<Vec<RecordedEntry>> {
         self.store.find_entries(query).await
     }

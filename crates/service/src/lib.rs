@@ -5,6 +5,7 @@
 //! Architecture invariant: no HTTP here and no SQL; this crate is where the HTTP edge and the CLI
 //! meet the domain and the store.
 
+mod activity;
 mod apps;
 mod audit;
 mod clock;
@@ -33,6 +34,7 @@ use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, EnumerationGuard,
 use carnet_ledger::{Ledger, LedgerError};
 use carnet_store::{BlobStore, Database, StoreError};
 
+pub use activity::{ACTIVITY_EMERGENCIES, ACTIVITY_PAGE, Activity, ActivityQuery};
 pub use apps::Admission;
 pub use clock::{ManualClock, SystemClock};
 pub use directory::{NAME_SEARCH_LIMIT, NAME_SEARCH_MIN, NameSearch};
@@ -42,7 +44,7 @@ pub use gate::Visible;
 pub use keys::{RotationReport, ledger_public_key, ledger_signer};
 pub use ledger_trust::ledger_against_checkpoint;
 pub use notifications::{Courier, DeliveryReport, MUTABLE_KINDS, NOTIFICATION_KINDS, Preferences, backoff, render};
-pub use oversight::{HistoryPage, HistoryQuery, ProvenEntries};
+pub use oversight::{HistoryPage, HistoryQuery, MAX_NOTE, ProvenEntries, ReviewQueueItem};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
 pub use restore::RESTORE_ACTION;
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};

@@ -48,7 +48,15 @@ pub struct ProvenEntries {
     pub included: Vec<bool>,
 }
 
-const MAX_NOTE: usize = 2000;
+/// An item of the review queue with the ledger entry it names (`None` if it names none).
+#[derive(Debug, Clone)]
+pub struct ReviewQueueItem {
+    pub item: ReviewItem,
+    pub entry: Option<RecordedEntry>,
+}
+
+/// The longest note a privacy officer may add to an item, in characters.
+pub const MAX_NOTE: usize = 2000;
 
 fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
@@ -83,6 +91,7 @@ impl Carnet {
             from_ms: query.from.map(millis),
             to_ms: query.to.map(millis),
             actor_ref: query.actor,
+            about_a_record: false,
             after_index: query.after,
             before_index: query.before,
             newest_first: query.newest_first,
@@ -162,6 +171,22 @@ impl Carnet {
         }
         self.record_event(actor, Event::permit("review.list", None, None, grant.code())).await?;
         Ok(self.db.find_review_items(status, 500).await?)
+    }
+
+    /// The review queue as the privacy officer's pages show it: each item with the ledger entry
+    /// it points at (who, by name, profession and organisation; what; the motive given). Those
+    /// entries are about what the officer reviews, which the access history shows them anyway.
+    pub async fn review_queue(&self, actor: &Actor, status: Option<&str>) -> Result<Vec<ReviewQueueItem>> {
+        let items = self.review_items(actor, status).await?;
+        let indices: Vec<u64> = items.iter().filter_map(|i| i.ledger_index).collect();
+        let mut entries: HashMap<u64, RecordedEntry> = self.ledger.entries_at(&indices).await?.into_iter().map(|e| (e.index, e)).collect();
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                let entry = item.ledger_index.and_then(|i| entries.remove(&i));
+                ReviewQueueItem { item, entry }
+            })
+            .collect())
     }
 
     /// Acknowledges an item, with an optional note; both are ledger entries.

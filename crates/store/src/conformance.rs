@@ -656,6 +656,11 @@ pub async fn emergencies_review_items_and_first_accesses(db: Database) {
     assert_eq!(db.find_latest_emergency("rpps:10000000027", &p).await.expect("find"), None, "another actor's access is not theirs");
     assert!(db.save_emergency("e3", &access(T0), &review("r1"), &[]).await.is_err(), "all or nothing: the review id is taken");
     assert_eq!(db.find_latest_emergency("rpps:10000000019", &p).await.expect("find").map(|e| e.opened_at), Some(T0 + Duration::hours(1)));
+    // The actor's own, latest first, bounded; another actor has none.
+    let mine = db.find_emergencies_by("rpps:10000000019", 10).await.expect("find");
+    assert_eq!(mine, vec![access(T0 + Duration::hours(1)), access(T0)]);
+    assert_eq!(db.find_emergencies_by("rpps:10000000019", 1).await.expect("find"), vec![access(T0 + Duration::hours(1))]);
+    assert!(db.find_emergencies_by("rpps:10000000027", 10).await.expect("find").is_empty(), "another actor's accesses are not theirs");
 
     let mut item = db.find_review_item("r1").await.expect("find").expect("present");
     assert_eq!(item.ledger_index, Some(7));

@@ -100,6 +100,9 @@ pub trait PolicyStore {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The actor's latest emergency access to this record, current or not.
     fn find_latest_emergency(&self, actor_ref: &str, ins: &Ins) -> impl Future<Output = Result<Option<EmergencyAccess>>> + Send;
+    /// The actor's emergency accesses to any record, the latest opened first, at most `limit`
+    /// (their own activity page: when each expires or expired).
+    fn find_emergencies_by(&self, actor_ref: &str, limit: u32) -> impl Future<Output = Result<Vec<EmergencyAccess>>> + Send;
     /// What deciding on `ins` needs, in one statement: the record (`None` if absent or
     /// destroyed, like `find_record_by_ins`), its policy (`find_policy`) and, given an actor,
     /// their latest emergency access to it (`find_latest_emergency`). A search then waits on
@@ -346,6 +349,18 @@ impl PolicyStore for Database {
         .fetch_optional(pool)
         .await)?;
         row.map(EmergencyRow::into_access).transpose()
+    }
+
+    async fn find_emergencies_by(&self, actor_ref: &str, limit: u32) -> Result<Vec<EmergencyAccess>> {
+        let rows: Vec<EmergencyRow> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT ins, actor_ref, kind, justification, opened_at, expires_at FROM emergency_accesses \
+             WHERE actor_ref = $1 ORDER BY opened_at DESC, id LIMIT $2"
+        )
+        .bind(actor_ref)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter().map(EmergencyRow::into_access).collect()
     }
 
     async fn find_gate_inputs(&self, ins: &Ins, actor_ref: Option<&str>) -> Result<Option<GateInputs>> {

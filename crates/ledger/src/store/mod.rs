@@ -58,6 +58,9 @@ pub struct EntryQuery {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub actor_ref: Option<String>,
+    /// Only entries about a record (with an INS): what an actor did in records, without their
+    /// other entries (e.g. reading their own activity).
+    pub about_a_record: bool,
     pub after_index: Option<u64>,
     pub before_index: Option<u64>,
     /// Descending leaf index (a history read from the latest).
@@ -272,6 +275,9 @@ const ENTRY_COLUMNS: &str = "SELECT idx, entry, at, ins, actor_ref, action, outc
 fn find_sql(q: &EntryQuery) -> (String, Vec<Bind>) {
     let mut sql = format!("{ENTRY_COLUMNS} WHERE TRUE");
     let mut binds = Vec::new();
+    if q.about_a_record {
+        sql.push_str(" AND ins IS NOT NULL");
+    }
     let mut filter = |condition: &str, bind: Bind| {
         binds.push(bind);
         sql.push_str(&format!(" AND {condition} ${}", binds.len()));
@@ -446,6 +452,20 @@ macro_rules! shared_queries {
             let sql = format!("{ENTRY_COLUMNS} WHERE idx = $1");
             let row = sqlx::query(&sql).bind(index).fetch_optional(e).await?;
             Ok(row.as_ref().map(entry_row).transpose()?)
+        }
+
+        pub(super) async fn entries_at<'e, E>(e: E, indices: &[i64]) -> Result<Vec<EntryRow>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let list: Vec<String> = (1..=indices.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("{ENTRY_COLUMNS} WHERE idx IN ({}) ORDER BY idx", list.join(", "));
+            let mut query = sqlx::query(&sql);
+            for i in indices {
+                query = query.bind(*i);
+            }
+            let rows = query.fetch_all(e).await?;
+            Ok(rows.iter().map(entry_row).collect::<std::result::Result<_, _>>()?)
         }
 
         pub(super) async fn entries_page<'e, E>(e: E, after: i64, limit: i64) -> Result<Vec<std::result::Result<EntryRow, String>>>
@@ -627,26 +647,22 @@ impl LedgerStore {
         recorded(row)
     }
 
+    /// The entries at these leaf indices, in index order (an index beyond the tree is left out).
+    /// At most `MAX_PAGE` indices are read: a caller shows one page of them.
+    pub async fn entries_at(&self, indices: &[u64]) -> Result<Vec<RecordedEntry>> {
+        let indices: Vec<i64> = indices.iter().take(MAX_PAGE as usize).map(|&i| db_int(i)).collect();
+        if indices.is_empty() {
+            return Ok(vec![]);
+        }
+        served(dispatch!(self, entries_at(&indices))?)
+    }
+
     /// A page of entries matching `query`, oldest first (see `EntryQuery`). The search runs on
     /// the indexed columns, which the hash does not cover: an entry whose columns disagree with
     /// its hashed bytes (changed behind the ledger's back) is left out and logged, never served
     /// under a patient or an actor its bytes do not name. `carnet ledger verify` reports it.
     pub async fn find_entries(&self, query: &EntryQuery) -> Result<Vec<RecordedEntry>> {
-        let mut found = Vec::new();
-        for row in dispatch!(self, find(query))? {
-            match recorded(row) {
-                Ok(entry) => found.push(entry),
-                Err(LedgerError::ColumnsDisagree { index, column }) => {
-                    tracing::error!(
-                        index,
-                        column,
-                        "a ledger entry's indexed column disagrees with its hashed bytes: left out (run `carnet ledger verify`)"
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(found)
+        served(dispatch!(self, find(query))?)
     }
 
     /// Bytes the ledger's tables occupy (SQLite: the database's pages; PostgreSQL: the three
@@ -676,6 +692,26 @@ impl LedgerStore {
     pub(crate) async fn completed_nodes(&self, first: u64, end: u64) -> Result<Vec<Result<NodeRow, String>>> {
         dispatch!(self, completed_nodes(first, end))
     }
+}
+
+/// The rows a search found, as entries: one whose columns disagree with its hashed bytes is left
+/// out and logged (it was found by a column that lies).
+fn served(rows: Vec<EntryRow>) -> Result<Vec<RecordedEntry>> {
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        match recorded(row) {
+            Ok(entry) => found.push(entry),
+            Err(LedgerError::ColumnsDisagree { index, column }) => {
+                tracing::error!(
+                    index,
+                    column,
+                    "a ledger entry's indexed column disagrees with its hashed bytes: left out (run `carnet ledger verify`)"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
 }
 
 fn recorded(row: EntryRow) -> Result<RecordedEntry> {

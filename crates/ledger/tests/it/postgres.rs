@@ -37,7 +37,7 @@ async fn ledger_migrations_keep_out_of_the_metadata_stores_migration_table() {
     assert_eq!(metadata, vec![(1, "records and directory".into()), (2, "documents".into())], "untouched");
     let ours: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM ledger._sqlx_migrations ORDER BY version").fetch_all(&public).await.unwrap();
-    assert_eq!(ours, vec![1, 2]);
+    assert_eq!(ours, vec![1, 2, 3]);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT table_name::TEXT FROM information_schema.tables WHERE table_schema = 'ledger' ORDER BY 1")
             .fetch_all(&public)

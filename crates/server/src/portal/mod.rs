@@ -17,9 +17,11 @@ use axum::routing::{get, post};
 use crate::AppState;
 
 mod access;
+mod activity;
 mod deposit;
 mod documents;
 mod export;
+mod oversight;
 pub mod patients;
 mod professional;
 mod record;
@@ -62,6 +64,10 @@ pub const PAGES: &[&str] = &[
     "/patients/{handle}/documents/{id}/telecharger",
     "/patients/{handle}/deposer",
     "/patients/{handle}/deposer/{id}",
+    "/activite",
+    "/activite?avant=1",
+    "/revue",
+    "/revue?vue=examines&fait=examine",
 ];
 
 /// The portal's routes; `limits` bound what a person deposits as they bound `/api`'s uploads.
@@ -123,6 +129,10 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
                 .layer::<_, std::convert::Infallible>(axum::Extension(pace)),
         )
         .route("/patients/{handle}/deposer/{id}", get(deposit::done))
+        .route("/activite", get(activity::activity))
+        .route("/revue", get(oversight::queue))
+        .route("/revue/{id}/examiner", post(oversight::acknowledge))
+        .route("/revue/{id}/note", post(oversight::annotate))
         .route("/static/carnet.css", get(stylesheet))
         .layer(axum::middleware::from_fn(page_headers))
 }

@@ -173,6 +173,10 @@ pub async fn home(state: &AppState, session: PortalSession) -> Response {
     if session.actor.professional().is_some() {
         return super::professional::home(session).await;
     }
+    // The privacy officer's space is the review queue.
+    if matches!(session.actor.kind, carnet_domain::ActorKind::PrivacyOfficer) {
+        return axum::response::IntoResponse::into_response(axum::response::Redirect::to("/revue"));
+    }
     let actor = &session.actor;
     let mut unavailable = None;
     let record = match session.record() {

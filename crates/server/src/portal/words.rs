@@ -460,3 +460,60 @@ pub fn identity_status(status: carnet_domain::IdentityStatus) -> &'static str {
         carnet_domain::IdentityStatus::Qualifiee => "Qualifiée (vérifiée et confirmée par le téléservice INSi)",
     }
 }
+
+/// What the actor of an entry did, told to them (*Mon activité*: `avez consulté un document`,
+/// after *Vous*): the access history's phrase, with the patient in the third person where the
+/// history says *vos* or *votre* to them.
+pub fn own_action(code: &str) -> Option<String> {
+    let phrase = match code {
+        "document.search" => "a consulté la liste des documents",
+        "policy.read" => "a consulté les choix de confidentialité du patient",
+        "policy.declare_authorization" => "a déclaré l’autorisation du patient lors d’une consultation",
+        "policy.set_bris_de_glace_opposition" => "a changé l’opposition du patient à l’accès en urgence",
+        "policy.set_samu_opposition" => "a changé l’opposition du patient à l’accès par le SAMU",
+        "reimbursement.delete" => "a supprimé l’historique des remboursements",
+        other => action(other)?,
+    };
+    Some(phrase.strip_prefix("a ").map_or_else(|| phrase.to_owned(), |rest| format!("avez {rest}")))
+}
+
+/// On what basis the actor of an entry was let in, told to them (the patient in the third person).
+pub fn own_basis(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "patient" | "holder" => "en tant que patient",
+        "representative" => "en tant que représentant légal",
+        "author" => "en tant qu’auteur du document",
+        "medecin_traitant" => "en tant que médecin traitant",
+        "extended_rights" => "avec des droits étendus accordés par le patient",
+        "authorization" => "avec l’autorisation du patient",
+        "bris_de_glace" | "emergency" => "en urgence (bris de glace)",
+        "samu" => "par le SAMU (centre 15)",
+        _ => return None,
+    })
+}
+
+/// An emergency access's kind, as the pages name it.
+pub fn emergency_kind(kind: carnet_domain::EmergencyKind) -> &'static str {
+    match kind {
+        carnet_domain::EmergencyKind::BrisDeGlace => "Accès en urgence (bris de glace)",
+        carnet_domain::EmergencyKind::Samu => "Accès par le médecin régulateur du SAMU (centre 15)",
+    }
+}
+
+#[cfg(test)]
+mod own_words {
+    use super::*;
+
+    #[test]
+    fn an_actor_reads_their_own_entries_addressed_to_them_without_a_raw_code() {
+        assert_eq!(own_action("document.read").as_deref(), Some("avez consulté un document"));
+        assert_eq!(own_action("document.search").as_deref(), Some("avez consulté la liste des documents"));
+        assert_eq!(own_action("emergency.bris_de_glace").as_deref(), Some("avez ouvert un accès en urgence (bris de glace)"));
+        assert_eq!(own_action("inconnu.code"), None);
+        for code in ["patient", "representative", "author", "medecin_traitant", "extended_rights", "authorization", "bris_de_glace", "samu"]
+        {
+            let basis = own_basis(code).unwrap_or_default();
+            assert!(!basis.is_empty() && !basis.contains("votre"), "{code}: {basis}");
+        }
+    }
+}

@@ -512,6 +512,36 @@ pub async fn find_entries_pages_oldest_first(s: Scratch) {
     assert_eq!(got, want);
     let none = EntryQuery { ins: Some(ins(99)), ..Default::default() };
     assert!(ledger.find_entries(&none).await.unwrap().is_empty());
+
+    // One actor's entries about a record, from the latest back (a professional's own activity):
+    // an entry about no record is left out, another actor's never comes.
+    let mut outside = entry(41);
+    outside.ins = None;
+    outside.action = "activity.read".into();
+    ledger.append(&outside).await.unwrap();
+    let mine: Vec<u64> = all.iter().filter(|e| e.entry.actor.reference == actor).map(|e| e.index).rev().collect();
+    let (mut pages, mut before) = (Vec::new(), None);
+    loop {
+        let q = EntryQuery {
+            actor_ref: Some(actor.clone()),
+            about_a_record: true,
+            before_index: before,
+            newest_first: true,
+            limit: 5,
+            ..Default::default()
+        };
+        let page = ledger.find_entries(&q).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.index);
+        assert!(page.iter().all(|e| e.entry.actor.reference == actor && e.entry.ins.is_some()));
+        pages.extend(page.iter().map(|e| e.index));
+    }
+    assert_eq!(pages, mine, "pages of 5, newest first, only this actor's entries about a record");
+
+    // Entries by index (a review queue's items name theirs), one query; beyond the tree: absent.
+    let picked = ledger.entries_at(&[7, 2, 10_000]).await.unwrap();
+    assert_eq!(picked.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2, 7]);
+    assert_eq!(picked[1].bytes, all[7].bytes);
 }
 
 pub async fn a_failed_batch_fails_every_waiter_and_leaves_no_trace(s: Scratch) {
