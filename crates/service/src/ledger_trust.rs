@@ -90,7 +90,8 @@ impl Carnet {
                 ins: None,
                 actor_ref: "system:carnet".into(),
                 summary: problem.clone(),
-                ledger_index: report.first_bad_index,
+                // The bad entry is named in the summary: it is not an access to show as one.
+                ledger_index: None,
                 opened_at: self.now(),
                 status: "open".into(),
                 notes: "[]".into(),

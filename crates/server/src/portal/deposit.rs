@@ -250,7 +250,7 @@ async fn form_page(
         .collect();
     let today = words::day_in_paris(state.carnet.clock().now()).to_string();
     let rendered = DepositPage {
-        page: "patients",
+        page: "pro-patients",
         csrf: session.csrf_token.clone(),
         represented: None,
         handle: handle.to_owned(),
@@ -579,7 +579,7 @@ pub async fn done(
         _ => None,
     };
     let rendered = DonePage {
-        page: "patients",
+        page: "pro-patients",
         csrf: session.csrf_token.clone(),
         represented: None,
         handle,

@@ -116,6 +116,7 @@ fn kind_words(item: &ReviewQueueItem) -> &'static str {
         ("emergency", Some("emergency.samu")) => "Accès par le médecin régulateur du SAMU (centre 15)",
         ("emergency", _) => "Accès en urgence (bris de glace)",
         ("enumeration", _) => "Alerte\u{a0}: nombreux dossiers ouverts",
+        ("ledger", _) => "Alerte\u{a0}: registre des accès altéré",
         _ => "Élément à examiner",
     }
 }
@@ -130,6 +131,7 @@ fn line(session: &PortalSession, item: ReviewQueueItem, enumeration_limit: usize
     let organisation = entry.and_then(|e| e.actor.organisation.as_ref()).map(|o| format!("établissement n°\u{a0}FINESS {o}"));
     let details: Vec<String> = profession.map(str::to_owned).into_iter().chain(organisation).chain(rpps).collect();
     let who = match (name, details.is_empty()) {
+        _ if item.item.kind == "ledger" => "Carnet (vérification automatique du registre)".to_owned(),
         (Some(n), false) => format!("{n} ({})", details.join(", ")),
         (Some(n), true) => n,
         (None, false) => format!("Professionnel ({})", details.join(", ")),
@@ -140,6 +142,9 @@ fn line(session: &PortalSession, item: ReviewQueueItem, enumeration_limit: usize
             "a ouvert plus de {} dossiers différents en moins d’une heure\u{a0}; les ouvertures suivantes ont été refusées pendant une heure",
             words::count(enumeration_limit as u64)
         ),
+        "ledger" => "a trouvé le registre des accès altéré ou incomplet\u{a0}: les consultations et les dépôts de documents sont \
+                     refusés jusqu’à l’intervention de l’exploitant, qui en trouve le détail dans les journaux du serveur"
+            .to_owned(),
         _ => entry.and_then(|e| words::action(&e.action)).unwrap_or("a ouvert un accès en urgence").to_owned(),
     };
     let notes: Vec<serde_json::Value> = serde_json::from_str(&item.item.notes).unwrap_or_default();

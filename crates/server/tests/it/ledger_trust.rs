@@ -61,8 +61,18 @@ async fn a_rewritten_ledger_found_by_the_periodic_verification_stops_clinical_wo
     let items: Vec<_> =
         app.db.find_review_items(Some("open"), 100).await.expect("queue").into_iter().filter(|i| i.kind == "ledger").collect();
     assert_eq!(items.len(), 1, "{items:?}");
-    assert_eq!(items[0].ledger_index, Some(0));
     assert!(items[0].summary.contains("entry 0"), "{}", items[0].summary);
+    let officer = carnet_domain::Actor {
+        issuer: "urn:test".into(),
+        subject: "dpo".into(),
+        name: Some("Hélène ROUX".into()),
+        kind: carnet_domain::ActorKind::PrivacyOfficer,
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
+    };
+    let queue = app.page("/revue", &app.portal_session(&officer).await).await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.raw);
+    assert!(queue.raw.contains("registre des accès altéré"), "the officer reads it in French: {}", queue.raw);
 }
 
 on_both_backends!(a_rewritten_ledger_found_by_the_periodic_verification_stops_clinical_work);
