@@ -323,6 +323,11 @@ fn print_welcome(
             "  Portal:        {url}/   (open it in a browser: « Se connecter », then pick {} or another demo person)",
             camille.given_names
         );
+        let _ = writeln!(
+            s,
+            "                 as Dr Sophie BERNARD, find {} {} by INS {} (synthetic) in « Rechercher un patient »",
+            camille.given_names, camille.birth_name, camille.ins
+        );
     }
     let _ = writeln!(s, "  Server:        {url}");
     let _ = writeln!(s, "  API document:  {url}/api/openapi.json");
