@@ -40,12 +40,17 @@ impl<'a> Event<'a> {
 
 /// How an actor appears in the ledger: references, role, name, profession, organisation and the
 /// app acted through — what the patient's access history shows ("who, by name, profession and
-/// organisation, through which app").
+/// organisation, through which app"). Patients and their representatives are not named: the
+/// ledger is append-only and outlives crypto-shredding, so it keeps no patient's or relative's
+/// name (their reference is an issuer's subject, and their role says who they are to the record).
 pub(crate) fn entry_actor(actor: &Actor) -> EntryActor {
     EntryActor {
         reference: actor.reference(),
         role: actor.role().as_str().to_owned(),
-        name: actor.name.clone(),
+        name: match actor.kind {
+            carnet_domain::ActorKind::Patient { .. } | carnet_domain::ActorKind::Representative { .. } => None,
+            _ => actor.name.clone(),
+        },
         profession: actor.profession().map(|p| p.code().to_owned()),
         organisation: actor.organisation().map(|f| f.to_string()),
         app: crate::apps::app_of(actor).map(str::to_owned),

@@ -451,6 +451,20 @@ async fn nothing_clinical_is_readable_at_rest(app: TestApp) {
     let got = app.get_raw(&format!("/api/documents/{id}/content"), &pro, &[]).await;
     assert!(got.bytes.windows(marker.len()).any(|w| w == marker.as_bytes()));
     assert_eq!(app.carnet.derived(&visible, "text").await.expect("derived"), Some(format!("texte extrait {marker}").into_bytes()));
+    // The patient and her representative consult it with tokens that carry their names: the
+    // ledger, which outlives crypto-shredding, keeps neither.
+    for (sub, role, name) in [("marker-patient", Role::Patient, "Marie"), ("marker-parent", Role::Representative, "Marc")] {
+        let claims = carnet_auth::TokenClaims {
+            sub: sub.into(),
+            role,
+            name: Some(format!("{name} {marker}")),
+            ins: (role == Role::Patient).then(|| p.to_string()),
+            represents: if role == Role::Representative { vec![p.to_string()] } else { vec![] },
+            ..Default::default()
+        };
+        let read = app.get(&format!("/api/records/{p}/documents"), &app.token(claims)).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.raw);
+    }
     // …and nowhere at rest: databases, WAL, blobs, temporary files.
     app.db.close().await;
     let mut dirs = vec![app.data_dir().to_owned()];
