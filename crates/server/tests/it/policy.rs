@@ -387,6 +387,12 @@ async fn every_record_lookup_counts_in_the_enumeration_guard(_app: TestApp) {
     let alerted: Vec<&Value> =
         queue.body.as_array().map(|a| a.iter().filter(|i| i["kind"] == "enumeration").map(|i| &i["actor"]).collect()).unwrap_or_default();
     assert_eq!(alerted.len(), 3, "one alert per professional and episode: {}", queue.raw);
+    // An hour later (a fresh token) the sweep has purged the openings, and the window admits new lookups.
+    app.clock.advance(time::Duration::minutes(61));
+    let report = app.carnet.sweep().await.expect("sweep");
+    assert_eq!(report.guard_openings_purged, 6, "three records for each of the first two, none for the refused search nor the patient");
+    let looker = app.professional(62, Profession::Medecin);
+    assert_eq!(app.get(&format!("/api/records/{}", ins(84)), &looker).await.status, ok);
 }
 
 async fn every_decision_is_in_the_patients_history(app: TestApp) {
