@@ -1,20 +1,22 @@
-//! The enumeration guard (access rule 15): a professional who opens more distinct records within
-//! a sliding window than a configured limit is throttled, and an alert is raised once per
-//! episode. Pure state, time passed in; the service holds one in memory (a restart forgets it,
-//! which costs an attacker nothing they could not get by waiting an hour).
-
-use std::collections::HashMap;
+//! The enumeration guard (access rule 15): a professional or regulator who looks up or opens
+//! more distinct records within a sliding window than a configured limit is throttled, and an
+//! alert is raised once per episode.
+//!
+//! Pure rule, time passed in. The openings themselves live in the metadata store, shared by
+//! every node (a professional spread over several nodes gets the limit once, a restart forgets
+//! nothing); the store applies `EnumerationRule::judge` inside the transaction that notes them,
+//! one actor at a time, so that two nodes cannot both let the record over the limit through.
 
 use time::{Duration, OffsetDateTime};
 
-use crate::{Actor, Ins};
+use crate::Actor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum GuardVerdict {
     Allowed,
-    /// Refuse the opening. `first_time_over` is true once per episode (until the actor's count
-    /// falls back under the limit): raise the alert then, not on every refused call.
+    /// Refuse the lookup. `first_time_over` is true once per episode (until the actor is
+    /// admitted a new record again): raise the alert then, not on every refused call.
     Throttled {
         first_time_over: bool,
     },
@@ -29,160 +31,202 @@ impl GuardVerdict {
     }
 }
 
-#[derive(Debug, Default)]
-struct Opened {
-    /// Distinct records with their latest opening; never more than the limit.
-    records: Vec<(Ins, OffsetDateTime)>,
-    throttled: bool,
+/// What the guard holds for one actor when a lookup arrives: the distinct records it counts
+/// (opened within the window) and whether the actor is in a throttling episode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Distinct records opened within the window.
+    pub counted: usize,
+    /// Records asked for now that are not among them.
+    pub new: usize,
+    pub in_episode: bool,
 }
 
-/// Distinct records opened per actor within a sliding window.
-///
-/// Memory is bounded: an actor holds at most `limit` entries (an opening over the limit is
-/// refused, not recorded), and every `window` a sweep drops stale entries and idle actors, so
-/// nothing outlives two windows.
-#[derive(Debug)]
-pub struct EnumerationGuard {
-    window: Duration,
-    actors: HashMap<String, Opened>,
-    next_sweep: Option<OffsetDateTime>,
+/// The verdict, and what the store keeps for the actor after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: GuardVerdict,
+    /// Whether the actor's records asked for are noted (opened now, counted for another window).
+    pub note: bool,
+    pub in_episode: bool,
 }
 
-impl Default for EnumerationGuard {
-    fn default() -> Self {
-        EnumerationGuard::new(Duration::HOUR)
+/// How many distinct records an actor may open within how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnumerationRule {
+    pub window: Duration,
+    pub limit: usize,
+}
+
+impl EnumerationRule {
+    /// `limit` distinct records per hour.
+    pub fn hourly(limit: usize) -> EnumerationRule {
+        EnumerationRule { window: Duration::HOUR, limit }
     }
-}
 
-impl EnumerationGuard {
-    /// Whose openings the guard counts: professionals and regulators, who may consult any
-    /// patient's record and so could enumerate them. Patients and representatives open only
-    /// their own; the other roles consult no record.
+    /// Whose lookups the guard counts: professionals and regulators, who may look up any
+    /// patient's record and so could enumerate them. Patients and representatives look up only
+    /// their own; the other roles see no identity.
     pub fn watches(actor: &Actor) -> bool {
         actor.professional().is_some()
     }
 
-    pub fn new(window: Duration) -> EnumerationGuard {
-        EnumerationGuard { window, actors: HashMap::new(), next_sweep: None }
+    /// Openings at or before this instant no longer count.
+    pub fn since(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now.checked_sub(self.window).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
-    /// Notes that `actor` (an `Actor::reference()`) opens the record `ins` at `now`, unless it
-    /// would make more than `limit` distinct records within the window. Re-opening a record
-    /// already counted is free (and keeps it counted for another window).
-    pub fn check_and_note(&mut self, actor: &str, ins: &Ins, now: OffsetDateTime, limit: usize) -> GuardVerdict {
-        self.sweep_if_due(now);
-        let since = now - self.window;
-        let opened = match self.actors.get_mut(actor) {
-            Some(o) => o,
-            None => self.actors.entry(actor.to_owned()).or_default(),
-        };
-        opened.records.retain(|(_, at)| *at > since);
-        if let Some((_, at)) = opened.records.iter_mut().find(|(i, _)| i == ins) {
-            *at = (*at).max(now);
-            return GuardVerdict::Allowed;
+    /// A lookup of some records, all at once: admitted if the records not counted yet fit
+    /// under the limit with those counted (re-opening a counted record is free, even while
+    /// throttled), else refused whole (a search is not cut to what fits: the caller would
+    /// learn which records exist past the limit). A new record admitted ends the episode.
+    pub fn judge(&self, standing: Standing) -> Judgement {
+        if standing.new == 0 {
+            return Judgement { verdict: GuardVerdict::Allowed, note: true, in_episode: standing.in_episode };
         }
-        if opened.records.len() < limit {
-            opened.records.push((ins.clone(), now));
-            opened.throttled = false;
-            return GuardVerdict::Allowed;
+        if standing.counted.saturating_add(standing.new) <= self.limit {
+            return Judgement { verdict: GuardVerdict::Allowed, note: true, in_episode: false };
         }
-        let first_time_over = !opened.throttled;
-        opened.throttled = true;
-        GuardVerdict::Throttled { first_time_over }
-    }
-
-    fn sweep_if_due(&mut self, now: OffsetDateTime) {
-        match self.next_sweep {
-            Some(due) if now < due => {}
-            _ => {
-                let since = now - self.window;
-                self.actors.retain(|_, o| {
-                    o.records.retain(|(_, at)| *at > since);
-                    !o.records.is_empty()
-                });
-                self.next_sweep = Some(now + self.window);
-            }
-        }
-    }
-
-    /// How many (actor, record) entries are held: for tests and a memory gauge.
-    pub fn entries(&self) -> usize {
-        self.actors.values().map(|o| o.records.len()).sum()
-    }
-
-    /// How many actors are tracked.
-    pub fn actors(&self) -> usize {
-        self.actors.len()
+        Judgement { verdict: GuardVerdict::Throttled { first_time_over: !standing.in_episode }, note: false, in_episode: true }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use time::macros::datetime;
+    use std::collections::HashMap;
 
-    fn ins(n: u32) -> Ins {
-        Ins::from_body(&format!("18412{n:08}")).expect("13 digits")
-    }
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
 
     const T0: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
 
+    /// One actor's rows as the store keeps them: each record's latest opening, and the episode.
+    #[derive(Default)]
+    struct Rows {
+        opened: HashMap<u32, OffsetDateTime>,
+        in_episode: bool,
+    }
+
+    impl Rows {
+        /// What the store does in its transaction.
+        fn look_up(&mut self, rule: &EnumerationRule, records: &[u32], now: OffsetDateTime) -> GuardVerdict {
+            let since = rule.since(now);
+            let counted: Vec<u32> = self.opened.iter().filter(|(_, at)| **at > since).map(|(r, _)| *r).collect();
+            let mut asked = records.to_vec();
+            asked.sort_unstable();
+            asked.dedup();
+            let new = asked.iter().filter(|r| !counted.contains(r)).count();
+            let judgement = rule.judge(Standing { counted: counted.len(), new, in_episode: self.in_episode });
+            if judgement.note {
+                for r in asked {
+                    let at = self.opened.entry(r).or_insert(now);
+                    *at = (*at).max(now);
+                }
+            }
+            self.in_episode = judgement.in_episode;
+            judgement.verdict
+        }
+    }
+
+    fn throttled(first_time_over: bool) -> GuardVerdict {
+        GuardVerdict::Throttled { first_time_over }
+    }
+
     #[test]
     fn distinct_records_are_counted_and_reopening_is_free() {
-        let mut g = EnumerationGuard::default();
+        let rule = EnumerationRule::hourly(3);
+        let mut rows = Rows::default();
         for n in 0..3 {
-            assert_eq!(g.check_and_note("rpps:1", &ins(n), T0, 3), GuardVerdict::Allowed);
+            assert_eq!(rows.look_up(&rule, &[n], T0), GuardVerdict::Allowed);
         }
         for _ in 0..5 {
-            assert_eq!(g.check_and_note("rpps:1", &ins(1), T0 + Duration::minutes(1), 3), GuardVerdict::Allowed);
+            assert_eq!(rows.look_up(&rule, &[1], T0 + Duration::minutes(1)), GuardVerdict::Allowed);
         }
-        assert_eq!(g.check_and_note("rpps:1", &ins(3), T0, 3), GuardVerdict::Throttled { first_time_over: true });
-        assert_eq!(g.check_and_note("rpps:1", &ins(4), T0, 3), GuardVerdict::Throttled { first_time_over: false });
-        // Already counted records stay open while throttled.
-        assert_eq!(g.check_and_note("rpps:1", &ins(2), T0, 3), GuardVerdict::Allowed);
-        // Counting is per actor.
-        assert_eq!(g.check_and_note("rpps:2", &ins(3), T0, 3), GuardVerdict::Allowed);
-        assert_eq!(g.entries(), 4);
+        assert_eq!(rows.look_up(&rule, &[3], T0), throttled(true));
+        assert_eq!(rows.look_up(&rule, &[4], T0), throttled(false));
+        // Already counted records stay open while throttled, and do not end the episode.
+        assert_eq!(rows.look_up(&rule, &[2], T0), GuardVerdict::Allowed);
+        assert_eq!(rows.look_up(&rule, &[5], T0), throttled(false));
+    }
+
+    #[test]
+    fn a_search_over_the_limit_is_refused_whole() {
+        let rule = EnumerationRule::hourly(3);
+        let mut rows = Rows::default();
+        assert_eq!(rows.look_up(&rule, &[0, 1], T0), GuardVerdict::Allowed);
+        // Two new records where one fits: refused, and nothing noted.
+        assert_eq!(rows.look_up(&rule, &[1, 2, 3], T0), throttled(true));
+        assert_eq!(rows.opened.len(), 2);
+        // The one that fits, with a counted one, is admitted and ends the episode.
+        assert_eq!(rows.look_up(&rule, &[0, 2, 2], T0), GuardVerdict::Allowed);
+        assert!(!rows.in_episode);
     }
 
     #[test]
     fn the_window_slides() {
-        let mut g = EnumerationGuard::default();
-        assert_eq!(g.check_and_note("a", &ins(0), T0, 2), GuardVerdict::Allowed);
-        assert_eq!(g.check_and_note("a", &ins(1), T0 + Duration::minutes(30), 2), GuardVerdict::Allowed);
-        let over = T0 + Duration::minutes(59);
-        assert_eq!(g.check_and_note("a", &ins(2), over, 2), GuardVerdict::Throttled { first_time_over: true });
+        let rule = EnumerationRule::hourly(2);
+        let mut rows = Rows::default();
+        assert_eq!(rows.look_up(&rule, &[0], T0), GuardVerdict::Allowed);
+        assert_eq!(rows.look_up(&rule, &[1], T0 + Duration::minutes(30)), GuardVerdict::Allowed);
+        assert_eq!(rows.look_up(&rule, &[2], T0 + Duration::minutes(59)), throttled(true));
         // An hour after the first opening it no longer counts: a new episode may begin.
-        assert_eq!(g.check_and_note("a", &ins(2), T0 + Duration::HOUR, 2), GuardVerdict::Allowed);
-        assert_eq!(g.check_and_note("a", &ins(3), T0 + Duration::HOUR, 2), GuardVerdict::Throttled { first_time_over: true });
+        assert_eq!(rows.look_up(&rule, &[2], T0 + Duration::HOUR), GuardVerdict::Allowed);
+        assert_eq!(rows.look_up(&rule, &[3], T0 + Duration::HOUR), throttled(true));
         // Re-opening refreshes: record 1, reopened at 1h20, still counts at 2h10.
-        assert_eq!(g.check_and_note("a", &ins(1), T0 + Duration::minutes(80), 2), GuardVerdict::Allowed);
-        assert_eq!(g.check_and_note("a", &ins(4), T0 + Duration::minutes(130), 2), GuardVerdict::Allowed);
-        assert_eq!(g.check_and_note("a", &ins(5), T0 + Duration::minutes(131), 2), GuardVerdict::Throttled { first_time_over: true });
-    }
-
-    #[test]
-    fn memory_is_bounded() {
-        let mut g = EnumerationGuard::default();
-        // One actor hammering: never more than `limit` entries.
-        for n in 0..1000 {
-            let _ = g.check_and_note("scraper", &ins(n), T0 + Duration::seconds(i64::from(n)), 10);
-        }
-        assert_eq!(g.entries(), 10);
-        // Many actors once each: swept after the window.
-        for n in 0..500 {
-            let _ = g.check_and_note(&format!("rpps:{n}"), &ins(n), T0, 10);
-        }
-        assert_eq!(g.actors(), 501);
-        let _ = g.check_and_note("late", &ins(0), T0 + Duration::hours(3), 10);
-        assert_eq!((g.actors(), g.entries()), (1, 1));
+        assert_eq!(rows.look_up(&rule, &[1], T0 + Duration::minutes(80)), GuardVerdict::Allowed);
+        assert_eq!(rows.look_up(&rule, &[4], T0 + Duration::minutes(130)), GuardVerdict::Allowed);
+        assert_eq!(rows.look_up(&rule, &[5], T0 + Duration::minutes(131)), throttled(true));
     }
 
     #[test]
     fn a_zero_limit_throttles_every_new_record() {
-        let mut g = EnumerationGuard::default();
-        assert_eq!(g.check_and_note("a", &ins(0), T0, 0), GuardVerdict::Throttled { first_time_over: true });
-        assert_eq!(g.check_and_note("a", &ins(1), T0, 0), GuardVerdict::Throttled { first_time_over: false });
-        assert_eq!(g.entries(), 0);
+        let rule = EnumerationRule::hourly(0);
+        let mut rows = Rows::default();
+        assert_eq!(rows.look_up(&rule, &[0], T0), throttled(true));
+        assert_eq!(rows.look_up(&rule, &[1], T0), throttled(false));
+        assert!(rows.opened.is_empty());
+    }
+
+    proptest! {
+        /// Whatever the lookups: within any window, never more than `limit` distinct records
+        /// admitted; a lookup of counted records only is never refused; the alert is raised
+        /// once per episode (exactly on the refusals that follow an admission of a new record,
+        /// or the first ever).
+        #[test]
+        fn never_more_than_the_limit_and_one_alert_per_episode(
+            limit in 0usize..5,
+            lookups in proptest::collection::vec((0u32..8, proptest::collection::vec(0u32..12, 0..4)), 1..60),
+        ) {
+            let rule = EnumerationRule::hourly(limit);
+            let mut rows = Rows::default();
+            let mut now = T0;
+            let mut admitted: Vec<(u32, OffsetDateTime)> = Vec::new();
+            let mut alert_due = true;
+            for (minutes, records) in lookups {
+                now += Duration::minutes(i64::from(minutes) * 4);
+                let since = rule.since(now);
+                let all_counted = records.iter().all(|r| rows.opened.get(r).is_some_and(|at| *at > since));
+                let verdict = rows.look_up(&rule, &records, now);
+                match verdict {
+                    GuardVerdict::Allowed => {
+                        let new = records.iter().any(|r| !admitted.iter().any(|(a, at)| a == r && *at > since));
+                        if new {
+                            alert_due = true;
+                        }
+                        admitted.extend(records.iter().map(|r| (*r, now)));
+                    }
+                    GuardVerdict::Throttled { first_time_over } => {
+                        prop_assert!(!all_counted, "a lookup of counted records only is refused");
+                        prop_assert_eq!(first_time_over, alert_due);
+                        alert_due = false;
+                    }
+                }
+                let mut distinct: Vec<u32> = admitted.iter().filter(|(_, at)| *at > since).map(|(r, _)| *r).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                prop_assert!(distinct.len() <= limit, "{} distinct records within the window, limit {}", distinct.len(), limit);
+            }
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use carnet_domain::{AccessDecision, EnumerationGuard, GuardVerdict};
-use carnet_store::{OutboxMessage, PolicyStore, ReviewItem, ReviewStore};
+use carnet_domain::{AccessDecision, Actor, EnumerationRule, GuardVerdict, Ins};
+use carnet_store::{EnumerationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore};
 use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{Event, entry_actor};
@@ -24,18 +24,28 @@ impl Carnet {
     /// the opening is refused (429) and — once per episode — an alert goes to the privacy
     /// officer's queue and the ledger.
     pub(crate) async fn guard_opening(&self, gate: &Gate<'_>) -> Result<()> {
-        if !EnumerationGuard::watches(gate.actor) {
+        self.guard_lookup(gate.actor, "record.open", std::slice::from_ref(&gate.ins)).await
+    }
+
+    /// Counts a lookup of `records` (all at once) by `actor` in the enumeration guard, whose
+    /// counts the database keeps for every node. Over the limit the whole lookup is refused
+    /// (429) with a `deny` ledger entry for `action` (naming the record when there is one),
+    /// and — once per episode — an alert goes to the privacy officer's queue and the ledger.
+    pub(crate) async fn guard_lookup(&self, actor: &Actor, action: &'static str, records: &[Ins]) -> Result<()> {
+        if !EnumerationRule::watches(actor) || records.is_empty() {
             return Ok(());
         }
-        let reference = gate.actor.reference();
-        let verdict = {
-            let mut guard = self.guard.lock().map_err(|_| ServiceError::Invalid("enumeration guard unavailable".into()))?;
-            guard.check_and_note(&reference, &gate.ins, gate.now, self.config.enumeration_limit)
-        };
+        let reference = actor.reference();
+        let now = self.now();
+        let verdict = self.db.note_openings(&reference, records, now, &self.enumeration_rule()).await?;
         let GuardVerdict::Throttled { first_time_over } = verdict else { return Ok(()) };
-        self.record_event(gate.actor, Event::deny("record.open", Some(&gate.ins), None, "enumeration_guard")).await?;
+        let named = match records {
+            [one] => Some(one),
+            _ => None,
+        };
+        self.record_event(actor, Event::deny(action, named, None, "enumeration_guard")).await?;
         if first_time_over {
-            let index = self.record_event(gate.actor, Event::deny("alert.enumeration", None, None, "limit_exceeded")).await?;
+            let index = self.record_event(actor, Event::deny("alert.enumeration", None, None, "limit_exceeded")).await?;
             let item = ReviewItem {
                 id: uuid::Uuid::new_v4().to_string(),
                 kind: "enumeration".into(),
@@ -43,7 +53,7 @@ impl Carnet {
                 actor_ref: reference.clone(),
                 summary: format!("more than {} distinct records opened within an hour", self.config.enumeration_limit),
                 ledger_index: Some(index),
-                opened_at: gate.now,
+                opened_at: now,
                 status: "open".into(),
                 notes: "[]".into(),
                 version: 0,
@@ -52,6 +62,10 @@ impl Carnet {
             tracing::warn!(actor = %reference, limit = self.config.enumeration_limit, "enumeration guard: professional throttled");
         }
         Err(ServiceError::Throttled)
+    }
+
+    pub(crate) fn enumeration_rule(&self) -> EnumerationRule {
+        EnumerationRule::hourly(self.config.enumeration_limit)
     }
 
     /// A professional's first consultation of a record is notified to the patient.

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use carnet_crypto::{CryptoError, KeyProvider};
 use carnet_domain::codes::CodeLists;
 use carnet_domain::record::LifecycleError;
-use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, EnumerationGuard, ProfessionMatrix, RetentionPolicy, ScopeDenied};
+use carnet_domain::{ActionDenied, AuthorizationWindows, Clock, ProfessionMatrix, RetentionPolicy, ScopeDenied};
 use carnet_ledger::{Ledger, LedgerError};
 use carnet_store::{BlobStore, Database, StoreError};
 
@@ -244,8 +244,6 @@ pub struct Carnet {
     ledger: Ledger,
     clock: Arc<dyn Clock>,
     config: Arc<ServiceConfig>,
-    /// Per node: a restart forgets it, which gives an attacker nothing waiting an hour would not.
-    guard: Arc<std::sync::Mutex<EnumerationGuard>>,
     seen: Arc<std::sync::Mutex<consultation::SeenConsultations>>,
     key_cache: Arc<std::sync::Mutex<keys::KeyCache>>,
     /// When this node last purged expired sessions and sign-ins on the way (Unix seconds).
@@ -266,7 +264,6 @@ impl Carnet {
             ledger: storage.ledger,
             clock,
             config: Arc::new(config),
-            guard: Arc::new(std::sync::Mutex::new(EnumerationGuard::default())),
             seen: Arc::default(),
             key_cache: Arc::default(),
             sessions_purged_at: Arc::default(),

@@ -5,7 +5,7 @@ use carnet_domain::{
     Action, Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Operation, Record, RecordStatus, ReferenceTraits,
     RetentionPolicy, authorize,
 };
-use carnet_store::{DocumentStore, RecordStore, TraitsQuery};
+use carnet_store::{DocumentStore, EnumerationStore, RecordStore, TraitsQuery};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -97,6 +97,8 @@ pub struct SweepReport {
     pub shredded: u64,
     /// Portal sessions expired or revoked, and abandoned sign-ins, deleted.
     pub sessions_purged: u64,
+    /// The enumeration guard's openings out of every window, deleted.
+    pub guard_openings_purged: u64,
 }
 
 fn action_code(action: RecordAction) -> &'static str {
@@ -150,7 +152,19 @@ impl Carnet {
 
     pub async fn record_status(&self, actor: &Actor, ins: &Ins) -> Result<RecordView> {
         self.scoped(actor, Operation::ReadRecord, Some(ins)).await?;
-        self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
+        let code = action_code(RecordAction::ReadStatus);
+        match authorize(actor, Action::Record { action: RecordAction::ReadStatus, ins }) {
+            Ok(grant) => {
+                // Counted whether a record exists or not: past the limit, a 429 for a record and
+                // a 404 for none would still tell which INS have one.
+                self.guard_lookup(actor, code, std::slice::from_ref(ins)).await?;
+                self.record_event(actor, Event::permit(code, Some(ins), None, grant.code())).await?;
+            }
+            Err(denied) => {
+                self.record_event(actor, Event::deny(code, Some(ins), None, denied.code())).await?;
+                return Err(denied.into());
+            }
+        }
         let rec = self.live_record(ins).await?;
         Ok(RecordView::of(rec, actor))
     }
@@ -252,12 +266,14 @@ impl Carnet {
             }
         }
         report.sessions_purged = self.purge_sessions().await?;
+        report.guard_openings_purged = self.db.purge_openings(self.enumeration_rule().since(now)).await?;
         if report != SweepReport::default() {
             tracing::info!(
                 archived = report.archived,
                 destroyed = report.destroyed,
                 shredded = report.shredded,
                 sessions_purged = report.sessions_purged,
+                guard_openings_purged = report.guard_openings_purged,
                 "retention sweep"
             );
         }
@@ -294,6 +310,8 @@ impl Carnet {
                     self.record_event(actor, Event::deny("record.search", Some(ins), None, denied.code())).await?;
                     return Ok(vec![]);
                 }
+                // Counted found or not, as `record_status` counts.
+                self.guard_lookup(actor, "record.search", std::slice::from_ref(ins)).await?;
                 self.db.find_record_by_ins(ins).await?.into_iter().collect()
             }
             None => match actor.spoken_for() {
@@ -313,6 +331,12 @@ impl Carnet {
             },
         };
         let found: Vec<Record> = found.into_iter().filter(|r| traits_match(&query.traits, r)).take(limit as usize).collect();
+        if query.ins.is_none() {
+            // Each distinct record a search by traits returns counts; a search that would take
+            // the actor over the limit returns none of them.
+            let records: Vec<Ins> = found.iter().map(|r| r.ins.clone()).collect();
+            self.guard_lookup(actor, "record.search", &records).await?;
+        }
         let returned = Some(format!("returned:{}", found.len()));
         self.record_event(actor, Event::permit("record.search", query.ins.as_ref(), returned, "record_rule")).await?;
         Ok(found.into_iter().map(|r| RecordView::of(r, actor)).collect())

@@ -59,6 +59,7 @@ macro_rules! store_suite {
             portal_sessions_are_touched_revoked_and_purged,
             sign_ins_are_taken_once_and_expire,
             the_ledger_checkpoint_only_advances_unless_reset,
+            the_enumeration_guard_counts_distinct_records_and_purges,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -1108,4 +1109,53 @@ pub async fn the_ledger_checkpoint_only_advances_unless_reset(db: Database) {
     assert_eq!(db.ledger_checkpoint().await.expect("read"), Some(head(9, 2)));
     db.reset_ledger_checkpoint(&head(3, 5)).await.expect("reset");
     assert_eq!(db.ledger_checkpoint().await.expect("read"), Some(head(3, 5)), "an acknowledged restore moves it anywhere");
+}
+
+pub async fn the_enumeration_guard_counts_distinct_records_and_purges(db: Database) {
+    use crate::EnumerationStore;
+    use carnet_domain::{EnumerationRule, GuardVerdict};
+    let rule = EnumerationRule::hourly(3);
+    let note = |actor: &'static str, records: Vec<Ins>, at: OffsetDateTime| {
+        let db = db.clone();
+        async move { db.note_openings(actor, &records, at, &rule).await.expect("note") }
+    };
+    assert_eq!(note("rpps:1", vec![ins(1), ins(2)], T0).await, GuardVerdict::Allowed);
+    assert_eq!(note("rpps:1", vec![ins(2), ins(2), ins(3)], T0).await, GuardVerdict::Allowed, "a record counts once");
+    assert_eq!(note("rpps:1", vec![ins(1)], T0 + Duration::minutes(1)).await, GuardVerdict::Allowed, "re-opening is free");
+    assert_eq!(note("rpps:1", vec![ins(4)], T0).await, GuardVerdict::Throttled { first_time_over: true });
+    assert_eq!(note("rpps:1", vec![ins(5)], T0).await, GuardVerdict::Throttled { first_time_over: false }, "one alert per episode");
+    assert_eq!(note("rpps:2", vec![ins(4)], T0).await, GuardVerdict::Allowed, "counted per actor");
+    // Record 1, re-opened at T0+1min, outlives the others by a minute.
+    let later = T0 + Duration::HOUR;
+    assert_eq!(db.purge_openings(rule.since(later)).await.expect("purge"), 3, "two of rpps:1's and rpps:2's only one");
+    assert_eq!(note("rpps:1", vec![ins(6), ins(7)], later).await, GuardVerdict::Allowed, "the window slid: the episode ended");
+    assert_eq!(note("rpps:1", vec![ins(8)], later).await, GuardVerdict::Throttled { first_time_over: true }, "a new episode");
+    assert_eq!(db.purge_openings(rule.since(later + Duration::HOUR)).await.expect("purge"), 3);
+    assert_eq!(note("rpps:1", vec![ins(8)], later + Duration::HOUR).await, GuardVerdict::Allowed);
+}
+
+/// Two nodes (two `Database` handles on one database, each with its own connections) racing
+/// one actor's lookups of distinct records: never more than the limit admitted between them,
+/// and one alert.
+pub async fn two_nodes_never_admit_more_than_the_limit(a: Database, b: Database) {
+    use crate::EnumerationStore;
+    use carnet_domain::{EnumerationRule, GuardVerdict};
+    let rule = EnumerationRule::hourly(5);
+    // A few actors, each raced anew: a missing lock shows in most rounds, not every one.
+    for actor in ["rpps:1", "rpps:2", "rpps:3", "rpps:4", "rpps:5"] {
+        let lookups = |db: Database, from: u64| {
+            tokio::spawn(async move {
+                let mut verdicts = Vec::new();
+                for n in from..from + 10 {
+                    verdicts.push(db.note_openings(actor, &[ins(n)], T0, &rule).await.expect("note"));
+                }
+                verdicts
+            })
+        };
+        let (on_a, on_b) = tokio::join!(lookups(a.clone(), 100), lookups(b.clone(), 200));
+        let verdicts: Vec<GuardVerdict> = on_a.expect("node a").into_iter().chain(on_b.expect("node b")).collect();
+        let admitted = verdicts.iter().filter(|v| **v == GuardVerdict::Allowed).count();
+        let alerts = verdicts.iter().filter(|v| **v == GuardVerdict::Throttled { first_time_over: true }).count();
+        assert_eq!((admitted, alerts), (5, 1), "{actor}: {verdicts:?}");
+    }
 }

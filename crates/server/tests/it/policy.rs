@@ -347,6 +347,54 @@ async fn the_enumeration_guard_throttles_and_alerts(_app: TestApp) {
     assert_eq!(app.get(&format!("/api/records/{}/documents", ins(74)), &other).await.status, StatusCode::OK);
 }
 
+/// Rule 15 counts every record lookup, not only clinical reads: the record's status, PDQm by
+/// INS and by traits — else any professional could look up every INS and read who has a record.
+async fn every_record_lookup_counts_in_the_enumeration_guard(_app: TestApp) {
+    let backend = _app.backend;
+    drop(_app);
+    let config = ServiceConfig { enumeration_limit: 3, ..ServiceConfig::default() };
+    let app = TestApp::with_config(backend, HttpLimits::default(), config).await;
+    for n in 80..86 {
+        app.open_record(&ins(n)).await;
+    }
+    let (ok, over) = (StatusCode::OK, StatusCode::TOO_MANY_REQUESTS);
+    let looker = app.professional(62, Profession::Medecin);
+    let mut statuses = Vec::new();
+    for n in 80..85 {
+        statuses.push(app.get(&format!("/api/records/{}", ins(n)), &looker).await.status);
+    }
+    assert_eq!(statuses, [ok, ok, ok, over, over]);
+    assert_eq!(app.get(&format!("/api/records/{}", ins(81)), &looker).await.status, ok, "a record counted already is free");
+    let searcher = app.professional(63, Profession::Medecin);
+    let mut statuses = Vec::new();
+    for n in 80..85 {
+        let found = app.fhir_get(&format!("/fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8%7C{}", ins(n)), &searcher).await;
+        assert_eq!(found.status == ok, found.body["total"] == 1, "{}", found.raw);
+        statuses.push(found.status);
+    }
+    assert_eq!(statuses, [ok, ok, ok, over, over]);
+    // A search by traits returning more records than the limit returns none of them.
+    let third = app.professional(64, Profession::Medecin);
+    let many = app.fhir_get("/fhir/Patient?family=martin&birthdate=1984-12-01", &third).await;
+    assert_eq!(many.status, over, "{}", many.raw);
+    assert!(!many.raw.contains(ins(80).as_str()), "{}", many.raw);
+    // Patients are not counted: they look up only their own record.
+    let patient = app.patient(&ins(84));
+    for _ in 0..5 {
+        assert_eq!(app.get(&format!("/api/records/{}", ins(84)), &patient).await.status, ok);
+    }
+    let queue = app.get("/api/review-items?status=open", &app.role(Role::PrivacyOfficer)).await;
+    let alerted: Vec<&Value> =
+        queue.body.as_array().map(|a| a.iter().filter(|i| i["kind"] == "enumeration").map(|i| &i["actor"]).collect()).unwrap_or_default();
+    assert_eq!(alerted.len(), 3, "one alert per professional and episode: {}", queue.raw);
+    // An hour later (a fresh token) the sweep has purged the openings, and the window admits new lookups.
+    app.clock.advance(time::Duration::minutes(61));
+    let report = app.carnet.sweep().await.expect("sweep");
+    assert_eq!(report.guard_openings_purged, 6, "three records for each of the first two, none for the refused search nor the patient");
+    let looker = app.professional(62, Profession::Medecin);
+    assert_eq!(app.get(&format!("/api/records/{}", ins(84)), &looker).await.status, ok);
+}
+
 async fn every_decision_is_in_the_patients_history(app: TestApp) {
     let p = ins(18);
     app.open_record(&p).await;
@@ -578,6 +626,7 @@ on_both_backends!(
     hidden_and_missing_answer_alike,
     the_reimbursement_history_can_be_hidden_and_deleted,
     the_enumeration_guard_throttles_and_alerts,
+    every_record_lookup_counts_in_the_enumeration_guard,
     every_decision_is_in_the_patients_history,
     the_history_leaves_no_trace_of_what_the_viewer_may_not_see,
     every_change_reads_as_clients_send_it_and_the_policy_answers_in_its_shape,

@@ -7,3 +7,10 @@ async fn fresh() -> (carnet_store::Database, tempfile::TempDir) {
 }
 
 carnet_store::store_suite!(fresh);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_admit_more_than_the_limit() {
+    let (a, dir) = fresh().await;
+    let b = carnet_store::Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("second node");
+    carnet_store::conformance::two_nodes_never_admit_more_than_the_limit(a, b).await;
+}
