@@ -239,10 +239,29 @@ pub struct StorageSettings {
     pub blob_options: BlobOptions,
     /// Master keys' directory (local key provider); default `<data_dir>/keys`.
     pub keys_dir: Option<PathBuf>,
+    /// Which provider holds the master keys: `local` (files in `keys_dir`) or `pkcs11` (an HSM's
+    /// token, keys generated inside it and never leaving it; see docs/keys.md).
+    pub keys: KeysProvider,
+    /// `keys = "pkcs11"`: the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub pkcs11_module: Option<PathBuf>,
+    /// `keys = "pkcs11"`: the label of the token holding Carnet's master keys.
+    pub pkcs11_token_label: Option<String>,
+    /// `keys = "pkcs11"`: the environment variable holding the token's user PIN (never the PIN
+    /// itself: configuration files get copied).
+    pub pkcs11_pin_env: Option<String>,
     /// Chunk size of the encrypted blob format, in bytes (1 KiB to 16 MiB).
     pub chunk_bytes: u32,
     /// How often `serve` removes interrupted uploads and orphan blobs (`Carnet::sweep_uploads`).
     pub upload_sweep_interval_seconds: u64,
+}
+
+/// Where the master keys are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeysProvider {
+    #[default]
+    Local,
+    Pkcs11,
 }
 
 /// A URL that may carry credentials (`postgres://user:password@host/db`, `smtps://user:pass@host`,
@@ -420,6 +439,10 @@ impl Default for Settings {
                 blob_url: None,
                 blob_options: Default::default(),
                 keys_dir: None,
+                keys: KeysProvider::Local,
+                pkcs11_module: None,
+                pkcs11_token_label: None,
+                pkcs11_pin_env: None,
                 chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
                 upload_sweep_interval_seconds: 600,
             },
@@ -657,6 +680,22 @@ impl Settings {
 
     pub fn keys_dir(&self) -> PathBuf {
         self.storage.keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    /// The PKCS#11 token of `keys = "pkcs11"` (`None` for the local key files), its PIN read from
+    /// the environment variable `pkcs11_pin_env` names.
+    pub fn pkcs11(&self) -> anyhow::Result<Option<carnet_crypto::Pkcs11Config>> {
+        use anyhow::Context as _;
+        let storage = &self.storage;
+        if storage.keys == KeysProvider::Local {
+            return Ok(None);
+        }
+        let module = storage.pkcs11_module.clone().context("storage.keys = \"pkcs11\" needs storage.pkcs11_module")?;
+        let token_label = storage.pkcs11_token_label.clone().context("storage.keys = \"pkcs11\" needs storage.pkcs11_token_label")?;
+        let pin_env = storage.pkcs11_pin_env.as_deref().context("storage.keys = \"pkcs11\" needs storage.pkcs11_pin_env")?;
+        let pin =
+            std::env::var(pin_env).with_context(|| format!("the token's PIN: environment variable {pin_env} (storage.pkcs11_pin_env)"))?;
+        Ok(Some(carnet_crypto::Pkcs11Config { module, token_label, pin: pin.into() }))
     }
 
     pub fn blob_store(&self) -> anyhow::Result<carnet_store::BlobStore> {

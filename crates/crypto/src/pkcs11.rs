@@ -248,7 +248,7 @@ fn find_active(session: &Session) -> std::result::Result<Vec<(ObjectHandle, u64,
             }
         }
     }
-    pointers.sort_by(|a, b| b.1.cmp(&a.1));
+    pointers.sort_by_key(|p| std::cmp::Reverse(p.1));
     Ok(pointers)
 }
 
