@@ -758,6 +758,28 @@ mod tests {
         assert!(large.connection_limits().head_buffer_bytes > 2 << 20, "the read buffer follows the header limits");
     }
 
+    /// Master keys stay local unless a token is configured; the token's PIN is never in the file.
+    #[test]
+    fn a_pkcs11_token_needs_its_module_label_and_a_pin_from_the_environment() {
+        assert!(load("").expect("defaults").pkcs11().expect("local").is_none(), "local key files by default");
+        let token = "[storage]\nkeys = \"pkcs11\"\npkcs11_module = \"/usr/lib/softhsm/libsofthsm2.so\"\npkcs11_token_label = \"carnet\"\n";
+        // PATH: a variable every test process has, standing for the PIN's.
+        let settings = load(&format!("{token}pkcs11_pin_env = \"PATH\"\n")).expect("loads");
+        let config = settings.pkcs11().expect("a token").expect("configured");
+        assert_eq!((config.module.to_str(), config.token_label.as_str()), (Some("/usr/lib/softhsm/libsofthsm2.so"), "carnet"));
+        assert_eq!(Some(config.pin.as_str().to_owned()), std::env::var("PATH").ok());
+        assert!(!format!("{config:?}").contains(config.pin.as_str()), "the PIN is not printed");
+
+        let e = load(&format!("{token}pkcs11_pin = \"1234\"\n")).expect_err("a PIN in the file");
+        assert!(e.to_string().contains("pkcs11_pin"), "{e}");
+        let unset = load(&format!("{token}pkcs11_pin_env = \"CARNET_TEST_NO_SUCH_PIN_VARIABLE\"\n")).expect("loads");
+        let e = unset.pkcs11().expect_err("no PIN");
+        assert!(e.to_string().contains("CARNET_TEST_NO_SUCH_PIN_VARIABLE"), "{e}");
+        let e = load("[storage]\nkeys = \"pkcs11\"\n").expect("loads").pkcs11().expect_err("no module");
+        assert!(e.to_string().contains("pkcs11_module"), "{e}");
+        assert!(load("[storage]\nkeys = \"vault\"\n").is_err(), "an unknown provider");
+    }
+
     #[test]
     fn no_smart_section_no_origin_by_default() {
         let settings = load("").expect("defaults");
