@@ -218,6 +218,26 @@ impl Pkcs11Keyring {
         Ok(handle)
     }
 
+    /// Runs `op` with the key object of `id`. A handle cached before another process destroyed
+    /// the object (a retirement) is dropped and the key looked up again, once: a key gone from the
+    /// token is an unknown master key, as a deleted key file is.
+    fn with_key<T>(&self, id: &str, op: impl Fn(&Session, ObjectHandle) -> std::result::Result<T, TokenError>) -> Result<T> {
+        for _ in 0..2 {
+            let handle = self.key_handle(id)?;
+            let done = self.with_session(|s| match op(s, handle) {
+                Err(TokenError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _)) => Ok(None),
+                other => other.map(Some),
+            })?;
+            match done {
+                Some(out) => return Ok(out),
+                None => {
+                    self.handles.write().map_err(|_| poisoned())?.remove(id);
+                }
+            }
+        }
+        Err(CryptoError::UnknownMasterKey(id.to_owned()))
+    }
+
     /// The active key's id, read from the token each time (another process may have rotated).
     fn current_active(&self) -> Result<String> {
         let newest = self.with_session(find_active)?.into_iter().next();
@@ -286,11 +306,10 @@ impl KeyProvider for Pkcs11Keyring {
 
     fn wrap(&self, key: &DataKey, context: &[u8]) -> Result<WrappedKey> {
         let active = self.current_active()?;
-        let handle = self.key_handle(&active)?;
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let mut iv = nonce;
-        let body = self.with_session(|s| {
+        let body = self.with_key(&active, |s, handle| {
+            let mut iv = nonce;
             let params = GcmParams::new(&mut iv, context, (TAG_LEN as u64 * 8).into())?;
             s.encrypt(&Mechanism::AesGcm(params), handle, &key.0)
         })?;
@@ -304,11 +323,10 @@ impl KeyProvider for Pkcs11Keyring {
         let Some((nonce, body)) = wrapped.sealed.split_first_chunk::<NONCE_LEN>().filter(|(_, b)| b.len() >= TAG_LEN) else {
             return Err(CryptoError::Format("wrapped key too short"));
         };
-        let handle = self.key_handle(&wrapped.master_key_id)?;
-        let mut iv = *nonce;
         // The token's own audit log, where it keeps one, records each decryption too.
         tracing::debug!(master_key = %wrapped.master_key_id, "data key unwrapped by the PKCS#11 token");
-        let pooled = self.with_session(|s| {
+        let pooled = self.with_key(&wrapped.master_key_id, |s, handle| {
+            let mut iv = *nonce;
             let params = GcmParams::new(&mut iv, context, (TAG_LEN as u64 * 8).into())?;
             match s.decrypt(&Mechanism::AesGcm(params), handle, body) {
                 Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
@@ -485,9 +503,12 @@ mod tests {
     fn a_server_follows_a_rotation_made_by_another_process() {
         on_fresh_token(TWO, |config, role| {
             let ring = Pkcs11Keyring::open_or_create(config).expect("opened");
-            if role == "rotate" {
+            if role == "rotate" || role == "retire" {
                 // `carnet keys rotate`, in its own process.
                 let new = ring.rotate().expect("rotate");
+                if role == "retire" {
+                    ring.retire_inactive().expect("retire");
+                }
                 let wrapped = ring.wrap(&DataKey::from_bytes([7; 32]), b"ins-9").expect("wrap");
                 println!("<<{new} {}>>", wrapped.sealed.iter().map(|b| format!("{b:02x}")).collect::<String>());
                 return;
@@ -503,6 +524,19 @@ mod tests {
             let by_other = WrappedKey { master_key_id: new.to_owned(), sealed };
             assert_eq!(ring.unwrap(&by_other, b"ins-9").expect("a key made by the other process").0, [7; 32]);
             assert_eq!(ring.unwrap(&before, b"ins-1").expect("old wrap").0, dek.0);
+
+            // A second rotation, with the old keys retired by the other process: this process's
+            // handle on the retired key is dead, and the old wrap with it.
+            let answer = run_role(TWO, "retire");
+            let (newest, _) = answer.split_once(' ').expect("id and wrap");
+            assert_eq!(ring.active_key_id().expect("active"), newest);
+            let after_first = WrappedKey { master_key_id: new.to_owned(), ..by_other.clone() };
+            assert!(
+                matches!(ring.unwrap(&before, b"ins-1"), Err(CryptoError::UnknownMasterKey(id)) if id == before.master_key_id),
+                "retired by the other process"
+            );
+            assert!(matches!(ring.unwrap(&after_first, b"ins-9"), Err(CryptoError::UnknownMasterKey(_))));
+            assert_eq!(ring.wrap(&dek, b"ins-3").expect("wrap").master_key_id, newest);
         });
     }
 }
