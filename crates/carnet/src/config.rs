@@ -239,10 +239,29 @@ pub struct StorageSettings {
     pub blob_options: BlobOptions,
     /// Master keys' directory (local key provider); default `<data_dir>/keys`.
     pub keys_dir: Option<PathBuf>,
+    /// Which provider holds the master keys: `local` (files in `keys_dir`) or `pkcs11` (an HSM's
+    /// token, keys generated inside it and never leaving it; see docs/keys.md).
+    pub keys: KeysProvider,
+    /// `keys = "pkcs11"`: the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub pkcs11_module: Option<PathBuf>,
+    /// `keys = "pkcs11"`: the label of the token holding Carnet's master keys.
+    pub pkcs11_token_label: Option<String>,
+    /// `keys = "pkcs11"`: the environment variable holding the token's user PIN (never the PIN
+    /// itself: configuration files get copied).
+    pub pkcs11_pin_env: Option<String>,
     /// Chunk size of the encrypted blob format, in bytes (1 KiB to 16 MiB).
     pub chunk_bytes: u32,
     /// How often `serve` removes interrupted uploads and orphan blobs (`Carnet::sweep_uploads`).
     pub upload_sweep_interval_seconds: u64,
+}
+
+/// Where the master keys are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeysProvider {
+    #[default]
+    Local,
+    Pkcs11,
 }
 
 /// A URL that may carry credentials (`postgres://user:password@host/db`, `smtps://user:pass@host`,
@@ -420,6 +439,10 @@ impl Default for Settings {
                 blob_url: None,
                 blob_options: Default::default(),
                 keys_dir: None,
+                keys: KeysProvider::Local,
+                pkcs11_module: None,
+                pkcs11_token_label: None,
+                pkcs11_pin_env: None,
                 chunk_bytes: carnet_crypto::blob::DEFAULT_CHUNK_SIZE,
                 upload_sweep_interval_seconds: 600,
             },
@@ -659,6 +682,22 @@ impl Settings {
         self.storage.keys_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
     }
 
+    /// The PKCS#11 token of `keys = "pkcs11"` (`None` for the local key files), its PIN read from
+    /// the environment variable `pkcs11_pin_env` names.
+    pub fn pkcs11(&self) -> anyhow::Result<Option<carnet_crypto::Pkcs11Config>> {
+        use anyhow::Context as _;
+        let storage = &self.storage;
+        if storage.keys == KeysProvider::Local {
+            return Ok(None);
+        }
+        let module = storage.pkcs11_module.clone().context("storage.keys = \"pkcs11\" needs storage.pkcs11_module")?;
+        let token_label = storage.pkcs11_token_label.clone().context("storage.keys = \"pkcs11\" needs storage.pkcs11_token_label")?;
+        let pin_env = storage.pkcs11_pin_env.as_deref().context("storage.keys = \"pkcs11\" needs storage.pkcs11_pin_env")?;
+        let pin =
+            std::env::var(pin_env).with_context(|| format!("the token's PIN: environment variable {pin_env} (storage.pkcs11_pin_env)"))?;
+        Ok(Some(carnet_crypto::Pkcs11Config { module, token_label, pin: pin.into() }))
+    }
+
     pub fn blob_store(&self) -> anyhow::Result<carnet_store::BlobStore> {
         Ok(match &self.storage.blob_url {
             None => carnet_store::BlobStore::local(&self.data_dir.join("blobs"))?,
@@ -717,6 +756,28 @@ mod tests {
         assert!(e.to_string().contains("uri_bytes"), "{e}");
         let large = load("[limits]\nheaders_total_bytes = 1048576\n").expect("large headers");
         assert!(large.connection_limits().head_buffer_bytes > 2 << 20, "the read buffer follows the header limits");
+    }
+
+    /// Master keys stay local unless a token is configured; the token's PIN is never in the file.
+    #[test]
+    fn a_pkcs11_token_needs_its_module_label_and_a_pin_from_the_environment() {
+        assert!(load("").expect("defaults").pkcs11().expect("local").is_none(), "local key files by default");
+        let token = "[storage]\nkeys = \"pkcs11\"\npkcs11_module = \"/usr/lib/softhsm/libsofthsm2.so\"\npkcs11_token_label = \"carnet\"\n";
+        // PATH: a variable every test process has, standing for the PIN's.
+        let settings = load(&format!("{token}pkcs11_pin_env = \"PATH\"\n")).expect("loads");
+        let config = settings.pkcs11().expect("a token").expect("configured");
+        assert_eq!((config.module.to_str(), config.token_label.as_str()), (Some("/usr/lib/softhsm/libsofthsm2.so"), "carnet"));
+        assert_eq!(Some(config.pin.as_str().to_owned()), std::env::var("PATH").ok());
+        assert!(!format!("{config:?}").contains(config.pin.as_str()), "the PIN is not printed");
+
+        let e = load(&format!("{token}pkcs11_pin = \"1234\"\n")).expect_err("a PIN in the file");
+        assert!(e.to_string().contains("pkcs11_pin"), "{e}");
+        let unset = load(&format!("{token}pkcs11_pin_env = \"CARNET_TEST_NO_SUCH_PIN_VARIABLE\"\n")).expect("loads");
+        let e = unset.pkcs11().expect_err("no PIN");
+        assert!(e.to_string().contains("CARNET_TEST_NO_SUCH_PIN_VARIABLE"), "{e}");
+        let e = load("[storage]\nkeys = \"pkcs11\"\n").expect("loads").pkcs11().expect_err("no module");
+        assert!(e.to_string().contains("pkcs11_module"), "{e}");
+        assert!(load("[storage]\nkeys = \"vault\"\n").is_err(), "an unknown provider");
     }
 
     #[test]

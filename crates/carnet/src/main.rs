@@ -391,6 +391,7 @@ impl App {
             database_url: settings.database_url(),
             ledger_url: settings.ledger_url(),
             keys_dir: settings.keys_dir(),
+            pkcs11: settings.pkcs11()?,
             blobs: settings.blob_store().context("opening the blob store")?,
             ledger_clock: Arc::new(SystemClock),
         })
@@ -508,8 +509,8 @@ async fn verify_ledger(settings: &Settings, public_key: Option<&str>, trusted_he
         Some(hex) => (carnet_domain::hex::decode_array(&hex.to_ascii_lowercase()).context("--public-key: 64 hexadecimal digits")?, None),
         None => {
             let db = Database::connect(&settings.database_url()).await.context("opening the database")?;
-            let keys = carnet_crypto::LocalKeyring::load_or_create(&settings.keys_dir()).context("opening the master keys")?;
-            let signer = carnet_service::ledger_signer(&db, &keys).await.context("opening the ledger's signing key")?;
+            let keys = carnet_service::open_keys(&settings.keys_dir(), settings.pkcs11()?.as_ref()).context("opening the master keys")?;
+            let signer = carnet_service::ledger_signer(&db, keys.as_ref()).await.context("opening the ledger's signing key")?;
             (carnet_ledger::TreeHeadSigner::public_key(&signer), Some(db))
         }
     };

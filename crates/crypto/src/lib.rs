@@ -8,11 +8,12 @@
 //! - `seal`/`open`: small values (titles, derived text) under a data key, bound to a context.
 //!
 //! Architecture invariant: only this crate touches clinical key material; nothing here does I/O
-//! beyond the local keyring's own files.
+//! beyond the local keyring's own files and the calls into a PKCS#11 module (`Pkcs11Keyring`).
 
 pub mod blob;
 mod cipher;
 mod keyring;
+mod pkcs11;
 pub mod stream;
 
 use rand::RngCore;
@@ -21,6 +22,7 @@ use cipher::{Cipher, NONCE_LEN, TAG_LEN};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use keyring::{KeyProvider, LocalKeyring};
+pub use pkcs11::{Pkcs11Config, Pkcs11Keyring};
 pub use stream::{Sealed, StreamOpener, StreamSealer};
 
 /// The one error type of this crate. It never carries key bytes or plaintext.
@@ -33,6 +35,9 @@ pub enum CryptoError {
     UnknownMasterKey(String),
     #[error("key file {path}: {problem}")]
     KeyFile { path: String, problem: String },
+    /// The PKCS#11 token (HSM) refused or failed an operation, or is not reachable.
+    #[error("PKCS#11 token: {0}")]
+    Token(String),
     #[error("malformed encrypted data: {0}")]
     Format(&'static str),
 }

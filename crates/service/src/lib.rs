@@ -217,6 +217,8 @@ pub struct StorageLocation {
     pub ledger_url: String,
     /// The master keys (created at first start).
     pub keys_dir: std::path::PathBuf,
+    /// When set, the master keys live in this PKCS#11 token instead of `keys_dir`.
+    pub pkcs11: Option<carnet_crypto::Pkcs11Config>,
     pub blobs: BlobStore,
     /// Times the ledger's signed tree heads.
     pub ledger_clock: Arc<dyn Clock>,
@@ -227,12 +229,21 @@ impl Storage {
     /// way the binary and the tests assemble Carnet's storage, so they cannot drift apart.
     pub async fn open(at: StorageLocation) -> Result<Storage> {
         let db = Database::connect(&at.database_url).await?;
-        let keys = carnet_crypto::LocalKeyring::load_or_create(&at.keys_dir)?;
-        let signer = ledger_signer(&db, &keys).await?;
+        let keys = open_keys(&at.keys_dir, at.pkcs11.as_ref())?;
+        let signer = ledger_signer(&db, keys.as_ref()).await?;
         let config = carnet_ledger::LedgerConfig { clock: at.ledger_clock, ..carnet_ledger::LedgerConfig::default() };
         let ledger = Ledger::open(&at.ledger_url, Arc::new(signer), config).await?;
-        Ok(Storage { db, blobs: at.blobs, keys: Arc::new(keys), ledger })
+        Ok(Storage { db, blobs: at.blobs, keys, ledger })
     }
+}
+
+/// The master keys' provider: the PKCS#11 token when one is configured, else the key files in
+/// `keys_dir` (both created at first start).
+pub fn open_keys(keys_dir: &std::path::Path, pkcs11: Option<&carnet_crypto::Pkcs11Config>) -> Result<Arc<dyn KeyProvider>> {
+    Ok(match pkcs11 {
+        Some(token) => Arc::new(carnet_crypto::Pkcs11Keyring::open_or_create(token)?),
+        None => Arc::new(carnet_crypto::LocalKeyring::load_or_create(keys_dir)?),
+    })
 }
 
 /// The use cases, over one storage and one clock. Cheap to clone.

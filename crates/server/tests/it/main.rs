@@ -16,6 +16,7 @@ mod keep_alive;
 mod ledger_trust;
 mod no_clinical_path;
 mod notifications;
+mod pkcs11;
 mod policy;
 mod policy_props;
 mod portal;

@@ -59,6 +59,7 @@ async fn another_node(app: &TestApp) -> Carnet {
         database_url,
         ledger_url,
         keys_dir: app.data_dir().join("keys"),
+        pkcs11: None,
         blobs: BlobStore::local(&app.data_dir().join("blobs")).expect("blobs"),
         ledger_clock: app.clock.clone(),
     })

@@ -104,7 +104,14 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let dev = Arc::new(DevIssuer::load_or_create(dir.path()).expect("dev issuer"));
         let portal = portal(dev);
-        TestApp::assemble_in(dir, backend, HttpLimits::default(), config, None, BrowserAccess::default(), vec![], portal).await
+        TestApp::assemble_in(dir, backend, HttpLimits::default(), config, None, BrowserAccess::default(), vec![], portal, None).await
+    }
+
+    /// The whole stack with its master keys in a PKCS#11 token.
+    pub async fn with_pkcs11(backend: Backend, token: carnet_crypto::Pkcs11Config) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (limits, config) = (HttpLimits::default(), ServiceConfig::default());
+        TestApp::assemble_in(dir, backend, limits, config, None, BrowserAccess::default(), vec![], Portal::default(), Some(token)).await
     }
 
     async fn assemble(
@@ -117,7 +124,7 @@ impl TestApp {
         portal: Portal,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        TestApp::assemble_in(dir, backend, limits, config, blobs, browser, issuers, portal).await
+        TestApp::assemble_in(dir, backend, limits, config, blobs, browser, issuers, portal, None).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -130,6 +137,7 @@ impl TestApp {
         browser: BrowserAccess,
         mut issuers: Vec<TrustedIssuer>,
         portal: Portal,
+        pkcs11: Option<carnet_crypto::Pkcs11Config>,
     ) -> TestApp {
         let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
         let (database_url, postgres_url) = match backend {
@@ -153,6 +161,7 @@ impl TestApp {
             database_url,
             ledger_url,
             keys_dir: dir.path().join("keys"),
+            pkcs11,
             blobs,
             ledger_clock: clock.clone(),
         })
