@@ -349,6 +349,10 @@ pub struct LedgerArgs {
     /// Also measure on this PostgreSQL database (its `ledger` schema), e.g. a throwaway cluster.
     #[arg(long)]
     pub postgres_url: Option<String>,
+    /// Instead: append `--entries` with group commit, then time a whole verification of the
+    /// store (`carnet ledger verify`'s) and the paced one `serve` runs on a schedule.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Ledger appends per second with group commit (one transaction and one fsync per batch) against
@@ -356,6 +360,9 @@ pub struct LedgerArgs {
 pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
     use carnet_ledger::{Ed25519Signer, GroupCommit, Ledger, LedgerConfig};
     println!("carnet-bench ledger: {} entries, {} concurrent appenders", args.entries, args.concurrency);
+    if args.verify {
+        return ledger_verify(&args).await;
+    }
     let tmp = tempfile::tempdir()?;
     let mut targets: Vec<(String, String)> = Vec::new();
     for (n, mode) in ["group", "single"].iter().enumerate() {
@@ -389,6 +396,40 @@ pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
             "  {label:<40} {:>9.0} appends/s  {:>6.0} bytes/entry ({} entries in {:.2} s){ratio}",
             f.per_second, f.bytes_per_entry, f.entries, f.seconds
         );
+        ledger.store().close().await;
+    }
+    Ok(())
+}
+
+/// `carnet-bench ledger --verify`: how long a whole verification takes, on SQLite (and
+/// PostgreSQL when given), unpaced and paced as `serve` paces it (10 ms per 1,000 entries).
+async fn ledger_verify(args: &LedgerArgs) -> anyhow::Result<()> {
+    use carnet_ledger::{Ed25519Signer, Ledger, LedgerConfig, TreeHeadSigner};
+    let tmp = tempfile::tempdir()?;
+    let mut targets = vec![("SQLite".to_owned(), format!("sqlite://{}", tmp.path().join("ledger.db").display()))];
+    if let Some(url) = &args.postgres_url {
+        targets.push(("PostgreSQL".to_owned(), url.clone()));
+    }
+    for (label, url) in targets {
+        let signer = std::sync::Arc::new(Ed25519Signer::from_seed([7; 32]));
+        let key = signer.public_key();
+        let ledger = Ledger::open(&url, signer, LedgerConfig::default()).await?;
+        let f = carnet_ledger::bench_appends(&ledger, args.entries, args.concurrency).await?;
+        println!("  {label}: {} entries appended in {:.1} s ({:.0}/s)", f.entries, f.seconds, f.per_second);
+        for (how, pause) in [("unpaced", std::time::Duration::ZERO), ("paced 10 ms / 1,000", std::time::Duration::from_millis(10))] {
+            let started = std::time::Instant::now();
+            let report = carnet_ledger::verify_store_paced(ledger.store(), &[key], pause).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(problem) = report.problem {
+                anyhow::bail!("the benchmark's own ledger does not verify: {problem}");
+            }
+            println!(
+                "  {label}: verify ({how}) {} entries, {} heads in {seconds:.2} s ({:.0} entries/s)",
+                report.entries,
+                report.tree_heads_checked,
+                report.entries as f64 / seconds.max(f64::EPSILON)
+            );
+        }
         ledger.store().close().await;
     }
     Ok(())
