@@ -105,6 +105,23 @@ enum LedgerCommand {
         #[arg(long, default_value_t = 300)]
         interval_seconds: u64,
     },
+    /// Check a receipt file a patient kept (from the access history page, the record's export or
+    /// `/api/records/{ins}/access-history/receipts`): every entry in it is in the ledger's signed
+    /// tree; with --url, the server's current ledger still extends that tree. Exits 2 if not.
+    CheckReceipt {
+        /// The receipt file (JSON, format carnet-access-receipts-v1).
+        file: PathBuf,
+        /// Hex Ed25519 key the ledger's heads must be signed with (as the operator publishes it;
+        /// without it the file only vouches for its own key).
+        #[arg(long)]
+        public_key: Option<String>,
+        /// The Carnet's base URL, to check that its current ledger still holds the receipt's.
+        #[arg(long)]
+        url: Option<String>,
+        /// A bearer token for the ledger's endpoints (or CARNET_WITNESS_TOKEN).
+        #[arg(long, env = "CARNET_WITNESS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,6 +262,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             tokio::time::sleep(std::time::Duration::from_secs(interval_seconds.max(1))).await;
         },
+        Command::Ledger(LedgerCommand::CheckReceipt { file, public_key, url, token }) => {
+            match witness::check_receipt(&file, public_key.as_deref(), url.as_deref(), token.as_deref()).await? {
+                witness::ReceiptVerdict::Sound(said) => {
+                    println!("receipt ok: {said}");
+                    Ok(())
+                }
+                witness::ReceiptVerdict::Broken(why) => {
+                    println!("RECEIPT BROKEN: {why}");
+                    std::process::exit(2)
+                }
+            }
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let app = App::open(&settings).await?;
             let report = app.carnet.rotate_master_key(&local_operator()).await?;

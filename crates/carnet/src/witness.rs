@@ -91,29 +91,72 @@ fn append_receipt(dir: &Path, head: &SignedTreeHead) -> anyhow::Result<()> {
     log.sync_all().context("syncing heads.jsonl")
 }
 
+/// A Carnet's published ledger, as an outsider reads it.
+pub struct PublishedLedger<'a> {
+    client: reqwest::Client,
+    url: &'a str,
+    token: Option<&'a str>,
+}
+
+impl<'a> PublishedLedger<'a> {
+    pub fn new(url: &'a str, token: Option<&'a str>) -> anyhow::Result<PublishedLedger<'a>> {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+        Ok(PublishedLedger { client, url: url.trim_end_matches('/'), token })
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.get(format!("{}{path}", self.url));
+        match self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    }
+
+    /// The latest signed tree head, and the public key the server names beside it.
+    pub async fn latest_head(&self) -> anyhow::Result<(SignedTreeHead, Option<String>)> {
+        let response = self.get("/api/ledger/tree-head").send().await.context("asking for the latest tree head")?;
+        let published: serde_json::Value = response.error_for_status().context("the latest tree head")?.json().await?;
+        let head = serde_json::from_value(published.clone()).context("the latest tree head is not a signed tree head")?;
+        Ok((head, published["public_key"].as_str().map(str::to_owned)))
+    }
+
+    /// The consistency proof from `old` to `new` entries; `None` when the server cannot give one
+    /// (which those who ask judge as a missing proof).
+    pub async fn consistency(&self, old: u64, new: u64) -> anyhow::Result<Option<Vec<[u8; 32]>>> {
+        let answer = self
+            .get(&format!("/api/ledger/consistency-proof?old={old}&new={new}"))
+            .send()
+            .await
+            .context("asking for a consistency proof")?;
+        Ok(match answer.error_for_status() {
+            Ok(a) => Some(
+                a.json::<Proof>()
+                    .await?
+                    .path
+                    .iter()
+                    .map(|h| carnet_domain::hex::decode_array::<32>(h))
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap_or_default(),
+            ),
+            Err(_) => None,
+        })
+    }
+}
+
 /// One observation of the server at `url`: fetch its latest head, judge it, keep it if sound.
 /// `public_key` pins the key at the first run (otherwise the first head's published key is
 /// trusted, and said so).
 pub async fn observe(url: &str, token: Option<&str>, dir: &Path, public_key: Option<&str>) -> anyhow::Result<Verdict> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
-    let get = |path: String| {
-        let request = client.get(format!("{}{path}", url.trim_end_matches('/')));
-        match token {
-            Some(t) => request.bearer_auth(t),
-            None => request,
-        }
-    };
-    let response = get("/api/ledger/tree-head".into()).send().await.context("asking for the latest tree head")?;
-    let published: serde_json::Value = response.error_for_status().context("the latest tree head")?.json().await?;
-    let head: SignedTreeHead = serde_json::from_value(published.clone()).context("the latest tree head is not a signed tree head")?;
+    let published = PublishedLedger::new(url, token)?;
+    let (head, named_key) = published.latest_head().await?;
     let mut state = match load(dir)? {
         Some(state) => state,
         None => {
             let key = match public_key {
                 Some(k) => k.to_ascii_lowercase(),
                 None => {
-                    let k = published["public_key"].as_str().context("the tree head names no public key")?.to_owned();
+                    let k = named_key.context("the tree head names no public key")?;
                     eprintln!("pinning the public key the server publishes ({k}): compare it with the one its operator announced");
                     k
                 }
@@ -123,23 +166,7 @@ pub async fn observe(url: &str, token: Option<&str>, dir: &Path, public_key: Opt
     };
     let key: [u8; 32] = carnet_domain::hex::decode_array(&state.public_key).context("the pinned public key: 64 hexadecimal digits")?;
     let proof = match &state.latest {
-        Some(kept) if head.head.tree_size > kept.head.tree_size => {
-            let path = format!("/api/ledger/consistency-proof?old={}&new={}", kept.head.tree_size, head.head.tree_size);
-            let answer = get(path).send().await.context("asking for a consistency proof")?;
-            // A server that cannot prove consistency is judged on the missing proof.
-            match answer.error_for_status() {
-                Ok(a) => Some(
-                    a.json::<Proof>()
-                        .await?
-                        .path
-                        .iter()
-                        .map(|h| carnet_domain::hex::decode_array::<32>(h))
-                        .collect::<Result<Vec<_>, _>>()
-                        .unwrap_or_default(),
-                ),
-                Err(_) => None,
-            }
-        }
+        Some(kept) if head.head.tree_size > kept.head.tree_size => published.consistency(kept.head.tree_size, head.head.tree_size).await?,
         _ => None,
     };
     let verdict = judge(state.latest.as_ref(), &head, &key, proof.as_deref());
@@ -149,6 +176,62 @@ pub async fn observe(url: &str, token: Option<&str>, dir: &Path, public_key: Opt
         save(dir, &state)?;
     }
     Ok(verdict)
+}
+
+/// What `carnet ledger check-receipt` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReceiptVerdict {
+    /// Every entry is in the signed head (and, asked of the server, its current head extends it).
+    Sound(String),
+    /// The file does not hold, or the server no longer holds what the file proves.
+    Broken(String),
+}
+
+/// Checks a receipt file (`carnet-access-receipts-v1`, from the history page, the export or
+/// `/api/records/{ins}/access-history/receipts`) offline, then, given `url`, against the
+/// server's current head.
+pub async fn check_receipt(
+    file: &Path,
+    public_key: Option<&str>,
+    url: Option<&str>,
+    token: Option<&str>,
+) -> anyhow::Result<ReceiptVerdict> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let receipts: carnet_ledger::AccessReceipts = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return Ok(ReceiptVerdict::Broken(format!("{} is not a receipt file: {e}", file.display()))),
+    };
+    let pinned = public_key
+        .map(|k| carnet_domain::hex::decode_array::<32>(&k.to_ascii_lowercase()).context("--public-key: 64 hexadecimal digits"))
+        .transpose()?;
+    let check = match receipts.check(pinned.as_ref()) {
+        Ok(check) => check,
+        Err(e) => return Ok(ReceiptVerdict::Broken(e.to_string())),
+    };
+    let signed_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(check.timestamp_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("{} ms", check.timestamp_ms));
+    let mut said =
+        format!("{} entries included in the ledger's signed tree of {} entries, signed {signed_at}", check.entries, check.tree_size);
+    if !check.key_pinned {
+        said.push_str("; no --public-key given: the file vouched for its own key — compare it with the one the operator published");
+    }
+    let Some(url) = url else { return Ok(ReceiptVerdict::Sound(said)) };
+    let published = PublishedLedger::new(url, token)?;
+    let (now, _) = published.latest_head().await?;
+    let proof =
+        if now.head.tree_size > check.tree_size { published.consistency(check.tree_size, now.head.tree_size).await? } else { Some(vec![]) };
+    match proof {
+        Some(proof) if receipts.still_held_by(&now, &proof) => {
+            said.push_str(&format!("; still held: the server's ledger of {} entries extends that tree", now.head.tree_size));
+            Ok(ReceiptVerdict::Sound(said))
+        }
+        _ => Ok(ReceiptVerdict::Broken(format!(
+            "the server's ledger of {} entries does not extend the tree of {} the receipt proves: entries were rewritten, removed or rolled back",
+            now.head.tree_size, check.tree_size
+        ))),
+    }
 }
 
 #[cfg(test)]

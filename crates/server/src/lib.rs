@@ -135,6 +135,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/reimbursement-history", axum::routing::delete(policy::delete_reimbursement))
         .route("/records/{ins}/notification-preferences", get(policy::preferences).put(policy::set_preferences))
         .route("/records/{ins}/access-history", get(ledger::history))
+        .route("/records/{ins}/access-history/receipts", get(ledger::receipts))
         .route("/records/{ins}/apps", get(apps::list))
         .route("/records/{ins}/apps/{client_id}/revoke", post(apps::revoke))
         .route("/records/{ins}/apps/{client_id}/allow", post(apps::allow))

@@ -14,7 +14,7 @@ use crate::routes::{apps, directory, documents, ledger, policy, records};
         documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
         documents::archive, documents::unarchive,
         policy::read, policy::change, policy::emergency, policy::labels, policy::delete_reimbursement, policy::preferences,
-        policy::set_preferences, apps::list, apps::revoke, apps::allow, ledger::latest, ledger::public_key, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history,
+        policy::set_preferences, apps::list, apps::revoke, apps::allow, ledger::latest, ledger::public_key, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history, ledger::receipts,
         ledger::review_items, ledger::acknowledge, ledger::annotate,
     ),
     modifiers(&BearerAuth),

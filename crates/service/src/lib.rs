@@ -52,7 +52,7 @@ pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, Submiss
 
 /// The ledger's and the review queue's records as the use cases return them: data only — the
 /// edge never holds a handle on the ledger or the metadata store.
-pub use carnet_ledger::{ConsistencyProof, InclusionProof, Outcome, RecordedEntry, SignedTreeHead};
+pub use carnet_ledger::{AccessReceipts, ConsistencyProof, InclusionProof, Outcome, ReceiptEntry, RecordedEntry, SignedTreeHead};
 pub use carnet_store::{Backend, ConnectedApp, ReviewItem, Revocation};
 
 /// The one error type of this crate. Messages are safe to show to the caller.

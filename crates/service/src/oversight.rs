@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use carnet_domain::{Action, ActionDenied, Actor, Grant, HolderContext, Ins, Operation, authorize};
-use carnet_ledger::{ConsistencyProof, EntryQuery, InclusionProof, RecordedEntry, SignedTreeHead};
+use carnet_ledger::{
+    AccessReceipts, ConsistencyProof, EntryQuery, InclusionProof, RECEIPT_FORMAT, ReceiptEntry, RecordedEntry, SignedTreeHead,
+};
 use carnet_store::{DocumentStore, PolicyStore, RecordStore, ReviewItem, ReviewStore};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -118,20 +120,46 @@ impl Carnet {
         Ok(HistoryPage { entries, next_after, ins_kind: record.ins_kind })
     }
 
+    /// The latest signed tree head and, for each of `entries`, its inclusion proof in it (none for
+    /// an entry the head does not cover yet).
+    async fn proofs_in_latest_head(&self, entries: &[RecordedEntry]) -> Result<(SignedTreeHead, Vec<Option<InclusionProof>>)> {
+        let head = self.ledger.latest_tree_head().await?;
+        let size = head.head.tree_size;
+        let covered: Vec<u64> = entries.iter().map(|e| e.index).filter(|&i| i < size).collect();
+        let mut proofs = self.ledger.inclusion_proofs(&covered, size).await?.into_iter();
+        let proofs = entries.iter().map(|e| if e.index < size { proofs.next() } else { None }).collect();
+        Ok((head, proofs))
+    }
+
     /// Checks `entries` (already read through `access_history`) against the latest signed tree
     /// head. Proofs are public: this reads nothing the entries did not already show.
     pub async fn prove_entries(&self, entries: &[RecordedEntry]) -> Result<ProvenEntries> {
-        let head = self.ledger.latest_tree_head().await?;
+        let (head, proofs) = self.proofs_in_latest_head(entries).await?;
         let head_signed = carnet_ledger::verify_tree_head(&head, &self.ledger.public_key());
-        let size = head.head.tree_size;
-        let covered: Vec<u64> = entries.iter().map(|e| e.index).filter(|&i| i < size).collect();
-        let proofs = self.ledger.inclusion_proofs(&covered, size).await?;
-        let mut proofs = proofs.iter();
         let included = entries
             .iter()
-            .map(|entry| entry.index < size && proofs.next().is_some_and(|proof| proof.verify(&entry.leaf_hash(), &head.head.root_hash)))
+            .zip(&proofs)
+            .map(|(entry, proof)| proof.as_ref().is_some_and(|p| p.verify(&entry.leaf_hash(), &head.head.root_hash)))
             .collect();
         Ok(ProvenEntries { head, head_signed, included })
+    }
+
+    /// The receipts of `entries` (already read through `access_history`): the latest signed tree
+    /// head and each entry's bytes and inclusion path in it, for the patient to keep and check
+    /// without Carnet (`carnet ledger check-receipt`). An entry the head does not cover yet is
+    /// left out.
+    pub async fn access_receipts(&self, entries: &[RecordedEntry]) -> Result<AccessReceipts> {
+        let (head, proofs) = self.proofs_in_latest_head(entries).await?;
+        let entries = entries
+            .iter()
+            .zip(proofs)
+            .filter_map(|(e, proof)| {
+                // Stored entries are UTF-8 JSON; one that is not would fail its own check anyway.
+                let entry = String::from_utf8(e.bytes.clone()).ok()?;
+                Some(ReceiptEntry { index: e.index, entry, path: proof?.path })
+            })
+            .collect();
+        Ok(AccessReceipts { format: RECEIPT_FORMAT.to_owned(), public_key: self.ledger.public_key(), tree_head: head, entries })
     }
 
     pub async fn latest_tree_head(&self) -> Result<SignedTreeHead> {

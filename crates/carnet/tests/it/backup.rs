@@ -704,3 +704,69 @@ async fn a_witness_catches_a_rollback_of_the_whole_installation_and_the_fork_aft
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("ALARM: fork"), "{}", text(&out.stdout));
 }
+
+/// A patient's receipts (`/api/records/{ins}/access-history/receipts`, the history page's
+/// download) checked by `carnet ledger check-receipt` as anyone would, years later: they hold
+/// against the published key and the server's current ledger; a changed file, a stranger's key or
+/// a server whose whole installation was rolled back past them is named, with exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patients_receipt_holds_until_the_ledger_is_rolled_back_past_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let p = people(&data);
+    let client = reqwest::Client::new();
+    let check = |file: &Path, args: &[&str]| {
+        let mut all = vec!["ledger", "check-receipt", file.to_str().expect("UTF-8")];
+        all.extend_from_slice(args);
+        let out = Command::new(BIN).args(&all).env_remove("CARNET_CONFIG").env("CARNET_WITNESS_TOKEN", &p.patient).output().expect("runs");
+        (out.status.code(), text(&out.stdout))
+    };
+
+    let server = Serve::start(&data, &[]);
+    let key: Value = client.get(format!("{}/api/ledger/public-key", server.url)).send().await.expect("key").json().await.expect("JSON");
+    let key = key["public_key"].as_str().expect("a key").to_owned();
+    open_record(&client, &server.url, &p).await;
+    drop(server);
+    let earlier = dir.path().join("earlier");
+    copy_dir(&data, &earlier);
+
+    let server = Serve::start(&data, &[]);
+    let (id, _) = deposit(&client, &server.url, &p, 1).await;
+    content(&client, &server.url, &p.doctor, &id).await;
+    let r = client
+        .get(format!("{}/api/records/{}/access-history/receipts?limit=200", server.url, p.ins))
+        .bearer_auth(&p.patient)
+        .send()
+        .await
+        .expect("receipts");
+    assert_eq!(r.status(), 200);
+    let receipts = dir.path().join("preuves.json");
+    std::fs::write(&receipts, r.bytes().await.expect("body")).expect("write");
+
+    let (code, said) = check(&receipts, &["--public-key", &key, "--url", &server.url]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("receipt ok:") && said.contains("still held"), "{said}");
+    let (code, said) = check(&receipts, &[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("vouched for its own key"), "offline and unpinned, it says what it proves: {said}");
+    let (code, said) = check(&receipts, &["--public-key", &"ab".repeat(32)]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("RECEIPT BROKEN") && said.contains("another key"), "{said}");
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, std::fs::read_to_string(&receipts).expect("read").replace("document.retrieve", "document.list"))
+        .expect("write");
+    let (code, said) = check(&forged, &["--public-key", &key]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("is not in the signed tree"), "{said}");
+    drop(server);
+
+    // The operator puts the whole earlier installation back: it checks out clean inside, but
+    // no longer holds what the patient keeps.
+    std::fs::remove_dir_all(&data).expect("remove");
+    copy_dir(&earlier, &data);
+    let server = Serve::start(&data, &[]);
+    let (code, said) = check(&receipts, &["--public-key", &key, "--url", &server.url]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("does not extend the tree"), "{said}");
+}

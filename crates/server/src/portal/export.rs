@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use carnet_fhir::model::{Bundle, BundleEntry};
 use carnet_fhir::patient_views::{AuditApp, AuditRecord, audit_event};
 use carnet_fhir::render::{RenderContext, document_reference};
-use carnet_service::{Carnet, Outcome, RecordExport, Visible};
+use carnet_service::{AccessReceipts, Carnet, Outcome, RecordExport, Visible};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
@@ -194,7 +194,13 @@ fn archive_size(names_and_sizes: impl Iterator<Item = (usize, u64)>) -> Option<u
 }
 
 /// The README, the FHIR Bundle and the documents of `export`, named and checked for size.
-pub fn archive(export: RecordExport, base_url: &str, carnet: &Carnet, at: OffsetDateTime) -> Result<Archive, ExportError> {
+pub fn archive(
+    export: RecordExport,
+    receipts: &AccessReceipts,
+    base_url: &str,
+    carnet: &Carnet,
+    at: OffsetDateTime,
+) -> Result<Archive, ExportError> {
     let codes = &carnet.config().codes;
     let ctx = RenderContext { base_url, codes };
     let mut documents = Vec::with_capacity(export.documents.len());
@@ -240,7 +246,12 @@ pub fn archive(export: RecordExport, base_url: &str, carnet: &Carnet, at: Offset
         Bundle { type_: "collection".into(), timestamp: Some(carnet_fhir::datetime::instant(at)), entry: entries, ..Bundle::default() };
     let bundle = serde_json::to_vec_pretty(&bundle).map_err(|_| ExportError::Unrenderable)?;
     let readme = readme(&documents, export.history.len(), export.history_complete, at);
-    let small = vec![("LISEZMOI.txt".to_owned(), Bytes::from(readme)), ("dossier.fhir.json".to_owned(), Bytes::from(bundle))];
+    let receipts = serde_json::to_vec_pretty(receipts).map_err(|_| ExportError::Unrenderable)?;
+    let small = vec![
+        ("LISEZMOI.txt".to_owned(), Bytes::from(readme)),
+        ("dossier.fhir.json".to_owned(), Bytes::from(bundle)),
+        ("preuves-des-acces.json".to_owned(), Bytes::from(receipts)),
+    ];
     let sizes = small.iter().map(|(n, b)| (n.len(), b.len() as u64)).chain(documents.iter().map(|(n, v)| (n.len(), v.meta().size)));
     archive_size(sizes).ok_or(ExportError::TooLarge)?;
     Ok(Archive { small, documents })
@@ -256,7 +267,10 @@ fn readme(documents: &[(String, Visible)], history: usize, complete: bool, at: O
          - dossier.fhir.json : la description de ces documents (type, date, auteur, visibilité) et l'historique \
          des accès à votre dossier ({} entrées{}), au format international FHIR R4 (un « Bundle » de type \
          « collection » : des « DocumentReference » et des « AuditEvent »). Un logiciel de santé peut le lire ; \
-         chaque description indique le fichier du dossier documents/ qu'elle concerne.\r\n\r\n\
+         chaque description indique le fichier du dossier documents/ qu'elle concerne.\r\n\
+         - preuves-des-acces.json : pour chaque accès de cet historique, la preuve qu'il est inscrit dans le \
+         registre signé de Carnet. Gardez-la : la commande « carnet ledger check-receipt » la vérifie, même \
+         sans Carnet, et dit si ces accès sont toujours au registre ou s'ils en ont été effacés.\r\n\r\n\
          Cette copie a elle-même été inscrite dans l'historique des accès de votre dossier.\r\n\
          Gardez-la en lieu sûr : elle contient des informations médicales.\r\n",
         super::words::date_time(at),

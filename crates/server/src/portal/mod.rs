@@ -81,6 +81,7 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/historique", get(space::history))
+        .route("/historique/preuves", get(space::history_receipts))
         .route("/documents", get(documents::list))
         .route(
             "/documents/ajouter",

@@ -304,7 +304,11 @@ pub async fn download(State(state): State<AppState>, headers: HeaderMap, PortalF
     };
     let now = state.carnet.clock().now();
     let base = crate::fhir::base_url(&headers);
-    let archive = match export::archive(exported, &base, &state.carnet, now) {
+    let receipts = match state.carnet.access_receipts(&exported.history).await {
+        Ok(r) => r,
+        Err(e) => return service_error_page(e),
+    };
+    let archive = match export::archive(exported, &receipts, &base, &state.carnet, now) {
         Ok(a) => a,
         Err(export::ExportError::TooLarge) => {
             return error_page(

@@ -315,6 +315,15 @@ impl HistoryFilter {
     }
     /// The query string of the next page back from `before`.
     fn older(&self, before: u64) -> String {
+        self.query(Some(before))
+    }
+
+    /// The query string of this very page (what its receipts link repeats).
+    fn this_page(&self) -> String {
+        self.query(self.avant)
+    }
+
+    fn query(&self, before: Option<u64>) -> String {
         let mut q: Vec<(&str, String)> = Vec::new();
         if self.own_included() {
             q.push(("moi", "1".into()));
@@ -325,8 +334,51 @@ impl HistoryFilter {
         if !self.au().is_empty() {
             q.push(("au", self.au().into()));
         }
-        q.push(("avant", before.to_string()));
+        if let Some(before) = before {
+            q.push(("avant", before.to_string()));
+        }
         serde_urlencoded::to_string(&q).unwrap_or_default()
+    }
+
+    /// The period the filter asks for, or the messages of its invalid fields.
+    fn period(&self) -> Result<(Option<time::OffsetDateTime>, Option<time::OffsetDateTime>), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let from = match self.du() {
+            "" => None,
+            day => words::paris_day_start(day).or_else(|| {
+                errors.add("du", "Date invalide : choisissez un jour du calendrier.");
+                None
+            }),
+        };
+        // Inclusive: up to the start of the next day.
+        let to = match self.au() {
+            "" => None,
+            day => words::paris_day_end(day),
+        };
+        if !self.au().is_empty() && to.is_none() {
+            errors.add("au", "Date invalide : choisissez un jour du calendrier.");
+        }
+        if let (Some(f), Some(t)) = (from, to)
+            && t <= f
+        {
+            errors.add("au", "Cette date est avant la date de début.");
+        }
+        if errors.is_empty() { Ok((from, to)) } else { Err(errors) }
+    }
+
+    /// The entries of the history page this filter shows, newest first, and the index to go on
+    /// from for older ones.
+    async fn shown(
+        &self,
+        state: &AppState,
+        actor: &Actor,
+        ins: &Ins,
+        (from, to): (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>),
+    ) -> carnet_service::Result<(Vec<RecordedEntry>, Option<u64>)> {
+        let query = HistoryQuery { from, to, before: self.avant, newest_first: true, limit: HISTORY_PAGE, ..HistoryQuery::default() };
+        let found = state.carnet.access_history(actor, ins, query).await?;
+        let shown = found.entries.into_iter().filter(|e| self.own_included() || !actor.has_reference(&e.entry.actor.reference)).collect();
+        Ok((shown, found.next_after))
     }
 }
 
@@ -340,48 +392,27 @@ pub async fn history(
 ) -> Response {
     let actor = &session.actor;
     let Some(ins) = session.record() else { return super::not_found_page() };
-    let mut errors = FieldErrors::default();
-    let from = match filter.du() {
-        "" => None,
-        day => words::paris_day_start(day).or_else(|| {
-            errors.add("du", "Date invalide : choisissez un jour du calendrier.");
-            None
-        }),
+    let period = match filter.period() {
+        Ok(period) => period,
+        Err(errors) => {
+            let represented = super::record::represented(&state, &session).await;
+            let page_of = History {
+                page: "historique",
+                csrf: session.csrf_token.clone(),
+                represented,
+                entries: vec![],
+                filter,
+                errors,
+                older: None,
+                ledger: None,
+            };
+            return page(StatusCode::BAD_REQUEST, page_of.render());
+        }
     };
-    // Inclusive: up to the start of the next day.
-    let to = match filter.au() {
-        "" => None,
-        day => words::paris_day_end(day),
-    };
-    if !filter.au().is_empty() && to.is_none() {
-        errors.add("au", "Date invalide : choisissez un jour du calendrier.");
-    }
-    if let (Some(f), Some(t)) = (from, to)
-        && t <= f
-    {
-        errors.add("au", "Cette date est avant la date de début.");
-    }
-    if !errors.is_empty() {
-        let represented = super::record::represented(&state, &session).await;
-        let page_of = History {
-            page: "historique",
-            csrf: session.csrf_token.clone(),
-            represented,
-            entries: vec![],
-            filter,
-            errors,
-            older: None,
-            ledger: None,
-        };
-        return page(StatusCode::BAD_REQUEST, page_of.render());
-    }
-    let query = HistoryQuery { from, to, before: filter.avant, newest_first: true, limit: HISTORY_PAGE, ..HistoryQuery::default() };
-    let found = match state.carnet.access_history(actor, ins, query).await {
-        Ok(p) => p,
+    let (shown, next_after) = match filter.shown(&state, actor, ins, period).await {
+        Ok(found) => found,
         Err(e) => return super::service_error_page(e),
     };
-    let shown: Vec<_> =
-        found.entries.iter().filter(|e| filter.own_included() || !actor.has_reference(&e.entry.actor.reference)).cloned().collect();
     let proofs = match state.carnet.prove_entries(&shown).await {
         Ok(p) => p,
         Err(e) => return super::service_error_page(e),
@@ -404,9 +435,52 @@ pub async fn history(
         .zip(&proofs.included)
         .map(|(e, proven)| AccessLine { proven: Some(*proven && proofs.head_signed), ..access_line(e, actor) })
         .collect();
-    let older = found.next_after.map(|before| filter.older(before));
+    let older = next_after.map(|before| filter.older(before));
     let represented = super::record::represented(&state, &session).await;
+    let errors = FieldErrors::default();
     let page_of =
         History { page: "historique", csrf: session.csrf_token.clone(), represented, entries, filter, errors, older, ledger: Some(ledger) };
     page(StatusCode::OK, page_of.render())
+}
+
+/// `/historique/preuves`: the receipts of the entries the history page shows with the same
+/// filter — the signed tree head and each entry's inclusion path — as a file the person keeps
+/// and can check without Carnet (`carnet ledger check-receipt`).
+pub async fn history_receipts(
+    State(state): State<AppState>,
+    session: PortalSession,
+    axum::extract::Query(filter): axum::extract::Query<HistoryFilter>,
+) -> Response {
+    let actor = &session.actor;
+    let Some(ins) = session.record() else { return super::not_found_page() };
+    let Ok(period) = filter.period() else {
+        return super::error_page(
+            StatusCode::BAD_REQUEST,
+            "Filtre invalide",
+            "Les dates du filtre ne sont pas valides : revenez à l’historique des accès et choisissez-les dans le calendrier.",
+        );
+    };
+    let receipts = match filter.shown(&state, actor, ins, period).await {
+        Ok((shown, _)) => state.carnet.access_receipts(&shown).await,
+        Err(e) => Err(e),
+    };
+    let receipts = match receipts {
+        Ok(r) => r,
+        Err(e) => return super::service_error_page(e),
+    };
+    let Ok(body) = serde_json::to_vec_pretty(&receipts) else {
+        return super::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Erreur interne",
+            "Le téléchargement a échoué. Réessayez dans un instant.",
+        );
+    };
+    let day = state.carnet.clock().now().date();
+    let mut response = Response::new(axum::body::Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"preuves-acces-{day}.json\"")) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    response
 }

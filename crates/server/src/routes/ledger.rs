@@ -241,6 +241,17 @@ fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, 
     .transpose()
 }
 
+fn history_query(q: HistoryParams) -> Result<HistoryQuery, ApiError> {
+    Ok(HistoryQuery {
+        from: parse_time("from", q.from.as_deref())?,
+        to: parse_time("to", q.to.as_deref())?,
+        actor: q.actor,
+        after: q.after,
+        limit: q.limit.unwrap_or(50),
+        ..HistoryQuery::default()
+    })
+}
+
 /// A record's access history, oldest first, paged: who (name, profession, organisation), when,
 /// what, outcome and why — each entry with its leaf index for an inclusion proof.
 #[utoipa::path(get, path = "/api/records/{ins}/access-history", tag = "ledger",
@@ -256,19 +267,33 @@ pub async fn history(
     InsPath(ins): InsPath,
     ApiQuery(q): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
-    let query = HistoryQuery {
-        from: parse_time("from", q.from.as_deref())?,
-        to: parse_time("to", q.to.as_deref())?,
-        actor: q.actor,
-        after: q.after,
-        limit: q.limit.unwrap_or(50),
-        ..HistoryQuery::default()
-    };
+    let query = history_query(q)?;
     let page = state.carnet.access_history(&actor, &ins, query).await?;
     Ok(Json(HistoryResponse {
         entries: page.entries.into_iter().map(|e| history_entry(e, &state.carnet)).collect(),
         next_after: page.next_after,
     }))
+}
+
+/// Receipts for a page of a record's access history: the latest signed tree head, and each entry's
+/// exact bytes with its inclusion path in it (format `carnet-access-receipts-v1`, checked offline by
+/// `carnet ledger check-receipt`). The same readers, filters and pages as the history.
+#[utoipa::path(get, path = "/api/records/{ins}/access-history/receipts", tag = "ledger",
+    params(("ins" = String, Path, description = "The patient's INS"), HistoryParams),
+    responses(
+        (status = 200, description = "`{format, public_key, tree_head, entries: [{index, entry, path}]}`", body = Object),
+        (status = 404, description = "No such record, or not the caller's", body = crate::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn receipts(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    InsPath(ins): InsPath,
+    ApiQuery(q): ApiQuery<HistoryParams>,
+) -> Result<Json<carnet_service::AccessReceipts>, ApiError> {
+    let query = history_query(q)?;
+    let page = state.carnet.access_history(&actor, &ins, query).await?;
+    Ok(Json(state.carnet.access_receipts(&page.entries).await?))
 }
 
 #[derive(Serialize, ToSchema)]

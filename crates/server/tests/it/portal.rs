@@ -283,6 +283,54 @@ async fn each_history_entry_is_checked_against_the_signed_tree_head() {
 }
 
 #[tokio::test]
+async fn the_history_gives_receipts_that_hold_without_carnet_and_only_for_its_reader() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let (marie, doctor, ids) = marie_with_documents(&app).await;
+    for id in &ids {
+        assert_eq!(app.get(&format!("/api/documents/{id}"), &doctor).await.status, StatusCode::OK);
+    }
+    let key = app.get("/api/ledger/public-key", &doctor).await;
+    let key: [u8; 32] = carnet_domain::hex::decode_array(key.body["public_key"].as_str().expect("a key")).expect("hex");
+    let page = app.page("/historique", &marie).await;
+    assert!(page.raw.contains("href=\"/historique/preuves\" download"), "{}", page.raw);
+    let shown = page.raw.matches("<span class=\"quand\">").count();
+
+    let file = app.page("/historique/preuves", &marie).await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.raw);
+    let disposition = file.headers.get("content-disposition").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(disposition.starts_with("attachment; filename=\"preuves-acces-"), "{disposition}");
+    let receipts: carnet_ledger::AccessReceipts = serde_json::from_str(&file.raw).expect("a receipt file");
+    let check = receipts.check(Some(&key)).expect("every entry in the signed tree");
+    assert_eq!(check.entries, shown, "the entries of the page, each with its proof");
+    let marie_ins = ins(77).to_string();
+    for e in &receipts.entries {
+        let entry: serde_json::Value = serde_json::from_str(&e.entry).expect("JSON");
+        assert_eq!(entry["ins"], marie_ins.as_str(), "only entries about her record: {}", e.entry);
+    }
+    let reads =
+        receipts.entries.iter().filter(|e| e.entry.contains("Bernard") && ids.iter().any(|id| e.entry.contains(id.as_str()))).count();
+    assert!(reads >= 2, "the doctor's deposits and readings are among them: {receipts:?}");
+
+    // A receipt changed after the fact no longer holds.
+    let mut forged = receipts.clone();
+    forged.entries[0].entry = forged.entries[0].entry.replace("Bernard", "Bernarf");
+    assert!(forged.check(Some(&key)).is_err());
+
+    // Through /api: the patient gets them; the doctor, who is not a reader of her history, gets
+    // the same 404 as for a record that does not exist, and no receipt.
+    let path = format!("/api/records/{}/access-history/receipts?limit=200", ins(77));
+    let own = app.get(&path, &app.patient(&ins(77))).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.raw);
+    let own: carnet_ledger::AccessReceipts = serde_json::from_value(own.body).expect("receipts");
+    assert!(own.check(Some(&key)).is_ok() && own.entries.len() >= reads);
+    let refused = app.get(&path, &doctor).await;
+    let absent = app.get(&format!("/api/records/{}/access-history/receipts", ins(78)), &doctor).await;
+    assert_eq!((refused.status, absent.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(refused.body["detail"], absent.body["detail"], "{} / {}", refused.raw, absent.raw);
+    assert!(!refused.raw.contains("entries"), "{}", refused.raw);
+}
+
+#[tokio::test]
 async fn the_history_pages_back_fifty_at_a_time_and_filters_by_day() {
     let app = TestApp::new(Backend::Sqlite).await;
     let (marie, doctor, ids) = marie_with_documents(&app).await;

@@ -229,13 +229,19 @@ async fn export_both(app: TestApp) {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["LISEZMOI.txt", "dossier.fhir.json", "documents/001-bilan-sanguin-de-mars.pdf", "documents/002-compte-rendu-ete.pdf"],
+        [
+            "LISEZMOI.txt",
+            "dossier.fhir.json",
+            "preuves-des-acces.json",
+            "documents/001-bilan-sanguin-de-mars.pdf",
+            "documents/002-compte-rendu-ete.pdf"
+        ],
         "deterministic order, safe names"
     );
-    assert_eq!(files[2].1, first, "byte-identical");
-    assert_eq!(files[3].1, second, "byte-identical");
+    assert_eq!(files[3].1, first, "byte-identical");
+    assert_eq!(files[4].1, second, "byte-identical");
     let readme = String::from_utf8(files[0].1.clone()).expect("UTF-8");
-    assert!(readme.contains("dossier.fhir.json") && readme.contains("documents/"), "{readme}");
+    assert!(readme.contains("dossier.fhir.json") && readme.contains("documents/") && readme.contains("preuves-des-acces.json"), "{readme}");
 
     let mut v = Validated::new();
     let bundle = v.keep_bytes("export-bundle", &files[1].1);
@@ -251,6 +257,12 @@ async fn export_both(app: TestApp) {
     assert_eq!(references[1]["content"][0]["attachment"]["url"], "documents/002-compte-rendu-ete.pdf");
     let events: Vec<&Value> = entries.iter().map(|e| &e["resource"]).filter(|r| r["resourceType"] == "AuditEvent").collect();
     assert!(events.len() >= 4, "the access history travels with it");
+    // And each of its entries with the proof it is in the signed ledger, checked with the key
+    // Carnet publishes.
+    let receipts: carnet_ledger::AccessReceipts = serde_json::from_slice(&files[2].1).expect("a receipt file");
+    let key = app.get("/api/ledger/public-key", &doctor).await;
+    let key: [u8; 32] = carnet_domain::hex::decode_array(key.body["public_key"].as_str().expect("a key")).expect("hex");
+    assert_eq!(receipts.check(Some(&key)).map(|c| c.entries), Ok(events.len()), "one receipt per history entry");
 
     // The export is in the ledger, and so is each document it read, as a retrieval.
     let history = app.get(&format!("/api/records/{p}/access-history?limit=200"), &app.patient(&p)).await;
@@ -275,13 +287,13 @@ async fn a_representatives_export_leaves_out_what_is_hidden_from_them(app: TestA
     assert_eq!(status, StatusCode::OK);
     let files = unzip(&bytes);
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["LISEZMOI.txt", "dossier.fhir.json", "documents/001-consultation.pdf"]);
+    assert_eq!(names, ["LISEZMOI.txt", "dossier.fhir.json", "preuves-des-acces.json", "documents/001-consultation.pdf"]);
     assert!(!files.iter().any(|(_, b)| b.windows(6).any(|w| w == b"secret")), "no byte of the hidden one");
     assert!(!String::from_utf8_lossy(&files[1].1).contains("confidentielle"), "nor its title");
     // The minor's own export has both.
     let own = app.portal_session(&person("lea", ActorKind::Patient { ins: lea.clone() }, "Léa Petit")).await;
     let (_, _, bytes) = post_form(&app, "/dossier/export", &own, &[], true).await;
-    assert_eq!(unzip(&bytes).len(), 4);
+    assert_eq!(unzip(&bytes).len(), 5);
 }
 
 fn parent_claims() -> TokenClaims {
