@@ -5,6 +5,7 @@
 mod bench;
 mod bench_crash;
 mod bench_http;
+mod bench_keys;
 mod bench_portal;
 mod bench_soak;
 
@@ -43,6 +44,10 @@ enum BenchCommand {
     /// each at half its capacity measured first: errors, latency per period, the server's RSS
     /// over time and its growth after warm-up, the data left on disk.
     Soak(bench_soak::SoakArgs),
+    /// The master keys in a PKCS#11 token (SoftHSM2) against local key files, alternated in one
+    /// run: ITI-67, ITI-68 and ITI-65 throughput with each, the unwraps that reached the token
+    /// per second, and each provider's raw unwrap rate.
+    Keys(bench_keys::KeysArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Portal(args) => bench_portal::portal(args).await,
             BenchCommand::Crash(args) => bench_crash::crash(args).await,
             BenchCommand::Soak(args) => bench_soak::soak(args).await,
+            BenchCommand::Keys(args) => bench_keys::keys(args).await,
         }
     })
 }

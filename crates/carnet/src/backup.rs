@@ -24,7 +24,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};
-use carnet_crypto::{KeyProvider, LocalKeyring};
+use carnet_crypto::{KeyProvider, LocalKeyring, Pkcs11Config, Pkcs11Keyring};
 use carnet_domain::{DocumentId, Ins};
 use carnet_ledger::{LedgerStore, SignedTreeHead};
 use carnet_store::{Database, DocumentStore, KeyStore};
@@ -66,6 +66,31 @@ pub struct VerifyArgs {
     /// The master keys copied with `--keys-to`: every blob is then decrypted whole.
     #[arg(long)]
     keys: Option<PathBuf>,
+    /// Decrypt every blob with the PKCS#11 token the configuration names (`[storage] keys =
+    /// "pkcs11"`) instead of key files.
+    #[arg(long, conflicts_with = "keys")]
+    token: bool,
+}
+
+/// Where a check finds the master keys.
+enum BackupKeys<'a> {
+    None,
+    Dir(&'a Path),
+    Token(&'a Pkcs11Config),
+}
+
+impl BackupKeys<'_> {
+    fn open(&self) -> Option<anyhow::Result<Box<dyn KeyProvider>>> {
+        match self {
+            BackupKeys::None => None,
+            BackupKeys::Dir(dir) => Some(open_keys(dir).map(|k| Box::new(k) as Box<dyn KeyProvider>)),
+            BackupKeys::Token(token) => Some(
+                Pkcs11Keyring::open_or_create(token)
+                    .map(|k| Box::new(k) as Box<dyn KeyProvider>)
+                    .with_context(|| format!("opening the PKCS#11 token {:?}", token.token_label)),
+            ),
+        }
+    }
 }
 
 /// `manifest.json`.
@@ -255,6 +280,14 @@ fn open_keys(dir: &Path) -> anyhow::Result<LocalKeyring> {
 /// `carnet admin backup DEST [--keys-to DIR]`.
 pub async fn backup(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()> {
     let files = embedded(settings)?;
+    let token = settings.pkcs11()?;
+    if let (Some(token), Some(_)) = (&token, &args.keys_to) {
+        bail!(
+            "--keys-to: the master keys are in the PKCS#11 token {:?} and never leave it; the token is backed up by its \
+             own means, under its trustee's control (docs/keys.md)",
+            token.token_label
+        );
+    }
     if let Some(names) = contents(&args.dest)? {
         bail!(
             "{} is not empty (it holds {}): a backup goes into an empty or new directory, so that nothing of another backup mixes with it",
@@ -279,7 +312,9 @@ pub async fn backup(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()
     for (path, what) in [(&files.database, "database"), (&files.ledger, "ledger")] {
         anyhow::ensure!(path.exists(), "no {what} at {}: is data_dir right ({})?", path.display(), settings.data_dir.display());
     }
-    anyhow::ensure!(!key_files(&files.keys).is_empty(), "no master key in {}: is data_dir right?", files.keys.display());
+    if token.is_none() {
+        anyhow::ensure!(!key_files(&files.keys).is_empty(), "no master key in {}: is data_dir right?", files.keys.display());
+    }
 
     private_dir(&args.dest.join(BLOBS))?;
     let created_at = time::OffsetDateTime::now_utc();
@@ -294,8 +329,13 @@ pub async fn backup(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()
 
     let snapshot = Database::open_snapshot(&args.dest.join(DATABASE)).await.context("reading the database snapshot")?;
     let inventory = snapshot.inventory().await.context("reading the database snapshot")?;
-    let live_keys = open_keys(&files.keys)?;
-    let public_key = carnet_service::ledger_public_key(&snapshot, &live_keys)
+    let live_keys = match &token {
+        Some(token) => BackupKeys::Token(token),
+        None => BackupKeys::Dir(&files.keys),
+    }
+    .open()
+    .context("the master keys")??;
+    let public_key = carnet_service::ledger_public_key(&snapshot, live_keys.as_ref())
         .await
         .context("reading the ledger's signing key")?
         .context("the database holds no ledger signing key: has this installation ever started?")?;
@@ -381,7 +421,12 @@ pub async fn backup(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()
         counts.ledger_entries,
         tree_head.map_or_else(|| "none".to_owned(), |h| hex(&h.head.root_hash)),
     );
-    if args.keys_to.is_none() {
+    if let Some(token) = &token {
+        println!(
+            "the master keys stay in the PKCS#11 token {:?}: restoring this backup needs that token, or its trustee's backup of it",
+            token.token_label
+        );
+    } else if args.keys_to.is_none() {
         println!(
             "the master keys are NOT in the backup: without a copy of {} it cannot be read (carnet admin backup --keys-to DIR)",
             files.keys.display()
@@ -419,7 +464,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
 
 /// Checks a backup: the manifest's hashes, the counts, the ledger, and with `keys` every blob
 /// decrypted whole. Every problem is collected, each saying what is missing or changed.
-async fn check(src: &Path, keys: Option<&Path>) -> anyhow::Result<Checked> {
+async fn check(src: &Path, keys: BackupKeys<'_>) -> anyhow::Result<Checked> {
     let mut problems = Vec::new();
     let text = match std::fs::read(src.join(MANIFEST)) {
         Ok(text) => text,
@@ -486,22 +531,20 @@ async fn check(src: &Path, keys: Option<&Path>) -> anyhow::Result<Checked> {
         problems.push(format!("{name} is in the backup but not in its manifest"));
     }
 
-    let keyring = match keys {
+    let keyring = match keys.open() {
         None => {
             problems.push(
-                "no keys: pass --keys DIR (the master keys copied with --keys-to); without them the backup restores unreadable \
-                 and no blob can be checked"
+                "no keys: pass --keys DIR (the master keys copied with --keys-to), or --token when they are in a PKCS#11 \
+                 token; without them the backup restores unreadable and no blob can be checked"
                     .to_owned(),
             );
             None
         }
-        Some(dir) => match open_keys(dir) {
-            Ok(ring) => Some(ring),
-            Err(e) => {
-                problems.push(format!("no keys: {e:#}"));
-                None
-            }
-        },
+        Some(Ok(ring)) => Some(ring),
+        Some(Err(e)) => {
+            problems.push(format!("no keys: {e:#}"));
+            None
+        }
     };
 
     // The database: its counts, and each document's blob.
@@ -530,13 +573,13 @@ async fn check(src: &Path, keys: Option<&Path>) -> anyhow::Result<Checked> {
                         continue;
                     }
                     if let (Some(ring), Some(path)) = (&keyring, intact.get(name.as_str()))
-                        && let Err(problem) = open_document(&db, ring, *id, ins, path).await
+                        && let Err(problem) = open_document(&db, ring.as_ref(), *id, ins, path).await
                     {
                         problems.push(format!("document {id}: {problem}"));
                     }
                 }
                 if let Some(ring) = &keyring {
-                    match carnet_service::ledger_public_key(&db, ring).await {
+                    match carnet_service::ledger_public_key(&db, ring.as_ref()).await {
                         Ok(Some(key)) => {
                             if Some(key) != public_key {
                                 problems.push(format!("the ledger's public key in {MANIFEST} is not the one the database holds"));
@@ -582,7 +625,7 @@ async fn check(src: &Path, keys: Option<&Path>) -> anyhow::Result<Checked> {
 
 /// Decrypts a document's blob whole (every chunk's AEAD tag checked) and compares the
 /// plaintext's SHA-256 with the one its row keeps. Nothing decrypted is kept.
-async fn open_document(db: &Database, keys: &LocalKeyring, id: DocumentId, ins: &Ins, path: &Path) -> Result<(), String> {
+async fn open_document(db: &Database, keys: &dyn KeyProvider, id: DocumentId, ins: &Ins, path: &Path) -> Result<(), String> {
     let wrapped = db.find_patient_key(ins).await.map_err(|e| e.to_string())?.ok_or("its patient's data key is not in the database")?;
     let key = keys
         .unwrap(&wrapped, ins.as_str().as_bytes())
@@ -609,9 +652,19 @@ async fn open_document(db: &Database, keys: &LocalKeyring, id: DocumentId, ins: 
     Ok(())
 }
 
-/// `carnet admin verify-backup SRC [--keys DIR]`: exits 1 on any problem.
-pub async fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let checked = check(&args.src, args.keys.as_deref()).await?;
+/// `carnet admin verify-backup SRC [--keys DIR | --token]`: exits 1 on any problem.
+pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()> {
+    let token = if args.token {
+        Some(settings.pkcs11()?.context("--token: the configuration names no PKCS#11 token ([storage] keys = \"pkcs11\")")?)
+    } else {
+        None
+    };
+    let keys = match (&token, &args.keys) {
+        (Some(token), _) => BackupKeys::Token(token),
+        (None, Some(dir)) => BackupKeys::Dir(dir),
+        (None, None) => BackupKeys::None,
+    };
+    let checked = check(&args.src, keys).await?;
     if !checked.problems.is_empty() {
         println!("backup {} has {} problem(s):", args.src.display(), checked.problems.len());
         for p in &checked.problems {
@@ -639,8 +692,16 @@ pub async fn restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Result<
             listed(&names)
         );
     }
+    let token = settings.pkcs11()?;
+    if let (Some(token), Some(_)) = (&token, &args.keys_from) {
+        bail!(
+            "--keys-from: the configuration keeps the master keys in the PKCS#11 token {:?}; the backup is read with it",
+            token.token_label
+        );
+    }
     let keys_outside = !resolved(&files.keys)?.starts_with(resolved(&settings.data_dir)?);
     let keys_dir = match &args.keys_from {
+        _ if token.is_some() => files.keys.clone(),
         Some(dir) => dir.clone(),
         None if !key_files(&files.keys).is_empty() => files.keys.clone(),
         None => bail!(
@@ -652,7 +713,11 @@ pub async fn restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Result<
     if args.keys_from.is_some() && keys_outside && !key_files(&files.keys).is_empty() {
         bail!("--keys-from given, but the keys directory {} already holds master keys: use one or the other", files.keys.display());
     }
-    let checked = check(&args.src, Some(&keys_dir)).await?;
+    let keys = match &token {
+        Some(token) => BackupKeys::Token(token),
+        None => BackupKeys::Dir(&keys_dir),
+    };
+    let checked = check(&args.src, keys).await?;
     let Some(manifest) = checked.manifest.filter(|_| checked.problems.is_empty()) else {
         let mut message = format!("the backup {} cannot be restored:", args.src.display());
         for p in &checked.problems {

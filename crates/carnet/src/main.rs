@@ -302,7 +302,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::Backup(args)) => backup::backup(&settings, &args).await,
         Command::Admin(AdminCommand::Restore(args)) => backup::restore(&settings, &args).await,
-        Command::Admin(AdminCommand::VerifyBackup(args)) => backup::verify(&args).await,
+        Command::Admin(AdminCommand::VerifyBackup(args)) => backup::verify(&settings, &args).await,
         Command::Admin(AdminCommand::RecordRestore { backup }) => {
             let name = backup.trim();
             if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {

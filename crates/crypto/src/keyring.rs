@@ -36,6 +36,19 @@ pub trait KeyProvider: Send + Sync {
     fn retire_inactive(&self) -> Result<Vec<String>>;
 }
 
+/// Data keys unwrapped in this process, whatever the provider: the key cache's misses, and with
+/// PKCS#11 the decryptions asked of the token (exposed as `carnet_key_unwraps_total`).
+static UNWRAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many data keys this process has unwrapped so far.
+pub fn unwraps_so_far() -> u64 {
+    UNWRAPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub(crate) fn count_unwrap() {
+    UNWRAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub struct LocalKeyring {
     dir: PathBuf,
     ring: RwLock<Ring>,
@@ -182,6 +195,7 @@ impl KeyProvider for LocalKeyring {
     }
 
     fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<DataKey> {
+        count_unwrap();
         let known = self.ring.read().map_err(|_| poisoned())?.keys.contains_key(&wrapped.master_key_id);
         if !known {
             self.reload()?;

@@ -21,7 +21,7 @@ use rand::RngCore;
 use cipher::{Cipher, NONCE_LEN, TAG_LEN};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-pub use keyring::{KeyProvider, LocalKeyring};
+pub use keyring::{KeyProvider, LocalKeyring, unwraps_so_far};
 pub use pkcs11::{Pkcs11Config, Pkcs11Keyring};
 pub use stream::{Sealed, StreamOpener, StreamSealer};
 

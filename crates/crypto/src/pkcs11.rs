@@ -323,6 +323,7 @@ impl KeyProvider for Pkcs11Keyring {
         let Some((nonce, body)) = wrapped.sealed.split_first_chunk::<NONCE_LEN>().filter(|(_, b)| b.len() >= TAG_LEN) else {
             return Err(CryptoError::Format("wrapped key too short"));
         };
+        crate::keyring::count_unwrap();
         // The token's own audit log, where it keeps one, records each decryption too.
         tracing::debug!(master_key = %wrapped.master_key_id, "data key unwrapped by the PKCS#11 token");
         let pooled = self.with_key(&wrapped.master_key_id, |s, handle| {

@@ -32,6 +32,10 @@ pub struct Metrics {
     /// Full verifications of the ledger by `carnet serve`, and those that found a problem.
     ledger_verifications: Counter,
     ledger_verification_failures: Counter,
+    /// Data keys unwrapped by the key provider (the key cache's misses), brought up to date at
+    /// each rendering from the crypto crate's count.
+    key_unwraps: Counter,
+    key_unwraps_sync: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -52,6 +56,12 @@ impl Metrics {
             "Full verifications of the ledger that found it corrupt or inconsistent with the metadata store",
             ledger_verification_failures.clone(),
         );
+        let key_unwraps = Counter::default();
+        registry.register(
+            "key_unwraps",
+            "Data keys unwrapped by the key provider (with PKCS#11: decryptions asked of the token)",
+            key_unwraps.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -61,6 +71,8 @@ impl Metrics {
             upload_sweep_failures,
             ledger_verifications,
             ledger_verification_failures,
+            key_unwraps,
+            key_unwraps_sync: std::sync::Mutex::new(()),
         })
     }
 
@@ -83,6 +95,10 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        if let Ok(_one_at_a_time) = self.key_unwraps_sync.lock() {
+            let now = carnet_crypto::unwraps_so_far();
+            self.key_unwraps.inc_by(now.saturating_sub(self.key_unwraps.get()));
+        }
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -770,3 +770,63 @@ async fn a_patients_receipt_holds_until_the_ledger_is_rolled_back_past_it() {
     assert_eq!(code, Some(2), "{said}");
     assert!(said.contains("does not extend the tree"), "{said}");
 }
+
+/// The embedded default with its master keys in a PKCS#11 token (SoftHSM2): the backup leaves
+/// the keys where they are and says so, refuses to copy them, is verified and restored with the
+/// token, and every document reads back byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_with_master_keys_in_a_token_is_verified_and_restored_with_the_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (data, restored, backup) = (dir.path().join("data"), dir.path().join("restored"), dir.path().join("backup"));
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir(&tokens).expect("mkdir");
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()))
+        .expect("conf");
+    let init = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "carnet-backup", "--so-pin", "1234-so", "--pin", "5678-user"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util runs (apt-get install softhsm2)");
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let env: Vec<(&str, String)> = vec![
+        ("SOFTHSM2_CONF", conf.display().to_string()),
+        ("CARNET_STORAGE__KEYS", "pkcs11".into()),
+        ("CARNET_STORAGE__PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so".into()),
+        ("CARNET_STORAGE__PKCS11_TOKEN_LABEL", "carnet-backup".into()),
+        ("CARNET_STORAGE__PKCS11_PIN_ENV", "CARNET_TEST_PIN".into()),
+        ("CARNET_TEST_PIN", "5678-user".into()),
+    ];
+    let p = people(&data);
+    let client = reqwest::Client::new();
+    let server = Serve::start(&data, &env);
+    open_record(&client, &server.url, &p).await;
+    let mut deposited = Vec::new();
+    for n in 0..3 {
+        deposited.push(deposit(&client, &server.url, &p, n).await);
+    }
+    drop(server);
+    assert!(!data.join("keys").exists(), "no key file in the data directory");
+
+    let b = backup.to_str().expect("UTF-8");
+    let refused = carnet(&data, &["admin", "backup", b, "--keys-to", dir.path().join("k").to_str().expect("UTF-8")], &env);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("never leave it"), "{}", text(&refused.stderr));
+    assert!(!backup.exists(), "nothing written by a refused backup");
+    let out = succeeded(&carnet(&data, &["admin", "backup", b], &env));
+    assert!(out.contains("stay in the PKCS#11 token \"carnet-backup\""), "{out}");
+
+    let checked = succeeded(&carnet(&data, &["admin", "verify-backup", b, "--token"], &env));
+    assert!(checked.contains("backup ok") && checked.contains("3 documents (every blob decrypted)"), "{checked}");
+    let (ok, said) = verify(&data, &backup, None);
+    assert!(!ok && said.contains("--token"), "without keys the check says how to give them: {said}");
+
+    succeeded(&carnet(&restored, &["admin", "restore", b], &env));
+    // A backup leaves the dev issuer's key out: the restored installation mints its own.
+    let p = people(&restored);
+    let server = Serve::start(&restored, &env);
+    for (id, bytes) in &deposited {
+        assert_eq!(&content(&client, &server.url, &p.doctor, id).await, bytes, "document {id} byte-identical");
+    }
+}

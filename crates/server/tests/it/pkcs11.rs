@@ -70,7 +70,17 @@ fn documents_round_trip_and_survive_a_rotation_with_keys_in_a_token() {
             assert_eq!(deposited.status, StatusCode::CREATED, "{:?}", deposited.body);
             let id = deposited.body["id"].as_str().expect("an id").to_owned();
             let path = format!("/api/documents/{id}/content");
+            // Each unwrap asked of the token is counted on /metrics; the key cache keeps the
+            // second reading of the record off the token.
+            let unwraps = || async {
+                let metrics = app.call(axum::http::Method::GET, "/metrics", None, None).await;
+                metrics.raw.lines().find_map(|l| l.strip_prefix("carnet_key_unwraps_total ")).and_then(|n| n.trim().parse::<u64>().ok())
+            };
+            let before = unwraps().await.expect("carnet_key_unwraps_total on /metrics");
             assert_eq!(app.get_raw(&path, &pro, &[]).await.bytes, content);
+            assert_eq!(unwraps().await, Some(before + 1), "the first reading unwraps the record's key in the token");
+            assert_eq!(app.get_raw(&path, &pro, &[]).await.bytes, content);
+            assert_eq!(unwraps().await, Some(before + 1), "the second finds it in the key cache");
             assert!(!app.data_dir().join("keys").exists(), "no master key file in the data directory");
 
             let before = app.db.all_patient_keys().await.expect("keys");
