@@ -168,7 +168,9 @@ struct TokenArgs {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Apply due archive and destruction transitions now.
+    /// Apply due archive and destruction transitions now, and one round of the upload sweep
+    /// (interrupted uploads and orphan blobs older than the upload deadline), as `serve` does
+    /// periodically.
     Sweep,
     /// Import professionals from a CSV file with header
     /// `rpps,family_name,given_name,profession,specialty,finess[,email]` (all or nothing).
@@ -243,6 +245,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let app = App::open(&settings).await?;
             let report = app.carnet.sweep().await?;
             println!("archived: {}, destroyed: {}, shredded: {}", report.archived, report.destroyed, report.shredded);
+            let uploads = app.carnet.sweep_uploads().await?;
+            println!("interrupted uploads removed: {}, orphan blobs deleted: {}", uploads.interrupted_uploads, uploads.orphan_blobs);
             app.carnet.close().await;
             Ok(())
         }

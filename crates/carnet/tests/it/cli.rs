@@ -224,7 +224,10 @@ fn import_professionals_on(database_url: &str) {
 
     let out = carnet(dir.path(), &["admin", "sweep"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "archived: 0, destroyed: 0, shredded: 0");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "archived: 0, destroyed: 0, shredded: 0\ninterrupted uploads removed: 0, orphan blobs deleted: 0"
+    );
 
     // Key rotation: a new master key file replaces the old one, with owner-only permissions.
     let keys = dir.path().join("data/keys");
@@ -331,4 +334,27 @@ async fn ledger_verify_on_postgres() {
     })
     .await
     .expect("joined");
+}
+
+/// `carnet admin sweep` also runs a round of the upload sweep: a blob no document or upload
+/// claims, older than the upload deadline, is deleted; a recent one (an upload may still be
+/// writing it) is kept.
+#[test]
+fn admin_sweep_deletes_old_orphan_blobs_and_keeps_recent_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = carnet(dir.path(), &["admin", "sweep"], &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let blobs = dir.path().join("data").join("blobs").join("documents");
+    std::fs::create_dir_all(&blobs).expect("blob directory");
+    let (old, recent) = (blobs.join(uuid::Uuid::new_v4().to_string()), blobs.join(uuid::Uuid::new_v4().to_string()));
+    std::fs::write(&old, b"left by a crashed upload").expect("write");
+    std::fs::write(&recent, b"an upload in progress").expect("write");
+    let touched = Command::new("touch").args(["-d", "3 days ago"]).arg(&old).status().expect("touch");
+    assert!(touched.success());
+    let out = carnet(dir.path(), &["admin", "sweep"], &[]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(said.contains("orphan blobs deleted: 1"), "{said}");
+    assert!(!old.exists(), "the old orphan is gone");
+    assert!(recent.exists(), "the recent one is kept");
 }
