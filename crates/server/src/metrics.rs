@@ -21,6 +21,14 @@ struct RequestLabels {
     status: u16,
 }
 
+/// How a document's text extraction ended: `outcome` is `extracted`, `unavailable` (with the
+/// stable `reason` code) or `retried`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExtractionLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -32,6 +40,8 @@ pub struct Metrics {
     /// Full verifications of the ledger by `carnet serve`, and those that found a problem.
     ledger_verifications: Counter,
     ledger_verification_failures: Counter,
+    /// Text extractions ended by this node's worker (`Carnet::extract_texts`), by outcome.
+    extractions: Family<ExtractionLabels, Counter>,
 }
 
 impl Metrics {
@@ -52,6 +62,8 @@ impl Metrics {
             "Full verifications of the ledger that found it corrupt or inconsistent with the metadata store",
             ledger_verification_failures.clone(),
         );
+        let extractions = Family::<ExtractionLabels, Counter>::default();
+        registry.register("text_extractions", "Documents whose text extraction ended, by outcome and reason", extractions.clone());
         Arc::new(Metrics {
             registry,
             requests,
@@ -61,6 +73,7 @@ impl Metrics {
             upload_sweep_failures,
             ledger_verifications,
             ledger_verification_failures,
+            extractions,
         })
     }
 
@@ -72,6 +85,15 @@ impl Metrics {
 
     pub fn upload_sweep_failed(&self) {
         self.upload_sweep_failures.inc();
+    }
+
+    /// Counts a round of the text extraction worker.
+    pub fn extraction(&self, round: &carnet_service::ExtractionReport) {
+        self.extractions.get_or_create(&ExtractionLabels { outcome: "extracted", reason: "" }).inc_by(round.extracted as u64);
+        self.extractions.get_or_create(&ExtractionLabels { outcome: "retried", reason: "" }).inc_by(round.retried as u64);
+        for reason in &round.unavailable {
+            self.extractions.get_or_create(&ExtractionLabels { outcome: "unavailable", reason }).inc();
+        }
     }
 
     /// Counts a full verification of the ledger, failed or not.
