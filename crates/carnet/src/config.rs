@@ -183,7 +183,8 @@ pub struct ExtractionConfig {
     pub max_pixels: u64,
     /// Jobs claimed per round.
     pub batch: u32,
-    /// How long a claimed job is this node's before another may take it over.
+    /// How long a claimed job is this node's before another may take it over: longer than the
+    /// slowest extraction (`max_ocr_pages` × 2 tool runs × `timeout_seconds`).
     pub lease_minutes: i64,
     /// Claims after which a job ends unavailable (`gave_up`).
     pub max_attempts: u32,
@@ -212,7 +213,7 @@ impl Default for ExtractionConfig {
             max_ocr_pages: 20,
             max_pixels: 40_000_000,
             batch: 8,
-            lease_minutes: 30,
+            lease_minutes: 60,
             max_attempts: 5,
             interval_seconds: 5,
             pdftotext: "pdftotext".into(),

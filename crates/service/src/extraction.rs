@@ -34,7 +34,8 @@ pub struct ExtractionSettings {
     /// Jobs claimed per round.
     pub batch: u32,
     /// How long a claimed job is this node's: past it, another node may claim the job again.
-    /// Longer than the slowest extraction (a scan's pages, each OCR'd within the tools' timeout).
+    /// Longer than the slowest extraction: a scan of `max_ocr_pages` pages, each rendered then
+    /// OCR'd within the tools' timeout (by default 20 × 2 × 60 s = 40 minutes).
     pub lease: time::Duration,
     /// Claims after which a job ends unavailable (`gave_up`).
     pub max_attempts: u32,
@@ -49,7 +50,7 @@ impl Default for ExtractionSettings {
         ExtractionSettings {
             extractor: Extractor::default(),
             batch: 8,
-            lease: time::Duration::minutes(30),
+            lease: time::Duration::minutes(60),
             max_attempts: 5,
             max_document_bytes: 64 * 1024 * 1024,
             node: "carnet".into(),

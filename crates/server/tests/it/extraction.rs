@@ -61,6 +61,28 @@ fn text_pdf(text: &str) -> Vec<u8> {
     out
 }
 
+/// A PDF of `n` empty pages.
+fn many_pages_pdf(n: usize) -> Vec<u8> {
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        format!("<< /Type /Pages /Kids [{}] /Count {n} >>", (0..n).map(|i| format!("{} 0 R", 3 + i)).collect::<Vec<_>>().join(" ")),
+    ];
+    objects.extend((0..n).map(|_| "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>".to_owned()));
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out
+}
+
 fn report(n: u32, mime: &str) -> Value {
     let mut meta = lab_report(n);
     meta["mime_type"] = json!(mime);
@@ -95,15 +117,29 @@ async fn texts_are_extracted_sealed_and_hostile_documents_stay_served(app: TestA
     let truncated = deposit(&app, &p, report(5, "application/pdf"), &whole[..whole.len() / 3]).await;
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><ClinicalDocument><title>&b;</title></ClinicalDocument>"#;
     let bomb = deposit(&app, &p, report(6, "text/xml"), bomb.as_bytes()).await;
+    let pages = deposit(&app, &p, report(7, "application/pdf"), &many_pages_pdf(10_000)).await;
+    // A 100,000 × 100,000 PNG: its header alone.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&100_000u32.to_be_bytes());
+    png.extend_from_slice(&100_000u32.to_be_bytes());
+    png.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let pixels = deposit(&app, &p, report(8, "image/png"), &png).await;
     assert_eq!(text_of(&app.carnet, plain).await, DocumentText::Pending, "nothing is extracted before the worker runs");
 
     let done = app.carnet.extract_texts(&settings()).await.expect("round");
     assert_eq!(done.extracted, 3, "{done:?}");
-    assert_eq!(done.unavailable.len(), 3, "{done:?}");
+    assert_eq!(done.unavailable.len(), 5, "{done:?}");
     assert_eq!(text_of(&app.carnet, plain).await, DocumentText::Text(format!("Créatinine élevée {marker}")));
     assert_eq!(text_of(&app.carnet, html).await, DocumentText::Text("Allergie à la pénicilline".into()));
     assert!(matches!(text_of(&app.carnet, pdf).await, DocumentText::Text(t) if t.contains("hémoglobine normale")));
-    for (id, reasons) in [(binary, &["malformed"][..]), (truncated, &["malformed", "tool_failed"][..]), (bomb, &["malformed"][..])] {
+    let hostile = [
+        (binary, &["malformed"][..]),
+        (truncated, &["malformed", "tool_failed"][..]),
+        (bomb, &["malformed"][..]),
+        (pages, &["too_many_pages"][..]),
+        (pixels, &["too_many_pixels"][..]),
+    ];
+    for (id, reasons) in hostile {
         match text_of(&app.carnet, id).await {
             DocumentText::Unavailable { reason, detail } => assert!(reasons.contains(&reason.as_str()), "{reason}: {detail}"),
             other => panic!("expected text unavailable, got {other:?}"),
