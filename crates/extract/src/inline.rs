@@ -25,7 +25,7 @@ fn check_size(bytes: &[u8], limits: &InlineLimits) -> Outcome<()> {
 }
 
 /// Text from bytes that claim to be text: UTF-8 (with or without a byte-order mark), else
-/// Latin-1 when no byte is a control character. Bytes that are mostly not text (a binary
+/// Windows-1252 when no byte is a control character. Bytes that are mostly not text (a binary
 /// labelled `text/plain`) are refused.
 pub fn decode_text(bytes: &[u8]) -> Outcome<std::borrow::Cow<'_, str>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -40,13 +40,28 @@ pub fn decode_text(bytes: &[u8]) -> Outcome<std::borrow::Cow<'_, str>> {
             Ok(std::borrow::Cow::Borrowed(s))
         }
         Err(_) => {
-            if bytes.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C) || (0x7F..0xA0).contains(&b)) {
-                return Err(Unavailable::new(Reason::Malformed, "neither UTF-8 nor Latin-1 text"));
+            // Windows-1252 (Latin-1 with typographic signs where Latin-1 has control codes):
+            // what French text files not in UTF-8 are written in.
+            let mut text = String::with_capacity(bytes.len());
+            for &b in bytes {
+                let c = match b {
+                    0x80..=0x9F => Some(WINDOWS_1252[usize::from(b - 0x80)]).filter(|&c| c != '\0'),
+                    b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C) => None,
+                    0x7F => None,
+                    b => Some(char::from(b)),
+                };
+                text.push(c.ok_or_else(|| Unavailable::new(Reason::Malformed, "neither UTF-8 nor Windows-1252 text"))?);
             }
-            Ok(std::borrow::Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()))
+            Ok(std::borrow::Cow::Owned(text))
         }
     }
 }
+
+/// Windows-1252's characters for bytes 0x80 to 0x9F (`'\0'`: undefined).
+const WINDOWS_1252: [char; 32] = [
+    '€', '\0', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\0', 'Ž', '\0', '\0', '‘', '’', '“', '”', '•', '–', '—', '˜', '™',
+    'š', '›', 'œ', '\0', 'ž', 'Ÿ',
+];
 
 /// `text/plain`.
 pub fn plain_text(bytes: &[u8], limits: &InlineLimits) -> Outcome<String> {
@@ -483,6 +498,7 @@ mod tests {
     fn plain_text_keeps_french_and_refuses_binaries() {
         assert_eq!(plain_text("Créatinine  élevée\r\n\r\nà revoir".as_bytes(), &limits()).unwrap(), "Créatinine élevée\nà revoir");
         assert_eq!(plain_text(b"cr\xe9atinine", &limits()).unwrap(), "créatinine", "Latin-1 is read as such");
+        assert_eq!(plain_text(b"l\x92\x9cd\xe8me\x85", &limits()).unwrap(), "l’œdème…", "and Windows-1252");
         let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
         assert_eq!(plain_text(&binary, &limits()).unwrap_err().reason, Reason::Malformed);
         let utf8_binary = "\u{1}\u{2}\u{3}abc".repeat(100);
