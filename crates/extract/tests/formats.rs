@@ -1,6 +1,6 @@
 //! Every format with real files made here: PDFs written by hand (text layer, Helvetica with
-//! WinAnsi accents), a scan-like PNG and an image-only PDF rendered from it by poppler's
-//! `pdftoppm`, CDA level 1 and 3 documents written from the CDA R2 structure; then the hostile
+//! WinAnsi accents), scan-like PNG and JPEG images and an image-only PDF rendered from them by
+//! poppler's `pdftoppm`, CDA level 1 and 3 documents written from the CDA R2 structure; then the hostile
 //! set. Needs poppler-utils, tesseract-ocr and tesseract-ocr-fra (scripts/test installs them).
 
 use std::io::Write as _;
@@ -127,12 +127,15 @@ async fn a_pdf_text_layer_is_read_with_its_accents() {
 }
 
 #[tokio::test]
-async fn a_scanned_pdf_and_a_png_are_read_by_french_ocr() {
+async fn a_scanned_pdf_a_png_and_a_jpeg_are_read_by_french_ocr() {
     let text = extractor().extract("application/pdf", &scanned_pdf(FRENCH)).await.expect("OCR text");
     assert!(folded(&text).contains("pénicilline") && text.contains("créatinine"), "{text}");
     let png = pdftoppm(&pdf(&[text_page(FRENCH)], None), &["-png", "-r", "150", "-singlefile"]);
     let text = extractor().extract("image/png", &png).await.expect("OCR text");
     assert!(folded(&text).contains("Allergie à la pénicilline"), "{text}");
+    let jpeg = pdftoppm(&pdf(&[text_page(FRENCH)], None), &["-jpeg", "-r", "150", "-singlefile"]);
+    let text = extractor().extract("image/jpeg", &jpeg).await.expect("OCR text");
+    assert!(folded(&text).contains("créatinine élevée"), "{text}");
 }
 
 #[tokio::test]
