@@ -38,6 +38,9 @@ pub struct Settings {
     /// The ledger's own checks (`[ledger]`).
     #[serde(default)]
     pub ledger: LedgerSettings,
+    /// The text of documents, extracted after each deposit (`[extraction]`, docs/search.md).
+    #[serde(default)]
+    pub extraction: ExtractionConfig,
     /// The SMART App Launch authorization server published at `/.well-known/smart-configuration`;
     /// absent: none is published (and the CapabilityStatement claims no SMART-on-FHIR service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +152,116 @@ pub struct LedgerSettings {
 impl Default for LedgerSettings {
     fn default() -> Self {
         LedgerSettings { verify_interval_hours: 24, verify_pause_ms: 10 }
+    }
+}
+
+/// Text extraction (`[extraction]`): the worker `serve` runs, its tools and their limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractionConfig {
+    /// Whether `serve` extracts text. Off: jobs wait in the queue until it is on again.
+    pub enabled: bool,
+    /// Whether scanned PDFs and images are OCR'd (off: their text is unavailable, `disabled`).
+    pub ocr: bool,
+    /// Tesseract's language model.
+    pub ocr_language: String,
+    /// Wall-clock limit of one tool run (killed past it).
+    pub timeout_seconds: u64,
+    /// CPU limit of one tool run.
+    pub cpu_seconds: u64,
+    /// Address-space limit of one tool run.
+    pub memory_mib: u64,
+    /// Larger documents are not extracted (`too_large`).
+    pub max_document_mib: u64,
+    /// Longer text is cut.
+    pub max_text_kib: usize,
+    /// A PDF with more pages is not read (`too_many_pages`).
+    pub max_pages: u32,
+    /// A scan with more pages is not OCR'd (`too_many_pages`).
+    pub max_ocr_pages: u32,
+    /// An image with more pixels (from its header) is not OCR'd (`too_many_pixels`).
+    pub max_pixels: u64,
+    /// Jobs claimed per round.
+    pub batch: u32,
+    /// How long a claimed job is this node's before another may take it over: longer than the
+    /// slowest extraction (`max_ocr_pages` × 2 tool runs × `timeout_seconds`).
+    pub lease_minutes: i64,
+    /// Claims after which a job ends unavailable (`gave_up`).
+    pub max_attempts: u32,
+    /// Pause after a round that found nothing to do.
+    pub interval_seconds: u64,
+    /// The tools: a bare name is looked up in `PATH`.
+    pub pdftotext: PathBuf,
+    pub pdfinfo: PathBuf,
+    pub pdftoppm: PathBuf,
+    pub tesseract: PathBuf,
+    pub prlimit: PathBuf,
+}
+
+impl Default for ExtractionConfig {
+    fn default() -> Self {
+        ExtractionConfig {
+            enabled: true,
+            ocr: true,
+            ocr_language: "fra".into(),
+            timeout_seconds: 60,
+            cpu_seconds: 60,
+            memory_mib: 1024,
+            max_document_mib: 64,
+            max_text_kib: 4096,
+            max_pages: 2000,
+            max_ocr_pages: 20,
+            max_pixels: 40_000_000,
+            batch: 8,
+            lease_minutes: 60,
+            max_attempts: 5,
+            interval_seconds: 5,
+            pdftotext: "pdftotext".into(),
+            pdfinfo: "pdfinfo".into(),
+            pdftoppm: "pdftoppm".into(),
+            tesseract: "tesseract".into(),
+            prlimit: "prlimit".into(),
+        }
+    }
+}
+
+impl ExtractionConfig {
+    /// The service's settings; `node` names this node in the leases it takes.
+    pub fn settings(&self, node: String) -> carnet_service::ExtractionSettings {
+        use carnet_service::extract::tools::{Extractor, ToolLimits, Tools};
+        let mib = 1024 * 1024;
+        carnet_service::ExtractionSettings {
+            extractor: Extractor {
+                tools: Tools {
+                    pdftotext: self.pdftotext.clone(),
+                    pdfinfo: self.pdfinfo.clone(),
+                    pdftoppm: self.pdftoppm.clone(),
+                    tesseract: self.tesseract.clone(),
+                    prlimit: self.prlimit.clone(),
+                    ocr_language: self.ocr_language.clone(),
+                },
+                limits: ToolLimits {
+                    timeout: std::time::Duration::from_secs(self.timeout_seconds.max(1)),
+                    cpu_seconds: self.cpu_seconds.max(1),
+                    memory_bytes: self.memory_mib.saturating_mul(mib),
+                    max_pages: self.max_pages,
+                    max_ocr_pages: self.max_ocr_pages,
+                    max_pixels: self.max_pixels,
+                    ocr: self.ocr,
+                    ..ToolLimits::default()
+                },
+                inline: carnet_service::extract::InlineLimits {
+                    max_input: usize::try_from(self.max_document_mib.saturating_mul(mib)).unwrap_or(usize::MAX),
+                    max_output: self.max_text_kib.saturating_mul(1024),
+                    ..carnet_service::extract::InlineLimits::default()
+                },
+            },
+            batch: self.batch.max(1),
+            lease: time::Duration::minutes(self.lease_minutes.max(1)),
+            max_attempts: self.max_attempts.max(1),
+            max_document_bytes: self.max_document_mib.saturating_mul(mib),
+            node,
+        }
     }
 }
 
@@ -448,6 +561,7 @@ impl Default for Settings {
             },
             http: HttpSettings::default(),
             ledger: LedgerSettings::default(),
+            extraction: ExtractionConfig::default(),
             smart: None,
             apps: vec![],
             portal: None,
@@ -470,6 +584,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "policy",
     "http",
     "ledger",
+    "extraction",
     "smart",
     "apps",
     "portal",

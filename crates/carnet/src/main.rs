@@ -485,6 +485,11 @@ impl App {
         let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
         let checkpointer = tokio::spawn(checkpoint_forever(self.carnet.clone()));
         let verifier = tokio::spawn(verify_ledger_forever(self.carnet.clone(), metrics.clone(), settings.ledger.clone()));
+        let extractor = settings.extraction.enabled.then(|| {
+            let node = format!("{}:{}", hostname(), std::process::id());
+            let every = std::time::Duration::from_secs(settings.extraction.interval_seconds.max(1));
+            tokio::spawn(extract_forever(self.carnet.clone(), metrics.clone(), settings.extraction.settings(node), every))
+        });
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
@@ -495,6 +500,10 @@ impl App {
         notifier.abort();
         checkpointer.abort();
         verifier.abort();
+        if let Some(extractor) = extractor {
+            // A job cut here keeps its lease until it expires, then is claimed again.
+            extractor.abort();
+        }
         self.carnet.close().await;
         Ok(())
     }
@@ -603,6 +612,34 @@ async fn deliver_forever(carnet: Carnet, courier: carnet_notify::SmtpCourier, ev
             Err(e) => tracing::error!(error = %e, "notification delivery round failed"),
         }
     }
+}
+
+/// Extracts the text of deposited documents, round after round: straight on while there is
+/// work, pausing `idle` after a round that found none or failed (the queue keeps every job).
+async fn extract_forever(carnet: Carnet, metrics: Arc<Metrics>, settings: carnet_service::ExtractionSettings, idle: std::time::Duration) {
+    loop {
+        match carnet.extract_texts(&settings).await {
+            Ok(round) => {
+                metrics.extraction(&round);
+                if round.extracted + round.unavailable.len() + round.retried > 0 {
+                    tracing::info!(
+                        extracted = round.extracted,
+                        unavailable = round.unavailable.len(),
+                        retried = round.retried,
+                        "text extraction"
+                    );
+                    continue;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "text extraction round failed"),
+        }
+        tokio::time::sleep(idle).await;
+    }
+}
+
+/// This machine's name, to tell nodes apart in the extraction leases.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "carnet".into())
 }
 
 async fn sweep_forever(carnet: Carnet, every_seconds: u64) {

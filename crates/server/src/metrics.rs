@@ -21,6 +21,14 @@ struct RequestLabels {
     status: u16,
 }
 
+/// How a document's text extraction ended: `outcome` is `extracted`, `unavailable` (with the
+/// stable `reason` code) or `retried`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExtractionLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -36,6 +44,8 @@ pub struct Metrics {
     /// each rendering from the crypto crate's count.
     key_unwraps: Counter,
     key_unwraps_sync: std::sync::Mutex<()>,
+    /// Text extractions ended by this node's worker (`Carnet::extract_texts`), by outcome.
+    extractions: Family<ExtractionLabels, Counter>,
 }
 
 impl Metrics {
@@ -62,6 +72,8 @@ impl Metrics {
             "Data keys unwrapped by the key provider (with PKCS#11: decryptions asked of the token)",
             key_unwraps.clone(),
         );
+        let extractions = Family::<ExtractionLabels, Counter>::default();
+        registry.register("text_extractions", "Documents whose text extraction ended, by outcome and reason", extractions.clone());
         Arc::new(Metrics {
             registry,
             requests,
@@ -73,6 +85,7 @@ impl Metrics {
             ledger_verification_failures,
             key_unwraps,
             key_unwraps_sync: std::sync::Mutex::new(()),
+            extractions,
         })
     }
 
@@ -84,6 +97,15 @@ impl Metrics {
 
     pub fn upload_sweep_failed(&self) {
         self.upload_sweep_failures.inc();
+    }
+
+    /// Counts a round of the text extraction worker.
+    pub fn extraction(&self, round: &carnet_service::ExtractionReport) {
+        self.extractions.get_or_create(&ExtractionLabels { outcome: "extracted", reason: "" }).inc_by(round.extracted as u64);
+        self.extractions.get_or_create(&ExtractionLabels { outcome: "retried", reason: "" }).inc_by(round.retried as u64);
+        for reason in &round.unavailable {
+            self.extractions.get_or_create(&ExtractionLabels { outcome: "unavailable", reason }).inc();
+        }
     }
 
     /// Counts a full verification of the ledger, failed or not.

@@ -113,7 +113,7 @@ pub(crate) fn title_context(id: DocumentId) -> Vec<u8> {
     c
 }
 
-fn derived_context(id: DocumentId, kind: &str) -> Vec<u8> {
+pub(crate) fn derived_context(id: DocumentId, kind: &str) -> Vec<u8> {
     let mut c = b"carnet-derived-v1".to_vec();
     c.extend_from_slice(id.as_bytes());
     c.extend_from_slice(kind.as_bytes());
@@ -540,7 +540,12 @@ impl Carnet {
     /// The first chunk is authenticated before this returns, so a corrupt blob is an error
     /// status rather than a broken success.
     pub async fn content(&self, visible: &Visible, range: Option<Range<u64>>) -> Result<Content> {
-        let meta = visible.meta().clone();
+        self.open_content(visible.meta().clone(), range).await
+    }
+
+    /// `content` without the gate: for the service's own work on a document (text extraction),
+    /// never for a caller.
+    pub(crate) async fn open_content(&self, meta: DocumentMeta, range: Option<Range<u64>>) -> Result<Content> {
         let range = range.unwrap_or(0..meta.size);
         if range.start > range.end || range.end > meta.size {
             return Err(ServiceError::Invalid(format!("range: the document has {} bytes", meta.size)));

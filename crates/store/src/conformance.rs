@@ -22,6 +22,7 @@ use crate::{
     OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore, Revocation, StoreError, StoredPreferences, StoredSubmissionSet,
     SubmissionStore, TraitsQuery,
 };
+use crate::{ExtractionCount, ExtractionResult, ExtractionState, ExtractionStore};
 use crate::{PendingSignIn, SessionStore, StoredSession};
 
 /// Declares one `#[tokio::test]` per case of the suite. `$fresh` is an async function returning a
@@ -60,6 +61,8 @@ macro_rules! store_suite {
             sign_ins_are_taken_once_and_expire,
             the_ledger_checkpoint_only_advances_unless_reset,
             the_enumeration_guard_counts_distinct_records_and_purges,
+            extraction_jobs_are_written_with_their_documents_and_claimed_once,
+            extraction_leases_expire_and_results_are_kept_with_the_lease,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -1158,4 +1161,86 @@ pub async fn two_nodes_never_admit_more_than_the_limit(a: Database, b: Database)
         let alerts = verdicts.iter().filter(|v| **v == GuardVerdict::Throttled { first_time_over: true }).count();
         assert_eq!((admitted, alerts), (5, 1), "{actor}: {verdicts:?}");
     }
+}
+
+pub async fn extraction_jobs_are_written_with_their_documents_and_claimed_once(a: Database) {
+    let b = a.another_node();
+    let p = ins(1);
+    let now = datetime!(2026-03-01 10:00 UTC);
+    let docs: Vec<DocumentMeta> = (1..=6).map(|n| document(n, &p)).collect();
+    for d in &docs {
+        a.insert_document(noted(&a, d).await, None, None, &[]).await.expect("insert");
+    }
+    // A deposit that fails (its unique id is taken) writes no job.
+    assert!(
+        a.insert_document(noted(&a, &DocumentMeta { id: DocumentId::from_bytes([99; 16]), ..docs[0].clone() }).await, None, None, &[])
+            .await
+            .is_err()
+    );
+    assert_eq!(a.find_extraction(DocumentId::from_bytes([99; 16])).await.expect("find"), None);
+    for d in &docs {
+        assert_eq!(a.find_extraction(d.id).await.expect("find"), Some(ExtractionState::Pending { attempts: 0, last_error: None }));
+    }
+    // Two nodes claim at once: every job goes to exactly one of them.
+    let lease = Duration::minutes(5);
+    let (ja, jb) = tokio::join!(a.claim_extraction_jobs("node-a", now, lease, 4), b.claim_extraction_jobs("node-b", now, lease, 4));
+    let (ja, jb) = (ja.expect("claim a"), jb.expect("claim b"));
+    let mut claimed: Vec<DocumentId> = ja.iter().chain(&jb).map(|j| j.document_id).collect();
+    claimed.sort_by_key(|id| id.to_string());
+    claimed.dedup();
+    assert_eq!(claimed.len(), 6, "each of the 6 jobs claimed once: {ja:?} {jb:?}");
+    assert!(ja.iter().chain(&jb).all(|j| j.attempts == 1));
+    // Held jobs are not claimed again while their lease runs.
+    assert!(a.claim_extraction_jobs("node-c", now + Duration::minutes(1), lease, 10).await.expect("claim").is_empty());
+    // A deleted document takes its job with it.
+    a.delete_document(docs[0].id).await.expect("delete");
+    assert_eq!(a.find_extraction(docs[0].id).await.expect("find"), None);
+}
+
+pub async fn extraction_leases_expire_and_results_are_kept_with_the_lease(db: Database) {
+    let p = ins(1);
+    let now = datetime!(2026-03-01 10:00 UTC);
+    let lease = Duration::minutes(5);
+    let (d1, d2, d3) = (document(1, &p), document(2, &p), document(3, &p));
+    for d in [&d1, &d2, &d3] {
+        db.insert_document(noted(&db, d).await, None, None, &[]).await.expect("insert");
+    }
+    let jobs = db.claim_extraction_jobs("dead", now, lease, 10).await.expect("claim");
+    assert_eq!(jobs.len(), 3);
+    // The node died: once the lease expired, another claims the jobs, and the first can no
+    // longer finish them.
+    let jobs = db.claim_extraction_jobs("alive", now + lease, lease, 10).await.expect("claim again");
+    assert_eq!(jobs.iter().map(|j| j.attempts).collect::<Vec<_>>(), vec![2, 2, 2]);
+    let text = ExtractionResult::Text { kind: "text", sealed: b"sealed text" };
+    assert!(matches!(db.finish_extraction(d1.id, "dead", text, now).await, Err(StoreError::Stale(_))));
+    assert_eq!(db.find_derived(d1.id, "text").await.expect("find"), None, "nothing is stored without the lease");
+    db.finish_extraction(d1.id, "alive", text, now).await.expect("finish");
+    assert_eq!(db.find_extraction(d1.id).await.expect("find"), Some(ExtractionState::Done));
+    assert_eq!(db.find_derived(d1.id, "text").await.expect("find").as_deref(), Some(&b"sealed text"[..]));
+    // Finished once only.
+    assert!(matches!(db.finish_extraction(d1.id, "alive", text, now).await, Err(StoreError::Stale(_))));
+    let unavailable = ExtractionResult::Unavailable { reason: "timeout", detail: "pdftotext ran past 60 s" };
+    db.finish_extraction(d2.id, "alive", unavailable, now).await.expect("finish");
+    assert_eq!(
+        db.find_extraction(d2.id).await.expect("find"),
+        Some(ExtractionState::Unavailable { reason: "timeout".into(), detail: "pdftotext ran past 60 s".into() })
+    );
+    // A failure that may pass: given back, due again later, not before.
+    db.retry_extraction(d3.id, "alive", "key provider unreachable", now + Duration::minutes(10)).await.expect("retry");
+    assert!(matches!(db.retry_extraction(d3.id, "alive", "again", now).await, Err(StoreError::Stale(_))));
+    assert_eq!(
+        db.find_extraction(d3.id).await.expect("find"),
+        Some(ExtractionState::Pending { attempts: 2, last_error: Some("key provider unreachable".into()) })
+    );
+    assert!(db.claim_extraction_jobs("alive", now + Duration::minutes(9), lease, 10).await.expect("claim").is_empty());
+    let due = db.claim_extraction_jobs("alive", now + Duration::minutes(10), lease, 10).await.expect("claim");
+    assert_eq!(due.iter().map(|j| (j.document_id, j.attempts)).collect::<Vec<_>>(), vec![(d3.id, 3)]);
+    assert_eq!(
+        db.extraction_counts().await.expect("counts"),
+        vec![
+            ExtractionCount { state: "done".into(), reason: String::new(), jobs: 1 },
+            ExtractionCount { state: "pending".into(), reason: String::new(), jobs: 1 },
+            ExtractionCount { state: "unavailable".into(), reason: "timeout".into(), jobs: 1 },
+        ]
+    );
 }

@@ -78,6 +78,8 @@ pub(crate) fn document_writes<'a>(
             .opt_text(meta.replaces.map(|r| r.to_string()))
             .opt_bytes(title_sealed),
     );
+    // Its text is extracted later, by a job written in the same transaction: a crash loses none.
+    writes.push(Statement::new(crate::extraction::INSERT_JOB).text(meta.id.to_string()).int(to_millis(meta.submitted_at)));
     // The row goes in only while its upload is noted: an upload abandoned meanwhile (its blob
     // deleted by a cut request's cleanup or the upload sweep) can no longer be inserted by a
     // commit that arrives late, so no row is ever left without its blob.

@@ -6,5 +6,6 @@
 mod backup;
 mod cli;
 mod demo_portal;
+mod extraction;
 mod import_synthea;
 mod smart;

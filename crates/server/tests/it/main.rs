@@ -9,6 +9,7 @@ mod apps;
 mod connections;
 mod documents;
 mod edge;
+mod extraction;
 mod fhir;
 mod fhir_clients;
 mod fhir_search;
