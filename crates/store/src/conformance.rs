@@ -49,6 +49,7 @@ macro_rules! store_suite {
             policies_are_saved_optimistically_with_their_notifications,
             policies_written_before_versions_read_and_save,
             emergencies_review_items_and_first_accesses,
+            justification_openings_are_kept_by_commitment,
             gate_inputs_are_the_three_reads_in_one,
             the_outbox_delivers_retries_and_keeps_what_failed,
             submission_sets_are_all_or_nothing,
@@ -680,6 +681,16 @@ pub async fn emergencies_review_items_and_first_accesses(db: Database) {
     assert!(!db.note_first_access(&p, "rpps:10000000019", T0, &[message(3, &p, "first_access")]).await.expect("again"));
     let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
     assert_eq!(queued, vec!["msg-1", "msg-2"], "the second access notifies nobody");
+}
+
+pub async fn justification_openings_are_kept_by_commitment(db: Database) {
+    let (p, q) = (ins(1), ins(2));
+    let commitment = "ab".repeat(32);
+    assert_eq!(db.find_justification_opening(&commitment).await.expect("find"), None);
+    db.save_justification_opening(&commitment, &p, &[1, 2, 3]).await.expect("save");
+    db.save_justification_opening(&commitment, &q, &[9]).await.expect("saved again: the first is kept");
+    assert_eq!(db.find_justification_opening(&commitment).await.expect("find"), Some((p, vec![1, 2, 3])));
+    assert_eq!(db.find_justification_opening(&"cd".repeat(32)).await.expect("find"), None);
 }
 
 pub async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {

@@ -117,6 +117,11 @@ pub trait PolicyStore {
         at: OffsetDateTime,
         notify: &[OutboxMessage],
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Keeps an emergency justification's opening, sealed under the patient's key, by the
+    /// commitment its ledger entry carries. Saving the same commitment again changes nothing.
+    fn save_justification_opening(&self, commitment: &str, ins: &Ins, sealed: &[u8]) -> impl Future<Output = Result<()>> + Send;
+    /// The sealed opening of a commitment, with the record it was sealed for.
+    fn find_justification_opening(&self, commitment: &str) -> impl Future<Output = Result<Option<(Ins, Vec<u8>)>>> + Send;
 }
 
 /// The privacy officer's queue.
@@ -421,6 +426,28 @@ impl PolicyStore for Database {
             .await
         })?;
         Ok(first)
+    }
+
+    async fn save_justification_opening(&self, commitment: &str, ins: &Ins, sealed: &[u8]) -> Result<()> {
+        on_writer!(self, |pool| sqlx::query(
+            "INSERT INTO justification_openings (commitment, ins, sealed) VALUES ($1, $2, $3) ON CONFLICT (commitment) DO NOTHING"
+        )
+        .bind(commitment)
+        .bind(ins.as_str())
+        .bind(sealed)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn find_justification_opening(&self, commitment: &str) -> Result<Option<(Ins, Vec<u8>)>> {
+        let row: Option<(String, Vec<u8>)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT ins, sealed FROM justification_openings WHERE commitment = $1")
+                .bind(commitment)
+                .fetch_optional(pool)
+                .await)?;
+        row.map(|(ins, sealed)| Ok((Ins::parse(&ins).map_err(|e| corrupt("INS", e))?, sealed))).transpose()
     }
 }
 
