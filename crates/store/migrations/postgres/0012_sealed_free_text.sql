@@ -3,7 +3,7 @@
 --
 -- An emergency justification's opening (a random nonce and the text), sealed under the
 -- patient's key. The ledger entry carries only its commitment (SHA-256 over both), which is
--- this table's key; an emergency access row written from now on holds `sealed:<commitment>`
+-- this table's key; an emergency access row written from now on holds `commitment:<hex>`
 -- in its `justification` column in place of the text (rows written before keep theirs: their
 -- ledger entry, which cannot be rewritten, holds the same text in clear).
 --
