@@ -98,6 +98,9 @@ pub struct SweepReport {
     pub shredded: u64,
     /// Portal sessions expired or revoked, and abandoned sign-ins, deleted.
     pub sessions_purged: u64,
+    /// Close reasons and review notes stored in clear before free text was sealed, sealed now
+    /// (a destroyed record's, whose key is gone, dropped).
+    pub sealed: u64,
     /// The enumeration guard's openings out of every window, deleted.
     pub guard_openings_purged: u64,
 }
@@ -272,6 +275,7 @@ impl Carnet {
             }
         }
         report.sessions_purged = self.purge_sessions().await?;
+        report.sealed = self.seal_clear_free_text().await?;
         report.guard_openings_purged = self.db.purge_openings(self.enumeration_rule().since(now)).await?;
         if report != SweepReport::default() {
             tracing::info!(
@@ -279,6 +283,7 @@ impl Carnet {
                 destroyed = report.destroyed,
                 shredded = report.shredded,
                 sessions_purged = report.sessions_purged,
+                sealed = report.sealed,
                 guard_openings_purged = report.guard_openings_purged,
                 "retention sweep"
             );

@@ -132,6 +132,9 @@ pub trait ReviewStore {
     fn find_review_item(&self, id: &str) -> impl Future<Output = Result<Option<ReviewItem>>> + Send;
     /// Saves status and notes of an item read at `version`; `Stale` otherwise.
     fn save_review_item(&self, item: &ReviewItem) -> impl Future<Output = Result<()>> + Send;
+    /// Items with notes stored before notes were sealed (not `[]`, not starting with
+    /// `sealed_prefix`), at most `limit`.
+    fn find_clear_review_notes(&self, sealed_prefix: &str, limit: u32) -> impl Future<Output = Result<Vec<ReviewItem>>> + Send;
 }
 
 /// Notification preferences and the outbox.
@@ -474,6 +477,15 @@ impl ReviewStore for Database {
     async fn find_review_items(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewItem>> {
         let sql = format!("SELECT {REVIEW_COLUMNS} FROM review_items WHERE ($1 IS NULL OR status = $1) ORDER BY opened_at, id LIMIT $2");
         let rows: Vec<ReviewRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(status).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(ReviewRow::into_item).collect()
+    }
+
+    async fn find_clear_review_notes(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<ReviewItem>> {
+        let sql = format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_items WHERE notes <> '[]' AND notes NOT LIKE $1 || '%' ORDER BY opened_at, id LIMIT $2"
+        );
+        let rows: Vec<ReviewRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).bind(sealed_prefix).bind(i64::from(limit)).fetch_all(pool).await)?;
         rows.into_iter().map(ReviewRow::into_item).collect()
     }
 

@@ -6,7 +6,7 @@
 use axum::http::{Method, StatusCode};
 use carnet_domain::{Actor, ActorKind, Profession, ProfessionalIdentity, Role, Scopes};
 use carnet_service::{HistoryQuery, UNREADABLE_JUSTIFICATION};
-use carnet_store::KeyStore;
+use carnet_store::{KeyStore, RecordStore, ReviewStore};
 use serde_json::json;
 
 use crate::portal::{dr_bernard, marie_actor};
@@ -168,6 +168,31 @@ async fn once_the_record_is_shredded_the_justification_is_unreadable_and_the_pag
     assert!(bytes.contains("\"justification_commitment\":\"") && !bytes.contains("Malaise"), "{bytes}");
 }
 
+async fn what_an_older_carnet_left_in_clear_is_sealed_by_the_sweep(app: TestApp) {
+    bris_de_glace_reviewed(&app).await;
+    let p = ins(77);
+    let closed = app.post(&format!("/api/records/{p}/close"), &app.patient(&p), json!({"reason": "Je déménage"})).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.raw);
+    // As a Carnet from before sealing wrote them.
+    let mut record = app.db.find_record_by_ins(&p).await.expect("find").expect("live");
+    record.close_reason = Some("Motif d’avant".into());
+    app.db.save_record(&record, record.status).await.expect("clear close reason");
+    let items = app.db.find_review_items(None, 10).await.expect("items");
+    let mut item = items.into_iter().next().expect("the item");
+    item.notes = json!([{"by": "dpo", "at": "2026-03-02T09:00:00Z", "text": "Note d’avant"}]).to_string();
+    app.db.save_review_item(&item).await.expect("clear notes");
+
+    assert_eq!(app.carnet.sweep().await.expect("sweep").sealed, 2);
+    let stored = app.db.find_record_by_ins(&p).await.expect("find").expect("live").close_reason.unwrap_or_default();
+    assert!(stored.starts_with("sealed:v1:") && !stored.contains("avant"), "{stored}");
+    let stored = app.db.find_review_item(&item.id).await.expect("find").expect("the item").notes;
+    assert!(stored.starts_with("sealed:v1:") && !stored.contains("avant"), "{stored}");
+    assert_eq!(app.carnet.sweep().await.expect("sweep again").sealed, 0);
+    // Read as before.
+    assert_eq!(app.get(&format!("/api/records/{p}"), &app.patient(&p)).await.body["close_reason"], "Motif d’avant");
+    assert!(app.get("/api/review-items", &app.role(Role::PrivacyOfficer)).await.raw.contains("Note d’avant"));
+}
+
 /// `other_doctor`'s token.
 fn other_doctor_claims() -> carnet_auth::TokenClaims {
     carnet_auth::TokenClaims {
@@ -183,4 +208,5 @@ on_both_backends!(
     the_review_queue_shows_the_justification_and_notes_to_the_officer_only,
     the_close_reason_is_shown_to_those_who_see_the_record_s_identity,
     once_the_record_is_shredded_the_justification_is_unreadable_and_the_pages_say_so,
+    what_an_older_carnet_left_in_clear_is_sealed_by_the_sweep,
 );
