@@ -116,6 +116,12 @@ async fn the_review_queue_shows_the_justification_and_notes_to_the_officer_only(
     let api = app.get("/api/review-items", &app.token(dr_bernard())).await;
     assert_eq!(api.status, StatusCode::FORBIDDEN, "{}", api.raw);
     assert!(!api.raw.contains(NOTE));
+    // The notes' service key follows a master-key rotation like the patients' keys.
+    let operator = Actor { subject: "ops".into(), name: None, kind: ActorKind::Operator, ..officer() };
+    let report = app.carnet.rotate_master_key(&operator).await.expect("rotate");
+    assert_eq!(report.retired.len(), 1);
+    let items = app.carnet.review_items(&officer(), None).await.expect("the queue");
+    assert!(items[0].notes.contains(NOTE), "{items:?}");
 }
 
 async fn the_close_reason_is_shown_to_those_who_see_the_record_s_identity(app: TestApp) {
