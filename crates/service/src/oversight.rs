@@ -178,9 +178,7 @@ impl Carnet {
             tracing::warn!("the review queue read while the ledger is untrusted: not recorded");
         }
         let mut items = self.db.find_review_items(status, 500).await?;
-        for item in &mut items {
-            item.notes = self.open_review_notes(&item.notes).await?;
-        }
+        self.open_all_review_notes(&mut items).await?;
         Ok(items)
     }
 

@@ -69,6 +69,11 @@ fn open_text(key: &DataKey, context: &[u8], stored: &str) -> Option<String> {
     String::from_utf8(carnet_crypto::open(key, context, &sealed).ok()?).ok()
 }
 
+fn open_notes(key: &DataKey, stored: &str) -> Result<String> {
+    open_text(key, REVIEW_NOTES.as_bytes(), stored)
+        .ok_or_else(|| crate::ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("review notes")))
+}
+
 /// Whether a stored value is sealed (values stored before sealing are not).
 pub(crate) fn is_sealed(stored: &str) -> bool {
     stored.starts_with(SEALED)
@@ -114,6 +119,8 @@ impl Carnet {
     /// (before the entry that carries the commitment is appended, so that no entry names an
     /// opening that was never kept); returns the commitment for the ledger entry.
     pub(crate) async fn commit_justification(&self, ins: &Ins, text: &str) -> Result<String> {
+        // Nothing is written for an entry that could not be appended.
+        self.ledger_trusted()?;
         let mut nonce = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let opening = JustificationOpening::new(nonce, text);
@@ -194,10 +201,15 @@ impl Carnet {
             }
         }
         sealed += self.db.drop_clear_close_reasons_of_destroyed(SEALED).await?;
+        let mut key = None;
         loop {
             let mut progressed = 0;
             for mut item in self.db.find_clear_review_notes(SEALED, 100).await? {
-                item.notes = self.seal_review_notes(&item.notes).await?;
+                let key = match &key {
+                    Some(key) => key,
+                    None => key.insert(self.review_notes_key().await?),
+                };
+                item.notes = seal_text(key, REVIEW_NOTES.as_bytes(), &item.notes);
                 match self.db.save_review_item(&item).await {
                     Ok(()) => progressed += 1,
                     Err(StoreError::Stale(_)) => {}
@@ -215,6 +227,10 @@ impl Carnet {
     /// The review notes' key: derived from a service secret created once and kept wrapped by
     /// the master key (rotation rewraps it with the other service secrets).
     async fn review_notes_key(&self) -> Result<DataKey> {
+        if let Some((_, kept)) = self.db.all_service_keys().await?.into_iter().find(|(name, _)| name == REVIEW_NOTES) {
+            let secret = ServiceSecret::unwrap(self.keys.as_ref(), &kept, REVIEW_NOTES)?;
+            return Ok(DataKey::derive(REVIEW_NOTES, &secret.expose()));
+        }
         let fresh = ServiceSecret::generate();
         let wrapped = fresh.wrap(self.keys.as_ref(), REVIEW_NOTES)?;
         let kept = self.db.save_service_key_if_absent(REVIEW_NOTES, &wrapped, self.now()).await?;
@@ -233,8 +249,19 @@ impl Carnet {
         if !is_sealed(stored) {
             return Ok(stored.to_owned());
         }
-        open_text(&self.review_notes_key().await?, REVIEW_NOTES.as_bytes(), stored)
-            .ok_or_else(|| crate::ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("review notes")))
+        open_notes(&self.review_notes_key().await?, stored)
+    }
+
+    /// Opens the notes of `items` in place, with one unwrap of the service key for all.
+    pub(crate) async fn open_all_review_notes(&self, items: &mut [carnet_store::ReviewItem]) -> Result<()> {
+        if !items.iter().any(|i| is_sealed(&i.notes)) {
+            return Ok(());
+        }
+        let key = self.review_notes_key().await?;
+        for item in items.iter_mut().filter(|i| is_sealed(&i.notes)) {
+            item.notes = open_notes(&key, &item.notes)?;
+        }
+        Ok(())
     }
 }
 
