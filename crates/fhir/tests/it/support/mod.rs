@@ -254,7 +254,6 @@ pub fn audit_event_by_app() -> AuditEvent {
         permitted: true,
         reason: "patient",
         justification: None,
-        justification_commitment: None,
         app: Some(AuditApp { client_id: "agenda-sante", name: "Agenda santé" }),
     })
 }
