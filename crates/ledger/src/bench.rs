@@ -68,5 +68,6 @@ fn typical_entry(n: usize) -> LedgerEntry {
         outcome: Outcome::Permit,
         reason: "policy.authorized".into(),
         justification: None,
+        justification_commitment: None,
     }
 }

@@ -36,9 +36,68 @@ pub struct LedgerEntry {
     pub outcome: Outcome,
     /// Why, as a code (e.g. the policy rule that decided).
     pub reason: String,
-    /// An emergency access's written justification.
+    /// An emergency access's written justification, in clear: only in entries written before
+    /// justifications were sealed (they must read back and hash as they were). New entries carry
+    /// `justification_commitment` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
+    /// A commitment to an emergency access's written justification ([`JustificationOpening`]):
+    /// the text itself is kept sealed under the patient's key, outside the ledger, so that
+    /// crypto-shredding the record makes it unreadable while the entry still binds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification_commitment: Option<String>,
+}
+
+/// Separates justification commitments from every other SHA-256 Carnet computes.
+const JUSTIFICATION_DOMAIN: &[u8] = b"carnet.ledger.justification.v1\0";
+
+/// What opens a justification commitment: a random 32-byte nonce (so that a short or guessable
+/// text cannot be found by trying candidates against the commitment) and the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JustificationOpening {
+    pub nonce: [u8; 32],
+    pub text: String,
+}
+
+impl std::fmt::Debug for JustificationOpening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JustificationOpening(..)")
+    }
+}
+
+impl JustificationOpening {
+    pub fn new(nonce: [u8; 32], text: impl Into<String>) -> JustificationOpening {
+        JustificationOpening { nonce, text: text.into() }
+    }
+
+    /// `hex(SHA-256("carnet.ledger.justification.v1" ‖ 0x00 ‖ nonce ‖ UTF-8 text))`.
+    pub fn commitment(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(JUSTIFICATION_DOMAIN);
+        h.update(self.nonce);
+        h.update(self.text.as_bytes());
+        carnet_domain::hex::encode(&h.finalize())
+    }
+
+    /// Whether this opening is the one `commitment` was made of.
+    pub fn opens(&self, commitment: &str) -> bool {
+        self.commitment() == commitment
+    }
+
+    /// The stored form (nonce ‖ UTF-8 text), to be sealed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(32 + self.text.len());
+        bytes.extend_from_slice(&self.nonce);
+        bytes.extend_from_slice(self.text.as_bytes());
+        bytes
+    }
+
+    /// Parses the stored form; `None` if it is not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<JustificationOpening> {
+        let (nonce, text) = bytes.split_first_chunk::<32>()?;
+        Some(JustificationOpening { nonce: *nonce, text: String::from_utf8(text.to_vec()).ok()? })
+    }
 }
 
 /// Who acted.
@@ -127,6 +186,11 @@ impl LedgerEntry {
         if let Some(justification) = &self.justification {
             text("justification", justification, MAX_JUSTIFICATION, true)?;
         }
+        if let Some(commitment) = &self.justification_commitment
+            && (commitment.len() != 64 || !commitment.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            return Err(invalid("justification_commitment", "must be 64 lower-case hexadecimal digits".into()));
+        }
         Ok(())
     }
 }
@@ -196,6 +260,7 @@ mod tests {
             outcome: Outcome::Permit,
             reason: "authorized".into(),
             justification: None,
+            justification_commitment: None,
         }
     }
 
@@ -238,6 +303,8 @@ mod tests {
             ("actor.app", Box::new(|e| e.actor.app = Some("app\nx".into()))),
             ("target", Box::new(|e| e.target = Some("t".repeat(300)))),
             ("justification", Box::new(|e| e.justification = Some("j".repeat(4001)))),
+            ("justification_commitment", Box::new(|e| e.justification_commitment = Some("ab".into()))),
+            ("justification_commitment", Box::new(|e| e.justification_commitment = Some("A".repeat(64)))),
         ];
         for (field, change) in cases {
             let mut e = sample();
@@ -271,5 +338,47 @@ mod tests {
         assert!(matches!(LedgerEntry::from_canonical_bytes(b"{\"at\":"), Err(LedgerError::Corrupt(_))));
         let bad_ins = String::from_utf8(sample().canonical_bytes().unwrap()).unwrap().replace("46\"", "45\"");
         assert!(matches!(LedgerEntry::from_canonical_bytes(bad_ins.as_bytes()), Err(LedgerError::Corrupt(_))));
+    }
+
+    #[test]
+    fn an_entry_with_a_commitment_carries_no_text_and_old_entries_hash_as_before() {
+        let opening = JustificationOpening::new([7; 32], "Patient inconscient aux urgences");
+        let mut e = sample();
+        e.justification_commitment = Some(opening.commitment());
+        let bytes = String::from_utf8(e.canonical_bytes().unwrap()).unwrap();
+        assert!(!bytes.contains("inconscient"), "{bytes}");
+        assert!(bytes.ends_with(&format!(r#""reason":"authorized","justification_commitment":"{}"}}"#, opening.commitment())), "{bytes}");
+        assert_eq!(LedgerEntry::from_canonical_bytes(bytes.as_bytes()).unwrap(), e);
+        // An entry written with its justification in clear, before commitments existed.
+        let old = r#"{"at":1767225600000,"actor":{"reference":"rpps:10003456789","role":"professional"},"ins":"184127645108946","action":"emergency.bris_de_glace","outcome":"permit","reason":"emergency","justification":"Malaise"}"#;
+        let parsed = LedgerEntry::from_canonical_bytes(old.as_bytes()).unwrap();
+        assert_eq!(parsed.justification.as_deref(), Some("Malaise"));
+        assert_eq!(parsed.canonical_bytes().unwrap(), old.as_bytes());
+    }
+
+    #[test]
+    fn an_opening_opens_its_commitment_only() {
+        let opening = JustificationOpening::new([7; 32], "Patient inconscient aux urgences");
+        let commitment = opening.commitment();
+        assert_eq!(commitment.len(), 64);
+        assert!(opening.opens(&commitment));
+        assert!(!JustificationOpening::new([7; 32], "Patient conscient aux urgences").opens(&commitment), "a swapped text");
+        assert!(!JustificationOpening::new([8; 32], "Patient inconscient aux urgences").opens(&commitment), "another nonce");
+        assert_eq!(JustificationOpening::from_bytes(&opening.to_bytes()), Some(opening));
+        assert_eq!(JustificationOpening::from_bytes(&[0; 31]), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_changed_text_or_nonce_is_caught(nonce: [u8; 32], text in "\\PC{0,200}", other in "\\PC{0,200}", flip in 0usize..32) {
+            let opening = JustificationOpening::new(nonce, text.clone());
+            let commitment = opening.commitment();
+            proptest::prop_assert!(opening.opens(&commitment));
+            proptest::prop_assert_eq!(JustificationOpening::from_bytes(&opening.to_bytes()).map(|o| o.opens(&commitment)), Some(true));
+            proptest::prop_assert_eq!(JustificationOpening::new(nonce, other.clone()).opens(&commitment), other == text);
+            let mut changed = nonce;
+            changed[flip] ^= 1;
+            proptest::prop_assert!(!JustificationOpening::new(changed, text).opens(&commitment));
+        }
     }
 }

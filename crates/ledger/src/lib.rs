@@ -14,7 +14,9 @@
 //! (never re-serialise an entry to check it: hash the stored bytes). Carnet writes the fields in
 //! this order, omitting absent optional ones:
 //! `at` (Unix ms), `actor` {`reference`, `role`, `name`?, `profession`?, `organisation`?, `app`?}, `ins`?,
-//! `action`, `target`?, `outcome` (`"permit"` or `"deny"`), `reason`, `justification`?.
+//! `action`, `target`?, `outcome` (`"permit"` or `"deny"`), `reason`, `justification`? (entries written before
+//! justifications were sealed), `justification_commitment`? (hex SHA-256 over
+//! `"carnet.ledger.justification.v1" ‖ 0x00 ‖ nonce(32) ‖ text`; the opening is kept sealed outside).
 //! At most 8 KiB. Entries are numbered from 0 in append order (the *leaf index*).
 //!
 //! **Tree.** RFC 9162 §2.1, with `D[n]` the list of stored entries 0..n:
@@ -84,7 +86,7 @@ pub mod verify;
 pub use appender::{AppendReceipt, GroupCommit, Ledger, LedgerConfig};
 pub use audit::{VerifyReport, verify_store, verify_store_paced};
 pub use bench::{BenchFigures, bench_appends};
-pub use entry::{EntryActor, LedgerEntry, MAX_ENTRY_BYTES, Outcome, RecordedEntry};
+pub use entry::{EntryActor, JustificationOpening, LedgerEntry, MAX_ENTRY_BYTES, Outcome, RecordedEntry};
 pub use merkle::{Hash, NodeId, empty_root, leaf_hash, node_hash};
 pub use receipt::{AccessReceipts, RECEIPT_FORMAT, ReceiptCheck, ReceiptEntry, ReceiptError};
 pub use store::{Backend, EntryQuery, LedgerStore, MAX_PAGE};

@@ -72,8 +72,12 @@ impl Carnet {
         let page = self.ledger.find_entries(&ledger_query).await?;
         let next_before = (page.len() as u32 == limit).then(|| page.last().map(|e| e.index)).flatten();
         // The query's key is the caller's reference; this keeps it so whatever the store returns.
-        let entries: Vec<RecordedEntry> = page.into_iter().filter(|e| e.entry.actor.reference == reference).collect();
-        let emergencies = self.db.find_emergencies_by(&reference, ACTIVITY_EMERGENCIES).await?;
+        let mut entries: Vec<RecordedEntry> = page.into_iter().filter(|e| e.entry.actor.reference == reference).collect();
+        self.open_justifications(&mut entries).await?;
+        let mut emergencies = self.db.find_emergencies_by(&reference, ACTIVITY_EMERGENCIES).await?;
+        for e in &mut emergencies {
+            e.justification = self.emergency_justification(&e.ins, &e.justification).await?;
+        }
         let mut identities: HashMap<Ins, Option<ReferenceTraits>> = HashMap::new();
         let named = entries.iter().filter_map(|e| e.entry.ins.as_ref()).chain(emergencies.iter().map(|e| &e.ins));
         for ins in named {

@@ -14,26 +14,28 @@ pub(crate) struct Event<'a> {
     pub target: Option<String>,
     pub outcome: Outcome,
     pub reason: &'a str,
-    pub justification: Option<&'a str>,
+    /// A commitment to an emergency justification (`Carnet::commit_justification`): the
+    /// entry never carries the text.
+    pub justification_commitment: Option<String>,
 }
 
 impl<'a> Event<'a> {
     pub fn permit(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, reason: &'a str) -> Event<'a> {
-        Event { ins, action, target, outcome: Outcome::Permit, reason, justification: None }
+        Event { ins, action, target, outcome: Outcome::Permit, reason, justification_commitment: None }
     }
 
     pub fn deny(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, reason: &'a str) -> Event<'a> {
-        Event { ins, action, target, outcome: Outcome::Deny, reason, justification: None }
+        Event { ins, action, target, outcome: Outcome::Deny, reason, justification_commitment: None }
     }
 
     /// The policy's decision, with its basis or reason code.
     pub fn decided(action: &'static str, ins: Option<&'a Ins>, target: Option<String>, decision: AccessDecision) -> Event<'a> {
         let outcome = if decision.is_permit() { Outcome::Permit } else { Outcome::Deny };
-        Event { ins, action, target, outcome, reason: decision.code(), justification: None }
+        Event { ins, action, target, outcome, reason: decision.code(), justification_commitment: None }
     }
 
-    pub fn with_justification(mut self, justification: &'a str) -> Event<'a> {
-        self.justification = Some(justification);
+    pub fn with_justification_commitment(mut self, commitment: String) -> Event<'a> {
+        self.justification_commitment = Some(commitment);
         self
     }
 }
@@ -88,7 +90,8 @@ impl Carnet {
             target: event.target,
             outcome: event.outcome,
             reason: event.reason.to_owned(),
-            justification: event.justification.map(str::to_owned),
+            justification: None,
+            justification_commitment: event.justification_commitment,
         };
         let receipt = self.ledger.append(&entry).await?;
         Ok(receipt.index)

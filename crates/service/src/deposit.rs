@@ -216,7 +216,8 @@ impl Carnet {
                 p.received(&sealed)?;
                 titles.push(p.title.as_deref().map(|t| carnet_crypto::seal(&key, &title_context(p.meta.id), t.as_bytes())));
             }
-            let notify: Vec<_> = prepared.iter().map(|p| self.new_document_message(&record.ins, notified_author(actor, &p.meta))).collect();
+            let notify: Vec<_> =
+                prepared.iter().map(|p| self.new_document_message(&record.ins, notified_author(actor, &p.meta), &key)).collect();
             let set = match (&set, prepared.as_slice(), titles.as_slice()) {
                 (Some(set), ..) => set,
                 (None, [p], [title]) => {

@@ -41,7 +41,7 @@ impl Carnet {
         self.authorize_record(actor, RecordAction::Export, ins).await?;
         let record = self.live_record(ins).await?;
         let ins_kind = record.ins_kind;
-        let record = RecordView::of(record, actor);
+        let record = self.record_view(record, actor).await?;
         let listed = self.visible_documents(actor, ins).await?;
         let mut admitted = Vec::with_capacity(listed.len());
         for listed in &listed {

@@ -23,6 +23,7 @@ mod oversight;
 mod policy;
 mod records;
 mod restore;
+mod sealing;
 mod sessions;
 mod submissions;
 
@@ -50,6 +51,7 @@ pub use notifications::{Courier, DeliveryReport, MUTABLE_KINDS, NOTIFICATION_KIN
 pub use oversight::{HistoryPage, HistoryQuery, MAX_NOTE, ProvenEntries, ReviewQueueItem};
 pub use records::{NewRecord, PatientQuery, RecordView, SweepReport};
 pub use restore::RESTORE_ACTION;
+pub use sealing::{UNREADABLE_CLOSE_REASON, UNREADABLE_JUSTIFICATION};
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
 

@@ -2,11 +2,13 @@
 //! delivery of the durable outbox through a `Courier`, with retries and exponential backoff.
 //! Messages say who did what and when — never clinical content.
 
+use carnet_crypto::DataKey;
 use carnet_domain::{Action, ActionDenied, Actor, HolderContext, Ins, Rpps, authorize};
 use carnet_store::{DirectoryStore, NotificationStore, OutboxMessage, PolicyStore, RecordStore, StoredPreferences};
 use time::Duration;
 
 use crate::audit::Event;
+use crate::sealing::{Purpose, open_for, seal_for};
 use crate::{Carnet, Result, ServiceError};
 
 /// Delivers messages: SMTP and HTTP in production (`carnet-notify`), anything in tests.
@@ -105,6 +107,17 @@ pub fn render(message: &OutboxMessage) -> (String, String) {
         ),
         other => ("Carnet".into(), format!("Événement {other} sur votre dossier.")),
     }
+}
+
+/// The message with its sealed author name (`actor_sealed`) opened into `actor`, as `render`
+/// reads it. A name that does not open is left out ("Un professionnel").
+fn with_author_opened(key: &DataKey, message: &OutboxMessage) -> OutboxMessage {
+    let Ok(serde_json::Value::Object(mut payload)) = serde_json::from_str(&message.payload) else { return message.clone() };
+    let Some(serde_json::Value::String(sealed)) = payload.remove("actor_sealed") else { return message.clone() };
+    if let Some(name) = open_for(key, &message.ins, Purpose::AuthorName, &sealed) {
+        payload.insert("actor".into(), serde_json::Value::String(name));
+    }
+    OutboxMessage { payload: serde_json::Value::Object(payload).to_string(), ..message.clone() }
 }
 
 /// The stored list of kinds not wanted.
@@ -220,8 +233,8 @@ impl Carnet {
 
     /// Sends one message on every channel its recipient has; `Ok(false)` if it has none.
     async fn deliver_one<C: Courier>(&self, courier: &C, message: &OutboxMessage) -> std::result::Result<bool, String> {
-        let (subject, body) = render(message);
         if let Some(rpps) = message.recipient.strip_prefix("rpps:") {
+            let (subject, body) = render(message);
             let rpps: Rpps = rpps.parse().map_err(|e| format!("recipient: {e}"))?;
             let email = self.db.find_professional_by_rpps(&rpps).await.map_err(|e| e.to_string())?.and_then(|p| p.email);
             return match email {
@@ -237,6 +250,7 @@ impl Carnet {
         }
         // The record may have been destroyed since (its key shredded): nothing to send then.
         let Ok(Some(key)) = self.data_key(&message.ins).await else { return Ok(false) };
+        let (subject, body) = render(&with_author_opened(&key, message));
         let mut sent = false;
         if prefs.email_enabled
             && let Some(sealed) = &prefs.email_sealed
@@ -257,8 +271,11 @@ impl Carnet {
     }
 
     /// Queues the "new document" notification of a deposit (called inside the deposit's transaction).
-    pub(crate) fn new_document_message(&self, ins: &Ins, author_name: Option<String>) -> OutboxMessage {
+    /// The author's name is the one the document declares (free text): sealed under the
+    /// patient's `key` in the outbox, opened at delivery.
+    pub(crate) fn new_document_message(&self, ins: &Ins, author_name: Option<String>, key: &DataKey) -> OutboxMessage {
         let at = self.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        self.outbox_message(ins, "new_document", "patient".into(), serde_json::json!({"actor": author_name, "at": at}))
+        let sealed = author_name.map(|name| seal_for(key, ins, Purpose::AuthorName, &name));
+        self.outbox_message(ins, "new_document", "patient".into(), serde_json::json!({"actor_sealed": sealed, "at": at}))
     }
 }

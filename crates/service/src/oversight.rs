@@ -101,7 +101,7 @@ impl Carnet {
         };
         let page = self.ledger.find_entries(&ledger_query).await?;
         let next_after = (page.len() as u32 == limit).then(|| page.last().map(|e| e.index)).flatten();
-        let entries = if officer {
+        let mut entries = if officer {
             page
         } else {
             let gate = self.gate(actor, &record, scope).await?;
@@ -117,6 +117,7 @@ impl Carnet {
                 })
                 .collect()
         };
+        self.open_justifications(&mut entries).await?;
         Ok(HistoryPage { entries, next_after, ins_kind: record.ins_kind })
     }
 
@@ -204,7 +205,9 @@ impl Carnet {
             // still read the alert that says so: the queue (no clinical content) is served.
             tracing::warn!("the review queue read while the ledger is untrusted: not recorded");
         }
-        Ok(self.db.find_review_items(status, 500).await?)
+        let mut items = self.db.find_review_items(status, 500).await?;
+        self.open_all_review_notes(&mut items).await?;
+        Ok(items)
     }
 
     /// The review queue as the privacy officer's pages show it: each item with the ledger entry
@@ -213,7 +216,9 @@ impl Carnet {
     pub async fn review_queue(&self, actor: &Actor, status: Option<&str>) -> Result<Vec<ReviewQueueItem>> {
         let items = self.review_items(actor, status).await?;
         let indices: Vec<u64> = items.iter().filter_map(|i| i.ledger_index).collect();
-        let mut entries: HashMap<u64, RecordedEntry> = self.ledger.entries_at(&indices).await?.into_iter().map(|e| (e.index, e)).collect();
+        let mut found = self.ledger.entries_at(&indices).await?;
+        self.open_justifications(&mut found).await?;
+        let mut entries: HashMap<u64, RecordedEntry> = found.into_iter().map(|e| (e.index, e)).collect();
         Ok(items
             .into_iter()
             .map(|item| {
@@ -246,16 +251,20 @@ impl Carnet {
             return Err(ServiceError::Conflict("the item is already acknowledged".into()));
         }
         self.record_event(actor, Event::permit(action, item.ins.as_ref(), Some(item.id.clone()), grant.code())).await?;
+        // Saved sealed under the service key; returned open.
+        let mut opened = self.open_review_notes(&item.notes).await?;
         if let Some(text) = note {
-            let mut notes: Vec<serde_json::Value> = serde_json::from_str(&item.notes).unwrap_or_default();
+            let mut notes: Vec<serde_json::Value> = serde_json::from_str(&opened).unwrap_or_default();
             notes.push(serde_json::json!({"by": actor.reference(), "at": self.now().format(&Rfc3339).unwrap_or_default(), "text": text}));
-            item.notes = serde_json::Value::Array(notes).to_string();
+            opened = serde_json::Value::Array(notes).to_string();
+            item.notes = self.seal_review_notes(&opened).await?;
         }
         if acknowledge {
             item.status = "acknowledged".into();
         }
         self.db.save_review_item(&item).await?;
         item.version += 1;
+        item.notes = opened;
         Ok(item)
     }
 }

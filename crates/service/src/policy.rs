@@ -208,9 +208,13 @@ impl Carnet {
             Err(denied) => {
                 // A missing record is refused like an opposed one: nothing to learn from trying.
                 let code = if record.is_none() { "not_found" } else { denied.code() };
+                // What was written is kept (committed to, sealed) only for a record that exists
+                // and within the length a justification may have.
                 let j = justification.trim();
-                let event = Event::deny(action, Some(ins), None, code);
-                let event = if j.is_empty() { event } else { event.with_justification(j) };
+                let mut event = Event::deny(action, Some(ins), None, code);
+                if record.is_some() && !j.is_empty() && j.chars().count() <= carnet_domain::emergency::MAX_JUSTIFICATION {
+                    event = event.with_justification_commitment(self.commit_justification(ins, j).await?);
+                }
                 self.record_event(actor, event).await?;
                 return Err(match denied {
                     EmergencyDenied::Justification => ServiceError::Invalid(denied.to_string()),
@@ -219,8 +223,10 @@ impl Carnet {
                 });
             }
         };
-        let index =
-            self.record_event(actor, Event::permit(action, Some(ins), None, "emergency").with_justification(&access.justification)).await?;
+        let commitment = self.commit_justification(ins, &access.justification).await?;
+        let index = self
+            .record_event(actor, Event::permit(action, Some(ins), None, "emergency").with_justification_commitment(commitment.clone()))
+            .await?;
         let who = entry_actor(actor);
         let payload = json!({
             "kind": kind.code(), "actor": who.name, "profession": who.profession, "organisation": who.organisation,
@@ -242,7 +248,9 @@ impl Carnet {
             notes: "[]".into(),
             version: 0,
         };
-        self.db.save_emergency(&uuid::Uuid::new_v4().to_string(), &access, &review, &notify).await?;
+        // The row names the sealed opening; the caller gets the text it wrote.
+        let stored = EmergencyAccess { justification: crate::sealing::commitment_reference(&commitment), ..access.clone() };
+        self.db.save_emergency(&uuid::Uuid::new_v4().to_string(), &stored, &review, &notify).await?;
         tracing::warn!(actor = %actor.reference(), kind = kind.code(), "emergency access opened");
         Ok(access)
     }

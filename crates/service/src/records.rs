@@ -10,6 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::audit::Event;
+use crate::sealing::Purpose;
 use crate::{Carnet, Result, ServiceError};
 
 /// A record creation request, already parsed at the edge.
@@ -97,6 +98,9 @@ pub struct SweepReport {
     pub shredded: u64,
     /// Portal sessions expired or revoked, and abandoned sign-ins, deleted.
     pub sessions_purged: u64,
+    /// Close reasons and review notes stored in clear before free text was sealed, sealed now
+    /// (a destroyed record's, whose key is gone, dropped).
+    pub sealed: u64,
     /// The enumeration guard's openings out of every window, deleted.
     pub guard_openings_purged: u64,
 }
@@ -166,7 +170,7 @@ impl Carnet {
             }
         }
         let rec = self.live_record(ins).await?;
-        Ok(RecordView::of(rec, actor))
+        self.record_view(rec, actor).await
     }
 
     pub async fn close_record(&self, actor: &Actor, ins: &Ins, reason: &str) -> Result<RecordView> {
@@ -198,8 +202,13 @@ impl Carnet {
         let mut rec = self.live_record(ins).await?;
         let read_as = rec.status;
         transition(&mut rec, self.now(), &self.config.retention)?;
+        // A close reason is the patient's free text: stored sealed under their key (one stored
+        // before sealing is sealed by the next change).
+        if let Some(reason) = rec.close_reason.as_deref().filter(|r| !crate::sealing::is_sealed(r)) {
+            rec.close_reason = Some(self.seal_for_record(ins, Purpose::CloseReason, reason).await?);
+        }
         self.db.save_record(&rec, read_as).await?;
-        Ok(RecordView::of(rec, actor))
+        self.record_view(rec, actor).await
     }
 
     pub async fn record_statistics(&self, actor: &Actor) -> Result<RecordStatistics> {
@@ -266,6 +275,7 @@ impl Carnet {
             }
         }
         report.sessions_purged = self.purge_sessions().await?;
+        report.sealed = self.seal_clear_free_text().await?;
         report.guard_openings_purged = self.db.purge_openings(self.enumeration_rule().since(now)).await?;
         if report != SweepReport::default() {
             tracing::info!(
@@ -273,6 +283,7 @@ impl Carnet {
                 destroyed = report.destroyed,
                 shredded = report.shredded,
                 sessions_purged = report.sessions_purged,
+                sealed = report.sealed,
                 guard_openings_purged = report.guard_openings_purged,
                 "retention sweep"
             );
@@ -339,7 +350,11 @@ impl Carnet {
         }
         let returned = Some(format!("returned:{}", found.len()));
         self.record_event(actor, Event::permit("record.search", query.ins.as_ref(), returned, "record_rule")).await?;
-        Ok(found.into_iter().map(|r| RecordView::of(r, actor)).collect())
+        let mut views = Vec::with_capacity(found.len());
+        for r in found {
+            views.push(self.record_view(r, actor).await?);
+        }
+        Ok(views)
     }
 
     /// What a patient summary (HL7 IPS) is built from: the record as the caller may see it and
@@ -349,7 +364,7 @@ impl Carnet {
         let documents = self.scoped(actor, Operation::Summary, Some(ins)).await?;
         self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
         let record = self.live_record(ins).await?;
-        let view = RecordView::of(record.clone(), actor);
+        let view = self.record_view(record.clone(), actor).await?;
         let gate = self.gate(actor, &record, documents.clone()).await?;
         let standing = gate.record_decision();
         if !standing.is_permit() {
@@ -359,6 +374,18 @@ impl Carnet {
         self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
         let documents = self.documents_through(actor, ins, documents).await?;
         Ok((view, documents))
+    }
+
+    /// The record as `actor` sees it, its close reason opened (when they see it): the neutral
+    /// `UNREADABLE_CLOSE_REASON` if it no longer opens.
+    pub(crate) async fn record_view(&self, mut record: Record, actor: &Actor) -> Result<RecordView> {
+        if authorize(actor, Action::SeeIdentity).is_ok()
+            && let Some(stored) = record.close_reason.take()
+        {
+            let opened = self.open_for_record(&record.ins, Purpose::CloseReason, &stored).await?;
+            record.close_reason = Some(opened.unwrap_or_else(|| crate::sealing::UNREADABLE_CLOSE_REASON.to_owned()));
+        }
+        Ok(RecordView::of(record, actor))
     }
 
     pub(crate) async fn live_record(&self, ins: &Ins) -> Result<Record> {

@@ -50,6 +50,8 @@ macro_rules! store_suite {
             policies_are_saved_optimistically_with_their_notifications,
             policies_written_before_versions_read_and_save,
             emergencies_review_items_and_first_accesses,
+            justification_openings_are_kept_by_commitment,
+            free_text_stored_before_sealing_is_found,
             gate_inputs_are_the_three_reads_in_one,
             the_outbox_delivers_retries_and_keeps_what_failed,
             submission_sets_are_all_or_nothing,
@@ -683,6 +685,43 @@ pub async fn emergencies_review_items_and_first_accesses(db: Database) {
     assert!(!db.note_first_access(&p, "rpps:10000000019", T0, &[message(3, &p, "first_access")]).await.expect("again"));
     let queued: Vec<String> = db.due_messages(T0 + Duration::days(1), 10).await.expect("due").into_iter().map(|m| m.id).collect();
     assert_eq!(queued, vec!["msg-1", "msg-2"], "the second access notifies nobody");
+}
+
+pub async fn free_text_stored_before_sealing_is_found(db: Database) {
+    let actor = professional_actor(Profession::Medecin, 1);
+    let retention = RetentionPolicy::default();
+    let (mut clear, mut sealed, mut gone) = (record(1, &actor), record(2, &actor), record(3, &actor));
+    for r in [&mut clear, &mut sealed, &mut gone] {
+        db.create_record(r).await.expect("create");
+        r.close("moving abroad", T0, &retention).expect("close");
+        db.save_record(r, RecordStatus::Active).await.expect("close");
+    }
+    sealed.close_reason = Some("sealed:v1:AAAA".into());
+    db.save_record(&sealed, RecordStatus::Closed).await.expect("sealed");
+    let read_as = gone.status;
+    gone.apply(RecordStatus::Destroyed, T0);
+    db.save_record(&gone, read_as).await.expect("destroyed");
+    let found: Vec<Ins> = db.find_clear_close_reasons("sealed:v1:", 10).await.expect("find").into_iter().map(|r| r.ins).collect();
+    assert_eq!(found, vec![clear.ins.clone()], "live, and not sealed");
+    assert_eq!(db.drop_clear_close_reasons_of_destroyed("sealed:v1:").await.expect("drop"), 1);
+    assert_eq!(db.drop_clear_close_reasons_of_destroyed("sealed:v1:").await.expect("drop again"), 0);
+
+    let review = |id: &str, notes: &str| ReviewItem { notes: notes.into(), ..emergency_review(id, &ins(1), "rpps:10000000019") };
+    for item in [review("r1", "[]"), review("r2", r#"[{"text":"appelé"}]"#), review("r3", "sealed:v1:AAAA")] {
+        db.insert_review_item(&item).await.expect("insert");
+    }
+    let found: Vec<String> = db.find_clear_review_notes("sealed:v1:", 10).await.expect("find").into_iter().map(|i| i.id).collect();
+    assert_eq!(found, vec!["r2"]);
+}
+
+pub async fn justification_openings_are_kept_by_commitment(db: Database) {
+    let (p, q) = (ins(1), ins(2));
+    let commitment = "ab".repeat(32);
+    assert_eq!(db.find_justification_opening(&commitment).await.expect("find"), None);
+    db.save_justification_opening(&commitment, &p, &[1, 2, 3]).await.expect("save");
+    db.save_justification_opening(&commitment, &q, &[9]).await.expect("saved again: the first is kept");
+    assert_eq!(db.find_justification_opening(&commitment).await.expect("find"), Some((p, vec![1, 2, 3])));
+    assert_eq!(db.find_justification_opening(&"cd".repeat(32)).await.expect("find"), None);
 }
 
 pub async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {

@@ -110,6 +110,12 @@ pub trait RecordStore {
     /// Notes the first document deposit (statistics: "fed" records). Later deposits keep the first date.
     fn mark_fed(&self, ins: &Ins, at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
     fn record_statistics(&self) -> impl Future<Output = Result<RecordStatistics>> + Send;
+    /// Live records whose close reason was stored before close reasons were sealed (it does
+    /// not start with `sealed_prefix`), at most `limit`.
+    fn find_clear_close_reasons(&self, sealed_prefix: &str, limit: u32) -> impl Future<Output = Result<Vec<Record>>> + Send;
+    /// Drops the close reasons of destroyed records stored before close reasons were sealed
+    /// (their key is gone: they could not be sealed any more); how many.
+    fn drop_clear_close_reasons_of_destroyed(&self, sealed_prefix: &str) -> impl Future<Output = Result<u64>> + Send;
 }
 
 pub use carnet_domain::TraitsQuery;

@@ -117,6 +117,11 @@ pub trait PolicyStore {
         at: OffsetDateTime,
         notify: &[OutboxMessage],
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Keeps an emergency justification's opening, sealed under the patient's key, by the
+    /// commitment its ledger entry carries. Saving the same commitment again changes nothing.
+    fn save_justification_opening(&self, commitment: &str, ins: &Ins, sealed: &[u8]) -> impl Future<Output = Result<()>> + Send;
+    /// The sealed opening of a commitment, with the record it was sealed for.
+    fn find_justification_opening(&self, commitment: &str) -> impl Future<Output = Result<Option<(Ins, Vec<u8>)>>> + Send;
 }
 
 /// The privacy officer's queue.
@@ -127,6 +132,9 @@ pub trait ReviewStore {
     fn find_review_item(&self, id: &str) -> impl Future<Output = Result<Option<ReviewItem>>> + Send;
     /// Saves status and notes of an item read at `version`; `Stale` otherwise.
     fn save_review_item(&self, item: &ReviewItem) -> impl Future<Output = Result<()>> + Send;
+    /// Items with notes stored before notes were sealed (not `[]`, not starting with
+    /// `sealed_prefix`), at most `limit`.
+    fn find_clear_review_notes(&self, sealed_prefix: &str, limit: u32) -> impl Future<Output = Result<Vec<ReviewItem>>> + Send;
 }
 
 /// Notification preferences and the outbox.
@@ -422,6 +430,28 @@ impl PolicyStore for Database {
         })?;
         Ok(first)
     }
+
+    async fn save_justification_opening(&self, commitment: &str, ins: &Ins, sealed: &[u8]) -> Result<()> {
+        on_writer!(self, |pool| sqlx::query(
+            "INSERT INTO justification_openings (commitment, ins, sealed) VALUES ($1, $2, $3) ON CONFLICT (commitment) DO NOTHING"
+        )
+        .bind(commitment)
+        .bind(ins.as_str())
+        .bind(sealed)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn find_justification_opening(&self, commitment: &str) -> Result<Option<(Ins, Vec<u8>)>> {
+        let row: Option<(String, Vec<u8>)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT ins, sealed FROM justification_openings WHERE commitment = $1")
+                .bind(commitment)
+                .fetch_optional(pool)
+                .await)?;
+        row.map(|(ins, sealed)| Ok((Ins::parse(&ins).map_err(|e| corrupt("INS", e))?, sealed))).transpose()
+    }
 }
 
 impl ReviewStore for Database {
@@ -447,6 +477,15 @@ impl ReviewStore for Database {
     async fn find_review_items(&self, status: Option<&str>, limit: u32) -> Result<Vec<ReviewItem>> {
         let sql = format!("SELECT {REVIEW_COLUMNS} FROM review_items WHERE ($1 IS NULL OR status = $1) ORDER BY opened_at, id LIMIT $2");
         let rows: Vec<ReviewRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(status).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(ReviewRow::into_item).collect()
+    }
+
+    async fn find_clear_review_notes(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<ReviewItem>> {
+        let sql = format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_items WHERE notes <> '[]' AND notes NOT LIKE $1 || '%' ORDER BY opened_at, id LIMIT $2"
+        );
+        let rows: Vec<ReviewRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).bind(sealed_prefix).bind(i64::from(limit)).fetch_all(pool).await)?;
         rows.into_iter().map(ReviewRow::into_item).collect()
     }
 

@@ -182,6 +182,28 @@ impl RecordStore for Database {
         if done == 1 { Ok(()) } else { Err(StoreError::Stale("record")) }
     }
 
+    async fn find_clear_close_reasons(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<Record>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM records \
+             WHERE status <> 'destroyed' AND close_reason IS NOT NULL AND close_reason NOT LIKE $1 || '%' ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<RecordRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).bind(sealed_prefix).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(RecordRow::into_record).collect()
+    }
+
+    async fn drop_clear_close_reasons_of_destroyed(&self, sealed_prefix: &str) -> Result<u64> {
+        Ok(on_writer!(self, |pool| {
+            sqlx::query(
+            "UPDATE records SET close_reason = NULL WHERE status = 'destroyed' AND close_reason IS NOT NULL AND close_reason NOT LIKE $1 || '%'"
+        )
+        .bind(sealed_prefix)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?)
+    }
+
     async fn find_records_due(&self, now: OffsetDateTime, archive_before: OffsetDateTime, limit: u32) -> Result<Vec<Record>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM records \

@@ -196,6 +196,10 @@ pub struct HistoryEntry {
     pub target: Option<String>,
     pub outcome: String,
     pub reason: String,
+    /// An emergency access's written justification: the text the entry's
+    /// `justification_commitment` (in `entry_json`) was made of, opened from its sealed copy —
+    /// or "justification illisible : dossier effacé" once the record was crypto-shredded.
+    /// Entries written before commitments carry the text itself.
     pub justification: Option<String>,
     /// The exact bytes that were hashed, for independent verification.
     pub entry_json: String,

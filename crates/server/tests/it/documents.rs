@@ -465,6 +465,22 @@ async fn nothing_clinical_is_readable_at_rest(app: TestApp) {
         let read = app.get(&format!("/api/records/{p}/documents"), &app.token(claims)).await;
         assert_eq!(read.status, StatusCode::OK, "{}", read.raw);
     }
+    // Free text written about the record: an emergency justification (and one refused), the
+    // privacy officer's note on it, a close reason (closed, reopened, closed again: PostgreSQL
+    // keeps the old row versions in its files). The outbox's author names: notifications.rs.
+    let written = write_free_text(&app, &p, &marker).await;
+    // …all readable to those allowed…
+    let history = app.get(&format!("/api/records/{p}/access-history?limit=200"), &app.patient(&p)).await;
+    let justifications: Vec<&str> =
+        history.body["entries"].as_array().into_iter().flatten().filter_map(|e| e["justification"].as_str()).collect();
+    assert_eq!(justifications, [written.justification.as_str(), written.refused.as_str()], "{}", history.raw);
+    let queue = app.get("/api/review-items", &app.role(Role::PrivacyOfficer)).await;
+    assert!(queue.raw.contains(&written.note), "{}", queue.raw);
+    assert_eq!(app.get(&format!("/api/records/{p}"), &app.patient(&p)).await.body["close_reason"], written.close_reason.as_str());
+    // …nowhere in the tables, read as a dump would…
+    for table in dump_tables(&app).await {
+        assert!(!table.contains(&marker) && !table.contains(&hex(marker.as_bytes())), "plaintext in a table: {table}");
+    }
     // …and nowhere at rest: databases, WAL, blobs, temporary files.
     app.db.close().await;
     let mut dirs = vec![app.data_dir().to_owned()];
@@ -474,6 +490,94 @@ async fn nothing_clinical_is_readable_at_rest(app: TestApp) {
     for dir in dirs {
         assert_eq!(scan_for(&dir, marker.as_bytes()), Vec::<std::path::PathBuf>::new(), "plaintext found under {}", dir.display());
     }
+}
+
+/// What `write_free_text` wrote, each with the marker in it.
+struct FreeText {
+    justification: String,
+    refused: String,
+    note: String,
+    close_reason: String,
+}
+
+/// Writes every kind of free text sealed at rest about `p` (an active record), through `/api`.
+async fn write_free_text(app: &TestApp, p: &carnet_domain::Ins, marker: &str) -> FreeText {
+    let written = FreeText {
+        justification: format!("Inconscient aux urgences {marker}"),
+        refused: format!("Tentative refusée {marker}"),
+        note: format!("Appel du médecin prévu {marker}"),
+        close_reason: format!("Départ à l’étranger {marker}"),
+    };
+    let emergency = format!("/api/records/{p}/emergency-access");
+    let opened = app
+        .post(
+            &emergency,
+            &app.professional(2, Profession::Medecin),
+            json!({"kind": "bris_de_glace", "justification": written.justification}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.raw);
+    let refused =
+        app.post(&emergency, &app.professional(3, Profession::Infirmier), json!({"kind": "samu", "justification": written.refused})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.raw);
+    let officer = app.role(Role::PrivacyOfficer);
+    let queue = app.get("/api/review-items?status=open", &officer).await;
+    let id =
+        queue.body.as_array().and_then(|a| a.iter().find(|i| i["kind"] == "emergency")).and_then(|i| i["id"].as_str()).expect("the item");
+    let noted = app.post(&format!("/api/review-items/{id}/notes"), &officer, json!({"note": written.note})).await;
+    assert_eq!(noted.status, StatusCode::OK, "{}", noted.raw);
+    let patient = app.patient(p);
+    let record = format!("/api/records/{p}");
+    let closed = app.post(&format!("{record}/close"), &patient, json!({"reason": format!("Premier motif {marker}")})).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.raw);
+    assert_eq!(app.call(Method::POST, &format!("{record}/reopen"), Some(&patient), None).await.status, StatusCode::OK);
+    let closed = app.post(&format!("{record}/close"), &patient, json!({"reason": written.close_reason})).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.raw);
+    written
+}
+
+/// Lower-case hexadecimal, as PostgreSQL shows `bytea`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every table of the metadata store and the ledger, one text per table, as a dump would read
+/// them (a `pg_dump`-like read on PostgreSQL, where long values are compressed in the files;
+/// on SQLite, each column of each table of each database, its bytes in hexadecimal, lowered).
+async fn dump_tables(app: &TestApp) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let mut dumped = Vec::new();
+    if let Some(url) = &app.postgres_url {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        let tables: Vec<(String,)> = sqlx::query_as(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .expect("tables");
+        for (table,) in tables {
+            let rows = sqlx::query(&format!("SELECT t::text FROM \"{table}\" t")).fetch_all(&mut c).await.expect("rows");
+            let text: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+            dumped.push(format!("{table}: {}", text.join("\n")));
+        }
+        return dumped;
+    }
+    for file in ["carnet.db", "ledger.db"] {
+        let url = format!("sqlite://{}", app.data_dir().join(file).display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+        let tables: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table'").fetch_all(&mut c).await.expect("tables");
+        for (table,) in tables {
+            let columns: Vec<(String,)> =
+                sqlx::query_as("SELECT name FROM pragma_table_info($1)").bind(&table).fetch_all(&mut c).await.expect("columns");
+            for (column,) in columns {
+                let values: Vec<(String,)> =
+                    sqlx::query_as(&format!("SELECT lower(hex(\"{column}\")) FROM \"{table}\"")).fetch_all(&mut c).await.expect("values");
+                dumped.push(format!("{file} {table}.{column}: {}", values.into_iter().map(|(v,)| v).collect::<Vec<_>>().join(" ")));
+            }
+        }
+    }
+    dumped
 }
 
 /// Where the scratch database's bytes lie in the throwaway cluster (its own directory and the

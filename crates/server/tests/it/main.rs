@@ -32,5 +32,6 @@ mod portal_signin;
 mod records;
 mod s3;
 mod scopes;
+mod sealed_free_text;
 mod smart_launch;
 mod upload_sweep;

@@ -267,3 +267,37 @@ fn backoff_grows_and_is_capped() {
     assert!(b.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(b[24], 6 * 3600);
 }
+
+/// The name a "new document" notice gives its author is free text (declared by the feeding
+/// software, or the depositor's): the outbox keeps it sealed under the patient's key, and the
+/// delivery opens it.
+#[tokio::test]
+async fn the_authors_name_waits_sealed_in_the_outbox_and_is_delivered_open() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = TestApp::new(backend).await;
+        let (hook_url, hooks) = webhook_receiver().await;
+        let p = ins(6);
+        app.open_record(&p).await;
+        let url = format!("/api/records/{p}/notification-preferences");
+        let r = app.call(axum::http::Method::PUT, &url, Some(&app.patient(&p)), Some(json!({"webhook_url": hook_url}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+        let author = app.token(carnet_auth::TokenClaims {
+            name: Some("Dr Anne Lefebvre".into()),
+            rpps: Some(rpps(4).to_string()),
+            profession: Some("10".into()),
+            ..carnet_auth::TokenClaims::new("pro-4", carnet_domain::Role::Professional)
+        });
+        assert_eq!(app.upload(&p, &author, lab_report(1), b"%PDF").await.status, StatusCode::CREATED);
+
+        let waiting = app.db.due_messages(time::OffsetDateTime::now_utc() + Duration::from_secs(86_400), 10).await.expect("due");
+        let notice = waiting.iter().find(|m| m.kind == "new_document").expect("the notice waits");
+        assert!(!notice.payload.contains("Lefebvre"), "{backend:?}: the name in clear in the outbox: {}", notice.payload);
+        assert!(notice.payload.contains("\"actor_sealed\":\"sealed:v1:"), "{backend:?}: {}", notice.payload);
+
+        let report = app.carnet.deliver_notifications(&courier(free_port())).await.expect("deliver");
+        assert_eq!((report.delivered, report.failed), (1, 0), "{backend:?}: {report:?}");
+        let hooks = hooks.lock().expect("lock").clone();
+        let text = hooks.iter().find(|h| h["kind"] == "new_document").and_then(|h| h["text"].as_str()).unwrap_or_default().to_owned();
+        assert!(text.contains("par Dr Anne Lefebvre"), "{backend:?}: {hooks:?}");
+    }
+}

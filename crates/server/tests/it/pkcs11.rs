@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use carnet_crypto::Pkcs11Config;
 use carnet_domain::{Actor, ActorKind, Profession};
 use carnet_store::KeyStore;
+use serde_json::json;
 
 use crate::support::{Backend, TestApp, ins, lab_report};
 
@@ -82,6 +83,15 @@ fn documents_round_trip_and_survive_a_rotation_with_keys_in_a_token() {
             assert_eq!(app.get_raw(&path, &pro, &[]).await.bytes, content);
             assert_eq!(unwraps().await, Some(before + 1), "the second finds it in the key cache");
             assert!(!app.data_dir().join("keys").exists(), "no master key file in the data directory");
+            // The privacy officer's notes are sealed under a service key the token wraps.
+            let emergency = json!({"kind": "bris_de_glace", "justification": "Malaise"});
+            let opened =
+                app.post(&format!("/api/records/{p}/emergency-access"), &app.professional(2, Profession::Medecin), emergency).await;
+            assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+            let officer = app.role(carnet_domain::Role::PrivacyOfficer);
+            let item = app.get("/api/review-items", &officer).await.body[0]["id"].as_str().unwrap_or_default().to_owned();
+            let noted = app.post(&format!("/api/review-items/{item}/notes"), &officer, json!({"note": "Note sous HSM"})).await;
+            assert_eq!(noted.status, StatusCode::OK, "{:?}", noted.body);
 
             let before = app.db.all_patient_keys().await.expect("keys");
             let report = app.carnet.rotate_master_key(&operator()).await.expect("rotate on the token");
@@ -91,6 +101,7 @@ fn documents_round_trip_and_survive_a_rotation_with_keys_in_a_token() {
                 assert_eq!(wrapped.master_key_id, report.new_master_key);
             }
             assert_eq!(app.get_raw(&path, &pro, &[]).await.bytes, content, "still readable after the rotation");
+            assert!(app.get("/api/review-items", &officer).await.raw.contains("Note sous HSM"), "the notes too");
             let again = app.upload(&p, &pro, lab_report(2), b"%PDF-1.7 second").await;
             assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
         });

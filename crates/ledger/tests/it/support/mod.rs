@@ -271,6 +271,7 @@ pub fn entry(n: usize) -> LedgerEntry {
         outcome: if n.is_multiple_of(5) { Outcome::Deny } else { Outcome::Permit },
         reason: if n.is_multiple_of(5) { "policy.no_authorization".into() } else { "policy.authorized".into() },
         justification: None,
+        justification_commitment: None,
     }
 }
 
