@@ -51,6 +51,7 @@ macro_rules! store_suite {
             emergencies_review_items_and_first_accesses,
             gate_inputs_are_the_three_reads_in_one,
             the_outbox_delivers_retries_and_keeps_what_failed,
+            outbox_claims_are_leased_and_retried_after_the_lease,
             submission_sets_are_all_or_nothing,
             large_submission_sets_are_all_or_nothing,
             cancelled_deposits_land_whole_or_not_at_all,
@@ -702,6 +703,56 @@ pub async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
     let retry = db.due_messages(T0 + Duration::minutes(5), 10).await.expect("due");
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
     assert_eq!(db.outbox_counts().await.expect("counts"), (1, 1));
+}
+
+pub async fn outbox_claims_are_leased_and_retried_after_the_lease(db: Database) {
+    let p = ins(1);
+    db.enqueue(&[message(1, &p, "new_document"), message(2, &p, "new_document"), message(3, &p, "new_document")]).await.expect("enqueue");
+    let now = T0 + Duration::minutes(1);
+    let lease = now + Duration::minutes(10);
+    let ids = |m: Vec<OutboxMessage>| m.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(db.claim_due_messages(T0, lease, 10).await.expect("claim")), Vec::<String>::new(), "not yet created at T0");
+    assert_eq!(ids(db.claim_due_messages(now, lease, 2).await.expect("claim")), vec!["msg-1", "msg-2"], "oldest first");
+    assert_eq!(ids(db.claim_due_messages(now, lease, 10).await.expect("claim")), vec!["msg-3"], "the first two are leased");
+    assert!(db.claim_due_messages(now + Duration::minutes(9), lease, 10).await.expect("claim").is_empty(), "all leased");
+    db.mark_delivered("msg-1", now).await.expect("delivered");
+    db.mark_failed("msg-3", "connection refused", now + Duration::hours(1)).await.expect("failed");
+    // msg-2's deliverer died holding it: once the lease ends, another takes it.
+    let again = db.claim_due_messages(lease, lease + Duration::minutes(10), 10).await.expect("claim");
+    assert_eq!((ids(again.clone()), again[0].attempts), (vec!["msg-2".to_owned()], 0));
+    assert_eq!(db.outbox_counts().await.expect("counts"), (1, 2));
+}
+
+/// Two nodes (two `Database` handles on one database) delivering the same outbox at once:
+/// every message claimed by exactly one of them.
+pub async fn two_deliverers_deliver_each_message_once(a: Database, b: Database) {
+    let p = ins(1);
+    let messages: Vec<OutboxMessage> = (1..=120).map(|n| message(n, &p, "new_document")).collect();
+    a.enqueue(&messages).await.expect("enqueue");
+    let now = T0 + Duration::hours(1);
+    let deliverer = |db: Database| {
+        tokio::spawn(async move {
+            let mut delivered = Vec::new();
+            loop {
+                let claimed = db.claim_due_messages(now, now + Duration::minutes(10), 5).await.expect("claim");
+                if claimed.is_empty() {
+                    return delivered;
+                }
+                for m in claimed {
+                    db.mark_delivered(&m.id, now).await.expect("delivered");
+                    delivered.push(m.id);
+                }
+            }
+        })
+    };
+    let (on_a, on_b) = tokio::join!(deliverer(a.clone()), deliverer(b.clone()));
+    let (on_a, on_b) = (on_a.expect("node a"), on_b.expect("node b"));
+    let mut all: Vec<String> = on_a.iter().chain(&on_b).cloned().collect();
+    all.sort();
+    let mut expected: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each message once (a: {}, b: {})", on_a.len(), on_b.len());
+    assert_eq!(a.outbox_counts().await.expect("counts"), (120, 0));
 }
 
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow
