@@ -7,4 +7,5 @@ mod backup;
 mod cli;
 mod demo_portal;
 mod import_synthea;
+mod nodes;
 mod smart;
