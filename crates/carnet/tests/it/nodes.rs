@@ -84,7 +84,7 @@ fn start_haproxy(dir: &Path, nodes: &[&str]) -> (Running, String) {
     std::fs::write(
         &config,
         format!(
-            "global\n  maxconn 512\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
+            "global\n  maxconn 512\ndefaults\n  mode http\n  retries 3\n  option redispatch\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
              frontend carnet\n  bind 127.0.0.1:{port}\n  default_backend nodes\n\
              backend nodes\n  balance roundrobin\n  option httpchk GET /health\n{servers}"
         ),
@@ -130,6 +130,24 @@ fn start_webhook() -> (String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (url, received)
+}
+
+/// The installation's configuration: PostgreSQL at `database_url`, blobs in the S3 bucket
+/// `carnet-nodes`, a small enumeration limit, notifications delivered every second.
+fn write_config(dir: &Path, database_url: &str, s3: &S3) -> PathBuf {
+    let config = dir.join("carnet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{database_url}\"\n[storage]\nblob_url = \"s3://carnet-nodes/carnet\"\n[storage.blob_options]\n\
+             aws_endpoint = \"{}\"\naws_allow_http = \"true\"\naws_region = \"eu-west-3\"\n\
+             aws_access_key_id = \"test\"\naws_secret_access_key = \"test\"\n\
+             [policy]\nenumeration_limit_per_hour = {GUARD_LIMIT}\n[notifications]\ninterval_seconds = 1\n",
+            s3.endpoint
+        ),
+    )
+    .expect("write");
+    config
 }
 
 fn rpps(n: u32) -> String {
@@ -207,18 +225,7 @@ async fn three_nodes_behind_haproxy_act_as_one_installation() {
     // master keys and the dev issuer's key (a secrets volume in a real deployment).
     let data: PathBuf = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("mkdir");
-    let config = dir.path().join("carnet.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "database_url = \"{database_url}\"\n[storage]\nblob_url = \"s3://carnet-nodes/carnet\"\n[storage.blob_options]\n\
-             aws_endpoint = \"{}\"\naws_allow_http = \"true\"\naws_region = \"eu-west-3\"\n\
-             aws_access_key_id = \"test\"\naws_secret_access_key = \"test\"\n\
-             [policy]\nenumeration_limit_per_hour = {GUARD_LIMIT}\n[notifications]\ninterval_seconds = 1\n",
-            s3.endpoint
-        ),
-    )
-    .expect("write");
+    let config = write_config(dir.path(), &database_url, &s3);
 
     let insurer = token(&data, &config, &["--role", "insurer_agent", "--sub", "insurer"]);
     let officer = token(&data, &config, &["--role", "privacy_officer", "--sub", "dpo"]);
@@ -349,4 +356,155 @@ async fn three_nodes_behind_haproxy_act_as_one_installation() {
     assert!(expected.len() >= 8, "deposits, policy changes, first accesses and the emergency were notified: {expected:?}");
     assert_eq!(got, expected, "each of the patient's notifications reached the webhook once");
     pg.close().await;
+}
+
+/// A PostgreSQL cluster of this test's own (`scripts/pg`), stopped and deleted on drop.
+struct Cluster {
+    dir: PathBuf,
+    url: String,
+}
+
+fn scripts_pg(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+    succeeded(&Command::new(script).args(args).output().expect("scripts/pg runs")).trim().to_owned()
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::Builder::new().prefix("carnet-pg-").tempdir().expect("temp dir").keep();
+        let url = scripts_pg(&["start", dir.to_str().expect("path")]);
+        Cluster { dir, url }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+        let _ = Command::new(script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+/// What a deposit under load was answered: its status (0: no answer) and, if acknowledged,
+/// the document's id and bytes.
+type Attempt = (u16, Option<(String, Vec<u8>)>);
+
+/// Faults under load through the balancer: PostgreSQL stopped (the nodes answer 503, then
+/// recover by themselves when it is back) and a node killed (`kill -9`: the others go on); no
+/// acknowledged deposit is lost and the ledger verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_and_a_killed_node_lose_no_acknowledged_deposit() {
+    if std::env::var("CARNET_TEST_POSTGRES_URL").is_err() {
+        eprintln!(
+            "SKIPPED a_database_outage_and_a_killed_node_lose_no_acknowledged_deposit: CARNET_TEST_POSTGRES_URL is not set \
+             (scripts/test starts PostgreSQL)"
+        );
+        return;
+    }
+    let cluster = Cluster::start();
+    let database_url = carnet_store::conformance::scratch_postgres_url(&cluster.url).await.expect("scratch database");
+    let s3 = start_s3();
+    s3_script(&s3, "s3.create_bucket(Bucket='carnet-nodes', CreateBucketConfiguration={'LocationConstraint': 'eu-west-3'})\n", &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let config = write_config(dir.path(), &database_url, &s3);
+    let insurer = token(&data, &config, &["--role", "insurer_agent", "--sub", "insurer"]);
+    let doctor = professional(&data, &config, 1, "10");
+    let ins = carnet_store::bench_ins(2301).expect("INS").to_string();
+    let patient = token(&data, &config, &["--role", "patient", "--sub", "patient", "--ins", &ins]);
+    let (mut node_a, a) = start_node(&data, &config);
+    let (_b, b) = start_node(&data, &config);
+    let (_c, c) = start_node(&data, &config);
+    let (_haproxy, lb) = start_haproxy(dir.path(), &[&a, &b, &c]);
+    let http = client();
+    create_record(&http, &lb, &insurer, &ins).await;
+    change(&http, &lb, &patient, &ins, json!({"change": "authorize", "rpps": rpps(1)})).await;
+
+    // Two depositors through the balancer until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut depositors = tokio::task::JoinSet::new();
+    for worker in 0..2u64 {
+        let (http, lb, doctor, ins, stop) = (http.clone(), lb.clone(), doctor.clone(), ins.clone(), stop.clone());
+        depositors.spawn(async move {
+            let mut attempts: Vec<Attempt> = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let bytes = format!("%PDF worker {worker} deposit {n}").into_bytes();
+                let meta =
+                    json!({"unique_id": format!("1.2.250.1.999.23.{worker}.{n}"), "type_code": "11502-2", "mime_type": "application/pdf"});
+                let form = reqwest::multipart::Form::new()
+                    .part("metadata", reqwest::multipart::Part::text(meta.to_string()).mime_str("application/json").expect("mime"))
+                    .part("content", reqwest::multipart::Part::bytes(bytes.clone()).mime_str("application/pdf").expect("mime"));
+                let attempt = match http.post(format!("{lb}/api/records/{ins}/documents")).bearer_auth(&doctor).multipart(form).send().await
+                {
+                    Ok(r) if r.status() == 201 => {
+                        let body: Value = r.json().await.expect("JSON");
+                        (201, Some((body["id"].as_str().expect("id").to_owned(), bytes)))
+                    }
+                    Ok(r) => (r.status().as_u16(), None),
+                    Err(_) => (0, None),
+                };
+                attempts.push(attempt);
+            }
+            attempts
+        });
+    }
+    let probe = |url: String| {
+        let (http, doctor, ins) = (http.clone(), doctor.clone(), ins.clone());
+        async move { send(http.get(format!("{url}/api/records/{ins}/documents")).bearer_auth(&doctor)).await.0 }
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // PostgreSQL down: every node answers 503 (within its pool's 5 s wait).
+    tokio::task::spawn_blocking({
+        let dir = cluster.dir.clone();
+        move || scripts_pg(&["halt", dir.to_str().expect("path")])
+    })
+    .await
+    .expect("halt");
+    for node in [&a, &b, &c] {
+        assert_eq!(probe(node.clone()).await, 503, "{node} while PostgreSQL is down");
+    }
+    tokio::task::spawn_blocking({
+        let dir = cluster.dir.clone();
+        move || scripts_pg(&["resume", dir.to_str().expect("path")])
+    })
+    .await
+    .expect("resume");
+    // Back: each node recovers by itself.
+    for node in [&a, &b, &c] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while probe(node.clone()).await != 200 {
+            assert!(Instant::now() < deadline, "{node} did not recover within 60 s of PostgreSQL's return");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Node A killed under load: the others go on.
+    node_a.0.kill().expect("kill -9");
+    let _ = node_a.0.wait();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let attempts: Vec<Attempt> = depositors.join_all().await.into_iter().flatten().collect();
+    let acknowledged: Vec<&(String, Vec<u8>)> = attempts.iter().filter_map(|(_, d)| d.as_ref()).collect();
+    let statuses: BTreeMap<u16, usize> = attempts.iter().fold(BTreeMap::new(), |mut m, (s, _)| {
+        *m.entry(*s).or_default() += 1;
+        m
+    });
+    // 503 while PostgreSQL was down; at most the two deposits in flight on A when it died cut.
+    let cut: usize = statuses.iter().filter(|(s, _)| !matches!(s, 201 | 503)).map(|(_, n)| n).sum();
+    assert!(cut <= 2, "only 201, 503 and the deposits A held when killed: {statuses:?}");
+    assert!(statuses.get(&503).is_some_and(|n| *n > 0) && acknowledged.len() > 4, "load across the outage: {statuses:?}");
+    for _ in 0..10 {
+        assert_eq!(probe(lb.clone()).await, 200, "the balancer goes on with B and C");
+    }
+    for (id, bytes) in &acknowledged {
+        let (status, got) = send(http.get(format!("{b}/api/documents/{id}/content")).bearer_auth(&doctor)).await;
+        assert!(status == 200 && got == *bytes, "acknowledged deposit {id} read back byte-identical ({status})");
+    }
+    let verified = succeeded(&carnet(&data, &config, &["ledger", "verify"]));
+    assert!(verified.starts_with("ledger ok"), "{verified}");
+    drop(cluster);
 }
