@@ -16,6 +16,7 @@ mod documents;
 mod export;
 mod gate;
 mod keys;
+mod leases;
 mod ledger_trust;
 mod notifications;
 mod oversight;

@@ -52,6 +52,7 @@ macro_rules! store_suite {
             gate_inputs_are_the_three_reads_in_one,
             the_outbox_delivers_retries_and_keeps_what_failed,
             outbox_claims_are_leased_and_retried_after_the_lease,
+            a_job_lease_has_one_holder_until_it_ends,
             submission_sets_are_all_or_nothing,
             large_submission_sets_are_all_or_nothing,
             cancelled_deposits_land_whole_or_not_at_all,
@@ -753,6 +754,34 @@ pub async fn two_deliverers_deliver_each_message_once(a: Database, b: Database) 
     expected.sort();
     assert_eq!(all, expected, "each message once (a: {}, b: {})", on_a.len(), on_b.len());
     assert_eq!(a.outbox_counts().await.expect("counts"), (120, 0));
+}
+
+pub async fn a_job_lease_has_one_holder_until_it_ends(db: Database) {
+    use crate::JobLeaseStore;
+    let until = T0 + Duration::minutes(10);
+    assert!(db.take_job_lease("sweep", "node-a", T0, until).await.expect("take"), "free: taken");
+    assert!(!db.take_job_lease("sweep", "node-b", T0 + Duration::minutes(9), until).await.expect("take"), "held by A");
+    assert!(db.take_job_lease("upload_sweep", "node-b", T0, until).await.expect("take"), "another job: its own lease");
+    assert!(db.take_job_lease("sweep", "node-a", T0 + Duration::minutes(5), until + Duration::minutes(5)).await.expect("renew"));
+    assert!(!db.take_job_lease("sweep", "node-b", until, until + Duration::minutes(10)).await.expect("take"), "renewed by A");
+    // A died: once its lease ends, B takes the job over, and A (back) finds it held.
+    let later = until + Duration::minutes(5);
+    assert!(db.take_job_lease("sweep", "node-b", later, later + Duration::minutes(10)).await.expect("take over"));
+    assert!(!db.take_job_lease("sweep", "node-a", later, later + Duration::minutes(10)).await.expect("take"));
+}
+
+/// Two nodes (two `Database` handles on one database) asking for the same job's lease at once,
+/// round after round: exactly one holds it each round.
+pub async fn two_nodes_never_hold_one_job_lease_together(a: Database, b: Database) {
+    use crate::JobLeaseStore;
+    for round in 0..20 {
+        let now = T0 + Duration::hours(round);
+        let until = now + Duration::minutes(30);
+        let job = format!("job-{}", round % 3);
+        let (on_a, on_b) = tokio::join!(a.take_job_lease(&job, "node-a", now, until), b.take_job_lease(&job, "node-b", now, until));
+        let (on_a, on_b) = (on_a.expect("a"), on_b.expect("b"));
+        assert!(on_a != on_b, "round {round}: exactly one holder (a: {on_a}, b: {on_b})");
+    }
 }
 
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow

@@ -21,3 +21,10 @@ async fn two_deliverers_deliver_each_message_once() {
     let b = carnet_store::Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("second node");
     carnet_store::conformance::two_deliverers_deliver_each_message_once(a, b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_hold_one_job_lease_together() {
+    let (a, dir) = fresh().await;
+    let b = carnet_store::Database::connect(&format!("sqlite://{}", dir.path().join("carnet.db").display())).await.expect("second node");
+    carnet_store::conformance::two_nodes_never_hold_one_job_lease_together(a, b).await;
+}
