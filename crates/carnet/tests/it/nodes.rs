@@ -390,12 +390,13 @@ type Attempt = (u16, Option<(String, Vec<u8>)>);
 
 /// Faults under load through the balancer: PostgreSQL stopped (the nodes answer 503, then
 /// recover by themselves when it is back) and a node killed (`kill -9`: the others go on); no
-/// acknowledged deposit is lost and the ledger verifies.
+/// acknowledged deposit is lost and the ledger verifies. Then the object store gone: a deposit
+/// answers 503 and leaves no row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_and_a_killed_node_lose_no_acknowledged_deposit() {
+async fn a_database_outage_a_killed_node_and_a_lost_object_store_lose_no_acknowledged_deposit() {
     if std::env::var("CARNET_TEST_POSTGRES_URL").is_err() {
         eprintln!(
-            "SKIPPED a_database_outage_and_a_killed_node_lose_no_acknowledged_deposit: CARNET_TEST_POSTGRES_URL is not set \
+            "SKIPPED a_database_outage_a_killed_node_and_a_lost_object_store_lose_no_acknowledged_deposit: CARNET_TEST_POSTGRES_URL is not set \
              (scripts/test starts PostgreSQL)"
         );
         return;
@@ -506,5 +507,36 @@ async fn a_database_outage_and_a_killed_node_lose_no_acknowledged_deposit() {
     }
     let verified = succeeded(&carnet(&data, &config, &["ledger", "verify"]));
     assert!(verified.starts_with("ledger ok"), "{verified}");
+
+    // The object store gone: a deposit fails cleanly, and nothing is recorded without its blob.
+    let listed = |url: String| {
+        let (http, doctor, ins) = (http.clone(), doctor.clone(), ins.clone());
+        async move {
+            let (status, body) = send(http.get(format!("{url}/api/records/{ins}/documents")).bearer_auth(&doctor)).await;
+            assert_eq!(status, 200, "{}", text(&body));
+            serde_json::from_slice::<Value>(&body).expect("JSON")["total"].as_u64().expect("total")
+        }
+    };
+    let before = listed(b.clone()).await;
+    drop(s3);
+    let slow = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
+    let started = Instant::now();
+    let (status, body) = send(
+        slow.post(format!("{b}/api/records/{ins}/documents")).bearer_auth(&doctor).multipart(
+            reqwest::multipart::Form::new()
+                .part(
+                    "metadata",
+                    reqwest::multipart::Part::text(
+                        json!({"unique_id": "1.2.250.1.999.23.9.1", "type_code": "11502-2", "mime_type": "application/pdf"}).to_string(),
+                    )
+                    .mime_str("application/json")
+                    .expect("mime"),
+                )
+                .part("content", reqwest::multipart::Part::bytes(b"%PDF no store".to_vec()).mime_str("application/pdf").expect("mime")),
+        ),
+    )
+    .await;
+    assert_eq!(status, 503, "after {:?}: {}", started.elapsed(), text(&body));
+    assert_eq!(listed(b.clone()).await, before, "nothing recorded without its blob");
     drop(cluster);
 }
