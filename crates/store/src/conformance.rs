@@ -61,6 +61,7 @@ macro_rules! store_suite {
             portal_sessions_are_touched_revoked_and_purged,
             sign_ins_are_taken_once_and_expire,
             the_ledger_checkpoint_only_advances_unless_reset,
+            a_distrusted_ledger_stays_so_until_a_restore_is_acknowledged,
             the_enumeration_guard_counts_distinct_records_and_purges,
         );
     };
@@ -768,6 +769,19 @@ pub async fn a_job_lease_has_one_holder_until_it_ends(db: Database) {
     let later = until + Duration::minutes(5);
     assert!(db.take_job_lease("sweep", "node-b", later, later + Duration::minutes(10)).await.expect("take over"));
     assert!(!db.take_job_lease("sweep", "node-a", later, later + Duration::minutes(10)).await.expect("take"));
+}
+
+pub async fn a_distrusted_ledger_stays_so_until_a_restore_is_acknowledged(db: Database) {
+    use crate::{LedgerCheckpoint, LedgerCheckpointStore};
+    assert_eq!(db.ledger_distrust().await.expect("read"), None, "trusted at first");
+    db.distrust_ledger("entry 0 rewritten", T0).await.expect("distrust");
+    db.distrust_ledger("a later finding", T0 + Duration::minutes(1)).await.expect("distrust again");
+    assert_eq!(db.ledger_distrust().await.expect("read").as_deref(), Some("entry 0 rewritten"), "the first finding stays");
+    let head = LedgerCheckpoint { tree_size: 9, root: vec![1; 32], timestamp_ms: 90, signature: vec![2; 64] };
+    assert!(db.advance_ledger_checkpoint(&head).await.expect("advance"));
+    assert!(db.ledger_distrust().await.expect("read").is_some(), "advancing the checkpoint restores no trust");
+    db.reset_ledger_checkpoint(&head).await.expect("reset");
+    assert_eq!(db.ledger_distrust().await.expect("read"), None, "an acknowledged restore does");
 }
 
 /// Two nodes (two `Database` handles on one database) asking for the same job's lease at once,

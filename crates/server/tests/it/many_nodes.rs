@@ -1,7 +1,7 @@
 //! Two nodes of one installation (two `Carnet`s with their own caches on one database, ledger,
 //! keys and blobs, as two `carnet serve` behind a load balancer): a change made through one is
 //! in force on the other at its next request — revocation, block, emergency access, sign-out,
-//! master key rotation — and the enumeration guard counts across both.
+//! master key rotation, a ledger found untrustworthy — and the enumeration guard counts across both.
 
 use crate::support;
 
@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use carnet_domain::{Actor, ActorKind, Ins, Profession, Scopes};
 use carnet_server::HttpLimits;
 use carnet_service::ServiceConfig;
-use carnet_store::KeyStore;
+use carnet_store::{KeyStore, ReviewStore};
 use serde_json::{Value, json};
 use support::{TestApp, ins, rpps};
 
@@ -129,6 +129,30 @@ async fn a_master_key_rotated_through_one_node_leaves_the_other_reading_and_writ
     assert_eq!(wrapped.master_key_id, report.new_master_key, "B wrapped under the master key A made active");
 }
 
+async fn a_ledger_found_untrustworthy_by_one_node_stops_the_others(a: TestApp) {
+    let b = a.another_node().await;
+    let p = ins(6);
+    let id = record_with_a_document(&a, &p, 6).await;
+    let doctor = a.professional(1, Profession::Medecin);
+    b.carnet.checkpoint_ledger().await.expect("B's periodic checkpoint");
+    assert_eq!(read(&b, &id, &doctor).await.0, StatusCode::OK, "a trusted ledger: B serves");
+
+    crate::ledger_trust::rewrite_the_first_entry(&a).await;
+    let pause = std::time::Duration::ZERO;
+    let problem = a.carnet.verify_ledger_now(pause).await.expect("verify").expect("A finds the rewrite");
+    assert_eq!(read(&a, &id, &doctor).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    b.carnet.checkpoint_ledger().await.expect("B's periodic checkpoint");
+    assert_eq!(read(&b, &id, &doctor).await.0, StatusCode::SERVICE_UNAVAILABLE, "B takes up A's finding at its next checkpoint");
+    assert!(b.carnet.ledger_problem().is_some_and(|p| p.contains(&problem)), "{:?}", b.carnet.ledger_problem());
+    // A node started now starts untrusted, and the queue holds one item, not one per node.
+    let c = a.another_node().await;
+    assert!(c.carnet.check_ledger().await.expect("start-up check").is_some());
+    assert_eq!(read(&c, &id, &doctor).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(b.carnet.verify_ledger_now(pause).await.expect("verify").is_some());
+    let items = a.db.find_review_items(Some("open"), 100).await.expect("queue");
+    assert_eq!(items.iter().filter(|i| i.kind == "ledger").count(), 1, "{items:?}");
+}
+
 async fn the_enumeration_guard_counts_openings_on_every_node(backend: support::Backend) {
     let config = ServiceConfig { enumeration_limit: 4, ..ServiceConfig::default() };
     let a = TestApp::with_config(backend, HttpLimits::default(), config).await;
@@ -159,6 +183,7 @@ on_both_backends!(
     an_emergency_access_opened_on_one_node_opens_the_record_on_the_other_and_is_reviewed_there,
     a_session_signed_out_on_one_node_is_over_on_the_other,
     a_master_key_rotated_through_one_node_leaves_the_other_reading_and_writing,
+    a_ledger_found_untrustworthy_by_one_node_stops_the_others,
 );
 
 mod guard {

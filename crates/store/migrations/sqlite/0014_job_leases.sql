@@ -1,8 +1,0 @@
--- Periodic jobs that need to run on one node at a time (the retention sweep, the upload sweep):
--- the node that holds a job's lease runs it; another takes it over once the lease has ended,
--- so a node that died holding it delays the job by one lease at most.
-CREATE TABLE job_leases (
-    job          TEXT   PRIMARY KEY,
-    holder       TEXT   NOT NULL,
-    leased_until BIGINT NOT NULL
-);
