@@ -478,15 +478,21 @@ impl App {
         if let Some(tx) = ready {
             let _ = tx.send(addr);
         }
-        let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), settings.retention.sweep_interval_seconds));
-        let upload_sweeper =
-            tokio::spawn(sweep_uploads_forever(self.carnet.clone(), metrics.clone(), settings.storage.upload_sweep_interval_seconds));
+        // This process among the installation's nodes, in the leases of the jobs one node runs at a
+        // time and of the extraction queue: the machine, the process, and a start of its own.
+        let node = format!("{}:{}:{}", hostname(), std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), node.clone(), settings.retention.sweep_interval_seconds));
+        let upload_sweeper = tokio::spawn(sweep_uploads_forever(
+            self.carnet.clone(),
+            node.clone(),
+            metrics.clone(),
+            settings.storage.upload_sweep_interval_seconds,
+        ));
         let courier = settings.courier().context("configuring notifications")?;
         let notifier = tokio::spawn(deliver_forever(self.carnet.clone(), courier, settings.notifications.interval_seconds));
         let checkpointer = tokio::spawn(checkpoint_forever(self.carnet.clone()));
         let verifier = tokio::spawn(verify_ledger_forever(self.carnet.clone(), metrics.clone(), settings.ledger.clone()));
         let extractor = settings.extraction.enabled.then(|| {
-            let node = format!("{}:{}", hostname(), std::process::id());
             let every = std::time::Duration::from_secs(settings.extraction.interval_seconds.max(1));
             tokio::spawn(extract_forever(self.carnet.clone(), metrics.clone(), settings.extraction.settings(node), every))
         });
@@ -637,15 +643,31 @@ async fn extract_forever(carnet: Carnet, metrics: Arc<Metrics>, settings: carnet
     }
 }
 
-/// This machine's name, to tell nodes apart in the extraction leases.
+/// This machine's name, to tell nodes apart in leases.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "carnet".into())
 }
 
-async fn sweep_forever(carnet: Carnet, every_seconds: u64) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds.max(1)));
+/// Whether this node runs `job` this round (one node per round across the installation); a
+/// lease that cannot be read is logged and the round skipped.
+async fn hold_job(carnet: &Carnet, job: &str, node: &str, every: std::time::Duration) -> bool {
+    match carnet.hold_job(job, node, every).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(job, error = %e, "taking the job's lease");
+            false
+        }
+    }
+}
+
+async fn sweep_forever(carnet: Carnet, node: String, every_seconds: u64) {
+    let every = std::time::Duration::from_secs(every_seconds.max(1));
+    let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
+        if !hold_job(&carnet, "retention_sweep", &node, every).await {
+            continue;
+        }
         if let Err(e) = carnet.sweep().await {
             tracing::error!(error = %e, "retention sweep failed");
         }
@@ -654,10 +676,14 @@ async fn sweep_forever(carnet: Carnet, every_seconds: u64) {
 
 /// Removes interrupted uploads and orphan blobs, round after round, counting them in the
 /// metrics; a failed round is counted, logged and tried again at the next tick.
-async fn sweep_uploads_forever(carnet: Carnet, metrics: Arc<Metrics>, every_seconds: u64) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_seconds.max(1)));
+async fn sweep_uploads_forever(carnet: Carnet, node: String, metrics: Arc<Metrics>, every_seconds: u64) {
+    let every = std::time::Duration::from_secs(every_seconds.max(1));
+    let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
+        if !hold_job(&carnet, "upload_sweep", &node, every).await {
+            continue;
+        }
         match carnet.sweep_uploads().await {
             Ok(round) => metrics.upload_sweep(&round),
             Err(e) => {

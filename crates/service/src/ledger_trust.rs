@@ -11,6 +11,10 @@
 //! ledger first (`record_event`), which refuses while the ledger is untrusted — nothing is done
 //! that the ledger cannot prove, and nothing is signed on top of a tree that fails its checks.
 //! The published heads and proofs stay readable, so the damage can be examined.
+//!
+//! On many nodes, the node that finds the ledger untrustworthy says so in the metadata store
+//! (`ledger_distrust`); every other node takes it up at its next checkpoint (every 10 s in
+//! `serve`) or start, until an operator's acknowledged restore removes it.
 
 use carnet_ledger::{LedgerError, LedgerStore, SignedTreeHead, verify_tree_head};
 use carnet_store::{Database, LedgerCheckpoint, LedgerCheckpointStore};
@@ -40,6 +44,29 @@ impl Carnet {
         }
     }
 
+    /// Distrusts the ledger here and tells the other nodes (`ledger_distrust`, read with their
+    /// checkpoint). Here first: the store may be what fails.
+    async fn distrust_ledger_everywhere(&self, problem: &str) {
+        self.distrust_ledger(problem.to_owned());
+        if let Err(e) = self.db.distrust_ledger(problem, self.now()).await {
+            tracing::error!(error = %e, "telling the other nodes that the ledger is untrusted");
+        }
+    }
+
+    /// Takes up another node's distrust of the ledger, if there is one; `true` if distrusted.
+    async fn follow_other_nodes(&self) -> Result<bool> {
+        if self.ledger_problem().is_some() {
+            return Ok(true);
+        }
+        match self.db.ledger_distrust().await? {
+            Some(problem) => {
+                self.distrust_ledger(format!("another node found: {problem}"));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Refuses while the ledger is untrusted (every recorded access goes through here).
     pub(crate) fn ledger_trusted(&self) -> Result<()> {
         match self.ledger_problem() {
@@ -54,7 +81,8 @@ impl Carnet {
     pub async fn check_ledger(&self) -> Result<Option<String>> {
         let problem = self.ledger_check().await?;
         match &problem {
-            Some(problem) => self.distrust_ledger(problem.clone()),
+            Some(problem) => self.distrust_ledger_everywhere(problem).await,
+            None if self.follow_other_nodes().await? => return Ok(self.ledger_problem()),
             None => {
                 let latest = self.ledger.latest_tree_head().await?;
                 self.db.advance_ledger_checkpoint(&checkpoint_of(&latest)).await?;
@@ -83,7 +111,7 @@ impl Carnet {
         if let Some(problem) = &problem
             && self.ledger_problem().is_none()
         {
-            self.distrust_ledger(problem.clone());
+            self.distrust_ledger_everywhere(problem).await;
             let item = carnet_store::ReviewItem {
                 id: uuid::Uuid::new_v4().to_string(),
                 kind: "ledger".into(),
@@ -103,9 +131,10 @@ impl Carnet {
     }
 
     /// Advances the checkpoint to the ledger's latest head (periodic, and at shutdown). Nothing
-    /// while the ledger is untrusted.
+    /// while the ledger is untrusted, here or by another node (whose distrust this node then
+    /// takes up: on many nodes, within one checkpoint period).
     pub async fn checkpoint_ledger(&self) -> Result<()> {
-        if self.ledger_problem().is_some() {
+        if self.follow_other_nodes().await? {
             return Ok(());
         }
         let latest = self.ledger.latest_tree_head().await?;

@@ -17,6 +17,7 @@ mod export;
 mod extraction;
 mod gate;
 mod keys;
+mod leases;
 mod ledger_trust;
 mod notifications;
 mod oversight;

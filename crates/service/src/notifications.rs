@@ -44,6 +44,15 @@ const EMAIL_CONTEXT: &[u8] = b"carnet-notification-email-v1";
 const WEBHOOK_CONTEXT: &[u8] = b"carnet-notification-webhook-v1";
 
 /// Backoff after `attempts` failures: 30 s, 1 min, 2 min… capped at 6 h.
+/// Messages claimed at a time: few, so that a claim's lease outlasts their delivery even when
+/// each waits for the courier's timeout (20 s per channel, two channels).
+const DELIVERY_CLAIM: u32 = 5;
+/// How long a claim keeps other nodes off its messages; a node that died holding them leaves
+/// them to be sent by another once it ends.
+const DELIVERY_LEASE: Duration = Duration::minutes(10);
+/// Messages taken in one round at most, so a long backlog yields to the other periodic work.
+const DELIVERY_ROUND: usize = 100;
+
 pub fn backoff(attempts: u32) -> Duration {
     let seconds = 30i64.saturating_mul(1i64 << attempts.min(20));
     Duration::seconds(seconds.min(6 * 3600))
@@ -205,13 +214,28 @@ impl Carnet {
         Ok(Preferences { muted, ..prefs })
     }
 
-    /// Delivers what is due, each message at most once per round; failures are retried later
-    /// with backoff. Safe to run from several nodes only if each message is idempotent for its
-    /// recipient (a duplicate e-mail, never a lost one).
+    /// Delivers what is due, up to `DELIVERY_ROUND` messages; failures are retried later with
+    /// backoff. Safe on any number of nodes at once: messages are claimed a few at a time under a
+    /// lease (`claim_due_messages`), so two nodes never send the same one, and one claimed by a
+    /// node that died before marking it is sent again when its lease ends.
     pub async fn deliver_notifications<C: Courier>(&self, courier: &C) -> Result<DeliveryReport> {
-        let now = self.now();
         let mut report = DeliveryReport::default();
-        for message in self.db.due_messages(now, 100).await? {
+        let mut taken = 0;
+        while taken < DELIVERY_ROUND {
+            let now = self.now();
+            let claimed = self.db.claim_due_messages(now, now + DELIVERY_LEASE, DELIVERY_CLAIM).await?;
+            if claimed.is_empty() {
+                break;
+            }
+            taken += claimed.len();
+            self.deliver_claimed(courier, claimed, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn deliver_claimed<C: Courier>(&self, courier: &C, claimed: Vec<OutboxMessage>, report: &mut DeliveryReport) -> Result<()> {
+        for message in claimed {
+            let now = self.now();
             match self.deliver_one(courier, &message).await {
                 Ok(true) => {
                     self.db.mark_delivered(&message.id, now).await?;
@@ -228,7 +252,7 @@ impl Carnet {
                 }
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Sends one message on every channel its recipient has; `Ok(false)` if it has none.

@@ -21,7 +21,12 @@ pub trait LedgerCheckpointStore {
     fn advance_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> impl Future<Output = Result<bool>> + Send;
     /// Keeps `head` whatever the checkpoint was: only for a deliberate restore an operator
     /// acknowledged (recorded in the ledger first).
+    /// Also removes the distrust (`ledger_distrust`).
     fn reset_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> impl Future<Output = Result<()>> + Send;
+    /// Why a node found the ledger untrustworthy, if one did: every node stops clinical work.
+    fn ledger_distrust(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Keeps `problem` for every node (the first one found stays).
+    fn distrust_ledger(&self, problem: &str, at: time::OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
 }
 
 fn db_int(v: u64) -> i64 {
@@ -60,14 +65,36 @@ impl LedgerCheckpointStore for Database {
     }
 
     async fn reset_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> Result<()> {
-        on_writer!(self, |pool| sqlx::query(UPSERT)
-            .bind(db_int(head.tree_size))
-            .bind(&head.root)
-            .bind(db_int(head.timestamp_ms))
-            .bind(&head.signature)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(UPSERT)
+                .bind(db_int(head.tree_size))
+                .bind(&head.root)
+                .bind(db_int(head.timestamp_ms))
+                .bind(&head.signature)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM ledger_distrust").execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn ledger_distrust(&self) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            on_pool!(self, |pool| sqlx::query_as("SELECT problem FROM ledger_distrust WHERE id = 1").fetch_optional(pool).await)?;
+        Ok(row.map(|(problem,)| problem))
+    }
+
+    async fn distrust_ledger(&self, problem: &str, at: time::OffsetDateTime) -> Result<()> {
+        on_writer!(self, |pool| sqlx::query(
+            "INSERT INTO ledger_distrust (id, problem, since) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING"
+        )
+        .bind(problem)
+        .bind(crate::time_codec::to_millis(at))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 }

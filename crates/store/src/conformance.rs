@@ -54,6 +54,8 @@ macro_rules! store_suite {
             free_text_stored_before_sealing_is_found,
             gate_inputs_are_the_three_reads_in_one,
             the_outbox_delivers_retries_and_keeps_what_failed,
+            outbox_claims_are_leased_and_retried_after_the_lease,
+            a_job_lease_has_one_holder_until_it_ends,
             submission_sets_are_all_or_nothing,
             large_submission_sets_are_all_or_nothing,
             cancelled_deposits_land_whole_or_not_at_all,
@@ -62,6 +64,7 @@ macro_rules! store_suite {
             portal_sessions_are_touched_revoked_and_purged,
             sign_ins_are_taken_once_and_expire,
             the_ledger_checkpoint_only_advances_unless_reset,
+            a_distrusted_ledger_stays_so_until_a_restore_is_acknowledged,
             the_enumeration_guard_counts_distinct_records_and_purges,
             extraction_jobs_are_written_with_their_documents_and_claimed_once,
             extraction_leases_expire_and_results_are_kept_with_the_lease,
@@ -744,6 +747,97 @@ pub async fn the_outbox_delivers_retries_and_keeps_what_failed(db: Database) {
     let retry = db.due_messages(T0 + Duration::minutes(5), 10).await.expect("due");
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
     assert_eq!(db.outbox_counts().await.expect("counts"), (1, 1));
+}
+
+pub async fn outbox_claims_are_leased_and_retried_after_the_lease(db: Database) {
+    let p = ins(1);
+    db.enqueue(&[message(1, &p, "new_document"), message(2, &p, "new_document"), message(3, &p, "new_document")]).await.expect("enqueue");
+    let now = T0 + Duration::minutes(1);
+    let lease = now + Duration::minutes(10);
+    let ids = |m: Vec<OutboxMessage>| m.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(db.claim_due_messages(T0, lease, 10).await.expect("claim")), Vec::<String>::new(), "not yet created at T0");
+    assert_eq!(ids(db.claim_due_messages(now, lease, 2).await.expect("claim")), vec!["msg-1", "msg-2"], "oldest first");
+    assert_eq!(ids(db.claim_due_messages(now, lease, 10).await.expect("claim")), vec!["msg-3"], "the first two are leased");
+    assert!(db.claim_due_messages(now + Duration::minutes(9), lease, 10).await.expect("claim").is_empty(), "all leased");
+    db.mark_delivered("msg-1", now).await.expect("delivered");
+    db.mark_failed("msg-3", "connection refused", now + Duration::hours(1)).await.expect("failed");
+    // msg-2's deliverer died holding it: once the lease ends, another takes it.
+    let again = db.claim_due_messages(lease, lease + Duration::minutes(10), 10).await.expect("claim");
+    assert_eq!((ids(again.clone()), again[0].attempts), (vec!["msg-2".to_owned()], 0));
+    assert_eq!(db.outbox_counts().await.expect("counts"), (1, 2));
+}
+
+/// Two nodes (two `Database` handles on one database) delivering the same outbox at once:
+/// every message claimed by exactly one of them.
+pub async fn two_deliverers_deliver_each_message_once(a: Database, b: Database) {
+    let p = ins(1);
+    let messages: Vec<OutboxMessage> = (1..=120).map(|n| message(n, &p, "new_document")).collect();
+    a.enqueue(&messages).await.expect("enqueue");
+    let now = T0 + Duration::hours(1);
+    let deliverer = |db: Database| {
+        tokio::spawn(async move {
+            let mut delivered = Vec::new();
+            loop {
+                let claimed = db.claim_due_messages(now, now + Duration::minutes(10), 5).await.expect("claim");
+                if claimed.is_empty() {
+                    return delivered;
+                }
+                for m in claimed {
+                    db.mark_delivered(&m.id, now).await.expect("delivered");
+                    delivered.push(m.id);
+                }
+            }
+        })
+    };
+    let (on_a, on_b) = tokio::join!(deliverer(a.clone()), deliverer(b.clone()));
+    let (on_a, on_b) = (on_a.expect("node a"), on_b.expect("node b"));
+    let mut all: Vec<String> = on_a.iter().chain(&on_b).cloned().collect();
+    all.sort();
+    let mut expected: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each message once (a: {}, b: {})", on_a.len(), on_b.len());
+    assert_eq!(a.outbox_counts().await.expect("counts"), (120, 0));
+}
+
+pub async fn a_job_lease_has_one_holder_until_it_ends(db: Database) {
+    use crate::JobLeaseStore;
+    let until = T0 + Duration::minutes(10);
+    assert!(db.take_job_lease("sweep", "node-a", T0, until).await.expect("take"), "free: taken");
+    assert!(!db.take_job_lease("sweep", "node-b", T0 + Duration::minutes(9), until).await.expect("take"), "held by A");
+    assert!(db.take_job_lease("upload_sweep", "node-b", T0, until).await.expect("take"), "another job: its own lease");
+    assert!(db.take_job_lease("sweep", "node-a", T0 + Duration::minutes(5), until + Duration::minutes(5)).await.expect("renew"));
+    assert!(!db.take_job_lease("sweep", "node-b", until, until + Duration::minutes(10)).await.expect("take"), "renewed by A");
+    // A died: once its lease ends, B takes the job over, and A (back) finds it held.
+    let later = until + Duration::minutes(5);
+    assert!(db.take_job_lease("sweep", "node-b", later, later + Duration::minutes(10)).await.expect("take over"));
+    assert!(!db.take_job_lease("sweep", "node-a", later, later + Duration::minutes(10)).await.expect("take"));
+}
+
+pub async fn a_distrusted_ledger_stays_so_until_a_restore_is_acknowledged(db: Database) {
+    use crate::{LedgerCheckpoint, LedgerCheckpointStore};
+    assert_eq!(db.ledger_distrust().await.expect("read"), None, "trusted at first");
+    db.distrust_ledger("entry 0 rewritten", T0).await.expect("distrust");
+    db.distrust_ledger("a later finding", T0 + Duration::minutes(1)).await.expect("distrust again");
+    assert_eq!(db.ledger_distrust().await.expect("read").as_deref(), Some("entry 0 rewritten"), "the first finding stays");
+    let head = LedgerCheckpoint { tree_size: 9, root: vec![1; 32], timestamp_ms: 90, signature: vec![2; 64] };
+    assert!(db.advance_ledger_checkpoint(&head).await.expect("advance"));
+    assert!(db.ledger_distrust().await.expect("read").is_some(), "advancing the checkpoint restores no trust");
+    db.reset_ledger_checkpoint(&head).await.expect("reset");
+    assert_eq!(db.ledger_distrust().await.expect("read"), None, "an acknowledged restore does");
+}
+
+/// Two nodes (two `Database` handles on one database) asking for the same job's lease at once,
+/// round after round: exactly one holds it each round.
+pub async fn two_nodes_never_hold_one_job_lease_together(a: Database, b: Database) {
+    use crate::JobLeaseStore;
+    for round in 0..20 {
+        let now = T0 + Duration::hours(round);
+        let until = now + Duration::minutes(30);
+        let job = format!("job-{}", round % 3);
+        let (on_a, on_b) = tokio::join!(a.take_job_lease(&job, "node-a", now, until), b.take_job_lease(&job, "node-b", now, until));
+        let (on_a, on_b) = (on_a.expect("a"), on_b.expect("b"));
+        assert!(on_a != on_b, "round {round}: exactly one holder (a: {on_a}, b: {on_b})");
+    }
 }
 
 /// Test support: a fresh database on the PostgreSQL cluster at `admin_url` (which must allow

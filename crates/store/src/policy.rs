@@ -144,6 +144,16 @@ pub trait NotificationStore {
     fn enqueue(&self, messages: &[OutboxMessage]) -> impl Future<Output = Result<()>> + Send;
     /// Undelivered messages due at `now`, oldest first.
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+    /// Takes up to `limit` messages due at `now` for one deliverer, oldest first: each is leased
+    /// until `lease_until` (its `next_attempt_at` moved there), so no other deliverer — another
+    /// node — takes it meanwhile, and one whose deliverer died is due again when the lease ends.
+    /// On PostgreSQL, deliverers claiming at once skip each other's locked rows.
+    fn claim_due_messages(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
     fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
     /// Records a failed attempt and when to try again.
     fn mark_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
@@ -165,6 +175,18 @@ pub(crate) fn outbox_statement(m: &OutboxMessage) -> crate::writes::Statement<'_
         .text(m.recipient.as_str())
         .text(m.payload.as_str())
         .int(crate::time_codec::to_millis(m.created_at))
+}
+
+fn outbox_message(r: OutboxRow) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: r.id,
+        ins: Ins::parse(&r.ins).map_err(|e| corrupt("INS", e))?,
+        kind: r.kind,
+        recipient: r.recipient,
+        payload: r.payload,
+        created_at: from_millis(r.created_at)?,
+        attempts: u32::try_from(r.attempts).map_err(|e| corrupt("attempts", e))?,
+    })
 }
 
 /// Enqueues `$messages` inside the transaction `$tx` (of either backend).
@@ -577,19 +599,34 @@ impl NotificationStore for Database {
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(OutboxMessage {
-                    id: r.id,
-                    ins: Ins::parse(&r.ins).map_err(|e| corrupt("INS", e))?,
-                    kind: r.kind,
-                    recipient: r.recipient,
-                    payload: r.payload,
-                    created_at: from_millis(r.created_at)?,
-                    attempts: u32::try_from(r.attempts).map_err(|e| corrupt("attempts", e))?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(outbox_message).collect()
+    }
+
+    async fn claim_due_messages(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>> {
+        // SQLite has one writer: the select and the update cannot interleave with another claim.
+        let sql = match self.backend() {
+            crate::Backend::Sqlite => {
+                "UPDATE outbox SET next_attempt_at = $2 WHERE id IN \
+                 (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $3) \
+                 RETURNING id, ins, kind, recipient, payload, created_at, attempts"
+            }
+            crate::Backend::Postgres => {
+                "UPDATE outbox SET next_attempt_at = $2 WHERE id IN \
+                 (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $3 \
+                  FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, ins, kind, recipient, payload, created_at, attempts"
+            }
+        };
+        let rows: Vec<OutboxRow> = on_writer!(self, |pool| sqlx::query_as(sql)
+            .bind(to_millis(now))
+            .bind(to_millis(lease_until))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        let mut messages = rows.into_iter().map(outbox_message).collect::<Result<Vec<_>>>()?;
+        // RETURNING keeps no order.
+        messages.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(messages)
     }
 
     async fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> Result<()> {

@@ -411,9 +411,9 @@ async fn each_backup_mistake_is_refused_or_named() {
 }
 
 /// A `moto_server` child (PyPI `moto[server]`), killed on drop.
-struct S3 {
+pub(crate) struct S3 {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Drop for S3 {
@@ -430,7 +430,7 @@ fn python() -> PathBuf {
     )
 }
 
-fn start_s3() -> S3 {
+pub(crate) fn start_s3() -> S3 {
     let moto = python().with_file_name("moto_server");
     assert!(moto.exists(), "{} is missing: pip install -r scripts/requirements-test.txt", moto.display());
     let port = free_port();
@@ -450,7 +450,7 @@ fn start_s3() -> S3 {
 }
 
 /// boto3 against the test S3 server: what `aws s3 mb` and `aws s3 sync` do (docs/backup.md).
-fn s3_script(s3: &S3, script: &str, args: &[&str]) -> String {
+pub(crate) fn s3_script(s3: &S3, script: &str, args: &[&str]) -> String {
     let prelude = "import sys, boto3\n\
 s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='eu-west-3', aws_access_key_id='test', aws_secret_access_key='test')\n";
     let out =

@@ -8,4 +8,5 @@ mod cli;
 mod demo_portal;
 mod extraction;
 mod import_synthea;
+mod nodes;
 mod smart;

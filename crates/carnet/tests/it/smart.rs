@@ -127,7 +127,7 @@ fn ready_line(stdout: std::process::ChildStdout) -> (String, std::io::BufReader<
 
 /// The port `carnet serve` says it listens on (its "carnet listening" log line), read within
 /// 60 s; its log goes on being drained.
-fn listening_port(stderr: std::process::ChildStderr) -> u16 {
+pub(crate) fn listening_port(stderr: std::process::ChildStderr) -> u16 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stderr).lines();

@@ -8,7 +8,7 @@ use crate::portal::dr_bernard;
 use crate::support::{self, Backend, TestApp, ins};
 
 /// An insider rewrites the first ledger entry in place (the append-only trigger dropped first).
-async fn rewrite_the_first_entry(app: &TestApp) {
+pub(crate) async fn rewrite_the_first_entry(app: &TestApp) {
     match app.backend {
         Backend::Sqlite => {
             let ledger =

@@ -15,6 +15,7 @@ mod fhir_clients;
 mod fhir_search;
 mod keep_alive;
 mod ledger_trust;
+mod many_nodes;
 mod no_clinical_path;
 mod notifications;
 mod pkcs11;

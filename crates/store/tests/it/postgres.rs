@@ -17,3 +17,19 @@ async fn two_nodes_never_admit_more_than_the_limit() {
     let b = carnet_store::Database::connect(&url).await.expect("second node");
     carnet_store::conformance::two_nodes_never_admit_more_than_the_limit(a, b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deliverers_deliver_each_message_once() {
+    let admin = std::env::var("CARNET_TEST_POSTGRES_URL").expect("CARNET_TEST_POSTGRES_URL is not set");
+    let (a, url) = carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database");
+    let b = carnet_store::Database::connect(&url).await.expect("second node");
+    carnet_store::conformance::two_deliverers_deliver_each_message_once(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_hold_one_job_lease_together() {
+    let admin = std::env::var("CARNET_TEST_POSTGRES_URL").expect("CARNET_TEST_POSTGRES_URL is not set");
+    let (a, url) = carnet_store::conformance::scratch_postgres(&admin).await.expect("scratch database");
+    let b = carnet_store::Database::connect(&url).await.expect("second node");
+    carnet_store::conformance::two_nodes_never_hold_one_job_lease_together(a, b).await;
+}

@@ -35,7 +35,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The scratch PostgreSQL database's URL (PostgreSQL backend only).
     pub postgres_url: Option<String>,
-    dir: tempfile::TempDir,
+    /// Shared with the nodes `another_node` makes.
+    dir: Arc<tempfile::TempDir>,
 }
 
 /// A response whose body is kept as bytes (documents).
@@ -180,7 +181,52 @@ impl TestApp {
             browser: Arc::new(browser),
             portal: Arc::new(portal),
         };
+        let dir = Arc::new(dir);
         TestApp { router: carnet_server::router(state.clone(), &limits), state, carnet, db, dev, clock, backend, postgres_url, dir }
+    }
+
+    /// A second node of this installation, as a second `carnet serve` behind a load balancer:
+    /// its own `Carnet` (own caches, own connections, own ledger writer) and token verifier, on
+    /// the same database, ledger, master keys, local blobs, issuer and clock.
+    pub async fn another_node(&self) -> TestApp {
+        let sqlite = |file: &str| format!("sqlite://{}", self.dir.path().join(file).display());
+        let (database_url, ledger_url) = match &self.postgres_url {
+            Some(url) => (url.clone(), url.clone()),
+            None => (sqlite("carnet.db"), sqlite("ledger.db")),
+        };
+        let storage = Storage::open(StorageLocation {
+            database_url,
+            ledger_url,
+            keys_dir: self.dir.path().join("keys"),
+            pkcs11: None,
+            blobs: carnet_store::BlobStore::local(&self.dir.path().join("blobs")).expect("blob store"),
+            ledger_clock: self.clock.clone(),
+        })
+        .await
+        .expect("storage");
+        let db = storage.db.clone();
+        let carnet = Carnet::new(storage, self.clock.clone(), self.carnet.config().clone());
+        let dev = DevIssuer::load_or_create(self.dir.path()).expect("dev issuer");
+        let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60)).await.expect("verifier");
+        let state = AppState {
+            carnet: carnet.clone(),
+            verifier,
+            metrics: Metrics::new(),
+            dev_jwks: Some(Arc::new(dev.jwks())),
+            browser: self.state.browser.clone(),
+            portal: self.state.portal.clone(),
+        };
+        TestApp {
+            router: carnet_server::router(state.clone(), &HttpLimits::default()),
+            state,
+            carnet,
+            db,
+            dev,
+            clock: self.clock.clone(),
+            backend: self.backend,
+            postgres_url: self.postgres_url.clone(),
+            dir: self.dir.clone(),
+        }
     }
 
     /// A portal session of `person` (opened through the service, as the sign-in does): what
