@@ -39,15 +39,18 @@ pub(crate) fn carnet_binary() -> anyhow::Result<PathBuf> {
 
 /// A `carnet serve` child on loopback, killed on drop.
 pub struct ServerUnderTest {
-    child: Child,
+    /// `None` for a balancer in front of servers started elsewhere.
+    child: Option<Child>,
     pub url: String,
     dev: DevIssuer,
 }
 
 impl Drop for ServerUnderTest {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -92,7 +95,7 @@ impl ServerUnderTest {
             }
         }
         let dev = DevIssuer::load_or_create(&keys)?;
-        let server = ServerUnderTest { child, url: format!("http://127.0.0.1:{port}"), dev };
+        let server = ServerUnderTest { child: Some(child), url: format!("http://127.0.0.1:{port}"), dev };
         while Instant::now() < deadline {
             if client.get(format!("{}/ready", server.url)).send().await.is_ok_and(|r| r.status().is_success()) {
                 return Ok(server);
@@ -102,8 +105,14 @@ impl ServerUnderTest {
         bail!("the server under test never became ready")
     }
 
+    /// A load balancer at `url` in front of servers sharing `data_dir` (its dev issuer mints the
+    /// tokens): requests go to `url`, nothing is started or killed.
+    pub fn front(url: &str, data_dir: &Path) -> anyhow::Result<ServerUnderTest> {
+        Ok(ServerUnderTest { child: None, url: url.to_owned(), dev: DevIssuer::load_or_create(data_dir)? })
+    }
+
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub fn token(&self, claims: &TokenClaims) -> anyhow::Result<String> {

@@ -6,6 +6,7 @@ mod bench;
 mod bench_crash;
 mod bench_http;
 mod bench_keys;
+mod bench_nodes;
 mod bench_portal;
 mod bench_soak;
 
@@ -48,6 +49,9 @@ enum BenchCommand {
     /// run: ITI-67, ITI-68 and ITI-65 throughput with each, the unwraps that reached the token
     /// per second, and each provider's raw unwrap rate.
     Keys(bench_keys::KeysArgs),
+    /// ITI-67 and ITI-65 through haproxy in front of 1, 2 and 3 nodes on one PostgreSQL (each
+    /// node pinned to a core with --taskset): throughput per node count, p99 at half load.
+    Nodes(bench_nodes::NodesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Crash(args) => bench_crash::crash(args).await,
             BenchCommand::Soak(args) => bench_soak::soak(args).await,
             BenchCommand::Keys(args) => bench_keys::keys(args).await,
+            BenchCommand::Nodes(args) => bench_nodes::nodes(args).await,
         }
     })
 }
