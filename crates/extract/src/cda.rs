@@ -7,8 +7,9 @@
 //! An entry whose code system is unknown is kept with its code and text: nothing is dropped
 //! because it is not understood.
 
+use carnet_domain::codes::{Code, CodeLists};
 use carnet_domain::rpps::Rpps;
-use carnet_domain::{Ins, InsKind};
+use carnet_domain::{Ins, InsKind, SecurityLabel};
 
 use crate::xml::{self, Element, XmlError, XmlRefusal};
 
@@ -32,6 +33,8 @@ pub enum CdaRefusal {
     Invalid,
     /// A structured body of a document type that is not a volet read here.
     UnknownVolet,
+    /// The header contradicts the deposit (another patient, author, type, version chain).
+    Mismatch,
 }
 
 impl CdaRefusal {
@@ -42,6 +45,7 @@ impl CdaRefusal {
             CdaRefusal::Missing => "missing",
             CdaRefusal::Invalid => "invalid",
             CdaRefusal::UnknownVolet => "unknown_volet",
+            CdaRefusal::Mismatch => "mismatch",
         }
     }
 }
@@ -656,4 +660,107 @@ fn value_of(v: &Element, path: &str) -> Result<Option<Value>, CdaError> {
             None => Some(v.all_text()).filter(|t| !t.is_empty()).map(Value::Text),
         },
     })
+}
+
+/// What a deposit declares of a CDA document, to check its header against.
+#[derive(Debug, Clone, Copy)]
+pub struct DepositFacts<'a> {
+    /// The record's INS.
+    pub ins: &'a Ins,
+    /// The author the deposit names by RPPS: the depositing professional, or the one feeding
+    /// software declares. `None` (a patient, software naming nobody): not checked.
+    pub author_rpps: Option<&'a str>,
+    /// The deposit's security labels.
+    pub labels: &'a [SecurityLabel],
+    /// The deposit's type code (JDV_J66).
+    pub type_code: &'a Code,
+    /// The unique id of the document the deposit replaces, if it replaces one.
+    pub replaces: Option<&'a str>,
+}
+
+fn mismatch(path: &str, detail: impl Into<String>) -> CdaError {
+    CdaError { kind: CdaRefusal::Mismatch, path: path.to_owned(), detail: detail.into() }
+}
+
+/// Checks a CDA's header against its deposit. The rules:
+///
+/// - the INS in `recordTarget` is the record's;
+/// - when the deposit names its author by RPPS, an `author` of the document has that RPPS;
+/// - the `confidentialityCode` is a floor: `N` (normal) lets the deposit set any label; `R`
+///   and `V` (restricted, very restricted) require the deposit to carry `MASQUE_PS`, so a
+///   document its author restricted is never shown to every professional; any other code is
+///   refused;
+/// - the document's `code` is a JDV_J66 type and is the deposit's type code;
+/// - a deposit that replaces a document carries a `relatedDocument` of type `RPLC` whose parent
+///   is the replaced document (its id, as `root` or `root^extension`, is the replaced one's
+///   unique id), keeps the parent's `setId` and raises its `versionNumber`; a deposit that
+///   replaces nothing has no `RPLC` parent and no version above 1.
+pub fn check_deposit(doc: &ClinicalDocument, deposit: &DepositFacts<'_>, codes: &CodeLists) -> Result<(), CdaError> {
+    let h = &doc.header;
+    let ins_path = format!("{ROOT}/recordTarget/patientRole/id");
+    match &h.ins {
+        None => return Err(missing(&ins_path)),
+        Some((_, ins)) if ins != deposit.ins => return Err(mismatch(&ins_path, "the INS is not the record's")),
+        Some(_) => {}
+    }
+    if let Some(rpps) = deposit.author_rpps
+        && !h.authors.iter().any(|a| a.rpps.as_ref().is_some_and(|r| r.as_str() == rpps))
+    {
+        return Err(mismatch(&format!("{ROOT}/author/assignedAuthor/id"), "no author has the depositing author's RPPS"));
+    }
+    let confidentiality_path = format!("{ROOT}/confidentialityCode/@code");
+    match h.confidentiality.code.as_deref() {
+        Some("N") => {}
+        Some("R" | "V") if deposit.labels.contains(&SecurityLabel::MasquePs) => {}
+        Some("R" | "V") => return Err(mismatch(&confidentiality_path, "a restricted document is deposited with the label MASQUE_PS")),
+        _ => return Err(invalid(&confidentiality_path, "N, R or V (HL7 Confidentiality)")),
+    }
+    let code_path = format!("{ROOT}/code/@code");
+    let code = h.code.code.as_deref().unwrap_or_default();
+    if codes.find_type_by_code(code).is_none() {
+        return Err(invalid(&code_path, "not a document type of JDV_J66"));
+    }
+    if code != deposit.type_code.code {
+        return Err(mismatch(&code_path, format!("the deposit's type code is {}", deposit.type_code.code)));
+    }
+    let replaced = h.parent.as_ref().filter(|p| p.type_code == "RPLC");
+    let related = format!("{ROOT}/relatedDocument");
+    match (deposit.replaces, replaced) {
+        (None, Some(_)) => return Err(mismatch(&related, "the document replaces another, the deposit replaces none")),
+        (None, None) => {
+            if h.version.is_some_and(|v| v > 1) {
+                return Err(mismatch(&format!("{ROOT}/versionNumber/@value"), "a version above 1 replaces a document"));
+            }
+        }
+        (Some(_), None) => return Err(missing(&format!("{related}/parentDocument"))),
+        (Some(unique_id), Some(parent)) => {
+            let parent_path = format!("{related}/parentDocument");
+            let names_replaced = parent
+                .id
+                .as_ref()
+                .is_some_and(|id| unique_id == id.root || id.extension.as_ref().is_some_and(|x| unique_id == format!("{}^{x}", id.root)));
+            if !names_replaced {
+                return Err(mismatch(&format!("{parent_path}/id"), "the parent is not the replaced document"));
+            }
+            if h.set_id.is_none() || parent.set_id != h.set_id {
+                return Err(mismatch(&format!("{ROOT}/setId"), "a replacement keeps its parent's setId"));
+            }
+            match (parent.version, h.version) {
+                (Some(old), Some(new)) if new > old => {}
+                _ => return Err(mismatch(&format!("{ROOT}/versionNumber/@value"), "a replacement raises its parent's versionNumber")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a deposit is a CDA R2 document whose header is checked: declared as
+/// `application/hl7-cda+xml`, or as XML with a CDA format code (IHE XDS-SD, IHE PCC, CI-SIS).
+/// XML declared with `mimeTypeSufficient` is not read as CDA.
+pub fn is_cda(mime_type: &str, format_code: &str) -> bool {
+    let essence = mime_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let xml = matches!(essence.as_str(), "text/xml" | "application/xml" | "application/hl7-v3+xml");
+    let cda_format =
+        ["urn:ihe:iti:xds-sd:", "urn:ihe:pcc:", "urn:asip:ci-sis:", "1.2.250.1.213.1.1.1."].iter().any(|p| format_code.starts_with(p));
+    essence == "application/hl7-cda+xml" || (xml && cda_format)
 }

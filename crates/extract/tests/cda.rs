@@ -294,3 +294,100 @@ proptest! {
         }
     }
 }
+
+mod deposit_check {
+    use super::*;
+    use carnet_domain::codes::{Code, CodeLists};
+    use carnet_domain::{Ins, SecurityLabel};
+    use carnet_extract::cda::{DepositFacts, check_deposit, is_cda};
+
+    fn facts<'a>(ins: &'a Ins, type_code: &'a Code) -> DepositFacts<'a> {
+        DepositFacts { ins, author_rpps: Some("10001234565"), labels: &[], type_code, replaces: None }
+    }
+
+    fn check(doc: &[u8], facts: &DepositFacts<'_>) -> Result<(), CdaError> {
+        let doc = read_cda(doc, &CdaLimits::default()).unwrap();
+        check_deposit(&doc, facts, &CodeLists::dmp_default())
+    }
+
+    fn path_of(r: Result<(), CdaError>) -> String {
+        let e = r.unwrap_err();
+        assert!(matches!(e.kind, CdaRefusal::Mismatch | CdaRefusal::Invalid | CdaRefusal::Missing), "{e}");
+        e.path
+    }
+
+    #[test]
+    fn a_consistent_header_is_accepted_and_each_contradiction_is_named() {
+        let ins = Ins::parse("184057512345625").unwrap();
+        let other = Ins::from_body("2840575123456").unwrap();
+        let vsm = Code::new("http://loinc.org", "60591-5");
+        let crbio = Code::new("http://loinc.org", "11502-2");
+        let doc = fixture("vsm.xml");
+        check(&doc, &facts(&ins, &vsm)).unwrap();
+        check(&doc, &DepositFacts { author_rpps: None, ..facts(&ins, &vsm) }).unwrap();
+        assert_eq!(path_of(check(&doc, &facts(&other, &vsm))), "/ClinicalDocument/recordTarget/patientRole/id");
+        assert_eq!(
+            path_of(check(&doc, &DepositFacts { author_rpps: Some("10006543218"), ..facts(&ins, &vsm) })),
+            "/ClinicalDocument/author/assignedAuthor/id"
+        );
+        assert_eq!(path_of(check(&doc, &facts(&ins, &crbio))), "/ClinicalDocument/code/@code");
+        let unlisted = edit("level1-pdf.xml", "code=\"11488-4\"", "code=\"99999-9\"");
+        assert_eq!(path_of(check(&unlisted, &facts(&ins, &vsm))), "/ClinicalDocument/code/@code");
+    }
+
+    #[test]
+    fn a_restricted_document_needs_the_masking_label() {
+        let ins = Ins::parse("184057512345625").unwrap();
+        let vsm = Code::new("http://loinc.org", "60591-5");
+        let restricted = edit("vsm.xml", "<confidentialityCode code=\"N\"", "<confidentialityCode code=\"R\"");
+        assert_eq!(path_of(check(&restricted, &facts(&ins, &vsm))), "/ClinicalDocument/confidentialityCode/@code");
+        check(&restricted, &DepositFacts { labels: &[SecurityLabel::MasquePs], ..facts(&ins, &vsm) }).unwrap();
+        // A normal document may be masked by its depositor.
+        check(&fixture("vsm.xml"), &DepositFacts { labels: &[SecurityLabel::MasquePs], ..facts(&ins, &vsm) }).unwrap();
+        let odd = edit("vsm.xml", "<confidentialityCode code=\"N\"", "<confidentialityCode code=\"X\"");
+        assert_eq!(path_of(check(&odd, &facts(&ins, &vsm))), "/ClinicalDocument/confidentialityCode/@code");
+    }
+
+    fn replacing(set: &str, parent_version: u32, version: u32) -> Vec<u8> {
+        let text = String::from_utf8(fixture("vsm.xml")).unwrap();
+        text.replacen("<versionNumber value=\"1\"/>", &format!("<versionNumber value=\"{version}\"/>"), 1)
+            .replacen(
+                "<recordTarget>",
+                &format!(
+                    "<relatedDocument typeCode=\"RPLC\"><parentDocument><id root=\"1.2.250.1.999.1.1\" extension=\"DOC-0\"/>\
+                     <setId root=\"1.2.250.1.999.1.2\" extension=\"{set}\"/><versionNumber value=\"{parent_version}\"/></parentDocument>\
+                     </relatedDocument><recordTarget>"
+                ),
+                1,
+            )
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_replacement_keeps_the_set_id_and_raises_the_version() {
+        let ins = Ins::parse("184057512345625").unwrap();
+        let vsm = Code::new("http://loinc.org", "60591-5");
+        let replaces = DepositFacts { replaces: Some("1.2.250.1.999.1.1^DOC-0"), ..facts(&ins, &vsm) };
+        check(&replacing("SET-60591-5-0001", 1, 2), &replaces).unwrap();
+        check(&replacing("SET-60591-5-0001", 1, 2), &DepositFacts { replaces: Some("1.2.250.1.999.1.1"), ..replaces }).unwrap();
+        assert_eq!(path_of(check(&replacing("SET-AUTRE", 1, 2), &replaces)), "/ClinicalDocument/setId");
+        assert_eq!(path_of(check(&replacing("SET-60591-5-0001", 2, 2), &replaces)), "/ClinicalDocument/versionNumber/@value");
+        assert_eq!(
+            path_of(check(&replacing("SET-60591-5-0001", 1, 2), &DepositFacts { replaces: Some("1.2.250.1.999.1.1^DOC-9"), ..replaces })),
+            "/ClinicalDocument/relatedDocument/parentDocument/id"
+        );
+        assert_eq!(path_of(check(&fixture("vsm.xml"), &replaces)), "/ClinicalDocument/relatedDocument/parentDocument");
+        assert_eq!(path_of(check(&replacing("SET-60591-5-0001", 1, 2), &facts(&ins, &vsm))), "/ClinicalDocument/relatedDocument");
+        let v2 = edit("vsm.xml", "<versionNumber value=\"1\"/>", "<versionNumber value=\"2\"/>");
+        assert_eq!(path_of(check(&v2, &facts(&ins, &vsm))), "/ClinicalDocument/versionNumber/@value");
+    }
+
+    #[test]
+    fn cda_is_recognised_by_its_mime_type_or_format_code() {
+        assert!(is_cda("application/hl7-cda+xml", "urn:ihe:iti:xds:2017:mimeTypeSufficient"));
+        assert!(is_cda("text/xml; charset=UTF-8", "urn:ihe:iti:xds-sd:pdf:2008"));
+        assert!(is_cda("text/xml", "urn:ihe:pcc:xphr:2007"));
+        assert!(!is_cda("text/xml", "urn:ihe:iti:xds:2017:mimeTypeSufficient"));
+        assert!(!is_cda("application/pdf", "urn:ihe:iti:xds-sd:pdf:2008"));
+    }
+}
