@@ -7,7 +7,8 @@
 //! 3. each document: its author, its metadata (`check_metadata`, the labels its depositor may
 //!    set, the title's length), its size and hash when they are known before it is written, its
 //!    unique id (a lone document's, known already, is a resubmission; a set's document's, a
-//!    conflict), the version it replaces;
+//!    conflict), the version it replaces; a CDA R2 document's header, read from its bytes and
+//!    checked against the deposit (`cda_checked`, docs/cda.md);
 //! 4. one ledger entry per document, then the blobs, then every row, the set and the
 //!    notifications in one transaction (`write_atomically`: one trip to SQLite's writer). A
 //!    unique id taken meanwhile by another request is answered as a resubmission;
