@@ -213,27 +213,13 @@ pub fn read(bytes: &[u8], limits: &XmlLimits) -> Result<Element, XmlError> {
                 push_text(&mut stack, &text, limits, &refuse)?;
             }
             Event::GeneralRef(ref r) => {
-                let c = if r.is_char_ref() {
-                    r.resolve_char_ref()
-                        .ok()
-                        .flatten()
-                        .ok_or_else(|| refuse(XmlRefusal::NotWellFormed, path_of(&stack, None), "bad character reference".into()))?
-                } else {
-                    match r.as_ref() {
-                        b"lt" => '<',
-                        b"gt" => '>',
-                        b"amp" => '&',
-                        b"apos" => '\'',
-                        b"quot" => '"',
-                        _ => {
-                            return Err(refuse(
-                                XmlRefusal::Entity,
-                                path_of(&stack, None),
-                                "entities other than XML's five are refused".into(),
-                            ));
-                        }
-                    }
-                };
+                let c = reference_char(r).map_err(|refused| {
+                    let kind = match refused {
+                        RefRefused::Entity => XmlRefusal::Entity,
+                        RefRefused::BadCharacter => XmlRefusal::NotWellFormed,
+                    };
+                    refuse(kind, path_of(&stack, None), refused.detail().into())
+                })?;
                 let mut buf = [0u8; 4];
                 push_text(&mut stack, c.encode_utf8(&mut buf), limits, &refuse)?;
             }
@@ -245,6 +231,39 @@ pub fn read(bytes: &[u8], limits: &XmlLimits) -> Result<Element, XmlError> {
         return Err(refuse(XmlRefusal::NotWellFormed, path_of(&stack, None), "truncated: elements left open".into()));
     }
     root.ok_or_else(|| refuse(XmlRefusal::NotWellFormed, "/".into(), "no root element".into()))
+}
+
+/// Why a reference in text was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefRefused {
+    /// An entity other than XML's five: none can be declared, since no DTD is read.
+    Entity,
+    BadCharacter,
+}
+
+impl RefRefused {
+    pub(crate) fn detail(self) -> &'static str {
+        match self {
+            RefRefused::Entity => "entities other than XML's five are refused",
+            RefRefused::BadCharacter => "bad character reference",
+        }
+    }
+}
+
+/// The character a reference in text stands for: a character reference or one of XML's five
+/// entities. Shared by every XML reader of this crate.
+pub(crate) fn reference_char(r: &quick_xml::events::BytesRef<'_>) -> Result<char, RefRefused> {
+    if r.is_char_ref() {
+        return r.resolve_char_ref().ok().flatten().ok_or(RefRefused::BadCharacter);
+    }
+    match r.as_ref() {
+        b"lt" => Ok('<'),
+        b"gt" => Ok('>'),
+        b"amp" => Ok('&'),
+        b"apos" => Ok('\''),
+        b"quot" => Ok('"'),
+        _ => Err(RefRefused::Entity),
+    }
 }
 
 fn open(
