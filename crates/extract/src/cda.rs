@@ -142,7 +142,7 @@ impl Timestamp {
         let ok = all_digits(digits)
             && matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14)
             && fraction.is_none_or(|f| all_digits(f) && digits.len() == 14)
-            && zone.is_none_or(|z| z.len() == 4 && all_digits(z) && digits.len() >= 10);
+            && zone.is_none_or(|z| z.len() == 4 && all_digits(z) && digits.len() >= 8);
         let in_range =
             |at: usize, lo: u32, hi: u32| digits.get(at..at + 2).and_then(|d| d.parse::<u32>().ok()).is_none_or(|v| v >= lo && v <= hi);
         (ok && in_range(4, 1, 12) && in_range(6, 1, 31) && in_range(8, 0, 23) && in_range(10, 0, 59) && in_range(12, 0, 60))
@@ -644,7 +644,7 @@ fn find_id<'a>(e: &'a Element, id: &str) -> Option<&'a Element> {
 fn quantity(e: &Element, path: &str) -> Result<Option<Quantity>, CdaError> {
     let Some(value) = e.attr("value") else { return Ok(None) };
     let value = value.trim();
-    if value.parse::<f64>().map_or(true, |v| !v.is_finite()) || value.contains(['e', 'E', 'i', 'n', 'N']) {
+    if value.parse::<f64>().map_or(true, |v| !v.is_finite()) {
         return Err(invalid(&format!("{path}/@value"), "not a decimal number"));
     }
     Ok(Some(Quantity { value: value.to_owned(), unit: e.attr("unit").map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned) }))

@@ -391,3 +391,14 @@ mod deposit_check {
         assert!(!is_cda("application/pdf", "urn:ihe:iti:xds-sd:pdf:2008"));
     }
 }
+
+#[test]
+fn timestamps_are_hl7_ts() {
+    use carnet_extract::cda::Timestamp;
+    for ok in ["2026", "202611", "20261130", "20261130+0100", "202611301015", "20261130101500.123-0500"] {
+        assert!(Timestamp::parse(ok).is_some(), "{ok}");
+    }
+    for bad in ["", "26", "2026-11-30", "20261330", "20261132", "2026+0100", "20261130101500.", "2026113010150x", "20261130+01"] {
+        assert!(Timestamp::parse(bad).is_none(), "{bad}");
+    }
+}
