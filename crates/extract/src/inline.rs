@@ -367,18 +367,7 @@ pub fn cda(bytes: &[u8], limits: &InlineLimits) -> Outcome<Cda> {
                 push_captured(capture, &text, &mut sink, &mut body, limits)?;
             }
             Event::GeneralRef(ref r) => {
-                let c = if r.is_char_ref() {
-                    r.resolve_char_ref().map_err(|e| malformed(&e))?.ok_or_else(|| malformed(&"bad character reference"))?
-                } else {
-                    match r.as_ref() {
-                        b"lt" => '<',
-                        b"gt" => '>',
-                        b"amp" => '&',
-                        b"apos" => '\'',
-                        b"quot" => '"',
-                        _ => return Err(malformed(&"entities are refused")),
-                    }
-                };
+                let c = crate::xml::reference_char(r).map_err(|refused| malformed(&refused.detail()))?;
                 let mut buf = [0u8; 4];
                 push_captured(capture, c.encode_utf8(&mut buf), &mut sink, &mut body, limits)?;
             }

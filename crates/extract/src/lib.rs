@@ -13,12 +13,18 @@
 //!   under `prlimit` (address space, CPU time, no files written, no core), is killed at a
 //!   wall-clock deadline, and its output is capped. Page and pixel counts are checked before OCR.
 //!
+//! Beside the text, `cda` reads a CDA R2 document for its structure (header, level 3 entries)
+//! through `xml`, a hardened reader into a bounded element tree; it is pure, and shared by the
+//! deposit check.
+//!
 //! Every failure is an `Unavailable` with a stable reason code: the document stays stored and
 //! readable, and its text is recorded as unavailable for that reason.
 
+pub mod cda;
 pub mod inline;
 #[cfg(feature = "tools")]
 pub mod tools;
+pub mod xml;
 
 use std::fmt;
 

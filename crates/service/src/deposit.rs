@@ -7,7 +7,8 @@
 //! 3. each document: its author, its metadata (`check_metadata`, the labels its depositor may
 //!    set, the title's length), its size and hash when they are known before it is written, its
 //!    unique id (a lone document's, known already, is a resubmission; a set's document's, a
-//!    conflict), the version it replaces;
+//!    conflict), the version it replaces; a CDA R2 document's header, read from its bytes and
+//!    checked against the deposit (`cda_checked`, docs/cda.md);
 //! 4. one ledger entry per document, then the blobs, then every row, the set and the
 //!    notifications in one transaction (`write_atomically`: one trip to SQLite's writer). A
 //!    unique id taken meanwhile by another request is answered as a resubmission;
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use carnet_domain::document::{DocumentSubmission, check_metadata};
 use carnet_domain::{Actor, DocumentId, DocumentMeta, DocumentScope, DocumentStatus, Operation, Record};
 use carnet_store::{DocumentStore, NewSetDocument, RecordStore, StoredSubmissionSet, SubmissionStore};
+use futures::future::Either;
 use futures::{Stream, StreamExt};
 use time::OffsetDateTime;
 
@@ -199,6 +201,21 @@ impl Carnet {
             prepared.push(p);
             contents.push(d.content);
         }
+
+        // A CDA's header is read and checked against its deposit before anything is written.
+        let mut contents_checked = Vec::with_capacity(contents.len());
+        for (i, (p, content)) in prepared.iter().zip(contents).enumerate() {
+            if !carnet_extract::cda::is_cda(&p.meta.xds.mime_type, &p.meta.xds.format_code.code) {
+                contents_checked.push(Either::Left(content));
+                continue;
+            }
+            let bytes = self.cda_checked(&record, p, content).await.map_err(|e| match (e, &set) {
+                (ServiceError::Invalid(m), Some(_)) => ServiceError::Invalid(format!("document {}: {m}", i + 1)),
+                (other, _) => other,
+            })?;
+            contents_checked.push(Either::Right(futures::stream::iter([Ok(bytes)])));
+        }
+        let contents = contents_checked;
 
         // Checked: the decisions go to the ledger, then the blobs are written.
         for p in &prepared {
@@ -411,6 +428,40 @@ impl Carnet {
             declared_size: submission.declared_size,
             declared_sha256: submission.declared_sha256,
         }))
+    }
+
+    /// Reads a CDA document's bytes (bounded) and checks its header against its deposit
+    /// (`carnet_extract::cda::check_deposit`); the bytes are then written as any document's.
+    async fn cda_checked<S>(&self, record: &Record, p: &Prepared, mut content: S) -> Result<Bytes>
+    where
+        S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
+    {
+        use carnet_extract::cda::{CdaLimits, DepositFacts, check_deposit, read_cda};
+        let defaults = CdaLimits::default();
+        let max_input = usize::try_from(self.config.max_document_bytes).unwrap_or(usize::MAX).min(defaults.max_input);
+        let mut bytes = Vec::new();
+        while let Some(piece) = content.next().await {
+            let piece = piece.map_err(|e| self.content_error(e))?;
+            if bytes.len() + piece.len() > max_input {
+                return Err(ServiceError::TooLarge { limit: max_input as u64 });
+            }
+            bytes.extend_from_slice(&piece);
+        }
+        let refused = |e: carnet_extract::cda::CdaError| ServiceError::Invalid(format!("CDA R2 document refused, {e}; nothing was stored"));
+        let doc = read_cda(&bytes, &CdaLimits { max_input, ..defaults }).map_err(refused)?;
+        let replaced = match p.supersedes {
+            Some(old) => self.db.find_document(old).await?.map(|(meta, _)| meta.xds.unique_id),
+            None => None,
+        };
+        let facts = DepositFacts {
+            ins: &record.ins,
+            author_rpps: p.meta.author.strip_prefix("rpps:"),
+            labels: &p.meta.labels,
+            type_code: &p.meta.xds.type_code,
+            replaces: replaced.as_deref(),
+        };
+        check_deposit(&doc, &facts, &self.config.codes).map_err(refused)?;
+        Ok(Bytes::from(bytes))
     }
 
     /// The size and SHA-256 of a document's bytes: known, or read (hashed, not stored) to know.

@@ -64,7 +64,10 @@ pub async fn provide(
             let (doc, element) = match &e {
                 ServiceError::Invalid(m) | ServiceError::Conflict(m) => {
                     let n = m.strip_prefix("document ").and_then(|r| r.split(':').next()).and_then(|n| n.parse::<usize>().ok());
-                    let element = if m.contains("unique id") {
+                    // A CDA header refusal names its element (an XPath) in the diagnostics.
+                    let element = if m.contains("CDA R2 document refused") {
+                        "content[0].attachment"
+                    } else if m.contains("unique id") {
                         "masterIdentifier"
                     } else if m.contains("size") || m.contains("hash") {
                         "content[0].attachment"

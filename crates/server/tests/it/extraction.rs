@@ -116,7 +116,10 @@ async fn texts_are_extracted_sealed_and_hostile_documents_stay_served(app: TestA
     let whole = text_pdf("Compte rendu tronqué");
     let truncated = deposit(&app, &p, report(5, "application/pdf"), &whole[..whole.len() / 3]).await;
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><ClinicalDocument><title>&b;</title></ClinicalDocument>"#;
-    let bomb = deposit(&app, &p, report(6, "text/xml"), bomb.as_bytes()).await;
+    // Declared as plain XML: a CDA format code would have it refused at deposit (cda.rs).
+    let mut xml = report(6, "text/xml");
+    xml["format_code"] = serde_json::json!("urn:ihe:iti:xds:2017:mimeTypeSufficient");
+    let bomb = deposit(&app, &p, xml, bomb.as_bytes()).await;
     let pages = deposit(&app, &p, report(7, "application/pdf"), &many_pages_pdf(10_000)).await;
     // A 100,000 × 100,000 PNG: its header alone.
     let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();

@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 mod apps;
+mod cda;
 mod connections;
 mod documents;
 mod edge;
