@@ -64,6 +64,16 @@ pub struct Hit {
     pub snippet: Snippet,
 }
 
+/// A page of hits and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    /// Every matching document `keep` accepted.
+    pub total: usize,
+    /// The best score among them (0 when none): what scores are normalised by.
+    pub best: f32,
+    pub hits: Vec<Hit>,
+}
+
 /// A passage of a document's text, with the byte ranges of the words that matched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snippet {
@@ -154,19 +164,10 @@ impl RecordIndex {
     /// The documents holding every term of `query`, best first (BM25), at most `limit`, each
     /// with the passage that matched best.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
-        let terms = terms(query);
-        if terms.is_empty() || limit == 0 {
+        let Some(query) = self.query(query) else { return Ok(Vec::new()) };
+        if limit == 0 {
             return Ok(Vec::new());
         }
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-            .iter()
-            .map(|t| {
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(Term::from_field_text(self.body, t), IndexRecordOption::WithFreqsAndPositions));
-                (Occur::Must, q)
-            })
-            .collect();
-        let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut snippets = SnippetGenerator::create(&searcher, &query, self.body)?;
@@ -179,6 +180,54 @@ impl RecordIndex {
             hits.push(Hit { id, score, snippet: Snippet { text: s.fragment().to_owned(), highlights: s.highlighted().to_vec() } });
         }
         Ok(hits)
+    }
+
+    /// The documents holding every term of `query` that `keep` accepts (by id), best first:
+    /// how many there are, and the `limit` after the first `offset`, each with its passage (the
+    /// passages of the others are not computed). The same order and scores as [`Self::search`].
+    pub fn search_page(&self, query: &str, offset: usize, limit: usize, keep: impl Fn(&str) -> bool) -> Result<Page> {
+        let Some(query) = self.query(query) else { return Ok(Page::default()) };
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(self.documents.max(1)).order_by_score())?;
+        let mut kept = Vec::new();
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let id = doc.get_first(self.id).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            if keep(&id) {
+                kept.push((score, id, doc));
+            }
+        }
+        let total = kept.len();
+        let best = kept.first().map_or(0.0, |(score, _, _)| *score);
+        let mut snippets = SnippetGenerator::create(&searcher, &query, self.body)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let hits = kept
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(score, id, doc)| {
+                let s = snippets.snippet_from_doc(&doc);
+                Hit { id, score, snippet: Snippet { text: s.fragment().to_owned(), highlights: s.highlighted().to_vec() } }
+            })
+            .collect();
+        Ok(Page { total, best, hits })
+    }
+
+    /// Every analysed term of `query` must occur; `None` when it has none.
+    fn query(&self, query: &str) -> Option<BooleanQuery> {
+        let terms = terms(query);
+        if terms.is_empty() {
+            return None;
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|t| {
+                let q: Box<dyn Query> =
+                    Box::new(TermQuery::new(Term::from_field_text(self.body, t), IndexRecordOption::WithFreqsAndPositions));
+                (Occur::Must, q)
+            })
+            .collect();
+        Some(BooleanQuery::new(clauses))
     }
 
     /// How many documents hold every term of `query`.
@@ -203,19 +252,31 @@ impl<K: PartialEq + Clone> IndexCache<K> {
 
     /// The index under `key`, or the one `build` makes (kept if it fits the budget).
     pub fn get_or_build(&self, key: &K, build: impl FnOnce() -> Result<RecordIndex>) -> Result<Arc<RecordIndex>> {
-        if let Ok(mut entries) = self.entries.lock()
-            && let Some(at) = entries.iter().position(|(k, _)| k == key)
-            && let Some(found) = entries.remove(at)
-        {
-            let index = found.1.clone();
-            entries.push_front(found);
+        if let Some(index) = self.get(key) {
             return Ok(index);
         }
-        let index = Arc::new(build()?);
+        Ok(self.insert(key.clone(), build()?))
+    }
+
+    /// The index under `key`, if kept (then it becomes the most recently used).
+    pub fn get(&self, key: &K) -> Option<Arc<RecordIndex>> {
+        let mut entries = self.entries.lock().ok()?;
+        let at = entries.iter().position(|(k, _)| k == key)?;
+        let found = entries.remove(at)?;
+        let index = found.1.clone();
+        entries.push_front(found);
+        Some(index)
+    }
+
+    /// Keeps `index` under `key` if it fits the budget (the least recently used go first), and
+    /// hands it back: for callers that build asynchronously (see [`Self::get_or_build`]).
+    pub fn insert(&self, key: K, index: RecordIndex) -> Arc<RecordIndex> {
+        let index = Arc::new(index);
         if index.bytes() <= self.budget
             && let Ok(mut entries) = self.entries.lock()
         {
-            entries.push_front((key.clone(), index.clone()));
+            entries.retain(|(k, _)| *k != key);
+            entries.push_front((key, index.clone()));
             let mut total: usize = entries.iter().map(|(_, i)| i.bytes()).sum();
             while total > self.budget {
                 match entries.pop_back() {
@@ -224,7 +285,7 @@ impl<K: PartialEq + Clone> IndexCache<K> {
                 }
             }
         }
-        Ok(index)
+        index
     }
 
     /// Drops every index whose key `stale` names (a record shredded, its texts changed).

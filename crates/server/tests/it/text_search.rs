@@ -1,0 +1,349 @@
+//! Search inside a record through the gate (issue 19, part 3): for random records and callers,
+//! the hits, their order, scores and snippets are those of an index built over exactly the
+//! documents the domain's `decide` permits; a masked document is found by the médecin traitant
+//! and by no other doctor; crypto-shredding removes the hits; each search is one ledger entry
+//! with the count and without the query or any document's text — on SQLite and PostgreSQL.
+
+use crate::policy_props::{Asker, PROS, patient, professional, representative, role};
+use crate::support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::http::StatusCode;
+use carnet_domain::policy::RepresentationKind;
+use carnet_domain::{AccessContext, DocumentId, DocumentMeta, Ins, PatientPolicy, Profession, ProfessionMatrix, Role, decide};
+use carnet_search::{RecordIndex, Text};
+use carnet_service::{ExtractionSettings, Paging, ServiceError, TextSearch};
+use carnet_store::{DocumentStore, PolicyStore, RecordStore};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use serde_json::json;
+use support::{TestApp, ins, rpps};
+
+/// A small French vocabulary, so that random texts share words and queries match several.
+const WORDS: [&str; 14] = [
+    "créatinine",
+    "allergie",
+    "pénicilline",
+    "hémoglobine",
+    "glycémie",
+    "normale",
+    "élevée",
+    "radiographie",
+    "thoracique",
+    "le",
+    "de",
+    "compte",
+    "rendu",
+    "allergique",
+];
+const TYPES: [&str; 4] = ["11502-2", "11488-4", "68599-0", "REMB"];
+const LABELS: [&str; 3] = ["MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"];
+
+#[derive(Debug, Clone)]
+struct Doc {
+    words: Vec<usize>,
+    type_index: usize,
+    labels: Vec<usize>,
+    author: usize,
+    withdrawn: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    docs: Vec<Doc>,
+    /// Per professional: 0 nothing, 1 authorized, 2 blocked.
+    standing: Vec<u8>,
+    medecin_traitant: Option<usize>,
+    representative_registered: bool,
+    reimbursement_hidden: bool,
+    queries: Vec<Vec<usize>>,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    let doc = (
+        prop::collection::vec(0..WORDS.len(), 1..12),
+        0..TYPES.len(),
+        prop::collection::vec(0..LABELS.len(), 0..2),
+        0..PROS.len(),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(words, type_index, labels, author, withdrawn)| Doc { words, type_index, labels, author, withdrawn });
+    (
+        prop::collection::vec(doc, 1..7),
+        prop::collection::vec(0u8..3, PROS.len()),
+        prop::option::of(0..PROS.len()),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(prop::collection::vec(0..WORDS.len(), 1..3), 1..4),
+    )
+        .prop_map(|(docs, standing, medecin_traitant, representative_registered, reimbursement_hidden, queries)| Scenario {
+            docs,
+            standing,
+            medecin_traitant,
+            representative_registered,
+            reimbursement_hidden,
+            queries,
+        })
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(7000);
+/// Hits compared over the run: the property must not hold only because nothing matched.
+static COMPARED: AtomicU32 = AtomicU32::new(0);
+
+fn settings() -> ExtractionSettings {
+    ExtractionSettings { node: "test".into(), batch: 100, ..ExtractionSettings::default() }
+}
+
+fn everything(_: &DocumentMeta) -> bool {
+    true
+}
+
+/// One document of `text` by `author`, its text extracted.
+async fn deposit_text(app: &TestApp, p: &Ins, author: &str, unique: &str, type_code: &str, labels: &[&str], text: &str) -> DocumentId {
+    let meta = json!({"unique_id": unique, "type_code": type_code, "labels": labels, "mime_type": "text/plain"});
+    let r = app.upload(p, author, meta, text.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    DocumentId::parse(r.body["id"].as_str().expect("an id")).expect("id")
+}
+
+async fn check(app: &TestApp, s: Scenario) {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let p = ins(n);
+    app.open_record(&p).await;
+    let pros: Vec<Asker> = PROS.iter().map(|(k, prof)| professional(*k, *prof, false)).collect();
+    let mut texts = Vec::new();
+    for (i, d) in s.docs.iter().enumerate() {
+        let labels: Vec<&str> = d.labels.iter().map(|l| LABELS[*l]).collect::<BTreeSet<_>>().into_iter().collect();
+        let text = d.words.iter().map(|w| WORDS[*w]).collect::<Vec<_>>().join(" ");
+        let author = app.token(pros[d.author].claims.clone());
+        let id = deposit_text(app, &p, &author, &format!("1.2.250.1.999.78.{n}.{i}"), TYPES[d.type_index], &labels, &text).await;
+        if d.withdrawn {
+            assert_eq!(app.post(&format!("/api/documents/{id}/withdraw"), &author, json!({})).await.status, StatusCode::OK);
+        }
+        texts.push((id, text));
+    }
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+
+    let now = carnet_domain::Clock::now(app.clock.as_ref());
+    let parent = representative(&p, &format!("parent-{n}"));
+    let mut policy = PatientPolicy { reimbursement_hidden: s.reimbursement_hidden, ..PatientPolicy::default() };
+    for (i, st) in s.standing.iter().enumerate() {
+        let r = rpps(PROS[i].0);
+        match st {
+            1 => policy.authorizations.push(carnet_domain::Authorization {
+                rpps: r,
+                granted_at: now,
+                expires_at: None,
+                granted_by: "patient".into(),
+                declared: None,
+            }),
+            2 => policy.blocked.push(r),
+            _ => {}
+        }
+    }
+    policy.medecin_traitant = s.medecin_traitant.map(|i| rpps(PROS[i].0)).filter(|r| !policy.blocked.contains(r));
+    if s.representative_registered {
+        policy.representatives.push(carnet_domain::Representation {
+            representative: parent.actor.reference(),
+            kind: RepresentationKind::Minor,
+            since: now - time::Duration::days(1),
+            until: None,
+            registered_by: "desk".into(),
+            registered_at: now,
+        });
+    }
+    let db = &app.db;
+    let version = db.find_policy(&p).await.map(|s| s.version).unwrap_or(0);
+    db.save_policy(&p, &policy, version, now, &[]).await.expect("policy");
+
+    let record = db.find_record_by_ins(&p).await.expect("record").expect("record");
+    let mut metas = Vec::new();
+    for (id, text) in &texts {
+        metas.push((db.find_document(*id).await.expect("find").expect("document").0, text.clone()));
+    }
+    let matrix = ProfessionMatrix::dmp_default();
+    let mut askers = pros.clone();
+    askers.extend([patient(&p), parent, patient(&ins(n + 500_000)), role(Role::InsurerAgent), role(Role::Operator)]);
+    for asker in &askers {
+        let ctx = AccessContext { ins: &p, record_status: record.status, now, emergency: None, matrix: &matrix };
+        let mut admitted: Vec<(String, &str)> = metas
+            .iter()
+            .filter(|(m, _)| decide(&asker.actor, &ctx, &policy, m).is_permit())
+            .map(|(m, t)| (m.id.to_string(), t.as_str()))
+            .collect();
+        admitted.sort();
+        let oracle = RecordIndex::build(admitted.iter().map(|(id, text)| Text { id, text })).expect("oracle");
+        for q in &s.queries {
+            let query = q.iter().map(|w| WORDS[*w]).collect::<Vec<_>>().join(" ");
+            let expected = oracle.search(&query, 100).expect("oracle search");
+            match app.carnet.search_text(&asker.actor, &p, &query, &everything, Paging { offset: 0, limit: 100 }).await {
+                Ok(found) => {
+                    let got: Vec<_> = found.hits.iter().map(|h| (h.visible.meta().id.to_string(), h.score, h.snippet.clone())).collect();
+                    let want: Vec<_> = expected.iter().map(|h| (h.id.clone(), h.score, h.snippet.clone())).collect();
+                    assert_eq!(got, want, "{query:?} by {:?} in {s:?}", asker.actor.kind);
+                    assert_eq!(found.total, expected.len());
+                    COMPARED.fetch_add(u32::try_from(expected.len()).unwrap_or(0), Ordering::Relaxed);
+                }
+                Err(ServiceError::Invalid(_)) => assert!(carnet_search::terms(&query).is_empty(), "{query:?} refused"),
+                Err(e) => {
+                    // Refused outright (no role to search, the record unknown to them): nothing to find.
+                    assert!(expected.is_empty() || admitted.is_empty(), "{query:?} by {:?}: {e}", asker.actor.kind);
+                }
+            }
+        }
+    }
+}
+
+async fn hits_are_those_of_an_index_over_exactly_what_decide_permits(app: TestApp) {
+    let cases = std::env::var("CARNET_PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
+    for _ in 0..cases {
+        let s = scenario().new_tree(&mut runner).expect("a scenario").current();
+        check(&app, s).await;
+    }
+    assert!(COMPARED.load(Ordering::Relaxed) > 0, "some searches found something");
+}
+
+fn ids(found: &TextSearch) -> Vec<DocumentId> {
+    found.hits.iter().map(|h| h.visible.meta().id).collect()
+}
+
+/// A record whose médecin traitant is 101, with another authorized doctor (108), and two
+/// documents by 103: one open, one masked from professionals (MASQUE_PS).
+async fn masked_record(app: &TestApp, n: u32) -> (Ins, DocumentId, DocumentId) {
+    let p = ins(n);
+    app.open_record(&p).await;
+    let author = app.token(professional(103, Profession::Medecin, false).claims);
+    let open = deposit_text(app, &p, &author, &format!("1.2.250.1.999.79.{n}.1"), "11502-2", &[], "Créatinine normale").await;
+    let masked =
+        deposit_text(app, &p, &author, &format!("1.2.250.1.999.79.{n}.2"), "11502-2", &["MASQUE_PS"], "Créatinine élevée, sérologie").await;
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+    let now = carnet_domain::Clock::now(app.clock.as_ref());
+    let grant =
+        |k| carnet_domain::Authorization { rpps: rpps(k), granted_at: now, expires_at: None, granted_by: "patient".into(), declared: None };
+    let policy =
+        PatientPolicy { authorizations: vec![grant(101), grant(108)], medecin_traitant: Some(rpps(101)), ..PatientPolicy::default() };
+    let version = app.db.find_policy(&p).await.map(|s| s.version).unwrap_or(0);
+    app.db.save_policy(&p, &policy, version, now, &[]).await.expect("policy");
+    (p, open, masked)
+}
+
+async fn a_masked_document_is_found_by_the_medecin_traitant_only(app: TestApp) {
+    let (p, open, masked) = masked_record(&app, 7901).await;
+    let traitant = professional(101, Profession::Medecin, false).actor;
+    let other = professional(108, Profession::Medecin, false).actor;
+    let found = app.carnet.search_text(&traitant, &p, "creatinine", &everything, Paging::default()).await.expect("search");
+    assert_eq!(found.total, 2);
+    assert!(ids(&found).contains(&masked) && ids(&found).contains(&open));
+    let found = app.carnet.search_text(&other, &p, "créatinine", &everything, Paging::default()).await.expect("search");
+    assert_eq!(ids(&found), vec![open], "the masked document gives the other doctor no hit");
+    assert_eq!(found.total, 1);
+    let found = app.carnet.search_text(&other, &p, "sérologie", &everything, Paging::default()).await.expect("search");
+    assert_eq!(found, TextSearch::default(), "nor a count");
+    // The other doctor's score is that of a record holding only the open document.
+    let alone = RecordIndex::build([Text { id: &open.to_string(), text: "Créatinine normale" }]).expect("index");
+    let found = app.carnet.search_text(&other, &p, "créatinine", &everything, Paging::default()).await.expect("search");
+    assert_eq!(found.hits[0].score, alone.search("créatinine", 1).expect("search")[0].score);
+    assert_eq!(found.hits[0].relevance, 1.0);
+}
+
+async fn a_text_extracted_after_the_last_deposit_is_found(app: TestApp) {
+    let p = ins(7902);
+    app.open_record(&p).await;
+    let pro = professional(103, Profession::Medecin, false);
+    let author = app.token(pro.claims.clone());
+    let first = deposit_text(&app, &p, &author, "1.2.250.1.999.79.7902.1", "11502-2", &[], "Radiographie thoracique").await;
+    let second = deposit_text(&app, &p, &author, "1.2.250.1.999.79.7902.2", "11502-2", &[], "Radiographie du genou").await;
+    let found = app.carnet.search_text(&pro.actor, &p, "radiographie", &everything, Paging::default()).await.expect("search");
+    assert_eq!(found.total, 0, "nothing is extracted yet");
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+    let found = app.carnet.search_text(&pro.actor, &p, "radiographie", &everything, Paging::default()).await.expect("search");
+    assert_eq!(found.total, 2, "the cached index named the texts that were extracted");
+    let mut got = ids(&found);
+    got.sort();
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(got, want);
+    // Filters and paging: what `keep` refuses is not counted; a page holds what is asked.
+    let only_first = |m: &DocumentMeta| m.id == first;
+    let found = app.carnet.search_text(&pro.actor, &p, "radiographie", &only_first, Paging::default()).await.expect("search");
+    assert_eq!((found.total, ids(&found)), (1, vec![first]));
+    let page = app.carnet.search_text(&pro.actor, &p, "radiographie", &everything, Paging { offset: 1, limit: 5 }).await.expect("page");
+    assert_eq!(page.total, 2);
+    assert_eq!(page.hits.len(), 1);
+}
+
+async fn crypto_shredding_removes_the_hits(app: TestApp) {
+    let p = ins(7903);
+    app.open_record(&p).await;
+    let author = app.professional(1, Profession::Medecin);
+    deposit_text(&app, &p, &author, "1.2.250.1.999.79.7903.1", "11502-2", &[], "Sérologie VIH négative").await;
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+    let me = patient(&p).actor;
+    assert_eq!(app.carnet.search_text(&me, &p, "sérologie", &everything, Paging::default()).await.expect("search").total, 1);
+    assert_eq!(app.carnet.search_cache_usage().0, 1, "the index is kept");
+    let r = app.post(&format!("/api/records/{p}/destruction-request"), &app.patient(&p), json!({"reason": "je quitte le service"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(app.carnet.sweep().await.expect("sweep").shredded, 1);
+    assert_eq!(app.carnet.search_cache_usage(), (0, 0), "shredding evicted the record's index");
+    let after = app.carnet.search_text(&me, &p, "sérologie", &everything, Paging::default()).await;
+    assert!(after.is_ok_and(|f| f.total == 0 && f.hits.is_empty()), "no hit after shredding");
+}
+
+async fn each_search_is_one_ledger_entry_with_the_count_and_no_text(app: TestApp) {
+    let p = ins(7904);
+    app.open_record(&p).await;
+    let author = app.professional(1, Profession::Medecin);
+    let marker = format!("zorglub{}", uuid::Uuid::new_v4().simple());
+    deposit_text(&app, &p, &author, "1.2.250.1.999.79.7904.1", "11502-2", &[], &format!("Allergie pénicilline {marker}")).await;
+    deposit_text(&app, &p, &author, "1.2.250.1.999.79.7904.2", "11502-2", &[], "Allergie aux acariens").await;
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+    let me = patient(&p).actor;
+    let before = app.carnet.ledger().latest_tree_head().await.expect("head").head.tree_size;
+    let found = app.carnet.search_text(&me, &p, "allergique", &everything, Paging::default()).await.expect("search");
+    assert_eq!(found.total, 2, "allergique finds allergie");
+    let after = app.carnet.ledger().latest_tree_head().await.expect("head").head.tree_size;
+    assert_eq!(after, before + 1, "one entry for the search");
+    let recorded = app.carnet.ledger().entry(before).await.expect("entry");
+    assert_eq!(recorded.entry.action, "document.fulltext");
+    assert_eq!(recorded.entry.ins.as_ref(), Some(&p));
+    assert_eq!(recorded.entry.target.as_deref(), Some("returned:2"));
+    let bytes = String::from_utf8_lossy(&recorded.bytes).to_lowercase();
+    for word in ["allergi", "penicilline", "pénicilline", "acariens", &marker] {
+        assert!(!bytes.contains(word), "{word} in the ledger entry: {bytes}");
+    }
+    // A query that names the marker: still neither the query nor the text.
+    let before = after;
+    let found = app.carnet.search_text(&me, &p, &marker, &everything, Paging::default()).await.expect("search");
+    assert_eq!(found.total, 1);
+    let recorded = app.carnet.ledger().entry(before).await.expect("entry");
+    assert!(!String::from_utf8_lossy(&recorded.bytes).contains(&marker));
+    assert_eq!(recorded.entry.target.as_deref(), Some("returned:1"));
+}
+
+async fn a_query_without_words_is_refused_before_anything_is_recorded(app: TestApp) {
+    let p = ins(7905);
+    app.open_record(&p).await;
+    let me = patient(&p).actor;
+    let before = app.carnet.ledger().latest_tree_head().await.expect("head").head.tree_size;
+    for bad in ["", "   ", "le de la", "!!! ???", &"a".repeat(201)] {
+        let r = app.carnet.search_text(&me, &p, bad, &everything, Paging::default()).await;
+        assert!(matches!(r, Err(ServiceError::Invalid(_))), "{bad:?}: {r:?}");
+    }
+    assert_eq!(app.carnet.ledger().latest_tree_head().await.expect("head").head.tree_size, before);
+    assert!(
+        app.carnet.search_text(&me, &p, &"créatinine ".repeat(18), &everything, Paging::default()).await.is_ok(),
+        "200 characters, not bytes"
+    );
+}
+
+on_both_backends!(
+    hits_are_those_of_an_index_over_exactly_what_decide_permits,
+    a_masked_document_is_found_by_the_medecin_traitant_only,
+    a_text_extracted_after_the_last_deposit_is_found,
+    crypto_shredding_removes_the_hits,
+    each_search_is_one_ledger_entry_with_the_count_and_no_text,
+    a_query_without_words_is_refused_before_anything_is_recorded,
+);
