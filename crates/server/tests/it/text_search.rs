@@ -4,6 +4,7 @@
 //! and by no other doctor; crypto-shredding removes the hits; each search is one ledger entry
 //! with the count and without the query or any document's text — on SQLite and PostgreSQL.
 
+use crate::fhir_clients::{node_package, serve};
 use crate::policy_props::{Asker, PROS, patient, professional, representative, role};
 use crate::support;
 
@@ -19,6 +20,7 @@ use carnet_store::{DocumentStore, PolicyStore, RecordStore};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::json;
+use support::fhir::{Validated, assert_outcome};
 use support::{TestApp, ins, rpps};
 
 /// A small French vocabulary, so that random texts share words and queries match several.
@@ -339,7 +341,107 @@ async fn a_query_without_words_is_refused_before_anything_is_recorded(app: TestA
     );
 }
 
+/// Three documents by one doctor: the word "allergie" twice in the first, once in the second,
+/// not at all in the third (another type).
+async fn allergy_record(app: &TestApp, n: u32) -> (Ins, String, Vec<DocumentId>) {
+    let p = ins(n);
+    app.open_record(&p).await;
+    let doctor = app.professional(1, Profession::Medecin);
+    let mut ids = Vec::new();
+    for (i, (type_code, text)) in [
+        ("11502-2", "Allergie à la pénicilline : allergie confirmée par le test cutané."),
+        ("11502-2", "Bilan : créatinine normale, allergie ancienne aux acariens."),
+        ("11488-4", "Radiographie thoracique normale."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(deposit_text(app, &p, &doctor, &format!("1.2.250.1.999.80.{n}.{i}"), type_code, &[], text).await);
+    }
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+    (p, doctor, ids)
+}
+
+fn entry_ids(bundle: &serde_json::Value) -> Vec<String> {
+    bundle["entry"].as_array().into_iter().flatten().filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned)).collect()
+}
+
+async fn iti67_full_text_ranks_scores_and_quotes_the_passage(app: TestApp) {
+    let mut v = Validated::new();
+    let (p, doctor, ids) = allergy_record(&app, 8001).await;
+    let r = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&full-text=allergique"), &doctor).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let bundle = v.keep("full-text", &r);
+    assert_eq!(entry_ids(&bundle), [ids[0].to_string(), ids[1].to_string()], "the one that says it most often first");
+    assert_eq!(bundle["total"], 2);
+    let first = &bundle["entry"][0]["search"];
+    assert_eq!((first["mode"].as_str(), first["score"].as_f64()), (Some("match"), Some(1.0)), "{first}");
+    let second = bundle["entry"][1]["search"]["score"].as_f64().expect("a score");
+    assert!(second > 0.0 && second < 1.0, "{second}");
+    let snippet = first["extension"][0]["valueString"].as_str().expect("a snippet");
+    assert_eq!(first["extension"][0]["url"], "https://carnet.example/fhir/StructureDefinition/search-snippet");
+    assert!(snippet.contains("Allergie à la pénicilline"), "{snippet}");
+    // Combined with the other ITI-67 parameters: they filter, the total counts what is left.
+    let r = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&full-text=normale&type=11488-4&status=current"), &doctor).await;
+    let bundle = v.keep("full-text-type", &r);
+    assert_eq!(entry_ids(&bundle), [ids[2].to_string()]);
+    assert_eq!(bundle["total"], 1);
+    // Paging: one per page, the next link keeps the words.
+    let r = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&full-text=allergie&_count=1"), &doctor).await;
+    let bundle = v.keep("full-text-page", &r);
+    assert_eq!((entry_ids(&bundle).len(), bundle["total"].as_u64()), (1, Some(2)));
+    let next = bundle["link"].as_array().into_iter().flatten().find(|l| l["relation"] == "next").expect("a next link");
+    assert!(next["url"].as_str().is_some_and(|u| u.contains("full-text=allergie")), "{next}");
+    // Nothing found: an empty searchset.
+    let r = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&full-text=glycemie"), &doctor).await;
+    assert_eq!(v.keep("full-text-none", &r)["total"], 0);
+    // The CapabilityStatement declares it.
+    let r = app.fhir_get("/fhir/metadata", &doctor).await;
+    let capability = v.keep("metadata", &r);
+    let declared = capability["rest"][0]["resource"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["type"] == "DocumentReference")
+        .map(|r| r["searchParam"].as_array().into_iter().flatten().any(|p| p["name"] == "full-text"));
+    assert_eq!(declared, Some(true));
+    // Bad input names the parameter.
+    for bad in ["", "le%20de%20la", &"a%20".repeat(120)] {
+        let r = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&full-text={bad}"), &doctor).await;
+        assert_outcome(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("full-text"));
+        v.keep("full-text-bad", &r);
+    }
+    let r = app.fhir_get(&format!("/fhir/DocumentReference?patient={p}&full-text=a&full-text=b"), &doctor).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.raw);
+    v.check();
+}
+
+async fn fhir_kit_client_runs_a_full_text_search(app: TestApp) {
+    node_package("fhir-kit-client");
+    let (p, doctor, ids) = allergy_record(&app, 8002).await;
+    let base = serve(&app).await;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fhir-clients");
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("fulltext-fhir-kit-client.mjs"))
+        .current_dir(&dir)
+        .env("CARNET_FHIR_BASE", &base)
+        .env("CARNET_TOKEN", &doctor)
+        .env("CARNET_INS", p.to_string())
+        .env("CARNET_QUERY", "allergie")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs the script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON line");
+    assert_eq!(seen["total"], 2, "{seen}");
+    assert_eq!(seen["documents"], json!([ids[0].to_string(), ids[1].to_string()]), "{seen}");
+}
+
 on_both_backends!(
+    iti67_full_text_ranks_scores_and_quotes_the_passage,
+    fhir_kit_client_runs_a_full_text_search,
     hits_are_those_of_an_index_over_exactly_what_decide_permits,
     a_masked_document_is_found_by_the_medecin_traitant_only,
     a_text_extracted_after_the_last_deposit_is_found,
