@@ -439,7 +439,68 @@ async fn fhir_kit_client_runs_a_full_text_search(app: TestApp) {
     assert_eq!(seen["documents"], json!([ids[0].to_string(), ids[1].to_string()]), "{seen}");
 }
 
+async fn the_api_search_answers_hits_with_highlighted_passages_filters_and_pages(app: TestApp) {
+    let (p, doctor, ids) = allergy_record(&app, 8003).await;
+    let search = |q: String| {
+        let (app, doctor, p) = (&app, doctor.clone(), p.clone());
+        async move { app.get(&format!("/api/records/{p}/search?{q}"), &doctor).await }
+    };
+    let r = search("q=allergique".into()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.body["total"], 2);
+    let hits = r.body["hits"].as_array().expect("hits");
+    assert_eq!(hits[0]["document"]["id"], ids[0].to_string(), "{}", r.raw);
+    assert_eq!(hits[0]["score"], 1.0);
+    let text = hits[0]["snippet"]["text"].as_str().expect("text");
+    let marked: Vec<&str> = hits[0]["snippet"]["highlights"]
+        .as_array()
+        .expect("highlights")
+        .iter()
+        .map(|h| &text[h[0].as_u64().expect("start") as usize..h[1].as_u64().expect("end") as usize])
+        .collect();
+    assert_eq!(marked, ["Allergie", "allergie"], "{text}");
+    // Filters: type, author, date of the act; paging.
+    let r = search("q=normale&type=11502-2".into()).await;
+    assert_eq!((r.body["total"].as_u64(), r.body["hits"][0]["document"]["id"].as_str()), (Some(1), Some(ids[1].to_string().as_str())));
+    let r = search(format!("q=normale&author={}", support::rpps(1))).await;
+    assert_eq!(r.body["total"], 2, "{}", r.raw);
+    assert_eq!(search("q=normale&author=10000000000".into()).await.body["total"], 0);
+    assert_eq!(search("q=normale&from=2000-01-01&to=2100-12-31".into()).await.body["total"], 2);
+    assert_eq!(search("q=normale&to=2000-01-01".into()).await.body["total"], 0);
+    let r = search("q=allergie&offset=1&limit=1".into()).await;
+    assert_eq!((r.body["total"].as_u64(), r.body["hits"].as_array().map(Vec::len)), (Some(2), Some(1)));
+    assert_eq!(r.body["hits"][0]["document"]["id"], ids[1].to_string());
+    // Bad input: problem details naming the parameter.
+    for (q, status, name) in [
+        ("", StatusCode::UNPROCESSABLE_ENTITY, "q:"),
+        ("q=", StatusCode::UNPROCESSABLE_ENTITY, "q:"),
+        ("q=le%20la%20de", StatusCode::UNPROCESSABLE_ENTITY, "q:"),
+        (&format!("q={}", "x".repeat(201)), StatusCode::UNPROCESSABLE_ENTITY, "q:"),
+        ("q=allergie&from=2026-13-01", StatusCode::UNPROCESSABLE_ENTITY, "from:"),
+        ("q=allergie&limit=0", StatusCode::UNPROCESSABLE_ENTITY, "limit:"),
+        ("q=allergie&limit=abc", StatusCode::BAD_REQUEST, "limit"),
+        ("q=allergie&colour=red", StatusCode::BAD_REQUEST, "colour"),
+    ] {
+        let r = search(q.into()).await;
+        assert_eq!(r.status, status, "{q}: {}", r.raw);
+        assert_eq!(r.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"), "{q}");
+        assert!(r.body["detail"].as_str().is_some_and(|d| d.contains(name)), "{q}: {}", r.raw);
+    }
+    // Declared in the OpenAPI document.
+    let openapi = app.get("/api/openapi.json", &doctor).await.body;
+    let params: Vec<&str> = openapi["paths"]["/api/records/{ins}/search"]["get"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for name in ["q", "class", "type", "from", "to", "author", "offset", "limit"] {
+        assert!(params.contains(&name), "{name} in {params:?}");
+    }
+}
+
 on_both_backends!(
+    the_api_search_answers_hits_with_highlighted_passages_filters_and_pages,
     iti67_full_text_ranks_scores_and_quotes_the_passage,
     fhir_kit_client_runs_a_full_text_search,
     hits_are_those_of_an_index_over_exactly_what_decide_permits,
