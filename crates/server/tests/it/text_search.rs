@@ -499,6 +499,90 @@ async fn the_api_search_answers_hits_with_highlighted_passages_filters_and_pages
     }
 }
 
+/// Marie's record, fed by Dr Bernard with two documents whose text is extracted, one of them
+/// holding text that looks like HTML.
+async fn portal_record(app: &TestApp) -> Vec<DocumentId> {
+    let p = ins(77);
+    app.open_record(&p).await;
+    let doctor = app.token(crate::portal::dr_bernard());
+    let mut ids = Vec::new();
+    for (i, (title, text)) in [
+        ("Consultation d’allergologie", "Allergie <b>grave</b> à la pénicilline confirmée. Éviter les bêta-lactamines."),
+        ("Bilan sanguin", "Créatinine normale. Pas d’allergie connue aux produits de contraste."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let meta = json!({"unique_id": format!("1.2.250.1.999.81.{i}"), "type_code": "11502-2", "mime_type": "text/plain", "title": title});
+        let r = app.upload(&p, &doctor, meta, text.as_bytes()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+        ids.push(DocumentId::parse(r.body["id"].as_str().expect("id")).expect("id"));
+    }
+    app.carnet.extract_texts(&settings()).await.expect("extraction");
+    ids
+}
+
+#[tokio::test]
+async fn the_portal_search_pages_mark_the_words_and_escape_the_text() {
+    let app = TestApp::new(support::Backend::Sqlite).await;
+    let ids = portal_record(&app).await;
+    let marie = app.portal_session(&crate::portal::marie_actor()).await;
+    let list = app.page("/documents", &marie).await;
+    assert!(list.raw.contains("action=\"/documents/recherche\""), "the search box on Mes documents");
+    let r = app.page("/documents/recherche?texte=allergique", &marie).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert!(r.raw.contains("2 documents contiennent « allergique »"), "{}", r.raw);
+    assert!(r.raw.contains("<mark>Allergie</mark> &#60;b&#62;grave&#60;/b&#62; à la pénicilline"), "the text is escaped: {}", r.raw);
+    assert!(!r.raw.contains("<b>grave"), "{}", r.raw);
+    assert!(r.raw.contains(&format!("href=\"/documents/{}\"", ids[0])), "a link to the viewer");
+    assert!(
+        r.raw.contains("Consultation d’allergologie")
+            || r.raw.contains("Consultation d&#39;allergologie")
+            || r.raw.contains("Consultation d&#x27;allergologie")
+    );
+    let none = app.page("/documents/recherche?texte=glyc%C3%A9mie", &marie).await;
+    assert!(none.raw.contains("Aucun document ne contient « glycémie »."), "{}", none.raw);
+    let bad = app.page("/documents/recherche?texte=le+la", &marie).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.raw.contains("aria-invalid=\"true\"") && bad.raw.contains("ne sont pas recherchés"), "{}", bad.raw);
+    let hostile = app.page("/documents/recherche?texte=%3Cb%3Eallergie%3C%2Fb%3E", &marie).await;
+    assert!(!hostile.raw.contains("<b>allergie"), "the words typed are escaped too");
+}
+
+#[tokio::test]
+async fn the_search_pages_pass_axe_core_in_chromium() {
+    use crate::portal::{demo_person, dr_bernard, marie, portal_offering, walk};
+    let people = vec![marie(), demo_person("Dr Paul Bernard, médecin", dr_bernard())];
+    let (app, origin) = portal_offering(people).await;
+    portal_record(&app).await;
+    let p = ins(77);
+    let at = |path: &str| format!("{origin}{path}");
+    let steps = [
+        (at("/connexion"), 200, "Choisissez une personne de démonstration"),
+        ("click:Marie Dupont (patiente)".to_owned(), 200, "Mon dossier médical"),
+        (at("/documents"), 200, "Rechercher dans le texte de mes documents"),
+        ("fill:Rechercher dans le texte de mes documents=allergique".to_owned(), 0, ""),
+        ("click:Rechercher le texte".to_owned(), 200, "2 documents contiennent « allergique »"),
+        ("fill:Mots recherchés=glycémie".to_owned(), 0, ""),
+        ("click:Rechercher le texte".to_owned(), 200, "Aucun document ne contient « glycémie »."),
+        ("fill:Mots recherchés=le".to_owned(), 0, ""),
+        ("click:Rechercher le texte".to_owned(), 400, "ne sont pas recherchés"),
+        ("click:Se déconnecter".to_owned(), 200, "Se connecter"),
+        (at("/connexion"), 200, "Choisissez une personne de démonstration"),
+        ("click:Dr Paul Bernard, médecin".to_owned(), 200, "Mon espace professionnel"),
+        (format!("fill:INS du patient (15 chiffres)={}", p.as_str()), 0, ""),
+        ("click:Rechercher par INS".to_owned(), 200, "1 patient correspond"),
+        ("link:Jeanne MARTIN".to_owned(), 200, "Vous n’avez pas accès à ce dossier"),
+        ("click:Déclarer l’autorisation du patient".to_owned(), 200, "Rechercher dans le texte des documents"),
+        ("fill:Rechercher dans le texte des documents=pénicilline allergie".to_owned(), 0, ""),
+        ("click:Rechercher le texte".to_owned(), 200, "1 document contient « pénicilline allergie »"),
+    ];
+    let checked = walk("recherche-texte", &steps).await;
+    let found = &checked[17];
+    assert!(found.text.contains("Consultation d’allergologie"), "{}", found.text);
+    assert!(!found.url.contains(p.as_str()), "no INS in a URL: {}", found.url);
+}
+
 on_both_backends!(
     the_api_search_answers_hits_with_highlighted_passages_filters_and_pages,
     iti67_full_text_ranks_scores_and_quotes_the_passage,
