@@ -230,7 +230,7 @@ mod tests {
             [("Allergie", true), (" à la ", false), ("pénicilline", true)].map(|(t, m)| (t.to_owned(), m)).into();
         assert_eq!(p, want);
         // A range off a character boundary is never sliced.
-        let s = Snippet { text: "é".into(), highlights: vec![0..1] };
+        let s = Snippet { text: "é".into(), highlights: std::iter::once(0..1).collect() };
         assert_eq!(pieces(&s).iter().map(|p| p.text.as_str()).collect::<String>(), "é");
     }
 
