@@ -7,6 +7,7 @@ mod bench_crash;
 mod bench_http;
 mod bench_keys;
 mod bench_portal;
+mod bench_search;
 mod bench_soak;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,9 @@ enum BenchCommand {
     /// run: ITI-67, ITI-68 and ITI-65 throughput with each, the unwraps that reached the token
     /// per second, and each provider's raw unwrap rate.
     Keys(bench_keys::KeysArgs),
+    /// Search inside one record (1,000 documents, or 10,000 with --large): the cold build of
+    /// its index, warm searches of one to three words (p50/p99), the index's bytes, peak RSS.
+    Search(bench_search::SearchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Crash(args) => bench_crash::crash(args).await,
             BenchCommand::Soak(args) => bench_soak::soak(args).await,
             BenchCommand::Keys(args) => bench_keys::keys(args).await,
+            BenchCommand::Search(args) => bench_search::search(args).await,
         }
     })
 }
