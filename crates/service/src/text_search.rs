@@ -170,6 +170,9 @@ impl Carnet {
                     .await
                     .map_err(|e| ServiceError::Search(e.to_string()))?
                     .map_err(search_failed)?;
+                // Indexes of the record's earlier generations can no longer be asked for: out now
+                // rather than when the budget pushes them.
+                self.search_cache.forget(|k| k.ins == key.ins && k.generation != key.generation);
                 self.search_cache.insert(key, built)
             }
         };
