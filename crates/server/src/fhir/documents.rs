@@ -174,14 +174,16 @@ async fn full_text_search(
     check_text_query(text).map_err(|p| {
         FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid, format!("full-text: the text {p}")).at("full-text")
     })?;
-    let paging = Paging { offset: query.page.offset, limit: query.page.count.min(MAX_PAGE) };
+    // At most `MAX_PAGE` hits a page (each has its passage computed); the links follow it.
+    let page_asked = carnet_fhir::search::Page { count: query.page.count.min(MAX_PAGE), ..query.page };
+    let paging = Paging { offset: page_asked.offset, limit: page_asked.count };
     let found = state.carnet.search_text(actor, &query.patient, text, &|m| query.matches(m), paging).await?;
     let page: Vec<_> = found.hits.iter().map(|h| h.visible.clone()).collect();
     let titles = state.carnet.titles(&page).await?;
     let kind = page.first().map_or(InsKind::Nir, |v| v.ins_kind());
     let ctx = RenderContext { base_url: base, codes: &state.carnet.config().codes };
     let more = paging.offset + found.hits.len() < found.total;
-    let links = paging_links(base, "DocumentReference", &applied(params, ignored), query.page, more);
+    let links = paging_links(base, "DocumentReference", &applied(params, ignored), page_asked, more);
     let outcome = carnet_fhir::render::ignored_parameters(ignored);
     let documents = page
         .iter()
