@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -116,6 +116,9 @@ pub struct RecordIndex {
     reader: IndexReader,
     id: Field,
     body: Field,
+    /// Each document's id by its insertion number (the `ord` fast field): a hit's id without
+    /// reading its stored document.
+    ids: Vec<String>,
     documents: usize,
     bytes: usize,
 }
@@ -131,14 +134,17 @@ impl RecordIndex {
     pub fn build<'a>(texts: impl IntoIterator<Item = Text<'a>>) -> Result<RecordIndex> {
         let mut schema = Schema::builder();
         let id = schema.add_text_field("id", STRING | STORED);
+        let ord = schema.add_u64_field("ord", FAST);
         let indexing = TextFieldIndexing::default().set_tokenizer(FRENCH).set_index_option(IndexRecordOption::WithFreqsAndPositions);
         let body = schema.add_text_field("body", TextOptions::default().set_indexing_options(indexing).set_stored());
         let index = Index::create_in_ram(schema.build());
         index.tokenizers().register(FRENCH, french());
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET)?;
         let (mut documents, mut text_bytes) = (0, 0);
+        let mut ids = Vec::new();
         for t in texts {
-            writer.add_document(doc!(id => t.id, body => t.text))?;
+            writer.add_document(doc!(id => t.id, body => t.text, ord => ids.len() as u64))?;
+            ids.push(t.id.to_owned());
             documents += 1;
             text_bytes += t.text.len() + t.id.len();
         }
@@ -149,7 +155,7 @@ impl RecordIndex {
         // What the segments hold (postings, positions, stored texts), plus the texts themselves
         // once more for the readers' caches: an estimate for the cache's budget, never under.
         let bytes = searcher.space_usage().map(|u| u.total().get_bytes() as usize).unwrap_or(0).max(text_bytes) + text_bytes;
-        Ok(RecordIndex { _index: index, reader, id, body, documents, bytes })
+        Ok(RecordIndex { _index: index, reader, id, body, ids, documents, bytes })
     }
 
     pub fn documents(&self) -> usize {
@@ -189,27 +195,34 @@ impl RecordIndex {
         let Some(query) = self.query(query) else { return Ok(Page::default()) };
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(self.documents.max(1)).order_by_score())?;
+        // Ids from the fast field: filtering every hit reads no stored document.
+        let columns = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().u64("ord"))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut kept = Vec::new();
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let id = doc.get_first(self.id).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            if keep(&id) {
-                kept.push((score, id, doc));
+            let ord = columns.get(address.segment_ord as usize).and_then(|c| c.first(address.doc_id));
+            let Some(id) = ord.and_then(|o| self.ids.get(o as usize)) else { continue };
+            if keep(id) {
+                kept.push((score, id, address));
             }
         }
         let total = kept.len();
         let best = kept.first().map_or(0.0, |(score, _, _)| *score);
         let mut snippets = SnippetGenerator::create(&searcher, &query, self.body)?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
-        let hits = kept
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(score, id, doc)| {
-                let s = snippets.snippet_from_doc(&doc);
-                Hit { id, score, snippet: Snippet { text: s.fragment().to_owned(), highlights: s.highlighted().to_vec() } }
-            })
-            .collect();
+        let mut hits = Vec::new();
+        for (score, id, address) in kept.into_iter().skip(offset).take(limit) {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let s = snippets.snippet_from_doc(&doc);
+            hits.push(Hit {
+                id: id.clone(),
+                score,
+                snippet: Snippet { text: s.fragment().to_owned(), highlights: s.highlighted().to_vec() },
+            });
+        }
         Ok(Page { total, best, hits })
     }
 
