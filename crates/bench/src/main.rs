@@ -8,6 +8,7 @@ mod bench_http;
 mod bench_keys;
 mod bench_nodes;
 mod bench_portal;
+mod bench_search;
 mod bench_soak;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,9 @@ enum BenchCommand {
     /// ITI-67 and ITI-65 through haproxy in front of 1, 2 and 3 nodes on one PostgreSQL (each
     /// node pinned to a core with --taskset): throughput per node count, p99 at half load.
     Nodes(bench_nodes::NodesArgs),
+    /// Search inside one record (1,000 documents, or 10,000 with --large): the cold build of
+    /// its index, warm searches of one to three words (p50/p99), the index's bytes, peak RSS.
+    Search(bench_search::SearchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Soak(args) => bench_soak::soak(args).await,
             BenchCommand::Keys(args) => bench_keys::keys(args).await,
             BenchCommand::Nodes(args) => bench_nodes::nodes(args).await,
+            BenchCommand::Search(args) => bench_search::search(args).await,
         }
     })
 }

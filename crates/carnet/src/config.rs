@@ -41,6 +41,9 @@ pub struct Settings {
     /// The text of documents, extracted after each deposit (`[extraction]`, docs/search.md).
     #[serde(default)]
     pub extraction: ExtractionConfig,
+    /// Search inside a record (`[search]`, docs/search.md).
+    #[serde(default)]
+    pub search: SearchConfig,
     /// The SMART App Launch authorization server published at `/.well-known/smart-configuration`;
     /// absent: none is published (and the CapabilityStatement claims no SMART-on-FHIR service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +155,20 @@ pub struct LedgerSettings {
 impl Default for LedgerSettings {
     fn default() -> Self {
         LedgerSettings { verify_interval_hours: 24, verify_pause_ms: 10 }
+    }
+}
+
+/// Search inside a record (`[search]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// The memory this node's full-text indexes may hold, in MiB (least recently used out first).
+    pub cache_mib: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { cache_mib: 64 }
     }
 }
 
@@ -562,6 +579,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             ledger: LedgerSettings::default(),
             extraction: ExtractionConfig::default(),
+            search: SearchConfig::default(),
             smart: None,
             apps: vec![],
             portal: None,

@@ -419,6 +419,7 @@ impl App {
             apps: settings.app_catalogue()?,
             sessions: settings.portal.as_ref().map(config::PortalSettings::session_limits).unwrap_or_default(),
             upload_deadline: settings.upload_deadline(),
+            search_cache_bytes: settings.search.cache_mib.saturating_mul(1024 * 1024),
         };
         let storage = Storage::open(StorageLocation {
             database_url: settings.database_url(),

@@ -113,6 +113,7 @@ impl Transaction {
                     ("security-label", "token"),
                     ("setting", "token"),
                     ("related", "reference"),
+                    ("full-text", "string"),
                 ],
                 &[],
             ),

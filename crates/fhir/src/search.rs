@@ -324,6 +324,9 @@ pub struct DocumentQuery {
     pub author_given: Vec<Vec<String>>,
     pub author_family: Vec<Vec<String>>,
     pub related: Vec<Vec<DocumentId>>,
+    /// `full-text` (IHE MHD Full-Text Search option): the words the documents' text must hold;
+    /// the hits then come by relevance. Checked (length, words) by the search itself.
+    pub full_text: Option<String>,
     pub page: Page,
     /// Oldest first (`_sort=date`); newest first by default and with `_sort=-date`.
     pub ascending: bool,
@@ -366,6 +369,7 @@ impl DocumentQuery {
             author_given: vec![],
             author_family: vec![],
             related: vec![],
+            full_text: None,
             page: Page::default(),
             ascending: false,
         };
@@ -424,6 +428,12 @@ impl DocumentQuery {
                         })
                         .collect::<Result<_, _>>()?,
                 ),
+                "full-text" => {
+                    if q.full_text.is_some() {
+                        return Err(refuse(key, "given twice: one full-text per search (its words are all searched for)"));
+                    }
+                    q.full_text = Some(value.clone());
+                }
                 other => unsupported.skip(refuse(other, "not a search parameter of DocumentReference that Carnet supports"))?,
             }
         }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -62,6 +62,16 @@ pub struct Hit {
     pub id: String,
     pub score: f32,
     pub snippet: Snippet,
+}
+
+/// A page of hits and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    /// Every matching document `keep` accepted.
+    pub total: usize,
+    /// The best score among them (0 when none): what scores are normalised by.
+    pub best: f32,
+    pub hits: Vec<Hit>,
 }
 
 /// A passage of a document's text, with the byte ranges of the words that matched.
@@ -106,6 +116,9 @@ pub struct RecordIndex {
     reader: IndexReader,
     id: Field,
     body: Field,
+    /// Each document's id by its insertion number (the `ord` fast field): a hit's id without
+    /// reading its stored document.
+    ids: Vec<String>,
     documents: usize,
     bytes: usize,
 }
@@ -121,14 +134,17 @@ impl RecordIndex {
     pub fn build<'a>(texts: impl IntoIterator<Item = Text<'a>>) -> Result<RecordIndex> {
         let mut schema = Schema::builder();
         let id = schema.add_text_field("id", STRING | STORED);
+        let ord = schema.add_u64_field("ord", FAST);
         let indexing = TextFieldIndexing::default().set_tokenizer(FRENCH).set_index_option(IndexRecordOption::WithFreqsAndPositions);
         let body = schema.add_text_field("body", TextOptions::default().set_indexing_options(indexing).set_stored());
         let index = Index::create_in_ram(schema.build());
         index.tokenizers().register(FRENCH, french());
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET)?;
         let (mut documents, mut text_bytes) = (0, 0);
+        let mut ids = Vec::new();
         for t in texts {
-            writer.add_document(doc!(id => t.id, body => t.text))?;
+            writer.add_document(doc!(id => t.id, body => t.text, ord => ids.len() as u64))?;
+            ids.push(t.id.to_owned());
             documents += 1;
             text_bytes += t.text.len() + t.id.len();
         }
@@ -139,7 +155,7 @@ impl RecordIndex {
         // What the segments hold (postings, positions, stored texts), plus the texts themselves
         // once more for the readers' caches: an estimate for the cache's budget, never under.
         let bytes = searcher.space_usage().map(|u| u.total().get_bytes() as usize).unwrap_or(0).max(text_bytes) + text_bytes;
-        Ok(RecordIndex { _index: index, reader, id, body, documents, bytes })
+        Ok(RecordIndex { _index: index, reader, id, body, ids, documents, bytes })
     }
 
     pub fn documents(&self) -> usize {
@@ -154,19 +170,10 @@ impl RecordIndex {
     /// The documents holding every term of `query`, best first (BM25), at most `limit`, each
     /// with the passage that matched best.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
-        let terms = terms(query);
-        if terms.is_empty() || limit == 0 {
+        let Some(query) = self.query(query) else { return Ok(Vec::new()) };
+        if limit == 0 {
             return Ok(Vec::new());
         }
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-            .iter()
-            .map(|t| {
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(Term::from_field_text(self.body, t), IndexRecordOption::WithFreqsAndPositions));
-                (Occur::Must, q)
-            })
-            .collect();
-        let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut snippets = SnippetGenerator::create(&searcher, &query, self.body)?;
@@ -179,6 +186,61 @@ impl RecordIndex {
             hits.push(Hit { id, score, snippet: Snippet { text: s.fragment().to_owned(), highlights: s.highlighted().to_vec() } });
         }
         Ok(hits)
+    }
+
+    /// The documents holding every term of `query` that `keep` accepts (by id), best first:
+    /// how many there are, and the `limit` after the first `offset`, each with its passage (the
+    /// passages of the others are not computed). The same order and scores as [`Self::search`].
+    pub fn search_page(&self, query: &str, offset: usize, limit: usize, keep: impl Fn(&str) -> bool) -> Result<Page> {
+        let Some(query) = self.query(query) else { return Ok(Page::default()) };
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(self.documents.max(1)).order_by_score())?;
+        // Ids from the fast field: filtering every hit reads no stored document.
+        let columns = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().u64("ord"))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut kept = Vec::new();
+        for (score, address) in top {
+            let ord = columns.get(address.segment_ord as usize).and_then(|c| c.first(address.doc_id));
+            let Some(id) = ord.and_then(|o| self.ids.get(o as usize)) else { continue };
+            if keep(id) {
+                kept.push((score, id, address));
+            }
+        }
+        let total = kept.len();
+        let best = kept.first().map_or(0.0, |(score, _, _)| *score);
+        let mut snippets = SnippetGenerator::create(&searcher, &query, self.body)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let mut hits = Vec::new();
+        for (score, id, address) in kept.into_iter().skip(offset).take(limit) {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let s = snippets.snippet_from_doc(&doc);
+            hits.push(Hit {
+                id: id.clone(),
+                score,
+                snippet: Snippet { text: s.fragment().to_owned(), highlights: s.highlighted().to_vec() },
+            });
+        }
+        Ok(Page { total, best, hits })
+    }
+
+    /// Every analysed term of `query` must occur; `None` when it has none.
+    fn query(&self, query: &str) -> Option<BooleanQuery> {
+        let terms = terms(query);
+        if terms.is_empty() {
+            return None;
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|t| {
+                let q: Box<dyn Query> =
+                    Box::new(TermQuery::new(Term::from_field_text(self.body, t), IndexRecordOption::WithFreqsAndPositions));
+                (Occur::Must, q)
+            })
+            .collect();
+        Some(BooleanQuery::new(clauses))
     }
 
     /// How many documents hold every term of `query`.
@@ -203,19 +265,31 @@ impl<K: PartialEq + Clone> IndexCache<K> {
 
     /// The index under `key`, or the one `build` makes (kept if it fits the budget).
     pub fn get_or_build(&self, key: &K, build: impl FnOnce() -> Result<RecordIndex>) -> Result<Arc<RecordIndex>> {
-        if let Ok(mut entries) = self.entries.lock()
-            && let Some(at) = entries.iter().position(|(k, _)| k == key)
-            && let Some(found) = entries.remove(at)
-        {
-            let index = found.1.clone();
-            entries.push_front(found);
+        if let Some(index) = self.get(key) {
             return Ok(index);
         }
-        let index = Arc::new(build()?);
+        Ok(self.insert(key.clone(), build()?))
+    }
+
+    /// The index under `key`, if kept (then it becomes the most recently used).
+    pub fn get(&self, key: &K) -> Option<Arc<RecordIndex>> {
+        let mut entries = self.entries.lock().ok()?;
+        let at = entries.iter().position(|(k, _)| k == key)?;
+        let found = entries.remove(at)?;
+        let index = found.1.clone();
+        entries.push_front(found);
+        Some(index)
+    }
+
+    /// Keeps `index` under `key` if it fits the budget (the least recently used go first), and
+    /// hands it back: for callers that build asynchronously (see [`Self::get_or_build`]).
+    pub fn insert(&self, key: K, index: RecordIndex) -> Arc<RecordIndex> {
+        let index = Arc::new(index);
         if index.bytes() <= self.budget
             && let Ok(mut entries) = self.entries.lock()
         {
-            entries.push_front((key.clone(), index.clone()));
+            entries.retain(|(k, _)| *k != key);
+            entries.push_front((key, index.clone()));
             let mut total: usize = entries.iter().map(|(_, i)| i.bytes()).sum();
             while total > self.budget {
                 match entries.pop_back() {
@@ -224,7 +298,7 @@ impl<K: PartialEq + Clone> IndexCache<K> {
                 }
             }
         }
-        Ok(index)
+        index
     }
 
     /// Drops every index whose key `stale` names (a record shredded, its texts changed).

@@ -78,6 +78,10 @@ impl From<ServiceError> for ApiError {
                     "the access could not be recorded in the ledger; nothing was done; retry later",
                 )
             }
+            ServiceError::Search(cause) => {
+                tracing::error!(error = %cause, "the search index failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the search failed; retry later")
+            }
             ServiceError::Crypto(cause) => {
                 // Never shown: a failed authentication means tampering or a lost key.
                 tracing::error!(error = %cause, "stored data failed an integrity or key check");

@@ -637,6 +637,7 @@ impl Carnet {
         self.record_event(&crate::records::sweeper(), Event::permit("record.shred", Some(ins), None, "destroyed")).await?;
         self.db.delete_patient_key(ins).await?;
         self.forget_key(ins);
+        self.forget_indexes(ins);
         let documents: Vec<_> = self.db.find_documents_of(ins).await?.into_iter().map(|(meta, _)| meta).collect();
         for d in &documents {
             self.blobs.delete(d.id).await?;

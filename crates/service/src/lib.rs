@@ -27,6 +27,7 @@ mod restore;
 mod sealing;
 mod sessions;
 mod submissions;
+mod text_search;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use carnet_store::{BlobStore, Database, StoreError};
 pub use activity::{ACTIVITY_EMERGENCIES, ACTIVITY_PAGE, Activity, ActivityQuery};
 pub use apps::Admission;
 pub use carnet_extract as extract;
+pub use carnet_search::Snippet;
 pub use clock::{ManualClock, SystemClock};
 pub use directory::{NAME_SEARCH_LIMIT, NAME_SEARCH_MIN, NameSearch};
 pub use documents::{Content, ContentError, DocumentAction, DocumentView, Submitted, UploadSweep};
@@ -55,6 +57,7 @@ pub use restore::RESTORE_ACTION;
 pub use sealing::{UNREADABLE_CLOSE_REASON, UNREADABLE_JUSTIFICATION};
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
+pub use text_search::{FULLTEXT_ACTION, MAX_PAGE, MAX_QUERY_CHARS, Paging, QueryProblem, TextHit, TextSearch, check_text_query};
 
 /// The ledger's and the review queue's records as the use cases return them: data only — the
 /// edge never holds a handle on the ledger or the metadata store.
@@ -109,6 +112,9 @@ pub enum ServiceError {
     /// tree): 422.
     #[error("{0}")]
     LedgerInvalid(String),
+    /// The in-memory search index failed (not the caller's input).
+    #[error("the search index failed: {0}")]
+    Search(String),
 }
 
 impl From<LedgerError> for ServiceError {
@@ -182,6 +188,8 @@ pub struct ServiceConfig {
     /// `[limits] max_upload_seconds`, and this adds a margin for the upload's last idle wait,
     /// its final write and clocks that differ between nodes.
     pub upload_deadline: time::Duration,
+    /// The bytes this node's full-text indexes may hold (`[search] cache_mib`).
+    pub search_cache_bytes: usize,
 }
 
 /// Added to `[limits] max_upload_seconds` to make `ServiceConfig::upload_deadline`.
@@ -201,6 +209,7 @@ impl Default for ServiceConfig {
             apps: std::collections::BTreeMap::new(),
             sessions: carnet_domain::SessionLimits::default(),
             upload_deadline: time::Duration::hours(1) + UPLOAD_DEADLINE_MARGIN,
+            search_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -270,6 +279,7 @@ pub struct Carnet {
     /// Why the ledger failed its checks, if it did (`ledger_trust`): every recorded access is
     /// refused meanwhile.
     ledger_problem: Arc<std::sync::RwLock<Option<String>>>,
+    search_cache: Arc<text_search::SearchCache>,
 }
 
 impl Carnet {
@@ -280,6 +290,7 @@ impl Carnet {
             keys: storage.keys,
             ledger: storage.ledger,
             clock,
+            search_cache: Arc::new(text_search::SearchCache::new(config.search_cache_bytes)),
             config: Arc::new(config),
             seen: Arc::default(),
             key_cache: Arc::default(),

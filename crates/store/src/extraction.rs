@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use carnet_domain::DocumentId;
+use carnet_domain::{DocumentId, Ins};
 use time::{Duration, OffsetDateTime};
 
 use crate::database::{on_pool, on_writer};
@@ -91,6 +91,9 @@ pub trait ExtractionStore {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Where a document's text stands (`None`: no job, e.g. the document is gone).
     fn find_extraction(&self, id: DocumentId) -> impl Future<Output = Result<Option<ExtractionState>>> + Send;
+    /// The patient's documents whose text is extracted (`done`), in one statement: the search
+    /// names them in its index's key, so that a text finished after the last deposit is seen.
+    fn texts_done_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     /// Jobs by state and reason, for the metrics.
     fn extraction_counts(&self) -> impl Future<Output = Result<Vec<ExtractionCount>>> + Send;
 }
@@ -195,6 +198,17 @@ impl ExtractionStore for Database {
             "unavailable" => ExtractionState::Unavailable { reason: reason.unwrap_or_default(), detail: detail.unwrap_or_default() },
             other => return Err(corrupt("extraction state", other)),
         }))
+    }
+
+    async fn texts_done_of(&self, ins: &Ins) -> Result<Vec<DocumentId>> {
+        let rows: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT j.document_id FROM extraction_jobs j JOIN documents d ON d.id = j.document_id \
+             WHERE d.ins = $1 AND j.state = 'done'"
+        )
+        .bind(ins.as_str())
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
     }
 
     async fn extraction_counts(&self) -> Result<Vec<ExtractionCount>> {

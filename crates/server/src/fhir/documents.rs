@@ -15,7 +15,7 @@ use carnet_fhir::render::{RenderContext, document_reference, transaction_respons
 use carnet_fhir::search::DocumentQuery;
 use carnet_fhir::search_page::{DocumentReferenceJson, DocumentSearchset};
 use carnet_fhir::{IssueType, parse_provide_bundle, read_label_patch, read_label_put};
-use carnet_service::{BundleDocument, DocumentAction, DocumentView, NewSubmissionSet, ServiceError};
+use carnet_service::{BundleDocument, DocumentAction, DocumentView, MAX_PAGE, NewSubmissionSet, Paging, ServiceError, check_text_query};
 use futures::StreamExt;
 
 use super::{FhirActor, FhirError, FhirLimits, FhirQuery, applied, base_url, handling, json, paging_links, read_body, searchset};
@@ -126,6 +126,9 @@ pub async fn search(
     let handling = handling(&headers);
     let (query, ignored) = DocumentQuery::parse_with(&params, handling)?;
     let base = base_url(&headers);
+    if let Some(text) = &query.full_text {
+        return full_text_search(&state, &actor, &query, text, &params, &ignored, &base, handling).await;
+    }
     let mut visible: Vec<_> =
         state.carnet.visible_documents(&actor, &query.patient).await?.into_iter().filter(|v| query.matches(v.meta())).collect();
     visible.sort_by(|a, b| {
@@ -150,6 +153,60 @@ pub async fn search(
         .map(|(v, title)| DocumentReferenceJson { meta: v.meta(), title: title.as_deref(), ins_kind: kind, ctx: &ctx })
         .collect();
     Ok(searchset(&DocumentSearchset { documents, total: total as u64, links: &links, outcome: outcome.as_ref() }, handling))
+}
+
+/// The extension holding the passage of a document that matched a `full-text` search, on
+/// `Bundle.entry.search` (a string: the passage as written in the document).
+pub const SNIPPET_EXTENSION: &str = "https://carnet.example/fhir/StructureDefinition/search-snippet";
+
+/// ITI-67 with `full-text` (IHE MHD Full-Text Search option): the documents the gate admits,
+/// whose text holds every word, that match the other parameters, by relevance — each entry's
+/// `search.score` the hit's score over the best one's (0..1], its passage in the snippet
+/// extension. One ledger entry, without the words searched.
+#[allow(clippy::too_many_arguments)]
+async fn full_text_search(
+    state: &AppState,
+    actor: &carnet_domain::Actor,
+    query: &DocumentQuery,
+    text: &str,
+    params: &[(String, String)],
+    ignored: &[carnet_fhir::search::SearchError],
+    base: &str,
+    handling: carnet_fhir::search::Handling,
+) -> Result<Response, FhirError> {
+    check_text_query(text).map_err(|p| {
+        FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid, format!("full-text: the text {p}")).at("full-text")
+    })?;
+    // At most `MAX_PAGE` hits a page (each has its passage computed); the links follow it.
+    let page_asked = carnet_fhir::search::Page { count: query.page.count.min(MAX_PAGE), ..query.page };
+    let paging = Paging { offset: page_asked.offset, limit: page_asked.count };
+    let found = state.carnet.search_text(actor, &query.patient, text, &|m| query.matches(m), paging).await?;
+    let page: Vec<_> = found.hits.iter().map(|h| h.visible.clone()).collect();
+    let titles = state.carnet.titles(&page).await?;
+    let kind = page.first().map_or(InsKind::Nir, |v| v.ins_kind());
+    let ctx = RenderContext { base_url: base, codes: &state.carnet.config().codes };
+    let more = paging.offset + found.hits.len() < found.total;
+    let links = paging_links(base, "DocumentReference", &applied(params, ignored), page_asked, more);
+    let outcome = carnet_fhir::render::ignored_parameters(ignored);
+    let documents = page
+        .iter()
+        .zip(&titles)
+        .map(|(v, title)| DocumentReferenceJson { meta: v.meta(), title: title.as_deref(), ins_kind: kind, ctx: &ctx })
+        .collect();
+    let set = DocumentSearchset { documents, total: found.total as u64, links: &links, outcome: outcome.as_ref() };
+    let mut bundle = serde_json::to_value(&set).map_err(|e| FhirError::from(ServiceError::Search(e.to_string())))?;
+    if let Some(entries) = bundle.get_mut("entry").and_then(|e| e.as_array_mut()) {
+        for (entry, hit) in entries.iter_mut().zip(&found.hits) {
+            // Rounded: a score is an ordering hint, not a figure to compare across searches.
+            let score = (f64::from(hit.relevance) * 10_000.0).round() / 10_000.0;
+            entry["search"] = serde_json::json!({
+                "extension": [{"url": SNIPPET_EXTENSION, "valueString": hit.snippet.text}],
+                "mode": "match",
+                "score": score,
+            });
+        }
+    }
+    Ok(searchset(&bundle, handling))
 }
 
 /// A DocumentReference by id: one the caller may not see answers exactly like a missing one.

@@ -53,11 +53,11 @@ pub fn essence(mime: &str) -> String {
 }
 
 /// The date of the act: when the document was written, else when it was deposited.
-fn act_date(meta: &DocumentMeta) -> OffsetDateTime {
+pub(super) fn act_date(meta: &DocumentMeta) -> OffsetDateTime {
     meta.xds.authored_at.unwrap_or(meta.submitted_at)
 }
 
-fn type_words(state: &AppState, meta: &DocumentMeta) -> String {
+pub(super) fn type_words(state: &AppState, meta: &DocumentMeta) -> String {
     state
         .carnet
         .config()

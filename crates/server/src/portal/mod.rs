@@ -28,6 +28,7 @@ mod record;
 pub mod session;
 pub mod signin;
 mod space;
+mod text_search;
 mod words;
 
 /// What a page may load: its own stylesheet and images, forms posted to itself; nothing else.
@@ -47,6 +48,8 @@ pub const PAGES: &[&str] = &[
     "/documents",
     "/documents?masques=1",
     "/documents/ajouter",
+    "/documents/recherche",
+    "/documents/recherche?texte=compte",
     "/documents/{id}",
     "/documents/{id}/contenu",
     "/documents/{id}/telecharger",
@@ -63,6 +66,7 @@ pub const PAGES: &[&str] = &[
     "/patients/{handle}/documents/{id}/contenu",
     "/patients/{handle}/documents/{id}/telecharger",
     "/patients/{handle}/deposer",
+    "/patients/{handle}/recherche?texte=compte",
     "/patients/{handle}/deposer/{id}",
     "/activite",
     "/activite?avant=1",
@@ -92,6 +96,7 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
                 .layer::<_, std::convert::Infallible>(axum::Extension(upload))
                 .layer::<_, std::convert::Infallible>(axum::Extension(pace)),
         )
+        .route("/documents/recherche", get(text_search::patient))
         .route("/documents/{id}", get(documents::show))
         .route("/documents/{id}/contenu", get(documents::content))
         .route("/documents/{id}/telecharger", get(documents::download))
@@ -117,6 +122,7 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/patients/{handle}", get(professional::record))
         .route("/patients/{handle}/autorisation", post(professional::declare))
         .route("/patients/{handle}/urgence", post(professional::emergency))
+        .route("/patients/{handle}/recherche", get(text_search::professional))
         .route("/patients/{handle}/documents/{id}", get(professional::document))
         .route("/patients/{handle}/documents/{id}/contenu", get(professional::content))
         .route("/patients/{handle}/documents/{id}/telecharger", get(professional::download))

@@ -404,7 +404,7 @@ pub async fn record(
 }
 
 /// The INS a handle of this session names, for a professional's session only.
-fn record_ins(session: &PortalSession, handle: &str) -> Option<Ins> {
+pub(super) fn record_ins(session: &PortalSession, handle: &str) -> Option<Ins> {
     professional(session)?;
     patients::ins_of(session, handle)
 }

@@ -5,3 +5,4 @@ pub mod ledger;
 pub mod ops;
 pub mod policy;
 pub mod records;
+pub mod search;

@@ -25,14 +25,14 @@ fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fhir-clients")
 }
 
-fn node_package(name: &str) -> PathBuf {
+pub(crate) fn node_package(name: &str) -> PathBuf {
     let dir = clients_dir().join("node_modules").join(name);
     assert!(dir.exists(), "npm package {name} is missing: run `npm ci --prefix tests/fhir-clients`");
     dir
 }
 
 /// Serves the test app's router on a loopback port; the base URL of `/fhir`.
-async fn serve(app: &TestApp) -> String {
+pub(crate) async fn serve(app: &TestApp) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local address");
     let router = app.router.clone();
@@ -42,7 +42,7 @@ async fn serve(app: &TestApp) -> String {
 
 /// Runs a client script with the base URL, a token and the INS; its output, or a failure
 /// showing what it printed.
-async fn run_client(program: &str, script: &str, base: &str, token: &str, p: &Ins) -> Value {
+pub(crate) async fn run_client(program: &str, script: &str, base: &str, token: &str, p: &Ins) -> Value {
     let out: Output = tokio::process::Command::new(program)
         .arg(clients_dir().join(script))
         .current_dir(clients_dir())

@@ -36,4 +36,5 @@ mod s3;
 mod scopes;
 mod sealed_free_text;
 mod smart_launch;
+mod text_search;
 mod upload_sweep;

@@ -23,12 +23,12 @@ use support::{Backend, TestApp, ins, rpps};
 
 /// Someone who may ask: their token and the `Actor` the server will build from it.
 #[derive(Debug, Clone)]
-struct Asker {
-    claims: TokenClaims,
-    actor: Actor,
+pub(crate) struct Asker {
+    pub(crate) claims: TokenClaims,
+    pub(crate) actor: Actor,
 }
 
-fn professional(n: u32, profession: Profession, regulator: bool) -> Asker {
+pub(crate) fn professional(n: u32, profession: Profession, regulator: bool) -> Asker {
     let claims = TokenClaims {
         sub: format!("pro-{n}"),
         role: if regulator { Role::Regulator } else { Role::Professional },
@@ -51,7 +51,7 @@ fn professional(n: u32, profession: Profession, regulator: bool) -> Asker {
     }
 }
 
-fn patient(p: &Ins) -> Asker {
+pub(crate) fn patient(p: &Ins) -> Asker {
     let claims = TokenClaims { sub: format!("p-{p}"), role: Role::Patient, ins: Some(p.to_string()), ..Default::default() };
     let actor = Actor {
         issuer: DevIssuer::ISSUER.into(),
@@ -64,7 +64,7 @@ fn patient(p: &Ins) -> Asker {
     Asker { claims, actor }
 }
 
-fn representative(p: &Ins, sub: &str) -> Asker {
+pub(crate) fn representative(p: &Ins, sub: &str) -> Asker {
     let claims = TokenClaims { sub: sub.into(), role: Role::Representative, represents: vec![p.to_string()], ..Default::default() };
     let actor = Actor {
         issuer: DevIssuer::ISSUER.into(),
@@ -77,7 +77,7 @@ fn representative(p: &Ins, sub: &str) -> Asker {
     Asker { claims, actor }
 }
 
-fn role(r: Role) -> Asker {
+pub(crate) fn role(r: Role) -> Asker {
     let kind = match r {
         Role::InsurerAgent => ActorKind::InsurerAgent,
         Role::Operator => ActorKind::Operator,
@@ -99,7 +99,7 @@ fn role(r: Role) -> Asker {
 }
 
 /// The professionals of the universe: (number, profession).
-const PROS: [(u32, Profession); 6] = [
+pub(crate) const PROS: [(u32, Profession); 6] = [
     (101, Profession::Medecin),
     (102, Profession::Infirmier),
     (103, Profession::ChirurgienDentiste),
