@@ -19,6 +19,7 @@ pub mod luhn;
 pub mod matrix;
 pub mod policy;
 pub mod profession;
+pub mod profile;
 pub mod record;
 pub mod rights;
 pub mod rpps;
@@ -40,6 +41,7 @@ pub use policy::{
     RepresentationKind, authorize_change,
 };
 pub use profession::Profession;
+pub use profile::{ItemContent, ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus, ProfileItem};
 pub use record::{CreationChannel, Record, RecordAction, RecordStatus, RetentionPolicy};
 pub use rights::{Action, ActionDenied, ActionKind, Grant, HolderContext, authorize};
 pub use rpps::{Finess, IdError, Rpps};
