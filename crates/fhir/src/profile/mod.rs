@@ -67,3 +67,6 @@ pub(crate) fn no_known_code(kind: ItemKind) -> Option<&'static str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -260,10 +260,14 @@ fn what(o: &Obj<'_>, key: &str, kind: ItemKind, content: &mut ItemContent) -> Re
         && is_code(&code, sys::IPS_ABSENT_UNKNOWN, none)
     {
         content.negated = true;
-    } else if is_code(&code, sys::DATA_ABSENT_REASON, "unknown") {
-    } else if kind == ItemKind::OrganDonation && is_code(&code, &sys::declaration_system(), "organ-donation") {
     } else {
-        content.code = code;
+        // Carnet's placeholders for a code R4 requires (unknown, the organ donation position)
+        // say that the source gave none.
+        let placeholder = is_code(&code, sys::DATA_ABSENT_REASON, "unknown")
+            || (kind == ItemKind::OrganDonation && is_code(&code, &sys::declaration_system(), "organ-donation"));
+        if !placeholder {
+            content.code = code;
+        }
     }
     content.text = text;
     Ok(())
@@ -312,17 +316,14 @@ pub fn parse_item(body: &Value) -> Result<ParsedItem> {
                 "asserter",
             ]))?;
             if let Some(s) = o.object("clinicalStatus")? {
-                c.clinical_status = Some(status_code(
-                    &s,
-                    sys::CONDITION_CLINICAL,
-                    &["active", "recurrence", "relapse", "inactive", "remission", "resolved"],
-                )?);
+                let codes = ["active", "recurrence", "relapse", "inactive", "remission", "resolved"];
+                let code = status_code(&s, sys::CONDITION_CLINICAL, &codes)?;
+                c.clinical_status = c.clinical_status.or(Some(code));
             }
-            if let Some(v) = o.object("verificationStatus")? {
-                match status_code(&v, sys::CONDITION_VERIFICATION, &["confirmed", "refuted"])?.as_str() {
-                    "refuted" => c.negated = true,
-                    _ => {}
-                }
+            if let Some(v) = o.object("verificationStatus")?
+                && status_code(&v, sys::CONDITION_VERIFICATION, &["confirmed", "refuted"])? == "refuted"
+            {
+                c.negated = true;
             }
             for (i, cat) in o.array("category")?.iter().enumerate() {
                 status_code(&Obj::new(cat, format!("Condition.category[{i}]"))?, sys::CONDITION_CATEGORY, &["problem-list-item"])?;
@@ -344,12 +345,14 @@ pub fn parse_item(body: &Value) -> Result<ParsedItem> {
                 "asserter",
             ]))?;
             if let Some(s) = o.object("clinicalStatus")? {
-                c.clinical_status = Some(status_code(&s, sys::ALLERGY_CLINICAL, &["active", "inactive", "resolved"])?);
+                let code = status_code(&s, sys::ALLERGY_CLINICAL, &["active", "inactive", "resolved"])?;
+                // The source's own word, when Carnet wrote one, says more than the code R4 requires.
+                c.clinical_status = c.clinical_status.or(Some(code));
             }
-            if let Some(v) = o.object("verificationStatus")? {
-                if status_code(&v, sys::ALLERGY_VERIFICATION, &["confirmed", "refuted"])? == "refuted" {
-                    c.negated = true;
-                }
+            if let Some(v) = o.object("verificationStatus")?
+                && status_code(&v, sys::ALLERGY_VERIFICATION, &["confirmed", "refuted"])? == "refuted"
+            {
+                c.negated = true;
             }
             what(&o, "code", ItemKind::Allergy, &mut c)?;
             c.from = o.date_time("onsetDateTime")?;

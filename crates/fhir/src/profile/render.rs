@@ -42,6 +42,8 @@ fn coding(c: &ItemCoding) -> Coding {
 }
 
 fn concept(code: Option<&ItemCoding>, text: Option<&str>) -> Option<CodeableConcept> {
+    // A coding with neither code nor display says nothing: R4 forbids empty elements.
+    let code = code.filter(|c| c.code.is_some() || c.display.is_some());
     (code.is_some() || text.is_some())
         .then(|| CodeableConcept { coding: code.map(coding).into_iter().collect(), text: text.map(str::to_owned) })
 }
@@ -515,19 +517,22 @@ pub(crate) fn describe(item: &ProfileItem) -> String {
                 (ItemKind::Immunization, true) => "No known immunization".into(),
                 (ItemKind::OrganDonation, _) => "Organ donation".into(),
                 (ItemKind::AdvanceDirective, _) => "Advance directives".into(),
-                _ => "Unnamed".into(),
+                _ => "(no name given)".into(),
             },
         );
-    let mut parts = vec![if c.negated && c.code.is_some() { format!("not: {name}") } else { name }];
-    match &c.value {
-        Some(ItemValue::Quantity(q)) => parts.push(quantity_text(q)),
-        Some(ItemValue::Coded(code)) => parts.push(code.display.clone().or_else(|| code.code.clone()).unwrap_or_default()),
-        Some(ItemValue::Text { text }) => parts.push(text.clone()),
-        None if item.meta.kind == ItemKind::OrganDonation => {
-            parts.push(if c.negated { "refuses".into() } else { "consents".into() });
-        }
-        None => {}
-    }
+    let named = c.code.is_some() || c.text.is_some();
+    let value = match &c.value {
+        Some(ItemValue::Quantity(q)) => Some(quantity_text(q)),
+        Some(ItemValue::Coded(code)) => code.display.clone().or_else(|| code.code.clone()),
+        Some(ItemValue::Text { text }) => Some(text.clone()),
+        None if item.meta.kind == ItemKind::OrganDonation => Some(if c.negated { "refuses".into() } else { "consents".into() }),
+        None => None,
+    };
+    let head = if c.negated && named { format!("not: {name}") } else { name };
+    let mut parts = vec![match value {
+        Some(v) => format!("{head}: {v}"),
+        None => head,
+    }];
     if let Some(s) = &c.clinical_status {
         parts.push(format!("({s})"));
     }
