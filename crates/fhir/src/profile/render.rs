@@ -516,7 +516,8 @@ pub(crate) fn describe(item: &ProfileItem) -> String {
                 (ItemKind::Medication, true) => "No known medication".into(),
                 (ItemKind::Immunization, true) => "No known immunization".into(),
                 (ItemKind::OrganDonation, _) => "Organ donation".into(),
-                (ItemKind::AdvanceDirective, _) => "Advance directives".into(),
+                (ItemKind::AdvanceDirective, true) => "No advance directives".into(),
+                (ItemKind::AdvanceDirective, false) => "Advance directives".into(),
                 _ => "(no name given)".into(),
             },
         );
