@@ -3,9 +3,10 @@
 //! The resource comes alone in the body of `POST /fhir/{Type}`, with its `Provenance`, if any,
 //! in the `X-Provenance` header (FHIR R4 RESTful API, "Provenance on create"): the standard way
 //! that needs no transaction. Who recorded the item and when come from the request (its token
-//! and clock), so `recorder`, `asserter`, `informationSource`, Observation's `performer`,
-//! `recordedDate`, `dateAsserted`, `recorded`, `issued`, `id` and `meta` are read as the
-//! server's own and replaced; a Provenance naming another author is the edge's to refuse
+//! and clock), so `recorder`, `asserter`, `informationSource`, Observation's and Consent's
+//! `performer`, Immunization's `primarySource` and `reportOrigin`, `recordedDate`,
+//! `dateAsserted`, `recorded`, `issued`, `id` and `meta` are read as the server's own and
+//! replaced (and Consent's `policyRule`, which Carnet writes itself); a Provenance naming another author is the edge's to refuse
 //! ([`ProvenanceClaim`]).
 //!
 //! Anything else Carnet cannot keep is refused with a [`ProfileError`] naming the element
@@ -296,6 +297,9 @@ fn quantity(o: &Obj<'_>) -> Result<ItemQuantity> {
 
 /// Reads a created resource (`body`, the request's JSON) into an item.
 pub fn parse_item(body: &Value) -> Result<ParsedItem> {
+    if !body.is_object() {
+        return Err(refuse("resourceType", "a resource (a JSON object with its resourceType) is expected"));
+    }
     let type_ = body.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
     let o = Obj::new(body, type_.clone())?;
     check_meta(&o)?;

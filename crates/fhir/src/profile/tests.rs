@@ -541,7 +541,7 @@ fn what_carnet_cannot_keep_is_refused_naming_the_element() {
             "Observation.valueBoolean",
         ),
         (json!({"resourceType": "Encounter"}), "resourceType"),
-        (json!([1, 2]), ""),
+        (json!([1, 2]), "resourceType"),
     ];
     for (body, path) in cases {
         let err = refused(body.clone());
