@@ -7,9 +7,10 @@
 //! `onset` of AllergyIntolerance) match the item's `effective` instant — when it happened, as
 //! the producer read it from the item's dates; an item without one matches no date criterion.
 //! `recorded-date` (Condition) and AllergyIntolerance's `date` (R4: when it was recorded) match
-//! `recorded_at`. A trend is `Observation?patient=…&code=http://loinc.org|2339-0&_sort=date`.
+//! `recorded_at`. Superseded items are never found (their source was replaced), items entered in
+//! error only with `status=entered-in-error`. A trend is `Observation?patient=…&code=http://loinc.org|2339-0&_sort=date`.
 
-use carnet_domain::profile::{ItemKind, ProfileItem};
+use carnet_domain::profile::{ItemKind, ItemStatus, ProfileItem};
 use carnet_domain::{Ins, InsKind};
 
 use super::render::{item_resource, shown_status};
@@ -217,7 +218,15 @@ impl ProfileQuery {
             ItemKind::OrganDonation => "social-history",
             _ => "laboratory",
         };
-        m.ins == self.patient
+        // A superseded item is history (its source was replaced and the new version brings its
+        // own); one entered in error is found only by asking for that status.
+        let standing = match m.status {
+            ItemStatus::Current => true,
+            ItemStatus::EnteredInError => self.status.iter().any(|alt| alt.iter().any(|s| s == "entered-in-error")),
+            ItemStatus::Superseded => false,
+        };
+        standing
+            && m.ins == self.patient
             && self.resource.kinds().contains(&m.kind)
             && self.code.iter().all(|alt| {
                 c.code.as_ref().is_some_and(|code| {

@@ -389,6 +389,21 @@ fn clinical_status_and_status_match_what_the_resource_shows() {
     assert!(!search(ProfileResource::MedicationStatement, &[("status", "active")]).expect("valid").matches(&med));
 }
 
+#[test]
+fn superseded_items_are_never_found_and_those_in_error_only_when_asked_for() {
+    let mut old =
+        item(1, ItemKind::Result, ItemOrigin::Professional, None, ItemContent { code: loinc("2339-0"), ..ItemContent::default() });
+    old.meta.status = ItemStatus::Superseded;
+    let mut wrong = old.clone();
+    wrong.meta.status = ItemStatus::EnteredInError;
+    let current =
+        item(2, ItemKind::Result, ItemOrigin::Professional, None, ItemContent { code: loinc("2339-0"), ..ItemContent::default() });
+    let trend = search(ProfileResource::Observation, &[("code", "2339-0")]).expect("valid");
+    assert_eq!(trend.select([&old, &wrong, &current]), [&current]);
+    let in_error = search(ProfileResource::Observation, &[("status", "entered-in-error")]).expect("valid");
+    assert_eq!(in_error.select([&old, &wrong, &current]), [&wrong]);
+}
+
 fn arb_instant() -> impl Strategy<Value = Option<OffsetDateTime>> {
     proptest::option::weighted(0.8, (0i64..2_000_000_000).prop_map(|s| OffsetDateTime::from_unix_timestamp(s).ok()))
         .prop_map(Option::flatten)
