@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::datetime;
 use crate::model::*;
+use crate::profile::ProfileResource;
 use crate::systems;
 
 /// A FHIR transaction Carnet may serve; the CapabilityStatement is built from those mounted.
@@ -34,6 +35,13 @@ pub enum Transaction {
     ReadAuditEvents,
     /// HL7 IPS: `Patient/{id}/$summary`.
     PatientSummary,
+    /// The medical profile: read and search Condition, AllergyIntolerance, MedicationStatement,
+    /// Immunization and Observation (`crate::profile::search`). Off until the edge mounts it:
+    /// it is declared only when listed.
+    SearchProfile,
+    /// The medical profile: a professional's create of those five resources (`X-Provenance`
+    /// header for the author), read by `crate::profile::parse_item`. Off until mounted.
+    CreateProfileItem,
 }
 
 /// How clients authenticate, as far as it is true of this server.
@@ -141,7 +149,27 @@ impl Transaction {
             Transaction::PatientSummary => {
                 adds("Patient", &[], &[], &[("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary")])
             }
+            // Five resources each: see `profile_adds`.
+            Transaction::SearchProfile | Transaction::CreateProfileItem => None,
         }
+    }
+
+    /// What the profile's transactions add, one entry per resource.
+    fn profile_adds(self) -> Vec<Adds> {
+        let interactions: &'static [&'static str] = match self {
+            Transaction::SearchProfile => &["read", "search-type"],
+            Transaction::CreateProfileItem => &["create"],
+            _ => return vec![],
+        };
+        ProfileResource::ALL
+            .into_iter()
+            .map(|r| Adds {
+                resource: r.name(),
+                interactions,
+                params: if self == Transaction::SearchProfile { r.parameters() } else { &[] },
+                operations: &[],
+            })
+            .collect()
     }
 }
 
@@ -149,7 +177,7 @@ impl Transaction {
 /// resources (sorted by type) merge what each transaction adds.
 pub fn capability_statement(desc: &ServerDescription<'_>) -> CapabilityStatement {
     let mut resources: BTreeMap<&str, CapabilityResource> = BTreeMap::new();
-    for adds in desc.transactions.iter().filter_map(|t| t.adds()) {
+    for adds in desc.transactions.iter().flat_map(|t| t.adds().into_iter().chain(t.profile_adds())) {
         let r = resources
             .entry(adds.resource)
             .or_insert_with(|| CapabilityResource { type_: adds.resource.into(), ..CapabilityResource::default() });
@@ -292,6 +320,27 @@ mod tests {
         let uris: Vec<(&str, Option<&str>)> =
             full.extension[0].extension.iter().map(|e| (e.url.as_str(), e.value_uri.as_deref())).collect();
         assert_eq!(uris, [("authorize", Some("https://idp.test/auth")), ("token", Some("https://idp.test/token"))]);
+    }
+
+    #[test]
+    fn the_profile_resources_are_declared_only_when_the_edge_serves_them() {
+        let today = statement(&[Transaction::FindDocumentReferences, Transaction::PatientSummary]);
+        let types: Vec<&str> = today.rest[0].resource.iter().map(|r| r.type_.as_str()).collect();
+        assert_eq!(types, ["DocumentReference", "Patient"], "nothing of the profile without the flag");
+
+        let served = statement(&[Transaction::SearchProfile, Transaction::CreateProfileItem]);
+        let rest = &served.rest[0];
+        let types: Vec<&str> = rest.resource.iter().map(|r| r.type_.as_str()).collect();
+        assert_eq!(types, ["AllergyIntolerance", "Condition", "Immunization", "MedicationStatement", "Observation"]);
+        let observation = rest.resource.iter().find(|r| r.type_ == "Observation").expect("declared");
+        let params: Vec<&str> = observation.search_param.iter().map(|p| p.name.as_str()).collect();
+        for wanted in ["patient", "code", "date", "category"] {
+            assert!(params.contains(&wanted), "{wanted} in {params:?}");
+        }
+        let codes: Vec<&str> = observation.interaction.iter().map(|i| i.code.as_str()).collect();
+        assert_eq!(codes, ["read", "search-type", "create"]);
+        let condition = rest.resource.iter().find(|r| r.type_ == "Condition").expect("declared");
+        assert!(condition.search_param.iter().any(|p| p.name == "clinical-status" && p.type_ == "token"));
     }
 
     #[test]

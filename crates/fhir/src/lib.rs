@@ -8,6 +8,8 @@
 //!   refusal carrying the FHIRPath of the failing element;
 //! - [`labels`]: the one rule for security-label codings (ITI-65 and label updates) and the
 //!   readers of a label update (`PUT`, JSON Patch) → the new label set;
+//! - [`profile`]: the medical profile's items as IPS-shaped R4 resources, their searches, a
+//!   professional's create read back, and the IPS `$summary` items;
 //! - [`synthea`]: a Synthea patient bundle → reference traits, a generated (test-register)
 //!   NIR and documents, for `carnet import synthea`, with the same paths in its refusals.
 //!
@@ -21,6 +23,7 @@ pub mod labels;
 pub mod mhd;
 pub mod model;
 pub mod patient_views;
+pub mod profile;
 pub mod render;
 pub mod search;
 pub mod search_page;

@@ -6,11 +6,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use carnet_domain::document::DocumentMeta;
 use carnet_domain::policy::PatientPolicy;
+use carnet_domain::profile::{ItemKind, ItemStatus, ProfileItem};
 use carnet_domain::{Ins, InsKind, Rpps};
 use time::OffsetDateTime;
 
 use crate::datetime;
 use crate::model::*;
+use crate::profile::render as profile_render;
 use crate::render::{RenderContext, document_reference, patient_reference};
 use crate::systems;
 
@@ -324,13 +326,7 @@ fn narrative(paragraphs: &[String]) -> Narrative {
     Narrative { status: "generated".into(), div: format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{body}</div>") }
 }
 
-/// The IHE/HL7 IPS patient summary of a record, as a `document` Bundle: the Composition, the
-/// Patient, and the documents the caller may see.
-///
-/// Carnet does not extract structured entries from documents yet, so the three sections IPS
-/// requires (problems, allergies, medications) say so: `emptyReason` `unavailable` and a
-/// narrative. A fourth section lists the documents of the record the caller may see — their
-/// type and date, never their content.
+/// The IHE/HL7 IPS patient summary of a record with no profile items: see [`ips_summary`].
 pub fn patient_summary(
     patient: Patient,
     ins: &Ins,
@@ -340,22 +336,141 @@ pub fn patient_summary(
     id: &str,
     now: OffsetDateTime,
 ) -> Bundle {
+    ips_summary(patient, ins, documents, &[], ins_kind, ctx, id, now)
+}
+
+/// One IPS section: its title, LOINC code, the kinds of item it lists, and whether IPS
+/// requires it (then it is written empty, with `emptyReason`, rather than left out).
+struct IpsSection {
+    title: &'static str,
+    code: &'static str,
+    display: &'static str,
+    kinds: &'static [ItemKind],
+    required: bool,
+    what: &'static str,
+}
+
+const IPS_SECTIONS: [IpsSection; 7] = [
+    IpsSection {
+        title: "Problems",
+        code: "11450-4",
+        display: "Problem list - Reported",
+        kinds: &[ItemKind::Condition],
+        required: true,
+        what: "problem",
+    },
+    IpsSection {
+        title: "Allergies and intolerances",
+        code: "48765-2",
+        display: "Allergies and adverse reactions Document",
+        kinds: &[ItemKind::Allergy],
+        required: true,
+        what: "allergy or intolerance",
+    },
+    IpsSection {
+        title: "Medication summary",
+        code: "10160-0",
+        display: "History of Medication use Narrative",
+        kinds: &[ItemKind::Medication],
+        required: true,
+        what: "medication",
+    },
+    IpsSection {
+        title: "Immunizations",
+        code: "11369-6",
+        display: "History of Immunization Narrative",
+        kinds: &[ItemKind::Immunization],
+        required: false,
+        what: "immunization",
+    },
+    IpsSection {
+        title: "Results",
+        code: "30954-2",
+        display: "Relevant diagnostic tests/laboratory data Narrative",
+        kinds: &[ItemKind::Result],
+        required: false,
+        what: "result",
+    },
+    IpsSection {
+        title: "Vital signs",
+        code: "8716-3",
+        display: "Vital signs",
+        kinds: &[ItemKind::VitalSign],
+        required: false,
+        what: "vital sign",
+    },
+    IpsSection {
+        title: "Advance directives",
+        code: "42348-3",
+        display: "Advance healthcare directives",
+        kinds: &[ItemKind::AdvanceDirective],
+        required: false,
+        what: "advance directive",
+    },
+];
+
+/// The IHE/HL7 IPS patient summary of a record, as a `document` Bundle: the Composition, the
+/// Patient, the profile items the caller may see (`items`, already through the gate) and the
+/// documents the caller may see.
+///
+/// The IPS sections (problems, allergies, medications, immunizations, results, vital signs,
+/// advance directives) reference the items' resources, included in the Bundle; the three IPS
+/// requires are written even when empty, with `emptyReason` `unavailable` (Carnet knows only
+/// what was deposited or declared, never that there is nothing). Only current items are
+/// summarised (not superseded nor entered in error). The organ donation position and the people
+/// to contact, which IPS has no section for, are in a Carnet section of the patient's
+/// declarations. A last section lists the documents — their type and date, never their content.
+/// Every narrative is escaped text.
+#[allow(clippy::too_many_arguments)] // the values of one summary, each from a different source
+pub fn ips_summary(
+    patient: Patient,
+    ins: &Ins,
+    documents: &[&DocumentMeta],
+    items: &[&ProfileItem],
+    ins_kind: InsKind,
+    ctx: &RenderContext<'_>,
+    id: &str,
+    now: OffsetDateTime,
+) -> Bundle {
     let base = ctx.base_url.trim_end_matches('/');
     let loinc = |code: &str, display: &str| CodeableConcept::of(Coding::new("http://loinc.org", code, Some(display)));
     let unavailable =
         CodeableConcept::of(Coding::new("http://terminology.hl7.org/CodeSystem/list-empty-reason", "unavailable", Some("Unavailable")));
-    let empty = |title: &str, code: &str, display: &str, what: &str| CompositionSection {
+    let current: Vec<&ProfileItem> = items.iter().copied().filter(|i| i.meta.status == ItemStatus::Current).collect();
+    let of_kinds = |kinds: &[ItemKind]| -> Vec<&ProfileItem> { current.iter().copied().filter(|i| kinds.contains(&i.meta.kind)).collect() };
+    let listed = |title: &str, code: CodeableConcept, listed: &[&ProfileItem]| CompositionSection {
         title: title.into(),
-        code: loinc(code, display),
-        text: Some(narrative(&[format!("Carnet does not extract {what} from documents yet: none is available in structured form.")])),
-        empty_reason: Some(unavailable.clone()),
-        ..CompositionSection::default()
+        code,
+        text: Some(narrative(&listed.iter().map(|i| profile_render::describe(i)).collect::<Vec<_>>())),
+        entry: listed.iter().map(|i| Reference::to(profile_render::item_reference(i))).collect(),
+        empty_reason: None,
     };
-    let mut sections = vec![
-        empty("Problems", "11450-4", "Problem list - Reported", "problems"),
-        empty("Allergies and intolerances", "48765-2", "Allergies and adverse reactions Document", "allergies"),
-        empty("Medication summary", "10160-0", "History of Medication use Narrative", "medications"),
-    ];
+    let mut sections = Vec::new();
+    let mut included: Vec<&ProfileItem> = Vec::new();
+    for s in &IPS_SECTIONS {
+        let these = of_kinds(s.kinds);
+        if these.is_empty() {
+            if s.required {
+                sections.push(CompositionSection {
+                    title: s.title.into(),
+                    code: loinc(s.code, s.display),
+                    text: Some(narrative(&[format!("No {} is recorded in structured form that you may see.", s.what)])),
+                    empty_reason: Some(unavailable.clone()),
+                    ..CompositionSection::default()
+                });
+            }
+            continue;
+        }
+        sections.push(listed(s.title, loinc(s.code, s.display), &these));
+        included.extend(these);
+    }
+    let declarations = of_kinds(&[ItemKind::OrganDonation, ItemKind::Contact]);
+    if !declarations.is_empty() {
+        let code =
+            CodeableConcept::of(Coding::new(&carnet_code_system("summary-section"), "declarations", Some("The patient's declarations")));
+        sections.push(listed("Organ donation and people to contact", code, &declarations));
+        included.extend(declarations);
+    }
     let lines: Vec<String> = if documents.is_empty() {
         vec!["No document of this record is visible to you.".into()]
     } else {
@@ -397,6 +512,13 @@ pub fn patient_summary(
             ..BundleEntry::default()
         },
     ];
+    for item in included {
+        entry.push(BundleEntry {
+            full_url: Some(format!("{base}/{}", profile_render::item_reference(item))),
+            resource: Some(profile_render::item_resource(item, ins_kind)),
+            ..BundleEntry::default()
+        });
+    }
     for m in documents {
         entry.push(BundleEntry {
             full_url: Some(format!("{base}/DocumentReference/{}", m.id)),

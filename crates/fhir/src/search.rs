@@ -23,7 +23,7 @@ pub struct SearchError {
     pub message: String,
 }
 
-fn refuse(param: &str, message: impl Into<String>) -> SearchError {
+pub(crate) fn refuse(param: &str, message: impl Into<String>) -> SearchError {
     SearchError { param: param.to_owned(), message: message.into() }
 }
 
@@ -84,17 +84,17 @@ fn split_unquoted_on(value: &str, separator: char) -> impl Iterator<Item = &str>
 }
 
 /// Parameters a search does not support: refused (strict) or noted and skipped (lenient).
-struct Unsupported {
+pub(crate) struct Unsupported {
     handling: Handling,
-    ignored: Vec<SearchError>,
+    pub(crate) ignored: Vec<SearchError>,
 }
 
 impl Unsupported {
-    fn new(handling: Handling) -> Unsupported {
+    pub(crate) fn new(handling: Handling) -> Unsupported {
         Unsupported { handling, ignored: vec![] }
     }
 
-    fn skip(&mut self, e: SearchError) -> Result<(), SearchError> {
+    pub(crate) fn skip(&mut self, e: SearchError) -> Result<(), SearchError> {
         match self.handling {
             Handling::Strict => Err(e),
             Handling::Lenient => {
@@ -150,7 +150,7 @@ impl Token {
 }
 
 /// Comma-separated alternatives of one parameter (OR).
-fn tokens(param: &str, raw: &str) -> Result<Vec<Token>, SearchError> {
+pub(crate) fn tokens(param: &str, raw: &str) -> Result<Vec<Token>, SearchError> {
     raw.split(',').map(|v| Token::parse(param, v)).collect()
 }
 
@@ -255,7 +255,7 @@ fn interval(value: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
 
 /// The patient of a search: `patient=Patient/{INS}` (or the INS, or an absolute URL ending so)
 /// or `patient.identifier=system|value` with an INS system.
-fn patient(param: &str, raw: &str) -> Result<Ins, SearchError> {
+pub(crate) fn patient(param: &str, raw: &str) -> Result<Ins, SearchError> {
     match param {
         "patient.identifier" => {
             let (system, value) = raw.split_once('|').unwrap_or(("", raw));
@@ -275,7 +275,7 @@ fn patient(param: &str, raw: &str) -> Result<Ins, SearchError> {
 }
 
 /// Splits `name:modifier`, refusing modifiers; `allowed` names the modifiers accepted.
-fn name_of<'a>(key: &'a str, allowed: &[&str]) -> Result<&'a str, SearchError> {
+pub(crate) fn name_of<'a>(key: &'a str, allowed: &[&str]) -> Result<&'a str, SearchError> {
     match key.split_once(':') {
         None => Ok(key),
         Some((name, m)) if allowed.contains(&m) => Ok(name),
@@ -284,7 +284,7 @@ fn name_of<'a>(key: &'a str, allowed: &[&str]) -> Result<&'a str, SearchError> {
 }
 
 /// Reads the common result parameters; returns `true` if `key` was one.
-fn common(key: &str, value: &str, page: &mut Page, sort: &mut Option<bool>) -> Result<bool, SearchError> {
+pub(crate) fn common(key: &str, value: &str, page: &mut Page, sort: &mut Option<bool>) -> Result<bool, SearchError> {
     match key {
         "_count" => {
             let n: usize = value.parse().map_err(|_| refuse(key, format!("{value:?} is not a non-negative integer")))?;

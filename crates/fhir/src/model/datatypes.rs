@@ -165,12 +165,30 @@ pub struct Extension {
     pub value_identifier: Option<Identifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_reference: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_boolean: Option<bool>,
 }
 
 impl Extension {
     pub fn new(url: &str) -> Extension {
         Extension { url: url.to_owned(), ..Extension::default() }
     }
+}
+
+/// `Quantity` (and `SimpleQuantity`): a decimal with its UCUM unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quantity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// `Meta`.

@@ -4,10 +4,12 @@
 //! generated crate is used). Every resource struct carries a zero-sized `resource_type` field,
 //! so it serializes with its `resourceType` whether alone or inside a `Bundle`.
 
+mod clinical;
 mod datatypes;
 mod resource_type;
 mod resources;
 
+pub use clinical::*;
 pub use datatypes::*;
 pub use resource_type::{ResourceName, ResourceType};
 pub use resources::*;
@@ -30,6 +32,13 @@ pub enum Resource {
     Consent(Box<Consent>),
     AuditEvent(Box<AuditEvent>),
     Composition(Box<Composition>),
+    Condition(Box<Condition>),
+    AllergyIntolerance(Box<AllergyIntolerance>),
+    MedicationStatement(Box<MedicationStatement>),
+    Immunization(Box<Immunization>),
+    Observation(Box<Observation>),
+    RelatedPerson(Box<RelatedPerson>),
+    Provenance(Box<Provenance>),
 }
 
 macro_rules! resource_enum_glue {
@@ -82,6 +91,13 @@ resource_enum_glue!(
     Consent,
     AuditEvent,
     Composition,
+    Condition,
+    AllergyIntolerance,
+    MedicationStatement,
+    Immunization,
+    Observation,
+    RelatedPerson,
+    Provenance,
 );
 
 #[cfg(test)]
@@ -109,9 +125,9 @@ mod tests {
     fn a_wrong_or_unknown_resource_type_is_refused() {
         let as_patient = serde_json::from_value::<Patient>(serde_json::json!({"resourceType": "Practitioner"}));
         assert!(as_patient.is_err());
-        let unknown = serde_json::from_value::<Resource>(serde_json::json!({"resourceType": "Observation"}));
+        let unknown = serde_json::from_value::<Resource>(serde_json::json!({"resourceType": "Encounter"}));
         let err = unknown.expect_err("not modelled").to_string();
-        assert!(err.contains("Observation"), "{err}");
+        assert!(err.contains("Encounter"), "{err}");
         assert!(serde_json::from_value::<Resource>(serde_json::json!({"id": "x"})).is_err());
     }
 

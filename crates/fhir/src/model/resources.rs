@@ -427,6 +427,10 @@ pub struct Consent {
     pub resource_type: ResourceType<Consent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
     pub status: String,
     pub scope: CodeableConcept,
     pub category: Vec<CodeableConcept>,
@@ -436,6 +440,9 @@ pub struct Consent {
     pub date_time: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub performer: Vec<Reference>,
+    /// Where the consent is written (an advance directive: where the patient keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_attachment: Option<Attachment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_rule: Option<CodeableConcept>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -42,6 +42,43 @@ fn rendered_resources_pass_both_validators() {
     assert!(report.contains(&format!("{} file(s), 0 error(s)", samples.len())), "{report}");
 }
 
+/// What a patient or a source document wrote reaches the summary's XHTML narrative as text: a
+/// `<script>` is escaped, and the summary still passes both validators.
+#[test]
+fn the_summary_narrative_escapes_markup_and_stays_valid() {
+    use carnet_domain::profile::{ItemContent, ItemKind, ItemOrigin};
+    let codes = carnet_domain::codes::CodeLists::dmp_default();
+    let hostile = support::profile::item(
+        1,
+        ItemKind::Allergy,
+        ItemOrigin::Patient,
+        None,
+        ItemContent {
+            text: Some("<script>alert('x')</script>".into()),
+            details: Some("</p><img src=x onerror=alert(1)>".into()),
+            ..ItemContent::default()
+        },
+    );
+    let summary = carnet_fhir::patient_views::ips_summary(
+        carnet_fhir::render::patient(&support::record(carnet_domain::IdentityStatus::Qualifiee, carnet_domain::InsKind::Nir)),
+        &support::ins(),
+        &[],
+        &[&hostile],
+        carnet_domain::InsKind::Nir,
+        &support::ctx(&codes),
+        "5d0c7a1e-3b1f-4e0a-9c55-0000000000fd",
+        time::macros::datetime!(2026-01-03 12:00 UTC),
+    );
+    let json = serde_json::to_value(&summary).expect("serializes");
+    let div = json["entry"][0]["resource"]["section"][1]["text"]["div"].as_str().expect("the allergies' narrative").to_owned();
+    assert!(div.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "{div}");
+    assert!(!div.contains("<script") && !div.contains("<img"), "{div}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("hostile-summary.json"), json.to_string()).expect("writes");
+    let (ok, report) = run_validators(dir.path());
+    assert!(ok, "validators found errors:\n{report}");
+}
+
 /// The validators are not asleep: a resource with known faults is refused by each of them.
 #[test]
 fn the_validators_catch_a_broken_resource() {

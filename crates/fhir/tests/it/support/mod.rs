@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod profile;
+
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
 use carnet_domain::document::{DeclaredAuthor, DocumentMeta, PersonName, XdsMetadata};
 use carnet_domain::{
@@ -166,6 +168,7 @@ pub fn server(transactions: &[Transaction]) -> ServerDescription<'_> {
     }
 }
 
+/// What the server mounts today (the profile's transactions come after the edge wiring).
 pub const ALL_TRANSACTIONS: [Transaction; 9] = [
     Transaction::PatientDemographicsQuery,
     Transaction::ProvideDocumentBundle,
@@ -258,8 +261,52 @@ pub fn audit_event_by_app() -> AuditEvent {
     })
 }
 
-/// The representative set, by file name.
-pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
+/// The representative set, by file name: [`base_samples`] and the medical profile's.
+pub fn samples() -> Vec<(String, serde_json::Value)> {
+    let mut all: Vec<(String, serde_json::Value)> = base_samples().into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+    all.extend(profile::samples());
+    all.extend(summary_samples());
+    all
+}
+
+/// The IPS summary with every kind of item, and the profile's CapabilityStatement.
+pub fn summary_samples() -> Vec<(String, serde_json::Value)> {
+    let codes = CodeLists::dmp_default();
+    let ctx = ctx(&codes);
+    let items = profile::items();
+    let refs: Vec<&carnet_domain::profile::ProfileItem> = items.iter().map(|(_, i)| i).collect();
+    let (minimal, full) = (minimal_meta(), full_meta());
+    let patient = render::patient(&record(IdentityStatus::Qualifiee, InsKind::Nir));
+    let summary = carnet_fhir::patient_views::ips_summary(
+        patient.clone(),
+        &ins(),
+        &[&minimal, &full],
+        &refs,
+        InsKind::Nir,
+        &ctx,
+        "5d0c7a1e-3b1f-4e0a-9c55-0000000000ff",
+        datetime!(2026-01-03 12:00 UTC),
+    );
+    let empty = carnet_fhir::patient_views::patient_summary(
+        patient,
+        &ins(),
+        &[],
+        InsKind::Nir,
+        &ctx,
+        "5d0c7a1e-3b1f-4e0a-9c55-0000000000fe",
+        datetime!(2026-01-03 12:00 UTC),
+    );
+    let mut with_profile = ALL_TRANSACTIONS.to_vec();
+    with_profile.extend([Transaction::SearchProfile, Transaction::CreateProfileItem]);
+    vec![
+        ("bundle-ips-summary.json".into(), json(&summary)),
+        ("bundle-ips-summary-empty.json".into(), json(&empty)),
+        ("capability-statement-with-profile.json".into(), json(&carnet_fhir::capability_statement(&server(&with_profile)))),
+    ]
+}
+
+/// The resources of documents, patients, searches and the patient's views.
+pub fn base_samples() -> Vec<(&'static str, serde_json::Value)> {
     let codes = CodeLists::dmp_default();
     let ctx = ctx(&codes);
     let qualified = render::patient(&record(IdentityStatus::Qualifiee, InsKind::Nir));
@@ -360,6 +407,6 @@ pub fn samples() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
-fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+pub fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_else(|e| panic!("a model always serializes: {e}"))
 }
