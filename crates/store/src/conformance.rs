@@ -1394,7 +1394,7 @@ fn item(n: u8, patient: &Ins, kind: ItemKind, origin: ItemOrigin) -> StoredItem 
             origin,
             recorded_by: "rpps:10000000019".into(),
             recorded_at: T0 + Duration::minutes(i64::from(n)),
-            effective: (n % 3 != 0).then(|| T0 - Duration::days(i64::from(n))),
+            effective: (!n.is_multiple_of(3)).then(|| T0 - Duration::days(i64::from(n))),
             status: ItemStatus::Current,
             replaces: None,
         },
