@@ -222,6 +222,8 @@ pub struct ReferenceRange {
 /// What an item says: sealed under the patient's key at rest. Dates are FHIR `dateTime` text
 /// (`2024`, `2024-01`, `2024-01-15`, or with a time and offset) as precise as the source wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+// Absent fields are empty: a direct entry gives only what it says.
+#[serde(default)]
 pub struct ItemContent {
     /// What it is: the problem, the allergen, the product, the test, the vaccine.
     pub code: Option<Coding>,
