@@ -13,7 +13,7 @@ use support::{TestApp, assert_problem, ins, rpps};
 const XSI: &str = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
 
 /// A VSM body: a problem, an allergy, a weight, and a section this reader does not map (no item).
-fn vsm_body(problem: &str) -> String {
+pub(crate) fn vsm_body(problem: &str) -> String {
     structured_body(&format!(
         "<section><code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Problèmes</title>\
          <entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"55607006\" codeSystem=\"2.16.840.1.113883.6.96\"/>\
@@ -279,3 +279,126 @@ on_both_backends!(
     direct_entries_are_added_corrected_and_withdrawn_by_their_author,
     a_structured_entry_is_nowhere_at_rest,
 );
+
+mod leaks {
+    //! The leak property: for random policies, labels, withdrawals, emergencies and callers of
+    //! every role, the items a profile read returns are exactly those whose source `decide`
+    //! permits (a direct item: the record's standing; entered in error: its recorder only), and
+    //! a caller without standing who may see nothing gets the answer of a missing record.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::http::{Method, StatusCode};
+    use carnet_domain::profile::{ItemOrigin, ItemStatus};
+    use carnet_domain::{AccessContext, DocumentId, ProfessionMatrix, decide, decide_record};
+    use carnet_server::HttpLimits;
+    use carnet_service::ServiceConfig;
+    use carnet_store::{DocumentStore, PolicyStore, ProfileStore, RecordStore};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::{Header, cda_with_body, metadata, vsm_body};
+    use crate::policy_props::{Asker, LABELS, PROS, Scenario, askers, patient, professional, scenario, set_the_scene};
+    use crate::support::{Backend, TestApp, ins};
+
+    /// The volets: synthèse, biology report, vaccination note (each reads the test body its own way).
+    const VOLETS: [&str; 3] = ["60591-5", "11502-2", "87273-9"];
+
+    static NEXT: AtomicU32 = AtomicU32::new(3000);
+
+    async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = ins(n);
+        app.open_record(&p).await;
+        let pros: Vec<Asker> = PROS.iter().map(|(k, prof)| professional(*k, *prof, false)).collect();
+        for (i, d) in s.docs.iter().enumerate() {
+            let labels: Vec<&str> = d.labels.iter().map(|l| LABELS[*l]).collect::<BTreeSet<_>>().into_iter().collect();
+            let code = VOLETS[d.type_index % VOLETS.len()];
+            let confidentiality = if labels.contains(&"MASQUE_PS") { "R" } else { "N" };
+            let header = Header { author: PROS[d.author].0, code, confidentiality, ..Header::vsm(&p) };
+            let unique = 100_000 + n * 10 + i as u32;
+            let author = app.token(pros[d.author].claims.clone());
+            let r = app.upload(&p, &author, metadata(unique, code, &labels, None), &cda_with_body(&header, &vsm_body("Asthme"))).await;
+            prop_assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+            let id = r.body["id"].as_str().unwrap_or_default().to_owned();
+            if d.withdrawn {
+                prop_assert_eq!(app.post(&format!("/api/documents/{id}/withdraw"), &author, json!({})).await.status, StatusCode::OK);
+            }
+        }
+        // The patient's own entries: one current, one entered in error.
+        let holder = app.token(patient(&p).claims);
+        let url = format!("/api/records/{p}/profile");
+        for text in ["Arachide", "Erreur"] {
+            let r = app.post(&url, &holder, json!({"kind": "allergy", "content": {"text": text}})).await;
+            prop_assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+            if text == "Erreur" {
+                let id = r.body["id"].as_str().unwrap_or_default();
+                let marked = app.call(Method::POST, &format!("{url}/{id}/entered-in-error"), Some(&holder), None).await;
+                prop_assert_eq!(marked.status, StatusCode::NO_CONTENT);
+            }
+        }
+        let (policy, parent, now) = set_the_scene(app, &p, n, &s).await?;
+
+        let db = &app.db;
+        let record = db.find_record_by_ins(&p).await.ok().flatten().ok_or_else(|| TestCaseError::fail("record"))?;
+        let items = db.find_items_of(&p, None).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(items.len() >= 2 + 3 * s.docs.len(), "every volet reads items from the test body: {}", items.len());
+        let mut sources = BTreeMap::new();
+        for d in items.iter().filter_map(|i| i.meta.origin.source_document()).collect::<BTreeSet<DocumentId>>() {
+            let meta = db.find_document(d).await.ok().flatten().ok_or_else(|| TestCaseError::fail("source"))?.0;
+            sources.insert(d, meta);
+        }
+        let matrix = ProfessionMatrix::dmp_default();
+        for asker in &askers(&pros, &p, n, parent) {
+            let emergency = db.find_latest_emergency(&asker.actor.reference(), &p).await.ok().flatten();
+            let ctx = AccessContext { ins: &p, record_status: record.status, now, emergency: emergency.as_ref(), matrix: &matrix };
+            let standing = decide_record(&asker.actor, &ctx, &policy).is_permit();
+            // Written from `decide` on the sources and the standing, not from `decide_item`.
+            let expected: BTreeMap<String, ItemStatus> = items
+                .iter()
+                .filter(|i| match &i.meta.origin {
+                    ItemOrigin::Document { document, .. } => decide(&asker.actor, &ctx, &policy, &sources[document]).is_permit(),
+                    ItemOrigin::Patient | ItemOrigin::Professional => {
+                        standing && (i.meta.status != ItemStatus::EnteredInError || asker.actor.reference() == i.meta.recorded_by)
+                    }
+                })
+                .map(|i| (i.meta.id.to_string(), i.meta.status))
+                .collect();
+            let token = app.token(asker.claims.clone());
+            for history in [false, true] {
+                let want: BTreeSet<&String> =
+                    expected.iter().filter(|(_, st)| history || **st == ItemStatus::Current).map(|(id, _)| id).collect();
+                let r = app.get(&format!("{url}?history={history}"), &token).await;
+                if !standing && want.is_empty() {
+                    prop_assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}: {}", asker.actor.kind, r.raw);
+                    continue;
+                }
+                prop_assert_eq!(r.status, StatusCode::OK, "{:?}: {}", asker.actor.kind, r.raw);
+                let got: BTreeSet<String> =
+                    r.body["items"].as_array().into_iter().flatten().filter_map(|i| i["id"].as_str().map(str::to_owned)).collect();
+                prop_assert_eq!(got.iter().collect::<BTreeSet<_>>(), want, "{:?}, history {}", asker.actor.kind, history);
+            }
+        }
+        Ok(())
+    }
+
+    fn run(backend: Backend) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let config = ServiceConfig { enumeration_limit: 1_000_000, ..ServiceConfig::default() };
+        let app = rt.block_on(TestApp::with_config(backend, HttpLimits::default(), config));
+        let cases = std::env::var("CARNET_PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
+        runner.run(&scenario(), |s| rt.block_on(check(&app, s))).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn every_profile_read_returns_exactly_the_items_whose_source_decide_permits_sqlite() {
+        run(Backend::Sqlite);
+    }
+
+    #[test]
+    fn every_profile_read_returns_exactly_the_items_whose_source_decide_permits_postgres() {
+        run(Backend::Postgres);
+    }
+}
