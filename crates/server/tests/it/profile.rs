@@ -116,7 +116,7 @@ async fn an_item_from_a_masked_document_is_hidden_from_an_authorized_doctor_and_
     let masked = deposit_vsm(&app, &p, 2, &["MASQUE_PS"], None, "Dépression").await;
     let authorized = app.professional(2, Profession::Medecin);
     let seen = profile(&app, &p, &authorized, "").await;
-    assert_eq!(sources(&seen), [plain.clone()]);
+    assert_eq!(sources(&seen), std::slice::from_ref(&plain));
     assert_eq!(seen.len(), 3, "neither the masked items nor their count: {seen:?}");
     assert!(!serde_json::to_string(&seen).unwrap().contains("Dépression"));
     let mut both = vec![plain, masked];
@@ -132,7 +132,7 @@ async fn a_replaced_cda_replaces_its_items_and_a_withdrawn_one_withdraws_them(ap
     let v2 = deposit_vsm(&app, &p, 2, &[], Some((&v1, 1)), "Asthme sévère").await;
     let patient = app.patient(&p);
     let current = profile(&app, &p, &patient, "").await;
-    assert_eq!(sources(&current), [v2.clone()]);
+    assert_eq!(sources(&current), std::slice::from_ref(&v2));
     assert_eq!(current.len(), 3);
     let history = profile(&app, &p, &patient, "?history=true").await;
     assert_eq!(history.iter().filter(|i| i["status"] == "superseded" && i["source_document"] == v1.as_str()).count(), 3, "{history:?}");
