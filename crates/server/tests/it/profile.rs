@@ -272,8 +272,27 @@ async fn a_structured_entry_is_nowhere_at_rest(app: TestApp) {
     }
 }
 
+async fn an_iti65_vsm_fills_the_profile_in_its_submission_sets_transaction(app: TestApp) {
+    use support::fhir::{Doc, provide_bundle};
+    let p = ins(95);
+    app.open_record(&p).await;
+    let bytes = cda_with_body(&Header::vsm(&p), &vsm_body("Asthme"));
+    let mut bundle = provide_bundle(&p, 80, &[Doc { type_code: "60591-5", class_code: "11", ..Doc::lab(80, bytes) }]);
+    let attachment = &mut bundle["entry"][1]["resource"]["content"][0];
+    attachment["attachment"]["contentType"] = json!("text/xml");
+    attachment["format"]["code"] = json!("urn:ihe:pcc:xphr:2007");
+    bundle["entry"][2]["resource"]["contentType"] = json!("text/xml");
+    let r = app.provide(&app.professional(1, Profession::Medecin), &bundle).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let items = profile(&app, &p, &app.patient(&p), "").await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(items.iter().all(|i| i["origin"] == "document" && i["recorded_by"] == format!("rpps:{}", rpps(1))));
+    assert_eq!(sources(&items).len(), 1);
+}
+
 on_both_backends!(
     a_vsm_deposit_fills_the_profile_with_its_provenance,
+    an_iti65_vsm_fills_the_profile_in_its_submission_sets_transaction,
     an_item_from_a_masked_document_is_hidden_from_an_authorized_doctor_and_shown_to_the_medecin_traitant,
     a_replaced_cda_replaces_its_items_and_a_withdrawn_one_withdraws_them,
     direct_entries_are_added_corrected_and_withdrawn_by_their_author,
