@@ -41,7 +41,7 @@ pub use policy::{
     RepresentationKind, authorize_change,
 };
 pub use profession::Profession;
-pub use profile::{ItemContent, ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus, ProfileItem};
+pub use profile::{ItemContent, ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus, ProfileItem, decide_item};
 pub use record::{CreationChannel, Record, RecordAction, RecordStatus, RetentionPolicy};
 pub use rights::{Action, ActionDenied, ActionKind, Grant, HolderContext, authorize};
 pub use rpps::{Finess, IdError, Rpps};

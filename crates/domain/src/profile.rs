@@ -11,8 +11,10 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::Ins;
+use crate::access::{AccessContext, AccessDecision, DenyReason, decide, decide_record};
 use crate::document::DocumentId;
+use crate::policy::PatientPolicy;
+use crate::{Actor, DocumentMeta, Ins};
 
 /// A profile item's id: 16 bytes, written like a document id (lower-case 8-4-4-4-12 hex).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -220,6 +222,8 @@ pub struct ReferenceRange {
 /// What an item says: sealed under the patient's key at rest. Dates are FHIR `dateTime` text
 /// (`2024`, `2024-01`, `2024-01-15`, or with a time and offset) as precise as the source wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+// Absent fields are empty: a direct entry gives only what it says.
+#[serde(default)]
 pub struct ItemContent {
     /// What it is: the problem, the allergen, the product, the test, the vaccine.
     pub code: Option<Coding>,
@@ -250,6 +254,38 @@ pub struct ItemContent {
 pub struct ProfileItem {
     pub meta: ItemMeta,
     pub content: ItemContent,
+}
+
+/// May this actor see this item? An item read from a document is visible exactly when its
+/// source is (`decide` on `source`: masked, invisible to the patient, withdrawn, the matrix…
+/// all apply as to the document itself); a missing or mismatched source hides it. A direct item
+/// is decided on the actor's standing on the record (`decide_record`). Entered in error, an
+/// item is seen only by whoever recorded it (they may need to know what they withdrew).
+///
+/// Whether a visible item is in the *current* profile is its status's business (superseded and
+/// entered-in-error items are history), not this rule's.
+pub fn decide_item(
+    actor: &Actor,
+    ctx: &AccessContext<'_>,
+    policy: &PatientPolicy,
+    item: &ItemMeta,
+    source: Option<&DocumentMeta>,
+) -> AccessDecision {
+    if item.ins != *ctx.ins {
+        return AccessDecision::Deny(DenyReason::OtherRecord);
+    }
+    let decision = match (&item.origin, source) {
+        (ItemOrigin::Document { document, .. }, Some(source)) if source.id == *document && source.ins == item.ins => {
+            decide(actor, ctx, policy, source)
+        }
+        // Fail closed: an item whose source cannot be decided on is not shown.
+        (ItemOrigin::Document { .. }, _) => AccessDecision::Deny(DenyReason::OtherRecord),
+        (ItemOrigin::Patient | ItemOrigin::Professional, _) => decide_record(actor, ctx, policy),
+    };
+    if decision.is_permit() && item.status == ItemStatus::EnteredInError && !actor.has_reference(&item.recorded_by) {
+        return AccessDecision::Deny(DenyReason::EnteredInError);
+    }
+    decision
 }
 
 #[cfg(test)]

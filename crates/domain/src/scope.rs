@@ -378,6 +378,9 @@ pub enum Operation {
     UpdateRecord,
     /// `$summary`: the patient and what the summary is built from.
     Summary,
+    /// The medical profile's items (read: the items of visible sources; write: direct entries).
+    ReadProfile,
+    WriteProfile,
     /// The patient's choices (policy, FHIR Consent).
     ReadPolicy,
     ChangePolicy,
@@ -409,7 +412,7 @@ pub enum Need {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 26] = [
+    pub const ALL: [Operation; 28] = [
         Operation::SearchDocuments,
         Operation::ReadDocument,
         Operation::ReadContent,
@@ -423,6 +426,8 @@ impl Operation {
         Operation::CreateRecord,
         Operation::UpdateRecord,
         Operation::Summary,
+        Operation::ReadProfile,
+        Operation::WriteProfile,
         Operation::ReadPolicy,
         Operation::ChangePolicy,
         Operation::OpenEmergency,
@@ -454,6 +459,8 @@ impl Operation {
             Operation::CreateRecord => "create_record",
             Operation::UpdateRecord => "update_record",
             Operation::Summary => "summary",
+            Operation::ReadProfile => "read_profile",
+            Operation::WriteProfile => "write_profile",
             Operation::ReadPolicy => "read_policy",
             Operation::ChangePolicy => "change_policy",
             Operation::OpenEmergency => "open_emergency",
@@ -489,6 +496,10 @@ impl Operation {
             Operation::CreateRecord => &[("Patient", Create)],
             Operation::UpdateRecord => &[("Patient", Update)],
             Operation::Summary => &[("Patient", Read), (DOC, Read)],
+            // Items read from documents are those documents' content.
+            Operation::ReadProfile => &[("Patient", Read), (DOC, Read)],
+            // A direct entry is a clinical statement with its provenance.
+            Operation::WriteProfile => &[("Patient", Read), ("Provenance", Create)],
             Operation::ReadPolicy => &[("Consent", Read)],
             Operation::ChangePolicy => &[("Consent", Update)],
             Operation::OpenEmergency => &[("Consent", Create)],
@@ -507,7 +518,7 @@ impl Operation {
     pub fn document_interaction(self) -> Option<Interaction> {
         match self {
             Operation::SearchDocuments | Operation::SearchSubmissionSets => Some(Interaction::Search),
-            Operation::ReadDocument | Operation::ReadContent | Operation::Summary => Some(Interaction::Read),
+            Operation::ReadDocument | Operation::ReadContent | Operation::Summary | Operation::ReadProfile => Some(Interaction::Read),
             Operation::Deposit | Operation::DepositSet => Some(Interaction::Create),
             Operation::UpdateDocument => Some(Interaction::Update),
             Operation::DeleteReimbursement => Some(Interaction::Delete),

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{apps, directory, documents, ledger, policy, records, search};
+use crate::routes::{apps, directory, documents, ledger, policy, profile, records, search};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use crate::routes::{apps, directory, documents, ledger, policy, records, search}
         records::statistics, directory::find, directory::search, directory::upsert, directory::import,
         documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
         documents::archive, documents::unarchive, search::search,
+        profile::list, profile::add, profile::correct, profile::entered_in_error,
         policy::read, policy::change, policy::emergency, policy::labels, policy::delete_reimbursement, policy::preferences,
         policy::set_preferences, apps::list, apps::revoke, apps::allow, ledger::latest, ledger::public_key, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history, ledger::receipts,
         ledger::review_items, ledger::acknowledge, ledger::annotate,
@@ -20,7 +21,8 @@ use crate::routes::{apps, directory, documents, ledger, policy, records, search}
     modifiers(&BearerAuth),
     tags((name = "records", description = "Record lifecycle"), (name = "documents", description = "Encrypted documents: deposit, consultation, retrieval, lifecycle"),
         (name = "policy", description = "The patient's choices: authorizations, blocks, médecin traitant, representatives, oppositions, labels, emergency access, notifications, the apps connected to the record"),
-        (name = "ledger", description = "The access ledger: signed tree heads, proofs, access history, review queue"), (name = "directory", description = "Professionals directory"))
+        (name = "ledger", description = "The access ledger: signed tree heads, proofs, access history, review queue"), (name = "directory", description = "Professionals directory"),
+        (name = "profile", description = "The medical profile: items read from structured (CDA level 3) deposits, each visible as its source document is, and direct entries"))
 )]
 struct ApiDoc;
 

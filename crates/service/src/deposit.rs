@@ -9,7 +9,8 @@
 //!    unique id (a lone document's, known already, is a resubmission; a set's document's, a
 //!    conflict), the version it replaces; a CDA R2 document's header, read from its bytes and
 //!    checked against the deposit (`cda_checked`, docs/cda.md);
-//! 4. one ledger entry per document, then the blobs, then every row, the set and the
+//! 4. one ledger entry per document, then the blobs, then every row (with the profile items read
+//!    from a CDA level 3 body), the set and the
 //!    notifications in one transaction (`write_atomically`: one trip to SQLite's writer). A
 //!    unique id taken meanwhile by another request is answered as a resubmission;
 //! 5. the record marked as fed.
@@ -22,7 +23,7 @@
 use bytes::Bytes;
 use carnet_domain::document::{DocumentSubmission, check_metadata};
 use carnet_domain::{Actor, DocumentId, DocumentMeta, DocumentScope, DocumentStatus, Operation, Record};
-use carnet_store::{DocumentStore, NewSetDocument, RecordStore, StoredSubmissionSet, SubmissionStore};
+use carnet_store::{DocumentStore, NewSetDocument, ProfileStore, RecordStore, StoredSubmissionSet, SubmissionStore};
 use futures::future::Either;
 use futures::{Stream, StreamExt};
 use time::OffsetDateTime;
@@ -203,17 +204,21 @@ impl Carnet {
         }
 
         // A CDA's header is read and checked against its deposit before anything is written.
+        // Its level 3 entries become profile items, written with the document.
         let mut contents_checked = Vec::with_capacity(contents.len());
+        let mut entries = Vec::with_capacity(contents.len());
         for (i, (p, content)) in prepared.iter().zip(contents).enumerate() {
             if !carnet_extract::cda::is_cda(&p.meta.xds.mime_type, &p.meta.xds.format_code.code) {
                 contents_checked.push(Either::Left(content));
+                entries.push(vec![]);
                 continue;
             }
-            let bytes = self.cda_checked(&record, p, content).await.map_err(|e| match (e, &set) {
+            let (bytes, read) = self.cda_checked(&record, p, content).await.map_err(|e| match (e, &set) {
                 (ServiceError::Invalid(m), Some(_)) => ServiceError::Invalid(format!("document {}: {m}", i + 1)),
                 (other, _) => other,
             })?;
             contents_checked.push(Either::Right(futures::stream::iter([Ok(bytes)])));
+            entries.push(read);
         }
         let contents = contents_checked;
 
@@ -235,11 +240,15 @@ impl Carnet {
             }
             let notify: Vec<_> =
                 prepared.iter().map(|p| self.new_document_message(&record.ins, notified_author(actor, &p.meta), &key)).collect();
+            let mut items = Vec::new();
+            for (p, read) in prepared.iter().zip(&entries) {
+                items.extend(crate::profile::items_of_entries(&key, &p.meta, read, now)?);
+            }
             let set = match (&set, prepared.as_slice(), titles.as_slice()) {
                 (Some(set), ..) => set,
                 (None, [p], [title]) => {
                     guard.committing();
-                    self.db.insert_document(&p.meta, title.as_deref(), p.supersedes, &notify).await?;
+                    self.db.insert_document_with_items(&p.meta, title.as_deref(), p.supersedes, &notify, &items).await?;
                     return Ok(None);
                 }
                 // Refused before anything was checked.
@@ -266,7 +275,7 @@ impl Carnet {
                 .map(|(p, t)| NewSetDocument { meta: &p.meta, title_sealed: t.as_deref(), supersedes: p.supersedes })
                 .collect();
             guard.committing();
-            self.db.insert_submission(&stored_set, &rows, &notify).await?;
+            self.db.insert_submission_with_items(&stored_set, &rows, &notify, &items).await?;
             Ok(Some(stored_set.id))
         }
         .await;
@@ -431,8 +440,9 @@ impl Carnet {
     }
 
     /// Reads a CDA document's bytes (bounded) and checks its header against its deposit
-    /// (`carnet_extract::cda::check_deposit`); the bytes are then written as any document's.
-    async fn cda_checked<S>(&self, record: &Record, p: &Prepared, mut content: S) -> Result<Bytes>
+    /// (`carnet_extract::cda::check_deposit`); the bytes are then written as any document's, and
+    /// the level 3 entries (none at level 1) are returned for the profile.
+    async fn cda_checked<S>(&self, record: &Record, p: &Prepared, mut content: S) -> Result<(Bytes, Vec<carnet_extract::cda::Entry>)>
     where
         S: Stream<Item = std::result::Result<Bytes, ContentError>> + Send + Unpin,
     {
@@ -461,7 +471,11 @@ impl Carnet {
             replaces: replaced.as_deref(),
         };
         check_deposit(&doc, &facts, &self.config.codes).map_err(refused)?;
-        Ok(Bytes::from(bytes))
+        let entries = match doc.body {
+            carnet_extract::cda::Body::Structured { entries, .. } => entries,
+            carnet_extract::cda::Body::NonXml { .. } => vec![],
+        };
+        Ok((Bytes::from(bytes), entries))
     }
 
     /// The size and SHA-256 of a document's bytes: known, or read (hashed, not stored) to know.

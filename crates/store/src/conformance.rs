@@ -24,6 +24,8 @@ use crate::{
 };
 use crate::{ExtractionCount, ExtractionResult, ExtractionState, ExtractionStore};
 use crate::{PendingSignIn, SessionStore, StoredSession};
+use crate::{ProfileStore, StoredItem};
+use carnet_domain::profile::{ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus};
 
 /// Declares one `#[tokio::test]` per case of the suite. `$fresh` is an async function returning a
 /// fresh, migrated `Database` and a guard kept alive until the case ends (e.g. its temporary
@@ -68,6 +70,11 @@ macro_rules! store_suite {
             the_enumeration_guard_counts_distinct_records_and_purges,
             extraction_jobs_are_written_with_their_documents_and_claimed_once,
             extraction_leases_expire_and_results_are_kept_with_the_lease,
+            profile_items_land_with_their_document_or_not_at_all,
+            profile_items_of_a_submission_set_land_with_it,
+            a_replacement_supersedes_its_sources_items,
+            direct_items_are_corrected_and_marked_entered_in_error,
+            shredding_deletes_profile_items,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -1376,4 +1383,138 @@ pub async fn extraction_leases_expire_and_results_are_kept_with_the_lease(db: Da
             ExtractionCount { state: "unavailable".into(), reason: "timeout".into(), jobs: 1 },
         ]
     );
+}
+
+fn item(n: u8, patient: &Ins, kind: ItemKind, origin: ItemOrigin) -> StoredItem {
+    StoredItem {
+        meta: ItemMeta {
+            id: ItemId::from_bytes([0x40 + n; 16]),
+            ins: patient.clone(),
+            kind,
+            origin,
+            recorded_by: "rpps:10000000019".into(),
+            recorded_at: T0 + Duration::minutes(i64::from(n)),
+            effective: (!n.is_multiple_of(3)).then(|| T0 - Duration::days(i64::from(n))),
+            status: ItemStatus::Current,
+            replaces: None,
+        },
+        sealed: vec![n; 24],
+    }
+}
+
+/// An item read from `doc`, as the store gives it back (the path is sealed with the content).
+fn from_doc(n: u8, doc: &DocumentMeta, kind: ItemKind) -> StoredItem {
+    item(n, &doc.ins, kind, ItemOrigin::Document { document: doc.id, path: String::new() })
+}
+
+fn ids(items: &[StoredItem]) -> Vec<ItemId> {
+    items.iter().map(|i| i.meta.id).collect()
+}
+
+pub async fn profile_items_land_with_their_document_or_not_at_all(db: Database) {
+    let p = ins(1);
+    let d = document(1, &p);
+    let items = [from_doc(1, &d, ItemKind::Allergy), from_doc(2, &d, ItemKind::Result), from_doc(3, &d, ItemKind::Result)];
+    db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &items).await.expect("insert");
+    assert_eq!(db.find_item(items[0].meta.id).await.expect("find"), Some(items[0].clone()), "round trip");
+    // Newest effective first, undated last.
+    assert_eq!(ids(&db.find_items_of(&p, None).await.expect("list")), [items[0].meta.id, items[1].meta.id, items[2].meta.id]);
+    assert_eq!(ids(&db.find_items_of(&p, Some(ItemKind::Result)).await.expect("by kind")), [items[1].meta.id, items[2].meta.id]);
+    assert!(db.find_items_of(&p, Some(ItemKind::Contact)).await.expect("none").is_empty());
+    assert!(db.find_items_of(&ins(2), None).await.expect("other record").is_empty());
+    assert!(matches!(db.find_document(d.id).await, Ok(Some(_))));
+
+    // The document's unique id is taken: neither it nor its items are written.
+    let clash = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d.clone() };
+    let lost = from_doc(4, &clash, ItemKind::Condition);
+    let refused = db.insert_document_with_items(noted(&db, &clash).await, None, None, &[], std::slice::from_ref(&lost)).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(db.find_item(lost.meta.id).await.expect("find"), None);
+    // And an item whose id is taken takes its document down with it.
+    let d2 = document(2, &p);
+    let twice = from_doc(1, &d2, ItemKind::Condition);
+    assert!(db.insert_document_with_items(noted(&db, &d2).await, None, None, &[], &[twice]).await.is_err());
+    assert!(db.find_document(d2.id).await.expect("find").is_none());
+
+    // Deleting the document deletes its items.
+    db.delete_document(d.id).await.expect("delete");
+    assert!(db.find_items_of(&p, None).await.expect("list").is_empty());
+}
+
+pub async fn profile_items_of_a_submission_set_land_with_it(db: Database) {
+    let p = ins(1);
+    let (d1, d2) = (document(1, &p), document(2, &p));
+    let set = submission_set(1, &p, &[&d1, &d2]);
+    let docs = [
+        NewSetDocument { meta: &d1, title_sealed: None, supersedes: None },
+        NewSetDocument { meta: &d2, title_sealed: None, supersedes: None },
+    ];
+    let items = [from_doc(1, &d1, ItemKind::Immunization), from_doc(2, &d2, ItemKind::VitalSign)];
+    db.insert_submission_with_items(&set, noted_rows(&db, &docs).await, &[], &items).await.expect("insert");
+    assert_eq!(db.find_items_of(&p, None).await.expect("list").len(), 2);
+    assert_eq!(db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find").map(|s| s.id), Some(set.id.clone()));
+
+    // A set refused (its unique id taken) writes no item.
+    let d3 = document(3, &p);
+    let again = StoredSubmissionSet { id: "set-again".into(), documents: vec![d3.id], ..set.clone() };
+    let docs = [NewSetDocument { meta: &d3, title_sealed: None, supersedes: None }];
+    let lost = from_doc(3, &d3, ItemKind::Condition);
+    let refused = db.insert_submission_with_items(&again, noted_rows(&db, &docs).await, &[], std::slice::from_ref(&lost)).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(db.find_item(lost.meta.id).await.expect("find"), None);
+}
+
+pub async fn a_replacement_supersedes_its_sources_items(db: Database) {
+    let p = ins(1);
+    let v1 = document(1, &p);
+    let old = [from_doc(1, &v1, ItemKind::Allergy), from_doc(2, &v1, ItemKind::Medication)];
+    db.insert_document_with_items(noted(&db, &v1).await, None, None, &[], &old).await.expect("v1");
+    let direct = item(5, &p, ItemKind::Contact, ItemOrigin::Patient);
+    db.insert_item(&direct).await.expect("direct");
+    let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
+    let new = [from_doc(3, &v2, ItemKind::Allergy)];
+    db.insert_document_with_items(noted(&db, &v2).await, None, Some(v1.id), &[], &new).await.expect("v2");
+    for o in &old {
+        assert_eq!(db.find_item(o.meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Superseded));
+    }
+    assert_eq!(db.find_item(new[0].meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Current));
+    assert_eq!(db.find_item(direct.meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Current), "not from v1");
+    // A plain (non-CDA) replacement supersedes the items just the same.
+    let v3 = DocumentMeta { replaces: Some(v2.id), ..document(3, &p) };
+    db.insert_document(noted(&db, &v3).await, None, Some(v2.id), &[]).await.expect("v3");
+    assert_eq!(db.find_item(new[0].meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Superseded));
+}
+
+pub async fn direct_items_are_corrected_and_marked_entered_in_error(db: Database) {
+    let p = ins(1);
+    let first = item(1, &p, ItemKind::Condition, ItemOrigin::Professional);
+    db.insert_item(&first).await.expect("insert");
+    assert!(matches!(db.insert_item(&first).await, Err(StoreError::Conflict(_))), "one id, one item");
+    let mut second = item(2, &p, ItemKind::Condition, ItemOrigin::Professional);
+    second.meta.replaces = Some(first.meta.id);
+    db.correct_item(first.meta.id, &second).await.expect("correct");
+    assert_eq!(db.find_item(first.meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Superseded));
+    assert_eq!(db.find_item(second.meta.id).await.expect("find"), Some(second.clone()));
+    // Correcting a version that is no longer current fails and inserts nothing.
+    let mut third = item(3, &p, ItemKind::Condition, ItemOrigin::Professional);
+    third.meta.replaces = Some(first.meta.id);
+    assert!(matches!(db.correct_item(first.meta.id, &third).await, Err(StoreError::Stale(_))));
+    assert_eq!(db.find_item(third.meta.id).await.expect("find"), None);
+
+    db.mark_item_entered_in_error(second.meta.id).await.expect("entered in error");
+    assert_eq!(db.find_item(second.meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::EnteredInError));
+    assert!(matches!(db.mark_item_entered_in_error(second.meta.id).await, Err(StoreError::Stale(_))), "once");
+    assert!(matches!(db.mark_item_entered_in_error(ItemId::from_bytes([0xee; 16])).await, Err(StoreError::Stale(_))), "unknown");
+}
+
+pub async fn shredding_deletes_profile_items(db: Database) {
+    let p = ins(1);
+    let d = document(1, &p);
+    db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &[from_doc(1, &d, ItemKind::Result)]).await.expect("insert");
+    db.insert_item(&item(2, &p, ItemKind::AdvanceDirective, ItemOrigin::Patient)).await.expect("direct");
+    let kept = item(3, &ins(2), ItemKind::Contact, ItemOrigin::Patient);
+    db.insert_item(&kept).await.expect("other patient");
+    db.delete_documents_of(&p).await.expect("shred");
+    assert!(db.find_items_of(&p, None).await.expect("list").is_empty(), "items from documents and direct entries go");
+    assert_eq!(ids(&db.find_items_of(&ins(2), None).await.expect("list")), [kept.meta.id]);
 }

@@ -44,6 +44,12 @@ pub(crate) fn document_writes<'a>(
             Statement::new("UPDATE documents SET status = 'superseded' WHERE id = $1 AND status = 'current'").text(old.to_string()),
             "document",
         );
+        // The replaced version's profile items leave the current profile with it (the new
+        // version brings its own).
+        writes.push(
+            Statement::new("UPDATE profile_items SET status = 'superseded' WHERE source_document = $1 AND status = 'current'")
+                .text(old.to_string()),
+        );
     }
     writes.push(
         Statement::new(INSERT_DOCUMENT.as_str())
@@ -571,6 +577,12 @@ impl DocumentStore for Database {
             .bind(ins.as_str())
             .fetch_all(pool)
             .await)?;
+        // Direct entries have no document to go with; sealed under the shredded key, they are noise anyway.
+        on_writer!(self, |pool| sqlx::query("DELETE FROM profile_items WHERE ins = $1")
+            .bind(ins.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         ids.into_iter().map(|(id,)| DocumentId::parse(&id).map_err(|e| corrupt("document id", e))).collect()
     }
 

@@ -20,6 +20,7 @@ mod guard;
 mod jobs;
 mod policy;
 mod policy_format;
+mod profile;
 mod records;
 mod sessions;
 mod snapshot;
@@ -46,6 +47,7 @@ pub use extraction::{ExtractionCount, ExtractionJob, ExtractionResult, Extractio
 pub use guard::EnumerationStore;
 pub use jobs::JobLeaseStore;
 pub use policy::{GateInputs, NotificationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore, StoredPolicy, StoredPreferences};
+pub use profile::{ProfileStore, StoredItem};
 pub use sessions::{PendingSignIn, SessionStore, StoredSession};
 pub use snapshot::Inventory;
 pub use submissions::{NewSetDocument, StoredSubmissionSet, SubmissionStore};

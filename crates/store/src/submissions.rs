@@ -120,39 +120,51 @@ impl Database {
     }
 }
 
+/// The writes of a submission set: its documents (`document_writes`), the set, its positions and
+/// the notifications. Shared with `ProfileStore::insert_submission_with_items`.
+pub(crate) fn submission_writes<'a>(
+    writes: &mut Writes<'a>,
+    set: &'a StoredSubmissionSet,
+    documents: &[NewSetDocument<'a>],
+    notify: &'a [OutboxMessage],
+) -> Result<()> {
+    for d in documents {
+        document_writes(writes, d.meta, d.title_sealed, d.supersedes)?;
+    }
+    writes.push(
+        Statement::new(
+            "INSERT INTO submission_sets (id, ins, unique_id, source_id, author, author_family, author_given, deposited_by, \
+             submitted_at, title_sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+        )
+        .text(set.id.as_str())
+        .text(set.ins.as_str())
+        .text(set.unique_id.as_str())
+        .text(set.source_id.as_str())
+        .opt_text(set.author.as_deref())
+        .opt_text(set.author_family.as_deref())
+        .opt_text(set.author_given.as_deref())
+        .text(set.deposited_by.as_str())
+        .int(to_millis(set.submitted_at))
+        .opt_bytes(set.title_sealed.as_deref()),
+    );
+    for (position, doc) in set.documents.iter().enumerate() {
+        writes.push(
+            Statement::new("INSERT INTO submission_set_documents (set_id, position, document_id) VALUES ($1, $2, $3)")
+                .text(set.id.as_str())
+                .int(i64::try_from(position).map_err(|e| corrupt("position", e))?)
+                .text(doc.to_string()),
+        );
+    }
+    for m in notify {
+        writes.push(crate::policy::outbox_statement(m));
+    }
+    Ok(())
+}
+
 impl SubmissionStore for Database {
     async fn insert_submission(&self, set: &StoredSubmissionSet, documents: &[NewSetDocument<'_>], notify: &[OutboxMessage]) -> Result<()> {
         let mut writes = Writes::default();
-        for d in documents {
-            document_writes(&mut writes, d.meta, d.title_sealed, d.supersedes)?;
-        }
-        writes.push(
-            Statement::new(
-                "INSERT INTO submission_sets (id, ins, unique_id, source_id, author, author_family, author_given, deposited_by, \
-                 submitted_at, title_sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-            )
-            .text(set.id.as_str())
-            .text(set.ins.as_str())
-            .text(set.unique_id.as_str())
-            .text(set.source_id.as_str())
-            .opt_text(set.author.as_deref())
-            .opt_text(set.author_family.as_deref())
-            .opt_text(set.author_given.as_deref())
-            .text(set.deposited_by.as_str())
-            .int(to_millis(set.submitted_at))
-            .opt_bytes(set.title_sealed.as_deref()),
-        );
-        for (position, doc) in set.documents.iter().enumerate() {
-            writes.push(
-                Statement::new("INSERT INTO submission_set_documents (set_id, position, document_id) VALUES ($1, $2, $3)")
-                    .text(set.id.as_str())
-                    .int(i64::try_from(position).map_err(|e| corrupt("position", e))?)
-                    .text(doc.to_string()),
-            );
-        }
-        for m in notify {
-            writes.push(crate::policy::outbox_statement(m));
-        }
+        submission_writes(&mut writes, set, documents, notify)?;
         let result = self.write_atomically(&writes).await;
         match result {
             Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {

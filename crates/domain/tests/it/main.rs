@@ -11,5 +11,6 @@ mod policy_changes;
 mod policy_decisions;
 mod policy_props;
 mod policy_scenarios;
+mod profile_decisions;
 mod rights_decisions;
 mod scope_decisions;

@@ -4,5 +4,6 @@ pub mod documents;
 pub mod ledger;
 pub mod ops;
 pub mod policy;
+pub mod profile;
 pub mod records;
 pub mod search;

@@ -10,39 +10,50 @@ use support::fhir::{Doc, assert_outcome, b64, provide_bundle};
 use support::{TestApp, assert_problem, ins, rpps};
 
 /// What a test CDA's header says.
-struct Header<'a> {
-    ins: &'a Ins,
-    author: u32,
-    code: &'a str,
-    confidentiality: &'a str,
-    version: u32,
+pub(crate) struct Header<'a> {
+    pub ins: &'a Ins,
+    pub author: u32,
+    pub code: &'a str,
+    pub confidentiality: &'a str,
+    pub version: u32,
     /// The replaced document's id (its unique id as root) and version.
-    parent: Option<(&'a str, u32)>,
+    pub parent: Option<(&'a str, u32)>,
 }
 
 impl<'a> Header<'a> {
-    fn vsm(ins: &'a Ins) -> Header<'a> {
+    pub(crate) fn vsm(ins: &'a Ins) -> Header<'a> {
         Header { ins, author: 1, code: "60591-5", confidentiality: "N", version: 1, parent: None }
     }
 }
 
 /// A small VSM (level 3) or, with `pdf`, a level 1 document, after the CI-SIS structure.
-fn cda(h: &Header<'_>, pdf: bool) -> Vec<u8> {
+pub(crate) fn cda(h: &Header<'_>, pdf: bool) -> Vec<u8> {
+    let body = if pdf {
+        format!("<nonXMLBody><text mediaType=\"application/pdf\" representation=\"B64\">{}</text></nonXMLBody>", b64(b"%PDF-1.4\n%%EOF\n"))
+    } else {
+        structured_body(
+            "<section><code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Problèmes</title>\
+             <text>Asthme</text><entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"55607006\" codeSystem=\"2.16.840.1.113883.6.96\"/>\
+             <statusCode code=\"completed\"/><value xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CD\" code=\"J45\" \
+             codeSystem=\"2.16.840.1.113883.6.3\" displayName=\"Asthme\"/></observation></entry></section>",
+        )
+    };
+    cda_with_body(h, &body)
+}
+
+/// A level 3 body of these sections.
+pub(crate) fn structured_body(sections: &str) -> String {
+    format!("<structuredBody><component>{sections}</component></structuredBody>")
+}
+
+/// A CDA with this header and body (`<structuredBody>…` or `<nonXMLBody>…`).
+pub(crate) fn cda_with_body(h: &Header<'_>, body: &str) -> Vec<u8> {
     let parent = h.parent.map_or(String::new(), |(id, v)| {
         format!(
             "<relatedDocument typeCode=\"RPLC\"><parentDocument><id root=\"{id}\"/><setId root=\"1.2.250.1.999.5\" extension=\"SET-1\"/>\
              <versionNumber value=\"{v}\"/></parentDocument></relatedDocument>"
         )
     });
-    let body = if pdf {
-        format!("<nonXMLBody><text mediaType=\"application/pdf\" representation=\"B64\">{}</text></nonXMLBody>", b64(b"%PDF-1.4\n%%EOF\n"))
-    } else {
-        "<structuredBody><component><section><code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Problèmes</title>\
-         <text>Asthme</text><entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"55607006\" codeSystem=\"2.16.840.1.113883.6.96\"/>\
-         <statusCode code=\"completed\"/><value xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CD\" code=\"J45\" \
-         codeSystem=\"2.16.840.1.113883.6.3\" displayName=\"Asthme\"/></observation></entry></section></component></structuredBody>"
-            .to_owned()
-    };
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\">\
          <id root=\"1.2.250.1.999.6\" extension=\"D{version}\"/><code code=\"{code}\" codeSystem=\"2.16.840.1.113883.6.1\"/>\
@@ -61,7 +72,7 @@ fn cda(h: &Header<'_>, pdf: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-fn metadata(n: u32, type_code: &str, labels: &[&str], replaces: Option<&str>) -> Value {
+pub(crate) fn metadata(n: u32, type_code: &str, labels: &[&str], replaces: Option<&str>) -> Value {
     let mut m = json!({
         "unique_id": format!("1.2.250.1.999.7.{n}"),
         "type_code": type_code,

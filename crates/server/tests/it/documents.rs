@@ -411,7 +411,7 @@ async fn a_hidden_document_answers_like_a_missing_one(app: TestApp) {
 }
 
 /// Every file under `dir`, recursively, as bytes (skipping what cannot be read).
-fn scan_for(dir: &std::path::Path, marker: &[u8]) -> Vec<std::path::PathBuf> {
+pub(crate) fn scan_for(dir: &std::path::Path, marker: &[u8]) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -537,14 +537,14 @@ async fn write_free_text(app: &TestApp, p: &carnet_domain::Ins, marker: &str) ->
 }
 
 /// Lower-case hexadecimal, as PostgreSQL shows `bytea`.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every table of the metadata store and the ledger, one text per table, as a dump would read
 /// them (a `pg_dump`-like read on PostgreSQL, where long values are compressed in the files;
 /// on SQLite, each column of each table of each database, its bytes in hexadecimal, lowered).
-async fn dump_tables(app: &TestApp) -> Vec<String> {
+pub(crate) async fn dump_tables(app: &TestApp) -> Vec<String> {
     use sqlx::{Connection, Row};
     let mut dumped = Vec::new();
     if let Some(url) = &app.postgres_url {
@@ -582,7 +582,7 @@ async fn dump_tables(app: &TestApp) -> Vec<String> {
 
 /// Where the scratch database's bytes lie in the throwaway cluster (its own directory and the
 /// write-ahead log), after a checkpoint flushed everything to disk.
-async fn postgres_files_of(url: &str) -> Vec<std::path::PathBuf> {
+pub(crate) async fn postgres_files_of(url: &str) -> Vec<std::path::PathBuf> {
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
     sqlx::query("CHECKPOINT").execute(&mut c).await.expect("checkpoint");

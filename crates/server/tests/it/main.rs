@@ -31,6 +31,7 @@ mod portal_pro_activity;
 mod portal_pro_deposit;
 mod portal_record;
 mod portal_signin;
+mod profile;
 mod records;
 mod s3;
 mod scopes;

@@ -109,32 +109,32 @@ pub(crate) const PROS: [(u32, Profession); 6] = [
 ];
 
 const TYPES: [&str; 8] = ["11502-2", "11488-4", "68599-0", "83901-9", "REMB", "57833-6", "ATTEST-RESID", "DOCPAT05"];
-const LABELS: [&str; 3] = ["MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"];
+pub(crate) const LABELS: [&str; 3] = ["MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"];
 
 #[derive(Debug, Clone)]
-struct Doc {
-    type_index: usize,
-    labels: Vec<usize>,
-    author: usize,
-    withdrawn: bool,
+pub(crate) struct Doc {
+    pub(crate) type_index: usize,
+    pub(crate) labels: Vec<usize>,
+    pub(crate) author: usize,
+    pub(crate) withdrawn: bool,
 }
 
 #[derive(Debug, Clone)]
-struct Scenario {
-    docs: Vec<Doc>,
+pub(crate) struct Scenario {
+    pub(crate) docs: Vec<Doc>,
     /// Per professional: 0 nothing, 1 authorized, 2 authorized but expired later, 3 blocked, 4 extended rights.
-    standing: Vec<u8>,
-    medecin_traitant: Option<usize>,
-    representative_registered: bool,
-    opposes_bris_de_glace: bool,
-    opposes_samu: bool,
-    reimbursement_hidden: bool,
+    pub(crate) standing: Vec<u8>,
+    pub(crate) medecin_traitant: Option<usize>,
+    pub(crate) representative_registered: bool,
+    pub(crate) opposes_bris_de_glace: bool,
+    pub(crate) opposes_samu: bool,
+    pub(crate) reimbursement_hidden: bool,
     /// A professional who opens bris de glace.
-    emergency_by: Option<usize>,
-    closed: bool,
+    pub(crate) emergency_by: Option<usize>,
+    pub(crate) closed: bool,
 }
 
-fn scenario() -> impl Strategy<Value = Scenario> {
+pub(crate) fn scenario() -> impl Strategy<Value = Scenario> {
     let doc = (0..TYPES.len(), prop::collection::vec(0..LABELS.len(), 0..3), 0..PROS.len(), prop::bool::weighted(0.15))
         .prop_map(|(type_index, labels, author, withdrawn)| Doc { type_index, labels, author, withdrawn });
     (
@@ -198,9 +198,71 @@ async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
         ids.push(id);
     }
 
-    // The policy, written as the patient's choices would leave it.
+    let (policy, parent, now) = set_the_scene(app, &p, n, &s).await?;
+
+    // Everyone asks; each answer must be exactly what `decide` says.
+    let db = &app.db;
+    let record = db.find_record_by_ins(&p).await.ok().flatten().ok_or_else(|| TestCaseError::fail("record"))?;
+    let metas: Vec<_> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            let meta = db.find_document(DocumentId::parse(id).map_err(|e| TestCaseError::fail(e.to_string()))?).await.ok().flatten();
+            v.push(meta.ok_or_else(|| TestCaseError::fail("document"))?.0);
+        }
+        v
+    };
+    let matrix = ProfessionMatrix::dmp_default();
+    for asker in &askers(&pros, &p, n, parent) {
+        let emergency = db.find_latest_emergency(&asker.actor.reference(), &p).await.ok().flatten();
+        let ctx = AccessContext { ins: &p, record_status: record.status, now, emergency: emergency.as_ref(), matrix: &matrix };
+        let expected: BTreeSet<String> =
+            metas.iter().filter(|m| decide(&asker.actor, &ctx, &policy, m).is_permit()).map(|m| m.id.to_string()).collect();
+        let token = app.token(asker.claims.clone());
+        let list = app.get(&format!("/api/records/{p}/documents"), &token).await;
+        prop_assert_eq!(list.status, StatusCode::OK, "{}", list.raw);
+        let listed: BTreeSet<String> = list.body["documents"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        prop_assert_eq!(&listed, &expected, "list for {:?}", asker.actor.kind);
+        prop_assert_eq!(list.body["total"].as_u64(), Some(expected.len() as u64), "total for {:?}", asker.actor.kind);
+        for id in &ids {
+            let read = app.get(&format!("/api/documents/{id}"), &token).await;
+            let want = if expected.contains(id) { StatusCode::OK } else { StatusCode::NOT_FOUND };
+            prop_assert_eq!(read.status, want, "read {} by {:?}", id, asker.actor.kind);
+        }
+    }
+    Ok(())
+}
+
+/// Everyone who may ask about `p`: the professionals, a regulator, the patient, the parent,
+/// another patient and the roles that never read.
+pub(crate) fn askers(pros: &[Asker], p: &Ins, n: u32, parent: Asker) -> Vec<Asker> {
+    let mut askers = pros.to_vec();
+    askers.push(professional(107, Profession::Medecin, true));
+    askers.extend([
+        patient(p),
+        parent,
+        patient(&ins(n + 500_000)),
+        role(Role::InsurerAgent),
+        role(Role::Operator),
+        role(Role::PrivacyOfficer),
+        role(Role::System),
+    ]);
+    askers
+}
+
+/// The scenario's policy, written as the patient's choices would leave it, its emergency and
+/// its closing, after the deposits: the policy, the parent and the instant it was written.
+pub(crate) async fn set_the_scene(
+    app: &TestApp,
+    p: &Ins,
+    n: u32,
+    s: &Scenario,
+) -> Result<(PatientPolicy, Asker, time::OffsetDateTime), TestCaseError> {
+    let pros: Vec<Asker> = PROS.iter().map(|(k, prof)| professional(*k, *prof, false)).collect();
     let now = carnet_domain::Clock::now(app.clock.as_ref());
-    let parent = representative(&p, &format!("parent-{n}"));
+    let parent = representative(p, &format!("parent-{n}"));
     let mut policy = PatientPolicy {
         opposes_bris_de_glace: s.opposes_bris_de_glace,
         opposes_samu: s.opposes_samu,
@@ -236,61 +298,18 @@ async fn check(app: &TestApp, s: Scenario) -> Result<(), TestCaseError> {
         });
     }
     let db = &app.db;
-    let version = db.find_policy(&p).await.map(|s| s.version).unwrap_or(0);
-    prop_assert!(db.save_policy(&p, &policy, version, now, &[]).await.is_ok());
+    let version = db.find_policy(p).await.map(|s| s.version).unwrap_or(0);
+    prop_assert!(db.save_policy(p, &policy, version, now, &[]).await.is_ok());
 
     if let Some(i) = s.emergency_by {
         let t = app.token(pros[i].claims.clone());
         app.post(&format!("/api/records/{p}/emergency-access"), &t, json!({"kind": "bris_de_glace", "justification": "urgence"})).await;
     }
     if s.closed {
-        let t = app.token(patient(&p).claims);
+        let t = app.token(patient(p).claims);
         prop_assert_eq!(app.post(&format!("/api/records/{p}/close"), &t, json!({"reason": "test"})).await.status, StatusCode::OK);
     }
-
-    // Everyone asks; each answer must be exactly what `decide` says.
-    let record = db.find_record_by_ins(&p).await.ok().flatten().ok_or_else(|| TestCaseError::fail("record"))?;
-    let metas: Vec<_> = {
-        let mut v = Vec::new();
-        for id in &ids {
-            let meta = db.find_document(DocumentId::parse(id).map_err(|e| TestCaseError::fail(e.to_string()))?).await.ok().flatten();
-            v.push(meta.ok_or_else(|| TestCaseError::fail("document"))?.0);
-        }
-        v
-    };
-    let matrix = ProfessionMatrix::dmp_default();
-    let mut askers = pros.clone();
-    askers.push(professional(107, Profession::Medecin, true));
-    askers.extend([
-        patient(&p),
-        parent,
-        patient(&ins(n + 500_000)),
-        role(Role::InsurerAgent),
-        role(Role::Operator),
-        role(Role::PrivacyOfficer),
-        role(Role::System),
-    ]);
-    for asker in &askers {
-        let emergency = db.find_latest_emergency(&asker.actor.reference(), &p).await.ok().flatten();
-        let ctx = AccessContext { ins: &p, record_status: record.status, now, emergency: emergency.as_ref(), matrix: &matrix };
-        let expected: BTreeSet<String> =
-            metas.iter().filter(|m| decide(&asker.actor, &ctx, &policy, m).is_permit()).map(|m| m.id.to_string()).collect();
-        let token = app.token(asker.claims.clone());
-        let list = app.get(&format!("/api/records/{p}/documents"), &token).await;
-        prop_assert_eq!(list.status, StatusCode::OK, "{}", list.raw);
-        let listed: BTreeSet<String> = list.body["documents"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        prop_assert_eq!(&listed, &expected, "list for {:?}", asker.actor.kind);
-        prop_assert_eq!(list.body["total"].as_u64(), Some(expected.len() as u64), "total for {:?}", asker.actor.kind);
-        for id in &ids {
-            let read = app.get(&format!("/api/documents/{id}"), &token).await;
-            let want = if expected.contains(id) { StatusCode::OK } else { StatusCode::NOT_FOUND };
-            prop_assert_eq!(read.status, want, "read {} by {:?}", id, asker.actor.kind);
-        }
-    }
-    Ok(())
+    Ok((policy, parent, now))
 }
 
 #[test]

@@ -1,0 +1,446 @@
+//! The medical profile (docs/profile.md): items read from CDA level 3 deposits and entered
+//! directly, each sealed under the patient's key and shown only through the gate.
+//!
+//! Visibility is the source's (`carnet_domain::profile::decide_item`): an item read from a
+//! document is visible exactly when the document is; a direct item on the record's standing.
+//! Every read and write is a ledger entry (`profile.read`, `profile.add`, `profile.correct`,
+//! `profile.entered_in_error`) with no clinical content: the item's id and a reason code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use carnet_crypto::DataKey;
+use carnet_domain::profile::{
+    Coding, ItemContent, ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus, ItemValue, ProfileItem, Quantity, ReferenceRange, decide_item,
+};
+use carnet_domain::{AccessDecision, Actor, Basis, DocumentId, DocumentMeta, Ins, Operation, RecordStatus};
+use carnet_extract::cda::{Coded, Entry, EntryKind, Timestamp, Value};
+use carnet_store::{DocumentStore, ProfileStore, StoredItem};
+use time::OffsetDateTime;
+
+use crate::audit::Event;
+use crate::gate::Gate;
+use crate::{Carnet, Result, ServiceError};
+
+/// What a direct entry says: its kind and content (the content's dates are FHIR `dateTime` text).
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub kind: ItemKind,
+    pub content: ItemContent,
+}
+
+/// Which items a profile read returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProfileQuery {
+    pub kind: Option<ItemKind>,
+    /// Superseded and entered-in-error items too (each still only if visible).
+    pub history: bool,
+}
+
+/// What is sealed: the content and, for an item read from a document, its place there.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SealedItem {
+    path: Option<String>,
+    content: ItemContent,
+}
+
+/// Bound into each item's sealing: a blob copied to another row does not open there.
+fn item_context(id: ItemId) -> Vec<u8> {
+    format!("carnet.profile-item:{id}").into_bytes()
+}
+
+fn seal_item(key: &DataKey, meta: &ItemMeta, content: &ItemContent) -> Result<StoredItem> {
+    let path = match &meta.origin {
+        ItemOrigin::Document { path, .. } => Some(path.clone()),
+        _ => None,
+    };
+    let plain = serde_json::to_vec(&SealedItem { path, content: content.clone() })
+        .map_err(|e| ServiceError::Invalid(format!("profile item: {e}")))?;
+    Ok(StoredItem { meta: meta.clone(), sealed: carnet_crypto::seal(key, &item_context(meta.id), &plain) })
+}
+
+fn open_item(key: &DataKey, stored: StoredItem) -> Result<ProfileItem> {
+    let integrity = || ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("profile item"));
+    let plain = carnet_crypto::open(key, &item_context(stored.meta.id), &stored.sealed).map_err(|_| integrity())?;
+    let sealed: SealedItem = serde_json::from_slice(&plain).map_err(|_| integrity())?;
+    let mut meta = stored.meta;
+    if let (ItemOrigin::Document { path, .. }, Some(sealed_path)) = (&mut meta.origin, sealed.path) {
+        *path = sealed_path;
+    }
+    Ok(ProfileItem { meta, content: sealed.content })
+}
+
+fn new_item_id() -> ItemId {
+    ItemId::from_bytes(*uuid::Uuid::new_v4().as_bytes())
+}
+
+/// The profile kind of a CDA entry; `Other` (a section this reader does not map) is no item.
+fn item_kind(kind: EntryKind) -> Option<ItemKind> {
+    Some(match kind {
+        EntryKind::Condition => ItemKind::Condition,
+        EntryKind::Allergy => ItemKind::Allergy,
+        EntryKind::Medication => ItemKind::Medication,
+        EntryKind::Immunization => ItemKind::Immunization,
+        EntryKind::Result => ItemKind::Result,
+        EntryKind::VitalSign => ItemKind::VitalSign,
+        EntryKind::Other => return None,
+    })
+}
+
+fn coding(c: &Coded) -> Coding {
+    Coding { system: c.system_uri(), code: c.code.clone(), display: c.display.clone() }
+}
+
+fn quantity(q: &carnet_extract::cda::Quantity) -> Quantity {
+    Quantity { value: q.value.clone(), unit: q.unit.clone() }
+}
+
+/// An HL7 timestamp as FHIR `dateTime` text, as precise as written. FHIR wants a time with its
+/// offset: a time written without a zone keeps its date only (the time's meaning is unknown).
+pub(crate) fn fhir_date_time(ts: &Timestamp) -> String {
+    let s = ts.as_str();
+    let (main, zone) = match s.find(['+', '-']) {
+        Some(i) => (&s[..i], Some(&s[i..])),
+        None => (s, None),
+    };
+    let (digits, fraction) = main.split_once('.').map_or((main, None), |(d, f)| (d, Some(f)));
+    let part = |from: usize| digits.get(from..from + 2);
+    let year = digits.get(..4).unwrap_or(digits);
+    let date = match (part(4), part(6)) {
+        (Some(m), Some(d)) => format!("{year}-{m}-{d}"),
+        (Some(m), None) => return format!("{year}-{m}"),
+        _ => return year.to_owned(),
+    };
+    let (Some(zone), Some(hour)) = (zone, part(8)) else { return date };
+    let minute = part(10).unwrap_or("00");
+    let second = part(12).unwrap_or("00");
+    let fraction = fraction.map(|f| format!(".{f}")).unwrap_or_default();
+    let offset = if zone.len() == 5 { format!("{}:{}", &zone[..3], &zone[3..]) } else { zone.to_owned() };
+    format!("{date}T{hour}:{minute}:{second}{fraction}{offset}")
+}
+
+/// The instant a FHIR `dateTime` text starts at (a date at midnight UTC), for ordering and searches.
+pub(crate) fn instant_of(text: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    let mut parts = text.splitn(3, '-');
+    let year: i32 = parts.next().filter(|y| y.len() == 4)?.parse().ok()?;
+    let month: u8 = parts.next().map(str::parse).transpose().ok()?.unwrap_or(1);
+    let day: u8 = parts.next().map(str::parse).transpose().ok()?.unwrap_or(1);
+    let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    Some(date.midnight().assume_utc())
+}
+
+/// One item's content from a CDA entry.
+fn entry_content(entry: &Entry, author_name: Option<String>) -> ItemContent {
+    ItemContent {
+        code: entry.code.as_ref().map(coding),
+        text: entry.text.clone(),
+        clinical_status: entry.status.clone(),
+        negated: entry.negated,
+        at: entry.at.as_ref().map(fhir_date_time),
+        from: entry.from.as_ref().map(fhir_date_time),
+        to: entry.to.as_ref().map(fhir_date_time),
+        value: entry.value.as_ref().map(|v| match v {
+            Value::Quantity(q) => ItemValue::Quantity(quantity(q)),
+            Value::Coded(c) => ItemValue::Coded(coding(c)),
+            Value::Text(t) => ItemValue::Text { text: t.clone() },
+        }),
+        reference_range: entry.reference_range.as_ref().map(|r| ReferenceRange {
+            low: r.low.as_ref().map(quantity),
+            high: r.high.as_ref().map(quantity),
+            text: r.text.clone(),
+        }),
+        interpretation: entry.interpretation.as_ref().map(coding),
+        lot: entry.lot.clone(),
+        performer: entry.performer.clone(),
+        author_name,
+        details: None,
+    }
+}
+
+/// The items of a deposited document's entries, sealed: one per mapped entry.
+pub(crate) fn items_of_entries(key: &DataKey, document: &DocumentMeta, entries: &[Entry], now: OffsetDateTime) -> Result<Vec<StoredItem>> {
+    let author_name = document
+        .author_name
+        .as_ref()
+        .map(|n| [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "))
+        .filter(|n| !n.is_empty());
+    let mut items = Vec::new();
+    for entry in entries {
+        let Some(kind) = item_kind(entry.kind) else { continue };
+        let content = entry_content(entry, author_name.clone());
+        let effective = content.at.as_deref().or(content.from.as_deref()).and_then(instant_of);
+        let meta = ItemMeta {
+            id: new_item_id(),
+            ins: document.ins.clone(),
+            kind,
+            origin: ItemOrigin::Document { document: document.id, path: entry.path.clone() },
+            recorded_by: document.author.clone(),
+            recorded_at: now,
+            effective,
+            status: ItemStatus::Current,
+            replaces: None,
+        };
+        items.push(seal_item(key, &meta, &content)?);
+    }
+    Ok(items)
+}
+
+/// Whether the actor holds the record (the patient or a current representative).
+fn is_holder(decision: AccessDecision) -> bool {
+    matches!(decision, AccessDecision::Permit(Basis::Patient | Basis::Representative))
+}
+
+impl Carnet {
+    /// The record's profile as the actor may see it: current items (or every status with
+    /// `history`), of one kind or all. A record the actor may not consult answers as a missing one.
+    pub async fn profile(&self, actor: &Actor, ins: &Ins, query: ProfileQuery) -> Result<Vec<ProfileItem>> {
+        let documents = self.scoped(actor, Operation::ReadProfile, Some(ins)).await?;
+        let Some((_, gate, generation)) = self.record_and_gate(actor, ins, documents).await? else {
+            self.record_event(actor, Event::deny("profile.read", Some(ins), None, "not_found")).await?;
+            return Err(ServiceError::NotFound("record"));
+        };
+        let standing = gate.record_decision();
+        if standing.is_permit() {
+            self.guard_opening(&gate).await?;
+        }
+        let stored = self.db.find_items_of(ins, query.kind).await?;
+        let sources: HashMap<DocumentId, Arc<DocumentMeta>> = if stored.iter().any(|i| i.meta.origin.source_document().is_some()) {
+            self.db.find_documents_at(ins, generation).await?.into_iter().map(|(meta, _)| (meta.id, meta)).collect()
+        } else {
+            HashMap::new()
+        };
+        let visible: Vec<StoredItem> = stored
+            .into_iter()
+            .filter(|i| query.history || i.meta.status == ItemStatus::Current)
+            .filter(|i| item_visible(&gate, &i.meta, &sources))
+            .collect();
+        if !standing.is_permit() && visible.is_empty() {
+            // Nothing to show and no standing: the answer of a missing record.
+            self.record_event(actor, Event::decided("profile.read", Some(ins), None, standing)).await?;
+            return Err(ServiceError::NotFound("record"));
+        }
+        let items = self.open_items(ins, visible).await?;
+        self.record_event(actor, Event::decided("profile.read", Some(ins), Some(format!("returned:{}", items.len())), standing)).await?;
+        if standing.is_permit() {
+            self.note_consultation(&gate).await?;
+        }
+        Ok(items)
+    }
+
+    async fn open_items(&self, ins: &Ins, stored: Vec<StoredItem>) -> Result<Vec<ProfileItem>> {
+        if stored.is_empty() {
+            return Ok(vec![]);
+        }
+        let key = self.data_key(ins).await?.ok_or(ServiceError::NotFound("record"))?;
+        stored.into_iter().map(|s| open_item(&key, s)).collect()
+    }
+
+    /// A direct entry: the patient (or a representative) adds self-declared items and the
+    /// declarations; a professional with standing adds clinical items.
+    pub async fn add_profile_item(&self, actor: &Actor, ins: &Ins, item: NewItem) -> Result<ProfileItem> {
+        let documents = self.scoped(actor, Operation::WriteProfile, Some(ins)).await?;
+        let gate = self.writable_gate(actor, ins, documents, "profile.add").await?;
+        let standing = gate.record_decision();
+        let origin = if is_holder(standing) { ItemOrigin::Patient } else { ItemOrigin::Professional };
+        if origin == ItemOrigin::Professional && item.kind.is_declaration() {
+            self.record_event(actor, Event::deny("profile.add", Some(ins), None, "declaration_is_the_patients")).await?;
+            return Err(ServiceError::Forbidden(format!(
+                "kind {}: advance directives, organ donation and people to contact are the patient's own declarations",
+                item.kind.as_str()
+            )));
+        }
+        let now = self.now();
+        let meta = ItemMeta {
+            id: new_item_id(),
+            ins: ins.clone(),
+            kind: item.kind,
+            origin,
+            recorded_by: actor.reference(),
+            recorded_at: now,
+            effective: effective_of(&item.content),
+            status: ItemStatus::Current,
+            replaces: None,
+        };
+        let content = ItemContent { author_name: actor.name.clone(), ..item.content };
+        check_content(&content)?;
+        self.record_event(actor, Event::decided("profile.add", Some(ins), Some(meta.id.to_string()), standing)).await?;
+        let key = self.data_key_or_create(ins).await?;
+        let stored = seal_item(&key, &meta, &content)?;
+        self.db.insert_item(&stored).await?;
+        Ok(ProfileItem { meta, content })
+    }
+
+    /// A correction of a direct item by its author or the patient: a new version that replaces it.
+    pub async fn correct_profile_item(&self, actor: &Actor, ins: &Ins, id: ItemId, item: NewItem) -> Result<ProfileItem> {
+        let documents = self.scoped(actor, Operation::WriteProfile, Some(ins)).await?;
+        let gate = self.writable_gate(actor, ins, documents, "profile.correct").await?;
+        let old = self.changeable(&gate, id, "profile.correct").await?;
+        if item.kind != old.kind {
+            return Err(ServiceError::Invalid(format!("kind: a correction keeps the item's kind ({})", old.kind.as_str())));
+        }
+        let standing = gate.record_decision();
+        let now = self.now();
+        let meta = ItemMeta {
+            id: new_item_id(),
+            ins: ins.clone(),
+            kind: old.kind,
+            origin: if is_holder(standing) { ItemOrigin::Patient } else { ItemOrigin::Professional },
+            recorded_by: actor.reference(),
+            recorded_at: now,
+            effective: effective_of(&item.content),
+            status: ItemStatus::Current,
+            replaces: Some(old.id),
+        };
+        let content = ItemContent { author_name: actor.name.clone(), ..item.content };
+        check_content(&content)?;
+        self.record_event(actor, Event::decided("profile.correct", Some(ins), Some(old.id.to_string()), standing)).await?;
+        let key = self.data_key_or_create(ins).await?;
+        let stored = seal_item(&key, &meta, &content)?;
+        self.db.correct_item(old.id, &stored).await.map_err(stale_item)?;
+        Ok(ProfileItem { meta, content })
+    }
+
+    /// Marks a direct item entered in error (its author or the patient): from then on only its
+    /// recorder sees it.
+    pub async fn mark_profile_item_entered_in_error(&self, actor: &Actor, ins: &Ins, id: ItemId) -> Result<()> {
+        let documents = self.scoped(actor, Operation::WriteProfile, Some(ins)).await?;
+        let gate = self.writable_gate(actor, ins, documents, "profile.entered_in_error").await?;
+        let old = self.changeable(&gate, id, "profile.entered_in_error").await?;
+        self.record_event(actor, Event::decided("profile.entered_in_error", Some(ins), Some(old.id.to_string()), gate.record_decision()))
+            .await?;
+        self.db.mark_item_entered_in_error(old.id).await.map_err(stale_item)
+    }
+
+    /// The gate of a record the actor writes to: it must consult it (else: missing) and it must
+    /// be active.
+    async fn writable_gate<'a>(
+        &'a self,
+        actor: &'a Actor,
+        ins: &Ins,
+        documents: carnet_domain::DocumentScope,
+        action: &'static str,
+    ) -> Result<Gate<'a>> {
+        let Some((_, gate, _)) = self.record_and_gate(actor, ins, documents).await? else {
+            self.record_event(actor, Event::deny(action, Some(ins), None, "not_found")).await?;
+            return Err(ServiceError::NotFound("record"));
+        };
+        let standing = gate.record_decision();
+        if !standing.is_permit() {
+            self.record_event(actor, Event::decided(action, Some(ins), None, standing)).await?;
+            return Err(ServiceError::NotFound("record"));
+        }
+        if gate.record_status != RecordStatus::Active {
+            self.record_event(actor, Event::deny(action, Some(ins), None, "record_not_active")).await?;
+            return Err(ServiceError::Conflict(format!("the record is {}: its profile is not changed", gate.record_status.as_str())));
+        }
+        Ok(gate)
+    }
+
+    /// A current direct item of the gate's record that the actor may change: its author or the
+    /// patient. Hidden or missing: `NotFound`; read from a document: corrected by replacing the
+    /// document; someone else's: `Forbidden`.
+    async fn changeable(&self, gate: &Gate<'_>, id: ItemId, action: &'static str) -> Result<ItemMeta> {
+        let ins = &gate.ins;
+        let stored = self.db.find_item(id).await?.filter(|i| i.meta.ins == *ins);
+        let source = match stored.as_ref().and_then(|i| i.meta.origin.source_document()) {
+            Some(d) => self.db.find_document(d).await?.map(|(meta, _)| meta),
+            None => None,
+        };
+        let Some(item) =
+            stored.filter(|i| decide_item(gate.actor, &gate.label_context(), gate.policy(), &i.meta, source.as_ref()).is_permit())
+        else {
+            self.record_event(gate.actor, Event::deny(action, Some(ins), Some(id.to_string()), "not_found")).await?;
+            return Err(ServiceError::NotFound("profile item"));
+        };
+        let meta = item.meta;
+        if meta.origin.source_document().is_some() {
+            self.record_event(gate.actor, Event::deny(action, Some(ins), Some(id.to_string()), "from_a_document")).await?;
+            return Err(ServiceError::Conflict("an item read from a document is corrected by replacing the document".into()));
+        }
+        if !(gate.actor.has_reference(&meta.recorded_by) || is_holder(gate.record_decision())) {
+            self.record_event(gate.actor, Event::deny(action, Some(ins), Some(id.to_string()), "not_author")).await?;
+            return Err(ServiceError::Forbidden("only the item's author or the patient changes it".into()));
+        }
+        if meta.status != ItemStatus::Current {
+            return Err(ServiceError::Conflict(format!("the item is {}: only a current item is changed", meta.status.as_str())));
+        }
+        Ok(meta)
+    }
+}
+
+fn stale_item(e: carnet_store::StoreError) -> ServiceError {
+    match e {
+        carnet_store::StoreError::Stale(_) => ServiceError::Conflict("the item was changed meanwhile: read it again".into()),
+        other => other.into(),
+    }
+}
+
+fn item_visible(gate: &Gate<'_>, item: &ItemMeta, sources: &HashMap<DocumentId, Arc<DocumentMeta>>) -> bool {
+    let source = item.origin.source_document().and_then(|d| sources.get(&d)).map(|m| &**m);
+    // The token's granular document scopes reach an item through its source.
+    if source.is_some_and(|s| !gate.in_scope(s)) {
+        return false;
+    }
+    decide_item(gate.actor, &gate.label_context(), gate.policy(), item, source).is_permit()
+}
+
+fn effective_of(content: &ItemContent) -> Option<OffsetDateTime> {
+    content.at.as_deref().or(content.from.as_deref()).and_then(instant_of)
+}
+
+/// Limits on what a person types (the item is sealed, but still stored and shown).
+const MAX_TEXT: usize = 4_000;
+
+fn check_content(content: &ItemContent) -> Result<()> {
+    for (name, date) in [("at", &content.at), ("from", &content.from), ("to", &content.to)] {
+        if let Some(d) = date
+            && instant_of(d).is_none()
+        {
+            return Err(ServiceError::Invalid(format!("{name}: a FHIR dateTime (2024, 2024-01, 2024-01-15 or with a time and offset)")));
+        }
+    }
+    let texts = [&content.text, &content.details, &content.clinical_status, &content.lot, &content.performer];
+    if texts.iter().any(|t| t.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT)) {
+        return Err(ServiceError::Invalid(format!("text: at most {MAX_TEXT} characters")));
+    }
+    if content.code.is_none() && content.text.as_deref().is_none_or(|t| t.trim().is_empty()) && content.details.is_none() {
+        return Err(ServiceError::Invalid("an item says something: a code, a text or details".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse(s).expect("an HL7 timestamp")
+    }
+
+    #[test]
+    fn hl7_timestamps_become_fhir_date_times_as_precise_as_written() {
+        assert_eq!(fhir_date_time(&ts("2024")), "2024");
+        assert_eq!(fhir_date_time(&ts("202401")), "2024-01");
+        assert_eq!(fhir_date_time(&ts("20240115")), "2024-01-15");
+        assert_eq!(fhir_date_time(&ts("202401151030+0100")), "2024-01-15T10:30:00+01:00");
+        assert_eq!(fhir_date_time(&ts("20240115103005.25-0500")), "2024-01-15T10:30:05.25-05:00");
+        // A time without its zone cannot be a FHIR dateTime: the date is kept.
+        assert_eq!(fhir_date_time(&ts("202401151030")), "2024-01-15");
+    }
+
+    #[test]
+    fn fhir_date_times_start_at_an_instant() {
+        use time::macros::datetime;
+        assert_eq!(instant_of("2024"), Some(datetime!(2024-01-01 0:00 UTC)));
+        assert_eq!(instant_of("2024-03"), Some(datetime!(2024-03-01 0:00 UTC)));
+        assert_eq!(instant_of("2024-03-15"), Some(datetime!(2024-03-15 0:00 UTC)));
+        assert_eq!(instant_of("2024-03-15T10:30:00+01:00"), Some(datetime!(2024-03-15 9:30 UTC)));
+        for bad in ["", "24", "2024-13", "2024-02-30", "yesterday", "2024-01-15T10:30"] {
+            assert_eq!(instant_of(bad), None, "{bad}");
+        }
+    }
+}
