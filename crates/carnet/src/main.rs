@@ -449,7 +449,7 @@ impl App {
         Ok(App { carnet, verifier, dev_issuer })
     }
 
-    /// Serves until Ctrl-C; `ready` is told the bound address once listening.
+    /// Serves until Ctrl-C or SIGTERM, then gives this node's leases back; `ready` is told the bound address once listening.
     pub async fn serve(self, settings: &Settings, ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> anyhow::Result<()> {
         if settings.auth.issuers.is_empty() && self.dev_issuer.is_none() {
             tracing::warn!("no trusted token issuer configured: every authenticated call will be refused");
@@ -480,8 +480,8 @@ impl App {
             let _ = tx.send(addr);
         }
         // This process among the installation's nodes, in the leases of the jobs one node runs at a
-        // time and of the extraction queue: the machine, the process, and a start of its own.
-        let node = format!("{}:{}:{}", hostname(), std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        // time, of the notifications it delivers and of the extraction queue.
+        let node = self.carnet.node().to_owned();
         let sweeper = tokio::spawn(sweep_forever(self.carnet.clone(), node.clone(), settings.retention.sweep_interval_seconds));
         let upload_sweeper = tokio::spawn(sweep_uploads_forever(
             self.carnet.clone(),
@@ -498,18 +498,28 @@ impl App {
             tokio::spawn(extract_forever(self.carnet.clone(), metrics.clone(), settings.extraction.settings(node), every))
         });
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            shutdown_signal().await;
             tracing::info!("shutting down");
         };
         carnet_server::serve::serve(listener, router, settings.connection_limits(), shutdown, std::time::Duration::from_secs(30)).await?;
-        sweeper.abort();
-        upload_sweeper.abort();
-        notifier.abort();
-        checkpointer.abort();
-        verifier.abort();
-        if let Some(extractor) = extractor {
-            // A job cut here keeps its lease until it expires, then is claimed again.
-            extractor.abort();
+        let mut background = vec![sweeper, upload_sweeper, notifier, checkpointer, verifier];
+        // A job cut here is given back below (or, if that fails, claimed again once its lease expires).
+        background.extend(extractor);
+        for task in &background {
+            task.abort();
+        }
+        // Stopped, not only told to stop: nothing claims after the leases are given back.
+        for task in background {
+            let _ = task.await;
+        }
+        match self.carnet.release_leases().await {
+            Ok(released) => tracing::info!(
+                jobs = released.jobs,
+                extraction_jobs = released.extraction_jobs,
+                notifications = released.notifications,
+                "leases given back to the other nodes"
+            ),
+            Err(e) => tracing::warn!(error = %e, "giving the leases back: they end on their own"),
         }
         self.carnet.close().await;
         Ok(())
@@ -644,9 +654,23 @@ async fn extract_forever(carnet: Carnet, metrics: Arc<Metrics>, settings: carnet
     }
 }
 
-/// This machine's name, to tell nodes apart in leases.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "carnet".into())
+/// Ctrl-C, or SIGTERM (what an orchestrator or `systemctl stop` sends): both shut down gracefully.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Whether this node runs `job` this round (one node per round across the installation); a

@@ -14,7 +14,11 @@
 //!
 //! On many nodes, the node that finds the ledger untrustworthy says so in the metadata store
 //! (`ledger_distrust`); every other node takes it up at its next checkpoint (every 10 s in
-//! `serve`) or start, until an operator's acknowledged restore removes it.
+//! `serve`) or start. An operator's acknowledged restore removes it and counts one more restore
+//! (`ledger_restores`); each node keeps the count under which it distrusted, so at its next
+//! checkpoint it sees the count grown, lifts its distrust and checks the ledger again (a ledger
+//! still bad is distrusted again, a new episode). A finding is written for the others only under
+//! the count read before its check: one made before a restore cannot raise the distrust again.
 
 use carnet_ledger::{LedgerError, LedgerStore, SignedTreeHead, verify_tree_head};
 use carnet_store::{Database, LedgerCheckpoint, LedgerCheckpointStore};
@@ -30,40 +34,99 @@ fn checkpoint_of(head: &SignedTreeHead) -> LedgerCheckpoint {
     }
 }
 
+/// This node's distrust of the ledger.
+#[derive(Debug, Clone)]
+pub(crate) struct Distrust {
+    problem: String,
+    /// The acknowledged restores when it was found or taken up: a larger count lifts it.
+    restores: u64,
+}
+
 impl Carnet {
     /// Why the ledger is not trusted, if it is not (health reports it).
     pub fn ledger_problem(&self) -> Option<String> {
-        self.ledger_problem.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |p| p.clone())
+        self.distrust().map(|d| d.problem)
     }
 
-    fn distrust_ledger(&self, problem: String) {
-        tracing::error!(%problem, "the ledger failed its checks: clinical reads and writes are refused until an operator acts");
+    fn distrust(&self) -> Option<Distrust> {
+        self.ledger_problem.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |d| d.clone())
+    }
+
+    fn set_distrust(&self, distrust: Option<Distrust>) {
         match self.ledger_problem.write() {
-            Ok(mut p) => *p = Some(problem),
-            Err(poisoned) => *poisoned.into_inner() = Some(problem),
+            Ok(mut d) => *d = distrust,
+            Err(poisoned) => *poisoned.into_inner() = distrust,
         }
+    }
+
+    /// Lifts a distrust older than the `restores`-th restore; one found since (by another task
+    /// of this node, meanwhile) stays.
+    fn lift_distrust(&self, restores: u64) {
+        let lift = |d: &mut Option<Distrust>| {
+            if d.as_ref().is_some_and(|d| d.restores < restores) {
+                *d = None;
+            }
+        };
+        match self.ledger_problem.write() {
+            Ok(mut d) => lift(&mut d),
+            Err(poisoned) => lift(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn distrust_ledger(&self, problem: String, restores: u64) {
+        tracing::error!(%problem, "the ledger failed its checks: clinical reads and writes are refused until an operator acts");
+        self.set_distrust(Some(Distrust { problem, restores }));
     }
 
     /// Distrusts the ledger here and tells the other nodes (`ledger_distrust`, read with their
-    /// checkpoint). Here first: the store may be what fails.
-    async fn distrust_ledger_everywhere(&self, problem: &str) {
-        self.distrust_ledger(problem.to_owned());
-        if let Err(e) = self.db.distrust_ledger(problem, self.now()).await {
-            tracing::error!(error = %e, "telling the other nodes that the ledger is untrusted");
+    /// checkpoint), `restores` being the count read before the check that found `problem`. Here
+    /// first: the store may be what fails (the next checkpoint writes it again).
+    async fn distrust_ledger_everywhere(&self, problem: &str, restores: u64) {
+        self.distrust_ledger(problem.to_owned(), restores);
+        self.share_distrust(problem, restores).await;
+    }
+
+    async fn share_distrust(&self, problem: &str, restores: u64) {
+        match self.db.distrust_ledger(problem, self.now(), restores).await {
+            Ok(true) => {}
+            // This node lifts it at its next checkpoint, and checks the restored ledger again.
+            Ok(false) => tracing::warn!(%problem, "a restore was acknowledged since this finding: not shared"),
+            Err(e) => tracing::error!(error = %e, "telling the other nodes that the ledger is untrusted"),
         }
     }
 
-    /// Takes up another node's distrust of the ledger, if there is one; `true` if distrusted.
+    /// Brings this node's distrust in line with the installation's (`LedgerTrust`): takes up
+    /// another node's finding; lifts its own distrust once a restore was acknowledged since, then
+    /// checks the ledger again; shares a finding of its own that the store missed. `true` if the
+    /// ledger stays distrusted here.
     async fn follow_other_nodes(&self) -> Result<bool> {
-        if self.ledger_problem().is_some() {
-            return Ok(true);
-        }
-        match self.db.ledger_distrust().await? {
-            Some(problem) => {
-                self.distrust_ledger(format!("another node found: {problem}"));
+        let shared = self.db.ledger_trust().await?;
+        match (self.distrust(), shared.distrust) {
+            (Some(mine), Some(_)) if mine.restores >= shared.restores => Ok(true),
+            (_, Some(problem)) => {
+                self.distrust_ledger(format!("another node found: {problem}"), shared.restores);
                 Ok(true)
             }
-            None => Ok(false),
+            (Some(mine), None) if mine.restores >= shared.restores => {
+                // Found here, and the store did not keep it (or not yet): no restore since, so it stands.
+                self.share_distrust(&mine.problem, mine.restores).await;
+                Ok(true)
+            }
+            (Some(mine), None) => {
+                tracing::warn!(problem = %mine.problem, "an operator acknowledged a restore: the ledger is checked again");
+                match self.ledger_check().await? {
+                    Some(problem) => {
+                        self.distrust_ledger_everywhere(&problem, shared.restores).await;
+                        Ok(true)
+                    }
+                    None => {
+                        self.lift_distrust(shared.restores);
+                        tracing::info!("the ledger is trusted again");
+                        Ok(self.ledger_problem().is_some())
+                    }
+                }
+            }
+            (None, None) => Ok(false),
         }
     }
 
@@ -79,9 +142,10 @@ impl Carnet {
     /// checkpoint advanced; `Ok(Some(problem))`: untrusted, and clinical work is refused from now
     /// on. `Err`: a store could not be read.
     pub async fn check_ledger(&self) -> Result<Option<String>> {
+        let restores = self.db.ledger_trust().await?.restores;
         let problem = self.ledger_check().await?;
         match &problem {
-            Some(problem) => self.distrust_ledger_everywhere(problem).await,
+            Some(problem) => self.distrust_ledger_everywhere(problem, restores).await,
             None if self.follow_other_nodes().await? => return Ok(self.ledger_problem()),
             None => {
                 let latest = self.ledger.latest_tree_head().await?;
@@ -99,6 +163,8 @@ impl Carnet {
     /// failure distrusts the ledger (clinical work refused, as at start) and puts an item in
     /// the privacy officer's queue — once, when the ledger turns untrusted. Returns the problem.
     pub async fn verify_ledger_now(&self, pause: std::time::Duration) -> Result<Option<String>> {
+        // Read first: a finding about a ledger restored meanwhile is not shared.
+        let restores = self.db.ledger_trust().await?.restores;
         let key = self.ledger.public_key();
         let report = carnet_ledger::verify_store_paced(self.ledger.store(), &[key], pause).await?;
         let problem = match report.problem {
@@ -111,7 +177,7 @@ impl Carnet {
         if let Some(problem) = &problem
             && self.ledger_problem().is_none()
         {
-            self.distrust_ledger_everywhere(problem).await;
+            self.distrust_ledger_everywhere(problem, restores).await;
             let item = carnet_store::ReviewItem {
                 id: uuid::Uuid::new_v4().to_string(),
                 kind: "ledger".into(),
@@ -132,7 +198,7 @@ impl Carnet {
 
     /// Advances the checkpoint to the ledger's latest head (periodic, and at shutdown). Nothing
     /// while the ledger is untrusted, here or by another node (whose distrust this node then
-    /// takes up: on many nodes, within one checkpoint period).
+    /// takes up, as it takes up an acknowledged restore: on many nodes, within one checkpoint period).
     pub async fn checkpoint_ledger(&self) -> Result<()> {
         if self.follow_other_nodes().await? {
             return Ok(());

@@ -280,7 +280,9 @@ pub struct Carnet {
     blob_cursor: Arc<tokio::sync::Mutex<Option<carnet_store::BlobCursor>>>,
     /// Why the ledger failed its checks, if it did (`ledger_trust`): every recorded access is
     /// refused meanwhile.
-    ledger_problem: Arc<std::sync::RwLock<Option<String>>>,
+    ledger_problem: Arc<std::sync::RwLock<Option<ledger_trust::Distrust>>>,
+    /// Names this node in the leases it takes (`leases`): the machine, the process, and a start of its own.
+    node: Arc<str>,
     search_cache: Arc<text_search::SearchCache>,
 }
 
@@ -299,6 +301,7 @@ impl Carnet {
             sessions_purged_at: Arc::default(),
             blob_cursor: Arc::default(),
             ledger_problem: Arc::default(),
+            node: leases::this_node().into(),
         }
     }
 

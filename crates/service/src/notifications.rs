@@ -216,14 +216,15 @@ impl Carnet {
 
     /// Delivers what is due, up to `DELIVERY_ROUND` messages; failures are retried later with
     /// backoff. Safe on any number of nodes at once: messages are claimed a few at a time under a
-    /// lease (`claim_due_messages`), so two nodes never send the same one, and one claimed by a
-    /// node that died before marking it is sent again when its lease ends.
+    /// lease in this node's name (`claim_due_messages`), so two nodes never send the same one, and
+    /// one claimed by a node that died before marking it is sent again when its lease ends (at
+    /// once if the node shut down: `release_leases`).
     pub async fn deliver_notifications<C: Courier>(&self, courier: &C) -> Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
         let mut taken = 0;
         while taken < DELIVERY_ROUND {
             let now = self.now();
-            let claimed = self.db.claim_due_messages(now, now + DELIVERY_LEASE, DELIVERY_CLAIM).await?;
+            let claimed = self.db.claim_due_messages(&self.node, now, now + DELIVERY_LEASE, DELIVERY_CLAIM).await?;
             if claimed.is_empty() {
                 break;
             }

@@ -21,12 +21,25 @@ pub trait LedgerCheckpointStore {
     fn advance_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> impl Future<Output = Result<bool>> + Send;
     /// Keeps `head` whatever the checkpoint was: only for a deliberate restore an operator
     /// acknowledged (recorded in the ledger first).
-    /// Also removes the distrust (`ledger_distrust`).
+    /// Also removes the distrust (`ledger_distrust`) and counts the restore (`LedgerTrust::restores`).
     fn reset_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> impl Future<Output = Result<()>> + Send;
+    /// Whether a node found the ledger untrustworthy, and the acknowledged restores so far, read together.
+    fn ledger_trust(&self) -> impl Future<Output = Result<LedgerTrust>> + Send;
     /// Why a node found the ledger untrustworthy, if one did: every node stops clinical work.
     fn ledger_distrust(&self) -> impl Future<Output = Result<Option<String>>> + Send;
-    /// Keeps `problem` for every node (the first one found stays).
-    fn distrust_ledger(&self, problem: &str, at: time::OffsetDateTime) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps `problem` for every node (the first one found stays) if no restore was acknowledged
+    /// since the finder read `restores` (before its check): `false` if one was, the finding being
+    /// about a ledger since restored.
+    fn distrust_ledger(&self, problem: &str, at: time::OffsetDateTime, restores: u64) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The installation's verdict on the ledger, as every node reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTrust {
+    /// The first finding of the episode, if the ledger is distrusted.
+    pub distrust: Option<String>,
+    /// Acknowledged restores so far: a distrust held under a smaller count has been lifted.
+    pub restores: u64,
 }
 
 fn db_int(v: u64) -> i64 {
@@ -67,6 +80,8 @@ impl LedgerCheckpointStore for Database {
     async fn reset_ledger_checkpoint(&self, head: &LedgerCheckpoint) -> Result<()> {
         on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
+            // First, so that a finding being written waits for this restore and then sees it counted.
+            sqlx::query("UPDATE ledger_restores SET acknowledged = acknowledged + 1 WHERE id = 1").execute(&mut *tx).await?;
             sqlx::query(UPSERT)
                 .bind(db_int(head.tree_size))
                 .bind(&head.root)
@@ -80,21 +95,41 @@ impl LedgerCheckpointStore for Database {
         Ok(())
     }
 
+    async fn ledger_trust(&self) -> Result<LedgerTrust> {
+        let (distrust, restores): (Option<String>, i64) = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT (SELECT problem FROM ledger_distrust WHERE id = 1), acknowledged FROM ledger_restores WHERE id = 1"
+        )
+        .fetch_one(pool)
+        .await)?;
+        Ok(LedgerTrust { distrust, restores: u64::try_from(restores).unwrap_or(0) })
+    }
+
     async fn ledger_distrust(&self) -> Result<Option<String>> {
         let row: Option<(String,)> =
             on_pool!(self, |pool| sqlx::query_as("SELECT problem FROM ledger_distrust WHERE id = 1").fetch_optional(pool).await)?;
         Ok(row.map(|(problem,)| problem))
     }
 
-    async fn distrust_ledger(&self, problem: &str, at: time::OffsetDateTime) -> Result<()> {
-        on_writer!(self, |pool| sqlx::query(
-            "INSERT INTO ledger_distrust (id, problem, since) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING"
-        )
-        .bind(problem)
-        .bind(crate::time_codec::to_millis(at))
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-        Ok(())
+    async fn distrust_ledger(&self, problem: &str, at: time::OffsetDateTime, restores: u64) -> Result<bool> {
+        // PostgreSQL: the count's row lock orders this against a restore being acknowledged.
+        let count = match self.backend() {
+            crate::Backend::Sqlite => "SELECT acknowledged FROM ledger_restores WHERE id = 1",
+            crate::Backend::Postgres => "SELECT acknowledged FROM ledger_restores WHERE id = 1 FOR UPDATE",
+        };
+        let standing = on_writer!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let (now,): (i64,) = sqlx::query_as(count).fetch_one(&mut *tx).await?;
+            let standing = now == db_int(restores);
+            if standing {
+                sqlx::query("INSERT INTO ledger_distrust (id, problem, since) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+                    .bind(problem)
+                    .bind(crate::time_codec::to_millis(at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            standing
+        });
+        Ok(standing)
     }
 }

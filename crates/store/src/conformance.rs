@@ -58,6 +58,7 @@ macro_rules! store_suite {
             the_outbox_delivers_retries_and_keeps_what_failed,
             outbox_claims_are_leased_and_retried_after_the_lease,
             a_job_lease_has_one_holder_until_it_ends,
+            a_node_shutting_down_gives_its_leases_back,
             submission_sets_are_all_or_nothing,
             large_submission_sets_are_all_or_nothing,
             cancelled_deposits_land_whole_or_not_at_all,
@@ -762,14 +763,14 @@ pub async fn outbox_claims_are_leased_and_retried_after_the_lease(db: Database) 
     let now = T0 + Duration::minutes(1);
     let lease = now + Duration::minutes(10);
     let ids = |m: Vec<OutboxMessage>| m.into_iter().map(|m| m.id).collect::<Vec<_>>();
-    assert_eq!(ids(db.claim_due_messages(T0, lease, 10).await.expect("claim")), Vec::<String>::new(), "not yet created at T0");
-    assert_eq!(ids(db.claim_due_messages(now, lease, 2).await.expect("claim")), vec!["msg-1", "msg-2"], "oldest first");
-    assert_eq!(ids(db.claim_due_messages(now, lease, 10).await.expect("claim")), vec!["msg-3"], "the first two are leased");
-    assert!(db.claim_due_messages(now + Duration::minutes(9), lease, 10).await.expect("claim").is_empty(), "all leased");
+    assert_eq!(ids(db.claim_due_messages("node-a", T0, lease, 10).await.expect("claim")), Vec::<String>::new(), "not yet created at T0");
+    assert_eq!(ids(db.claim_due_messages("node-a", now, lease, 2).await.expect("claim")), vec!["msg-1", "msg-2"], "oldest first");
+    assert_eq!(ids(db.claim_due_messages("node-a", now, lease, 10).await.expect("claim")), vec!["msg-3"], "the first two are leased");
+    assert!(db.claim_due_messages("node-a", now + Duration::minutes(9), lease, 10).await.expect("claim").is_empty(), "all leased");
     db.mark_delivered("msg-1", now).await.expect("delivered");
     db.mark_failed("msg-3", "connection refused", now + Duration::hours(1)).await.expect("failed");
     // msg-2's deliverer died holding it: once the lease ends, another takes it.
-    let again = db.claim_due_messages(lease, lease + Duration::minutes(10), 10).await.expect("claim");
+    let again = db.claim_due_messages("node-a", lease, lease + Duration::minutes(10), 10).await.expect("claim");
     assert_eq!((ids(again.clone()), again[0].attempts), (vec!["msg-2".to_owned()], 0));
     assert_eq!(db.outbox_counts().await.expect("counts"), (1, 2));
 }
@@ -785,7 +786,7 @@ pub async fn two_deliverers_deliver_each_message_once(a: Database, b: Database) 
         tokio::spawn(async move {
             let mut delivered = Vec::new();
             loop {
-                let claimed = db.claim_due_messages(now, now + Duration::minutes(10), 5).await.expect("claim");
+                let claimed = db.claim_due_messages("node-a", now, now + Duration::minutes(10), 5).await.expect("claim");
                 if claimed.is_empty() {
                     return delivered;
                 }
@@ -821,16 +822,57 @@ pub async fn a_job_lease_has_one_holder_until_it_ends(db: Database) {
 }
 
 pub async fn a_distrusted_ledger_stays_so_until_a_restore_is_acknowledged(db: Database) {
-    use crate::{LedgerCheckpoint, LedgerCheckpointStore};
-    assert_eq!(db.ledger_distrust().await.expect("read"), None, "trusted at first");
-    db.distrust_ledger("entry 0 rewritten", T0).await.expect("distrust");
-    db.distrust_ledger("a later finding", T0 + Duration::minutes(1)).await.expect("distrust again");
+    use crate::{LedgerCheckpoint, LedgerCheckpointStore, LedgerTrust};
+    assert_eq!(db.ledger_trust().await.expect("read"), LedgerTrust { distrust: None, restores: 0 }, "trusted at first");
+    assert!(db.distrust_ledger("entry 0 rewritten", T0, 0).await.expect("distrust"));
+    assert!(db.distrust_ledger("a later finding", T0 + Duration::minutes(1), 0).await.expect("distrust again"), "the episode stands");
     assert_eq!(db.ledger_distrust().await.expect("read").as_deref(), Some("entry 0 rewritten"), "the first finding stays");
     let head = LedgerCheckpoint { tree_size: 9, root: vec![1; 32], timestamp_ms: 90, signature: vec![2; 64] };
     assert!(db.advance_ledger_checkpoint(&head).await.expect("advance"));
     assert!(db.ledger_distrust().await.expect("read").is_some(), "advancing the checkpoint restores no trust");
     db.reset_ledger_checkpoint(&head).await.expect("reset");
-    assert_eq!(db.ledger_distrust().await.expect("read"), None, "an acknowledged restore does");
+    assert_eq!(
+        db.ledger_trust().await.expect("read"),
+        LedgerTrust { distrust: None, restores: 1 },
+        "an acknowledged restore does, counted"
+    );
+    // A finding made before the restore (its finder read the count 0) is about the ledger replaced since.
+    assert!(!db.distrust_ledger("found before the restore", T0 + Duration::minutes(2), 0).await.expect("stale"));
+    assert_eq!(db.ledger_distrust().await.expect("read"), None, "a stale finding raises no distrust");
+    assert!(db.distrust_ledger("found after it", T0 + Duration::minutes(3), 1).await.expect("fresh"));
+    assert_eq!(db.ledger_trust().await.expect("read").distrust.as_deref(), Some("found after it"));
+}
+
+/// A node shutting down gives back what it holds — and only that: another node takes the jobs,
+/// the extraction jobs and the notifications at once, not at the leases' end.
+pub async fn a_node_shutting_down_gives_its_leases_back(db: Database) {
+    use crate::{JobLeaseStore, ReleasedLeases};
+    let now = datetime!(2026-03-01 10:00 UTC);
+    let until = now + Duration::minutes(30);
+    let p = ins(1);
+    // Node "n1" (and "n10", whose name starts with it) hold a sweep each, extraction jobs and notifications.
+    assert!(db.take_job_lease("sweep", "n1", now, until).await.expect("take"));
+    assert!(db.take_job_lease("upload_sweep", "n10", now, until).await.expect("take"));
+    for n in 1..=3 {
+        db.insert_document(noted(&db, &document(n, &p)).await, None, None, &[]).await.expect("insert");
+    }
+    assert_eq!(db.claim_extraction_jobs("n1:round-1", now, Duration::minutes(30), 2).await.expect("claim").len(), 2);
+    assert_eq!(db.claim_extraction_jobs("n10:round-1", now, Duration::minutes(30), 2).await.expect("claim").len(), 1);
+    db.enqueue(&[message(1, &p, "new_document"), message(2, &p, "new_document"), message(3, &p, "new_document")]).await.expect("enqueue");
+    let claimed = db.claim_due_messages("n1", now, until, 2).await.expect("claim");
+    db.mark_failed(&claimed[1].id, "connection refused", now + Duration::hours(1)).await.expect("failed");
+    assert_eq!(db.claim_due_messages("n10", now, until, 5).await.expect("claim").len(), 1);
+
+    let released = db.release_leases("n1", now + Duration::minutes(1)).await.expect("release");
+    assert_eq!(released, ReleasedLeases { jobs: 1, extraction_jobs: 2, notifications: 1 }, "the failed message keeps its backoff");
+    let later = now + Duration::minutes(2);
+    assert!(db.take_job_lease("sweep", "n2", later, until).await.expect("take"), "the sweep is free at once");
+    assert!(!db.take_job_lease("upload_sweep", "n2", later, until).await.expect("take"), "n10's lease is its own");
+    let jobs = db.claim_extraction_jobs("n2:round-1", later, Duration::minutes(30), 10).await.expect("claim");
+    assert_eq!(jobs.iter().map(|j| j.attempts).collect::<Vec<_>>(), vec![2, 2], "n1's two jobs, their claim counted");
+    let messages = db.claim_due_messages("n2", later, until, 10).await.expect("claim");
+    assert_eq!(messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec![claimed[0].id.as_str()], "n1's undelivered claim only");
+    assert_eq!(db.release_leases("n1", later).await.expect("again"), ReleasedLeases::default(), "nothing left to give back");
 }
 
 /// Two nodes (two `Database` handles on one database) asking for the same job's lease at once,

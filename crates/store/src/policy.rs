@@ -145,11 +145,13 @@ pub trait NotificationStore {
     /// Undelivered messages due at `now`, oldest first.
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
     /// Takes up to `limit` messages due at `now` for one deliverer, oldest first: each is leased
-    /// until `lease_until` (its `next_attempt_at` moved there), so no other deliverer — another
-    /// node — takes it meanwhile, and one whose deliverer died is due again when the lease ends.
-    /// On PostgreSQL, deliverers claiming at once skip each other's locked rows.
+    /// until `lease_until` (its `next_attempt_at` moved there) by `owner`, so no other deliverer —
+    /// another node — takes it meanwhile, and one whose deliverer died is due again when the lease
+    /// ends (or at once if it shut down: `JobLeaseStore::release_leases`). On PostgreSQL,
+    /// deliverers claiming at once skip each other's locked rows.
     fn claim_due_messages(
         &self,
+        owner: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: u32,
@@ -602,16 +604,22 @@ impl NotificationStore for Database {
         rows.into_iter().map(outbox_message).collect()
     }
 
-    async fn claim_due_messages(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>> {
+    async fn claim_due_messages(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
         // SQLite has one writer: the select and the update cannot interleave with another claim.
         let sql = match self.backend() {
             crate::Backend::Sqlite => {
-                "UPDATE outbox SET next_attempt_at = $2 WHERE id IN \
+                "UPDATE outbox SET next_attempt_at = $2, lease_owner = $4 WHERE id IN \
                  (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $3) \
                  RETURNING id, ins, kind, recipient, payload, created_at, attempts"
             }
             crate::Backend::Postgres => {
-                "UPDATE outbox SET next_attempt_at = $2 WHERE id IN \
+                "UPDATE outbox SET next_attempt_at = $2, lease_owner = $4 WHERE id IN \
                  (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $3 \
                   FOR UPDATE SKIP LOCKED) \
                  RETURNING id, ins, kind, recipient, payload, created_at, attempts"
@@ -621,6 +629,7 @@ impl NotificationStore for Database {
             .bind(to_millis(now))
             .bind(to_millis(lease_until))
             .bind(i64::from(limit))
+            .bind(owner)
             .fetch_all(pool)
             .await)?;
         let mut messages = rows.into_iter().map(outbox_message).collect::<Result<Vec<_>>>()?;
@@ -631,7 +640,7 @@ impl NotificationStore for Database {
 
     async fn mark_delivered(&self, id: &str, at: OffsetDateTime) -> Result<()> {
         on_writer!(self, |pool| sqlx::query(
-            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1"
+            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL, lease_owner = NULL WHERE id = $1"
         )
         .bind(id)
         .bind(to_millis(at))
@@ -644,7 +653,7 @@ impl NotificationStore for Database {
     async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
         let error: String = error.chars().take(500).collect();
         on_writer!(self, |pool| sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1"
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, lease_owner = NULL WHERE id = $1"
         )
         .bind(id)
         .bind(error)

@@ -540,3 +540,113 @@ async fn a_database_outage_a_killed_node_and_a_lost_object_store_lose_no_acknowl
     assert_eq!(listed(b.clone()).await, before, "nothing recorded without its blob");
     drop(cluster);
 }
+
+/// An executable shell script `name` in `dir`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// Where the document's text extraction stands, read from the shared database.
+async fn extraction_of(db: &carnet_store::Database, id: &str) -> Option<carnet_store::ExtractionState> {
+    use carnet_store::ExtractionStore;
+    let id = carnet_domain::DocumentId::parse(id).expect("document id");
+    db.find_extraction(id).await.expect("read the extraction queue")
+}
+
+/// A node stopped gracefully (SIGTERM) while it holds leases gives them back: the other node takes
+/// the extraction job it was in the middle of at its next round — seconds, not the lease's 60
+/// minutes — and the retention sweep's lease is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_mid_lease_hands_its_work_to_the_other_at_once() {
+    let Ok(admin) = std::env::var("CARNET_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "SKIPPED a_node_stopped_mid_lease_hands_its_work_to_the_other_at_once: CARNET_TEST_POSTGRES_URL is not set \
+             (scripts/test starts PostgreSQL)"
+        );
+        return;
+    };
+    let database_url = carnet_store::conformance::scratch_postgres_url(&admin).await.expect("scratch database");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data: PathBuf = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    // Stand-ins for poppler: A's pdftotext never ends (a long extraction), B's answers at once.
+    let pdfinfo = script(dir.path(), "pdfinfo", "cat >/dev/null\necho 'Pages:          1'");
+    let slow = script(dir.path(), "pdftotext-slow", "cat >/dev/null\nexec sleep 600");
+    let fast = script(dir.path(), "pdftotext-fast", "cat >/dev/null\necho 'Compte rendu de biologie'");
+    let config_with = |name: &str, pdftotext: &Path| {
+        let config = dir.path().join(name);
+        std::fs::write(
+            &config,
+            format!(
+                "database_url = \"{database_url}\"\n[extraction]\ninterval_seconds = 1\nlease_minutes = 60\npdfinfo = \"{}\"\npdftotext = \"{}\"\n",
+                pdfinfo.display(),
+                pdftotext.display()
+            ),
+        )
+        .expect("write");
+        config
+    };
+    let (config_a, config_b) = (config_with("a.toml", &slow), config_with("b.toml", &fast));
+    let insurer = token(&data, &config_a, &["--role", "insurer_agent", "--sub", "insurer"]);
+    let doctor = professional(&data, &config_a, 1, "10");
+    let ins = carnet_store::bench_ins(2102).expect("INS").to_string();
+    let patient = token(&data, &config_a, &["--role", "patient", "--sub", "patient", "--ins", &ins]);
+    let db = carnet_store::Database::connect(&database_url).await.expect("the shared database");
+
+    let (mut node_a, a) = start_node(&data, &config_a);
+    let http = client();
+    create_record(&http, &a, &insurer, &ins).await;
+    change(&http, &a, &patient, &ins, json!({"change": "authorize", "rpps": rpps(1)})).await;
+    let id = deposit(&http, &a, &doctor, &ins, 1, b"%PDF-1.7 bilan").await;
+    // A claims the job (its lease: 60 minutes) and runs its endless pdftotext.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while extraction_of(&db, &id).await != Some(carnet_store::ExtractionState::Pending { attempts: 1, last_error: None }) {
+        assert!(Instant::now() < deadline, "A never claimed the job: {:?}", extraction_of(&db, &id).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pool = sqlx::PgPool::connect(&database_url).await.expect("connect");
+    let sweep_holder = || async {
+        sqlx::query_scalar::<_, String>("SELECT holder FROM job_leases WHERE job = 'retention_sweep'")
+            .fetch_optional(&pool)
+            .await
+            .expect("job_leases")
+    };
+    let held_by_a = sweep_holder().await.expect("A took the retention sweep's lease at its start");
+
+    // B starts while A holds everything: its rounds find the job leased and the sweep held.
+    let (_node_b, _b) = start_node(&data, &config_b);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        extraction_of(&db, &id).await,
+        Some(carnet_store::ExtractionState::Pending { attempts: 1, last_error: None }),
+        "A's lease holds B off"
+    );
+    assert_eq!(sweep_holder().await.as_deref(), Some(held_by_a.as_str()));
+
+    // A stopped as an orchestrator stops it.
+    drop(http);
+    let pid = node_a.0.id().to_string();
+    succeeded(&Command::new("kill").args(["-TERM", &pid]).output().expect("kill -TERM"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(status) = node_a.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "A did not stop within 30 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "a graceful stop: {exit:?}");
+    assert_eq!(sweep_holder().await, None, "A gave the retention sweep's lease back");
+    // B takes the job at its next round and extracts it, 59 minutes before A's lease would have ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while extraction_of(&db, &id).await != Some(carnet_store::ExtractionState::Done) {
+        assert!(Instant::now() < deadline, "B did not take the job up: {:?}", extraction_of(&db, &id).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pool.close().await;
+    db.close().await;
+}

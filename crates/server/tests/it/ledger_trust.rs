@@ -13,7 +13,7 @@ pub(crate) async fn rewrite_the_first_entry(app: &TestApp) {
         Backend::Sqlite => {
             let ledger =
                 sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir().join("ledger.db").display())).await.expect("ledger.db");
-            sqlx::query("DROP TRIGGER entries_no_update").execute(&ledger).await.expect("drop the trigger");
+            sqlx::query("DROP TRIGGER IF EXISTS entries_no_update").execute(&ledger).await.expect("drop the trigger");
             sqlx::query("UPDATE entries SET entry = CAST(replace(CAST(entry AS TEXT), '\"at\":', '\"at\": ') AS BLOB) WHERE idx = 0")
                 .execute(&ledger)
                 .await
@@ -22,13 +22,37 @@ pub(crate) async fn rewrite_the_first_entry(app: &TestApp) {
         Backend::Postgres => {
             let url = app.postgres_url.as_deref().expect("PostgreSQL URL");
             let pool = sqlx::PgPool::connect(url).await.expect("connect");
-            sqlx::query("DROP TRIGGER entries_append_only ON ledger.entries").execute(&pool).await.expect("drop the trigger");
+            sqlx::query("DROP TRIGGER IF EXISTS entries_append_only ON ledger.entries").execute(&pool).await.expect("drop the trigger");
             sqlx::query(
                 "UPDATE ledger.entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '\"at\":', '\"at\": '), 'UTF8') WHERE idx = 0",
             )
             .execute(&pool)
             .await
             .expect("tamper");
+        }
+    }
+}
+
+/// Puts back the first entry `rewrite_the_first_entry` changed (what restoring a backup does).
+pub(crate) async fn undo_the_rewrite_of_the_first_entry(app: &TestApp) {
+    match app.backend {
+        Backend::Sqlite => {
+            let ledger =
+                sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir().join("ledger.db").display())).await.expect("ledger.db");
+            sqlx::query("UPDATE entries SET entry = CAST(replace(CAST(entry AS TEXT), '\"at\": ', '\"at\":') AS BLOB) WHERE idx = 0")
+                .execute(&ledger)
+                .await
+                .expect("restore");
+        }
+        Backend::Postgres => {
+            let url = app.postgres_url.as_deref().expect("PostgreSQL URL");
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            sqlx::query(
+                "UPDATE ledger.entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '\"at\": ', '\"at\":'), 'UTF8') WHERE idx = 0",
+            )
+            .execute(&pool)
+            .await
+            .expect("restore");
         }
     }
 }

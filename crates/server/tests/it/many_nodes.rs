@@ -1,7 +1,8 @@
 //! Two nodes of one installation (two `Carnet`s with their own caches on one database, ledger,
 //! keys and blobs, as two `carnet serve` behind a load balancer): a change made through one is
 //! in force on the other at its next request — revocation, block, emergency access, sign-out,
-//! master key rotation, a ledger found untrustworthy — and the enumeration guard counts across both.
+//! master key rotation, a ledger found untrustworthy and its restore acknowledged — the enumeration
+//! guard counts across both, and a node stopping hands its job leases over.
 
 use crate::support;
 
@@ -153,6 +154,75 @@ async fn a_ledger_found_untrustworthy_by_one_node_stops_the_others(a: TestApp) {
     assert_eq!(items.iter().filter(|i| i.kind == "ledger").count(), 1, "{items:?}");
 }
 
+/// The operator's `carnet admin record-restore`: a process of its own on the installation.
+async fn acknowledge_a_restore(a: &TestApp) {
+    let operator = a.another_node().await;
+    let _ = operator.carnet.check_ledger().await.expect("start-up check");
+    let head = operator.carnet.latest_tree_head().await.expect("head");
+    let operator_actor = Actor {
+        issuer: "urn:carnet:cli".into(),
+        subject: "operator".into(),
+        name: Some("carnet CLI".into()),
+        kind: ActorKind::Operator,
+        scopes: Scopes::RoleOnly,
+        client: None,
+    };
+    operator.carnet.record_restore(&operator_actor, "backup-21", Some(&head)).await.expect("record-restore");
+}
+
+async fn an_acknowledged_restore_lifts_the_distrust_on_every_node_without_a_restart(a: TestApp) {
+    let b = a.another_node().await;
+    let p = ins(7);
+    let id = record_with_a_document(&a, &p, 7).await;
+    let doctor = a.professional(1, Profession::Medecin);
+    let pause = std::time::Duration::ZERO;
+    crate::ledger_trust::rewrite_the_first_entry(&a).await;
+    let problem = a.carnet.verify_ledger_now(pause).await.expect("verify").expect("A finds the rewrite");
+    b.carnet.checkpoint_ledger().await.expect("B's periodic checkpoint");
+    assert_eq!(read(&b, &id, &doctor).await.0, StatusCode::SERVICE_UNAVAILABLE, "B took up A's finding");
+
+    // The operator restores the backup, then acknowledges it: each node, at its next checkpoint,
+    // checks the restored ledger and serves again — no restart.
+    crate::ledger_trust::undo_the_rewrite_of_the_first_entry(&a).await;
+    acknowledge_a_restore(&a).await;
+    for (name, node) in [("A", &a), ("B", &b)] {
+        assert!(node.carnet.ledger_problem().is_some(), "{name}: until its checkpoint");
+        node.carnet.checkpoint_ledger().await.expect("periodic checkpoint");
+        assert_eq!(node.carnet.ledger_problem(), None, "{name}");
+        assert_eq!(read(node, &id, &doctor).await.0, StatusCode::OK, "{name} serves again");
+        assert_eq!(node.get("/ready", &doctor).await.status, StatusCode::OK, "{name}");
+    }
+    // A later checkpoint does not raise the lifted distrust again from what a node remembered.
+    b.carnet.checkpoint_ledger().await.expect("checkpoint");
+    assert!(a.carnet.verify_ledger_now(pause).await.expect("verify").is_none(), "the restored ledger verifies");
+    assert_eq!(read(&b, &id, &doctor).await.0, StatusCode::OK);
+
+    // Bad again right after: a new episode, found on A, taken up by B, one more item in the queue.
+    crate::ledger_trust::rewrite_the_first_entry(&a).await;
+    let again = a.carnet.verify_ledger_now(pause).await.expect("verify").expect("A finds it again");
+    b.carnet.checkpoint_ledger().await.expect("checkpoint");
+    assert_eq!(read(&b, &id, &doctor).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(b.carnet.ledger_problem().is_some_and(|p| p.contains(&again)), "{:?}", b.carnet.ledger_problem());
+    let items = a.db.find_review_items(Some("open"), 100).await.expect("queue");
+    let ledger_items: Vec<&str> = items.iter().filter(|i| i.kind == "ledger").map(|i| i.summary.as_str()).collect();
+    assert_eq!(ledger_items, vec![problem.as_str(), again.as_str()], "one item per episode");
+}
+
+/// A node that stops gives its leases back (what `carnet serve` does at shutdown): the other
+/// node runs the job at its next round instead of at the lease's end.
+async fn a_node_stopping_gives_its_job_leases_to_the_other(a: TestApp) {
+    let b = a.another_node().await;
+    assert_ne!(a.carnet.node(), b.carnet.node(), "each node has a name of its own");
+    let hour = std::time::Duration::from_secs(3600);
+    assert!(a.carnet.hold_job("retention_sweep", a.carnet.node(), hour).await.expect("lease"));
+    assert!(!b.carnet.hold_job("retention_sweep", b.carnet.node(), hour).await.expect("lease"), "A holds it for an hour");
+    let released = a.carnet.release_leases().await.expect("release");
+    assert_eq!(released.jobs, 1);
+    assert!(b.carnet.hold_job("retention_sweep", b.carnet.node(), hour).await.expect("lease"), "B takes it at once");
+    assert_eq!(b.carnet.release_leases().await.expect("release").jobs, 1, "and gives back only its own");
+    assert_eq!(a.carnet.release_leases().await.expect("release").jobs, 0);
+}
+
 async fn the_enumeration_guard_counts_openings_on_every_node(backend: support::Backend) {
     let config = ServiceConfig { enumeration_limit: 4, ..ServiceConfig::default() };
     let a = TestApp::with_config(backend, HttpLimits::default(), config).await;
@@ -184,6 +254,8 @@ on_both_backends!(
     a_session_signed_out_on_one_node_is_over_on_the_other,
     a_master_key_rotated_through_one_node_leaves_the_other_reading_and_writing,
     a_ledger_found_untrustworthy_by_one_node_stops_the_others,
+    an_acknowledged_restore_lifts_the_distrust_on_every_node_without_a_restart,
+    a_node_stopping_gives_its_job_leases_to_the_other,
 );
 
 mod guard {
