@@ -18,12 +18,14 @@ use crate::AppState;
 
 mod access;
 mod activity;
+mod chart;
 mod deposit;
 mod documents;
 mod export;
 mod oversight;
 pub mod patients;
 mod professional;
+mod profile;
 mod record;
 pub mod session;
 pub mod signin;
@@ -101,6 +103,10 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/documents/{id}/contenu", get(documents::content))
         .route("/documents/{id}/telecharger", get(documents::download))
         .route("/documents/{id}/visibilite", axum::routing::post(documents::visibility))
+        .route("/profil", get(profile::patient))
+        .route("/profil/ajouter", post(profile::add))
+        .route("/profil/declarer", post(profile::declare))
+        .route("/profil/{id}/retirer", post(profile::withdraw))
         .route("/dossier", get(record::record))
         .route("/dossier/fermer", post(record::close))
         .route("/dossier/rouvrir", post(record::reopen))
@@ -123,6 +129,7 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/patients/{handle}/autorisation", post(professional::declare))
         .route("/patients/{handle}/urgence", post(professional::emergency))
         .route("/patients/{handle}/recherche", get(text_search::professional))
+        .route("/patients/{handle}/profil", get(profile::professional))
         .route("/patients/{handle}/documents/{id}", get(professional::document))
         .route("/patients/{handle}/documents/{id}/contenu", get(professional::content))
         .route("/patients/{handle}/documents/{id}/telecharger", get(professional::download))
@@ -214,6 +221,18 @@ fn service_error_page(e: carnet_service::ServiceError) -> Response {
         ServiceError::Forbidden(_) | ServiceError::Scope(_) => {
             (StatusCode::FORBIDDEN, "Action refusée", "Vous n’avez pas accès à cette page ou à cette action.")
         }
+        // Refusals of the request itself: nothing changed, and the page says so rather than
+        // blaming the service.
+        ServiceError::Conflict(_) => (
+            StatusCode::CONFLICT,
+            "Action impossible",
+            "Rien n’a été modifié\u{a0}: cette action n’est pas possible dans l’état actuel. Revenez à la page précédente.",
+        ),
+        ServiceError::Invalid(_) => (
+            StatusCode::BAD_REQUEST,
+            "Demande incorrecte",
+            "Rien n’a été modifié\u{a0}: la demande est incomplète ou incorrecte. Revenez à la page précédente.",
+        ),
         ServiceError::Throttled => (
             StatusCode::TOO_MANY_REQUESTS,
             "Trop de demandes",

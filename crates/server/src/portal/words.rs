@@ -206,6 +206,21 @@ pub fn month(at: OffsetDateTime) -> String {
     format!("{month}{NBSP}{}", day.year())
 }
 
+/// A FHIR date as precise as it was written: `2024` → `2024`, `2024-03` → `mars 2024`,
+/// `2024-03-12` (with or without a time) → `12 mars 2024`. `None` for anything else.
+pub fn partial_date(text: &str) -> Option<String> {
+    let date = text.get(..10.min(text.len()))?;
+    let mut parts = date.split('-');
+    let year: u16 = parts.next().filter(|y| y.len() == 4)?.parse().ok()?;
+    let Some(month) = parts.next() else { return Some(year.to_string()) };
+    let month: usize = month.parse().ok().filter(|m| (1..=12).contains(m))?;
+    let name = MONTHS[month - 1];
+    let Some(day) = parts.next() else { return Some(format!("{name}{NBSP}{year}")) };
+    let day: u8 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let day = if day == 1 { "1er".to_owned() } else { day.to_string() };
+    Some(format!("{day}{NBSP}{name}{NBSP}{year}"))
+}
+
 /// A document's size: `820 octets`, `35 ko`, `1,2 Mo`, `8 Go`.
 pub fn size(bytes: u64) -> String {
     const KIB: u64 = 1024;
@@ -282,6 +297,16 @@ mod tests {
         assert_eq!(counted(0, "document", "documents", "aucun document"), "aucun document");
         assert_eq!(counted(1, "document", "documents", "aucun document"), "1\u{a0}document");
         assert_eq!(counted(1_200, "document", "documents", "aucun document"), "1\u{a0}200\u{a0}documents");
+    }
+
+    #[test]
+    fn partial_dates_keep_their_precision() {
+        assert_eq!(partial_date("2024").as_deref(), Some("2024"));
+        assert_eq!(partial_date("2024-03").as_deref(), Some("mars\u{a0}2024"));
+        assert_eq!(partial_date("2024-03-01T10:00:00+01:00").as_deref(), Some("1er\u{a0}mars\u{a0}2024"));
+        assert_eq!(partial_date("2024-13"), None);
+        assert_eq!(partial_date("24-03-01"), None);
+        assert_eq!(partial_date("é"), None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod portal_oversight;
 mod portal_pro;
 mod portal_pro_activity;
 mod portal_pro_deposit;
+mod portal_profile;
 mod portal_record;
 mod portal_signin;
 mod profile;
