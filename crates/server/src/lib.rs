@@ -102,7 +102,7 @@ impl axum::extract::FromRef<AppState> for Arc<Metrics> {
 }
 
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
-    use routes::{apps, directory, documents, ledger, ops, policy, records, search};
+    use routes::{apps, directory, documents, ledger, ops, policy, records, search, timeline};
     // Streams of any size: their own body limit, no total timeout.
     let transfers = Router::new()
         .route("/api/records/{ins}/documents", post(documents::upload).get(documents::list))
@@ -135,6 +135,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/reimbursement-history", axum::routing::delete(policy::delete_reimbursement))
         .route("/records/{ins}/notification-preferences", get(policy::preferences).put(policy::set_preferences))
         .route("/records/{ins}/search", get(search::search))
+        .route("/records/{ins}/timeline", get(timeline::timeline))
         .route("/records/{ins}/access-history", get(ledger::history))
         .route("/records/{ins}/access-history/receipts", get(ledger::receipts))
         .route("/records/{ins}/apps", get(apps::list))

@@ -6,3 +6,4 @@ pub mod ops;
 pub mod policy;
 pub mod records;
 pub mod search;
+pub mod timeline;
