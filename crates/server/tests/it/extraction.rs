@@ -249,10 +249,42 @@ async fn a_missing_tool_leaves_the_text_unavailable_and_the_document_served(app:
     assert_eq!(got.status, StatusCode::OK);
 }
 
+async fn unavailable_texts_are_put_back_in_the_queue_on_request(app: TestApp) {
+    let p = ins(45);
+    let q = ins(46);
+    app.open_record(&p).await;
+    app.open_record(&q).await;
+    let letter = third_party("letter", &["--text", "Compte rendu de néphrologie"]);
+    let first = deposit(&app, &p, report(1, "application/pdf"), &letter).await;
+    let second = deposit(&app, &q, report(2, "application/pdf"), &letter).await;
+    let binary: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
+    let malformed = deposit(&app, &p, report(3, "text/plain"), &binary).await;
+    let mut without = settings();
+    without.extractor.tools.pdftotext = "/nonexistent/pdftotext".into();
+    let done = app.carnet.extract_texts(&without).await.expect("round");
+    assert_eq!(done.unavailable.len(), 3, "{done:?}");
+    // Another reason, another record: nothing.
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("timeout"), None).await.expect("retry"), 0);
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("tool_missing"), Some(&ins(47))).await.expect("retry"), 0);
+    // The tool is installed: the jobs of one record, then of every record, go back in the queue.
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("tool_missing"), Some(&p)).await.expect("retry"), 1);
+    assert_eq!(app.db.find_extraction(first).await.expect("find"), Some(ExtractionState::Pending { attempts: 0, last_error: None }));
+    assert!(matches!(app.db.find_extraction(second).await.expect("find"), Some(ExtractionState::Unavailable { .. })));
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("tool_missing"), None).await.expect("retry"), 1);
+    let done = app.carnet.extract_texts(&settings()).await.expect("round");
+    assert_eq!((done.extracted, done.unavailable.len()), (2, 0), "{done:?}");
+    assert!(matches!(text_of(&app.carnet, first).await, DocumentText::Text(t) if t.contains("néphrologie")));
+    // Without a reason, every unavailable one: here the malformed text, which fails again.
+    assert_eq!(app.carnet.retry_unavailable_texts(None, None).await.expect("retry"), 1);
+    assert_eq!(app.carnet.extract_texts(&settings()).await.expect("round").unavailable, vec!["malformed"]);
+    assert!(matches!(text_of(&app.carnet, malformed).await, DocumentText::Unavailable { reason, .. } if reason == "malformed"));
+}
+
 on_both_backends!(
     texts_are_extracted_sealed_and_hostile_documents_stay_served,
     a_replaced_or_withdrawn_document_keeps_its_own_text,
     crypto_shredding_makes_the_text_unreadable,
     a_job_survives_a_restart,
     a_missing_tool_leaves_the_text_unavailable_and_the_document_served,
+    unavailable_texts_are_put_back_in_the_queue_on_request,
 );
