@@ -26,6 +26,16 @@ pub struct SearchArgs {
     /// A few hundred documents and searches: proves the harness.
     #[arg(long)]
     pub smoke: bool,
+    /// Text PDFs of 100 KB extracted and indexed through a `carnet serve` child (0: skip).
+    #[arg(long, default_value_t = 200)]
+    pub extraction_pdfs: usize,
+    /// Scanned pages OCR'd (tesseract, French) through the same child (0: skip).
+    #[arg(long, default_value_t = 10)]
+    pub ocr_pages: usize,
+    /// Take the documents from this directory (`report-*.pdf`, `scan-*.png`: what
+    /// `tests/pdf/make_pdfs.py reports DIR` writes) instead of writing them with `CARNET_PYTHON`.
+    #[arg(long)]
+    pub pdfs: Option<std::path::PathBuf>,
 }
 
 const VOCABULARY: &[&str] = &[
@@ -270,5 +280,10 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
         ms(times.last().copied().unwrap_or_default())
     );
     println!("search: peak RSS (VmHWM) {:.1} MiB (before the index: {rss_before:.1} MiB)", peak_rss_mib()?);
+    let (pdfs, ocr_pages) =
+        if args.smoke { (args.extraction_pdfs.min(3), args.ocr_pages.min(1)) } else { (args.extraction_pdfs, args.ocr_pages) };
+    if pdfs > 0 {
+        crate::bench_extraction::extraction(crate::bench_extraction::ExtractionPlan { pdfs, pages: ocr_pages, dir: args.pdfs }).await?;
+    }
     Ok(())
 }

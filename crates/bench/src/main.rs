@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_crash;
+mod bench_extraction;
 mod bench_http;
 mod bench_keys;
 mod bench_nodes;
@@ -54,7 +55,9 @@ enum BenchCommand {
     /// node pinned to a core with --taskset): throughput per node count, p99 at half load.
     Nodes(bench_nodes::NodesArgs),
     /// Search inside one record (1,000 documents, or 10,000 with --large): the cold build of
-    /// its index, warm searches of one to three words (p50/p99), the index's bytes, peak RSS.
+    /// its index, warm searches of one to three words (p50/p99), the index's bytes, peak RSS;
+    /// then text extraction and indexing through a `carnet serve` child: 100 KB text PDFs
+    /// (documents/s) and OCR (pages/s).
     Search(bench_search::SearchArgs),
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use carnet_auth::{DevIssuer, TokenClaims, TokenVerifier};
-use carnet_domain::{Actor, ActorKind, Role};
+use carnet_domain::{Actor, ActorKind, Ins, Role};
 use carnet_server::{AppState, Metrics};
 use carnet_service::{Carnet, ServiceConfig, Storage, StorageLocation, SystemClock};
 use carnet_store::Database;
@@ -194,6 +194,23 @@ enum AdminCommand {
         #[arg(long)]
         backup: String,
     },
+    /// The text extraction queue (docs/search.md).
+    #[command(subcommand)]
+    Extraction(ExtractionCommand),
+}
+
+#[derive(Subcommand)]
+enum ExtractionCommand {
+    /// Put the documents whose text is unavailable back in the queue (e.g. after installing a
+    /// missing tool or OCR language): the servers' workers extract them again. Prints how many.
+    Retry {
+        /// Only those unavailable for this reason (`tool_missing`, `timeout`, `gave_up`, …).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only the documents of this patient's record.
+        #[arg(long)]
+        ins: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -319,6 +336,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let size = head.map_or(0, |h| h.head.tree_size);
             println!("recorded in the ledger (entry {index}): a deliberate restore of backup {name}, its tree of {size} entries");
             app.carnet.close().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Extraction(ExtractionCommand::Retry { reason, ins })) => {
+            let ins = ins.map(|raw| Ins::parse(&raw).map_err(|e| anyhow::anyhow!("--ins: {e}"))).transpose()?;
+            let app = App::open(&settings).await?;
+            let requeued = app.carnet.retry_unavailable_texts(reason.as_deref(), ins.as_ref()).await;
+            app.carnet.close().await;
+            let requeued = requeued?;
+            println!("{requeued} documents whose text was unavailable are back in the extraction queue");
             Ok(())
         }
         Command::Admin(AdminCommand::ImportProfessionals { file }) => {

@@ -102,7 +102,7 @@ impl axum::extract::FromRef<AppState> for Arc<Metrics> {
 }
 
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
-    use routes::{apps, directory, documents, ledger, ops, policy, profile, records, search};
+    use routes::{apps, directory, documents, ledger, ops, policy, profile, records, search, timeline};
     // Streams of any size: their own body limit, no total timeout.
     let transfers = Router::new()
         .route("/api/records/{ins}/documents", post(documents::upload).get(documents::list))
@@ -138,6 +138,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/records/{ins}/profile", get(profile::list).post(profile::add))
         .route("/records/{ins}/profile/{id}", axum::routing::put(profile::correct))
         .route("/records/{ins}/profile/{id}/entered-in-error", post(profile::entered_in_error))
+        .route("/records/{ins}/timeline", get(timeline::timeline))
         .route("/records/{ins}/access-history", get(ledger::history))
         .route("/records/{ins}/access-history/receipts", get(ledger::receipts))
         .route("/records/{ins}/apps", get(apps::list))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{apps, directory, documents, ledger, policy, profile, records, search};
+use crate::routes::{apps, directory, documents, ledger, policy, profile, records, search, timeline};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +12,7 @@ use crate::routes::{apps, directory, documents, ledger, policy, profile, records
         records::create, records::status, records::close, records::reopen, records::request_destruction,
         records::statistics, directory::find, directory::search, directory::upsert, directory::import,
         documents::upload, documents::list, documents::read, documents::content, documents::withdraw,
-        documents::archive, documents::unarchive, search::search,
+        documents::archive, documents::unarchive, search::search, timeline::timeline,
         profile::list, profile::add, profile::correct, profile::entered_in_error,
         policy::read, policy::change, policy::emergency, policy::labels, policy::delete_reimbursement, policy::preferences,
         policy::set_preferences, apps::list, apps::revoke, apps::allow, ledger::latest, ledger::public_key, ledger::at_size, ledger::inclusion, ledger::consistency, ledger::history, ledger::receipts,

@@ -461,10 +461,26 @@ impl Carnet {
     /// The documents of `ins` the gate and the token's scopes (`documents`) let through, and
     /// the search's ledger entry.
     pub(crate) async fn documents_through(&self, actor: &Actor, ins: &Ins, documents: DocumentScope) -> Result<Vec<Visible>> {
+        self.documents_shaped(actor, ins, documents, |visible| {
+            let returned = visible.len();
+            (visible, returned)
+        })
+        .await
+    }
+
+    /// `documents_through`, the list shaped by `shape` (the timeline's page), which also says
+    /// how many documents it returns, for the ledger entry.
+    pub(crate) async fn documents_shaped<T: Default>(
+        &self,
+        actor: &Actor,
+        ins: &Ins,
+        documents: DocumentScope,
+        shape: impl FnOnce(Vec<Visible>) -> (T, usize),
+    ) -> Result<T> {
         let Some((_, gate, generation)) = self.record_and_gate(actor, ins, documents).await? else {
             // A record the actor may not know of lists like an empty one.
             self.record_event(actor, Event::deny("document.search", Some(ins), None, "not_found")).await?;
-            return Ok(vec![]);
+            return Ok(T::default());
         };
         let standing = gate.record_decision();
         if standing.is_permit() {
@@ -477,12 +493,13 @@ impl Carnet {
             .into_iter()
             .filter_map(|(meta, title)| gate.admit_with_title(meta, title))
             .collect();
-        let returned = Some(format!("returned:{}", visible.len()));
+        let (shaped, returned) = shape(visible);
+        let returned = Some(format!("returned:{returned}"));
         self.record_event(actor, Event::decided("document.search", Some(ins), returned, standing)).await?;
         if standing.is_permit() {
             self.note_consultation(&gate).await?;
         }
-        Ok(visible)
+        Ok(shaped)
     }
 
     /// Metadata and title of a visible document.

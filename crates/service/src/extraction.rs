@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use carnet_domain::DocumentMeta;
+use carnet_domain::{DocumentMeta, Ins};
 use carnet_extract::tools::Extractor;
 use carnet_store::{DocumentStore, ExtractionJob, ExtractionResult, ExtractionState, ExtractionStore, StoreError};
 use futures::StreamExt;
@@ -211,6 +211,18 @@ impl Carnet {
     /// Jobs of the extraction queue by state and reason (for the metrics).
     pub async fn extraction_counts(&self) -> Result<Vec<carnet_store::ExtractionCount>> {
         Ok(self.db.extraction_counts().await?)
+    }
+
+    /// Puts the "text unavailable" jobs back in the queue, due now with their attempts reset
+    /// (`carnet admin extraction retry`, once the cause is fixed: an OCR language installed, a
+    /// limit raised); only those of `reason` and of the record `ins` when given. The operator's
+    /// command, not a reader's: no document is read and nothing leaves the service. How many.
+    pub async fn retry_unavailable_texts(&self, reason: Option<&str>, ins: Option<&Ins>) -> Result<u64> {
+        let requeued = self.db.requeue_unavailable_extractions(reason, ins, self.now()).await?;
+        if requeued > 0 {
+            tracing::info!(requeued, reason = reason.unwrap_or("any"), "text extraction jobs back in the queue");
+        }
+        Ok(requeued)
     }
 }
 

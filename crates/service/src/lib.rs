@@ -29,6 +29,7 @@ mod sealing;
 mod sessions;
 mod submissions;
 mod text_search;
+mod timeline;
 
 use std::sync::Arc;
 
@@ -60,6 +61,10 @@ pub use sealing::{UNREADABLE_CLOSE_REASON, UNREADABLE_JUSTIFICATION};
 pub use sessions::{OpenedSession, SIGN_IN_LIFETIME, SignInSecrets, SignedIn, TakenSignIn};
 pub use submissions::{BundleDocument, BundleSubmitted, NewSubmissionSet, SubmissionSetView};
 pub use text_search::{FULLTEXT_ACTION, MAX_PAGE, MAX_QUERY_CHARS, Paging, QueryProblem, TextHit, TextSearch, check_text_query};
+pub use timeline::{
+    ClassGroup, MAX_TIMELINE_MONTHS, Month, TIMELINE_MONTHS, Timeline, TimelineEntry, TimelineMonth, TimelineQuery, act_date, act_day,
+    day_in_paris, fold_versions, timeline_of,
+};
 
 /// The ledger's and the review queue's records as the use cases return them: data only — the
 /// edge never holds a handle on the ledger or the metadata store.

@@ -130,7 +130,9 @@ impl Carnet {
         } else {
             self.search_visible(ins, generation, &visible, query, keep, paging).await?
         };
-        let returned = Some(format!("returned:{}", found.hits.len()));
+        // Every match the caller may see and the filters keep, not only this page's: what the search
+        // told them exists.
+        let returned = Some(format!("returned:{}", found.total));
         self.record_event(actor, Event::decided(FULLTEXT_ACTION, Some(ins), returned, standing)).await?;
         if standing.is_permit() {
             self.note_consultation(&gate).await?;

@@ -96,6 +96,15 @@ pub trait ExtractionStore {
     fn texts_done_of(&self, ins: &Ins) -> impl Future<Output = Result<Vec<DocumentId>>> + Send;
     /// Jobs by state and reason, for the metrics.
     fn extraction_counts(&self) -> impl Future<Output = Result<Vec<ExtractionCount>>> + Send;
+    /// Puts "text unavailable" jobs back in the queue, due at `now` with no attempt counted
+    /// (after the cause was fixed: a tool or an OCR language installed, a limit raised): those
+    /// of `reason` only if given, of the record `ins` only if given. How many.
+    fn requeue_unavailable_extractions(
+        &self,
+        reason: Option<&str>,
+        ins: Option<&Ins>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }
 
 fn attempts(n: i64) -> Result<u32> {
@@ -218,5 +227,34 @@ impl ExtractionStore for Database {
         .fetch_all(pool)
         .await)?;
         Ok(rows.into_iter().map(|(state, reason, n)| ExtractionCount { state, reason, jobs: u64::try_from(n).unwrap_or(0) }).collect())
+    }
+
+    async fn requeue_unavailable_extractions(&self, reason: Option<&str>, ins: Option<&Ins>, now: OffsetDateTime) -> Result<u64> {
+        // The conditions asked for only: a `$n IS NULL` would leave PostgreSQL a parameter of
+        // unknown type.
+        let mut sql = String::from(
+            "UPDATE extraction_jobs SET state = 'pending', reason = NULL, detail = NULL, finished_at = NULL, attempts = 0, \
+             next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE state = 'unavailable'",
+        );
+        let mut n = 1;
+        if reason.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND reason = ${n}"));
+        }
+        if ins.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND document_id IN (SELECT id FROM documents WHERE ins = ${n})"));
+        }
+        let done = on_writer!(self, |pool| {
+            let mut q = sqlx::query(&sql).bind(to_millis(now));
+            if let Some(reason) = reason {
+                q = q.bind(reason);
+            }
+            if let Some(ins) = ins {
+                q = q.bind(ins.as_str());
+            }
+            q.execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(done)
     }
 }

@@ -358,3 +358,18 @@ fn admin_sweep_deletes_old_orphan_blobs_and_keeps_recent_ones() {
     assert!(!old.exists(), "the old orphan is gone");
     assert!(recent.exists(), "the recent one is kept");
 }
+
+/// `carnet admin extraction retry` puts "text unavailable" jobs back in the queue and says how
+/// many (the queue's behaviour is tested on both backends in crates/server's extraction tests);
+/// a malformed `--ins` is refused, naming it.
+#[test]
+fn admin_extraction_retry_says_how_many_jobs_are_back_in_the_queue() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = carnet(dir.path(), &["admin", "extraction", "retry", "--reason", "tool_missing"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.starts_with("0 documents whose text was unavailable are back in the extraction queue"), "{said}");
+    let out = carnet(dir.path(), &["admin", "extraction", "retry", "--ins", "123"], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--ins"), "{}", stderr(&out));
+}

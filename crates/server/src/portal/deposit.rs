@@ -17,7 +17,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use carnet_domain::codes::{PATIENT_DEPOSIT_TYPES, TypeCode};
-use carnet_domain::{Action, Actor, DocumentId, DocumentMeta, DocumentStatus, IdentityStatus, Ins, RecordStatus, SecurityLabel, authorize};
+use carnet_domain::{Action, Actor, DocumentId, DocumentStatus, IdentityStatus, Ins, RecordStatus, SecurityLabel, authorize};
 use carnet_service::{DocumentAction, RecordView, ServiceError, Submitted};
 
 use super::documents::{
@@ -163,10 +163,8 @@ fn not_feedable(view: &RecordView) -> Option<&'static str> {
     }
 }
 
-/// The date of the act, or of the deposit when none was given.
-fn act_date(meta: &DocumentMeta) -> time::OffsetDateTime {
-    meta.xds.authored_at.unwrap_or(meta.submitted_at)
-}
+/// The date of the act: the service's rule, the pages' and `/api`'s.
+use carnet_service::act_date;
 
 /// The current versions of this record's documents that `actor` sees and may replace: those
 /// they wrote or deposited (`Carnet::replaceable` holds a depositor to the same rule).
@@ -567,7 +565,10 @@ pub async fn done(
             name: "Classe",
             value: codes.find_class(&m.xds.class_code).map_or_else(|| "Non précisée".to_owned(), |c| c.display.clone()),
         },
-        Fact { name: "Date de l’acte", value: m.xds.authored_at.map_or_else(|| "Non précisée".to_owned(), words::date) },
+        Fact {
+            name: "Date de l’acte",
+            value: m.xds.service_start.or(m.xds.authored_at).map_or_else(|| "Non précisée".to_owned(), words::date),
+        },
         Fact { name: "Visibilité", value: labels },
         Fact { name: "Fichier", value: format!("{}, {}", words::format(&m.xds.mime_type), words::size(m.size)) },
         Fact { name: "Déposé le", value: words::date_time(m.submitted_at) },

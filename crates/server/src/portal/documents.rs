@@ -8,7 +8,6 @@
 //! gate, the scopes and the ledger apply unchanged. The pages are about `session.record()`: a
 //! document of another record answers like one that does not exist.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use askama::Template;
@@ -24,7 +23,6 @@ use carnet_service::{ContentError, DocumentAction, DocumentView, ServiceError, S
 
 use crate::routes::documents::UploadPace;
 use sha2::Digest;
-use time::OffsetDateTime;
 
 use super::session::{CSRF_FIELD, PortalSession};
 use super::{page, words};
@@ -52,10 +50,8 @@ pub fn essence(mime: &str) -> String {
     mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
-/// The date of the act: when the document was written, else when it was deposited.
-pub(super) fn act_date(meta: &DocumentMeta) -> OffsetDateTime {
-    meta.xds.authored_at.unwrap_or(meta.submitted_at)
-}
+/// The date of the act: the service's rule, the same as `/api`'s timeline and search.
+pub(super) use carnet_service::act_date;
 
 pub(super) fn type_words(state: &AppState, meta: &DocumentMeta) -> String {
     state
@@ -255,30 +251,9 @@ pub fn parse_day(raw: &str) -> Option<time::Date> {
 }
 
 /// The newest visible version of each chain first, with its older visible versions folded under
-/// it. A version whose successor the person may not see stands on its own line.
+/// it: the service's folding, the same as `/api`'s timeline.
 fn fold_versions(views: Vec<DocumentView>) -> Vec<(DocumentView, Vec<DocumentView>)> {
-    let by_id: HashMap<DocumentId, usize> = views.iter().enumerate().map(|(i, v)| (v.meta.id, i)).collect();
-    let folded: HashSet<DocumentId> = views.iter().filter_map(|v| v.meta.replaces.filter(|r| by_id.contains_key(r))).collect();
-    let mut slots: Vec<Option<DocumentView>> = views.into_iter().map(Some).collect();
-    let heads: Vec<usize> = (0..slots.len()).filter(|i| slots[*i].as_ref().is_some_and(|v| !folded.contains(&v.meta.id))).collect();
-    let mut out = Vec::with_capacity(heads.len());
-    for i in heads {
-        let Some(head) = slots[i].take() else { continue };
-        let mut older = Vec::new();
-        let mut next = head.meta.replaces;
-        // Bounded by the number of documents: a chain cannot loop, but a page must not hang if one did.
-        while let Some(id) = next {
-            match by_id.get(&id).and_then(|j| slots.get_mut(*j)).and_then(Option::take) {
-                Some(v) => {
-                    next = v.meta.replaces;
-                    older.push(v);
-                }
-                None => break,
-            }
-        }
-        out.push((head, older));
-    }
-    out
+    carnet_service::fold_versions(views, |v| &v.meta)
 }
 
 /// `Mars 2026`: a heading starts with a capital.
@@ -577,7 +552,10 @@ pub async fn document_facts(state: &AppState, session: &PortalSession, m: &Docum
     let mut facts = vec![
         Fact { name: "Type", value: type_words(state, m) },
         Fact { name: "Classe", value: class_words(state, m) },
-        Fact { name: "Date de l’acte", value: m.xds.authored_at.map_or_else(|| "Non précisée".to_owned(), words::date) },
+        Fact {
+            name: "Date de l’acte",
+            value: m.xds.service_start.or(m.xds.authored_at).map_or_else(|| "Non précisée".to_owned(), words::date),
+        },
         Fact { name: "Déposé le", value: words::date_time(m.submitted_at) },
         Fact { name: "Déposé par", value: person_words(session, &m.deposited_by, None) },
         Fact { name: "Auteur", value: person_words(session, &m.author, m.author_name.as_ref()) },

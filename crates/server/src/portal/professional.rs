@@ -452,7 +452,7 @@ fn summary<'a>(state: &AppState, metas: impl Iterator<Item = &'a DocumentMeta>) 
     let mut by_type: Vec<(String, u64, time::OffsetDateTime)> = Vec::new();
     for m in metas.filter(|m| m.status == DocumentStatus::Current) {
         let kind = codes.find_type(&m.xds.type_code).map_or_else(|| "Type de document non précisé".to_owned(), |t| t.display.clone());
-        let date = m.xds.authored_at.unwrap_or(m.submitted_at);
+        let date = carnet_service::act_date(m);
         match by_type.iter_mut().find(|(k, _, _)| *k == kind) {
             Some((_, n, latest)) => {
                 *n += 1;

@@ -394,7 +394,7 @@ async fn reimbursements_page(
     let lines = views
         .into_iter()
         .map(|v| ReimbursementLine {
-            date: words::date(v.meta.xds.authored_at.unwrap_or(v.meta.submitted_at)),
+            date: words::date(carnet_service::act_date(&v.meta)),
             title: v.title.unwrap_or_else(|| "Remboursement sans titre".to_owned()),
         })
         .collect();

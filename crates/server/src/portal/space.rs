@@ -241,7 +241,7 @@ async fn glance(
         .into_iter()
         .filter(|v| v.meta().status != carnet_domain::DocumentStatus::Superseded)
         .collect();
-    visible.sort_by_key(|v| std::cmp::Reverse(v.meta().xds.authored_at.unwrap_or(v.meta().submitted_at)));
+    visible.sort_by_key(|v| std::cmp::Reverse(carnet_service::act_date(v.meta())));
     let count = visible.len() as u64;
     let new_documents = last_visit_ms
         .map(|last| visible.iter().filter(|v| millis(v.meta().submitted_at) > last).count() as u64)
@@ -255,7 +255,7 @@ async fn glance(
         .map(|v| DocumentLine {
             id: v.meta.id.to_string(),
             kind: codes.find_type(&v.meta.xds.type_code).map_or_else(|| v.meta.xds.type_code.code.clone(), |t| t.display.clone()),
-            date: words::date(v.meta.xds.authored_at.unwrap_or(v.meta.submitted_at)),
+            date: words::date(carnet_service::act_date(&v.meta)),
             notes: v
                 .meta
                 .labels

@@ -137,7 +137,7 @@ pub struct DocumentList {
     pub documents: Vec<DocumentResponse>,
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 

@@ -67,10 +67,10 @@ pub struct SearchResponse {
     pub hits: Vec<SearchHit>,
 }
 
-/// When the act took place: the service's start, else when the author wrote the document, else
-/// its deposit.
+/// The day the act took place (the service's rule: the service's start, else when the author
+/// wrote the document, else its deposit; the day in Paris).
 pub fn act_date(m: &DocumentMeta) -> Date {
-    m.xds.service_start.or(m.xds.authored_at).unwrap_or(m.submitted_at).date()
+    carnet_service::act_day(m)
 }
 
 fn parse_day(name: &str, value: Option<&str>) -> Result<Option<Date>, ApiError> {

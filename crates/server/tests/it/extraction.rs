@@ -2,7 +2,8 @@
 //! deposit, stored sealed, read back with `document_text`; hostile documents end "text
 //! unavailable" with their reason while the server keeps serving them; a job survives a
 //! restart; crypto-shredding takes the text with the record — on SQLite and PostgreSQL.
-//! Uses poppler-utils (pdftotext, pdfinfo) like production (scripts/test installs them).
+//! Uses poppler-utils (pdftotext, pdfinfo) like production (scripts/test installs them); the
+//! PDFs with content are fpdf2's (`tests/pdf/make_pdfs.py`, through `CARNET_PYTHON`).
 
 use crate::support;
 
@@ -29,7 +30,21 @@ fn pro_actor(n: u32) -> Actor {
     }
 }
 
-/// A one-page PDF with a text layer (Helvetica, WinAnsi: Latin-1 bytes).
+/// A document written by libraries we did not write (fpdf2, Pillow) through
+/// `tests/pdf/make_pdfs.py`: `kind` and its arguments as the script takes them.
+pub(crate) fn third_party(kind: &str, args: &[&str]) -> Vec<u8> {
+    let python = std::env::var("CARNET_PYTHON")
+        .expect("CARNET_PYTHON is not set: run the suite with scripts/test (it installs fpdf2 and Pillow in .venv-test)");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/pdf/make_pdfs.py");
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let out = dir.path().join(if kind == "scan" { "out.png" } else { "out.pdf" });
+    let status = std::process::Command::new(python).arg(&script).arg(kind).arg(&out).args(args).status().expect("make_pdfs.py runs");
+    assert!(status.success(), "make_pdfs.py {kind} {args:?}: {status}");
+    std::fs::read(&out).expect("what make_pdfs.py wrote")
+}
+
+/// A one-page PDF with a text layer (Helvetica, WinAnsi: Latin-1 bytes), written by hand: only
+/// for what must be broken on purpose (a truncation).
 fn text_pdf(text: &str) -> Vec<u8> {
     let mut content = b"BT /F1 24 Tf 40 700 Td (".to_vec();
     content.extend(text.chars().map(|c| u8::try_from(u32::from(c)).expect("Latin-1")));
@@ -110,7 +125,8 @@ async fn texts_are_extracted_sealed_and_hostile_documents_stay_served(app: TestA
     let marker = format!("MARQUEUR{}", uuid::Uuid::new_v4().simple());
     let plain = deposit(&app, &p, report(1, "text/plain"), format!("Créatinine élevée {marker}").as_bytes()).await;
     let html = deposit(&app, &p, report(2, "text/html"), b"<p>Allergie &agrave; la p&eacute;nicilline</p><script>x()</script>").await;
-    let pdf = deposit(&app, &p, report(3, "application/pdf"), &text_pdf("Compte rendu : hémoglobine normale")).await;
+    let pdf =
+        deposit(&app, &p, report(3, "application/pdf"), &third_party("letter", &["--text", "Compte rendu : hémoglobine normale"])).await;
     let binary: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
     let binary = deposit(&app, &p, report(4, "text/plain"), &binary).await;
     let whole = text_pdf("Compte rendu tronqué");
@@ -223,7 +239,7 @@ async fn a_job_survives_a_restart(app: TestApp) {
 async fn a_missing_tool_leaves_the_text_unavailable_and_the_document_served(app: TestApp) {
     let p = ins(44);
     app.open_record(&p).await;
-    let id = deposit(&app, &p, report(1, "application/pdf"), &text_pdf("Ordonnance")).await;
+    let id = deposit(&app, &p, report(1, "application/pdf"), &third_party("letter", &["--text", "Ordonnance"])).await;
     let mut without = settings();
     without.extractor.tools.pdftotext = "/nonexistent/pdftotext".into();
     let done = app.carnet.extract_texts(&without).await.expect("round");
@@ -233,10 +249,42 @@ async fn a_missing_tool_leaves_the_text_unavailable_and_the_document_served(app:
     assert_eq!(got.status, StatusCode::OK);
 }
 
+async fn unavailable_texts_are_put_back_in_the_queue_on_request(app: TestApp) {
+    let p = ins(45);
+    let q = ins(46);
+    app.open_record(&p).await;
+    app.open_record(&q).await;
+    let letter = third_party("letter", &["--text", "Compte rendu de néphrologie"]);
+    let first = deposit(&app, &p, report(1, "application/pdf"), &letter).await;
+    let second = deposit(&app, &q, report(2, "application/pdf"), &letter).await;
+    let binary: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
+    let malformed = deposit(&app, &p, report(3, "text/plain"), &binary).await;
+    let mut without = settings();
+    without.extractor.tools.pdftotext = "/nonexistent/pdftotext".into();
+    let done = app.carnet.extract_texts(&without).await.expect("round");
+    assert_eq!(done.unavailable.len(), 3, "{done:?}");
+    // Another reason, another record: nothing.
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("timeout"), None).await.expect("retry"), 0);
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("tool_missing"), Some(&ins(47))).await.expect("retry"), 0);
+    // The tool is installed: the jobs of one record, then of every record, go back in the queue.
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("tool_missing"), Some(&p)).await.expect("retry"), 1);
+    assert_eq!(app.db.find_extraction(first).await.expect("find"), Some(ExtractionState::Pending { attempts: 0, last_error: None }));
+    assert!(matches!(app.db.find_extraction(second).await.expect("find"), Some(ExtractionState::Unavailable { .. })));
+    assert_eq!(app.carnet.retry_unavailable_texts(Some("tool_missing"), None).await.expect("retry"), 1);
+    let done = app.carnet.extract_texts(&settings()).await.expect("round");
+    assert_eq!((done.extracted, done.unavailable.len()), (2, 0), "{done:?}");
+    assert!(matches!(text_of(&app.carnet, first).await, DocumentText::Text(t) if t.contains("néphrologie")));
+    // Without a reason, every unavailable one: here the malformed text, which fails again.
+    assert_eq!(app.carnet.retry_unavailable_texts(None, None).await.expect("retry"), 1);
+    assert_eq!(app.carnet.extract_texts(&settings()).await.expect("round").unavailable, vec!["malformed"]);
+    assert!(matches!(text_of(&app.carnet, malformed).await, DocumentText::Unavailable { reason, .. } if reason == "malformed"));
+}
+
 on_both_backends!(
     texts_are_extracted_sealed_and_hostile_documents_stay_served,
     a_replaced_or_withdrawn_document_keeps_its_own_text,
     crypto_shredding_makes_the_text_unreadable,
     a_job_survives_a_restart,
     a_missing_tool_leaves_the_text_unavailable_and_the_document_served,
+    unavailable_texts_are_put_back_in_the_queue_on_request,
 );

@@ -39,4 +39,5 @@ mod scopes;
 mod sealed_free_text;
 mod smart_launch;
 mod text_search;
+mod timeline;
 mod upload_sweep;

@@ -341,6 +341,39 @@ async fn a_query_without_words_is_refused_before_anything_is_recorded(app: TestA
     );
 }
 
+/// Documents written by libraries we did not write: a 100 KB report by fpdf2, a scanned-like
+/// PNG drawn by Pillow (OCR'd), and that image in a PDF without a text layer (rendered, OCR'd).
+async fn third_party_pdfs_and_scans_are_found_by_their_words(app: TestApp) {
+    let p = ins(7906);
+    app.open_record(&p).await;
+    let author = app.professional(1, Profession::Medecin);
+    let deposit = |unique: &'static str, mime: &'static str, bytes: Vec<u8>| {
+        let (app, p, author) = (&app, p.clone(), author.clone());
+        async move {
+            let meta = json!({"unique_id": unique, "type_code": "11502-2", "mime_type": mime});
+            let r = app.upload(&p, &author, meta, &bytes).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+            DocumentId::parse(r.body["id"].as_str().expect("an id")).expect("id")
+        }
+    };
+    let report = crate::extraction::third_party("report", &["--kib", "100", "--marker", "néphrologie"]);
+    assert!(report.len() >= 100 * 1024 && report.starts_with(b"%PDF-"), "{} bytes", report.len());
+    let report = deposit("1.2.250.1.999.79.7906.1", "application/pdf", report).await;
+    let photo = crate::extraction::third_party("scan", &["--text", "Certificat médical : intolérance au gluten, régime strict."]);
+    let photo = deposit("1.2.250.1.999.79.7906.2", "image/png", photo).await;
+    let scan = crate::extraction::third_party("scan-pdf", &["--text", "Radiographie thoracique : opacité basale droite."]);
+    let scan = deposit("1.2.250.1.999.79.7906.3", "application/pdf", scan).await;
+    let done = app.carnet.extract_texts(&settings()).await.expect("extraction");
+    assert_eq!((done.extracted, done.unavailable.len()), (3, 0), "{done:?}");
+    let me = patient(&p).actor;
+    for (query, want) in
+        [("créatinine", report), ("créatinine élevée", report), ("gluten", photo), ("intolérance régime", photo), ("opacité basale", scan)]
+    {
+        let found = app.carnet.search_text(&me, &p, query, &everything, Paging::default()).await.expect("search");
+        assert_eq!(ids(&found), vec![want], "{query}");
+    }
+}
+
 /// Three documents by one doctor: the word "allergie" twice in the first, once in the second,
 /// not at all in the third (another type).
 async fn allergy_record(app: &TestApp, n: u32) -> (Ins, String, Vec<DocumentId>) {
@@ -593,4 +626,5 @@ on_both_backends!(
     crypto_shredding_removes_the_hits,
     each_search_is_one_ledger_entry_with_the_count_and_no_text,
     a_query_without_words_is_refused_before_anything_is_recorded,
+    third_party_pdfs_and_scans_are_found_by_their_words,
 );
