@@ -231,6 +231,31 @@ impl Carnet {
         Ok(items)
     }
 
+    /// The profile as [`Carnet::profile`] reads it, with the register of the record's INS that
+    /// renderings name the patient by.
+    pub async fn profile_and_ins_kind(
+        &self,
+        actor: &Actor,
+        ins: &Ins,
+        query: ProfileQuery,
+    ) -> Result<(Vec<ProfileItem>, carnet_domain::InsKind)> {
+        let items = self.profile(actor, ins, query).await?;
+        Ok((items, self.live_record(ins).await?.ins_kind))
+    }
+
+    /// One item by its id, through the same read as the whole profile: an item the actor may
+    /// not see answers exactly as a missing one.
+    pub async fn profile_item(&self, actor: &Actor, id: ItemId) -> Result<(ProfileItem, carnet_domain::InsKind)> {
+        let Some(stored) = self.db.find_item(id).await? else { return Err(ServiceError::NotFound("profile item")) };
+        let query = ProfileQuery { kind: Some(stored.meta.kind), history: true };
+        let (items, kind) = match self.profile_and_ins_kind(actor, &stored.meta.ins, query).await {
+            Err(ServiceError::NotFound(_)) => return Err(ServiceError::NotFound("profile item")),
+            other => other?,
+        };
+        let item = items.into_iter().find(|i| i.meta.id == id).ok_or(ServiceError::NotFound("profile item"))?;
+        Ok((item, kind))
+    }
+
     async fn open_items(&self, ins: &Ins, stored: Vec<StoredItem>) -> Result<Vec<ProfileItem>> {
         if stored.is_empty() {
             return Ok(vec![]);

@@ -14,6 +14,7 @@ mod documents;
 mod lists;
 mod patients;
 mod privacy;
+mod profile;
 
 use axum::Router;
 use axum::body::Body;
@@ -48,6 +49,8 @@ pub const MOUNTED: &[Transaction] = &[
     Transaction::ReadConsents,
     Transaction::ReadAuditEvents,
     Transaction::PatientSummary,
+    Transaction::SearchProfile,
+    Transaction::CreateProfileItem,
 ];
 
 /// The FHIR edge's body limits (`HttpLimits`), handed to handlers as an extension.
@@ -292,7 +295,10 @@ async fn method_not_allowed() -> FhirError {
 /// Every `/fhir` route. FHIR JSON bodies are read by the handlers up to
 /// `limits.fhir_body_bytes`; documents stream out of `Binary` without the total timeout.
 pub fn router(limits: &HttpLimits) -> Router<AppState> {
+    let profile =
+        carnet_fhir::profile::ProfileResource::ALL.into_iter().fold(Router::new(), |r, resource| r.merge(profile::routes(resource)));
     let json_routes = Router::new()
+        .merge(profile)
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/.well-known/smart-configuration", get(crate::smart::fhir_configuration))
         .route("/fhir", post(documents::provide))

@@ -8,7 +8,7 @@ use carnet_domain::{Ins, RecordStatus};
 use carnet_fhir::model::Patient;
 use carnet_fhir::render::{RenderContext, SearchEntry, SearchMode, bundle_searchset, ignored_parameters, patient_view, with_outcome};
 use carnet_fhir::search::PatientSearch;
-use carnet_service::{PatientQuery, RecordView};
+use carnet_service::{PatientQuery, ProfileQuery, RecordView, ServiceError};
 
 use super::{FhirActor, FhirError, FhirQuery, applied, base_url, handling, json, paging_links, searchset};
 use crate::AppState;
@@ -82,8 +82,24 @@ pub async fn summary(
     let codes = &state.carnet.config().codes;
     let ctx = RenderContext { base_url: &base, codes };
     let metas: Vec<_> = documents.iter().map(|v| v.meta()).collect();
+    // The profile's items the caller may see; a token whose scopes do not reach the profile
+    // gets the documents alone, as before.
+    let items = match state.carnet.profile(&actor, &ins, ProfileQuery::default()).await {
+        Ok(items) => items,
+        Err(ServiceError::Scope(_)) => vec![],
+        Err(e) => return Err(e.into()),
+    };
+    let items: Vec<_> = items.iter().collect();
     let id = uuid::Uuid::new_v4().to_string();
-    let bundle =
-        carnet_fhir::patient_views::patient_summary(patient_of(&view), &ins, &metas, view.ins_kind, &ctx, &id, state.carnet.clock().now());
+    let bundle = carnet_fhir::patient_views::ips_summary(
+        patient_of(&view),
+        &ins,
+        &metas,
+        &items,
+        view.ins_kind,
+        &ctx,
+        &id,
+        state.carnet.clock().now(),
+    );
     Ok(json(StatusCode::OK, &bundle))
 }

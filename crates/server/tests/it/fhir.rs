@@ -51,6 +51,7 @@ async fn capability_statement_tells_what_is_mounted(app: TestApp) {
                 "read" => (Method::GET, format!("/fhir/{t}/00000000-0000-4000-8000-000000000000")),
                 "update" => (Method::PUT, format!("/fhir/{t}/00000000-0000-4000-8000-000000000000")),
                 "patch" => (Method::PATCH, format!("/fhir/{t}/00000000-0000-4000-8000-000000000000")),
+                "create" => (Method::POST, format!("/fhir/{t}")),
                 other => panic!("undeclared interaction {other}"),
             };
             let r =
@@ -63,11 +64,11 @@ async fn capability_statement_tells_what_is_mounted(app: TestApp) {
     let summary = app.fhir_get(&format!("/fhir/Patient/{p}/$summary"), &pro).await;
     assert_ne!(summary.status, StatusCode::NOT_FOUND, "$summary is mounted: {}", summary.raw);
     // What is not declared is not served, and says so in FHIR.
-    let r = app.fhir_get("/fhir/Observation?patient=x", &pro).await;
+    let r = app.fhir_get("/fhir/Encounter?patient=x", &pro).await;
     assert_outcome(&r, StatusCode::NOT_FOUND, None);
     let r = app.fhir(Method::DELETE, "/fhir/metadata", Some(&pro), None, &[]).await;
     assert_outcome(&r, StatusCode::METHOD_NOT_ALLOWED, None);
-    v.keep("not-found", &app.fhir_get("/fhir/Observation", &pro).await);
+    v.keep("not-found", &app.fhir_get("/fhir/Encounter", &pro).await);
     v.check();
 }
 

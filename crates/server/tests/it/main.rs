@@ -13,6 +13,7 @@ mod edge;
 mod extraction;
 mod fhir;
 mod fhir_clients;
+mod fhir_profile;
 mod fhir_search;
 mod keep_alive;
 mod ledger_trust;
