@@ -26,6 +26,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             seed(&app).await?;
             let documents = seed_documents(&app).await?;
             seed_policies(&app).await?;
+            seed_profiles(&app).await?;
             let ids: String = documents.iter().map(|id| format!("{id}\n")).collect();
             std::fs::write(&seeded, ids).with_context(|| format!("writing {}", seeded.display()))?;
             documents
@@ -159,6 +160,24 @@ async fn seed_documents(app: &App) -> anyhow::Result<Vec<carnet_domain::Document
         ids.push(view.meta.id);
     }
     Ok(ids)
+}
+
+/// The practice software's structured data for each demo patient (idempotent: a record that
+/// already holds its items is left as it is).
+async fn seed_profiles(app: &App) -> anyhow::Result<()> {
+    let software = Actor {
+        issuer: DevIssuer::ISSUER.into(),
+        subject: "logiciel-cabinet".into(),
+        name: Some("le logiciel du cabinet du Dr Bernard".into()),
+        kind: ActorKind::System { organisation: None },
+        scopes: carnet_domain::Scopes::RoleOnly,
+        client: None,
+    };
+    for patient in demo_data::patients() {
+        let items = demo_data::profile(patient.key);
+        app.carnet.import_profile_items(&software, &patient.ins, items).await.context(format!("the profile of {}", patient.key))?;
+    }
+    Ok(())
 }
 
 /// The insurer's agent of the demo (records opened at the desk, the reimbursement history).

@@ -254,6 +254,52 @@ pub fn documents() -> Vec<DemoDocument> {
 
 /// A small, valid PDF showing `lines` (Helvetica, one page): synthetic content that any
 /// viewer opens.
+/// The structured data the demo's practice software sends for a patient: what *Profil médical*
+/// shows (a problem, an allergy, a treatment, a vaccination, and measures over a year so the
+/// curves have something to draw). Fictitious, like every demo document.
+pub fn profile(patient: &str) -> Vec<(carnet_domain::ItemKind, carnet_domain::ItemContent)> {
+    use carnet_domain::ItemContent;
+    use carnet_domain::ItemKind::{Allergy, Condition, Immunization, Medication, Result, VitalSign};
+    use carnet_domain::profile::{Coding, ItemValue, Quantity};
+    if patient != "camille" {
+        return vec![];
+    }
+    let coded = |system: &str, code: &str, display: &str| {
+        Some(Coding { system: Some(system.to_owned()), code: Some(code.to_owned()), display: Some(display.to_owned()) })
+    };
+    let item = |code, at: &str, status: &str| ItemContent {
+        code,
+        at: Some(at.to_owned()),
+        clinical_status: Some(status.to_owned()),
+        ..ItemContent::default()
+    };
+    let measure = |loinc: &str, name: &str, at: &str, value: &str, unit: &str| ItemContent {
+        code: coded("http://loinc.org", loinc, name),
+        at: Some(at.to_owned()),
+        value: Some(ItemValue::Quantity(Quantity { value: value.to_owned(), unit: Some(unit.to_owned()) })),
+        ..ItemContent::default()
+    };
+    const SNOMED: &str = "http://snomed.info/sct";
+    let mut items = vec![
+        (Condition, ItemContent { from: Some("2009-05".into()), ..item(coded(SNOMED, "195967001", "Asthme"), "2009-05", "active") }),
+        (Allergy, item(coded(SNOMED, "91936005", "Allergie à la pénicilline"), "2015-03-02", "active")),
+        (Medication, item(coded("http://www.whocc.no/atc", "R03AC02", "Salbutamol 100 µg, inhalation si besoin"), "2026-01-15", "active")),
+        (
+            Immunization,
+            item(
+                coded("urn:oid:1.2.250.1.213.2.3.1", "DTPCA", "Rappel diphtérie, tétanos, poliomyélite, coqueluche"),
+                "2024-09-10",
+                "completed",
+            ),
+        ),
+    ];
+    for (at, creatinine, weight) in [("2025-12-01", "0.82", "64.0"), ("2026-04-14", "0.95", "65.5"), ("2026-09-22", "1.08", "66.2")] {
+        items.push((Result, measure("2160-0", "Créatinine", at, creatinine, "mg/dL")));
+        items.push((VitalSign, measure("29463-7", "Poids", at, weight, "kg")));
+    }
+    items
+}
+
 pub fn pdf(lines: &[&str]) -> Vec<u8> {
     // PDF strings are Latin-1 with escaped parentheses and backslashes.
     let escape = |s: &str| -> Vec<u8> {

@@ -47,6 +47,8 @@ pub struct Summary {
     pub patients_found: usize,
     pub documents_created: usize,
     pub documents_unchanged: usize,
+    /// Structured resources stored as profile items (none on a second import).
+    pub profile_items: usize,
     pub resources: usize,
     pub seconds: f64,
     pub resources_per_second: f64,
@@ -60,7 +62,7 @@ pub struct Skipped {
 }
 
 enum Outcome {
-    Imported { patient_created: bool, documents: usize, created: bool, resources: usize },
+    Imported { patient_created: bool, documents: usize, created: bool, resources: usize, items: usize },
     Skipped(String),
 }
 
@@ -113,8 +115,9 @@ pub async fn synthea(carnet: &Carnet, args: &SyntheaArgs) -> anyhow::Result<Summ
     let mut summary = Summary { bundles: files.len(), ..Summary::default() };
     while let Some((file, outcome)) = outcomes.next().await {
         match outcome {
-            Outcome::Imported { patient_created, documents, created, resources } => {
+            Outcome::Imported { patient_created, documents, created, resources, items } => {
                 summary.imported += 1;
+                summary.profile_items += items;
                 if patient_created {
                     summary.patients_created += 1;
                 } else {
@@ -165,28 +168,36 @@ async fn store(carnet: &Carnet, bundle: &mut SyntheaBundle) -> Result<Outcome, S
     let (ins, patient_created) = record_of(carnet, &system, bundle).await?;
     bundle.assign_ins(ins);
     let resources = bundle.resources;
-    if bundle.documents.is_empty() {
-        return Ok(Outcome::Imported { patient_created, documents: 0, created: true, resources });
-    }
-    let set = NewSubmissionSet {
-        unique_id: bundle.submission_set.unique_id.clone(),
-        source_id: bundle.submission_set.source_id.clone(),
-        author: None,
-        title: None,
-    };
-    let documents: Vec<BundleDocument> = bundle
-        .documents
-        .drain(..)
-        .map(|d| BundleDocument { submission: d.submission, bytes: Bytes::from(d.bytes), sha256: None })
-        .collect();
-    let count = documents.len();
-    match carnet.submit_bundle(&system, set, documents).await {
-        Ok(done) => Ok(Outcome::Imported { patient_created, documents: count, created: done.created, resources }),
-        Err(e) if patient_created => {
-            Err(format!("documents refused, record {} created without them (import again to complete): {e}", bundle.ins))
+    let (documents, created) = if bundle.documents.is_empty() {
+        (0, true)
+    } else {
+        let set = NewSubmissionSet {
+            unique_id: bundle.submission_set.unique_id.clone(),
+            source_id: bundle.submission_set.source_id.clone(),
+            author: None,
+            title: None,
+        };
+        let documents: Vec<BundleDocument> = bundle
+            .documents
+            .drain(..)
+            .map(|d| BundleDocument { submission: d.submission, bytes: Bytes::from(d.bytes), sha256: None })
+            .collect();
+        let count = documents.len();
+        match carnet.submit_bundle(&system, set, documents).await {
+            Ok(done) => (count, done.created),
+            Err(e) if patient_created => {
+                return Err(format!("documents refused, record {} created without them (import again to complete): {e}", bundle.ins));
+            }
+            Err(e) => return Err(format!("documents refused: {e}")),
         }
-        Err(e) => Err(format!("documents refused: {e}")),
-    }
+    };
+    // The structured resources after the documents: a record is never left with a profile but
+    // without its documents.
+    let items = carnet
+        .import_profile_items(&system, &bundle.ins, std::mem::take(&mut bundle.items))
+        .await
+        .map_err(|e| format!("documents stored, profile items refused (import again to complete): {e}"))?;
+    Ok(Outcome::Imported { patient_created, documents, created, resources, items })
 }
 
 /// The first candidate INS that is free (then created) or already this person's.
@@ -220,6 +231,7 @@ impl Summary {
         println!("imported {} of {} bundles from {} in {:.1} s", self.imported, self.bundles, dir.display(), self.seconds);
         println!("  patients: {} created, {} already there", self.patients_created, self.patients_found);
         println!("  documents: {} created, {} already there", self.documents_created, self.documents_unchanged);
+        println!("  profile items: {} added", self.profile_items);
         println!("  resources: {} read, {:.0} resources/s (Carnet keeps the documents)", self.resources, self.resources_per_second);
         println!("  skipped: {}", self.skipped.len());
         for s in &self.skipped {

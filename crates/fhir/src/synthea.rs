@@ -41,7 +41,8 @@ use std::collections::HashMap;
 
 use carnet_domain::codes::{CLASS_SYSTEM, Code, CodeLists, FORMAT_SYSTEM_IHE};
 use carnet_domain::document::{DeclaredAuthor, DocumentSubmission, PersonName, XdsMetadata};
-use carnet_domain::{IdentityStatus, Ins, InsKind, ReferenceTraits, Sex};
+use carnet_domain::profile::{Coding, ItemValue, Quantity};
+use carnet_domain::{IdentityStatus, Ins, InsKind, ItemContent, ItemKind, ReferenceTraits, Sex};
 use sha2::{Digest, Sha256};
 use time::Date;
 
@@ -86,6 +87,8 @@ pub struct SyntheaBundle {
     pub ins: Ins,
     pub submission_set: SubmissionSetMeta,
     pub documents: Vec<SyntheaDocument>,
+    /// The structured resources as profile items ([`profile_items`]).
+    pub items: Vec<(ItemKind, ItemContent)>,
     /// Every resource of the bundle (entries), kept or not.
     pub resources: usize,
 }
@@ -196,7 +199,114 @@ pub fn read_synthea_bundle(body: &[u8], codes: &CodeLists) -> Result<SyntheaBund
         author: None,
         title: None,
     };
-    Ok(SyntheaBundle { patient_id, traits, ins, submission_set, documents, resources: entries.len() })
+    let items = profile_items(&value);
+    Ok(SyntheaBundle { patient_id, traits, ins, submission_set, documents, items, resources: entries.len() })
+}
+
+/// The structured resources of a Synthea bundle as profile items: conditions, allergies,
+/// medications (Synthea writes `MedicationRequest`s), immunizations, and the laboratory and
+/// vital-sign observations with a value. Lenient where documents are strict: a resource this
+/// reader cannot map (a panel without a value, a survey, an unknown type) is left out, never a
+/// reason to refuse the person.
+pub fn profile_items(bundle: &serde_json::Value) -> Vec<(ItemKind, ItemContent)> {
+    let Some(entries) = bundle.get("entry").and_then(|e| e.as_array()) else { return vec![] };
+    entries.iter().filter_map(|e| e.get("resource")).filter_map(profile_item).collect()
+}
+
+fn text_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k)).and_then(|v| v.as_str()).filter(|s| !s.is_empty())
+}
+
+/// A CodeableConcept's first coding (and its text when it has no display).
+fn concept(v: Option<&serde_json::Value>) -> Option<Coding> {
+    let v = v?;
+    let first = v.get("coding").and_then(|c| c.as_array()).and_then(|c| c.first());
+    let coding = Coding {
+        system: first.and_then(|c| text_at(c, &["system"])).map(str::to_owned),
+        code: first.and_then(|c| text_at(c, &["code"])).map(str::to_owned),
+        display: first.and_then(|c| text_at(c, &["display"])).or_else(|| text_at(v, &["text"])).map(str::to_owned),
+    };
+    (coding.code.is_some() || coding.display.is_some()).then_some(coding)
+}
+
+fn first_code(v: Option<&serde_json::Value>) -> Option<String> {
+    concept(v).and_then(|c| c.code)
+}
+
+fn profile_item(r: &serde_json::Value) -> Option<(ItemKind, ItemContent)> {
+    let date = |k: &str| text_at(r, &[k]).map(str::to_owned);
+    let (kind, content) = match text_at(r, &["resourceType"])? {
+        "Condition" => (
+            ItemKind::Condition,
+            ItemContent {
+                code: concept(r.get("code")),
+                clinical_status: first_code(r.get("clinicalStatus")),
+                from: date("onsetDateTime"),
+                to: date("abatementDateTime"),
+                ..ItemContent::default()
+            },
+        ),
+        "AllergyIntolerance" => (
+            ItemKind::Allergy,
+            ItemContent {
+                code: concept(r.get("code")),
+                clinical_status: first_code(r.get("clinicalStatus")),
+                from: date("onsetDateTime"),
+                at: date("recordedDate"),
+                ..ItemContent::default()
+            },
+        ),
+        "MedicationRequest" | "MedicationStatement" => (
+            ItemKind::Medication,
+            ItemContent {
+                code: concept(r.get("medicationCodeableConcept")),
+                clinical_status: text_at(r, &["status"]).map(str::to_owned),
+                at: date("authoredOn").or_else(|| date("effectiveDateTime")),
+                ..ItemContent::default()
+            },
+        ),
+        "Immunization" => (
+            ItemKind::Immunization,
+            ItemContent {
+                code: concept(r.get("vaccineCode")),
+                clinical_status: text_at(r, &["status"]).map(str::to_owned),
+                negated: text_at(r, &["status"]) == Some("not-done"),
+                at: date("occurrenceDateTime"),
+                lot: date("lotNumber"),
+                ..ItemContent::default()
+            },
+        ),
+        "Observation" => {
+            let categories: Vec<String> = r
+                .get("category")
+                .and_then(|c| c.as_array())
+                .map(|c| c.iter().filter_map(|c| first_code(Some(c))).collect())
+                .unwrap_or_default();
+            let kind = if categories.iter().any(|c| c == "vital-signs") {
+                ItemKind::VitalSign
+            } else if categories.iter().any(|c| c == "laboratory") {
+                ItemKind::Result
+            } else {
+                return None;
+            };
+            let value = if let Some(q) = r.get("valueQuantity") {
+                let number = q.get("value").filter(|v| v.is_number()).map(|v| v.to_string())?;
+                let unit = text_at(q, &["code"]).or_else(|| text_at(q, &["unit"])).map(str::to_owned);
+                ItemValue::Quantity(Quantity { value: number, unit })
+            } else if let Some(c) = concept(r.get("valueCodeableConcept")) {
+                ItemValue::Coded(c)
+            } else {
+                ItemValue::Text { text: text_at(r, &["valueString"])?.to_owned() }
+            };
+            (
+                kind,
+                ItemContent { code: concept(r.get("code")), value: Some(value), at: date("effectiveDateTime"), ..ItemContent::default() },
+            )
+        }
+        _ => return None,
+    };
+    content.code.as_ref()?;
+    Some((kind, content))
 }
 
 fn read_traits(patient: &Node<'_>) -> Result<ReferenceTraits> {

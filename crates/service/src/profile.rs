@@ -256,6 +256,51 @@ impl Carnet {
         Ok((item, kind))
     }
 
+    /// Structured data from feeding software (the Synthea import): items recorded by the system
+    /// actor as professional entries, visible on the record's standing. Only a system actor
+    /// imports, into an active record; a record that already holds this actor's items is left
+    /// as it is, so an import run twice adds nothing. Returns how many items were added.
+    pub async fn import_profile_items(&self, actor: &Actor, ins: &Ins, items: Vec<(ItemKind, ItemContent)>) -> Result<usize> {
+        if !matches!(actor.kind, carnet_domain::ActorKind::System { .. }) {
+            return Err(ServiceError::Forbidden("only feeding software imports profile items".into()));
+        }
+        let record = self.live_record(ins).await?;
+        if record.status != RecordStatus::Active {
+            return Err(ServiceError::Conflict(format!("the record is {}: nothing is added to it", record.status.as_str())));
+        }
+        let me = actor.reference();
+        if items.is_empty() || self.db.find_items_of(ins, None).await?.iter().any(|i| i.meta.recorded_by == me) {
+            return Ok(0);
+        }
+        let key = self.data_key_or_create(ins).await?;
+        let now = self.now();
+        let mut sealed = Vec::with_capacity(items.len());
+        for (kind, content) in items {
+            if kind.is_declaration() || check_content(&content).is_err() {
+                continue;
+            }
+            let meta = ItemMeta {
+                id: new_item_id(),
+                ins: ins.clone(),
+                kind,
+                origin: ItemOrigin::Professional,
+                recorded_by: me.clone(),
+                recorded_at: now,
+                effective: effective_of(&content),
+                status: ItemStatus::Current,
+                replaces: None,
+            };
+            let content = ItemContent { author_name: actor.name.clone(), ..content };
+            sealed.push(seal_item(&key, &meta, &content)?);
+        }
+        self.record_event(actor, Event::permit("profile.import", Some(ins), Some(format!("added:{}", sealed.len())), "system_feed"))
+            .await?;
+        for item in &sealed {
+            self.db.insert_item(item).await?;
+        }
+        Ok(sealed.len())
+    }
+
     async fn open_items(&self, ins: &Ins, stored: Vec<StoredItem>) -> Result<Vec<ProfileItem>> {
         if stored.is_empty() {
             return Ok(vec![]);

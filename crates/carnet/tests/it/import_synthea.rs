@@ -150,6 +150,14 @@ fn a_synthea_population_is_imported_and_bad_bundles_store_nothing() {
         assert!(carnet_domain::Ins::parse(&cells[4]).is_ok(), "a valid NIR: {cells:?}");
     }
     assert_eq!((stored_documents, blobs), (documents, documents), "one row and one blob per document, none of the bad bundles'");
+    // The structured resources are in the profile: sealed, with only their kind in clear.
+    let items = summary["profile_items"].as_u64().expect("a count") as usize;
+    let mappable: usize =
+        bundles.iter().map(|(_, b)| carnet_fhir::synthea::profile_items(b).into_iter().filter(|(k, _)| !k.is_declaration()).count()).sum();
+    assert!(items > 0 && items == mappable, "{items} items of {mappable}: {summary}");
+    let kinds = query(&db, "SELECT kind, COUNT(*) FROM profile_items GROUP BY kind ORDER BY kind");
+    assert_eq!(kinds.iter().map(|k| k[1].parse::<usize>().unwrap_or(0)).sum::<usize>(), items, "{kinds:?}");
+    assert!(kinds.iter().any(|k| k[0] == "condition") && kinds.iter().any(|k| k[0] == "vital-sign"), "{kinds:?}");
 
     // Again, as text: everyone found, nothing stored twice, the rate printed.
     std::fs::remove_file(fhir.join("zz-truncated.json")).expect("rm");
@@ -162,6 +170,8 @@ fn a_synthea_population_is_imported_and_bad_bundles_store_nothing() {
     assert!(printed.contains(&format!("documents: 0 created, {documents} already there")), "{printed}");
     assert!(printed.contains("resources/s"), "{printed}");
     assert_eq!(query(&db, "SELECT COUNT(*) FROM documents")[0][0].parse::<usize>().ok(), Some(documents));
+    assert!(printed.contains("profile items: 0 added"), "{printed}");
+    assert_eq!(query(&db, "SELECT COUNT(*) FROM profile_items")[0][0].parse::<usize>().ok(), Some(items), "nothing added twice");
 
     // Every decision went through the ledger, which verifies.
     let out = carnet(dir.path(), &["ledger", "verify"]);

@@ -153,13 +153,18 @@ fn value_words(value: &ItemValue) -> String {
     }
 }
 
+/// `le 2 mars 2015`, `en mai 2009`, `en 2009`: French says a day with "le", a month or a year
+/// with "en".
 fn dates_words(content: &ItemContent) -> Option<String> {
-    let at = |s: &Option<String>| s.as_deref().and_then(words::partial_date);
+    let at = |s: &Option<String>| s.as_deref().and_then(|t| Some((words::partial_date(t)?, t.len() >= 10)));
+    let on = |(d, day): (String, bool)| if day { format!("le {d}") } else { format!("en {d}") };
+    let since = |(d, day): (String, bool)| if day { format!("depuis le {d}") } else { format!("depuis {d}") };
+    let until = |(d, day): (String, bool)| if day { format!("jusqu’au {d}") } else { format!("jusqu’en {d}") };
     match (at(&content.at), at(&content.from), at(&content.to)) {
-        (Some(a), _, _) => Some(format!("le {a}")),
-        (None, Some(f), Some(t)) => Some(format!("du {f} au {t}")),
-        (None, Some(f), None) => Some(format!("depuis le {f}")),
-        (None, None, Some(t)) => Some(format!("jusqu’au {t}")),
+        (Some(a), _, _) => Some(on(a)),
+        (None, Some(f), Some(t)) => Some(format!("{}, {}", since(f), until(t))),
+        (None, Some(f), None) => Some(since(f)),
+        (None, None, Some(t)) => Some(until(t)),
         (None, None, None) => None,
     }
 }
@@ -584,6 +589,23 @@ mod tests {
         assert_eq!(quantity_words(&Quantity { value: "abc".into(), unit: None }), "abc");
         let h = Coding { system: None, code: Some("H".into()), display: None };
         assert_eq!(interpretation_words(&h).as_deref(), Some("élevé"));
+    }
+
+    #[test]
+    fn dates_read_as_precisely_as_they_were_written() {
+        let with = |at: Option<&str>, from: Option<&str>, to: Option<&str>| {
+            dates_words(&ItemContent {
+                at: at.map(str::to_owned),
+                from: from.map(str::to_owned),
+                to: to.map(str::to_owned),
+                ..ItemContent::default()
+            })
+        };
+        assert_eq!(with(Some("2009-05"), None, None).as_deref(), Some("en mai\u{a0}2009"));
+        assert_eq!(with(Some("2015-03-02"), None, None).as_deref(), Some("le 2\u{a0}mars\u{a0}2015"));
+        assert_eq!(with(None, Some("2015-03-01"), None).as_deref(), Some("depuis le 1er\u{a0}mars\u{a0}2015"));
+        assert_eq!(with(None, Some("2015"), Some("2016-06")).as_deref(), Some("depuis 2015, jusqu’en juin\u{a0}2016"));
+        assert_eq!(with(None, None, None), None);
     }
 
     #[test]

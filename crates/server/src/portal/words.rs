@@ -135,6 +135,12 @@ pub fn action(code: &str) -> Option<&'static str> {
         "document.archive" => "a archivé un document",
         "document.unarchive" => "a désarchivé un document",
         "document.label" => "a changé la visibilité d’un document",
+        "document.fulltext" => "a recherché des mots dans vos documents",
+        "profile.read" => "a consulté votre profil médical",
+        "profile.add" => "a ajouté une information à votre profil médical",
+        "profile.correct" => "a corrigé une information de votre profil médical",
+        "profile.entered_in_error" => "a retiré une information de votre profil médical",
+        "profile.import" => "a importé des informations dans votre profil médical",
         "emergency.bris_de_glace" => "a ouvert un accès en urgence (bris de glace)",
         "emergency.samu" => "a ouvert un accès par le SAMU (centre 15)",
         "emergency.document" => "a consulté un document en urgence",
@@ -352,6 +358,12 @@ mod tests {
             "record.export",
             "app.revoke",
             "app.allow",
+            "document.fulltext",
+            "profile.read",
+            "profile.add",
+            "profile.correct",
+            "profile.entered_in_error",
+            "profile.import",
         ] {
             assert!(action(code).is_some(), "{code}");
         }
@@ -492,6 +504,11 @@ pub fn identity_status(status: carnet_domain::IdentityStatus) -> &'static str {
 pub fn own_action(code: &str) -> Option<String> {
     let phrase = match code {
         "document.search" => "a consulté la liste des documents",
+        "document.fulltext" => "a recherché des mots dans les documents",
+        "profile.read" => "a consulté le profil médical",
+        "profile.add" => "a ajouté une information au profil médical",
+        "profile.correct" => "a corrigé une information du profil médical",
+        "profile.entered_in_error" => "a retiré une information du profil médical",
         "policy.read" => "a consulté les choix de confidentialité du patient",
         "policy.declare_authorization" => "a déclaré l’autorisation du patient lors d’une consultation",
         "policy.set_bris_de_glace_opposition" => "a changé l’opposition du patient à l’accès en urgence",
