@@ -9,9 +9,10 @@
 //! mean length) are computed over the admitted texts alone.
 //!
 //! Analysis, the same for texts and queries: words split on non-alphanumerics, lower-cased,
-//! French stop words dropped, the French Snowball stemmer, then accents folded — so "allergique"
-//! finds "allergie" and "creatinine" finds "Créatinine". Stemming comes before folding because
-//! the stemmer's rules know French accents.
+//! French stop words dropped, accents folded, then the French Snowball stemmer — so "allergique"
+//! finds "allergie", "creatinine" finds "Créatinine" and "elevee" finds "élevée". Folding comes
+//! before stemming so that a word typed with or without its accents reaches the same stem: the
+//! stemmer strips "ée" and "ee" differently, and people type both.
 //!
 //! A query is never parsed as a query language: its words go through the analysis above and every
 //! resulting term must occur (a conjunction, ranked by BM25), so no input can be a syntax error,
@@ -86,8 +87,8 @@ fn french() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
         .filter(StopWordFilter::new(Language::French).unwrap_or_else(|| StopWordFilter::remove(Vec::new())))
-        .filter(Stemmer::new(Language::French))
         .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::French))
         .build()
 }
 

@@ -28,6 +28,11 @@ fn words_are_found_whatever_their_accents_case_and_inflection() {
     assert_eq!(ids(&idx, "allergies").len(), 2, "the plural too");
     assert_eq!(ids(&idx, "echographies cardiaques"), ["cardio"]);
     assert!(ids(&idx, "scanner").is_empty());
+    // An inflected word typed without its accents meets the accented one (and the other way).
+    let inflected = index(&[("bio", "Créatinine élevée, kaliémie élevée."), ("autre", "Bilan normal.")]);
+    assert_eq!(ids(&inflected, "creatinine elevee"), ["bio"]);
+    assert_eq!(ids(&inflected, "élevées"), ["bio"]);
+    assert_eq!(ids(&inflected, "kaliemie elevee"), ["bio"]);
 }
 
 #[test]
