@@ -7,22 +7,11 @@ use axum::http::{Method, StatusCode};
 use carnet_domain::{Ins, Profession};
 use serde_json::{Value, json};
 
-use crate::cda::{Header, cda_with_body, metadata, structured_body};
+use crate::cda::{Header, cda_with_body, metadata};
+use crate::portal_profile::creatinine;
 use crate::profile::vsm_body;
 use crate::support::fhir::Validated;
 use crate::support::{self, TestApp, ins, rpps};
-
-const XSI: &str = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
-
-/// A CR-BIO with one creatinine result (LOINC 2160-0) at `at`.
-fn creatinine(value: &str, at: &str) -> String {
-    structured_body(&format!(
-        "<section><code code=\"18719-5\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Biochimie</title>\
-         <entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"2160-0\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"Créatinine\"/>\
-         <statusCode code=\"completed\"/><effectiveTime value=\"{at}\"/>\
-         <value {XSI} xsi:type=\"PQ\" value=\"{value}\" unit=\"mg/dL\"/></observation></entry></section>"
-    ))
-}
 
 async fn deposit(app: &TestApp, p: &Ins, n: u32, code: &str, body: &str, labels: &[&str]) {
     let confidentiality = if labels.contains(&"MASQUE_PS") { "R" } else { "N" };
@@ -40,7 +29,7 @@ async fn searches_reads_and_trends_pass_the_validators(app: TestApp) {
     app.open_record(&p).await;
     deposit(&app, &p, 1, "60591-5", &vsm_body("Diabète de type 2"), &[]).await;
     for (n, (v, at)) in [("1.4", "20260604"), ("0.9", "20250312"), ("1.1", "20251102")].into_iter().enumerate() {
-        deposit(&app, &p, 10 + n as u32, "11502-2", &creatinine(v, at), &[]).await;
+        deposit(&app, &p, 10 + n as u32, "11502-2", &creatinine(v, at, "N"), &[]).await;
     }
     let token = app.patient(&p);
     let mut validated = Validated::new();

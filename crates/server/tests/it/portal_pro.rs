@@ -28,7 +28,7 @@ on_both_backends!(
     the_space_is_for_professionals_only,
 );
 
-fn professional(n: u32, profession: Profession) -> Actor {
+pub(crate) fn professional(n: u32, profession: Profession) -> Actor {
     Actor {
         issuer: carnet_auth::DevIssuer::ISSUER.into(),
         subject: format!("pro-{n}"),

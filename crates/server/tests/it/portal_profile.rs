@@ -4,18 +4,19 @@
 //! source document may be.
 
 use axum::http::StatusCode;
-use carnet_domain::{Actor, ActorKind, Ins, Profession, ProfessionalIdentity, Scopes};
+use carnet_domain::{Actor, ActorKind, Ins, Profession};
 use serde_json::json;
 
 use crate::cda::{Header, cda_with_body, metadata, structured_body};
 use crate::portal::{demo_person, dr_bernard, marie, marie_actor, portal_offering, walk};
+use crate::portal_pro::professional;
 use crate::profile::vsm_body;
 use crate::support::{self, TestApp, ins, rpps};
 
 const XSI: &str = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
 
 /// A CR-BIO body with one creatinine result (LOINC 2160-0) at `at` (HL7 timestamp).
-fn creatinine(value: &str, at: &str, interpretation: &str) -> String {
+pub(crate) fn creatinine(value: &str, at: &str, interpretation: &str) -> String {
     structured_body(&format!(
         "<section><code code=\"18719-5\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Biochimie</title>\
          <entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"2160-0\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"Créatinine\"/>\
@@ -222,15 +223,4 @@ async fn the_profile_is_in_the_patients_navigation() {
 
 fn marie_actor_for(p: &Ins) -> Actor {
     Actor { kind: ActorKind::Patient { ins: p.clone() }, ..marie_actor() }
-}
-
-fn professional(n: u32, profession: Profession) -> Actor {
-    Actor {
-        issuer: carnet_auth::DevIssuer::ISSUER.into(),
-        subject: format!("pro-{n}"),
-        name: Some(format!("{} n° {n}", profession.label_fr())),
-        kind: ActorKind::Professional(ProfessionalIdentity { rpps: rpps(n), profession, specialty: None, organisation: None }),
-        scopes: Scopes::RoleOnly,
-        client: None,
-    }
 }
