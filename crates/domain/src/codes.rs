@@ -134,6 +134,8 @@ fn default_formats() -> Vec<FormatCode> {
         ("urn:ihe:iti:xds-sd:text:2008", "CDA R2 niveau 1, corps texte"),
         ("urn:ihe:iti:xds:2017:mimeTypeSufficient", "Format défini par le type MIME"),
         ("urn:ihe:pcc:xphr:2007", "Synthèse médicale structurée (XPHR)"),
+        ("urn:ihe:lab:xd-lab:2008", "Compte rendu de biologie structuré (XD-LAB)"),
+        ("urn:ihe:pcc:ic:2009", "Note de vaccination structurée (IHE PCC IC)"),
         ("urn:ihe:rad:PDF", "Compte rendu d'imagerie PDF"),
         ("urn:ihe:rad:TEXT", "Compte rendu d'imagerie texte"),
         ("urn:ihe:rad:1.2.840.10008.5.1.4.1.1.88.59", "DICOM KOS (manifeste d'imagerie)"),

@@ -755,12 +755,13 @@ pub fn check_deposit(doc: &ClinicalDocument, deposit: &DepositFacts<'_>, codes: 
 }
 
 /// Whether a deposit is a CDA R2 document whose header is checked: declared as
-/// `application/hl7-cda+xml`, or as XML with a CDA format code (IHE XDS-SD, IHE PCC, CI-SIS).
+/// `application/hl7-cda+xml`, or as XML with a CDA format code (IHE XDS-SD, IHE PCC, IHE LAB, CI-SIS).
 /// XML declared with `mimeTypeSufficient` is not read as CDA.
 pub fn is_cda(mime_type: &str, format_code: &str) -> bool {
     let essence = mime_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let xml = matches!(essence.as_str(), "text/xml" | "application/xml" | "application/hl7-v3+xml");
-    let cda_format =
-        ["urn:ihe:iti:xds-sd:", "urn:ihe:pcc:", "urn:asip:ci-sis:", "1.2.250.1.213.1.1.1."].iter().any(|p| format_code.starts_with(p));
+    let cda_format = ["urn:ihe:iti:xds-sd:", "urn:ihe:pcc:", "urn:ihe:lab:", "urn:asip:ci-sis:", "1.2.250.1.213.1.1.1."]
+        .iter()
+        .any(|p| format_code.starts_with(p));
     essence == "application/hl7-cda+xml" || (xml && cda_format)
 }

@@ -3,6 +3,8 @@
 //! - npm `fhir-kit-client` and PyPI `fhirpy` each run the whole MHD flow (PDQm → ITI-65 →
 //!   ITI-67 → ITI-68, byte-identical) as a subprocess (`tests/fhir-clients/`), on SQLite and
 //!   PostgreSQL; the test then checks from the server side what they deposited;
+//! - `fhirpy` deposits the three CI-SIS volets as CDA level 3 and finds their items through FHIR
+//!   searches and `$summary`;
 //! - HL7's official `Bundle-xds.json`, read from npm `hl7.fhir.r4.examples` as published, is
 //!   refused as published and accepted by ITI-65 after the substitutions written down in
 //!   `crates/fhir/tests/official_example.rs` (each repeated below).
@@ -19,7 +21,7 @@ use axum::http::StatusCode;
 use carnet_domain::{Ins, Profession, Role};
 use serde_json::{Value, json};
 use support::fhir::{Validated, assert_outcome};
-use support::{Backend, TestApp, ins};
+use support::{Backend, TestApp, ins, rpps};
 
 fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fhir-clients")
@@ -43,12 +45,18 @@ pub(crate) async fn serve(app: &TestApp) -> String {
 /// Runs a client script with the base URL, a token and the INS; its output, or a failure
 /// showing what it printed.
 pub(crate) async fn run_client(program: &str, script: &str, base: &str, token: &str, p: &Ins) -> Value {
+    run_client_with(program, script, base, token, p, &[]).await
+}
+
+/// `run_client` with more environment variables.
+async fn run_client_with(program: &str, script: &str, base: &str, token: &str, p: &Ins, env: &[(&str, String)]) -> Value {
     let out: Output = tokio::process::Command::new(program)
         .arg(clients_dir().join(script))
         .current_dir(clients_dir())
         .env("CARNET_FHIR_BASE", base)
         .env("CARNET_TOKEN", token)
         .env("CARNET_INS", p.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true)
         .output()
         .await
@@ -102,6 +110,45 @@ async fn fhirpy_runs_the_whole_flow(app: TestApp) {
     assert_eq!(seen["by_creation"], seen["documents"], "{seen}");
     let lists = app.fhir_get(&format!("/fhir/List?patient={p}"), &app.patient(&p)).await;
     assert_eq!(lists.body["total"], 1, "one submission set: {}", lists.raw);
+}
+
+/// The three CI-SIS volets deposited as CDA level 3 through ITI-65 by fhirpy, which then finds
+/// their items through FHIR searches (a creatinine trend over two reports, a vaccination with
+/// its lot) and in `$summary` (tests/fhir-clients/profile_fhirpy.py). The server's side: the
+/// profile holds exactly those items, each from a document the client deposited, and the IPS
+/// Bundle the client read passes both validators.
+async fn fhirpy_finds_the_items_of_cda_volets_it_deposited(app: TestApp) {
+    let python = std::env::var("CARNET_PYTHON")
+        .expect("CARNET_PYTHON is not set: run the suite with scripts/test (it installs fhirpy in .venv-test)");
+    let p = ins(34);
+    app.open_record(&p).await;
+    // Her doctor, whom she authorized: `$summary` reads the whole record, not only his documents.
+    let authorize = json!({"change": "authorize", "rpps": rpps(1).to_string()});
+    let r = app.post(&format!("/api/records/{p}/policy/changes"), &app.patient(&p), authorize).await;
+    assert!(r.status.is_success(), "{}", r.raw);
+    let base = serve(&app).await;
+    let doctor = app.professional(1, Profession::Medecin);
+    let seen = run_client_with(&python, "profile_fhirpy.py", &base, &doctor, &p, &[("CARNET_RPPS", rpps(1).to_string())]).await;
+    assert_eq!(seen["trend"], json!([0.9, 1.4]), "{seen}");
+
+    let r = app.get(&format!("/api/records/{p}/profile"), &app.patient(&p)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let items = r.body["items"].as_array().cloned().unwrap_or_default();
+    let found = seen["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), found.len(), "the profile holds what the client found, no more: {}", r.raw);
+    assert_eq!(found.len(), 9, "a problem, an allergy, a treatment, a weight, a vaccination and four results: {seen}");
+    let deposited = seen["documents"].as_array().cloned().unwrap_or_default();
+    for item in &items {
+        assert!(deposited.contains(&item["source_document"]), "every item comes from a deposited document: {item}");
+        let reference = found.iter().find(|f| f.as_str().is_some_and(|f| f.ends_with(&format!("/{}", item["id"].as_str().unwrap_or("?")))));
+        assert!(reference.is_some(), "the client found item {} ({})", item["id"], item["kind"]);
+    }
+
+    let mut v = Validated::new();
+    let summary = app.fhir_get(&format!("/fhir/Patient/{}/$summary", seen["patient"].as_str().unwrap_or_default()), &doctor).await;
+    assert_eq!(summary.status, StatusCode::OK, "{}", summary.raw);
+    v.keep("summary-after-fhirpy", &summary);
+    v.check();
 }
 
 /// HL7's `Bundle-xds.json` from the npm package, as published.
@@ -188,5 +235,6 @@ macro_rules! on_both {
 on_both!(
     fhir_kit_client_runs_the_whole_flow,
     fhirpy_runs_the_whole_flow,
+    fhirpy_finds_the_items_of_cda_volets_it_deposited,
     the_official_xds_example_is_refused_as_published_and_accepted_after_the_written_substitutions,
 );
