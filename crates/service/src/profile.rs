@@ -6,7 +6,7 @@
 //! Every read and write is a ledger entry (`profile.read`, `profile.add`, `profile.correct`,
 //! `profile.entered_in_error`) with no clinical content: the item's id and a reason code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use carnet_crypto::DataKey;
@@ -213,17 +213,25 @@ impl Carnet {
         } else {
             HashMap::new()
         };
+        let seen: HashSet<ItemId> = stored.iter().filter(|i| item_visible(&gate, &i.meta, &sources)).map(|i| i.meta.id).collect();
         let visible: Vec<StoredItem> = stored
             .into_iter()
             .filter(|i| query.history || i.meta.status == ItemStatus::Current)
-            .filter(|i| item_visible(&gate, &i.meta, &sources))
+            .filter(|i| seen.contains(&i.meta.id))
             .collect();
         if !standing.is_permit() && visible.is_empty() {
             // Nothing to show and no standing: the answer of a missing record.
             self.record_event(actor, Event::decided("profile.read", Some(ins), None, standing)).await?;
             return Err(ServiceError::NotFound("record"));
         }
-        let items = self.open_items(ins, visible).await?;
+        let mut items = self.open_items(ins, visible).await?;
+        for item in &mut items {
+            // A patient's correction of an item read from a document the reader may not see
+            // (masked from professionals) does not point at it: the id would say it exists.
+            if item.meta.replaces.is_some_and(|r| !seen.contains(&r)) {
+                item.meta.replaces = None;
+            }
+        }
         self.record_event(actor, Event::decided("profile.read", Some(ins), Some(format!("returned:{}", items.len())), standing)).await?;
         if standing.is_permit() {
             self.note_consultation(&gate).await?;
@@ -295,9 +303,9 @@ impl Carnet {
         }
         self.record_event(actor, Event::permit("profile.import", Some(ins), Some(format!("added:{}", sealed.len())), "system_feed"))
             .await?;
-        for item in &sealed {
-            self.db.insert_item(item).await?;
-        }
+        // One transaction: a crash mid-import leaves no partial profile, which a rerun would take
+        // for a complete one (it adds nothing to a record holding this actor's items).
+        self.db.insert_items(&sealed).await?;
         Ok(sealed.len())
     }
 
@@ -340,15 +348,17 @@ impl Carnet {
         self.record_event(actor, Event::decided("profile.add", Some(ins), Some(meta.id.to_string()), standing)).await?;
         let key = self.data_key_or_create(ins).await?;
         let stored = seal_item(&key, &meta, &content)?;
-        self.db.insert_item(&stored).await?;
+        self.db.insert_items(std::slice::from_ref(&stored)).await?;
         Ok(ProfileItem { meta, content })
     }
 
-    /// A correction of a direct item by its author or the patient: a new version that replaces it.
+    /// A correction by the item's author or the patient: a new version that replaces it. The
+    /// patient may also correct an item read from a document: her statement, self-declared,
+    /// replaces it in the current profile, and the document's stays in the history.
     pub async fn correct_profile_item(&self, actor: &Actor, ins: &Ins, id: ItemId, item: NewItem) -> Result<ProfileItem> {
         let documents = self.scoped(actor, Operation::WriteProfile, Some(ins)).await?;
         let gate = self.writable_gate(actor, ins, documents, "profile.correct").await?;
-        let old = self.changeable(&gate, id, "profile.correct").await?;
+        let old = self.changeable(&gate, id, "profile.correct", true).await?;
         if item.kind != old.kind {
             return Err(ServiceError::Invalid(format!("kind: a correction keeps the item's kind ({})", old.kind.as_str())));
         }
@@ -379,7 +389,7 @@ impl Carnet {
     pub async fn mark_profile_item_entered_in_error(&self, actor: &Actor, ins: &Ins, id: ItemId) -> Result<()> {
         let documents = self.scoped(actor, Operation::WriteProfile, Some(ins)).await?;
         let gate = self.writable_gate(actor, ins, documents, "profile.entered_in_error").await?;
-        let old = self.changeable(&gate, id, "profile.entered_in_error").await?;
+        let old = self.changeable(&gate, id, "profile.entered_in_error", false).await?;
         self.record_event(actor, Event::decided("profile.entered_in_error", Some(ins), Some(old.id.to_string()), gate.record_decision()))
             .await?;
         self.db.mark_item_entered_in_error(old.id).await.map_err(stale_item)
@@ -410,10 +420,12 @@ impl Carnet {
         Ok(gate)
     }
 
-    /// A current direct item of the gate's record that the actor may change: its author or the
-    /// patient. Hidden or missing: `NotFound`; read from a document: corrected by replacing the
-    /// document; someone else's: `Forbidden`.
-    async fn changeable(&self, gate: &Gate<'_>, id: ItemId, action: &'static str) -> Result<ItemMeta> {
+    /// A current item of the gate's record that the actor may change: its author or the patient
+    /// (someone else's: `Forbidden`; hidden or missing: `NotFound`). An item read from a document
+    /// is its author's to correct by replacing the document (`Conflict`); the patient corrects it
+    /// with her own statement when `patient_on_documents` (a correction), but does not withdraw
+    /// it (masking the document is how she hides what a professional wrote).
+    async fn changeable(&self, gate: &Gate<'_>, id: ItemId, action: &'static str, patient_on_documents: bool) -> Result<ItemMeta> {
         let ins = &gate.ins;
         let stored = self.db.find_item(id).await?.filter(|i| i.meta.ins == *ins);
         let source = match stored.as_ref().and_then(|i| i.meta.origin.source_document()) {
@@ -427,13 +439,19 @@ impl Carnet {
             return Err(ServiceError::NotFound("profile item"));
         };
         let meta = item.meta;
-        if meta.origin.source_document().is_some() {
-            self.record_event(gate.actor, Event::deny(action, Some(ins), Some(id.to_string()), "from_a_document")).await?;
-            return Err(ServiceError::Conflict("an item read from a document is corrected by replacing the document".into()));
-        }
-        if !(gate.actor.has_reference(&meta.recorded_by) || is_holder(gate.record_decision())) {
+        let holder = is_holder(gate.record_decision());
+        if !(gate.actor.has_reference(&meta.recorded_by) || holder) {
             self.record_event(gate.actor, Event::deny(action, Some(ins), Some(id.to_string()), "not_author")).await?;
             return Err(ServiceError::Forbidden("only the item's author or the patient changes it".into()));
+        }
+        if meta.origin.source_document().is_some() && !(holder && patient_on_documents) {
+            self.record_event(gate.actor, Event::deny(action, Some(ins), Some(id.to_string()), "from_a_document")).await?;
+            let how = if holder {
+                "an item read from a document is corrected, not withdrawn: correct it, or mask the document"
+            } else {
+                "an item read from a document is corrected by replacing the document"
+            };
+            return Err(ServiceError::Conflict(how.into()));
         }
         if meta.status != ItemStatus::Current {
             return Err(ServiceError::Conflict(format!("the item is {}: only a current item is changed", meta.status.as_str())));

@@ -75,6 +75,7 @@ macro_rules! store_suite {
             profile_items_of_a_submission_set_land_with_it,
             a_replacement_supersedes_its_sources_items,
             direct_items_are_corrected_and_marked_entered_in_error,
+            withdrawing_a_correction_of_a_documents_item_puts_it_back,
             shredding_deletes_profile_items,
         );
     };
@@ -1512,7 +1513,7 @@ pub async fn a_replacement_supersedes_its_sources_items(db: Database) {
     let old = [from_doc(1, &v1, ItemKind::Allergy), from_doc(2, &v1, ItemKind::Medication)];
     db.insert_document_with_items(noted(&db, &v1).await, None, None, &[], &old).await.expect("v1");
     let direct = item(5, &p, ItemKind::Contact, ItemOrigin::Patient);
-    db.insert_item(&direct).await.expect("direct");
+    db.insert_items(std::slice::from_ref(&direct)).await.expect("direct");
     let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
     let new = [from_doc(3, &v2, ItemKind::Allergy)];
     db.insert_document_with_items(noted(&db, &v2).await, None, Some(v1.id), &[], &new).await.expect("v2");
@@ -1530,8 +1531,12 @@ pub async fn a_replacement_supersedes_its_sources_items(db: Database) {
 pub async fn direct_items_are_corrected_and_marked_entered_in_error(db: Database) {
     let p = ins(1);
     let first = item(1, &p, ItemKind::Condition, ItemOrigin::Professional);
-    db.insert_item(&first).await.expect("insert");
-    assert!(matches!(db.insert_item(&first).await, Err(StoreError::Conflict(_))), "one id, one item");
+    db.insert_items(std::slice::from_ref(&first)).await.expect("insert");
+    assert!(matches!(db.insert_items(std::slice::from_ref(&first)).await, Err(StoreError::Conflict(_))), "one id, one item");
+    // A batch (an import) lands whole or not at all: one id already taken refuses the others too.
+    let fresh = item(4, &p, ItemKind::Allergy, ItemOrigin::Professional);
+    assert!(matches!(db.insert_items(&[fresh.clone(), first.clone()]).await, Err(StoreError::Conflict(_))));
+    assert_eq!(db.find_item(fresh.meta.id).await.expect("find"), None, "nothing of a refused batch");
     let mut second = item(2, &p, ItemKind::Condition, ItemOrigin::Professional);
     second.meta.replaces = Some(first.meta.id);
     db.correct_item(first.meta.id, &second).await.expect("correct");
@@ -1549,13 +1554,44 @@ pub async fn direct_items_are_corrected_and_marked_entered_in_error(db: Database
     assert!(matches!(db.mark_item_entered_in_error(ItemId::from_bytes([0xee; 16])).await, Err(StoreError::Stale(_))), "unknown");
 }
 
+pub async fn withdrawing_a_correction_of_a_documents_item_puts_it_back(db: Database) {
+    let p = ins(1);
+    let v1 = document(1, &p);
+    let read = from_doc(1, &v1, ItemKind::Allergy);
+    db.insert_document_with_items(noted(&db, &v1).await, None, None, &[], std::slice::from_ref(&read)).await.expect("v1");
+    let status = async |id: ItemId| db.find_item(id).await.expect("find").map(|i| i.meta.status);
+    let mut correction = item(2, &p, ItemKind::Allergy, ItemOrigin::Patient);
+    correction.meta.replaces = Some(read.meta.id);
+    db.correct_item(read.meta.id, &correction).await.expect("the patient corrects");
+    assert_eq!(status(read.meta.id).await, Some(ItemStatus::Superseded));
+    db.mark_item_entered_in_error(correction.meta.id).await.expect("she withdraws her correction");
+    assert_eq!(status(read.meta.id).await, Some(ItemStatus::Current), "the document's item is back");
+
+    // Once the document is replaced, its item stays superseded whatever becomes of a correction.
+    let mut again = item(3, &p, ItemKind::Allergy, ItemOrigin::Patient);
+    again.meta.replaces = Some(read.meta.id);
+    db.correct_item(read.meta.id, &again).await.expect("corrects again");
+    let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
+    db.insert_document(noted(&db, &v2).await, None, Some(v1.id), &[]).await.expect("v2");
+    db.mark_item_entered_in_error(again.meta.id).await.expect("withdraws");
+    assert_eq!(status(read.meta.id).await, Some(ItemStatus::Superseded), "its document was replaced");
+    // A direct item's corrections are not undone by withdrawing the last version.
+    let first = item(4, &p, ItemKind::Condition, ItemOrigin::Professional);
+    db.insert_items(std::slice::from_ref(&first)).await.expect("direct");
+    let mut second = item(5, &p, ItemKind::Condition, ItemOrigin::Professional);
+    second.meta.replaces = Some(first.meta.id);
+    db.correct_item(first.meta.id, &second).await.expect("corrected");
+    db.mark_item_entered_in_error(second.meta.id).await.expect("withdrawn");
+    assert_eq!(status(first.meta.id).await, Some(ItemStatus::Superseded));
+}
+
 pub async fn shredding_deletes_profile_items(db: Database) {
     let p = ins(1);
     let d = document(1, &p);
     db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &[from_doc(1, &d, ItemKind::Result)]).await.expect("insert");
-    db.insert_item(&item(2, &p, ItemKind::AdvanceDirective, ItemOrigin::Patient)).await.expect("direct");
+    db.insert_items(&[item(2, &p, ItemKind::AdvanceDirective, ItemOrigin::Patient)]).await.expect("direct");
     let kept = item(3, &ins(2), ItemKind::Contact, ItemOrigin::Patient);
-    db.insert_item(&kept).await.expect("other patient");
+    db.insert_items(std::slice::from_ref(&kept)).await.expect("other patient");
     db.delete_documents_of(&p).await.expect("shred");
     assert!(db.find_items_of(&p, None).await.expect("list").is_empty(), "items from documents and direct entries go");
     assert_eq!(ids(&db.find_items_of(&ins(2), None).await.expect("list")), [kept.meta.id]);

@@ -41,12 +41,13 @@ pub trait ProfileStore {
         notify: &[OutboxMessage],
         items: &[StoredItem],
     ) -> impl Future<Output = Result<()>> + Send;
-    /// A direct entry.
-    fn insert_item(&self, item: &StoredItem) -> impl Future<Output = Result<()>> + Send;
+    /// Direct entries, or an import's items: all of them land in one transaction or none does.
+    fn insert_items(&self, items: &[StoredItem]) -> impl Future<Output = Result<()>> + Send;
     /// A correction: `item` (which names `old` in `replaces`) goes in and `old`, read as current,
     /// becomes superseded, in one transaction; `Stale` if `old` is no longer current.
     fn correct_item(&self, old: ItemId, item: &StoredItem) -> impl Future<Output = Result<()>> + Send;
-    /// Marks a current item entered in error; `Stale` if it is no longer current.
+    /// Marks a current item entered in error; `Stale` if it is no longer current. If it corrected
+    /// an item read from a still-current document, that item is current again.
     fn mark_item_entered_in_error(&self, id: ItemId) -> impl Future<Output = Result<()>> + Send;
     /// A record's items, every status, optionally of one kind; by effective date (newest first,
     /// undated last), then id.
@@ -168,9 +169,11 @@ impl ProfileStore for Database {
         unique_violation(self.write_atomically(&writes).await, "a submission set or document with this unique id exists")
     }
 
-    async fn insert_item(&self, item: &StoredItem) -> Result<()> {
+    async fn insert_items(&self, items: &[StoredItem]) -> Result<()> {
         let mut writes = Writes::default();
-        writes.push(insert_statement(item));
+        for item in items {
+            writes.push(insert_statement(item));
+        }
         unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
     }
 
@@ -190,6 +193,16 @@ impl ProfileStore for Database {
             Statement::new("UPDATE profile_items SET status = 'entered-in-error' WHERE id = $1 AND status = 'current'")
                 .text(id.to_string()),
             "profile item",
+        );
+        // Withdrawing a patient's correction of an item read from a document puts the document's
+        // item back, unless the document itself was replaced or withdrawn meanwhile.
+        writes.push(
+            Statement::new(
+                "UPDATE profile_items SET status = 'current' WHERE id = (SELECT replaces FROM profile_items WHERE id = $1) \
+                 AND status = 'superseded' AND EXISTS \
+                 (SELECT 1 FROM documents d WHERE d.id = profile_items.source_document AND d.status = 'current')",
+            )
+            .text(id.to_string()),
         );
         self.write_atomically(&writes).await
     }

@@ -107,6 +107,7 @@ pub fn router(limits: &crate::HttpLimits) -> Router<AppState> {
         .route("/profil/ajouter", post(profile::add))
         .route("/profil/declarer", post(profile::declare))
         .route("/profil/{id}/retirer", post(profile::withdraw))
+        .route("/profil/{id}/corriger", get(profile::correction).post(profile::correct))
         .route("/dossier", get(record::record))
         .route("/dossier/fermer", post(record::close))
         .route("/dossier/rouvrir", post(record::reopen))

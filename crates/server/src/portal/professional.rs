@@ -253,7 +253,7 @@ fn full_name(view: &RecordView) -> String {
 }
 
 /// "Camille LEFEBVRE": the first given name and the birth name, as a heading names a patient.
-fn short_name(view: &RecordView) -> String {
+pub(super) fn short_name(view: &RecordView) -> String {
     match &view.traits {
         Some(t) => format!("{} {}", t.birth_given_names.split_whitespace().next().unwrap_or_default(), t.birth_name),
         None => "ce patient".to_owned(),

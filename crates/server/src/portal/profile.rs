@@ -1,8 +1,9 @@
 //! *Profil médical*: the record's structured items, read by the service through the gate (an
 //! item is shown exactly when its source document may be), in the sections people know —
 //! antécédents, allergies, traitements, vaccinations, mesures (with a curve), then the patient's
-//! own declarations. The patient adds what no document says and withdraws what they declared;
-//! what a document says is corrected by its author, so the page names the document instead.
+//! own declarations. The patient adds what no document says, withdraws what they declared, and
+//! corrects what a document says of them with their own statement (the document is unchanged:
+//! its author corrects it by replacing it).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,8 @@ pub struct Line {
     pub source: Option<String>,
     /// The item's id when this viewer may withdraw it (the patient's own declarations).
     pub removable: Option<String>,
+    /// The correction page, when this viewer may correct it (the patient, of what a document says).
+    pub correctable: Option<String>,
 }
 
 pub struct Section {
@@ -177,7 +180,15 @@ fn provenance(item: &ProfileItem, own: bool) -> String {
             Some(name) => format!("D’après un document de {name}, déposé le {when}"),
             None => format!("D’après un document déposé le {when}"),
         },
+        ItemOrigin::Patient if own && item.meta.replaces.is_some() => {
+            format!("Déclaré par vous le {when}, pour corriger ce qu’indiquait un document")
+        }
         ItemOrigin::Patient if own => format!("Déclaré par vous le {when}"),
+        // "Corrects what a document said" only when the reader may see the item it replaces
+        // (the service keeps `replaces` from the others).
+        ItemOrigin::Patient if item.meta.replaces.is_some() => {
+            format!("Déclaré par le patient le {when}, pour corriger ce qu’indiquait un document")
+        }
         ItemOrigin::Patient => format!("Déclaré par le patient le {when}"),
         ItemOrigin::Professional => match who {
             Some(name) => format!("Saisi par {name} le {when}"),
@@ -226,6 +237,7 @@ fn line(item: &ProfileItem, own: bool, document_href: &dyn Fn(&str) -> String) -
         provenance: provenance(item, own),
         source: item.meta.origin.source_document().map(|d| document_href(&d.to_string())),
         removable: (own && item.meta.origin == ItemOrigin::Patient).then(|| item.meta.id.to_string()),
+        correctable: (own && item.meta.origin.source_document().is_some()).then(|| format!("/profil/{}/corriger", item.meta.id)),
     }
 }
 
@@ -306,6 +318,7 @@ fn done_words(done: Option<&str>) -> Option<&'static str> {
         "ajoute" => "Information ajoutée à votre profil médical.",
         "enregistre" => "Votre déclaration est enregistrée.",
         "retire" => "Information retirée de votre profil médical.",
+        "corrige" => "Votre correction est enregistrée. Le document, lui, n’est pas modifié.",
         _ => return None,
     })
 }
@@ -401,11 +414,17 @@ pub async fn patient(State(state): State<AppState>, session: PortalSession, Quer
 /// `GET /patients/{handle}/profil`: a professional reads a patient's profile.
 pub async fn professional(State(state): State<AppState>, session: PortalSession, Path(handle): Path<String>) -> Response {
     let Some(ins) = super::professional::record_ins(&session, &handle) else { return super::not_found_page() };
+    // The heading names the patient, as the record's page does: a doctor with several tabs open
+    // must not read one patient's allergies as another's.
+    let name = match state.carnet.record_status(&session.actor, &ins).await {
+        Ok(view) => super::professional::short_name(&view),
+        Err(e) => return service_error_page(e),
+    };
     let h = handle.clone();
     let viewer = Viewer {
         own: false,
         page: "pro-patients",
-        heading: "Profil médical".to_owned(),
+        heading: format!("Profil médical de {name}"),
         back: Some(format!("/patients/{handle}")),
         document_href: Box::new(move |id| format!("/patients/{h}/documents/{id}")),
     };
@@ -577,6 +596,118 @@ pub async fn withdraw(
 
 #[derive(serde::Deserialize)]
 pub struct Empty {}
+
+#[derive(Template)]
+#[template(path = "profil_corriger.html")]
+struct CorrectionPage {
+    page: &'static str,
+    csrf: String,
+    represented: Option<super::record::Represented>,
+    id: String,
+    /// What the document says, as the profile shows it.
+    said: Line,
+    mistake: Option<Mistake>,
+    typed: String,
+    date: String,
+    max_text: usize,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct CorrectionFields {
+    #[serde(default)]
+    libelle: String,
+    #[serde(default)]
+    date: String,
+}
+
+/// An item read from a document of the patient's record, that she may correct; else the page
+/// of a missing one (another record's, hidden, or not read from a document).
+async fn correctable(state: &AppState, session: &PortalSession, id: &str) -> Result<(Ins, ProfileItem), Response> {
+    let Some(ins) = session.record().cloned() else { return Err(super::not_found_page()) };
+    let Ok(id) = ItemId::parse(id) else { return Err(super::not_found_page()) };
+    match state.carnet.profile_item(&session.actor, id).await {
+        Ok((item, _)) if item.meta.ins == ins && item.meta.origin.source_document().is_some() => Ok((ins, item)),
+        Ok(_) | Err(carnet_service::ServiceError::NotFound(_)) => Err(super::not_found_page()),
+        Err(e) => Err(service_error_page(e)),
+    }
+}
+
+async fn correction_page(
+    state: &AppState,
+    session: &PortalSession,
+    item: &ProfileItem,
+    status: StatusCode,
+    mistake: Option<Mistake>,
+    form: CorrectionFields,
+) -> Response {
+    let rendered = CorrectionPage {
+        page: "profil",
+        csrf: session.csrf_token.clone(),
+        represented: super::record::represented(state, session).await,
+        id: item.meta.id.to_string(),
+        said: line(item, true, &|d| format!("/documents/{d}")),
+        mistake,
+        typed: form.libelle,
+        date: form.date,
+        max_text: MAX_TEXT,
+    };
+    page(status, rendered.render())
+}
+
+/// `GET /profil/{id}/corriger`: what a document says of the patient, and a form for what she
+/// says instead.
+pub async fn correction(State(state): State<AppState>, session: PortalSession, Path(id): Path<String>) -> Response {
+    match correctable(&state, &session, &id).await {
+        Ok((_, item)) => correction_page(&state, &session, &item, StatusCode::OK, None, CorrectionFields::default()).await,
+        Err(r) => r,
+    }
+}
+
+/// `POST /profil/{id}/corriger`: her statement, self-declared, replaces the document's item in
+/// her profile (the document's stays in the history, and comes back if she withdraws hers).
+pub async fn correct(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm { session, form }: PortalForm<CorrectionFields>,
+) -> Response {
+    let (ins, item) = match correctable(&state, &session, &id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let text = match typed(&form.libelle, "libelle", Some("Écrivez ce qui est juste selon vous.")) {
+        Ok(t) => t,
+        Err(m) => return correction_page(&state, &session, &item, StatusCode::BAD_REQUEST, Some(m), form).await,
+    };
+    let at = match form.date.trim() {
+        "" => None,
+        d if words::paris_day_start(d).is_some() => Some(d.to_owned()),
+        _ => {
+            let m = Mistake { field: "date", message: "La date est à écrire sous la forme jj/mm/aaaa.".to_owned() };
+            return correction_page(&state, &session, &item, StatusCode::BAD_REQUEST, Some(m), form).await;
+        }
+    };
+    let status = match item.meta.kind {
+        ItemKind::Immunization => "completed",
+        _ => "active",
+    };
+    let content = ItemContent { text, at, clinical_status: Some(status.to_owned()), ..ItemContent::default() };
+    match state.carnet.correct_profile_item(&session.actor, &ins, item.meta.id, NewItem { kind: item.meta.kind, content }).await {
+        Ok(_) => Redirect::to(&format!("/profil?fait=corrige#{}", section_id(item.meta.kind))).into_response(),
+        Err(e) => service_error_page(e),
+    }
+}
+
+/// The page section an item's kind is listed in.
+fn section_id(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Condition => "antecedents",
+        ItemKind::Allergy => "allergies",
+        ItemKind::Medication => "traitements",
+        ItemKind::Immunization => "vaccinations",
+        ItemKind::Result | ItemKind::VitalSign => "mesures",
+        ItemKind::AdvanceDirective | ItemKind::OrganDonation | ItemKind::Contact => "declarations",
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -162,7 +162,9 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(item.into())))
 }
 
-/// Correct a direct item (its author or the patient): a new version replacing it.
+/// Correct an item: a new version replacing it. A direct item is corrected by its author or the
+/// patient; an item read from a document by the patient only (her statement, self-declared,
+/// replaces it; its author replaces the document instead).
 #[utoipa::path(put, path = "/api/records/{ins}/profile/{id}", tag = "profile",
     params(("ins" = String, Path, description = "The patient's INS"), ("id" = String, Path, description = "The item's id")),
     request_body = ItemRequest,
@@ -170,7 +172,7 @@ pub async fn add(
         (status = 200, description = "The new version", body = ItemResponse),
         (status = 403, description = "Neither the item's author nor the patient", body = crate::Problem),
         (status = 404, description = "No such item or record, or one the caller may not see", body = crate::Problem),
-        (status = 409, description = "Not current, read from a document, or the record not active", body = crate::Problem),
+        (status = 409, description = "Not current, read from a document (for its author), or the record not active", body = crate::Problem),
         (status = 422, description = "Another kind, a malformed date (named)", body = crate::Problem),
     ),
     security(("bearer" = [])))]
@@ -186,6 +188,7 @@ pub async fn correct(
 }
 
 /// Mark a direct item entered in error (its author or the patient): then only its author sees it.
+/// If it was the patient's correction of an item read from a document, that item is back.
 #[utoipa::path(post, path = "/api/records/{ins}/profile/{id}/entered-in-error", tag = "profile",
     params(("ins" = String, Path, description = "The patient's INS"), ("id" = String, Path, description = "The item's id")),
     responses(

@@ -118,6 +118,7 @@ async fn marie_reads_completes_and_declares_in_her_profile_then_her_doctor_reads
     let read = app.page(&format!("/patients/{handle}/profil"), &doctor).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.raw);
     assert!(read.raw.contains("Intolérance au lactose") && read.raw.contains("Déclaré par le patient"), "{}", read.raw);
+    assert!(read.raw.contains("<h1>Profil médical de Jeanne MARTIN</h1>"), "the heading names the patient: {}", read.raw);
     assert!(read.raw.contains("<svg class=\"courbe\"") && read.raw.contains("3\u{a0}mesures du 12\u{a0}mars\u{a0}2025"), "the curve");
     assert!(!read.raw.contains("/profil/ajouter"), "no patient form on a professional's reading");
 
@@ -128,9 +129,64 @@ async fn marie_reads_completes_and_declares_in_her_profile_then_her_doctor_reads
         (format!("fill:INS du patient (15 chiffres)={}", p.as_str()), 0, ""),
         ("click:Rechercher par INS".to_owned(), 200, "1 patient correspond"),
         ("link:Jeanne MARTIN".to_owned(), 200, "Dossier de"),
-        ("link:Profil médical".to_owned(), 200, "Déclaré par le patient"),
+        ("link:Profil médical".to_owned(), 200, "Profil médical de Jeanne MARTIN"),
     ];
     walk("profil-professionnel", &pro).await;
+}
+
+/// Marie corrects what a document says of her: the page shows what the document says and asks
+/// what is right; an empty correction is refused, a typed one replaces the document's item in
+/// her profile (her doctor reads it as hers), and withdrawing it brings the document's back.
+#[tokio::test]
+async fn marie_corrects_what_a_document_says_then_takes_her_correction_back_in_chromium() {
+    let people = vec![marie(), demo_person("Dr Paul Bernard, médecin", dr_bernard())];
+    let (app, origin) = portal_offering(people).await;
+    let p = marie_with_a_profile(&app).await;
+    let at = |path: &str| format!("{origin}{path}");
+    let mine = "Pas d’allergie : amoxicilline bien tolérée en 2024";
+    let steps = [
+        (at("/connexion"), 200, "Choisissez une personne de démonstration"),
+        ("click:Marie Dupont (patiente)".to_owned(), 200, "Mon dossier médical"),
+        ("link:Profil médical".to_owned(), 200, "vous pouvez la corriger"),
+        ("link:Corriger\u{a0}«\u{a0}Allergie à la pénicilline\u{a0}»".to_owned(), 200, "Ce qu’indique le document"),
+        ("click:Enregistrer ma correction".to_owned(), 400, "Écrivez ce qui est juste selon vous."),
+        (format!("fill:Votre correction (obligatoire)={mine}"), 0, ""),
+        ("click:Enregistrer ma correction".to_owned(), 200, "Votre correction est enregistrée."),
+        (format!("click:Retirer\u{a0}«\u{a0}{mine}\u{a0}»"), 200, "Information retirée de votre profil médical."),
+    ];
+    let seen = walk("profil-correction", &steps).await;
+    let asked = &seen[3].text;
+    assert!(asked.contains("Allergie à la pénicilline") && asked.contains("D’après un document"), "{asked}");
+    let corrected = &seen[6].text;
+    assert!(corrected.contains(mine) && corrected.contains("pour corriger ce qu’indiquait un document"), "{corrected}");
+    assert!(!corrected.contains("Allergie à la pénicilline"), "replaced in her profile: {corrected}");
+    let back = &seen[7].text;
+    assert!(back.contains("Allergie à la pénicilline") && !back.contains(mine), "the document's item is back: {back}");
+
+    // Corrected again, her doctor reads her statement as hers, and what the document said is
+    // in the history of the profile, not in its current state.
+    let patient = app.patient(&p);
+    let allergy = app.get(&format!("/api/records/{p}/profile?kind=allergy"), &patient).await;
+    let id = allergy.body["items"][0]["id"].as_str().expect("an allergy").to_owned();
+    let r = app
+        .call(
+            axum::http::Method::PUT,
+            &format!("/api/records/{p}/profile/{id}"),
+            Some(&patient),
+            Some(json!({"kind": "allergy", "content": {"text": mine}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let doctor = app.portal_session(&professional(77, Profession::Medecin)).await;
+    let handle = carnet_server::portal::patients::handle_in_session(doctor.cookie.split('=').nth(1).expect("an id"), &p);
+    let read = app.page(&format!("/patients/{handle}/profil"), &doctor).await;
+    assert!(read.raw.contains("Déclaré par le patient") && read.raw.contains("pour corriger ce qu’indiquait un document"), "{}", read.raw);
+    assert!(!read.raw.contains("/corriger"), "no correction link on a professional's reading");
+
+    // Another record's item, or a made-up id, answers as a missing page.
+    let own = app.portal_session(&marie_actor()).await;
+    assert_eq!(app.page(&format!("/profil/{}/corriger", "00".repeat(16)), &own).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.page("/profil/pas-un-id/corriger", &own).await.status, StatusCode::NOT_FOUND);
 }
 
 async fn a_masked_documents_items_are_not_on_an_authorized_doctors_page(app: TestApp) {

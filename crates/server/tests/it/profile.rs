@@ -224,18 +224,77 @@ async fn direct_entries_are_added_corrected_and_withdrawn_by_their_author(app: T
     assert!(profile(&app, &p, &patient, "?kind=condition&history=true").await.iter().all(|i| i["id"] != new_id), "hidden from the patient");
     let own = profile(&app, &p, &doctor, "?kind=condition&history=true").await;
     assert!(own.iter().any(|i| i["id"] == new_id && i["status"] == "entered-in-error"), "{own:?}");
-    // Items read from a document are corrected by replacing the document.
+    // An item read from a document is not withdrawn by the patient (she corrects it, or masks
+    // the document).
     let doc_item = {
         deposit_vsm(&app, &p, 5, &[], None, "Asthme").await;
         profile(&app, &p, &patient, "?kind=allergy").await.into_iter().find(|i| i["origin"] == "document").unwrap()
     };
     let r = app.call(Method::POST, &format!("{url}/{}/entered-in-error", doc_item["id"].as_str().unwrap()), Some(&patient), None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "replacing the document");
+    assert_problem(&r, StatusCode::CONFLICT, "not withdrawn");
     let history = app.get(&format!("/api/records/{p}/access-history?limit=200"), &patient).await;
     for action in ["profile.add", "profile.correct", "profile.entered_in_error"] {
         assert!(history.raw.contains(action), "{action}: {}", history.raw);
     }
     assert!(!history.raw.contains("Hypertension"), "no clinical content in the ledger");
+}
+
+/// The patient corrects what a document says of her: her statement, self-declared, replaces the
+/// document's item in the current profile (which stays in the history), and taking her
+/// correction back brings the document's item back. The document's author corrects by replacing
+/// the document (409); another professional may not correct it (403). A correction of an item
+/// read from a masked document does not point a doctor who may not see it at it.
+async fn the_patient_corrects_an_item_read_from_a_document_and_may_take_it_back(app: TestApp) {
+    let p = ins(94);
+    app.open_record(&p).await;
+    change_policy(&app, &p, json!({"change": "authorize", "rpps": rpps(1).to_string()})).await;
+    change_policy(&app, &p, json!({"change": "authorize", "rpps": rpps(2).to_string()})).await;
+    change_policy(&app, &p, json!({"change": "set_medecin_traitant", "rpps": rpps(3).to_string()})).await;
+    let url = format!("/api/records/{p}/profile");
+    let patient = app.patient(&p);
+    let author = app.professional(1, Profession::Medecin);
+    let colleague = app.professional(2, Profession::Medecin);
+    let traitant = app.professional(3, Profession::Medecin);
+    let plain = deposit_vsm(&app, &p, 1, &[], None, "Asthme").await;
+    let masked = deposit_vsm(&app, &p, 2, &["MASQUE_PS"], None, "Dépression").await;
+    let allergy_of = async |doc: &str| -> String {
+        let items = profile(&app, &p, &patient, "?kind=allergy").await;
+        items.iter().find(|i| i["source_document"] == doc).and_then(|i| i["id"].as_str()).unwrap().to_owned()
+    };
+    let read = allergy_of(&plain).await;
+    let put = async |token: &str, id: &str, text: &str| {
+        app.call(Method::PUT, &format!("{url}/{id}"), Some(token), Some(json!({"kind": "allergy", "content": {"text": text}}))).await
+    };
+    assert_problem(&put(&colleague, &read, "autre").await, StatusCode::FORBIDDEN, "author");
+    assert_problem(&put(&author, &read, "autre").await, StatusCode::CONFLICT, "replacing the document");
+    let corrected = put(&patient, &read, "Pas d'allergie à la pénicilline : amoxicilline bien tolérée en 2024").await;
+    assert_eq!(corrected.status, StatusCode::OK, "{}", corrected.raw);
+    assert_eq!((corrected.body["origin"].as_str(), corrected.body["replaces"].as_str()), (Some("self-declared"), Some(read.as_str())));
+    for token in [&patient, &author, &colleague] {
+        let current = profile(&app, &p, token, "?kind=allergy").await;
+        assert!(current.iter().all(|i| i["id"] != read.as_str()), "superseded in the current profile: {current:?}");
+        assert!(current.iter().any(|i| i["id"] == corrected.body["id"] && i["origin"] == "self-declared"), "{current:?}");
+    }
+    let history = profile(&app, &p, &author, "?kind=allergy&history=true").await;
+    assert!(history.iter().any(|i| i["id"] == read.as_str() && i["status"] == "superseded"), "kept in the history: {history:?}");
+
+    // Taking the correction back brings the document's item back.
+    let mine = corrected.body["id"].as_str().unwrap();
+    let r = app.call(Method::POST, &format!("{url}/{mine}/entered-in-error"), Some(&patient), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.raw);
+    let current = profile(&app, &p, &colleague, "?kind=allergy").await;
+    assert!(current.iter().any(|i| i["id"] == read.as_str() && i["status"] == "current"), "{current:?}");
+
+    // From a masked document: the colleague sees her statement, not what it corrects.
+    let hidden = allergy_of(&masked).await;
+    let corrected = put(&patient, &hidden, "Allergie levée").await;
+    assert_eq!(corrected.status, StatusCode::OK, "{}", corrected.raw);
+    let seen = |items: Vec<Value>| items.into_iter().find(|i| i["id"] == corrected.body["id"]).expect("her correction is seen");
+    assert_eq!(seen(profile(&app, &p, &colleague, "?kind=allergy").await)["replaces"], Value::Null);
+    assert_eq!(seen(profile(&app, &p, &traitant, "?kind=allergy").await)["replaces"], hidden.as_str());
+    let one = app.fhir_get(&format!("/fhir/AllergyIntolerance/{}", corrected.body["id"].as_str().unwrap()), &colleague).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.raw);
+    assert!(!one.raw.contains(&hidden) && !one.raw.contains(&masked), "{}", one.raw);
 }
 
 async fn a_structured_entry_is_nowhere_at_rest(app: TestApp) {
@@ -296,6 +355,7 @@ on_both_backends!(
     an_item_from_a_masked_document_is_hidden_from_an_authorized_doctor_and_shown_to_the_medecin_traitant,
     a_replaced_cda_replaces_its_items_and_a_withdrawn_one_withdraws_them,
     direct_entries_are_added_corrected_and_withdrawn_by_their_author,
+    the_patient_corrects_an_item_read_from_a_document_and_may_take_it_back,
     a_structured_entry_is_nowhere_at_rest,
 );
 
