@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use carnet_domain::document::DocumentMeta;
 use carnet_domain::{Actor, DocumentStatus, EmergencyKind, Ins, PolicyChange, ProfessionalIdentity, RecordStatus, Sex, TraitsQuery};
-use carnet_service::{DocumentAction, PatientQuery, RecordView, ServiceError, Visible};
+use carnet_service::{DocumentAction, PatientQuery, ProfileQuery, RecordView, ServiceError, Visible};
 
 use super::documents::{self, DocumentList, Fact, VersionLink};
 use super::patients;
@@ -352,6 +352,8 @@ struct RecordPage {
 pub struct WithAccess {
     pub summary: Vec<SummaryLine>,
     pub list: DocumentList,
+    /// Allergies, treatments and antécédents from the profile, above the documents.
+    pub essentials: super::profile::Essentials,
 }
 
 pub struct WithoutAccess {
@@ -430,6 +432,14 @@ async fn with_access(
     let summary = summary(state, views.iter().map(|v| &v.meta));
     let list = documents::document_list(state, session, views, query);
     let status = if list.from_error.is_some() || list.to_error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    // What a doctor must not miss (an allergy) is read before the documents; a read of the
+    // profile in the patient's history, as it is.
+    let items = match state.carnet.profile(&session.actor, &view.ins, ProfileQuery::default()).await {
+        Ok(items) => items,
+        Err(e) => return super::service_error_page(e),
+    };
+    let h = handle.clone();
+    let essentials = super::profile::essentials(&items, &move |id| format!("/patients/{h}/documents/{id}"));
     let rendered = RecordPage {
         page: "pro-patients",
         csrf: session.csrf_token.clone(),
@@ -438,15 +448,14 @@ async fn with_access(
         name: short_name(&view),
         identity: identity(&view, words::day_in_paris(state.carnet.clock().now())),
         done,
-        access: Some(WithAccess { summary, list }),
+        access: Some(WithAccess { summary, list, essentials }),
         without: None,
     }
     .render();
     page(status, rendered)
 }
 
-/// The summary as it stands: per type of the documents in force, how many and the latest
-/// (the structured sections of a summary are not extracted from documents yet).
+/// The documents in force per type: how many and the latest.
 fn summary<'a>(state: &AppState, metas: impl Iterator<Item = &'a DocumentMeta>) -> Vec<SummaryLine> {
     let codes = &state.carnet.config().codes;
     let mut by_type: Vec<(String, u64, time::OffsetDateTime)> = Vec::new();

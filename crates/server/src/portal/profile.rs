@@ -241,6 +241,34 @@ fn line(item: &ProfileItem, own: bool, document_href: &dyn Fn(&str) -> String) -
     }
 }
 
+/// What a doctor reads first on a record's page: allergies, current treatments and antécédents,
+/// each line as the profile says it (the provenance is on the profile's page).
+pub struct Essentials {
+    pub groups: Vec<(&'static str, Vec<Line>)>,
+}
+
+impl Essentials {
+    pub fn is_empty(&self) -> bool {
+        self.groups.iter().all(|(_, lines)| lines.is_empty())
+    }
+}
+
+/// The essentials of `items` (the profile as the viewer may see it), newest first in each group.
+pub(super) fn essentials(items: &[ProfileItem], document_href: &dyn Fn(&str) -> String) -> Essentials {
+    let group = |kind: ItemKind| -> Vec<Line> {
+        let mut of: Vec<&ProfileItem> = items.iter().filter(|i| i.meta.kind == kind).collect();
+        of.sort_by_key(|i| std::cmp::Reverse(i.meta.effective));
+        of.into_iter().map(|i| line(i, false, document_href)).collect()
+    };
+    Essentials {
+        groups: vec![
+            ("Allergies et intolérances", group(ItemKind::Allergy)),
+            ("Traitements en cours", group(ItemKind::Medication)),
+            ("Antécédents", group(ItemKind::Condition)),
+        ],
+    }
+}
+
 /// Results and vital signs grouped by what they measure, each group with its curve.
 fn measures(items: &[&ProfileItem], own: bool) -> Vec<Measure> {
     let mut groups: BTreeMap<String, Vec<&ProfileItem>> = BTreeMap::new();

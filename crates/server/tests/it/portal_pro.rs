@@ -202,7 +202,14 @@ async fn without_access_nothing_of_the_content_shows_not_even_how_much(app: Test
         assert!(page.raw.contains("Vous n’avez pas accès à ce dossier"), "{}", page.raw);
         assert!(page.raw.contains("Déclarer l’autorisation du patient") && page.raw.contains("Accès en urgence (bris de glace)"));
         assert!(page.raw.contains("notifié au patient et contrôlé par le délégué à la protection des données"), "{}", page.raw);
-        assert!(!page.raw.contains("MARQUEUR") && !page.raw.contains("Synthèse") && !page.raw.contains("/documents/"), "{}", page.raw);
+        assert!(
+            !page.raw.contains("MARQUEUR")
+                && !page.raw.contains("Documents par type")
+                && !page.raw.contains("L’essentiel")
+                && !page.raw.contains("/documents/"),
+            "{}",
+            page.raw
+        );
     }
     // The same page whatever the record holds: only the handle and the INS differ.
     let neutral = |raw: &str, handle: &str, p: &Ins| raw.replace(handle, "HANDLE").replace(p.as_str(), "INS");
@@ -232,7 +239,12 @@ async fn a_declared_authorization_opens_the_record_and_is_in_the_patients_histor
     assert_eq!(record.status, StatusCode::OK, "{}", record.raw);
     assert!(record.raw.contains("Autorisation du patient déclarée"), "{}", record.raw);
     assert!(record.raw.contains("Bilan sanguin de février") && record.raw.contains("Consultation de suivi"), "{}", record.raw);
-    assert!(record.raw.contains("<h2 id=\"titre-synthese\">Synthèse</h2>") && record.raw.contains("examens biologiques"), "{}", record.raw);
+    assert!(
+        record.raw.contains("<h2 id=\"titre-synthese\">Documents par type</h2>") && record.raw.contains("examens biologiques"),
+        "{}",
+        record.raw
+    );
+    assert!(record.raw.contains("Aucune allergie, aucun traitement en cours ni aucun antécédent connus"), "{}", record.raw);
     assert!(record.raw.contains("Un patient peut masquer des documents aux professionnels"), "{}", record.raw);
     assert!(record.raw.contains(&format!("href=\"/patients/{h}/deposer\"")), "the deposit form's link");
     assert!(!record.raw.contains("Vous n’avez pas accès"));
@@ -417,6 +429,6 @@ async fn the_professional_pages_pass_axe_core_in_chromium() {
     ];
     let checked = walk("professionnel", &steps).await;
     let record = &checked[8];
-    assert!(record.text.contains("Consultation de suivi") && record.text.contains("Synthèse"), "{}", record.text);
+    assert!(record.text.contains("Consultation de suivi") && record.text.contains("Documents par type"), "{}", record.text);
     assert!(!record.url.contains(s), "no INS in a URL: {}", record.url);
 }

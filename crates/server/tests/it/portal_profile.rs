@@ -201,15 +201,24 @@ async fn a_masked_documents_items_are_not_on_an_authorized_doctors_page(app: Tes
     }
     deposit(&app, &p, 1, "60591-5", &vsm_body("Asthme"), &[]).await;
     deposit(&app, &p, 2, "60591-5", &vsm_body("Dépression sévère"), &["MASQUE_PS"]).await;
-    let page_of = |n: u32| {
+    let page_at = |n: u32, page: &'static str| {
         let app = &app;
         let p = p.clone();
         async move {
             let s = app.portal_session(&professional(n, Profession::Medecin)).await;
             let handle = carnet_server::portal::patients::handle_in_session(s.cookie.split('=').nth(1).expect("an id"), &p);
-            app.page(&format!("/patients/{handle}/profil"), &s).await
+            app.page(&format!("/patients/{handle}{page}"), &s).await
         }
     };
+    let page_of = |n: u32| page_at(n, "/profil");
+    // The record's page opens on the essentials of the profile, as each doctor may see them.
+    let record = page_at(2, "").await;
+    assert_eq!(record.status, StatusCode::OK, "{}", record.raw);
+    let essentials = record.raw.split("id=\"titre-essentiel\"").nth(1).and_then(|s| s.split("</section>").next()).unwrap_or_default();
+    assert!(essentials.contains("Allergie à la pénicilline") && essentials.contains("Asthme"), "{}", record.raw);
+    assert!(!record.raw.contains("Dépression sévère"), "{}", record.raw);
+    let record = page_at(3, "").await;
+    assert!(record.raw.contains("Asthme") && record.raw.contains("Dépression sévère"), "the médecin traitant: {}", record.raw);
     let authorized = page_of(2).await;
     assert_eq!(authorized.status, StatusCode::OK, "{}", authorized.raw);
     assert!(authorized.raw.contains("Asthme") && !authorized.raw.contains("Dépression sévère"), "{}", authorized.raw);
