@@ -167,6 +167,79 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
     AccessLine { when: words::date_time(at), who, what, basis, refused, justification: e.justification.clone(), proven: None }
 }
 
+/// Entries of one person this close to each other are one visit on the home page.
+const VISIT_MS: i64 = 5 * 60 * 1000;
+
+/// The visit being read: its reference, outcome, oldest time so far, line, and its actions
+/// (newest first, each with how many times).
+type Visit<'a> = (&'a str, bool, i64, AccessLine, Vec<(String, usize)>);
+
+/// Others' actions as visits, newest first, at most `limit`: consecutive entries of one person
+/// with one outcome, each within five minutes of the next, read as one line ("a consulté l’état
+/// du dossier, la liste de vos documents et votre profil médical"). Opening a record is several
+/// reads, each in the ledger (and each on the history page); four lines for one look would hide
+/// what happened.
+fn visits(entries: &[&RecordedEntry], actor: &Actor, limit: usize) -> Vec<AccessLine> {
+    let mut out: Vec<AccessLine> = Vec::new();
+    let mut visit: Option<Visit<'_>> = None;
+    let flush = |visit: Option<Visit<'_>>, out: &mut Vec<AccessLine>| {
+        if let Some((_, _, _, mut line, whats)) = visit {
+            line.what = merged(whats.into_iter().rev().collect());
+            out.push(line);
+        }
+    };
+    for e in entries {
+        let refused = e.entry.outcome == carnet_service::Outcome::Deny;
+        let line = access_line(e, actor);
+        match &mut visit {
+            Some((reference, was_refused, oldest, current, whats))
+                if *reference == e.entry.actor.reference && *was_refused == refused && *oldest - e.entry.at <= VISIT_MS =>
+            {
+                *oldest = e.entry.at;
+                match whats.iter_mut().find(|(w, _)| *w == line.what) {
+                    Some((_, n)) => *n += 1,
+                    None => whats.push((line.what, 1)),
+                }
+                if current.basis.is_empty() {
+                    current.basis = line.basis;
+                }
+                if current.justification.is_none() {
+                    current.justification = line.justification;
+                }
+            }
+            _ => {
+                flush(visit.take(), &mut out);
+                if out.len() == limit {
+                    return out;
+                }
+                let what = line.what.clone();
+                visit = Some((e.entry.actor.reference.as_str(), refused, e.entry.at, line, vec![(what, 1)]));
+            }
+        }
+    }
+    flush(visit, &mut out);
+    out.truncate(limit);
+    out
+}
+
+/// One visit's actions, oldest first, in one phrase: "a consulté A, B et C" when they share
+/// their verb, else the phrases joined; an action repeated says how many times.
+fn merged(whats: Vec<(String, usize)>) -> String {
+    let counted: Vec<String> = whats.into_iter().map(|(w, n)| if n > 1 { format!("{w} ({n}\u{a0}fois)") } else { w }).collect();
+    let verb = "a consulté ";
+    let (prefix, parts): (&str, Vec<&str>) = if counted.len() > 1 && counted.iter().all(|w| w.starts_with(verb)) {
+        (verb, counted.iter().map(|w| &w[verb.len()..]).collect())
+    } else {
+        ("", counted.iter().map(String::as_str).collect())
+    };
+    let joined = match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} et {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => String::new(),
+    };
+    format!("{prefix}{joined}")
+}
+
 /// `/` for a signed-in person.
 pub async fn home(state: &AppState, session: PortalSession) -> Response {
     // Professionals and SAMU regulators have a space of their own.
@@ -266,13 +339,8 @@ async fn glance(
             title: v.title.unwrap_or_else(|| "Document sans titre".to_owned()),
         })
         .collect();
-    let accesses = history
-        .entries
-        .iter()
-        .filter(|e| !actor.has_reference(&e.entry.actor.reference))
-        .take(LATEST)
-        .map(|e| access_line(e, actor))
-        .collect();
+    let others: Vec<&RecordedEntry> = history.entries.iter().filter(|e| !actor.has_reference(&e.entry.actor.reference)).collect();
+    let accesses = visits(&others, actor, LATEST);
     Ok(RecordAtAGlance {
         status: record_status(status.status),
         closed: status.status == RecordStatus::Closed,
@@ -483,4 +551,30 @@ pub async fn history_receipts(
         headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merged;
+
+    fn w(s: &str, n: usize) -> (String, usize) {
+        (s.to_owned(), n)
+    }
+
+    #[test]
+    fn a_visits_reads_share_their_verb_and_say_what_repeated() {
+        assert_eq!(merged(vec![w("a consulté l’état du dossier", 1)]), "a consulté l’état du dossier");
+        assert_eq!(
+            merged(vec![
+                w("a consulté l’état du dossier", 1),
+                w("a consulté la liste de vos documents", 1),
+                w("a consulté votre profil médical", 1)
+            ]),
+            "a consulté l’état du dossier, la liste de vos documents et votre profil médical"
+        );
+        assert_eq!(
+            merged(vec![w("a consulté un document", 3), w("a déposé un document", 1)]),
+            "a consulté un document (3\u{a0}fois) et a déposé un document"
+        );
+    }
 }

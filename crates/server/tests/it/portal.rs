@@ -410,6 +410,42 @@ async fn the_home_says_what_happened_since_the_last_visit() {
     assert!(!home.raw.contains("À voir"), "{}", home.raw);
 }
 
+/// One look at her record by her doctor is several reads, each in the ledger and each on the
+/// history page; her home page says it as one visit, and a later look as another.
+#[tokio::test]
+async fn the_home_reads_a_doctors_look_as_one_visit() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    marie_with_documents(&app).await;
+    let p = ins(77);
+    let authorize = serde_json::json!({"change": "authorize", "rpps": support::rpps(77).to_string()});
+    assert!(app.post(&format!("/api/records/{p}/policy/changes"), &app.patient(&p), authorize).await.status.is_success());
+    app.clock.advance(time::Duration::hours(1));
+    let doctor = app.token(dr_bernard());
+    for path in [format!("/api/records/{p}"), format!("/api/records/{p}/documents"), format!("/api/records/{p}/profile")] {
+        assert_eq!(app.get(&path, &doctor).await.status, StatusCode::OK, "{path}");
+        app.clock.advance(time::Duration::seconds(20));
+    }
+    app.clock.advance(time::Duration::minutes(30));
+    let doctor = app.token(dr_bernard());
+    assert_eq!(app.get(&format!("/api/records/{p}/documents"), &doctor).await.status, StatusCode::OK);
+
+    let marie = app.portal_session(&marie_actor()).await;
+    let home = app.page("/", &marie).await;
+    let section = home.raw.split("id=\"titre-acces\"").nth(1).and_then(|s| s.split("</section>").next()).unwrap_or_default();
+    let lines: Vec<&str> = section.split("<li>").skip(1).collect();
+    assert!(lines[0].contains("a consulté la liste de vos documents") && !lines[0].contains("profil"), "the later look, alone: {section}");
+    assert!(
+        lines[1].contains("a consulté l’état du dossier, la liste de vos documents et votre profil médical"),
+        "the first look, one line: {section}"
+    );
+    assert!(lines[1].contains("avec votre autorisation"), "with its basis: {section}");
+    // The history page still lists each read.
+    let history = app.page("/historique", &marie).await;
+    for read in ["a consulté l’état du dossier", "a consulté votre profil médical"] {
+        assert!(history.raw.contains(read), "{read}: {}", history.raw);
+    }
+}
+
 #[tokio::test]
 async fn a_person_without_a_record_to_open_is_told_why_on_the_home_page() {
     let app = TestApp::new(Backend::Sqlite).await;
