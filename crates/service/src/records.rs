@@ -2,8 +2,8 @@
 
 use carnet_domain::record::{LifecycleError, RecordAction, RecordStatistics};
 use carnet_domain::{
-    Action, Actor, ActorKind, CreationChannel, IdentityStatus, Ins, InsKind, Operation, Record, RecordStatus, ReferenceTraits,
-    RetentionPolicy, authorize,
+    AccessDecision, Action, Actor, ActorKind, Basis, CreationChannel, IdentityStatus, Ins, InsKind, Operation, Record, RecordStatus,
+    ReferenceTraits, RetentionPolicy, authorize,
 };
 use carnet_store::{DocumentStore, EnumerationStore, RecordStore, TraitsQuery};
 use serde::Serialize;
@@ -360,20 +360,21 @@ impl Carnet {
     /// What a patient summary (HL7 IPS) is built from: the record as the caller may see it and
     /// the documents the gate lets through. Only actors who may consult the record get one:
     /// the summary is clinical content (rule 12: never for insurer agents or operators).
-    pub async fn patient_summary(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, Vec<crate::Visible>)> {
+    /// The record's view, the documents the actor may see, and on what basis they consult it.
+    pub async fn patient_summary(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, Vec<crate::Visible>, Basis)> {
         let documents = self.scoped(actor, Operation::Summary, Some(ins)).await?;
         self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
         let record = self.live_record(ins).await?;
         let view = self.record_view(record.clone(), actor).await?;
         let gate = self.gate(actor, &record, documents.clone()).await?;
         let standing = gate.record_decision();
-        if !standing.is_permit() {
+        let AccessDecision::Permit(basis) = standing else {
             self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
             return Err(ServiceError::Forbidden("the patient summary is clinical content this actor may not read".into()));
-        }
+        };
         self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
         let documents = self.documents_through(actor, ins, documents).await?;
-        Ok((view, documents))
+        Ok((view, documents, basis))
     }
 
     /// The record as `actor` sees it, its close reason opened (when they see it): the neutral

@@ -77,7 +77,7 @@ pub async fn summary(
     Path(id): Path<String>,
 ) -> Result<Response, FhirError> {
     let ins = ins_of(&id)?;
-    let (view, documents) = state.carnet.patient_summary(&actor, &ins).await?;
+    let (view, documents, _) = state.carnet.patient_summary(&actor, &ins).await?;
     let base = base_url(&headers);
     let codes = &state.carnet.config().codes;
     let ctx = RenderContext { base_url: &base, codes };

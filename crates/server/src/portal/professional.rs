@@ -350,6 +350,8 @@ struct RecordPage {
 }
 
 pub struct WithAccess {
+    /// On what basis the professional consults the record, in words.
+    pub basis: &'static str,
     pub summary: Vec<SummaryLine>,
     pub list: DocumentList,
     /// Allergies, treatments and antécédents from the profile, above the documents.
@@ -389,7 +391,7 @@ pub async fn record(
         _ => None,
     };
     match state.carnet.patient_summary(&session.actor, &ins).await {
-        Ok((view, visible)) => with_access(&state, &session, handle, view, visible, done, query.as_deref()).await,
+        Ok(found) => with_access(&state, &session, handle, found, done, query.as_deref()).await,
         Err(ServiceError::Forbidden(_)) => {
             let without = WithoutAccess {
                 open: true,
@@ -420,8 +422,7 @@ async fn with_access(
     state: &AppState,
     session: &PortalSession,
     handle: String,
-    view: RecordView,
-    visible: Vec<Visible>,
+    (view, visible, basis): (RecordView, Vec<Visible>, carnet_domain::Basis),
     done: Option<String>,
     query: Option<&str>,
 ) -> Response {
@@ -448,11 +449,30 @@ async fn with_access(
         name: short_name(&view),
         identity: identity(&view, words::day_in_paris(state.carnet.clock().now())),
         done,
-        access: Some(WithAccess { summary, list, essentials }),
+        access: Some(WithAccess { basis: basis_words(basis), summary, list, essentials }),
         without: None,
     }
     .render();
     page(status, rendered)
+}
+
+/// Why this professional may consult the record, as the page says it: they must know whether
+/// it is the patient's trust or an emergency they are answering for.
+fn basis_words(basis: carnet_domain::Basis) -> &'static str {
+    use carnet_domain::Basis;
+    match basis {
+        Basis::MedecinTraitant => "Vous consultez ce dossier en tant que médecin traitant du patient.",
+        Basis::Authorization => "Vous consultez ce dossier avec l’autorisation du patient.",
+        Basis::ExtendedRights => "Vous consultez ce dossier avec des droits étendus que le patient vous a accordés.",
+        Basis::Author => "Vous consultez ce dossier en tant qu’auteur de documents : vous n’y voyez que ceux que vous avez déposés.",
+        Basis::BrisDeGlace => {
+            "Vous consultez ce dossier en urgence (bris de glace) : le patient en est informé et le délégué à la protection des données contrôlera cet accès."
+        }
+        Basis::Samu => {
+            "Vous consultez ce dossier par l’accès du SAMU (centre 15) : le patient en est informé et le délégué à la protection des données contrôlera cet accès."
+        }
+        Basis::Patient | Basis::Representative => "Vous consultez votre propre dossier.",
+    }
 }
 
 /// The documents in force per type: how many and the latest.

@@ -238,6 +238,7 @@ async fn a_declared_authorization_opens_the_record_and_is_in_the_patients_histor
     let record = app.page(location(&declared), &doctor).await;
     assert_eq!(record.status, StatusCode::OK, "{}", record.raw);
     assert!(record.raw.contains("Autorisation du patient déclarée"), "{}", record.raw);
+    assert!(record.raw.contains("Vous consultez ce dossier avec l’autorisation du patient."), "the basis: {}", record.raw);
     assert!(record.raw.contains("Bilan sanguin de février") && record.raw.contains("Consultation de suivi"), "{}", record.raw);
     assert!(
         record.raw.contains("<h2 id=\"titre-synthese\">Documents par type</h2>") && record.raw.contains("examens biologiques"),
@@ -430,5 +431,8 @@ async fn the_professional_pages_pass_axe_core_in_chromium() {
     let checked = walk("professionnel", &steps).await;
     let record = &checked[8];
     assert!(record.text.contains("Consultation de suivi") && record.text.contains("Documents par type"), "{}", record.text);
+    assert!(record.text.contains("Vous consultez ce dossier avec l’autorisation du patient."), "the basis: {}", record.text);
+    let samu = checked.last().expect("the SAMU's record page");
+    assert!(samu.text.contains("Vous consultez ce dossier par l’accès du SAMU (centre 15)"), "the basis: {}", samu.text);
     assert!(!record.url.contains(s), "no INS in a URL: {}", record.url);
 }
