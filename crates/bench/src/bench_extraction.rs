@@ -25,6 +25,9 @@ pub struct ExtractionPlan {
     pub pages: usize,
     /// Documents made elsewhere (`report-*.pdf`, `scan-*.png`), instead of `CARNET_PYTHON`.
     pub dir: Option<PathBuf>,
+    /// The worker's `[extraction] workers` settings compared, one text-PDF phase each (the
+    /// OCR phase runs with the last).
+    pub workers: Vec<u32>,
 }
 
 /// Distinct reports written at most: the rest are deposited again under other ids (their words
@@ -85,7 +88,15 @@ fn upload_body(unique: &str, mime: &str, bytes: &[u8]) -> (String, Vec<u8>) {
 
 /// One phase: `documents` deposited with the worker off, then extracted with it on. The time
 /// to extract them all, the first search's, and the server's peak RSS.
-async fn phase(data_dir: &Path, ins: &Ins, label: &str, mime: &str, documents: &[Vec<u8>], count: usize) -> anyhow::Result<()> {
+async fn phase(
+    data_dir: &Path,
+    ins: &Ins,
+    label: &str,
+    mime: &str,
+    documents: &[Vec<u8>],
+    count: usize,
+    workers: u32,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let doctor_claims = TokenClaims {
         sub: "bench-doctor".into(),
@@ -121,7 +132,9 @@ async fn phase(data_dir: &Path, ins: &Ins, label: &str, mime: &str, documents: &
             }
         }
     }
-    let server = ServerUnderTest::start(data_dir, &[("CARNET_EXTRACTION__BATCH", "50".into())]).await?;
+    let server =
+        ServerUnderTest::start(data_dir, &[("CARNET_EXTRACTION__BATCH", "50".into()), ("CARNET_EXTRACTION__WORKERS", workers.to_string())])
+            .await?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3600);
     loop {
@@ -148,7 +161,7 @@ async fn phase(data_dir: &Path, ins: &Ins, label: &str, mime: &str, documents: &
     let total = r.json::<serde_json::Value>().await?["total"].as_u64().unwrap_or(0);
     let rate = count as f64 / (extracted + index).as_secs_f64();
     println!(
-        "extraction: {count} {label}: extracted in {:.2} s ({:.1}/s), first search (index build) {:.0} ms → {rate:.1} {label}/s extracted and indexed; {} unavailable; {total} found «créatinine»; server peak RSS {:.0} MiB",
+        "extraction: {count} {label}, {workers} at a time: extracted in {:.2} s ({:.1}/s), first search (index build) {:.0} ms → {rate:.1} {label}/s extracted and indexed; {} unavailable; {total} found «créatinine»; server peak RSS {:.0} MiB",
         extracted.as_secs_f64(),
         count as f64 / extracted.as_secs_f64(),
         index.as_secs_f64() * 1000.0,
@@ -169,20 +182,26 @@ pub async fn extraction(plan: ExtractionPlan) -> anyhow::Result<()> {
     }
     let size = pdfs.iter().map(Vec::len).sum::<usize>() / pdfs.len();
     println!(
-        "extraction: {} distinct fpdf2 reports of {:.0} KiB on average, {} scanned pages (PNG, Pillow); worker batch 50, one job at a time",
+        "extraction: {} distinct fpdf2 reports of {:.0} KiB on average, {} scanned pages (PNG, Pillow); worker batch 50, {} job(s) at a time",
         pdfs.len(),
         size as f64 / 1024.0,
-        scans.len()
+        scans.len(),
+        plan.workers.iter().map(u32::to_string).collect::<Vec<_>>().join(" then ")
     );
-    phase(
-        &scratch.path().join("text"),
-        &Ins::from_body("2790375012345").context("bench INS")?,
-        "text PDFs",
-        "application/pdf",
-        &pdfs,
-        plan.pdfs,
-    )
-    .await?;
+    let workers = if plan.workers.is_empty() { vec![1] } else { plan.workers.clone() };
+    for (n, w) in workers.iter().enumerate() {
+        phase(
+            &scratch.path().join(format!("text-{w}")),
+            &Ins::from_body(&format!("27903750123{:02}", 45 + n)).context("bench INS")?,
+            "text PDFs",
+            "application/pdf",
+            &pdfs,
+            plan.pdfs,
+            *w,
+        )
+        .await?;
+    }
+    let last = workers.last().copied().unwrap_or(1);
     if plan.pages > 0 {
         if scans.is_empty() {
             bail!("no scan-*.png in {}", dir.display());
@@ -194,6 +213,7 @@ pub async fn extraction(plan: ExtractionPlan) -> anyhow::Result<()> {
             "image/png",
             &scans,
             plan.pages,
+            last,
         )
         .await?;
     }

@@ -32,6 +32,9 @@ pub struct SearchArgs {
     /// Scanned pages OCR'd (tesseract, French) through the same child (0: skip).
     #[arg(long, default_value_t = 10)]
     pub ocr_pages: usize,
+    /// The extraction worker's `workers` settings compared on the text PDFs, in one run.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub extraction_workers: Vec<u32>,
     /// Take the documents from this directory (`report-*.pdf`, `scan-*.png`: what
     /// `tests/pdf/make_pdfs.py reports DIR` writes) instead of writing them with `CARNET_PYTHON`.
     #[arg(long)]
@@ -283,7 +286,13 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
     let (pdfs, ocr_pages) =
         if args.smoke { (args.extraction_pdfs.min(3), args.ocr_pages.min(1)) } else { (args.extraction_pdfs, args.ocr_pages) };
     if pdfs > 0 {
-        crate::bench_extraction::extraction(crate::bench_extraction::ExtractionPlan { pdfs, pages: ocr_pages, dir: args.pdfs }).await?;
+        crate::bench_extraction::extraction(crate::bench_extraction::ExtractionPlan {
+            pdfs,
+            pages: ocr_pages,
+            dir: args.pdfs,
+            workers: args.extraction_workers,
+        })
+        .await?;
     }
     Ok(())
 }

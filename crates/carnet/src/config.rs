@@ -200,6 +200,8 @@ pub struct ExtractionConfig {
     pub max_pixels: u64,
     /// Jobs claimed per round.
     pub batch: u32,
+    /// Jobs run at once on this node (at least 1): up to its cores, less what serving needs.
+    pub workers: u32,
     /// How long a claimed job is this node's before another may take it over: longer than the
     /// slowest extraction (`max_ocr_pages` × 2 tool runs × `timeout_seconds`).
     pub lease_minutes: i64,
@@ -230,6 +232,7 @@ impl Default for ExtractionConfig {
             max_ocr_pages: 20,
             max_pixels: 40_000_000,
             batch: 8,
+            workers: 1,
             lease_minutes: 60,
             max_attempts: 5,
             interval_seconds: 5,
@@ -274,6 +277,7 @@ impl ExtractionConfig {
                 },
             },
             batch: self.batch.max(1),
+            workers: self.workers.max(1),
             lease: time::Duration::minutes(self.lease_minutes.max(1)),
             max_attempts: self.max_attempts.max(1),
             max_document_bytes: self.max_document_mib.saturating_mul(mib),

@@ -33,6 +33,9 @@ pub struct ExtractionSettings {
     pub extractor: Extractor,
     /// Jobs claimed per round.
     pub batch: u32,
+    /// Jobs of a round run at once (at least one). The tools are other processes: a node with
+    /// cores to spare extracts that many documents at a time.
+    pub workers: u32,
     /// How long a claimed job is this node's: past it, another node may claim the job again.
     /// Longer than the slowest extraction: a scan of `max_ocr_pages` pages, each rendered then
     /// OCR'd within the tools' timeout (by default 20 × 2 × 60 s = 40 minutes).
@@ -50,6 +53,7 @@ impl Default for ExtractionSettings {
         ExtractionSettings {
             extractor: Extractor::default(),
             batch: 8,
+            workers: 1,
             lease: time::Duration::minutes(60),
             max_attempts: 5,
             max_document_bytes: 64 * 1024 * 1024,
@@ -90,16 +94,25 @@ enum Ended {
 }
 
 impl Carnet {
-    /// One round of the extraction queue: claims up to `settings.batch` due jobs and runs them
-    /// one after the other (extraction takes a core; other nodes take other jobs).
+    /// One round of the extraction queue: claims up to `settings.batch` due jobs and runs them,
+    /// `settings.workers` at a time (an extraction takes a core; other nodes take other jobs).
     pub async fn extract_texts(&self, settings: &ExtractionSettings) -> Result<ExtractionReport> {
+        use futures::StreamExt;
         // A lease of this round only: a job this node claimed before and lost is not finished
         // by a late round of its own.
         let owner = format!("{}:{}", settings.node, uuid::Uuid::new_v4().simple());
         let jobs = self.db.claim_extraction_jobs(&owner, self.now(), settings.lease, settings.batch).await?;
+        let owner = owner.as_str();
+        let workers = usize::try_from(settings.workers.max(1)).unwrap_or(1);
+        let mut ended = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let outcome = self.extract_one(settings, owner, &job).await;
+                (job, outcome)
+            })
+            .buffer_unordered(workers);
         let mut report = ExtractionReport::default();
-        for job in jobs {
-            match self.extract_one(settings, &owner, &job).await {
+        while let Some((job, outcome)) = ended.next().await {
+            match outcome {
                 Ok(Some(Ended::Extracted)) => report.extracted += 1,
                 Ok(Some(Ended::Unavailable(reason))) => report.unavailable.push(reason),
                 Ok(Some(Ended::Retried)) => report.retried += 1,
