@@ -170,9 +170,18 @@ fn access_line(entry: &RecordedEntry, actor: &Actor) -> AccessLine {
 /// Entries of one person this close to each other are one visit on the home page.
 const VISIT_MS: i64 = 5 * 60 * 1000;
 
-/// The visit being read: its reference, outcome, oldest time so far, line, and its actions
-/// (newest first, each with how many times).
-type Visit<'a> = (&'a str, bool, i64, AccessLine, Vec<(String, usize)>);
+/// The visit being read.
+struct Visit<'a> {
+    reference: &'a str,
+    refused: bool,
+    /// Its oldest entry so far.
+    oldest: i64,
+    line: AccessLine,
+    /// Its actions, newest first, each with how many times.
+    whats: Vec<(String, usize)>,
+    /// It opened an emergency access, which says its basis already.
+    emergency: bool,
+}
 
 /// Others' actions as visits, newest first, at most `limit`: consecutive entries of one person
 /// with one outcome, each within five minutes of the next, read as one line ("a consulté l’état
@@ -183,28 +192,31 @@ fn visits(entries: &[&RecordedEntry], actor: &Actor, limit: usize) -> Vec<Access
     let mut out: Vec<AccessLine> = Vec::new();
     let mut visit: Option<Visit<'_>> = None;
     let flush = |visit: Option<Visit<'_>>, out: &mut Vec<AccessLine>| {
-        if let Some((_, _, _, mut line, whats)) = visit {
-            line.what = merged(whats.into_iter().rev().collect());
-            out.push(line);
+        if let Some(mut v) = visit {
+            v.line.what = merged(v.whats.into_iter().rev().collect());
+            if v.emergency {
+                v.line.basis.clear();
+            }
+            out.push(v.line);
         }
     };
     for e in entries {
         let refused = e.entry.outcome == carnet_service::Outcome::Deny;
+        let emergency = EMERGENCY_OPENINGS.contains(&e.entry.action.as_str());
         let line = access_line(e, actor);
         match &mut visit {
-            Some((reference, was_refused, oldest, current, whats))
-                if *reference == e.entry.actor.reference && *was_refused == refused && *oldest - e.entry.at <= VISIT_MS =>
-            {
-                *oldest = e.entry.at;
-                match whats.iter_mut().find(|(w, _)| *w == line.what) {
+            Some(v) if v.reference == e.entry.actor.reference && v.refused == refused && v.oldest - e.entry.at <= VISIT_MS => {
+                v.oldest = e.entry.at;
+                v.emergency |= emergency;
+                match v.whats.iter_mut().find(|(w, _)| *w == line.what) {
                     Some((_, n)) => *n += 1,
-                    None => whats.push((line.what, 1)),
+                    None => v.whats.push((line.what, 1)),
                 }
-                if current.basis.is_empty() {
-                    current.basis = line.basis;
+                if v.line.basis.is_empty() {
+                    v.line.basis = line.basis;
                 }
-                if current.justification.is_none() {
-                    current.justification = line.justification;
+                if v.line.justification.is_none() {
+                    v.line.justification = line.justification;
                 }
             }
             _ => {
@@ -212,8 +224,8 @@ fn visits(entries: &[&RecordedEntry], actor: &Actor, limit: usize) -> Vec<Access
                 if out.len() == limit {
                     return out;
                 }
-                let what = line.what.clone();
-                visit = Some((e.entry.actor.reference.as_str(), refused, e.entry.at, line, vec![(what, 1)]));
+                let whats = vec![(line.what.clone(), 1)];
+                visit = Some(Visit { reference: e.entry.actor.reference.as_str(), refused, oldest: e.entry.at, line, whats, emergency });
             }
         }
     }
