@@ -1533,6 +1533,12 @@ pub async fn direct_items_are_corrected_and_marked_entered_in_error(db: Database
     let first = item(1, &p, ItemKind::Condition, ItemOrigin::Professional);
     db.insert_items(std::slice::from_ref(&first)).await.expect("insert");
     assert!(matches!(db.insert_items(std::slice::from_ref(&first)).await, Err(StoreError::Conflict(_))), "one id, one item");
+    // Forty items (several multi-row statements) land and read back as written.
+    let many: Vec<StoredItem> = (100..140).map(|n| item(n, &p, ItemKind::Result, ItemOrigin::Professional)).collect();
+    db.insert_items(&many).await.expect("forty");
+    for m in &many {
+        assert_eq!(db.find_item(m.meta.id).await.expect("find").as_ref(), Some(m));
+    }
     // A batch (an import) lands whole or not at all: one id already taken refuses the others too.
     let fresh = item(4, &p, ItemKind::Allergy, ItemOrigin::Professional);
     assert!(matches!(db.insert_items(&[fresh.clone(), first.clone()]).await, Err(StoreError::Conflict(_))));

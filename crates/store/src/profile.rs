@@ -68,10 +68,34 @@ fn origin_text(origin: &ItemOrigin) -> &'static str {
     }
 }
 
-fn insert_statement(item: &StoredItem) -> Statement<'_> {
+/// Items per multi-row `INSERT`: a deposit's items go in a few statements (one round trip each
+/// on PostgreSQL), of few enough shapes that SQLite keeps them prepared.
+const ITEMS_PER_INSERT: usize = 16;
+
+/// `INSERT … VALUES (…), (…)` of `n` rows (1 ≤ n ≤ `ITEMS_PER_INSERT`), written once.
+fn insert_rows_sql(n: usize) -> &'static str {
+    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (1..=ITEMS_PER_INSERT)
+            .map(|rows| {
+                let (head, _) = INSERT_ITEM.split_once("VALUES").unwrap_or((INSERT_ITEM, ""));
+                let values: Vec<String> = (0..rows)
+                    .map(|r| format!("({})", (1..=11).map(|c| format!("${}", r * 11 + c)).collect::<Vec<_>>().join(",")))
+                    .collect();
+                format!("{head}VALUES {}", values.join(", "))
+            })
+            .collect()
+    });
+    &SQL[n.clamp(1, ITEMS_PER_INSERT) - 1]
+}
+
+/// The statements inserting `items`, `ITEMS_PER_INSERT` rows at a time.
+pub(crate) fn insert_statements(items: &[StoredItem]) -> Vec<Statement<'_>> {
+    items.chunks(ITEMS_PER_INSERT).map(|chunk| chunk.iter().fold(Statement::new(insert_rows_sql(chunk.len())), bind_item)).collect()
+}
+
+fn bind_item<'a>(s: Statement<'a>, item: &'a StoredItem) -> Statement<'a> {
     let m = &item.meta;
-    Statement::new(INSERT_ITEM)
-        .text(m.id.to_string())
+    s.text(m.id.to_string())
         .text(m.ins.as_str())
         .text(m.kind.as_str())
         .text(origin_text(&m.origin))
@@ -145,8 +169,8 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         document_writes(&mut writes, meta, title_sealed, supersedes)?;
-        for item in items {
-            writes.push(insert_statement(item));
+        for statement in insert_statements(items) {
+            writes.push(statement);
         }
         for m in notify {
             writes.push(crate::policy::outbox_statement(m));
@@ -163,16 +187,16 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         submission_writes(&mut writes, set, documents, notify)?;
-        for item in items {
-            writes.push(insert_statement(item));
+        for statement in insert_statements(items) {
+            writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a submission set or document with this unique id exists")
     }
 
     async fn insert_items(&self, items: &[StoredItem]) -> Result<()> {
         let mut writes = Writes::default();
-        for item in items {
-            writes.push(insert_statement(item));
+        for statement in insert_statements(items) {
+            writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
     }
@@ -183,7 +207,7 @@ impl ProfileStore for Database {
             Statement::new("UPDATE profile_items SET status = 'superseded' WHERE id = $1 AND status = 'current'").text(old.to_string()),
             "profile item",
         );
-        writes.push(insert_statement(item));
+        writes.push(bind_item(Statement::new(INSERT_ITEM), item));
         unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
     }
 
@@ -222,5 +246,18 @@ impl ProfileStore for Database {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM profile_items WHERE id = $1");
         let row: Option<ItemRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await)?;
         row.map(ItemRow::into_item).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_inserts_number_each_rows_parameters_in_turn() {
+        let two = insert_rows_sql(2);
+        assert!(two.starts_with("INSERT INTO profile_items (id, ins,"), "{two}");
+        assert!(two.ends_with("VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11), ($12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"), "{two}");
+        assert_eq!(insert_rows_sql(ITEMS_PER_INSERT).matches('(').count(), ITEMS_PER_INSERT + 1);
     }
 }
