@@ -267,7 +267,9 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<()> {
         row("Observation trend at half that load", half);
     }
     if !runs(Workload::Deposits) {
-        println!("\ntargets: {}", targets.join("; "));
+        if !targets.is_empty() {
+            println!("\ntargets: {}", targets.join("; "));
+        }
         println!("server peak RSS (VmHWM): {rss:.1} MiB");
         return Ok(());
     }
