@@ -132,6 +132,8 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<()> {
     seed_patient(&server, &client, &trend_ins, 0).await?;
 
     // The deposits: a VSM and a CR-BIO padded to one size, and plain text of that size.
+    // `urn:ihe:pcc:xphr:2007` for the CR-BIO too, as the server's tests do: XD-LAB's format code
+    // is neither among the accepted formats nor read as CDA (`carnet_extract::cda::is_cda`).
     let (vsm_natural, crbio_natural) = (vsm(&deposits_ins, 0, 0).len(), cr_bio(&deposits_ins, 0, 0).len());
     let size = vsm_natural.max(crbio_natural);
     let deposits = [
@@ -400,6 +402,7 @@ async fn check_trend(client: &reqwest::Client, url: &str, doctor: &str, points: 
         .iter()
         .filter_map(|e| e["resource"]["effectiveDateTime"].as_str())
         .collect();
+    // One page: the search's default count is 50.
     if bundle["total"].as_u64() != Some(points as u64) || dates.len() != points.min(50) {
         bail!("the trend answered total {:?} and {} dated entries, expected {points}", bundle["total"], dates.len());
     }
