@@ -223,7 +223,13 @@ pub(crate) fn provide_script(token: &str, ins: &Ins, binary_b64: &str, size: usi
 /// repeat each other's ids (a repeated id with the same content is a resubmission, answered
 /// without storing anything). Without `run`, a random number per wrk thread.
 pub(crate) fn provide_script_numbered(token: &str, ins: &Ins, binary_b64: &str, size: usize, sha256_b64: &str, run: Option<u64>) -> String {
-    let bundle = provide_bundle(ins, "@ID@", binary_b64, size, sha256_b64).to_string();
+    bundle_script(token, &provide_bundle(ins, "@ID@", binary_b64, size, sha256_b64), run)
+}
+
+/// Lua: `POST /fhir` of `bundle` (an ITI-65 transaction whose unique ids hold `@ID@`), each
+/// request with its own ids, numbered as `provide_script_numbered` says.
+pub(crate) fn bundle_script(token: &str, bundle: &serde_json::Value, run: Option<u64>) -> String {
+    let bundle = bundle.to_string();
     let (head, rest) = bundle.split_once("@ID@").unwrap_or((&bundle, ""));
     let parts: Vec<String> = std::iter::once(head.to_owned()).chain(rest.split("@ID@").map(str::to_owned)).collect();
     let lua_parts: Vec<String> = parts.iter().map(|p| format!("[==[{p}]==]")).collect();

@@ -9,6 +9,7 @@ mod bench_http;
 mod bench_keys;
 mod bench_nodes;
 mod bench_portal;
+mod bench_profile;
 mod bench_search;
 mod bench_soak;
 
@@ -59,6 +60,11 @@ enum BenchCommand {
     /// then text extraction and indexing through a `carnet serve` child: 100 KB text PDFs
     /// (documents/s) and OCR (pages/s).
     Search(bench_search::SearchArgs),
+    /// The medical profile (issue 20): ITI-65 deposits of CDA level 3 documents (a 50-entry VSM,
+    /// a 40-result CR-BIO) read into profile items, against plain deposits of the same size in
+    /// alternated rounds; `$summary` of a 500-item record and a creatinine trend (p50/p99 at
+    /// full and half load); the hello-world ceiling in the same run.
+    Profile(bench_profile::ProfileArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             BenchCommand::Keys(args) => bench_keys::keys(args).await,
             BenchCommand::Nodes(args) => bench_nodes::nodes(args).await,
             BenchCommand::Search(args) => bench_search::search(args).await,
+            BenchCommand::Profile(args) => bench_profile::profile(args).await,
         }
     })
 }
