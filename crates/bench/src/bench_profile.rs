@@ -76,6 +76,7 @@ pub enum Workload {
 /// The bench doctor's RPPS (`seed_patient`'s), as a CDA author id: the national PS root, "8".
 const AUTHOR_EXTENSION: &str = "810000001015";
 const FORMAT_XPHR: &str = "urn:ihe:pcc:xphr:2007";
+const FORMAT_XD_LAB: &str = "urn:ihe:lab:xd-lab:2008";
 const FORMAT_PLAIN: &str = "urn:ihe:iti:xds:2017:mimeTypeSufficient";
 
 /// One kind of deposit: its bytes and what the bundle declares of them.
@@ -132,8 +133,7 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<()> {
     seed_patient(&server, &client, &trend_ins, 0).await?;
 
     // The deposits: a VSM and a CR-BIO padded to one size, and plain text of that size.
-    // `urn:ihe:pcc:xphr:2007` for the CR-BIO too, as the server's tests do: XD-LAB's format code
-    // is neither among the accepted formats nor read as CDA (`carnet_extract::cda::is_cda`).
+    // Each volet with its format code: XPHR for the synthèse, IHE XD-LAB for the biology report.
     let (vsm_natural, crbio_natural) = (vsm(&deposits_ins, 0, 0).len(), cr_bio(&deposits_ins, 0, 0).len());
     let size = vsm_natural.max(crbio_natural);
     let deposits = [
@@ -159,7 +159,7 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<()> {
             type_code: "11502-2",
             class_code: "10",
             mime: "text/xml",
-            format: FORMAT_XPHR,
+            format: FORMAT_XD_LAB,
         },
     ];
     println!(
@@ -359,7 +359,8 @@ async fn api_deposit(
     type_code: &str,
     cda: String,
 ) -> anyhow::Result<()> {
-    let meta = serde_json::json!({"unique_id": unique_id, "type_code": type_code, "format_code": FORMAT_XPHR, "mime_type": "text/xml", "title": unique_id});
+    let format = if type_code == "11502-2" { FORMAT_XD_LAB } else { FORMAT_XPHR };
+    let meta = serde_json::json!({"unique_id": unique_id, "type_code": type_code, "format_code": format, "mime_type": "text/xml", "title": unique_id});
     let form = reqwest::multipart::Form::new()
         .part("metadata", reqwest::multipart::Part::text(meta.to_string()).mime_str("application/json")?)
         .part("content", reqwest::multipart::Part::bytes(cda.into_bytes()).mime_str("text/xml")?);
