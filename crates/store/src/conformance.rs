@@ -77,6 +77,7 @@ macro_rules! store_suite {
             direct_items_are_corrected_and_marked_entered_in_error,
             withdrawing_a_correction_of_a_documents_item_puts_it_back,
             shredding_deletes_profile_items,
+            a_records_profile_follows_every_change_on_every_node,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -1601,4 +1602,47 @@ pub async fn shredding_deletes_profile_items(db: Database) {
     db.delete_documents_of(&p).await.expect("shred");
     assert!(db.find_items_of(&p, None).await.expect("list").is_empty(), "items from documents and direct entries go");
     assert_eq!(ids(&db.find_items_of(&ins(2), None).await.expect("list")), [kept.meta.id]);
+}
+
+/// A profile may come from a node's cache: every kind of change, made through either node, shows
+/// in the next read on both (each read twice: the second is the cached one).
+pub async fn a_records_profile_follows_every_change_on_every_node(a: Database) {
+    let b = a.another_node();
+    let p = ins(1);
+    let read_both = async |expected: &[(ItemId, ItemStatus)], step: &str| {
+        for (node, db) in [("a", &a), ("b", &b), ("a again", &a), ("b again", &b)] {
+            let mut got: Vec<_> = db.find_items_of(&p, None).await.expect("list").iter().map(|i| (i.meta.id, i.meta.status)).collect();
+            got.sort_by_key(|(id, status)| (id.to_string(), status.as_str()));
+            let mut want = expected.to_vec();
+            want.sort_by_key(|(id, status)| (id.to_string(), status.as_str()));
+            assert_eq!(got, want, "{step}: node {node}");
+        }
+    };
+    use ItemStatus::{Current, EnteredInError, Superseded};
+    read_both(&[], "nothing yet").await;
+    let v1 = document(1, &p);
+    let read = from_doc(1, &v1, ItemKind::Allergy);
+    a.insert_document_with_items(noted(&a, &v1).await, None, None, &[], std::slice::from_ref(&read)).await.expect("deposit");
+    let r = read.meta.id;
+    read_both(&[(r, Current)], "a deposit on a").await;
+    let direct = item(2, &p, ItemKind::Condition, ItemOrigin::Professional);
+    b.insert_items(std::slice::from_ref(&direct)).await.expect("direct");
+    let d = direct.meta.id;
+    read_both(&[(r, Current), (d, Current)], "a direct item on b").await;
+    let mut correction = item(3, &p, ItemKind::Allergy, ItemOrigin::Patient);
+    correction.meta.replaces = Some(r);
+    a.correct_item(r, &correction).await.expect("correct");
+    let c = correction.meta.id;
+    read_both(&[(r, Superseded), (d, Current), (c, Current)], "the patient corrects the document's item on a").await;
+    b.mark_item_entered_in_error(c).await.expect("withdraw");
+    read_both(&[(r, Current), (d, Current), (c, EnteredInError)], "she withdraws it on b").await;
+    let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
+    let read2 = from_doc(4, &v2, ItemKind::Allergy);
+    b.insert_document_with_items(noted(&b, &v2).await, None, Some(v1.id), &[], std::slice::from_ref(&read2)).await.expect("replace");
+    let r2 = read2.meta.id;
+    read_both(&[(r, Superseded), (d, Current), (c, EnteredInError), (r2, Current)], "a replacement on b").await;
+    a.delete_document(v2.id).await.expect("delete");
+    read_both(&[(r, Superseded), (d, Current), (c, EnteredInError)], "the replacement deleted on a").await;
+    b.delete_documents_of(&p).await.expect("shred");
+    read_both(&[], "the record shredded on b").await;
 }

@@ -87,6 +87,7 @@ pub struct Database {
     /// then fail until the server restarts (SQLite on a local file gives no other cause).
     pub(crate) writer: Writer,
     pub(crate) documents_cache: std::sync::Arc<std::sync::Mutex<crate::documents::DocumentsCache>>,
+    pub(crate) profile_cache: std::sync::Arc<std::sync::Mutex<crate::profile::ProfileCache>>,
     /// SQLite in a file: flushes the write-ahead log after writes, many commits per flush, so
     /// that a write is on disk before its caller answers (see `on_writer!`).
     pub(crate) durability: Option<std::sync::Arc<crate::blobs::GroupSync>>,
@@ -152,6 +153,7 @@ impl Database {
                 pool: Pool::Sqlite(pool),
                 writer: Writer::Sqlite(std::sync::Arc::new(tokio::sync::Mutex::new(writer))),
                 documents_cache: Default::default(),
+                profile_cache: Default::default(),
                 durability: None,
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -167,6 +169,7 @@ impl Database {
                 pool: Pool::Postgres(pool.clone()),
                 writer: Writer::Postgres(pool),
                 documents_cache: Default::default(),
+                profile_cache: Default::default(),
                 durability: None,
             }
         } else {
@@ -194,6 +197,7 @@ impl Database {
             pool: self.pool.clone(),
             writer: self.writer.clone(),
             documents_cache: Default::default(),
+            profile_cache: Default::default(),
             durability: self.durability.clone(),
         }
     }

@@ -2,12 +2,13 @@
 //! metadata; what it says is a sealed blob the service opens (this crate never sees it in clear).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use carnet_domain::profile::{ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus};
 use carnet_domain::{DocumentId, DocumentMeta, Ins};
 
 use crate::database::on_pool;
-use crate::documents::{corrupt, document_writes};
+use crate::documents::{GENERATION_SQL, corrupt, document_writes};
 use crate::submissions::{NewSetDocument, StoredSubmissionSet, submission_writes};
 use crate::time_codec::{from_millis, opt_from_millis, to_millis};
 use crate::writes::{Statement, Writes};
@@ -52,6 +53,10 @@ pub trait ProfileStore {
     /// A record's items, every status, optionally of one kind; by effective date (newest first,
     /// undated last), then id.
     fn find_items_of(&self, ins: &Ins, kind: Option<ItemKind>) -> impl Future<Output = Result<Vec<StoredItem>>> + Send;
+    /// All of a record's items as `find_items_of` orders them, at a generation the caller read
+    /// (`RecordStore`'s, the documents' own): from this node's cache while the generation is
+    /// still the record's, so that reading a profile does not read its rows again.
+    fn find_items_at(&self, ins: &Ins, generation: i64) -> impl Future<Output = Result<Arc<[StoredItem]>>> + Send;
     fn find_item(&self, id: ItemId) -> impl Future<Output = Result<Option<StoredItem>>> + Send;
 }
 
@@ -68,30 +73,49 @@ fn origin_text(origin: &ItemOrigin) -> &'static str {
     }
 }
 
-/// Items per multi-row `INSERT`: a deposit's items go in a few statements (one round trip each
-/// on PostgreSQL), of few enough shapes that SQLite keeps them prepared.
-const ITEMS_PER_INSERT: usize = 16;
-
-/// `INSERT … VALUES (…), (…)` of `n` rows (1 ≤ n ≤ `ITEMS_PER_INSERT`), written once.
-fn insert_rows_sql(n: usize) -> &'static str {
-    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        (1..=ITEMS_PER_INSERT)
-            .map(|rows| {
-                let (head, _) = INSERT_ITEM.split_once("VALUES").unwrap_or((INSERT_ITEM, ""));
-                let values: Vec<String> = (0..rows)
-                    .map(|r| format!("({})", (1..=11).map(|c| format!("${}", r * 11 + c)).collect::<Vec<_>>().join(",")))
-                    .collect();
-                format!("{head}VALUES {}", values.join(", "))
-            })
-            .collect()
-    });
-    &SQL[n.clamp(1, ITEMS_PER_INSERT) - 1]
+/// All of a deposit's items in ONE statement of one parameter, a JSON array of rows that the
+/// database unpacks (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Its text never
+/// changes, so a deposit's whole transaction keeps one shape that SQLite keeps prepared, and its
+/// binding is one value: with a parameter per column, a 50-item deposit bound ~550 parameters, and
+/// SQLite looks each one's name up in a list (the cost grew with the square of the count).
+pub(crate) fn insert_statements(backend: crate::Backend, items: &[StoredItem]) -> Result<Vec<Statement<'static>>> {
+    if items.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<serde_json::Value> = items
+        .iter()
+        .map(|item| {
+            let m = &item.meta;
+            serde_json::json!([
+                m.id.to_string(),
+                m.ins.as_str(),
+                m.kind.as_str(),
+                origin_text(&m.origin),
+                m.origin.source_document().map(|d| d.to_string()),
+                m.recorded_by,
+                to_millis(m.recorded_at),
+                m.effective.map(to_millis),
+                m.status.as_str(),
+                m.replaces.map(|r| r.to_string()),
+                carnet_domain::hex::encode(&item.sealed),
+            ])
+        })
+        .collect();
+    let json = serde_json::to_string(&rows).map_err(|e| corrupt("profile items", e))?;
+    let sql = match backend {
+        crate::Backend::Sqlite => INSERT_ITEMS_SQLITE,
+        crate::Backend::Postgres => INSERT_ITEMS_POSTGRES,
+    };
+    Ok(vec![Statement::new(sql).text(json)])
 }
 
-/// The statements inserting `items`, `ITEMS_PER_INSERT` rows at a time.
-pub(crate) fn insert_statements(items: &[StoredItem]) -> Vec<Statement<'_>> {
-    items.chunks(ITEMS_PER_INSERT).map(|chunk| chunk.iter().fold(Statement::new(insert_rows_sql(chunk.len())), bind_item)).collect()
-}
+const INSERT_ITEMS_SQLITE: &str = "INSERT INTO profile_items (id, ins, kind, origin, source_document, recorded_by, recorded_at, effective, \
+     status, replaces, sealed) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
+     value ->> 7, value ->> 8, value ->> 9, unhex(value ->> 10) FROM json_each($1) ORDER BY key";
+
+const INSERT_ITEMS_POSTGRES: &str = "INSERT INTO profile_items (id, ins, kind, origin, source_document, recorded_by, recorded_at, effective, \
+     status, replaces, sealed) SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, (r ->> 6)::bigint, (r ->> 7)::bigint, \
+     r ->> 8, r ->> 9, decode(r ->> 10, 'hex') FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t (r, n) ORDER BY n";
 
 fn bind_item<'a>(s: Statement<'a>, item: &'a StoredItem) -> Statement<'a> {
     let m = &item.meta;
@@ -123,6 +147,13 @@ struct ItemRow {
     sealed: Vec<u8>,
 }
 
+#[derive(sqlx::FromRow)]
+struct GenerationItemRow {
+    generation: i64,
+    #[sqlx(flatten)]
+    item: ItemRow,
+}
+
 impl ItemRow {
     fn into_item(self) -> Result<StoredItem> {
         let item_id = |s: &str| ItemId::parse(s).map_err(|e| corrupt("profile item id", e));
@@ -151,6 +182,42 @@ impl ItemRow {
     }
 }
 
+/// The profile cache: each record's sealed items (nothing in clear: the service opens them per
+/// request) as read at a generation, the count of the record's `document_changes`, which direct
+/// items move too (migration 0018). The documents cache's argument holds: changes only add rows,
+/// so an unchanged count means unchanged items, on any node. Bounded: cleared when it holds more
+/// than `CACHED_ITEMS` items.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileCache {
+    records: std::collections::HashMap<Ins, (i64, Arc<[StoredItem]>)>,
+    items: usize,
+}
+
+/// About 0.6 KiB each sealed: ~12 MiB at most.
+const CACHED_ITEMS: usize = 20_000;
+
+const ORDER_ITEMS: &str = "ORDER BY CASE WHEN effective IS NULL THEN 1 ELSE 0 END, effective DESC, id";
+
+impl Database {
+    fn cached_items(&self, ins: &Ins, generation: i64) -> Option<Arc<[StoredItem]>> {
+        let cache = self.profile_cache.lock().ok()?;
+        cache.records.get(ins).filter(|(at, _)| *at == generation).map(|(_, items)| items.clone())
+    }
+
+    fn cache_items(&self, ins: &Ins, generation: i64, items: &Arc<[StoredItem]>) {
+        let Ok(mut cache) = self.profile_cache.lock() else { return };
+        if items.len() > CACHED_ITEMS {
+            return;
+        }
+        if cache.items + items.len() > CACHED_ITEMS {
+            cache.records.clear();
+            cache.items = 0;
+        }
+        let replaced = cache.records.insert(ins.clone(), (generation, items.clone()));
+        cache.items = cache.items + items.len() - replaced.map_or(0, |(_, old)| old.len());
+    }
+}
+
 fn unique_violation(result: Result<()>, what: &'static str) -> Result<()> {
     match result {
         Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => Err(StoreError::Conflict(what)),
@@ -169,7 +236,7 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         document_writes(&mut writes, meta, title_sealed, supersedes)?;
-        for statement in insert_statements(items) {
+        for statement in insert_statements(self.backend(), items)? {
             writes.push(statement);
         }
         for m in notify {
@@ -187,7 +254,7 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         submission_writes(&mut writes, set, documents, notify)?;
-        for statement in insert_statements(items) {
+        for statement in insert_statements(self.backend(), items)? {
             writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a submission set or document with this unique id exists")
@@ -195,7 +262,7 @@ impl ProfileStore for Database {
 
     async fn insert_items(&self, items: &[StoredItem]) -> Result<()> {
         let mut writes = Writes::default();
-        for statement in insert_statements(items) {
+        for statement in insert_statements(self.backend(), items)? {
             writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
@@ -232,32 +299,32 @@ impl ProfileStore for Database {
     }
 
     async fn find_items_of(&self, ins: &Ins, kind: Option<ItemKind>) -> Result<Vec<StoredItem>> {
+        let generation: i64 = on_pool!(self, |pool| sqlx::query_scalar(GENERATION_SQL).bind(ins.as_str()).fetch_one(pool).await)?;
+        let items = self.find_items_at(ins, generation).await?;
+        Ok(items.iter().filter(|i| kind.is_none_or(|k| i.meta.kind == k)).cloned().collect())
+    }
+
+    async fn find_items_at(&self, ins: &Ins, generation: i64) -> Result<Arc<[StoredItem]>> {
+        if generation == 0 {
+            // Nothing was ever written for this record.
+            return Ok(Arc::from([]));
+        }
+        if let Some(items) = self.cached_items(ins, generation) {
+            return Ok(items);
+        }
+        // The items and their generation in one statement, so that they belong to one snapshot.
         // Undated items last on both backends (PostgreSQL sorts NULLs first when descending).
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM profile_items WHERE ins = $1 AND ($2 IS NULL OR kind = $2) \
-             ORDER BY CASE WHEN effective IS NULL THEN 1 ELSE 0 END, effective DESC, id"
-        );
-        let kind = kind.map(ItemKind::as_str);
-        let rows: Vec<ItemRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).bind(kind).fetch_all(pool).await)?;
-        rows.into_iter().map(ItemRow::into_item).collect()
+        let sql = format!("SELECT ({GENERATION_SQL}) AS generation, {ITEM_COLUMNS} FROM profile_items WHERE ins = $1 {ORDER_ITEMS}");
+        let rows: Vec<GenerationItemRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_all(pool).await)?;
+        let Some(read_at) = rows.first().map(|r| r.generation) else { return Ok(Arc::from([])) };
+        let items: Arc<[StoredItem]> = rows.into_iter().map(|r| r.item.into_item()).collect::<Result<Vec<_>>>()?.into();
+        self.cache_items(ins, read_at, &items);
+        Ok(items)
     }
 
     async fn find_item(&self, id: ItemId) -> Result<Option<StoredItem>> {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM profile_items WHERE id = $1");
         let row: Option<ItemRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await)?;
         row.map(ItemRow::into_item).transpose()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn multi_row_inserts_number_each_rows_parameters_in_turn() {
-        let two = insert_rows_sql(2);
-        assert!(two.starts_with("INSERT INTO profile_items (id, ins,"), "{two}");
-        assert!(two.ends_with("VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11), ($12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"), "{two}");
-        assert_eq!(insert_rows_sql(ITEMS_PER_INSERT).matches('(').count(), ITEMS_PER_INSERT + 1);
     }
 }

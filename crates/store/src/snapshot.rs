@@ -54,6 +54,7 @@ impl Database {
             pool: Pool::Sqlite(pool),
             writer: Writer::Sqlite(std::sync::Arc::new(tokio::sync::Mutex::new(writer))),
             documents_cache: Default::default(),
+            profile_cache: Default::default(),
             // Read-only: nothing to flush.
             durability: None,
         })
