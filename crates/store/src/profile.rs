@@ -53,9 +53,9 @@ pub trait ProfileStore {
     /// A record's items, every status, optionally of one kind; by effective date (newest first,
     /// undated last), then id.
     fn find_items_of(&self, ins: &Ins, kind: Option<ItemKind>) -> impl Future<Output = Result<Vec<StoredItem>>> + Send;
-    /// All of a record's items as `find_items_of` orders them, at a generation the caller read
-    /// (`RecordStore`'s, the documents' own): from this node's cache while the generation is
-    /// still the record's, so that reading a profile does not read its rows again.
+    /// All of a record's items as `find_items_of` orders them, at the record's generation as the
+    /// caller read it (the one `find_documents_at` takes): from this node's cache while that is
+    /// still the record's generation, so that reading a profile does not read its rows again.
     fn find_items_at(&self, ins: &Ins, generation: i64) -> impl Future<Output = Result<Arc<[StoredItem]>>> + Send;
     fn find_item(&self, id: ItemId) -> impl Future<Output = Result<Option<StoredItem>>> + Send;
 }
@@ -78,9 +78,9 @@ fn origin_text(origin: &ItemOrigin) -> &'static str {
 /// changes, so a deposit's whole transaction keeps one shape that SQLite keeps prepared, and its
 /// binding is one value: with a parameter per column, a 50-item deposit bound ~550 parameters, and
 /// SQLite looks each one's name up in a list (the cost grew with the square of the count).
-pub(crate) fn insert_statements(backend: crate::Backend, items: &[StoredItem]) -> Result<Vec<Statement<'static>>> {
+pub(crate) fn insert_statement(backend: crate::Backend, items: &[StoredItem]) -> Result<Option<Statement<'static>>> {
     if items.is_empty() {
-        return Ok(vec![]);
+        return Ok(None);
     }
     let rows: Vec<serde_json::Value> = items
         .iter()
@@ -106,7 +106,7 @@ pub(crate) fn insert_statements(backend: crate::Backend, items: &[StoredItem]) -
         crate::Backend::Sqlite => INSERT_ITEMS_SQLITE,
         crate::Backend::Postgres => INSERT_ITEMS_POSTGRES,
     };
-    Ok(vec![Statement::new(sql).text(json)])
+    Ok(Some(Statement::new(sql).text(json)))
 }
 
 const INSERT_ITEMS_SQLITE: &str = "INSERT INTO profile_items (id, ins, kind, origin, source_document, recorded_by, recorded_at, effective, \
@@ -236,7 +236,7 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         document_writes(&mut writes, meta, title_sealed, supersedes)?;
-        for statement in insert_statements(self.backend(), items)? {
+        if let Some(statement) = insert_statement(self.backend(), items)? {
             writes.push(statement);
         }
         for m in notify {
@@ -254,7 +254,7 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         submission_writes(&mut writes, set, documents, notify)?;
-        for statement in insert_statements(self.backend(), items)? {
+        if let Some(statement) = insert_statement(self.backend(), items)? {
             writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a submission set or document with this unique id exists")
@@ -262,7 +262,7 @@ impl ProfileStore for Database {
 
     async fn insert_items(&self, items: &[StoredItem]) -> Result<()> {
         let mut writes = Writes::default();
-        for statement in insert_statements(self.backend(), items)? {
+        if let Some(statement) = insert_statement(self.backend(), items)? {
             writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
