@@ -162,8 +162,9 @@ async fn documents_round_trip_through_s3_sealed() {
     let (status, stored) = http(s3.port, "GET", &key);
     assert_eq!(status, 200);
     assert!(stored.len() as u64 > bytes.len() as u64, "header and tags added");
+    // The 14-byte marker, not a 4-byte magic: 12 MiB of ciphertext holds any given 4 bytes about
+    // once in 340 runs (this test failed so in CI), 14 bytes never.
     assert!(memchr::memmem::find(&stored, marker).is_none(), "no plaintext in the bucket");
-    assert!(memchr::memmem::find(&stored, b"%PDF").is_none());
 
     // Destruction deletes the object after the key.
     let patient = app.patient(&p);
