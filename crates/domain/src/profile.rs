@@ -34,6 +34,23 @@ impl ItemId {
     pub fn parse(s: &str) -> Result<ItemId, crate::document::DocumentIdError> {
         DocumentId::parse(s).map(ItemId)
     }
+
+    /// The `place`th item of the set `set` (the items read from one document): the set's id with
+    /// the place in its last two bytes. Numbered so, a document's items are stored as one row and
+    /// an item's id still finds it (through [`ItemId::set_and_place`]).
+    pub fn in_set(set: ItemId, place: u16) -> ItemId {
+        let mut bytes = *set.as_bytes();
+        bytes[14..].copy_from_slice(&place.to_be_bytes());
+        ItemId::from_bytes(bytes)
+    }
+
+    /// The set an item id would belong to and its place there: the inverse of [`ItemId::in_set`].
+    pub fn set_and_place(&self) -> (ItemId, u16) {
+        let mut bytes = *self.as_bytes();
+        let place = u16::from_be_bytes([bytes[14], bytes[15]]);
+        bytes[14..].fill(0);
+        (ItemId::from_bytes(bytes), place)
+    }
 }
 
 impl std::fmt::Display for ItemId {
@@ -306,5 +323,19 @@ mod tests {
         let id = ItemId::from_bytes([0xab; 16]);
         assert_eq!(ItemId::parse(&id.to_string()), Ok(id));
         assert!(ItemId::parse(&id.to_string().to_uppercase()).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_items_place_in_its_set_is_found_from_its_id(bytes in proptest::prelude::any::<[u8; 16]>(), place in 0u16..=u16::MAX) {
+            let set = ItemId::in_set(ItemId::from_bytes(bytes), 0);
+            let id = ItemId::in_set(set, place);
+            proptest::prop_assert_eq!(id.set_and_place(), (set, place));
+            // The set's first item and the set share an id; distinct places, distinct ids.
+            proptest::prop_assert_eq!(ItemId::in_set(set, 0), set);
+            if place != 0 {
+                proptest::prop_assert_ne!(id, set);
+            }
+        }
     }
 }

@@ -171,13 +171,17 @@ pub(crate) fn items_of_entries(key: &DataKey, document: &DocumentMeta, entries: 
         .as_ref()
         .map(|n| [n.given.as_deref(), n.family.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "))
         .filter(|n| !n.is_empty());
+    // Numbered as one set (stored as one row); a document of more items than a set numbers
+    // (65,536) has its items stored one row each.
+    let set = ItemId::in_set(new_item_id(), 0);
+    let mut places = (0..=u16::MAX).map(|place| ItemId::in_set(set, place));
     let mut items = Vec::new();
     for entry in entries {
         let Some(kind) = item_kind(entry.kind) else { continue };
         let content = entry_content(entry, author_name.clone());
         let effective = content.at.as_deref().or(content.from.as_deref()).and_then(instant_of);
         let meta = ItemMeta {
-            id: new_item_id(),
+            id: places.next().unwrap_or_else(new_item_id),
             ins: document.ins.clone(),
             kind,
             origin: ItemOrigin::Document { document: document.id, path: entry.path.clone() },

@@ -17,6 +17,7 @@ use carnet_domain::codes::{CLASS_SYSTEM, Code, FORMAT_SYSTEM_IHE};
 use carnet_domain::document::XdsMetadata;
 use carnet_domain::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 
+use crate::database::on_pool;
 use crate::{
     AppStore, AppUse, ConnectedApp, Database, DirectoryStore, DocumentStore, GateInputs, KeyStore, NewSetDocument, NotificationStore,
     OutboxMessage, PolicyStore, RecordStore, ReviewItem, ReviewStore, Revocation, StoreError, StoredPreferences, StoredSubmissionSet,
@@ -78,6 +79,11 @@ macro_rules! store_suite {
             withdrawing_a_correction_of_a_documents_item_puts_it_back,
             shredding_deletes_profile_items,
             a_records_profile_follows_every_change_on_every_node,
+            items_stored_one_row_each_land_with_their_document,
+            items_stored_one_row_each_are_superseded_with_their_document,
+            items_stored_one_row_each_are_corrected_and_put_back,
+            items_stored_one_row_each_follow_every_change_on_every_node,
+            two_corrections_of_one_version_do_not_both_land,
         );
     };
     ($fresh:path; $($case:ident),* $(,)?) => {
@@ -1451,16 +1457,58 @@ fn from_doc(n: u8, doc: &DocumentMeta, kind: ItemKind) -> StoredItem {
     item(n, &doc.ins, kind, ItemOrigin::Document { document: doc.id, path: String::new() })
 }
 
+/// How a document's items are numbered, and so stored.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// As the service numbers a deposit's items: one set, one row.
+    Set,
+    /// Any other numbering, as every item was before sets: one row each.
+    Rows,
+}
+
+/// The items read from `doc`, `kinds` in order, from item `n` on, numbered per `layout`.
+fn read_from(layout: Layout, n: u8, doc: &DocumentMeta, kinds: &[ItemKind]) -> Vec<StoredItem> {
+    let set = ItemId::in_set(ItemId::from_bytes([0x40 + n; 16]), 0);
+    (0u8..)
+        .zip(kinds)
+        .map(|(i, kind)| {
+            let mut item = from_doc(n + i, doc, *kind);
+            if let Layout::Set = layout {
+                item.meta.id = ItemId::in_set(set, u16::from(i));
+            }
+            item
+        })
+        .collect()
+}
+
 fn ids(items: &[StoredItem]) -> Vec<ItemId> {
     items.iter().map(|i| i.meta.id).collect()
 }
 
 pub async fn profile_items_land_with_their_document_or_not_at_all(db: Database) {
+    items_land_with_their_document(db, Layout::Set).await;
+}
+
+pub async fn items_stored_one_row_each_land_with_their_document(db: Database) {
+    items_land_with_their_document(db, Layout::Rows).await;
+}
+
+async fn items_land_with_their_document(db: Database, layout: Layout) {
     let p = ins(1);
     let d = document(1, &p);
-    let items = [from_doc(1, &d, ItemKind::Allergy), from_doc(2, &d, ItemKind::Result), from_doc(3, &d, ItemKind::Result)];
+    let items = read_from(layout, 1, &d, &[ItemKind::Allergy, ItemKind::Result, ItemKind::Result]);
+    let sets = if let Layout::Set = layout { 1 } else { 0 };
+    let stored = on_pool!(db, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM profile_item_sets").fetch_one(pool).await);
+    assert_eq!(stored.expect("count"), 0);
     db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &items).await.expect("insert");
-    assert_eq!(db.find_item(items[0].meta.id).await.expect("find"), Some(items[0].clone()), "round trip");
+    let stored = on_pool!(db, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM profile_item_sets").fetch_one(pool).await);
+    assert_eq!(stored.expect("count"), sets, "{layout:?}");
+    for item in &items {
+        assert_eq!(db.find_item(item.meta.id).await.expect("find").as_ref(), Some(item), "round trip");
+    }
+    // An id next to the set's last item is no item.
+    let (set, _) = items[0].meta.id.set_and_place();
+    assert_eq!(db.find_item(ItemId::in_set(set, 3)).await.expect("find"), None);
     // Newest effective first, undated last.
     assert_eq!(ids(&db.find_items_of(&p, None).await.expect("list")), [items[0].meta.id, items[1].meta.id, items[2].meta.id]);
     assert_eq!(ids(&db.find_items_of(&p, Some(ItemKind::Result)).await.expect("by kind")), [items[1].meta.id, items[2].meta.id]);
@@ -1470,14 +1518,14 @@ pub async fn profile_items_land_with_their_document_or_not_at_all(db: Database) 
 
     // The document's unique id is taken: neither it nor its items are written.
     let clash = DocumentMeta { id: DocumentId::from_bytes([9; 16]), ..d.clone() };
-    let lost = from_doc(4, &clash, ItemKind::Condition);
-    let refused = db.insert_document_with_items(noted(&db, &clash).await, None, None, &[], std::slice::from_ref(&lost)).await;
+    let lost = read_from(layout, 4, &clash, &[ItemKind::Condition]);
+    let refused = db.insert_document_with_items(noted(&db, &clash).await, None, None, &[], &lost).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-    assert_eq!(db.find_item(lost.meta.id).await.expect("find"), None);
+    assert_eq!(db.find_item(lost[0].meta.id).await.expect("find"), None);
     // And an item whose id is taken takes its document down with it.
     let d2 = document(2, &p);
-    let twice = from_doc(1, &d2, ItemKind::Condition);
-    assert!(db.insert_document_with_items(noted(&db, &d2).await, None, None, &[], &[twice]).await.is_err());
+    let twice = read_from(layout, 1, &d2, &[ItemKind::Condition]);
+    assert!(db.insert_document_with_items(noted(&db, &d2).await, None, None, &[], &twice).await.is_err());
     assert!(db.find_document(d2.id).await.expect("find").is_none());
 
     // Deleting the document deletes its items.
@@ -1493,30 +1541,46 @@ pub async fn profile_items_of_a_submission_set_land_with_it(db: Database) {
         NewSetDocument { meta: &d1, title_sealed: None, supersedes: None },
         NewSetDocument { meta: &d2, title_sealed: None, supersedes: None },
     ];
-    let items = [from_doc(1, &d1, ItemKind::Immunization), from_doc(2, &d2, ItemKind::VitalSign)];
+    // A set per document, and one document's items stored one row each.
+    let items = [
+        read_from(Layout::Set, 1, &d1, &[ItemKind::Immunization, ItemKind::Result]),
+        read_from(Layout::Set, 3, &d2, &[ItemKind::VitalSign]),
+        read_from(Layout::Rows, 5, &d2, &[ItemKind::Condition]),
+    ]
+    .concat();
     db.insert_submission_with_items(&set, noted_rows(&db, &docs).await, &[], &items).await.expect("insert");
-    assert_eq!(db.find_items_of(&p, None).await.expect("list").len(), 2);
+    let mut read = db.find_items_of(&p, None).await.expect("list");
+    read.sort_by_key(|i| i.meta.recorded_at);
+    assert_eq!(read, items);
     assert_eq!(db.find_submission_set_by_unique_id(&set.unique_id).await.expect("find").map(|s| s.id), Some(set.id.clone()));
 
     // A set refused (its unique id taken) writes no item.
     let d3 = document(3, &p);
     let again = StoredSubmissionSet { id: "set-again".into(), documents: vec![d3.id], ..set.clone() };
     let docs = [NewSetDocument { meta: &d3, title_sealed: None, supersedes: None }];
-    let lost = from_doc(3, &d3, ItemKind::Condition);
-    let refused = db.insert_submission_with_items(&again, noted_rows(&db, &docs).await, &[], std::slice::from_ref(&lost)).await;
+    let lost = read_from(Layout::Set, 7, &d3, &[ItemKind::Condition]);
+    let refused = db.insert_submission_with_items(&again, noted_rows(&db, &docs).await, &[], &lost).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-    assert_eq!(db.find_item(lost.meta.id).await.expect("find"), None);
+    assert_eq!(db.find_item(lost[0].meta.id).await.expect("find"), None);
 }
 
 pub async fn a_replacement_supersedes_its_sources_items(db: Database) {
+    replacement_supersedes_items(db, Layout::Set).await;
+}
+
+pub async fn items_stored_one_row_each_are_superseded_with_their_document(db: Database) {
+    replacement_supersedes_items(db, Layout::Rows).await;
+}
+
+async fn replacement_supersedes_items(db: Database, layout: Layout) {
     let p = ins(1);
     let v1 = document(1, &p);
-    let old = [from_doc(1, &v1, ItemKind::Allergy), from_doc(2, &v1, ItemKind::Medication)];
+    let old = read_from(layout, 1, &v1, &[ItemKind::Allergy, ItemKind::Medication]);
     db.insert_document_with_items(noted(&db, &v1).await, None, None, &[], &old).await.expect("v1");
     let direct = item(5, &p, ItemKind::Contact, ItemOrigin::Patient);
     db.insert_items(std::slice::from_ref(&direct)).await.expect("direct");
     let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
-    let new = [from_doc(3, &v2, ItemKind::Allergy)];
+    let new = read_from(layout, 3, &v2, &[ItemKind::Allergy]);
     db.insert_document_with_items(noted(&db, &v2).await, None, Some(v1.id), &[], &new).await.expect("v2");
     for o in &old {
         assert_eq!(db.find_item(o.meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Superseded));
@@ -1562,9 +1626,17 @@ pub async fn direct_items_are_corrected_and_marked_entered_in_error(db: Database
 }
 
 pub async fn withdrawing_a_correction_of_a_documents_item_puts_it_back(db: Database) {
+    correction_withdrawn_puts_item_back(db, Layout::Set).await;
+}
+
+pub async fn items_stored_one_row_each_are_corrected_and_put_back(db: Database) {
+    correction_withdrawn_puts_item_back(db, Layout::Rows).await;
+}
+
+async fn correction_withdrawn_puts_item_back(db: Database, layout: Layout) {
     let p = ins(1);
     let v1 = document(1, &p);
-    let read = from_doc(1, &v1, ItemKind::Allergy);
+    let [read] = <[StoredItem; 1]>::try_from(read_from(layout, 1, &v1, &[ItemKind::Allergy])).expect("one");
     db.insert_document_with_items(noted(&db, &v1).await, None, None, &[], std::slice::from_ref(&read)).await.expect("v1");
     let status = async |id: ItemId| db.find_item(id).await.expect("find").map(|i| i.meta.status);
     let mut correction = item(2, &p, ItemKind::Allergy, ItemOrigin::Patient);
@@ -1573,6 +1645,11 @@ pub async fn withdrawing_a_correction_of_a_documents_item_puts_it_back(db: Datab
     assert_eq!(status(read.meta.id).await, Some(ItemStatus::Superseded));
     db.mark_item_entered_in_error(correction.meta.id).await.expect("she withdraws her correction");
     assert_eq!(status(read.meta.id).await, Some(ItemStatus::Current), "the document's item is back");
+    // Only a current item is corrected: a correction naming a superseded one is stale.
+    let mut late = item(6, &p, ItemKind::Allergy, ItemOrigin::Patient);
+    late.meta.replaces = Some(read.meta.id);
+    let unknown = ItemId::in_set(read.meta.id.set_and_place().0, 9);
+    assert!(matches!(db.correct_item(unknown, &late).await, Err(StoreError::Stale(_))), "no such item in the set");
 
     // Once the document is replaced, its item stays superseded whatever becomes of a correction.
     let mut again = item(3, &p, ItemKind::Allergy, ItemOrigin::Patient);
@@ -1595,7 +1672,8 @@ pub async fn withdrawing_a_correction_of_a_documents_item_puts_it_back(db: Datab
 pub async fn shredding_deletes_profile_items(db: Database) {
     let p = ins(1);
     let d = document(1, &p);
-    db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &[from_doc(1, &d, ItemKind::Result)]).await.expect("insert");
+    let read = [read_from(Layout::Set, 1, &d, &[ItemKind::Result]), read_from(Layout::Rows, 4, &d, &[ItemKind::Result])].concat();
+    db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &read).await.expect("insert");
     db.insert_items(&[item(2, &p, ItemKind::AdvanceDirective, ItemOrigin::Patient)]).await.expect("direct");
     let kept = item(3, &ins(2), ItemKind::Contact, ItemOrigin::Patient);
     db.insert_items(std::slice::from_ref(&kept)).await.expect("other patient");
@@ -1607,6 +1685,14 @@ pub async fn shredding_deletes_profile_items(db: Database) {
 /// A profile may come from a node's cache: every kind of change, made through either node, shows
 /// in the next read on both (each read twice: the second is the cached one).
 pub async fn a_records_profile_follows_every_change_on_every_node(a: Database) {
+    profile_follows_every_change(a, Layout::Set).await;
+}
+
+pub async fn items_stored_one_row_each_follow_every_change_on_every_node(a: Database) {
+    profile_follows_every_change(a, Layout::Rows).await;
+}
+
+async fn profile_follows_every_change(a: Database, layout: Layout) {
     let b = a.another_node();
     let p = ins(1);
     let read_both = async |expected: &[(ItemId, ItemStatus)], step: &str| {
@@ -1621,9 +1707,9 @@ pub async fn a_records_profile_follows_every_change_on_every_node(a: Database) {
     use ItemStatus::{Current, EnteredInError, Superseded};
     read_both(&[], "nothing yet").await;
     let v1 = document(1, &p);
-    let read = from_doc(1, &v1, ItemKind::Allergy);
-    a.insert_document_with_items(noted(&a, &v1).await, None, None, &[], std::slice::from_ref(&read)).await.expect("deposit");
-    let r = read.meta.id;
+    let read = read_from(layout, 1, &v1, &[ItemKind::Allergy]);
+    a.insert_document_with_items(noted(&a, &v1).await, None, None, &[], &read).await.expect("deposit");
+    let r = read[0].meta.id;
     read_both(&[(r, Current)], "a deposit on a").await;
     let direct = item(2, &p, ItemKind::Condition, ItemOrigin::Professional);
     b.insert_items(std::slice::from_ref(&direct)).await.expect("direct");
@@ -1637,12 +1723,40 @@ pub async fn a_records_profile_follows_every_change_on_every_node(a: Database) {
     b.mark_item_entered_in_error(c).await.expect("withdraw");
     read_both(&[(r, Current), (d, Current), (c, EnteredInError)], "she withdraws it on b").await;
     let v2 = DocumentMeta { replaces: Some(v1.id), ..document(2, &p) };
-    let read2 = from_doc(4, &v2, ItemKind::Allergy);
-    b.insert_document_with_items(noted(&b, &v2).await, None, Some(v1.id), &[], std::slice::from_ref(&read2)).await.expect("replace");
-    let r2 = read2.meta.id;
+    let read2 = read_from(layout, 4, &v2, &[ItemKind::Allergy]);
+    b.insert_document_with_items(noted(&b, &v2).await, None, Some(v1.id), &[], &read2).await.expect("replace");
+    let r2 = read2[0].meta.id;
     read_both(&[(r, Superseded), (d, Current), (c, EnteredInError), (r2, Current)], "a replacement on b").await;
     a.delete_document(v2.id).await.expect("delete");
     read_both(&[(r, Superseded), (d, Current), (c, EnteredInError)], "the replacement deleted on a").await;
     b.delete_documents_of(&p).await.expect("shred");
     read_both(&[], "the record shredded on b").await;
+}
+
+/// Two people correcting one version at once: the first correction lands, the second is stale
+/// and writes nothing, whether the version was read from a document or entered directly.
+pub async fn two_corrections_of_one_version_do_not_both_land(db: Database) {
+    let p = ins(1);
+    let d = document(1, &p);
+    let read = read_from(Layout::Set, 1, &d, &[ItemKind::Allergy, ItemKind::Condition]);
+    db.insert_document_with_items(noted(&db, &d).await, None, None, &[], &read).await.expect("deposit");
+    let direct = item(3, &p, ItemKind::Condition, ItemOrigin::Professional);
+    db.insert_items(std::slice::from_ref(&direct)).await.expect("direct");
+    for (n, old) in [(10, read[1].meta.id), (20, direct.meta.id)] {
+        let correction = |n: u8| {
+            let mut c = item(n, &p, ItemKind::Condition, ItemOrigin::Patient);
+            c.meta.replaces = Some(old);
+            c
+        };
+        let (first, second) = (correction(n), correction(n + 1));
+        let (x, y) = tokio::join!(db.correct_item(old, &first), db.correct_item(old, &second));
+        assert!(x.is_ok() != y.is_ok(), "one of two lands: {x:?} {y:?}");
+        assert!(matches!(x.err().or(y.err()), Some(StoreError::Stale(_))));
+        let items = db.find_items_of(&p, None).await.expect("list");
+        let live: Vec<_> = items.iter().filter(|i| i.meta.replaces == Some(old)).collect();
+        assert_eq!(live.len(), 1, "one correction of {old}");
+        assert_eq!(items.iter().find(|i| i.meta.id == old).map(|i| i.meta.status), Some(ItemStatus::Superseded));
+    }
+    // The set's other item is untouched.
+    assert_eq!(db.find_item(read[0].meta.id).await.expect("find").map(|i| i.meta.status), Some(ItemStatus::Current));
 }

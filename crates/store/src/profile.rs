@@ -1,5 +1,8 @@
-//! `ProfileStore`: the medical profile's items (migration 0015). Rows hold the item's queryable
-//! metadata; what it says is a sealed blob the service opens (this crate never sees it in clear).
+//! `ProfileStore`: the medical profile's items. Direct items are one row each (`profile_items`,
+//! migration 0015); the items read from one document are one row together (`profile_item_sets`,
+//! migration 0019), numbered so that an item's id finds its set (`ItemId::in_set`). Either way the
+//! queryable metadata is in clear and what an item says is a sealed blob the service opens (this
+//! crate never sees it in clear).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,8 +65,16 @@ pub trait ProfileStore {
 
 const ITEM_COLUMNS: &str = "id, ins, kind, origin, source_document, recorded_by, recorded_at, effective, status, replaces, sealed";
 
-const INSERT_ITEM: &str = "INSERT INTO profile_items (id, ins, kind, origin, source_document, recorded_by, recorded_at, effective, status, \
-     replaces, sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
+/// A correction goes in only while the item it corrects is current, wherever that item is: a
+/// current row of `profile_items`, or the `$14`th item of set `$13` whose document is current and
+/// that no live correction names yet. (Two corrections of one version at once: the unique index
+/// `profile_items_corrected_once` refuses the second.)
+const INSERT_CORRECTION: &str = "INSERT INTO profile_items (id, ins, kind, origin, source_document, recorded_by, recorded_at, effective, \
+     status, replaces, sealed) SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11 \
+     WHERE EXISTS (SELECT 1 FROM profile_items WHERE id = $12 AND status = 'current') \
+     OR (EXISTS (SELECT 1 FROM profile_item_sets s JOIN documents d ON d.id = s.document \
+                 WHERE s.id = $13 AND $14 < s.count AND d.status = 'current') \
+         AND NOT EXISTS (SELECT 1 FROM profile_items WHERE replaces = $12 AND status <> 'entered-in-error'))";
 
 fn origin_text(origin: &ItemOrigin) -> &'static str {
     match origin {
@@ -73,12 +84,176 @@ fn origin_text(origin: &ItemOrigin) -> &'static str {
     }
 }
 
-/// All of a deposit's items in ONE statement of one parameter, a JSON array of rows that the
-/// database unpacks (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Its text never
-/// changes, so a deposit's whole transaction keeps one shape that SQLite keeps prepared, and its
-/// binding is one value: with a parameter per column, a 50-item deposit bound ~550 parameters, and
-/// SQLite looks each one's name up in a list (the cost grew with the square of the count).
-pub(crate) fn insert_statement(backend: crate::Backend, items: &[StoredItem]) -> Result<Option<Statement<'static>>> {
+/// The statements that store `items`: the items read from one document, numbered as one set
+/// (`ItemId::in_set`, as the service numbers a deposit's), go in one `profile_item_sets` row;
+/// any other item (direct entries, imports, and document items numbered otherwise, as before
+/// migration 0019) in one `profile_items` row each. A document's items come together.
+pub(crate) fn item_statements(backend: crate::Backend, items: &[StoredItem]) -> Result<Vec<Statement<'static>>> {
+    let mut statements = Vec::new();
+    let mut rows = Vec::new();
+    let mut rest = items;
+    while let Some(first) = rest.first() {
+        let Some(document) = first.meta.origin.source_document() else {
+            rows.push(first);
+            rest = &rest[1..];
+            continue;
+        };
+        let len = rest.iter().take_while(|i| i.meta.origin.source_document() == Some(document)).count();
+        let (group, tail) = rest.split_at(len);
+        rest = tail;
+        match numbered_set(group) {
+            Some(set) => statements.push(set_statement(set, document, group)?),
+            None => rows.extend(group),
+        }
+    }
+    statements.extend(insert_statement(backend, &rows)?);
+    Ok(statements)
+}
+
+/// The set's id if `group` (items read from one document) is numbered as one set, in order, and
+/// holds nothing a set does not keep (a version chain, a stored status, another record).
+fn numbered_set(group: &[StoredItem]) -> Option<ItemId> {
+    let first = group.first()?;
+    let (set, _) = first.meta.id.set_and_place();
+    let numbered = group.iter().enumerate().all(|(place, item)| {
+        u16::try_from(place).is_ok_and(|place| item.meta.id == ItemId::in_set(set, place))
+            && item.meta.ins == first.meta.ins
+            && item.meta.status == ItemStatus::Current
+            && item.meta.replaces.is_none()
+    });
+    numbered.then_some(set)
+}
+
+const INSERT_SET: &str = "INSERT INTO profile_item_sets (id, document, ins, count, items) VALUES ($1,$2,$3,$4,$5)";
+
+fn set_statement(set: ItemId, document: DocumentId, group: &[StoredItem]) -> Result<Statement<'static>> {
+    let count = i64::try_from(group.len()).map_err(|e| corrupt("profile item set", e))?;
+    Ok(Statement::new(INSERT_SET)
+        .text(set.to_string())
+        .text(document.to_string())
+        .text(group[0].meta.ins.as_str().to_owned())
+        .int(count)
+        .bytes(encode_set(group)?))
+}
+
+/// A set's `items`, layout 1: per item, in place order, its kind, who recorded it, when (ms), its
+/// effective date (a flag, then ms) and its sealed content; texts and content length-prefixed
+/// (u32, big-endian). Written and read only here.
+const SET_LAYOUT: u8 = 1;
+
+fn encode_set(items: &[StoredItem]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(1 + items.iter().map(|i| i.sealed.len() + 64).sum::<usize>());
+    out.push(SET_LAYOUT);
+    for item in items {
+        let m = &item.meta;
+        put(&mut out, m.kind.as_str().as_bytes())?;
+        put(&mut out, m.recorded_by.as_bytes())?;
+        out.extend_from_slice(&to_millis(m.recorded_at).to_be_bytes());
+        match m.effective {
+            Some(t) => {
+                out.push(1);
+                out.extend_from_slice(&to_millis(t).to_be_bytes());
+            }
+            None => out.push(0),
+        }
+        put(&mut out, &item.sealed)?;
+    }
+    Ok(out)
+}
+
+fn put(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(|e| corrupt("profile item set", e))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// Reads a set's `items` back; what does not read is `Corrupt`, never a panic.
+struct SetReader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> SetReader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.rest.len() < n {
+            return Err(corrupt("profile item set", "truncated"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn int(&mut self) -> Result<i64> {
+        let bytes: [u8; 8] = self.take(8)?.try_into().map_err(|e| corrupt("profile item set", e))?;
+        Ok(i64::from_be_bytes(bytes))
+    }
+
+    fn prefixed(&mut self) -> Result<&'a [u8]> {
+        let bytes: [u8; 4] = self.take(4)?.try_into().map_err(|e| corrupt("profile item set", e))?;
+        let len = usize::try_from(u32::from_be_bytes(bytes)).map_err(|e| corrupt("profile item set", e))?;
+        self.take(len)
+    }
+
+    fn text(&mut self) -> Result<&'a str> {
+        std::str::from_utf8(self.prefixed()?).map_err(|e| corrupt("profile item set", e))
+    }
+}
+
+/// What the store keeps of a set besides its items: whose, from which document, and whether that
+/// document is still current.
+struct SetOf {
+    set: ItemId,
+    ins: Ins,
+    document: DocumentId,
+    document_superseded: bool,
+}
+
+/// A set's items as stored items. One is superseded when its document is, or while `corrected`
+/// says a live correction names it; else current.
+fn set_items(of: &SetOf, blob: &[u8], corrected: &dyn Fn(ItemId) -> bool) -> Result<Vec<StoredItem>> {
+    let mut reader = SetReader { rest: blob };
+    if reader.take(1)? != [SET_LAYOUT] {
+        return Err(corrupt("profile item set", "unknown layout"));
+    }
+    let mut items = Vec::new();
+    while !reader.rest.is_empty() {
+        let place = u16::try_from(items.len()).map_err(|e| corrupt("profile item set", e))?;
+        let id = ItemId::in_set(of.set, place);
+        let kind = reader.text()?;
+        let kind = ItemKind::parse(kind).ok_or_else(|| corrupt("profile item kind", kind))?;
+        let recorded_by = reader.text()?.to_owned();
+        let recorded_at = from_millis(reader.int()?)?;
+        let effective = match reader.take(1)? {
+            [0] => None,
+            [1] => Some(from_millis(reader.int()?)?),
+            _ => return Err(corrupt("profile item set", "effective date flag")),
+        };
+        let sealed = reader.prefixed()?.to_vec();
+        let status = if of.document_superseded || corrected(id) { ItemStatus::Superseded } else { ItemStatus::Current };
+        items.push(StoredItem {
+            meta: ItemMeta {
+                id,
+                ins: of.ins.clone(),
+                kind,
+                origin: ItemOrigin::Document { document: of.document, path: String::new() },
+                recorded_by,
+                recorded_at,
+                effective,
+                status,
+                replaces: None,
+            },
+            sealed,
+        });
+    }
+    Ok(items)
+}
+
+/// `items` in ONE statement of one parameter, a JSON array of rows that the database unpacks
+/// (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Its text never changes, so a
+/// transaction keeps one shape that SQLite keeps prepared, and its binding is one value: with a
+/// parameter per column, 50 items bound ~550 parameters, and SQLite looks each one's name up in a
+/// list (the cost grew with the square of the count).
+fn insert_statement(backend: crate::Backend, items: &[&StoredItem]) -> Result<Option<Statement<'static>>> {
     if items.is_empty() {
         return Ok(None);
     }
@@ -117,21 +292,8 @@ const INSERT_ITEMS_POSTGRES: &str = "INSERT INTO profile_items (id, ins, kind, o
      status, replaces, sealed) SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, (r ->> 6)::bigint, (r ->> 7)::bigint, \
      r ->> 8, r ->> 9, decode(r ->> 10, 'hex') FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t (r, n) ORDER BY n";
 
-fn bind_item<'a>(s: Statement<'a>, item: &'a StoredItem) -> Statement<'a> {
-    let m = &item.meta;
-    s.text(m.id.to_string())
-        .text(m.ins.as_str())
-        .text(m.kind.as_str())
-        .text(origin_text(&m.origin))
-        .opt_text(m.origin.source_document().map(|d| d.to_string()))
-        .text(m.recorded_by.as_str())
-        .int(to_millis(m.recorded_at))
-        .opt_int(m.effective.map(to_millis))
-        .text(m.status.as_str())
-        .opt_text(m.replaces.map(|r| r.to_string()))
-        .bytes(item.sealed.as_slice())
-}
-
+/// A `profile_items` row, or a `profile_item_sets` row in the same columns (`origin` 'set', the
+/// document's status in `status`, the set's items in `sealed`; see `SET_COLUMNS`).
 #[derive(sqlx::FromRow)]
 struct ItemRow {
     id: String,
@@ -147,6 +309,10 @@ struct ItemRow {
     sealed: Vec<u8>,
 }
 
+/// A set's row in `ITEM_COLUMNS`' shape, for one statement over both tables.
+const SET_COLUMNS: &str = "s.id, s.ins, '' AS kind, 'set' AS origin, s.document AS source_document, '' AS recorded_by, \
+     CAST(0 AS BIGINT) AS recorded_at, CAST(NULL AS BIGINT) AS effective, d.status, CAST(NULL AS TEXT) AS replaces, s.items AS sealed";
+
 #[derive(sqlx::FromRow)]
 struct GenerationItemRow {
     generation: i64,
@@ -154,9 +320,33 @@ struct GenerationItemRow {
     item: ItemRow,
 }
 
+fn item_id(s: &str) -> Result<ItemId> {
+    ItemId::parse(s).map_err(|e| corrupt("profile item id", e))
+}
+
 impl ItemRow {
+    /// A live correction's target: the item it names is superseded while it stands.
+    fn corrects(&self) -> Option<&str> {
+        (self.origin != "set" && self.status != ItemStatus::EnteredInError.as_str()).then_some(self.replaces.as_deref()).flatten()
+    }
+
+    /// The row's item, or its set's items.
+    fn into_items(self, corrected: &dyn Fn(ItemId) -> bool, out: &mut Vec<StoredItem>) -> Result<()> {
+        if self.origin == "set" {
+            let of = SetOf {
+                set: item_id(&self.id)?,
+                ins: Ins::parse(&self.ins).map_err(|e| corrupt("INS", e))?,
+                document: DocumentId::parse(self.source_document.as_deref().unwrap_or_default()).map_err(|e| corrupt("document id", e))?,
+                document_superseded: self.status == "superseded",
+            };
+            out.extend(set_items(&of, &self.sealed, corrected)?);
+            return Ok(());
+        }
+        out.push(self.into_item()?);
+        Ok(())
+    }
+
     fn into_item(self) -> Result<StoredItem> {
-        let item_id = |s: &str| ItemId::parse(s).map_err(|e| corrupt("profile item id", e));
         let origin = match (self.origin.as_str(), self.source_document) {
             ("document", Some(d)) => {
                 ItemOrigin::Document { document: DocumentId::parse(&d).map_err(|e| corrupt("document id", e))?, path: String::new() }
@@ -182,6 +372,22 @@ impl ItemRow {
     }
 }
 
+/// Items read from rows of both tables: a set's items take their status from the corrections
+/// among `rows`, which must hold every live correction naming them (a record's rows do).
+fn items_of_rows(rows: Vec<ItemRow>) -> Result<Vec<StoredItem>> {
+    let corrected: std::collections::HashSet<ItemId> = rows.iter().filter_map(ItemRow::corrects).map(item_id).collect::<Result<_>>()?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        row.into_items(&|id| corrected.contains(&id), &mut items)?;
+    }
+    Ok(items)
+}
+
+/// `find_items_of`'s order: newest effective first, undated last, then by id.
+fn sort_items(items: &mut [StoredItem]) {
+    items.sort_by_key(|i| (i.meta.effective.is_none(), std::cmp::Reverse(i.meta.effective), i.meta.id));
+}
+
 /// The profile cache: each record's sealed items (nothing in clear: the service opens them per
 /// request) as read at a generation, the count of the record's `document_changes`, which direct
 /// items move too (migration 0018). The documents cache's argument holds: changes only add rows,
@@ -195,8 +401,6 @@ pub(crate) struct ProfileCache {
 
 /// About 0.6 KiB each sealed: ~12 MiB at most.
 const CACHED_ITEMS: usize = 20_000;
-
-const ORDER_ITEMS: &str = "ORDER BY CASE WHEN effective IS NULL THEN 1 ELSE 0 END, effective DESC, id";
 
 impl Database {
     fn cached_items(&self, ins: &Ins, generation: i64) -> Option<Arc<[StoredItem]>> {
@@ -236,7 +440,7 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         document_writes(&mut writes, meta, title_sealed, supersedes)?;
-        if let Some(statement) = insert_statement(self.backend(), items)? {
+        for statement in item_statements(self.backend(), items)? {
             writes.push(statement);
         }
         for m in notify {
@@ -254,7 +458,7 @@ impl ProfileStore for Database {
     ) -> Result<()> {
         let mut writes = Writes::default();
         submission_writes(&mut writes, set, documents, notify)?;
-        if let Some(statement) = insert_statement(self.backend(), items)? {
+        for statement in item_statements(self.backend(), items)? {
             writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a submission set or document with this unique id exists")
@@ -262,20 +466,43 @@ impl ProfileStore for Database {
 
     async fn insert_items(&self, items: &[StoredItem]) -> Result<()> {
         let mut writes = Writes::default();
-        if let Some(statement) = insert_statement(self.backend(), items)? {
+        for statement in item_statements(self.backend(), items)? {
             writes.push(statement);
         }
         unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
     }
 
     async fn correct_item(&self, old: ItemId, item: &StoredItem) -> Result<()> {
+        let m = &item.meta;
+        let (set, place) = old.set_and_place();
         let mut writes = Writes::default();
         writes.guard(
-            Statement::new("UPDATE profile_items SET status = 'superseded' WHERE id = $1 AND status = 'current'").text(old.to_string()),
+            Statement::new(INSERT_CORRECTION)
+                .text(m.id.to_string())
+                .text(m.ins.as_str())
+                .text(m.kind.as_str())
+                .text(origin_text(&m.origin))
+                .opt_text(m.origin.source_document().map(|d| d.to_string()))
+                .text(m.recorded_by.as_str())
+                .int(to_millis(m.recorded_at))
+                .opt_int(m.effective.map(to_millis))
+                .text(m.status.as_str())
+                .opt_text(m.replaces.map(|r| r.to_string()))
+                .bytes(item.sealed.as_slice())
+                .text(old.to_string())
+                .text(set.to_string())
+                .int(i64::from(place)),
             "profile item",
         );
-        writes.push(bind_item(Statement::new(INSERT_ITEM), item));
-        unique_violation(self.write_atomically(&writes).await, "a profile item with this id exists")
+        // An item of a set is superseded by the correction's existence; a row by its status.
+        writes.push(
+            Statement::new("UPDATE profile_items SET status = 'superseded' WHERE id = $1 AND status = 'current'").text(old.to_string()),
+        );
+        match self.write_atomically(&writes).await {
+            // Another correction of the same version landed first (`profile_items_corrected_once`).
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => Err(StoreError::Stale("profile item")),
+            other => other,
+        }
     }
 
     async fn mark_item_entered_in_error(&self, id: ItemId) -> Result<()> {
@@ -313,11 +540,16 @@ impl ProfileStore for Database {
             return Ok(items);
         }
         // The items and their generation in one statement, so that they belong to one snapshot.
-        // Undated items last on both backends (PostgreSQL sorts NULLs first when descending).
-        let sql = format!("SELECT ({GENERATION_SQL}) AS generation, {ITEM_COLUMNS} FROM profile_items WHERE ins = $1 {ORDER_ITEMS}");
+        let sql = format!(
+            "SELECT ({GENERATION_SQL}) AS generation, {ITEM_COLUMNS} FROM profile_items WHERE ins = $1 UNION ALL \
+             SELECT ({GENERATION_SQL}) AS generation, {SET_COLUMNS} FROM profile_item_sets s JOIN documents d ON d.id = s.document \
+             WHERE s.ins = $1"
+        );
         let rows: Vec<GenerationItemRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(ins.as_str()).fetch_all(pool).await)?;
         let Some(read_at) = rows.first().map(|r| r.generation) else { return Ok(Arc::from([])) };
-        let items: Arc<[StoredItem]> = rows.into_iter().map(|r| r.item.into_item()).collect::<Result<Vec<_>>>()?.into();
+        let mut items = items_of_rows(rows.into_iter().map(|r| r.item).collect())?;
+        sort_items(&mut items);
+        let items: Arc<[StoredItem]> = items.into();
         self.cache_items(ins, read_at, &items);
         Ok(items)
     }
@@ -325,6 +557,101 @@ impl ProfileStore for Database {
     async fn find_item(&self, id: ItemId) -> Result<Option<StoredItem>> {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM profile_items WHERE id = $1");
         let row: Option<ItemRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await)?;
-        row.map(ItemRow::into_item).transpose()
+        if let Some(row) = row {
+            return row.into_item().map(Some);
+        }
+        // Then the set its id would be in, with the live corrections naming it.
+        let (set, _) = id.set_and_place();
+        let sql = format!(
+            "SELECT {SET_COLUMNS} FROM profile_item_sets s JOIN documents d ON d.id = s.document WHERE s.id = $1 UNION ALL \
+             SELECT {ITEM_COLUMNS} FROM profile_items WHERE replaces = $2 AND status <> 'entered-in-error'"
+        );
+        let rows: Vec<ItemRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).bind(set.to_string()).bind(id.to_string()).fetch_all(pool).await)?;
+        if !rows.iter().any(|r| r.origin == "set") {
+            return Ok(None);
+        }
+        Ok(items_of_rows(rows)?.into_iter().find(|i| i.meta.id == id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stored(set: ItemId, place: u16, kind: ItemKind, effective: Option<i64>, sealed: Vec<u8>) -> StoredItem {
+        let ins = Ins::from_body("1800175000001").expect("an INS");
+        StoredItem {
+            meta: ItemMeta {
+                id: ItemId::in_set(set, place),
+                ins,
+                kind,
+                origin: ItemOrigin::Document { document: DocumentId::from_bytes([7; 16]), path: String::new() },
+                recorded_by: format!("rpps:1000000001{place}"),
+                recorded_at: from_millis(1_700_000_000_000 + i64::from(place)).expect("an instant"),
+                effective: effective.map(|ms| from_millis(ms).expect("an instant")),
+                status: ItemStatus::Current,
+                replaces: None,
+            },
+            sealed,
+        }
+    }
+
+    fn of(set: ItemId, items: &[StoredItem]) -> SetOf {
+        SetOf { set, ins: items[0].meta.ins.clone(), document: DocumentId::from_bytes([7; 16]), document_superseded: false }
+    }
+
+    proptest! {
+        #[test]
+        fn a_set_reads_back_as_written(
+            bytes in any::<[u8; 16]>(),
+            items in proptest::collection::vec((0usize..ItemKind::ALL.len(), proptest::option::of(-1_000_000_000_000i64..4_000_000_000_000), proptest::collection::vec(any::<u8>(), 0..80)), 1..20),
+        ) {
+            let set = ItemId::in_set(ItemId::from_bytes(bytes), 0);
+            let items: Vec<StoredItem> = (0u16..).zip(items).map(|(place, (kind, effective, sealed))| stored(set, place, ItemKind::ALL[kind], effective, sealed)).collect();
+            prop_assert_eq!(numbered_set(&items), Some(set));
+            let blob = encode_set(&items).expect("encodes");
+            prop_assert_eq!(set_items(&of(set, &items), &blob, &|_| false).expect("decodes"), items.clone());
+            // A correction or a superseded document supersedes; nothing else changes.
+            let corrected = items[0].meta.id;
+            let read = set_items(&of(set, &items), &blob, &|id| id == corrected).expect("decodes");
+            prop_assert_eq!(read[0].meta.status, ItemStatus::Superseded);
+            prop_assert!(read[1..].iter().all(|i| i.meta.status == ItemStatus::Current));
+            let gone = SetOf { document_superseded: true, ..of(set, &items) };
+            prop_assert!(set_items(&gone, &blob, &|_| false).expect("decodes").iter().all(|i| i.meta.status == ItemStatus::Superseded));
+            // Cut anywhere, it is corrupt, never a panic (nor a shorter set passed for whole, but
+            // at an item's end, where the cut is a set of fewer items).
+            for cut in 0..blob.len() {
+                if let Ok(fewer) = set_items(&of(set, &items), &blob[..cut], &|_| false) {
+                    prop_assert!(fewer.len() < items.len());
+                    prop_assert_eq!(&fewer[..], &items[..fewer.len()]);
+                }
+            }
+        }
+
+        #[test]
+        fn any_bytes_read_as_a_set_or_as_corrupt(blob in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let set = ItemId::from_bytes([0; 16]);
+            let items = [stored(set, 0, ItemKind::Result, None, vec![])];
+            let _ = set_items(&of(set, &items), &blob, &|_| false);
+        }
+    }
+
+    #[test]
+    fn only_items_numbered_as_one_set_of_one_record_are_a_set() {
+        let set = ItemId::in_set(ItemId::from_bytes([9; 16]), 0);
+        let items: Vec<StoredItem> = (0..3).map(|p| stored(set, p, ItemKind::Result, None, vec![1])).collect();
+        assert_eq!(numbered_set(&items), Some(set));
+        assert_eq!(numbered_set(&items[1..]), None, "a set starts at place 0");
+        let mut gap = items.clone();
+        gap.remove(1);
+        assert_eq!(numbered_set(&gap), None, "places follow each other");
+        let mut chained = items.clone();
+        chained[2].meta.replaces = Some(set);
+        assert_eq!(numbered_set(&chained), None, "a version chain is a row's");
+        let mut other = items;
+        other[1].meta.ins = Ins::from_body("2800175000002").expect("an INS");
+        assert_eq!(numbered_set(&other), None, "one record");
     }
 }

@@ -22,7 +22,7 @@ pub(crate) enum Param<'a> {
     Text(Option<Cow<'a, str>>),
     Int(Option<i64>),
     Bool(bool),
-    Bytes(Option<&'a [u8]>),
+    Bytes(Option<Cow<'a, [u8]>>),
 }
 
 /// A statement written with `$1`-style parameters, and their values in order. The text is ours
@@ -58,12 +58,12 @@ impl<'a> Statement<'a> {
         self.param(Param::Bool(value))
     }
 
-    pub(crate) fn bytes(self, value: &'a [u8]) -> Self {
-        self.param(Param::Bytes(Some(value)))
+    pub(crate) fn bytes(self, value: impl Into<Cow<'a, [u8]>>) -> Self {
+        self.param(Param::Bytes(Some(value.into())))
     }
 
     pub(crate) fn opt_bytes(self, value: Option<&'a [u8]>) -> Self {
-        self.param(Param::Bytes(value))
+        self.param(Param::Bytes(value.map(Cow::Borrowed)))
     }
 
     fn param(mut self, p: Param<'a>) -> Self {
@@ -81,7 +81,7 @@ macro_rules! bind_params {
                 $crate::writes::Param::Text(v) => query.bind(v.as_deref()),
                 $crate::writes::Param::Int(v) => query.bind(*v),
                 $crate::writes::Param::Bool(v) => query.bind(*v),
-                $crate::writes::Param::Bytes(v) => query.bind(*v),
+                $crate::writes::Param::Bytes(v) => query.bind(v.as_deref()),
             };
         }
         query
