@@ -316,6 +316,16 @@ async fn a_structured_entry_is_nowhere_at_rest(app: TestApp) {
         let item = items.iter().find(|i| i["kind"] == kind).unwrap();
         assert!(item.to_string().contains(&marker), "{item}");
     }
+    // The deposit's items are numbered as one set, which the store keeps as one row.
+    let places: Vec<(carnet_domain::profile::ItemId, u16)> = items
+        .iter()
+        .filter(|i| i["kind"] != "contact")
+        .map(|i| carnet_domain::profile::ItemId::parse(i["id"].as_str().expect("an id")).expect("an item id").set_and_place())
+        .collect();
+    let mut numbers: Vec<u16> = places.iter().map(|(_, place)| *place).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..numbers.len() as u16).collect::<Vec<_>>(), "{places:?}");
+    assert!(places.iter().all(|(set, _)| *set == places[0].0), "{places:?}");
     // …nowhere in the tables…
     for table in crate::documents::dump_tables(&app).await {
         assert!(!table.contains(&marker) && !table.contains(&crate::documents::hex(marker.as_bytes())), "plaintext in a table: {table}");
