@@ -213,6 +213,12 @@ enum ExtractionCommand {
     },
 }
 
+/// mimalloc rather than the system allocator: reading a structured document builds and drops a
+/// tree of small allocations, where glibc's malloc took ~12% of a CDA deposit's samples
+/// (BENCHMARKS.md, issue 20).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // Databases, blobs, keys, backups: owner-only (0600 files, 0700 directories) whatever the
     // umask Carnet was started with — a 0644 `carnet.db` is readable by every local account.

@@ -362,6 +362,44 @@ impl Carnet {
     /// the summary is clinical content (rule 12: never for insurer agents or operators).
     /// The record's view, the documents the actor may see, and on what basis they consult it.
     pub async fn patient_summary(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, Vec<crate::Visible>, Basis)> {
+        let (view, documents, basis) = self.summary_standing(actor, ins).await?;
+        // The summary's entry and the list together, so that the ledger's group commit may take
+        // both entries in one batch rather than one after the other.
+        let (logged, documents) = tokio::join!(
+            self.record_event(actor, Event::decided("record.summary", Some(ins), None, AccessDecision::Permit(basis))),
+            self.documents_through(actor, ins, documents),
+        );
+        logged?;
+        Ok((view, documents?, basis))
+    }
+
+    /// [`Carnet::patient_summary`] with the profile's current items the actor may see (none for
+    /// a token whose scopes do not reach the profile): the IPS document's sections. The three
+    /// reads run together, and so do their ledger entries (`record.summary`, `document.search`,
+    /// `profile.read`), which the ledger's group commit takes in one or two batches rather than
+    /// three in turn.
+    pub async fn patient_summary_with_profile(
+        &self,
+        actor: &Actor,
+        ins: &Ins,
+    ) -> Result<(RecordView, Vec<crate::Visible>, Basis, Vec<carnet_domain::profile::ProfileItem>)> {
+        let (view, documents, basis) = self.summary_standing(actor, ins).await?;
+        let (logged, documents, items) = tokio::join!(
+            self.record_event(actor, Event::decided("record.summary", Some(ins), None, AccessDecision::Permit(basis))),
+            self.documents_through(actor, ins, documents),
+            self.profile(actor, ins, crate::ProfileQuery::default()),
+        );
+        logged?;
+        let items = match items {
+            Err(ServiceError::Scope(_)) => vec![],
+            other => other?,
+        };
+        Ok((view, documents?, basis, items))
+    }
+
+    /// Whether the actor may have the record's summary: its view, the documents their token
+    /// reaches, and their basis; else `Forbidden`, with the refusal in the ledger.
+    async fn summary_standing(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, carnet_domain::DocumentScope, Basis)> {
         let documents = self.scoped(actor, Operation::Summary, Some(ins)).await?;
         self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
         let record = self.live_record(ins).await?;
@@ -372,8 +410,6 @@ impl Carnet {
             self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
             return Err(ServiceError::Forbidden("the patient summary is clinical content this actor may not read".into()));
         };
-        self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
-        let documents = self.documents_through(actor, ins, documents).await?;
         Ok((view, documents, basis))
     }
 

@@ -8,7 +8,7 @@ use carnet_domain::{Ins, RecordStatus};
 use carnet_fhir::model::Patient;
 use carnet_fhir::render::{RenderContext, SearchEntry, SearchMode, bundle_searchset, ignored_parameters, patient_view, with_outcome};
 use carnet_fhir::search::PatientSearch;
-use carnet_service::{PatientQuery, ProfileQuery, RecordView, ServiceError};
+use carnet_service::{PatientQuery, RecordView};
 
 use super::{FhirActor, FhirError, FhirQuery, applied, base_url, handling, json, paging_links, searchset};
 use crate::AppState;
@@ -77,18 +77,13 @@ pub async fn summary(
     Path(id): Path<String>,
 ) -> Result<Response, FhirError> {
     let ins = ins_of(&id)?;
-    let (view, documents, _) = state.carnet.patient_summary(&actor, &ins).await?;
+    // With the profile's items the caller may see; a token whose scopes do not reach the profile
+    // gets the documents alone.
+    let (view, documents, _, items) = state.carnet.patient_summary_with_profile(&actor, &ins).await?;
     let base = base_url(&headers);
     let codes = &state.carnet.config().codes;
     let ctx = RenderContext { base_url: &base, codes };
     let metas: Vec<_> = documents.iter().map(|v| v.meta()).collect();
-    // The profile's items the caller may see; a token whose scopes do not reach the profile
-    // gets the documents alone, as before.
-    let items = match state.carnet.profile(&actor, &ins, ProfileQuery::default()).await {
-        Ok(items) => items,
-        Err(ServiceError::Scope(_)) => vec![],
-        Err(e) => return Err(e.into()),
-    };
     let items: Vec<_> = items.iter().collect();
     let id = uuid::Uuid::new_v4().to_string();
     let bundle = carnet_fhir::patient_views::ips_summary(
