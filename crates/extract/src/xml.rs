@@ -79,7 +79,8 @@ pub struct XmlError {
 }
 
 /// An element: its local name, attributes (local names, unescaped values), children and its
-/// own text (character data directly inside it, concatenated).
+/// own text (character data directly inside it, concatenated; whitespace between elements is
+/// kept as at most one space, and none before its first words).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
     pub name: String,
@@ -319,6 +320,15 @@ fn push_text(
         }
         return Err(refuse(XmlRefusal::NotWellFormed, "/".into(), "text outside the root element".into()));
     };
+    // Whitespace between elements (a document's indentation) is kept as at most one space, and
+    // not at all before the element's first text: every reading of text collapses whitespace,
+    // and an element's own string is then only allocated when it holds words.
+    if text.trim().is_empty() {
+        if current.text.len() < limits.max_text_len && current.text.chars().next_back().is_some_and(|c| !c.is_whitespace()) {
+            current.text.push(' ');
+        }
+        return Ok(());
+    }
     if current.text.len() + text.len() > limits.max_text_len {
         let path = path_of(stack, None);
         return Err(refuse(XmlRefusal::TextTooLong, path, format!("text over {} bytes", limits.max_text_len)));
@@ -342,6 +352,20 @@ mod tests {
         assert_eq!(root.text, "<z>");
         let steps: Vec<String> = root.children_named("b").map(|(s, _)| s).collect();
         assert_eq!(steps, ["b[1]", "b[2]"]);
+    }
+
+    #[test]
+    fn indentation_is_no_text_and_reads_the_same() {
+        let compact = "<a><b>un <i>deux</i> trois</b><c x='1'/>quatre&#32;<d/>cinq</a>";
+        let indented = "<a>\n  <b>\n    un <i>deux</i>\n    trois\n  </b>\n  <c x='1'/>\n  quatre&#32;\n  <d/>\n  cinq\n</a>\n";
+        let (compact, indented) =
+            (read(compact.as_bytes(), &XmlLimits::default()).unwrap(), read(indented.as_bytes(), &XmlLimits::default()).unwrap());
+        assert_eq!(compact.all_text(), "quatre cinq un trois deux");
+        assert_eq!(indented.all_text(), compact.all_text());
+        let c = indented.child("c").unwrap();
+        assert!(c.text.is_empty() && c.text.capacity() == 0, "an element of whitespace only holds no string");
+        // Words on either side of whitespace stay apart.
+        assert_eq!(read(b"<a>x<!-- -->\n<!-- -->y</a>", &XmlLimits::default()).unwrap().all_text(), "x y");
     }
 
     #[test]

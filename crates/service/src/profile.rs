@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use carnet_crypto::DataKey;
+use carnet_crypto::{DataKey, PreparedKey};
 use carnet_domain::profile::{
     Coding, ItemContent, ItemId, ItemKind, ItemMeta, ItemOrigin, ItemStatus, ItemValue, ProfileItem, Quantity, ReferenceRange, decide_item,
 };
@@ -56,19 +56,19 @@ struct SealedItemRef<'a> {
     content: &'a ItemContent,
 }
 
-fn seal_item(key: &DataKey, meta: ItemMeta, content: &ItemContent) -> Result<StoredItem> {
+fn seal_item(key: &PreparedKey, meta: ItemMeta, content: &ItemContent) -> Result<StoredItem> {
     let path = match &meta.origin {
         ItemOrigin::Document { path, .. } => Some(path.as_str()),
         _ => None,
     };
     let plain = serde_json::to_vec(&SealedItemRef { path, content }).map_err(|e| ServiceError::Invalid(format!("profile item: {e}")))?;
-    let sealed = carnet_crypto::seal(key, &item_context(meta.id), &plain);
+    let sealed = key.seal(&item_context(meta.id), &plain);
     Ok(StoredItem { meta, sealed })
 }
 
-fn open_item(key: &DataKey, stored: &StoredItem) -> Result<ProfileItem> {
+fn open_item(key: &PreparedKey, stored: &StoredItem) -> Result<ProfileItem> {
     let integrity = || ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("profile item"));
-    let plain = carnet_crypto::open(key, &item_context(stored.meta.id), &stored.sealed).map_err(|_| integrity())?;
+    let plain = key.open(&item_context(stored.meta.id), &stored.sealed).map_err(|_| integrity())?;
     let sealed: SealedItem = serde_json::from_slice(&plain).map_err(|_| integrity())?;
     let mut meta = stored.meta.clone();
     if let (ItemOrigin::Document { path, .. }, Some(sealed_path)) = (&mut meta.origin, sealed.path) {
@@ -180,6 +180,7 @@ pub(crate) fn items_of_entries(key: &DataKey, document: &DocumentMeta, entries: 
         .filter(|n| !n.is_empty());
     // Numbered as one set (stored as one row); a document of more items than a set numbers
     // (65,536) has its items stored one row each.
+    let key = key.prepared();
     let set = ItemId::in_set(new_item_id(), 0);
     let mut places = (0..=u16::MAX).map(|place| ItemId::in_set(set, place));
     let mut items = Vec::new();
@@ -198,7 +199,7 @@ pub(crate) fn items_of_entries(key: &DataKey, document: &DocumentMeta, entries: 
             status: ItemStatus::Current,
             replaces: None,
         };
-        items.push(seal_item(key, meta, &content)?);
+        items.push(seal_item(&key, meta, &content)?);
     }
     Ok(items)
 }
@@ -295,7 +296,7 @@ impl Carnet {
         if items.is_empty() || self.db.find_items_of(ins, None).await?.iter().any(|i| i.meta.recorded_by == me) {
             return Ok(0);
         }
-        let key = self.data_key_or_create(ins).await?;
+        let key = self.data_key_or_create(ins).await?.prepared();
         let now = self.now();
         let mut sealed = Vec::with_capacity(items.len());
         for (kind, content) in items {
@@ -329,6 +330,7 @@ impl Carnet {
             return Ok(vec![]);
         }
         let key = self.data_key(ins).await?.ok_or(ServiceError::NotFound("record"))?;
+        let key = key.prepared();
         stored.into_iter().map(|s| open_item(&key, s)).collect()
     }
 
@@ -362,7 +364,7 @@ impl Carnet {
         check_content(&content)?;
         self.record_event(actor, Event::decided("profile.add", Some(ins), Some(meta.id.to_string()), standing)).await?;
         let key = self.data_key_or_create(ins).await?;
-        let stored = seal_item(&key, meta.clone(), &content)?;
+        let stored = seal_item(&key.prepared(), meta.clone(), &content)?;
         self.db.insert_items(std::slice::from_ref(&stored)).await?;
         Ok(ProfileItem { meta, content })
     }
@@ -394,7 +396,7 @@ impl Carnet {
         check_content(&content)?;
         self.record_event(actor, Event::decided("profile.correct", Some(ins), Some(old.id.to_string()), standing)).await?;
         let key = self.data_key_or_create(ins).await?;
-        let stored = seal_item(&key, meta.clone(), &content)?;
+        let stored = seal_item(&key.prepared(), meta.clone(), &content)?;
         self.db.correct_item(old.id, &stored).await.map_err(stale_item)?;
         Ok(ProfileItem { meta, content })
     }
