@@ -495,7 +495,7 @@ struct Context<'a> {
     section: Option<&'a Coded>,
     kind: Option<EntryKind>,
     volet: Volet,
-    narrative: Option<&'a Element>,
+    narrative: Option<&'a Element<'a>>,
 }
 
 const STATEMENTS: &[&str] = &["observation", "substanceAdministration", "act", "organizer", "procedure", "encounter", "supply"];
@@ -504,7 +504,7 @@ const STATEMENTS: &[&str] = &["observation", "substanceAdministration", "act", "
 /// are leaves (what they hold qualifies them); acts and organizers (a concern, a battery) are
 /// gone through, and kept themselves when they hold no leaf.
 fn statements(e: &Element, path: &str, ctx: &Context<'_>, out: &mut Vec<Entry>) -> Result<usize, CdaError> {
-    if !STATEMENTS.contains(&e.name.as_str()) {
+    if !STATEMENTS.contains(&e.name) {
         return Ok(0);
     }
     if e.name == "observation" || e.name == "substanceAdministration" {
@@ -530,7 +530,7 @@ fn entry(e: &Element, path: &str, ctx: &Context<'_>) -> Result<Entry, CdaError> 
     let own_code = e.child("code").and_then(Coded::of);
     let value_el = e.child("value");
     let product = e.at(&["consumable", "manufacturedProduct", "manufacturedMaterial"]);
-    let kind = match (e.name.as_str(), ctx.kind) {
+    let kind = match (e.name, ctx.kind) {
         ("substanceAdministration", Some(EntryKind::Immunization)) => EntryKind::Immunization,
         ("substanceAdministration", _) if ctx.volet == Volet::Vaccination => EntryKind::Immunization,
         ("substanceAdministration", _) => EntryKind::Medication,
@@ -634,7 +634,7 @@ fn narrative_text(t: &Element, narrative: Option<&Element>) -> Option<String> {
     Some(t.all_text()).filter(|s| !s.is_empty())
 }
 
-fn find_id<'a>(e: &'a Element, id: &str) -> Option<&'a Element> {
+fn find_id<'a, 'd>(e: &'a Element<'d>, id: &str) -> Option<&'a Element<'d>> {
     if e.attr("ID") == Some(id) {
         return Some(e);
     }

@@ -5,6 +5,8 @@
 //! bounded, so the tree is a bounded multiple of the input. Every refusal names where it
 //! happened, as an XPath of local names.
 
+use std::borrow::Cow;
+
 use quick_xml::events::{BytesStart, Event};
 
 /// Bounds on what the reader accepts.
@@ -81,27 +83,31 @@ pub struct XmlError {
 /// An element: its local name, attributes (local names, unescaped values), children and its
 /// own text (character data directly inside it, concatenated; whitespace between elements is
 /// kept as at most one space, and none before its first words).
+///
+/// Names, and values and text written without a reference (`&amp;`, `&#233;`), are slices of
+/// the document read: a structured deposit's ~1,000 elements then allocate only their lists,
+/// not a string per name, attribute and text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Element {
-    pub name: String,
-    pub attributes: Vec<(String, String)>,
-    pub children: Vec<Element>,
-    pub text: String,
+pub struct Element<'a> {
+    pub name: &'a str,
+    pub attributes: Vec<(&'a str, Cow<'a, str>)>,
+    pub children: Vec<Element<'a>>,
+    pub text: Cow<'a, str>,
 }
 
-impl Element {
+impl<'a> Element<'a> {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attributes.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_ref())
     }
 
     /// The first child with this local name.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// Children with this local name, each with its XPath step (`name` or `name[n]` when there
     /// are several).
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (String, &'a Element)> + 'a {
+    pub fn children_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = (String, &'s Element<'a>)> + 's {
         let count = self.children.iter().filter(|c| c.name == name).count();
         self.children.iter().filter(move |c| c.name == name).enumerate().map(move |(i, c)| {
             let step = if count > 1 { format!("{name}[{}]", i + 1) } else { name.to_owned() };
@@ -110,14 +116,14 @@ impl Element {
     }
 
     /// The element at a path of child names (first match at each step).
-    pub fn at(&self, names: &[&str]) -> Option<&Element> {
+    pub fn at(&self, names: &[&str]) -> Option<&Element<'a>> {
         names.iter().try_fold(self, |e, n| e.child(n))
     }
 
     /// All the text inside, descendants included, whitespace collapsed. Depth is bounded by the
     /// reader's limit.
     pub fn all_text(&self) -> String {
-        fn walk(e: &Element, out: &mut String) {
+        fn walk(e: &Element<'_>, out: &mut String) {
             out.push_str(&e.text);
             out.push(' ');
             for c in &e.children {
@@ -142,7 +148,7 @@ fn short(mut detail: String) -> String {
     detail
 }
 
-fn path_of(stack: &[Element], name: Option<&str>) -> String {
+fn path_of(stack: &[Element<'_>], name: Option<&str>) -> String {
     let mut path: String = stack.iter().map(|e| format!("/{}", e.name)).collect();
     if let Some(name) = name {
         path.push('/');
@@ -154,17 +160,36 @@ fn path_of(stack: &[Element], name: Option<&str>) -> String {
     path
 }
 
-/// Reads a whole document into its root element.
-pub fn read(bytes: &[u8], limits: &XmlLimits) -> Result<Element, XmlError> {
+/// `part` as the slice of `input` it is, when it is one: quick-xml's events borrow what they
+/// read from the input, unless they had to change it (unescaping).
+fn within<'a>(input: &'a str, part: &[u8]) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+    input.get(start..start.checked_add(part.len())?)
+}
+
+/// `part` borrowed from `input` if it is a slice of it, else copied.
+fn borrowed<'a>(input: &'a str, part: Cow<'_, str>) -> Cow<'a, str> {
+    match part {
+        Cow::Borrowed(b) => within(input, b.as_bytes()).map_or_else(|| Cow::Owned(b.to_owned()), Cow::Borrowed),
+        Cow::Owned(o) => Cow::Owned(o),
+    }
+}
+
+/// Reads a whole document into its root element. The document is UTF-8 (what CDA R2 documents
+/// are written in); the tree borrows from it.
+pub fn read<'a>(bytes: &'a [u8], limits: &XmlLimits) -> Result<Element<'a>, XmlError> {
     let refuse = |kind, path: String, detail: String| XmlError { kind, path, detail: short(detail) };
     if bytes.len() > limits.max_input {
         return Err(refuse(XmlRefusal::TooLarge, "/".into(), format!("{} bytes, at most {} are read", bytes.len(), limits.max_input)));
     }
-    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let input = std::str::from_utf8(bytes).map_err(|e| {
+        refuse(XmlRefusal::NotWellFormed, "/".into(), format!("byte {} is not UTF-8 (documents are read as UTF-8)", e.valid_up_to()))
+    })?;
+    let mut reader = quick_xml::Reader::from_str(input);
     reader.config_mut().check_end_names = true;
     // Open elements, innermost last.
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
+    let mut stack: Vec<Element<'a>> = Vec::new();
+    let mut root: Option<Element<'a>> = None;
     let mut elements = 0usize;
     loop {
         let event = reader.read_event().map_err(|e| refuse(XmlRefusal::NotWellFormed, path_of(&stack, None), e.to_string()))?;
@@ -178,18 +203,18 @@ pub fn read(bytes: &[u8], limits: &XmlLimits) -> Result<Element, XmlError> {
                     return Err(refuse(XmlRefusal::NotWellFormed, "/".into(), "content after the root element".into()));
                 }
                 elements += 1;
-                let element = open(e, &stack, limits, &refuse)?;
+                let element = open(input, e, &stack, limits, &refuse)?;
                 if elements > limits.max_elements {
                     return Err(refuse(
                         XmlRefusal::TooManyElements,
-                        path_of(&stack, Some(&element.name)),
+                        path_of(&stack, Some(element.name)),
                         format!("more than {} elements", limits.max_elements),
                     ));
                 }
                 if stack.len() + 1 > limits.max_depth {
                     return Err(refuse(
                         XmlRefusal::TooDeep,
-                        path_of(&stack, Some(&element.name)),
+                        path_of(&stack, Some(element.name)),
                         format!("nested deeper than {}", limits.max_depth),
                     ));
                 }
@@ -207,11 +232,11 @@ pub fn read(bytes: &[u8], limits: &XmlLimits) -> Result<Element, XmlError> {
             }
             Event::Text(ref t) => {
                 let text = t.decode().map_err(|e| refuse(XmlRefusal::NotWellFormed, path_of(&stack, None), e.to_string()))?;
-                push_text(&mut stack, &text, limits, &refuse)?;
+                push_text(&mut stack, borrowed(input, text), limits, &refuse)?;
             }
             Event::CData(ref t) => {
                 let text = t.decode().map_err(|e| refuse(XmlRefusal::NotWellFormed, path_of(&stack, None), e.to_string()))?;
-                push_text(&mut stack, &text, limits, &refuse)?;
+                push_text(&mut stack, borrowed(input, text), limits, &refuse)?;
             }
             Event::GeneralRef(ref r) => {
                 let c = reference_char(r).map_err(|refused| {
@@ -222,7 +247,7 @@ pub fn read(bytes: &[u8], limits: &XmlLimits) -> Result<Element, XmlError> {
                     refuse(kind, path_of(&stack, None), refused.detail().into())
                 })?;
                 let mut buf = [0u8; 4];
-                push_text(&mut stack, c.encode_utf8(&mut buf), limits, &refuse)?;
+                push_text(&mut stack, Cow::Owned(c.encode_utf8(&mut buf).to_owned()), limits, &refuse)?;
             }
             Event::Eof => break,
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
@@ -267,18 +292,24 @@ pub(crate) fn reference_char(r: &quick_xml::events::BytesRef<'_>) -> Result<char
     }
 }
 
-fn open(
+fn open<'a>(
+    input: &'a str,
     e: &BytesStart<'_>,
-    stack: &[Element],
+    stack: &[Element<'a>],
     limits: &XmlLimits,
     refuse: &impl Fn(XmlRefusal, String, String) -> XmlError,
-) -> Result<Element, XmlError> {
-    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+) -> Result<Element<'a>, XmlError> {
+    // Names are never unescaped: always slices of the input (a name cut inside a character is
+    // not well-formed).
+    let name_of = |part: &[u8]| {
+        within(input, part).ok_or_else(|| refuse(XmlRefusal::NotWellFormed, path_of(stack, None), "a name cut inside a character".into()))
+    };
+    let name = name_of(e.local_name().as_ref())?;
     let mut attributes = Vec::new();
     for attr in e.attributes() {
-        let path = || path_of(stack, Some(&name));
+        let path = || path_of(stack, Some(name));
         let attr = attr.map_err(|err| refuse(XmlRefusal::NotWellFormed, path(), err.to_string()))?;
-        let key = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
+        let key = name_of(attr.key.local_name().as_ref())?;
         if attributes.len() >= limits.max_attributes {
             return Err(refuse(XmlRefusal::TooManyAttributes, path(), format!("more than {} attributes", limits.max_attributes)));
         }
@@ -295,21 +326,21 @@ fn open(
             let kind = if entity { XmlRefusal::Entity } else { XmlRefusal::NotWellFormed };
             refuse(kind, format!("{}/@{key}", path()), format!("entities other than XML's five are refused ({err})"))
         })?;
-        attributes.push((key, value.into_owned()));
+        attributes.push((key, borrowed(input, value)));
     }
-    Ok(Element { name, attributes, children: Vec::new(), text: String::new() })
+    Ok(Element { name, attributes, children: Vec::new(), text: Cow::Borrowed("") })
 }
 
-fn close(element: Element, stack: &mut [Element], root: &mut Option<Element>) {
+fn close<'a>(element: Element<'a>, stack: &mut [Element<'a>], root: &mut Option<Element<'a>>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(element),
         None => *root = Some(element),
     }
 }
 
-fn push_text(
-    stack: &mut [Element],
-    text: &str,
+fn push_text<'a>(
+    stack: &mut [Element<'a>],
+    text: Cow<'a, str>,
     limits: &XmlLimits,
     refuse: &impl Fn(XmlRefusal, String, String) -> XmlError,
 ) -> Result<(), XmlError> {
@@ -322,10 +353,11 @@ fn push_text(
     };
     // Whitespace between elements (a document's indentation) is kept as at most one space, and
     // not at all before the element's first text: every reading of text collapses whitespace,
-    // and an element's own string is then only allocated when it holds words.
+    // and an element's own text is then only a string of its own when it holds words in several
+    // pieces (else it is the slice of the input that holds them).
     if text.trim().is_empty() {
         if current.text.len() < limits.max_text_len && current.text.chars().next_back().is_some_and(|c| !c.is_whitespace()) {
-            current.text.push(' ');
+            current.text.to_mut().push(' ');
         }
         return Ok(());
     }
@@ -333,7 +365,11 @@ fn push_text(
         let path = path_of(stack, None);
         return Err(refuse(XmlRefusal::TextTooLong, path, format!("text over {} bytes", limits.max_text_len)));
     }
-    current.text.push_str(text);
+    if current.text.is_empty() {
+        current.text = text;
+    } else {
+        current.text.to_mut().push_str(&text);
+    }
     Ok(())
 }
 
@@ -363,7 +399,12 @@ mod tests {
         assert_eq!(compact.all_text(), "quatre cinq un trois deux");
         assert_eq!(indented.all_text(), compact.all_text());
         let c = indented.child("c").unwrap();
-        assert!(c.text.is_empty() && c.text.capacity() == 0, "an element of whitespace only holds no string");
+        assert!(matches!(c.text, Cow::Borrowed("")), "an element of whitespace only holds no string");
+        // Text in one piece is the input's slice; in several, or unescaped, a string of its own.
+        let i = indented.at(&["b", "i"]).unwrap();
+        assert!(matches!(i.text, Cow::Borrowed("deux")));
+        assert!(matches!(indented.child("b").unwrap().text, Cow::Owned(_)));
+        assert!(matches!(c.attributes[..], [("x", Cow::Borrowed("1"))]));
         // Words on either side of whitespace stay apart.
         assert_eq!(read(b"<a>x<!-- -->\n<!-- -->y</a>", &XmlLimits::default()).unwrap().all_text(), "x y");
     }
@@ -385,6 +426,9 @@ mod tests {
             assert_eq!((err.kind, err.path.as_str()), (kind, path), "{doc}: {err}");
         }
         assert_eq!(read(b"<a/><b/>", &limits).unwrap_err().kind, XmlRefusal::NotWellFormed);
+        // Latin-1 bytes are not read as text: the refusal says where.
+        let latin1 = read(b"<a>caf\xe9</a>", &limits).unwrap_err();
+        assert_eq!((latin1.kind, latin1.detail.as_str()), (XmlRefusal::NotWellFormed, "byte 6 is not UTF-8 (documents are read as UTF-8)"));
         assert_eq!(read(b"", &limits).unwrap_err().kind, XmlRefusal::NotWellFormed);
     }
 }
