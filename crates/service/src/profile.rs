@@ -56,20 +56,55 @@ struct SealedItemRef<'a> {
     content: &'a ItemContent,
 }
 
+/// What an item's JSON says again and again (keys, the path to a CDA entry, code systems, empty
+/// fields), as LZ4's dictionary: an item compresses to about a third, and a deposit of fifty
+/// writes that much less. Never change it: items sealed with it decompress only with it (a new
+/// dictionary takes a new leading byte, see `COMPRESSED`).
+const ITEM_DICTIONARY: &[u8] = br#"{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"N","display":"Normal"}{"system":"urn:oid:1.2.250.1.213.2.3.1","code":""}{"system":"http://www.whocc.no/atc","code":""}{"system":"http://unitsofmeasure.org","code":""}{"system":"http://hl7.org/fhir/sid/icd-10","code":""}{"system":"http://snomed.info/sct","code":""},"reference_range":{"low":{"value":"","unit":""},"high":{"value":"","unit":""},"text":null},"interpretation":null,"value":{"type":"text","text":""},"value":{"type":"coded","system":"http://loinc.org","code":"","display":""},"clinical_status":"active","clinical_status":"completed","negated":true,"lot":"","performer":"","/entryRelationship/substanceAdministration/consumable/manufacturedProduct/organizer/component/procedure","text":null,"clinical_status":null,"negated":false,"at":null,"from":null,"to":null,"value":{"type":"quantity","value":"","unit":""},"reference_range":null,"interpretation":null,"lot":null,"performer":null,"author_name":null,"details":null}}{"path":"/ClinicalDocument/component/structuredBody/component[1]/section/entry[1]/act/entryRelationship/observation","content":{"code":{"system":"http://loinc.org","code":"","display":""},"text":""#;
+
+/// The first byte of an item's sealed plaintext when it is compressed (LZ4 block with
+/// `ITEM_DICTIONARY`, its size first); items sealed before compression start with `{`.
+const COMPRESSED: u8 = 1;
+
+/// Larger than any item a deposit or a person makes (a CDA entry's text is bounded by the
+/// reader, a typed one by `TEXT_LIMITS`): a plaintext that says otherwise does not open.
+const MAX_ITEM_PLAINTEXT: usize = 4 * 1024 * 1024;
+
 fn seal_item(key: &PreparedKey, meta: ItemMeta, content: &ItemContent) -> Result<StoredItem> {
     let path = match &meta.origin {
         ItemOrigin::Document { path, .. } => Some(path.as_str()),
         _ => None,
     };
-    let plain = serde_json::to_vec(&SealedItemRef { path, content }).map_err(|e| ServiceError::Invalid(format!("profile item: {e}")))?;
+    let json = serde_json::to_vec(&SealedItemRef { path, content }).map_err(|e| ServiceError::Invalid(format!("profile item: {e}")))?;
+    let mut plain = Vec::with_capacity(1 + 4 + lz4_flex::block::get_maximum_output_size(json.len()));
+    plain.push(COMPRESSED);
+    plain.extend_from_slice(&lz4_flex::block::compress_prepend_size_with_dict(&json, ITEM_DICTIONARY));
     let sealed = key.seal(&item_context(meta.id), &plain);
     Ok(StoredItem { meta, sealed })
+}
+
+/// An item's JSON from its sealed plaintext: compressed, or as written before compression.
+fn item_json(plain: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    match plain.split_first()? {
+        (b'{', _) => Some(std::borrow::Cow::Borrowed(plain)),
+        (&COMPRESSED, rest) => {
+            let size = usize::try_from(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?)).ok()?;
+            if size > MAX_ITEM_PLAINTEXT {
+                return None;
+            }
+            let mut json = vec![0; size];
+            let written = lz4_flex::block::decompress_into_with_dict(&rest[4..], &mut json, ITEM_DICTIONARY).ok()?;
+            (written == size).then_some(std::borrow::Cow::Owned(json))
+        }
+        _ => None,
+    }
 }
 
 fn open_item(key: &PreparedKey, stored: &StoredItem) -> Result<ProfileItem> {
     let integrity = || ServiceError::Crypto(carnet_crypto::CryptoError::Integrity("profile item"));
     let plain = key.open(&item_context(stored.meta.id), &stored.sealed).map_err(|_| integrity())?;
-    let sealed: SealedItem = serde_json::from_slice(&plain).map_err(|_| integrity())?;
+    let json = item_json(&plain).ok_or_else(integrity)?;
+    let sealed: SealedItem = serde_json::from_slice(&json).map_err(|_| integrity())?;
     let mut meta = stored.meta.clone();
     if let (ItemOrigin::Document { path, .. }, Some(sealed_path)) = (&mut meta.origin, sealed.path) {
         *path = sealed_path;
@@ -535,6 +570,102 @@ mod tests {
         assert_eq!(fhir_date_time(&ts("20240115103005.25-0500")), "2024-01-15T10:30:05.25-05:00");
         // A time without its zone cannot be a FHIR dateTime: the date is kept.
         assert_eq!(fhir_date_time(&ts("202401151030")), "2024-01-15");
+    }
+
+    fn vsm_items(key: &DataKey) -> (Vec<Entry>, Vec<StoredItem>) {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../extract/tests/cda/vsm.xml")).expect("the VSM test file");
+        let doc = carnet_extract::cda::read_cda(&bytes, &Default::default()).expect("a VSM");
+        let carnet_extract::cda::Body::Structured { entries, .. } = doc.body else { panic!("a level 3 VSM") };
+        let (key, set) = (key.prepared(), ItemId::in_set(new_item_id(), 0));
+        let document = DocumentId::from_bytes([7; 16]);
+        let items = (0u16..)
+            .zip(&entries)
+            .map(|(place, entry)| {
+                let meta = ItemMeta {
+                    id: ItemId::in_set(set, place),
+                    ins: Ins::from_body("1841276451089").expect("an INS"),
+                    kind: item_kind(entry.kind).unwrap_or(ItemKind::Condition),
+                    origin: ItemOrigin::Document { document, path: entry.path.clone() },
+                    recorded_by: "rpps:10000000019".into(),
+                    recorded_at: OffsetDateTime::now_utc(),
+                    effective: None,
+                    status: ItemStatus::Current,
+                    replaces: None,
+                };
+                seal_item(&key, meta, &entry_content(entry, Some("Jean Dupont".into()))).expect("sealed")
+            })
+            .collect();
+        (entries, items)
+    }
+
+    #[test]
+    fn items_are_compressed_before_sealing_and_open_as_written() {
+        let key = DataKey::generate();
+        let (entries, items) = vsm_items(&key);
+        assert_eq!(items.len(), entries.len());
+        let prepared = key.prepared();
+        let mut json_bytes = 0;
+        for (entry, stored) in entries.iter().zip(&items) {
+            let opened = open_item(&prepared, stored).expect("opens");
+            assert_eq!(opened.content, entry_content(entry, opened.content.author_name.clone()));
+            assert!(matches!(&opened.meta.origin, ItemOrigin::Document { path, .. } if *path == entry.path));
+            json_bytes += serde_json::to_vec(&SealedItemRef { path: Some(&entry.path), content: &opened.content }).expect("JSON").len();
+        }
+        // What a deposit writes: a VSM's items take less than half their JSON once sealed.
+        let sealed_bytes: usize = items.iter().map(|i| i.sealed.len()).sum();
+        assert!(sealed_bytes * 2 < json_bytes, "{sealed_bytes} sealed bytes for {json_bytes} of JSON");
+        // Bound to its id: another item's place does not open it.
+        let mut moved = items[1].clone();
+        moved.meta.id = items[0].meta.id;
+        assert!(open_item(&prepared, &moved).is_err());
+    }
+
+    #[test]
+    fn items_sealed_before_compression_still_open() {
+        let key = DataKey::generate();
+        let (_, items) = vsm_items(&key);
+        let prepared = key.prepared();
+        let opened = open_item(&prepared, &items[0]).expect("opens");
+        let path = match &opened.meta.origin {
+            ItemOrigin::Document { path, .. } => path.clone(),
+            _ => unreachable!("a document's item"),
+        };
+        let json = serde_json::to_vec(&SealedItemRef { path: Some(&path), content: &opened.content }).expect("JSON");
+        let old = StoredItem { meta: items[0].meta.clone(), sealed: prepared.seal(&item_context(items[0].meta.id), &json) };
+        assert_eq!(open_item(&prepared, &old).expect("an item sealed as JSON opens"), opened);
+    }
+
+    proptest::proptest! {
+        /// What is opened is authenticated, yet reading it back never trusts it: any bytes give
+        /// the JSON they compress, or nothing, never a panic or an allocation past the bound.
+        #[test]
+        fn item_plaintexts_read_back_or_refuse(json in proptest::collection::vec(proptest::num::u8::ANY, 0..2048), noise in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let mut plain = vec![COMPRESSED];
+            plain.extend_from_slice(&lz4_flex::block::compress_prepend_size_with_dict(&json, ITEM_DICTIONARY));
+            let read = item_json(&plain);
+            proptest::prop_assert_eq!(read.as_deref(), Some(json.as_slice()));
+            let mut cut = plain.clone();
+            cut.truncate(plain.len().saturating_sub(1 + noise.len() % 8));
+            if let Some(read) = item_json(&cut) {
+                proptest::prop_assert_ne!(read.as_ref(), json.as_slice());
+            }
+            let mut noisy = vec![COMPRESSED];
+            noisy.extend_from_slice(&noise);
+            if let Some(read) = item_json(&noisy) {
+                proptest::prop_assert!(read.len() <= MAX_ITEM_PLAINTEXT);
+            }
+        }
+    }
+
+    #[test]
+    fn item_plaintexts_of_another_kind_or_size_do_not_read() {
+        assert_eq!(item_json(b""), None);
+        assert_eq!(item_json(b"\x02abc"), None);
+        let mut huge = vec![COMPRESSED];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.push(0);
+        assert_eq!(item_json(&huge), None);
+        assert_eq!(item_json(b"{\"content\":{}}").as_deref(), Some(&b"{\"content\":{}}"[..]));
     }
 
     #[test]
