@@ -61,6 +61,32 @@ pub struct Mistake {
     pub message: String,
 }
 
+/// The message of `mistake` if it is about `field`: the field is then marked invalid and
+/// described by it.
+fn error_of<'m>(mistake: &'m Option<Mistake>, field: &str) -> Option<&'m str> {
+    mistake.as_ref().filter(|m| m.field == field).map(|m| m.message.as_str())
+}
+
+/// What the patient typed in the profile page's forms, shown again with a mistake: nothing she
+/// typed is lost because one field is to correct.
+#[derive(Default)]
+struct Typed {
+    sorte: String,
+    libelle: String,
+    date: String,
+    lieu: String,
+    position: String,
+    nom: String,
+    lien: String,
+    telephone: String,
+}
+
+impl ProfilePage {
+    fn error_of(&self, field: &str) -> Option<&str> {
+        error_of(&self.mistake, field)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "profil.html")]
 struct ProfilePage {
@@ -73,6 +99,7 @@ struct ProfilePage {
     back: Option<String>,
     done: Option<&'static str>,
     mistake: Option<Mistake>,
+    typed: Typed,
     sections: Vec<Section>,
     measures: Vec<Measure>,
     directives: Vec<Line>,
@@ -365,9 +392,10 @@ async fn render(
     ins: &Ins,
     viewer: Viewer,
     status: StatusCode,
-    mistake: Option<Mistake>,
+    mistake: Option<(Mistake, Typed)>,
     done: Option<&'static str>,
 ) -> Response {
+    let (mistake, typed) = mistake.map_or((None, Typed::default()), |(m, t)| (Some(m), t));
     let items = match state.carnet.profile(&session.actor, ins, ProfileQuery::default()).await {
         Ok(items) => items,
         Err(e) => return service_error_page(e),
@@ -413,6 +441,7 @@ async fn render(
         back: viewer.back,
         done,
         mistake,
+        typed,
         sections,
         measures: measures(&of(&[ItemKind::Result, ItemKind::VitalSign]), viewer.own),
         directives: lines(&[ItemKind::AdvanceDirective]),
@@ -506,11 +535,9 @@ fn added(form: &AddFields) -> Result<NewItem, Mistake> {
     Ok(NewItem { kind, content: ItemContent { text, at, clinical_status: Some(status.to_owned()), ..ItemContent::default() } })
 }
 
-async fn after(state: &AppState, session: &PortalSession, ins: &Ins, result: Result<(), Mistake>, done: &'static str) -> Response {
-    match result {
-        Ok(()) => Redirect::to(done).into_response(),
-        Err(m) => render(state, session, ins, own_viewer(), StatusCode::BAD_REQUEST, Some(m), None).await,
-    }
+/// The profile page again, with the form's mistake and what was typed.
+async fn refused(state: &AppState, session: &PortalSession, ins: &Ins, mistake: Mistake, typed: Typed) -> Response {
+    render(state, session, ins, own_viewer(), StatusCode::BAD_REQUEST, Some((mistake, typed)), None).await
 }
 
 /// `POST /profil/ajouter`: the patient adds what they know (self-declared).
@@ -518,7 +545,10 @@ pub async fn add(State(state): State<AppState>, PortalForm { session, form }: Po
     let Some(ins) = session.record().cloned() else { return super::not_found_page() };
     let item = match added(&form) {
         Ok(i) => i,
-        Err(m) => return after(&state, &session, &ins, Err(m), "").await,
+        Err(m) => {
+            let AddFields { sorte, libelle, date } = form;
+            return refused(&state, &session, &ins, m, Typed { sorte, libelle, date, ..Typed::default() }).await;
+        }
     };
     match state.carnet.add_profile_item(&session.actor, &ins, item).await {
         Ok(_) => Redirect::to("/profil?fait=ajoute#ajouter").into_response(),
@@ -588,7 +618,11 @@ pub async fn declare(State(state): State<AppState>, PortalForm { session, form }
     let Some(ins) = session.record().cloned() else { return super::not_found_page() };
     let item = match declared(&form) {
         Ok(i) => i,
-        Err(m) => return after(&state, &session, &ins, Err(m), "").await,
+        Err(m) => {
+            let DeclarationFields { sorte: _, lieu, position, nom, lien, telephone } = form;
+            let typed = Typed { lieu, position, nom, lien, telephone, ..Typed::default() };
+            return refused(&state, &session, &ins, m, typed).await;
+        }
     };
     let previous = if matches!(item.kind, ItemKind::AdvanceDirective | ItemKind::OrganDonation) {
         match state.carnet.profile(&session.actor, &ins, ProfileQuery { kind: Some(item.kind), history: false }).await {
@@ -624,6 +658,12 @@ pub async fn withdraw(
 
 #[derive(serde::Deserialize)]
 pub struct Empty {}
+
+impl CorrectionPage {
+    fn error_of(&self, field: &str) -> Option<&str> {
+        error_of(&self.mistake, field)
+    }
+}
 
 #[derive(Template)]
 #[template(path = "profil_corriger.html")]

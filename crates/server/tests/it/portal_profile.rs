@@ -286,6 +286,39 @@ async fn the_profile_is_in_the_patients_navigation() {
     );
 }
 
+#[tokio::test]
+async fn a_form_refused_for_one_field_keeps_what_was_typed_and_marks_that_field() {
+    let app = TestApp::new(support::Backend::Sqlite).await;
+    let p = ins(81);
+    app.open_record(&p).await;
+    let own = app.portal_session(&marie_actor_for(&p)).await;
+    // A date that is no date: the description and the kind stay, the date is the field marked.
+    let r =
+        app.submit("/profil/ajouter", &own, &[("sorte", "allergie"), ("libelle", "Intolérance au gluten"), ("date", "2026-02-31")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.raw);
+    assert!(r.raw.contains("value=\"Intolérance au gluten\"") && r.raw.contains("<option value=\"allergie\" selected>"), "{}", r.raw);
+    assert!(
+        r.raw.contains("id=\"date\" name=\"date\" value=\"2026-02-31\" aria-invalid=\"true\" aria-describedby=\"date-erreur\"")
+            && r.raw.contains("<span class=\"erreur-champ\" id=\"date-erreur\">La date est à écrire sous la forme jj/mm/aaaa.</span>"),
+        "{}",
+        r.raw
+    );
+    assert!(!r.raw.contains("id=\"libelle-erreur\""), "only the wrong field is marked: {}", r.raw);
+    // A person to contact without a name: the relation and the phone stay.
+    let r = app
+        .submit("/profil/declarer", &own, &[("sorte", "contact"), ("nom", " "), ("lien", "fille"), ("telephone", "06 12 34 56 78")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.raw);
+    assert!(r.raw.contains("value=\"fille\"") && r.raw.contains("value=\"06 12 34 56 78\""), "{}", r.raw);
+    assert!(r.raw.contains("aria-describedby=\"nom-erreur\"") && r.raw.contains("id=\"nom-erreur\">Indiquez le nom"), "{}", r.raw);
+    // Nothing was stored by either.
+    let items = app.get(&format!("/api/records/{p}/profile"), &app.patient(&p)).await;
+    assert_eq!(items.body["items"].as_array().map(Vec::len), Some(0), "{}", items.raw);
+    // A page without a mistake marks nothing.
+    let clean = app.page("/profil", &own).await;
+    assert!(!clean.raw.contains("aria-invalid") && !clean.raw.contains(" selected>"), "{}", clean.raw);
+}
+
 fn marie_actor_for(p: &Ins) -> Actor {
     Actor { kind: ActorKind::Patient { ins: p.clone() }, ..marie_actor() }
 }
