@@ -497,7 +497,7 @@ impl App {
         self.carnet.clean_interrupted_uploads(cutoff).await.context("cleaning interrupted uploads")?;
         let metrics = Metrics::new();
         let state = AppState {
-            carnet: self.carnet.clone(),
+            carnet: Arc::new(self.carnet.clone()),
             verifier: self.verifier.clone(),
             metrics: metrics.clone(),
             dev_jwks: self.dev_issuer.as_ref().map(|d| Arc::new(d.jwks())),

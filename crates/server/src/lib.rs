@@ -84,7 +84,8 @@ impl Default for HttpLimits {
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub carnet: Carnet,
+    /// Shared, not copied, by every request (a `Carnet` holds a score of handles).
+    pub carnet: Arc<Carnet>,
     pub verifier: TokenVerifier,
     pub metrics: Arc<Metrics>,
     /// The dev issuer's public keys, served at `/dev-issuer/jwks.json` in demo/dev mode only.

@@ -174,7 +174,7 @@ impl TestApp {
         issuers.push(dev.trusted_issuer(AUDIENCE));
         let verifier = TokenVerifier::new(issuers, std::time::Duration::from_secs(60)).await.expect("verifier");
         let state = AppState {
-            carnet: carnet.clone(),
+            carnet: Arc::new(carnet.clone()),
             verifier,
             metrics: Metrics::new(),
             dev_jwks: Some(Arc::new(dev.jwks())),
@@ -209,7 +209,7 @@ impl TestApp {
         let dev = DevIssuer::load_or_create(self.dir.path()).expect("dev issuer");
         let verifier = TokenVerifier::new(vec![dev.trusted_issuer(AUDIENCE)], std::time::Duration::from_secs(60)).await.expect("verifier");
         let state = AppState {
-            carnet: carnet.clone(),
+            carnet: Arc::new(carnet.clone()),
             verifier,
             metrics: Metrics::new(),
             dev_jwks: Some(Arc::new(dev.jwks())),
