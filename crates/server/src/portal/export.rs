@@ -284,7 +284,11 @@ fn readme(documents: &[(String, Visible)], history: usize, complete: bool, at: O
 
 /// The archive as a stream of bytes. A document that fails to read ends the stream with an
 /// error: the connection is cut, never a truncated archive presented as whole.
-pub fn stream(carnet: std::sync::Arc<Carnet>, archive: Archive, at: OffsetDateTime) -> impl futures::Stream<Item = Result<Bytes, io::Error>> {
+pub fn stream(
+    carnet: std::sync::Arc<Carnet>,
+    archive: Archive,
+    at: OffsetDateTime,
+) -> impl futures::Stream<Item = Result<Bytes, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(IN_FLIGHT);
     tokio::spawn(async move {
         if let Err(e) = write(&carnet, archive, at, &tx).await {
