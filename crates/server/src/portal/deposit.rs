@@ -138,13 +138,6 @@ struct DepositPage {
     max_size: String,
 }
 
-/// The first given name and the birth name in capitals, as the service shows the record.
-fn patient_name(view: &RecordView) -> Option<String> {
-    let traits = view.traits.as_ref()?;
-    let given = traits.birth_given_names.split_whitespace().next().unwrap_or_default();
-    Some(format!("{given} {}", traits.birth_name.to_uppercase()).trim().to_owned()).filter(|n| !n.is_empty())
-}
-
 /// *né le …* / *née le …*, as the record's identity says.
 fn born(view: &RecordView) -> String {
     let Some(traits) = view.traits.as_ref() else { return String::new() };
@@ -204,7 +197,7 @@ async fn form_page(
         Err(e) => return super::service_error_page(e),
     };
     // Roles that see no identity (insurer agents, operators, privacy officers) feed no one here.
-    let Some(patient) = patient_name(&record) else { return super::not_found_page() };
+    let Some(patient) = super::professional::known_short_name(&record) else { return super::not_found_page() };
     let closed = not_feedable(&record);
     let replaceable = if closed.is_some() {
         vec![]
@@ -549,7 +542,7 @@ pub async fn done(
         Err(e) => return super::service_error_page(e),
     };
     let patient = match state.carnet.record_status(&session.actor, &ins).await {
-        Ok(r) => patient_name(&r).unwrap_or_else(|| "ce patient".to_owned()),
+        Ok(r) => super::professional::short_name(&r),
         Err(e) => return super::service_error_page(e),
     };
     let m = &view.meta;

@@ -252,12 +252,17 @@ fn full_name(view: &RecordView) -> String {
     }
 }
 
-/// "Camille LEFEBVRE": the first given name and the birth name, as a heading names a patient.
+/// "Camille LEFEBVRE": the first given name and the birth name in capitals, as a heading names
+/// a patient; "ce patient" when the record's identity is not shown or is empty.
 pub(super) fn short_name(view: &RecordView) -> String {
-    match &view.traits {
-        Some(t) => format!("{} {}", t.birth_given_names.split_whitespace().next().unwrap_or_default(), t.birth_name),
-        None => "ce patient".to_owned(),
-    }
+    known_short_name(view).unwrap_or_else(|| "ce patient".to_owned())
+}
+
+/// [`short_name`], or `None` when there is no name to give.
+pub(super) fn known_short_name(view: &RecordView) -> Option<String> {
+    let t = view.traits.as_ref()?;
+    let given = t.birth_given_names.split_whitespace().next().unwrap_or_default();
+    Some(format!("{given} {}", t.birth_name.to_uppercase()).trim().to_owned()).filter(|n| !n.is_empty())
 }
 
 fn birth_words(date: time::Date) -> String {
