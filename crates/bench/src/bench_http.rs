@@ -14,9 +14,10 @@ use carnet_domain::{Ins, Role};
 
 use crate::bench::ServerUnderTest;
 
+/// How wrk loads the server, the same options for every benchmark that uses it.
 #[derive(clap::Args)]
-pub struct HttpArgs {
-    /// Seconds per workload.
+pub struct WrkArgs {
+    /// Seconds per workload (and per round, where a benchmark alternates rounds).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// Concurrent connections.
@@ -25,15 +26,21 @@ pub struct HttpArgs {
     /// wrk threads (the load generator shares the machine: keep it at 1 on 2 cores).
     #[arg(long, default_value_t = 1)]
     pub threads: u32,
+    /// The wrk binary.
+    #[arg(long, default_value = "wrk")]
+    pub wrk: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub load: crate::bench_http::WrkArgs,
     /// Documents in the searched patient's record.
     #[arg(long, default_value_t = 50)]
     pub documents: usize,
     /// Run on PostgreSQL (metadata and ledger) at this URL instead of the embedded SQLite.
     #[arg(long)]
     pub postgres_url: Option<String>,
-    /// The wrk binary.
-    #[arg(long, default_value = "wrk")]
-    pub wrk: PathBuf,
     /// A short run that only proves the harness works (CI).
     #[arg(long)]
     pub smoke: bool,
@@ -320,10 +327,10 @@ pub(crate) fn pseudo_pdf(len: usize, seed: u64) -> Vec<u8> {
 }
 
 pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
-    let (seconds, connections) = if args.smoke { (2, 4) } else { (args.seconds, args.connections) };
+    let (seconds, connections) = if args.smoke { (2, 4) } else { (args.load.seconds, args.load.connections) };
     let documents = if args.smoke { 10 } else { args.documents };
     let backend = if args.postgres_url.is_some() { "PostgreSQL" } else { "SQLite (embedded default)" };
-    println!("carnet-bench http: {backend}; wrk, {} thread(s), {connections} connections, {seconds} s per workload", args.threads);
+    println!("carnet-bench http: {backend}; wrk, {} thread(s), {connections} connections, {seconds} s per workload", args.load.threads);
     let tmp = tempfile::tempdir()?;
     let mut env: Vec<(&str, String)> = vec![("CARNET_POLICY__ENUMERATION_LIMIT_PER_HOUR", "100000000".into())];
     if let Some(url) = &args.postgres_url {
@@ -336,7 +343,7 @@ pub async fn http(args: HttpArgs) -> anyhow::Result<()> {
     let Seeded { doctor, first_id } = seed_patient(&server, &client, &ins, documents).await?;
     println!("seeded {documents} documents of 100 KB in {:.1} s", seed_started.elapsed().as_secs_f64());
 
-    let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
+    let wrk = Wrk { bin: &args.load.wrk, seconds, connections, threads: args.load.threads, scripts: tmp.path() };
     let search_url = checked_search_url(&server, &client, &doctor, &ins, documents).await?;
 
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);

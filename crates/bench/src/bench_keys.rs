@@ -19,15 +19,8 @@ const LABEL: &str = "carnet-bench";
 
 #[derive(clap::Args)]
 pub struct KeysArgs {
-    /// Seconds per workload.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 32)]
-    pub connections: u32,
-    /// wrk threads.
-    #[arg(long, default_value_t = 1)]
-    pub threads: u32,
+    #[command(flatten)]
+    pub load: crate::bench_http::WrkArgs,
     /// Times each provider is measured, alternated (local, token, local, token…).
     #[arg(long, default_value_t = 2)]
     pub rounds: u32,
@@ -40,8 +33,6 @@ pub struct KeysArgs {
     /// The PKCS#11 module (SoftHSM2's by default).
     #[arg(long, default_value = "/usr/lib/softhsm/libsofthsm2.so")]
     pub module: PathBuf,
-    #[arg(long, default_value = "wrk")]
-    pub wrk: PathBuf,
     /// A short run that only proves the harness works (CI).
     #[arg(long)]
     pub smoke: bool,
@@ -103,14 +94,14 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
         return raw_unwraps(&args);
     }
     let (seconds, connections, documents, rounds) =
-        if args.smoke { (2, 4, 5, 1) } else { (args.seconds, args.connections, args.documents, args.rounds.max(1)) };
+        if args.smoke { (2, 4, 5, 1) } else { (args.load.seconds, args.load.connections, args.documents, args.rounds.max(1)) };
     println!(
         "carnet-bench keys: SQLite; wrk, {} thread(s), {connections} connections, {seconds} s per workload, {rounds} round(s)",
-        args.threads
+        args.load.threads
     );
     let tmp = tempfile::tempdir()?;
     let conf = init_token(tmp.path())?;
-    let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
+    let wrk = Wrk { bin: &args.load.wrk, seconds, connections, threads: args.load.threads, scripts: tmp.path() };
     let client = reqwest::Client::new();
     let ins = Ins::from_body("2840375012345").context("bench INS")?;
     let binary = pseudo_pdf(100 * 1024, 999_999);

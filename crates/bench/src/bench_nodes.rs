@@ -23,21 +23,14 @@ pub struct NodesArgs {
     /// Node counts to measure.
     #[arg(long, value_delimiter = ',', default_values_t = [1u32, 2, 3])]
     pub nodes: Vec<u32>,
-    /// Seconds per workload.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
-    #[arg(long, default_value_t = 32)]
-    pub connections: u32,
-    #[arg(long, default_value_t = 1)]
-    pub threads: u32,
+    #[command(flatten)]
+    pub load: crate::bench_http::WrkArgs,
     /// Documents in the searched patient's record.
     #[arg(long, default_value_t = 50)]
     pub documents: usize,
     /// Pin each node to one core (`taskset`), round-robin over the machine's cores.
     #[arg(long)]
     pub taskset: bool,
-    #[arg(long, default_value = "wrk")]
-    pub wrk: PathBuf,
     #[arg(long, default_value = "/usr/sbin/haproxy")]
     pub haproxy: PathBuf,
     /// A short run that only proves the harness works (CI).
@@ -122,13 +115,13 @@ struct Row {
 }
 
 pub async fn nodes(args: NodesArgs) -> anyhow::Result<()> {
-    let (seconds, connections, documents) = if args.smoke { (2, 4, 5) } else { (args.seconds, args.connections, args.documents) };
+    let (seconds, connections, documents) = if args.smoke { (2, 4, 5) } else { (args.load.seconds, args.load.connections, args.documents) };
     let counts: Vec<u32> = if args.smoke { vec![1, 2] } else { args.nodes.clone() };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "carnet-bench nodes: PostgreSQL, haproxy round-robin; wrk {} thread(s), {connections} connections, {seconds} s per workload; \
          {cores} cores{}; the load generator and haproxy share the machine",
-        args.threads,
+        args.load.threads,
         if args.taskset { ", each node pinned to one core" } else { "" }
     );
     let tmp = tempfile::tempdir()?;
@@ -164,7 +157,7 @@ pub async fn nodes(args: NodesArgs) -> anyhow::Result<()> {
         let front = ServerUnderTest::front(&lb, &data)?;
         let seeded = seed_patient(&front, &client, &ins, documents).await?;
         let search_url = checked_search_url(&front, &client, &seeded.doctor, &ins, documents).await?;
-        let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
+        let wrk = Wrk { bin: &args.load.wrk, seconds, connections, threads: args.load.threads, scripts: tmp.path() };
         let search = wrk.run(&search_url, &get_script(&seeded.doctor, None), None)?;
         let half = half_load(&wrk, &search_url, &search, connections, &|delay| get_script(&seeded.doctor, delay))?;
         let provide = wrk.run(&format!("{lb}/fhir"), &provide_script(&seeded.doctor, &ins, &b64, binary.len(), &sha), None)?;

@@ -20,35 +20,25 @@ use crate::bench_http::{Load, Wrk, half_load};
 
 #[derive(clap::Args)]
 pub struct PortalArgs {
-    /// Seconds per workload.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 32)]
-    pub connections: u32,
-    /// wrk threads (the load generator shares the machine: keep it at 1 on 2 cores).
-    #[arg(long, default_value_t = 1)]
-    pub threads: u32,
+    #[command(flatten)]
+    pub load: crate::bench_http::WrkArgs,
     /// Documents in the patient's record (the demo's own count towards it).
     #[arg(long, default_value_t = 200)]
     pub documents: usize,
     /// The pages to load (paths of the portal).
     #[arg(long, value_delimiter = ',', default_value = "/,/documents,/historique")]
     pub pages: Vec<String>,
-    /// The wrk binary.
-    #[arg(long, default_value = "wrk")]
-    pub wrk: std::path::PathBuf,
     /// A short run that only proves the harness works (CI).
     #[arg(long)]
     pub smoke: bool,
 }
 
 pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
-    let (seconds, connections) = if args.smoke { (2, 4) } else { (args.seconds, args.connections) };
+    let (seconds, connections) = if args.smoke { (2, 4) } else { (args.load.seconds, args.load.connections) };
     let documents = if args.smoke { 20 } else { args.documents };
     println!(
         "carnet-bench portal: carnet demo (SQLite); wrk, {} thread(s), {connections} connections, {seconds} s per workload",
-        args.threads
+        args.load.threads
     );
     let tmp = tempfile::tempdir()?;
     let env: Vec<(&str, String)> = vec![("CARNET_POLICY__ENUMERATION_LIMIT_PER_HOUR", "100000000".into())];
@@ -140,7 +130,7 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
     }
     weights.push(("/patients/{handle}".to_owned(), r.bytes().await?.len()));
 
-    let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
+    let wrk = Wrk { bin: &args.load.wrk, seconds, connections, threads: args.load.threads, scripts: tmp.path() };
     let patient_script = |delay_ms: Option<f64>| page_script(&cookie, delay_ms);
     let hello = wrk.run(&format!("{}/health", server.url), &patient_script(None), None)?;
     let mut rows: Vec<(String, Load, Load)> = Vec::new();

@@ -17,7 +17,6 @@
 //! references, the author the bench doctor, the patient the bench INS.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -29,15 +28,8 @@ use crate::bench_http::{Load, Wrk, bundle_script, get_script, half_load, provide
 
 #[derive(clap::Args)]
 pub struct ProfileArgs {
-    /// Seconds per workload (and per deposit round).
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 32)]
-    pub connections: u32,
-    /// wrk threads (the load generator shares the machine: keep it at 1 on 2 cores).
-    #[arg(long, default_value_t = 1)]
-    pub threads: u32,
+    #[command(flatten)]
+    pub load: crate::bench_http::WrkArgs,
     /// Rounds of the three deposits (plain, VSM, CR-BIO), alternated.
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
@@ -50,9 +42,6 @@ pub struct ProfileArgs {
     /// Run on PostgreSQL (metadata and ledger) at this URL instead of the embedded SQLite.
     #[arg(long)]
     pub postgres_url: Option<String>,
-    /// The wrk binary.
-    #[arg(long, default_value = "wrk")]
-    pub wrk: PathBuf,
     /// A short run that only proves the harness works (CI).
     #[arg(long)]
     pub smoke: bool,
@@ -108,12 +97,13 @@ impl Deposit {
 }
 
 pub async fn profile(args: ProfileArgs) -> anyhow::Result<()> {
-    let (seconds, connections, rounds) = if args.smoke { (2, 4, 1) } else { (args.seconds, args.connections, args.rounds.max(1)) };
+    let (seconds, connections, rounds) =
+        if args.smoke { (2, 4, 1) } else { (args.load.seconds, args.load.connections, args.rounds.max(1)) };
     let trend_reports = if args.smoke { 10 } else { args.trend_reports };
     let backend = if args.postgres_url.is_some() { "PostgreSQL" } else { "SQLite (embedded default)" };
     println!(
         "carnet-bench profile: {backend}; wrk, {} thread(s), {connections} connections, {seconds} s per workload, {rounds} deposit round(s)",
-        args.threads
+        args.load.threads
     );
     let tmp = tempfile::tempdir()?;
     let mut env: Vec<(&str, String)> = vec![("CARNET_POLICY__ENUMERATION_LIMIT_PER_HOUR", "100000000".into())];
@@ -220,7 +210,7 @@ pub async fn profile(args: ProfileArgs) -> anyhow::Result<()> {
     );
     settle(server.pid(), ticks).await?;
 
-    let wrk = Wrk { bin: &args.wrk, seconds, connections, threads: args.threads, scripts: tmp.path() };
+    let wrk = Wrk { bin: &args.load.wrk, seconds, connections, threads: args.load.threads, scripts: tmp.path() };
     let runs = |w: Workload| args.only.is_empty() || args.only.contains(&w);
     let hello = wrk.run(&format!("{}/health", server.url), &get_script(&doctor, None), None)?;
     let reads = |url: &str| -> anyhow::Result<(Load, Load)> {
