@@ -199,6 +199,11 @@ fn dates_words(content: &ItemContent) -> Option<String> {
     }
 }
 
+/// What the patient declares of herself rather than of her health.
+fn is_declaration(kind: ItemKind) -> bool {
+    matches!(kind, ItemKind::AdvanceDirective | ItemKind::OrganDonation | ItemKind::Contact)
+}
+
 fn provenance(item: &ProfileItem, own: bool) -> String {
     let when = words::date(item.meta.recorded_at);
     let who = item.content.author_name.as_deref();
@@ -206,6 +211,12 @@ fn provenance(item: &ProfileItem, own: bool) -> String {
         ItemOrigin::Document { .. } => match who {
             Some(name) => format!("D’après un document de {name}, déposé le {when}"),
             None => format!("D’après un document déposé le {when}"),
+        },
+        // A declaration (directives, donation, a contact) replaces the patient's own previous
+        // one; no document says any of these.
+        ItemOrigin::Patient if item.meta.replaces.is_some() && is_declaration(item.meta.kind) => match own {
+            true => format!("Déclaré par vous le {when}, à la place de votre déclaration précédente"),
+            false => format!("Déclaré par le patient le {when}, à la place de sa déclaration précédente"),
         },
         ItemOrigin::Patient if own && item.meta.replaces.is_some() => {
             format!("Déclaré par vous le {when}, pour corriger ce qu’indiquait un document")

@@ -118,6 +118,13 @@ async fn marie_reads_completes_and_declares_in_her_profile_then_her_doctor_reads
     let read = app.page(&format!("/patients/{handle}/profil"), &doctor).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.raw);
     assert!(read.raw.contains("Intolérance au lactose") && read.raw.contains("Déclaré par le patient"), "{}", read.raw);
+    // Her second donation position replaced her first, not a document.
+    assert!(
+        read.raw.contains("à la place de sa déclaration précédente") && !read.raw.contains("pour corriger ce qu’indiquait un document"),
+        "{}",
+        read.raw
+    );
+    assert!(last.contains("à la place de votre déclaration précédente"), "{last}");
     assert!(read.raw.contains("<h1>Profil médical de Jeanne MARTIN</h1>"), "the heading names the patient: {}", read.raw);
     assert!(read.raw.contains("<svg class=\"courbe\"") && read.raw.contains("3\u{a0}mesures du 12\u{a0}mars\u{a0}2025"), "the curve");
     assert!(!read.raw.contains("/profil/ajouter"), "no patient form on a professional's reading");
