@@ -69,8 +69,10 @@ pub struct AppendReceipt {
     pub tree_size: u64,
 }
 
+/// One caller's entries (one, or several that must land together) and where to answer: the
+/// index of the first and the size of the head that covers them all.
 struct Request {
-    entry: PendingEntry,
+    entries: Vec<PendingEntry>,
     reply: oneshot::Sender<Result<AppendReceipt>>,
 }
 
@@ -115,9 +117,23 @@ impl Ledger {
     /// Appends one entry and waits until it is committed (durably, under a signed tree head).
     /// An error means the entry is NOT in the ledger: the access it records must be refused.
     pub async fn append(&self, entry: &LedgerEntry) -> Result<AppendReceipt> {
-        let entry = PendingEntry::new(entry)?;
+        self.enqueue(vec![PendingEntry::new(entry)?]).await
+    }
+
+    /// Appends several entries in order, in one batch (one commit, one signed head; with group
+    /// commit off too), and waits until they are committed. Their indices follow each other:
+    /// the receipt gives the first's. All land or none does. No entry is the caller's bug.
+    pub async fn append_all(&self, entries: &[LedgerEntry]) -> Result<AppendReceipt> {
+        if entries.is_empty() {
+            return Err(LedgerError::InvalidEntry { field: "entries", problem: "none to append".into() });
+        }
+        let pending = entries.iter().map(PendingEntry::new).collect::<Result<Vec<_>>>()?;
+        self.enqueue(pending).await
+    }
+
+    async fn enqueue(&self, entries: Vec<PendingEntry>) -> Result<AppendReceipt> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Request { entry, reply }).await.map_err(|_| LedgerError::Closed)?;
+        self.queue.send(Request { entries, reply }).await.map_err(|_| LedgerError::Closed)?;
         answer.await.map_err(|_| LedgerError::Closed)?
     }
 
@@ -176,25 +192,36 @@ async fn write(
     max_batch: usize,
     mut state: Option<TreeState>,
 ) {
+    // `max_batch` counts requests: a request of several entries is never split, so a batch may
+    // hold a few more entries than that.
     let mut batch = Vec::with_capacity(max_batch);
+    let mut entries = Vec::with_capacity(max_batch);
     while requests.recv_many(&mut batch, max_batch).await > 0 {
-        let (entries, replies): (Vec<PendingEntry>, Vec<_>) = batch.drain(..).map(|r| (r.entry, r.reply)).unzip();
+        let mut replies = Vec::with_capacity(batch.len());
+        for request in batch.drain(..) {
+            replies.push((request.entries.len() as u64, request.reply));
+            entries.extend(request.entries);
+        }
         let commit = Commit { entries: &entries, signer: &*signer, now_ms: now_ms(&*clock) };
-        match store.commit(&mut state, commit).await {
+        let committed = store.commit(&mut state, commit).await;
+        match committed {
             Ok(done) => {
-                for (index, reply) in (done.first_index..).zip(replies) {
-                    // A caller that stopped waiting is fine: its entry is logged all the same.
+                let mut index = done.first_index;
+                for (count, reply) in replies {
+                    // A caller that stopped waiting is fine: its entries are logged all the same.
                     let _ = reply.send(Ok(AppendReceipt { index, tree_size: done.tree_size }));
+                    index += count;
                 }
             }
             Err(e) => {
                 // The state was dropped with the failed transaction; the next batch reloads it.
                 tracing::error!(error = %e, entries = entries.len(), "ledger batch not committed");
                 let message = e.to_string();
-                for reply in replies {
+                for (_, reply) in replies {
                     let _ = reply.send(Err(LedgerError::AppendFailed(message.clone())));
                 }
             }
         }
+        entries.clear();
     }
 }

@@ -22,6 +22,8 @@ macro_rules! ledger_suite {
             appends_are_numbered_and_every_proof_verifies,
             concurrent_appends_are_group_committed,
             group_commit_off_signs_one_head_per_entry,
+            entries_appended_together_land_in_order_under_one_head,
+            entries_appended_together_fail_together,
             queries_refuse_what_is_beyond_the_tree,
             two_writers_share_one_store,
             find_entries_pages_oldest_first,
@@ -417,6 +419,43 @@ pub async fn group_commit_off_signs_one_head_per_entry(s: Scratch) {
     let indices = append_rounds(&ledger, 0, &[20]).await;
     assert_eq!(indices, (0..20).collect::<Vec<u64>>());
     assert_eq!(s.raw.head_sizes().await, (0..=20).collect::<Vec<u64>>());
+    assert!(verify(&s).await.is_clean());
+}
+
+pub async fn entries_appended_together_land_in_order_under_one_head(s: Scratch) {
+    // Group commit off, so that only a joint append puts two entries under one head.
+    let ledger = open(&s, GroupCommit::Off).await;
+    append_rounds(&ledger, 0, &[3]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 3..13 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move { ledger.append(&entry(k)).await.unwrap() });
+    }
+    let together: Vec<LedgerEntry> = (100..104).map(entry).collect();
+    let receipt = ledger.append_all(&together).await.unwrap();
+    while let Some(single) = tasks.join_next().await {
+        let single = single.unwrap();
+        assert!(single.index < receipt.index || single.index >= receipt.index + 4, "{single:?} fell among {receipt:?}");
+    }
+    assert_eq!(receipt.tree_size, receipt.index + 4, "the first signed head covering them covers no later entry");
+    let heads = s.raw.head_sizes().await;
+    assert!(heads.contains(&receipt.tree_size) && !heads.iter().any(|&h| h > receipt.index && h < receipt.tree_size), "{heads:?}");
+    let stored = ledger.entries_at(&(receipt.index..receipt.tree_size).collect::<Vec<_>>()).await.unwrap();
+    let expected: Vec<Vec<u8>> = together.iter().map(|e| e.canonical_bytes().unwrap()).collect();
+    assert_eq!(stored.iter().map(|e| e.bytes.clone()).collect::<Vec<_>>(), expected, "in the order given");
+    assert!(matches!(ledger.append_all(&[]).await, Err(LedgerError::InvalidEntry { .. })));
+    assert!(verify(&s).await.is_clean());
+}
+
+pub async fn entries_appended_together_fail_together(s: Scratch) {
+    let ledger = open(&s, GroupCommit::default()).await;
+    append_rounds(&ledger, 0, &[2]).await;
+    s.raw.break_inserts(true).await;
+    let together: Vec<LedgerEntry> = (2..5).map(entry).collect();
+    assert!(matches!(ledger.append_all(&together).await, Err(LedgerError::AppendFailed(_))));
+    s.raw.break_inserts(false).await;
+    let receipt = ledger.append(&entry(5)).await.unwrap();
+    assert_eq!((receipt.index, receipt.tree_size), (2, 3), "none of the three was kept");
     assert!(verify(&s).await.is_clean());
 }
 
