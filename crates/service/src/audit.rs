@@ -82,7 +82,22 @@ impl Carnet {
     /// Appends the event whatever the ledger's state: only for the entry that acknowledges a
     /// deliberate restore, which is what lifts the refusal.
     pub(crate) async fn append_event(&self, actor: &Actor, event: Event<'_>) -> Result<u64> {
-        let entry = LedgerEntry {
+        let receipt = self.ledger.append(&self.entry_of(actor, event)).await?;
+        Ok(receipt.index)
+    }
+
+    /// Appends the events of one request together, in order, in one commit of the ledger
+    /// rather than one after the other; returns the first's leaf index. All are recorded or
+    /// none is (and then nothing may be served).
+    pub(crate) async fn record_events(&self, actor: &Actor, events: Vec<Event<'_>>) -> Result<u64> {
+        self.ledger_trusted()?;
+        let entries: Vec<LedgerEntry> = events.into_iter().map(|event| self.entry_of(actor, event)).collect();
+        let receipt = self.ledger.append_all(&entries).await?;
+        Ok(receipt.index)
+    }
+
+    fn entry_of(&self, actor: &Actor, event: Event<'_>) -> LedgerEntry {
+        LedgerEntry {
             at: (self.now().unix_timestamp_nanos() / 1_000_000) as i64,
             actor: entry_actor(actor),
             ins: event.ins.cloned(),
@@ -92,8 +107,6 @@ impl Carnet {
             reason: event.reason.to_owned(),
             justification: None,
             justification_commitment: event.justification_commitment,
-        };
-        let receipt = self.ledger.append(&entry).await?;
-        Ok(receipt.index)
+        }
     }
 }

@@ -57,7 +57,7 @@ pub(crate) struct Gate<'a> {
     pub documents: DocumentScope,
 }
 
-impl Gate<'_> {
+impl<'a> Gate<'a> {
     fn context(&self) -> AccessContext<'_> {
         AccessContext {
             ins: &self.ins,
@@ -95,6 +95,22 @@ impl Gate<'_> {
     /// Lets the document and its sealed title (read with it) through if the actor may see it.
     pub fn admit_with_title(&self, meta: impl Into<Arc<DocumentMeta>>, title_sealed: Option<Arc<[u8]>>) -> Option<Visible> {
         self.admit(meta).map(|v| Visible { title_sealed: Some(title_sealed), ..v })
+    }
+
+    /// The same gate for another operation of the same request, whose scope check answered
+    /// `documents`.
+    pub fn with_documents(&self, documents: DocumentScope) -> Gate<'a> {
+        Gate {
+            actor: self.actor,
+            ins: self.ins.clone(),
+            ins_kind: self.ins_kind,
+            record_status: self.record_status,
+            stored: self.stored.clone(),
+            emergency: self.emergency.clone(),
+            carnet: self.carnet,
+            now: self.now,
+            documents,
+        }
     }
 
     /// The label rule (who may set or lift which label), for `authorize_label_change`.

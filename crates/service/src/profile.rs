@@ -263,26 +263,13 @@ impl Carnet {
         } else {
             HashMap::new()
         };
-        let seen: HashSet<ItemId> = stored.iter().filter(|i| item_visible(&gate, &i.meta, &sources)).map(|i| i.meta.id).collect();
-        let visible: Vec<&StoredItem> = stored
-            .iter()
-            .filter(|i| query.kind.is_none_or(|k| i.meta.kind == k))
-            .filter(|i| query.history || i.meta.status == ItemStatus::Current)
-            .filter(|i| seen.contains(&i.meta.id))
-            .collect();
-        if !standing.is_permit() && visible.is_empty() {
+        let visible = VisibleItems::of(&gate, &stored, &sources, &query);
+        if !standing.is_permit() && visible.items.is_empty() {
             // Nothing to show and no standing: the answer of a missing record.
             self.record_event(actor, Event::decided("profile.read", Some(ins), None, standing)).await?;
             return Err(ServiceError::NotFound("record"));
         }
-        let mut items = self.open_items(ins, visible).await?;
-        for item in &mut items {
-            // A patient's correction of an item read from a document the reader may not see
-            // (masked from professionals) does not point at it: the id would say it exists.
-            if item.meta.replaces.is_some_and(|r| !seen.contains(&r)) {
-                item.meta.replaces = None;
-            }
-        }
+        let items = self.open_visible_items(ins, visible).await?;
         self.record_event(actor, Event::decided("profile.read", Some(ins), Some(format!("returned:{}", items.len())), standing)).await?;
         if standing.is_permit() {
             self.note_consultation(&gate).await?;
@@ -358,6 +345,20 @@ impl Carnet {
         // for a complete one (it adds nothing to a record holding this actor's items).
         self.db.insert_items(&sealed).await?;
         Ok(sealed.len())
+    }
+
+    /// Opens the items `VisibleItems::of` let through.
+    pub(crate) async fn open_visible_items(&self, ins: &Ins, visible: VisibleItems<'_>) -> Result<Vec<ProfileItem>> {
+        let VisibleItems { items, seen } = visible;
+        let mut items = self.open_items(ins, items).await?;
+        for item in &mut items {
+            // A patient's correction of an item read from a document the reader may not see
+            // (masked from professionals) does not point at it: the id would say it exists.
+            if item.meta.replaces.is_some_and(|r| !seen.contains(&r)) {
+                item.meta.replaces = None;
+            }
+        }
+        Ok(items)
     }
 
     async fn open_items(&self, ins: &Ins, stored: Vec<&StoredItem>) -> Result<Vec<ProfileItem>> {
@@ -516,6 +517,32 @@ fn stale_item(e: carnet_store::StoreError) -> ServiceError {
     match e {
         carnet_store::StoreError::Stale(_) => ServiceError::Conflict("the item was changed meanwhile: read it again".into()),
         other => other.into(),
+    }
+}
+
+/// The stored items a reader may see, before they are opened: those the query asks for, and
+/// the ids of every item the gate lets through (the query aside), which says which corrections
+/// may name what they replace.
+pub(crate) struct VisibleItems<'s> {
+    items: Vec<&'s StoredItem>,
+    seen: HashSet<ItemId>,
+}
+
+impl<'s> VisibleItems<'s> {
+    pub(crate) fn of(
+        gate: &Gate<'_>,
+        stored: &'s [StoredItem],
+        sources: &HashMap<DocumentId, Arc<DocumentMeta>>,
+        query: &ProfileQuery,
+    ) -> VisibleItems<'s> {
+        let seen: HashSet<ItemId> = stored.iter().filter(|i| item_visible(gate, &i.meta, sources)).map(|i| i.meta.id).collect();
+        let items = stored
+            .iter()
+            .filter(|i| query.kind.is_none_or(|k| i.meta.kind == k))
+            .filter(|i| query.history || i.meta.status == ItemStatus::Current)
+            .filter(|i| seen.contains(&i.meta.id))
+            .collect();
+        VisibleItems { items, seen }
     }
 }
 

@@ -5,7 +5,7 @@ use carnet_domain::{
     AccessDecision, Action, Actor, ActorKind, Basis, CreationChannel, IdentityStatus, Ins, InsKind, Operation, Record, RecordStatus,
     ReferenceTraits, RetentionPolicy, authorize,
 };
-use carnet_store::{DocumentStore, EnumerationStore, RecordStore, TraitsQuery};
+use carnet_store::{DocumentStore, EnumerationStore, ProfileStore, RecordStore, TraitsQuery};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -362,55 +362,86 @@ impl Carnet {
     /// the summary is clinical content (rule 12: never for insurer agents or operators).
     /// The record's view, the documents the actor may see, and on what basis they consult it.
     pub async fn patient_summary(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, Vec<crate::Visible>, Basis)> {
-        let (view, documents, basis) = self.summary_standing(actor, ins).await?;
-        // The summary's entry and the list together, so that the ledger's group commit may take
-        // both entries in one batch rather than one after the other.
-        let (logged, documents) = tokio::join!(
-            self.record_event(actor, Event::decided("record.summary", Some(ins), None, AccessDecision::Permit(basis))),
-            self.documents_through(actor, ins, documents),
-        );
-        logged?;
-        Ok((view, documents?, basis))
+        let summary = self.summary(actor, ins, false).await?;
+        Ok((summary.view, summary.documents, summary.basis))
     }
 
     /// [`Carnet::patient_summary`] with the profile's current items the actor may see (none for
-    /// a token whose scopes do not reach the profile): the IPS document's sections. The three
-    /// reads run together, and so do their ledger entries (`record.summary`, `document.search`,
-    /// `profile.read`), which the ledger's group commit takes in one or two batches rather than
-    /// three in turn.
+    /// a token whose scopes do not reach the profile): the IPS document's sections.
     pub async fn patient_summary_with_profile(
         &self,
         actor: &Actor,
         ins: &Ins,
     ) -> Result<(RecordView, Vec<crate::Visible>, Basis, Vec<carnet_domain::profile::ProfileItem>)> {
-        let (view, documents, basis) = self.summary_standing(actor, ins).await?;
-        let (logged, documents, items) = tokio::join!(
-            self.record_event(actor, Event::decided("record.summary", Some(ins), None, AccessDecision::Permit(basis))),
-            self.documents_through(actor, ins, documents),
-            self.profile(actor, ins, crate::ProfileQuery::default()),
-        );
-        logged?;
-        let items = match items {
-            Err(ServiceError::Scope(_)) => vec![],
-            other => other?,
-        };
-        Ok((view, documents?, basis, items))
+        let summary = self.summary(actor, ins, true).await?;
+        Ok((summary.view, summary.documents, summary.basis, summary.items))
     }
 
-    /// Whether the actor may have the record's summary: its view, the documents their token
-    /// reaches, and their basis; else `Forbidden`, with the refusal in the ledger.
-    async fn summary_standing(&self, actor: &Actor, ins: &Ins) -> Result<(RecordView, carnet_domain::DocumentScope, Basis)> {
+    /// One gate, one count in the enumeration guard, the documents and the items read together,
+    /// and the request's ledger entries (`record.read_status`, `record.summary`,
+    /// `document.search`, `profile.read`) appended in one commit: a summary waits for the
+    /// ledger's fsync once, not once per entry.
+    async fn summary(&self, actor: &Actor, ins: &Ins, with_profile: bool) -> Result<Summary> {
         let documents = self.scoped(actor, Operation::Summary, Some(ins)).await?;
-        self.authorize_record(actor, RecordAction::ReadStatus, ins).await?;
-        let record = self.live_record(ins).await?;
-        let view = self.record_view(record.clone(), actor).await?;
-        let gate = self.gate(actor, &record, documents.clone()).await?;
+        let read_status = action_code(RecordAction::ReadStatus);
+        let grant = match authorize(actor, Action::Record { action: RecordAction::ReadStatus, ins }) {
+            Ok(grant) => grant,
+            Err(denied) => {
+                self.record_event(actor, Event::deny(read_status, Some(ins), None, denied.code())).await?;
+                return Err(denied.into());
+            }
+        };
+        let mut events = vec![Event::permit(read_status, Some(ins), None, grant.code())];
+        let Some((record, gate, generation)) = self.record_and_gate(actor, ins, documents).await? else {
+            self.record_events(actor, events).await?;
+            return Err(ServiceError::NotFound("record"));
+        };
+        let view = self.record_view(record, actor).await?;
         let standing = gate.record_decision();
         let AccessDecision::Permit(basis) = standing else {
-            self.record_event(actor, Event::decided("record.summary", Some(ins), None, standing)).await?;
+            events.push(Event::decided("record.summary", Some(ins), None, standing));
+            self.record_events(actor, events).await?;
             return Err(ServiceError::Forbidden("the patient summary is clinical content this actor may not read".into()));
         };
-        Ok((view, documents, basis))
+        events.push(Event::decided("record.summary", Some(ins), None, standing));
+        self.guard_opening(&gate).await?;
+        // A token whose scopes do not reach the profile gets a summary without it, and its
+        // refusal is recorded as a read of the profile would record it.
+        let profile = if with_profile {
+            match carnet_domain::scope::permit(actor, Operation::ReadProfile) {
+                Ok(scope) => Some(Ok(gate.with_documents(scope))),
+                Err(_) => Some(Err(Event::deny(Operation::ReadProfile.as_str(), Some(ins), None, "insufficient_scope"))),
+            }
+        } else {
+            None
+        };
+        let (found, stored) = tokio::join!(self.db.find_documents_at(ins, generation), async {
+            match &profile {
+                Some(Ok(_)) => self.db.find_items_at(ins, generation).await.map(Some),
+                _ => Ok(None),
+            }
+        });
+        let found = found?;
+        let visible: Vec<crate::Visible> =
+            found.iter().filter_map(|(meta, title)| gate.admit_with_title(meta.clone(), title.clone())).collect();
+        events.push(Event::decided("document.search", Some(ins), Some(format!("returned:{}", visible.len())), standing));
+        let items = match (profile, stored?) {
+            (Some(Ok(profile_gate)), Some(stored)) => {
+                let sources = found.into_iter().map(|(meta, _)| (meta.id, meta)).collect();
+                let seen = crate::profile::VisibleItems::of(&profile_gate, &stored, &sources, &crate::ProfileQuery::default());
+                let items = self.open_visible_items(ins, seen).await?;
+                events.push(Event::decided("profile.read", Some(ins), Some(format!("returned:{}", items.len())), standing));
+                items
+            }
+            (Some(Err(refused)), _) => {
+                events.push(refused);
+                vec![]
+            }
+            _ => vec![],
+        };
+        self.record_events(actor, events).await?;
+        self.note_consultation(&gate).await?;
+        Ok(Summary { view, documents: visible, basis, items })
     }
 
     /// The record as `actor` sees it, its close reason opened (when they see it): the neutral
@@ -428,4 +459,12 @@ impl Carnet {
     pub(crate) async fn live_record(&self, ins: &Ins) -> Result<Record> {
         self.db.find_record_by_ins(ins).await?.ok_or(ServiceError::NotFound("record"))
     }
+}
+
+/// What [`Carnet::summary`] read.
+struct Summary {
+    view: RecordView,
+    documents: Vec<crate::Visible>,
+    basis: Basis,
+    items: Vec<carnet_domain::profile::ProfileItem>,
 }

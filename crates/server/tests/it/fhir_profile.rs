@@ -152,7 +152,65 @@ async fn a_professional_creates_an_item_in_his_own_name(app: TestApp) {
     assert_eq!(app.fhir_get(&format!("/fhir/AllergyIntolerance?patient={p}"), &app.patient(&p)).await.body["total"], 1);
 }
 
+/// The ledger entries of one `$summary` request, and whether they were committed together
+/// (no signed head between the first and the last).
+async fn summary_entries(app: &TestApp, p: &Ins, token: &str) -> (StatusCode, Vec<(String, String, Option<String>)>, bool) {
+    let ledger = app.carnet.ledger();
+    let before = ledger.latest_tree_head().await.expect("a head").head.tree_size;
+    let status = app.fhir_get(&format!("/fhir/Patient/{p}/$summary"), token).await.status;
+    let after = ledger.latest_tree_head().await.expect("a head").head.tree_size;
+    let recorded = ledger.entries_at(&(before..after).collect::<Vec<_>>()).await.expect("the entries");
+    let mut together = true;
+    for size in before + 1..after {
+        together &= ledger.tree_head_at(size).await.is_err();
+    }
+    let entries = recorded.into_iter().map(|r| (r.entry.action, r.entry.outcome.as_str().to_owned(), r.entry.target)).collect();
+    (status, entries, together)
+}
+
+async fn a_summary_records_what_it_read_in_one_commit_of_the_ledger(app: TestApp) {
+    let p = ins(94);
+    app.open_record(&p).await;
+    let r = app
+        .post(&format!("/api/records/{p}/policy/changes"), &app.patient(&p), json!({"change": "authorize", "rpps": rpps(2).to_string()}))
+        .await;
+    assert!(r.status.is_success(), "{}", r.raw);
+    deposit(&app, &p, 1, "60591-5", &vsm_body("Asthme"), &[]).await;
+    deposit(&app, &p, 2, "60591-5", &vsm_body("Dépression"), &["MASQUE_PS"]).await;
+    let entry = |action: &str, outcome: &str, target: Option<&str>| (action.to_owned(), outcome.to_owned(), target.map(str::to_owned));
+    let (status, entries, together) = summary_entries(&app, &p, &app.professional(2, Profession::Medecin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = entries.last().and_then(|e| e.2.clone()).unwrap_or_default();
+    assert_eq!(
+        entries,
+        [
+            entry("record.read_status", "permit", None),
+            entry("record.summary", "permit", None),
+            // The masked document and its items are not counted.
+            entry("document.search", "permit", Some("returned:1")),
+            entry("profile.read", "permit", Some(&items)),
+        ]
+    );
+    let vsm_items: usize = items.trim_start_matches("returned:").parse().expect("a count");
+    assert!(vsm_items > 0, "{items}");
+    assert!(together, "one commit, one signed head");
+    // The patient sees the masked document's items too.
+    let (_, entries, _) = summary_entries(&app, &p, &app.patient(&p)).await;
+    assert_eq!(entries[2], entry("document.search", "permit", Some("returned:2")));
+    assert_eq!(entries[3], entry("profile.read", "permit", Some(&format!("returned:{}", 2 * vsm_items))));
+    // A doctor without standing is refused, and the refusal is recorded the same way.
+    let (status, entries, together) = summary_entries(&app, &p, &app.professional(4, Profession::Medecin)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(entries, [entry("record.read_status", "permit", None), entry("record.summary", "deny", None)]);
+    assert!(together);
+    // No record: the lookup is recorded, and the answer is a missing record's.
+    let (status, entries, _) = summary_entries(&app, &ins(93), &app.professional(2, Profession::Medecin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(entries, [entry("record.read_status", "permit", None)]);
+}
+
 crate::on_both_backends!(
+    a_summary_records_what_it_read_in_one_commit_of_the_ledger,
     searches_reads_and_trends_pass_the_validators,
     a_masked_documents_items_leave_no_trace_in_an_authorized_doctors_answers,
     a_professional_creates_an_item_in_his_own_name,
