@@ -51,6 +51,10 @@ pub struct Judgement {
     pub in_episode: bool,
 }
 
+/// How long a node takes a record it noted for an actor as noted, re-opened or not: a doctor
+/// reading one record page after page costs the store one note a minute, not one per page.
+pub const NOTE_REFRESH: Duration = Duration::MINUTE;
+
 /// How many distinct records an actor may open within how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnumerationRule {
@@ -74,6 +78,16 @@ impl EnumerationRule {
     /// Openings at or before this instant no longer count.
     pub fn since(&self, now: OffsetDateTime) -> OffsetDateTime {
         now.checked_sub(self.window).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Whether a record a node noted for an actor at `noted_at` (the store admitted it) may be
+    /// re-opened at `now` without asking the store again: it is still counted, so re-opening
+    /// it is free (`judge`), and it was noted less than [`NOTE_REFRESH`] ago (and within a
+    /// tenth of the window). What skipping the note costs: the record's opening stays that
+    /// much older than it is, so it may leave the window that much sooner.
+    pub fn noted_recently(&self, noted_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        let fresh_for = NOTE_REFRESH.min(self.window / 10);
+        noted_at <= now && now - noted_at < fresh_for && noted_at > self.since(now)
     }
 
     /// A lookup of some records, all at once: admitted if the records not counted yet fit
@@ -102,7 +116,7 @@ mod tests {
     const T0: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
 
     /// One actor's rows as the store keeps them: each record's latest opening, and the episode.
-    #[derive(Default)]
+    #[derive(Default, Clone)]
     struct Rows {
         opened: HashMap<u32, OffsetDateTime>,
         in_episode: bool,
@@ -161,6 +175,19 @@ mod tests {
         // The one that fits, with a counted one, is admitted and ends the episode.
         assert_eq!(rows.look_up(&rule, &[0, 2, 2], T0), GuardVerdict::Allowed);
         assert!(!rows.in_episode);
+    }
+
+    #[test]
+    fn a_recent_note_is_taken_as_still_counted_for_a_minute_at_most() {
+        let rule = EnumerationRule::hourly(3);
+        assert!(rule.noted_recently(T0, T0));
+        assert!(rule.noted_recently(T0, T0 + Duration::seconds(59)));
+        assert!(!rule.noted_recently(T0, T0 + Duration::seconds(60)), "a minute on, the store is asked again");
+        assert!(!rule.noted_recently(T0 + Duration::seconds(1), T0), "a note from the future (a clock set back) is not trusted");
+        // A short window: a tenth of it, and never past it.
+        let short = EnumerationRule { window: Duration::seconds(30), limit: 3 };
+        assert!(short.noted_recently(T0, T0 + Duration::seconds(2)));
+        assert!(!short.noted_recently(T0, T0 + Duration::seconds(3)));
     }
 
     #[test]
@@ -226,6 +253,45 @@ mod tests {
                 distinct.sort_unstable();
                 distinct.dedup();
                 prop_assert!(distinct.len() <= limit, "{} distinct records within the window, limit {}", distinct.len(), limit);
+            }
+        }
+
+        /// A node that does not ask the store again for records it noted lately
+        /// (`noted_recently`) refuses nothing the store would have admitted, and admits at most
+        /// `limit` distinct records within any window less `NOTE_REFRESH`.
+        #[test]
+        fn skipping_recent_notes_refuses_nothing_more_and_keeps_the_limit_within_the_window_less_a_minute(
+            limit in 0usize..5,
+            lookups in proptest::collection::vec((0u32..12, proptest::collection::vec(0u32..10, 1..4)), 1..80),
+        ) {
+            let rule = EnumerationRule::hourly(limit);
+            let mut rows = Rows::default();
+            let mut noted: HashMap<u32, OffsetDateTime> = HashMap::new();
+            let mut now = T0;
+            let mut admitted: Vec<(u32, OffsetDateTime)> = Vec::new();
+            for (quarters, records) in lookups {
+                // Steps of 15 s to 2 min 45 s: lookups within a minute of each other, and apart.
+                now += Duration::seconds(i64::from(quarters) * 15);
+                let skipped = records.iter().all(|r| noted.get(r).is_some_and(|at| rule.noted_recently(*at, now)));
+                let verdict = if skipped {
+                    let mut asked = rows.clone();
+                    prop_assert_eq!(asked.look_up(&rule, &records, now), GuardVerdict::Allowed, "the store would have refused it");
+                    GuardVerdict::Allowed
+                } else {
+                    let verdict = rows.look_up(&rule, &records, now);
+                    if verdict == GuardVerdict::Allowed {
+                        noted.extend(records.iter().map(|r| (*r, now)));
+                    }
+                    verdict
+                };
+                if verdict == GuardVerdict::Allowed {
+                    admitted.extend(records.iter().map(|r| (*r, now)));
+                }
+                let since = rule.since(now) + NOTE_REFRESH;
+                let mut distinct: Vec<u32> = admitted.iter().filter(|(_, at)| *at > since).map(|(r, _)| *r).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                prop_assert!(distinct.len() <= limit, "{} distinct records within the window less a minute, limit {}", distinct.len(), limit);
             }
         }
     }

@@ -32,7 +32,7 @@ pub use clock::Clock;
 pub use directory::Professional;
 pub use document::{DocumentId, DocumentMeta, DocumentStatus, SecurityLabel};
 pub use emergency::{EmergencyAccess, EmergencyDenied, EmergencyKind, EmergencyRequest, open_emergency};
-pub use guard::{EnumerationRule, GuardVerdict, Judgement, Standing};
+pub use guard::{EnumerationRule, GuardVerdict, Judgement, NOTE_REFRESH, Standing};
 pub use identity::{IdentityStatus, ReferenceTraits, Sex, TraitsQuery};
 pub use ins::{Ins, InsError, InsKind};
 pub use matrix::{MatrixError, ProfessionMatrix};

@@ -1,7 +1,7 @@
 //! What consulting a record sets off besides the read itself: the enumeration guard (rule 15)
 //! and the notification of a professional's first access.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use carnet_domain::{AccessDecision, Actor, EnumerationRule, GuardVerdict, Ins};
 use carnet_store::{EnumerationStore, OutboxMessage, PolicyStore, ReviewItem, ReviewStore};
@@ -19,7 +19,27 @@ pub(crate) struct SeenConsultations(HashSet<String>);
 
 const SEEN_CAPACITY: usize = 100_000;
 
+/// The records this node noted in the enumeration guard lately, per actor ("actor|ins" → when
+/// the store admitted them), so that re-opening one within `NOTE_REFRESH` skips the guard's
+/// transaction (`EnumerationRule::noted_recently`). Bounded: cleared when full (a miss only
+/// costs the note it would have cost anyway).
+#[derive(Default)]
+pub(crate) struct RecentOpenings(HashMap<String, time::OffsetDateTime>);
+
+const RECENT_CAPACITY: usize = 100_000;
+
+fn opening_key(actor_ref: &str, ins: &Ins) -> String {
+    format!("{actor_ref}|{ins}")
+}
+
 impl Carnet {
+    /// Whether this node noted every one of `records` for the actor lately enough not to ask
+    /// the store again.
+    fn noted_recently(&self, actor_ref: &str, records: &[Ins], now: time::OffsetDateTime, rule: &EnumerationRule) -> bool {
+        let Ok(recent) = self.recent_openings.lock() else { return false };
+        records.iter().all(|ins| recent.0.get(&opening_key(actor_ref, ins)).is_some_and(|at| rule.noted_recently(*at, now)))
+    }
+
     /// Counts a professional's opening of the record in the enumeration guard; over the limit,
     /// the opening is refused (429) and — once per episode — an alert goes to the privacy
     /// officer's queue and the ledger.
@@ -37,8 +57,21 @@ impl Carnet {
         }
         let reference = actor.reference();
         let now = self.now();
-        let verdict = self.db.note_openings(&reference, records, now, &self.enumeration_rule()).await?;
-        let GuardVerdict::Throttled { first_time_over } = verdict else { return Ok(()) };
+        let rule = self.enumeration_rule();
+        if self.noted_recently(&reference, records, now, &rule) {
+            return Ok(());
+        }
+        let verdict = self.db.note_openings(&reference, records, now, &rule).await?;
+        let GuardVerdict::Throttled { first_time_over } = verdict else {
+            // Admitted: the store noted them all.
+            if let Ok(mut recent) = self.recent_openings.lock() {
+                if recent.0.len() + records.len() > RECENT_CAPACITY {
+                    recent.0.clear();
+                }
+                recent.0.extend(records.iter().map(|ins| (opening_key(&reference, ins), now)));
+            }
+            return Ok(());
+        };
         let named = match records {
             [one] => Some(one),
             _ => None,

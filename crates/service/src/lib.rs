@@ -278,6 +278,7 @@ pub struct Carnet {
     clock: Arc<dyn Clock>,
     config: Arc<ServiceConfig>,
     seen: Arc<std::sync::Mutex<consultation::SeenConsultations>>,
+    recent_openings: Arc<std::sync::Mutex<consultation::RecentOpenings>>,
     key_cache: Arc<std::sync::Mutex<keys::KeyCache>>,
     /// When this node last purged expired sessions and sign-ins on the way (Unix seconds).
     sessions_purged_at: Arc<std::sync::atomic::AtomicI64>,
@@ -302,6 +303,7 @@ impl Carnet {
             search_cache: Arc::new(text_search::SearchCache::new(config.search_cache_bytes)),
             config: Arc::new(config),
             seen: Arc::default(),
+            recent_openings: Arc::default(),
             key_cache: Arc::default(),
             sessions_purged_at: Arc::default(),
             blob_cursor: Arc::default(),

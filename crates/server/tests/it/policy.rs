@@ -395,6 +395,41 @@ async fn every_record_lookup_counts_in_the_enumeration_guard(_app: TestApp) {
     assert_eq!(app.get(&format!("/api/records/{}", ins(84)), &looker).await.status, ok);
 }
 
+/// Re-opening a record within a minute of its last note costs the guard nothing (no note);
+/// after that minute it is noted again, and its hour starts over.
+async fn a_record_reopened_within_a_minute_is_not_noted_again(app: TestApp) {
+    let (ok, over) = (StatusCode::OK, StatusCode::TOO_MANY_REQUESTS);
+    for n in 86..88 {
+        app.open_record(&ins(n)).await;
+    }
+    let hour = time::Duration::HOUR;
+    let (quick, slow) = (app.professional(65, Profession::Medecin), app.professional(66, Profession::Medecin));
+    for looker in [&quick, &slow] {
+        assert_eq!(app.get(&format!("/api/records/{}", ins(86)), looker).await.status, ok);
+    }
+    // 30 s on, `quick` looks again: still counted, not noted again.
+    app.clock.advance(time::Duration::seconds(30));
+    assert_eq!(app.get(&format!("/api/records/{}", ins(86)), &quick).await.status, ok);
+    // 70 s on, `slow` looks again: noted again.
+    app.clock.advance(time::Duration::seconds(40));
+    assert_eq!(app.get(&format!("/api/records/{}", ins(86)), &slow).await.status, ok);
+    // An hour and 10 s after the first look, only `quick`'s opening has left the window.
+    app.clock.advance(hour - time::Duration::seconds(60));
+    let report = app.carnet.sweep().await.expect("sweep");
+    assert_eq!(report.guard_openings_purged, 1, "quick's note of the first look, not slow's of the second");
+    // The guard still refuses past the limit, reopenings skipped or not.
+    let config = ServiceConfig { enumeration_limit: 1, ..ServiceConfig::default() };
+    let strict = TestApp::with_config(app.backend, HttpLimits::default(), config).await;
+    for n in 86..88 {
+        strict.open_record(&ins(n)).await;
+    }
+    let looker = strict.professional(67, Profession::Medecin);
+    assert_eq!(strict.get(&format!("/api/records/{}", ins(86)), &looker).await.status, ok);
+    assert_eq!(strict.get(&format!("/api/records/{}", ins(86)), &looker).await.status, ok, "free, and not asked");
+    assert_eq!(strict.get(&format!("/api/records/{}", ins(87)), &looker).await.status, over);
+    assert_eq!(strict.get(&format!("/api/records/{}", ins(86)), &looker).await.status, ok, "still free while throttled");
+}
+
 async fn every_decision_is_in_the_patients_history(app: TestApp) {
     let p = ins(18);
     app.open_record(&p).await;
@@ -627,6 +662,7 @@ on_both_backends!(
     the_reimbursement_history_can_be_hidden_and_deleted,
     the_enumeration_guard_throttles_and_alerts,
     every_record_lookup_counts_in_the_enumeration_guard,
+    a_record_reopened_within_a_minute_is_not_noted_again,
     every_decision_is_in_the_patients_history,
     the_history_leaves_no_trace_of_what_the_viewer_may_not_see,
     every_change_reads_as_clients_send_it_and_the_policy_answers_in_its_shape,
